@@ -1,0 +1,22 @@
+"""ConvScope: entry point. Page config, the device badge and navigation; pages do the rest."""
+from __future__ import annotations
+
+import streamlit as st
+
+from pages._common import sidebar_device
+
+st.set_page_config(page_title="ConvScope", page_icon="🔬", layout="wide")
+
+PAGES = {
+    "Overview": [
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    ],
+    "Building blocks": [
+        st.Page("pages/conv_arithmetic.py", title="Conv Arithmetic", icon=":material/grid_on:"),
+        st.Page("pages/architectures.py", title="Architectures", icon=":material/account_tree:"),
+    ],
+}
+
+nav = st.navigation(PAGES)
+sidebar_device()
+nav.run()

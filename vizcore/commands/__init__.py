@@ -1,0 +1,4 @@
+"""CLI sub-commands, one module per concept; importing a module registers its commands."""
+from __future__ import annotations
+
+from vizcore.commands import models  # noqa: F401
