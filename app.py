@@ -15,6 +15,12 @@ PAGES = {
         st.Page("pages/conv_arithmetic.py", title="Conv Arithmetic", icon=":material/grid_on:"),
         st.Page("pages/architectures.py", title="Architectures", icon=":material/account_tree:"),
     ],
+    "Seeing inside": [
+        st.Page("pages/receptive_field.py", title="Receptive Field", icon=":material/center_focus_strong:"),
+    ],
+    "Training": [
+        st.Page("pages/training_lab.py", title="Training Lab", icon=":material/model_training:"),
+    ],
 }
 
 nav = st.navigation(PAGES)

@@ -1,0 +1,2 @@
+"""CLI sub-commands for train (filled in by that feature)."""
+from __future__ import annotations
