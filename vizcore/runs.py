@@ -120,6 +120,11 @@ class RunStore:
         with self._lock:
             self._db.executescript(_SCHEMA)
 
+    def db_journal_mode(self) -> str:
+        """The SQLite journal mode in force ("wal": readers never block the writing run)."""
+        with self._lock:
+            return str(self._db.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
