@@ -58,7 +58,8 @@ CREATE TABLE IF NOT EXISTS metrics (
 CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, kind, seq);
 """
 
-EPOCH_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "time_s", "elapsed_s")
+EPOCH_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "time_s", "train_time_s",
+                 "images_per_s", "elapsed_s")
 STEP_COLUMNS = ("step", "epoch", "loss", "lr", "throughput")
 
 
@@ -370,6 +371,9 @@ class Lab:
             raise ValueError("expected an open lab, got one that was shut down")
         num_classes = len(data[0].classes) if data is not None else _num_classes(config.dataset)
         preflight(config, num_classes)
+        for ref in (config.distill_teacher, config.transfer_from):
+            if ref and ref != "pretrained" and not Path(ref).expanduser().is_file():
+                self.store.resolve(ref)  # ValueError naming the problem: unknown run, or no checkpoint yet
         run_id = self.store.create(config, name, group)
         run = self.store.make_run(run_id, data)
         run.subscribe(lambda ev: self._on_event(run_id, ev))
@@ -545,7 +549,10 @@ def default_model(progress: Callable[[float, str], None] | None = None, retrain:
         meta = checkpoint_meta(path) or {}
         meta["complete"] = True
         meta["history"] = run.history
-        Path(str(path) + ".json").write_text(json.dumps(meta, sort_keys=True))
+        meta_path = Path(str(path) + ".json")
+        tmp = meta_path.with_name(meta_path.name + ".tmp")
+        tmp.write_text(json.dumps(meta, sort_keys=True))
+        tmp.replace(meta_path)  # readers see the old or the complete new metadata, never half
         if progress:
             progress(1.0, f"default model ready: val accuracy {100 * run.history[-1]['val_acc']:.1f}%")
         return path

@@ -128,8 +128,9 @@ def test_teacher_and_transfer_by_run_id(tmp_path):
     assert lab.wait(student, 60) == "done", lab.store.get(student).message
     assert lab.wait(probe, 60) == "done", lab.store.get(probe).message
     assert lab.store.get(student).info["teacher"]["model"] == "small_cnn"
-    bad = lab.submit(tiny_config(distill_teacher="nosuchrun"), data=data())
-    assert lab.wait(bad, 60) == "failed" and "stored run id" in lab.store.get(bad).message
+    with pytest.raises(ValueError, match="stored run id"):  # refused at submission, nothing recorded
+        lab.submit(tiny_config(distill_teacher="nosuchrun"), data=data())
+    assert len(lab.store.list()) == 3
     lab.shutdown()
 
 
