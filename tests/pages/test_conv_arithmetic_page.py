@@ -58,6 +58,8 @@ def test_pooling_ceil_mode_and_same_padding() -> None:
     assert any("partial window" in w.value for w in at.warning)
     at.radio(key="ca_kind").set_value("Convolution").run()
     at.selectbox(key="ca_pmode").set_value("same")
+    at.number_input(key="ca_s").set_value(1)
     at.number_input(key="ca_k").set_value(4).run()
+    assert _metric(at, "Output (C×H×W)") == "16×14×14"
     assert any("Even kernel" in w.value for w in at.warning)
     assert any("Uneven padding" in i.value for i in at.info)
