@@ -144,7 +144,8 @@ def run_runs(args: argparse.Namespace) -> Any:
 
 
 def _add_default(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--retrain", action="store_true", help="train again even if a cached model exists")
+    p.add_argument("--retrain", action="store_true",
+                   help="train again from DEFAULT_CONFIG (reproduces the shipped checkpoint) even if one exists")
 
 
 @command("default-model", "Build (or reuse) the default trained model: small_cnn on the embedded shapes.", _add_default)
@@ -154,7 +155,10 @@ def run_default(args: argparse.Namespace) -> dict:
     from vizcore.runs import DEFAULT_CONFIG, default_model
     from vizcore.training import checkpoint_meta
 
+    last = [""]
+
     def progress(frac: float, text: str) -> None:
+        last[0] = text
         if not args.json:
             sys.stderr.write(f"\r{100 * frac:5.1f}% {text[:100]:<100}")
             sys.stderr.flush()
@@ -165,6 +169,8 @@ def run_default(args: argparse.Namespace) -> dict:
         sys.stderr.write("\n")
     meta = checkpoint_meta(path) or {}
     hist = meta.get("history") or []
-    return {"checkpoint": str(path), "model": meta.get("model"), "classes": meta.get("classes"),
-            "val_acc": meta.get("val_acc"), "epochs": len(hist), "train_time_s": hist[-1]["elapsed_s"] if hist else None,
-            "wall_s": time.perf_counter() - t, "config": DEFAULT_CONFIG.to_dict()}
+    source = "cached" if "cached" in last[0] else "shipped" if "shipped" in last[0] else "trained"
+    return {"checkpoint": str(path), "source": source, "model": meta.get("model"), "classes": meta.get("classes"),
+            "val_acc": meta.get("val_acc"), "epochs": len(hist),
+            "train_time_s": hist[-1]["elapsed_s"] if hist else None, "wall_s": time.perf_counter() - t,
+            "config": DEFAULT_CONFIG.to_dict()}
