@@ -226,6 +226,19 @@ class TrainConfig:
         return cls.from_dict(data)
 
 
+def field_docs() -> dict[str, str]:
+    """Each TrainConfig field's one-line comment (for CLI help and widget tooltips), read from the source."""
+    import inspect
+    import re
+
+    docs: dict[str, str] = {}
+    for line in inspect.getsource(TrainConfig).splitlines():
+        m = re.match(r"\s+(\w+): [^=]+=.*?#\s*(.+)$", line)
+        if m:
+            docs[m.group(1)] = m.group(2).strip()
+    return docs
+
+
 # ---------------------------------------------------------------------------------------- LR schedule
 
 

@@ -182,3 +182,23 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+@pytest.mark.skipif(not R.SHIPPED_DEFAULT.is_file(), reason="no shipped default model")
+def test_shipped_default_model_is_used_and_has_learned(tmp_path, monkeypatch):
+    from vizcore import data as vdata
+    from vizcore import zoo
+
+    monkeypatch.setenv("CONVSCOPE_DATA_DIR", str(tmp_path))
+    texts: list[str] = []
+    path = R.default_model(lambda _f, t: texts.append(t))
+    assert "shipped" in texts[-1] and path.parent.parent == tmp_path
+    assert T.checkpoint_meta(path)["config"] == R.DEFAULT_CONFIG.to_dict()
+    model = T.load_trained(path)
+    test = vdata.load_dataset("shapes", split="test", n=500, size=32, seed=123)  # images it never saw
+    entry = zoo.get_entry("small_cnn")
+    mean = torch.tensor(entry.mean).view(1, 3, 1, 1)
+    std = torch.tensor(entry.std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        pred = model((test.images.float() / 255 - mean) / std).argmax(1)
+    assert (pred == test.labels).float().mean() >= 0.85  # learned shapes: chance is 0.10

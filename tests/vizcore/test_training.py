@@ -367,3 +367,9 @@ def test_memory_estimate_grows_with_batch_and_image():
 def test_cuda_fp16_run():
     r, _ = run(tiny_config(device="cuda", precision="fp16"))
     assert r.status == "done", r.message
+
+
+def test_every_config_field_has_a_one_line_comment():
+    docs = T.field_docs()
+    assert set(docs) == {f.name for f in dataclasses.fields(T.TrainConfig)}
+    assert all(len(d) > 5 for d in docs.values())

@@ -40,7 +40,10 @@ def _optional_str(text: str) -> str | None:
 def _add_train(p: argparse.ArgumentParser) -> None:
     from vizcore.training import TrainConfig
 
+    from vizcore.training import field_docs
+
     hints = typing.get_type_hints(TrainConfig)
+    docs = field_docs()
     p.add_argument("--config", type=Path, help="JSON file of TrainConfig fields (flags override it)")
     p.add_argument("--name", help="run name shown in the lab")
     p.add_argument("--group", help="comparison group")
@@ -49,16 +52,19 @@ def _add_train(p: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         hint = hints[f.name]
         origin_args = typing.get_args(hint)
+        default = getattr(TrainConfig(), f.name)
+        kw = {"help": f"{docs.get(f.name, '')} (default {default})".replace("%", "%%")}
         if hint is bool:
-            p.add_argument(flag, type=_bool, metavar="BOOL", default=argparse.SUPPRESS)
+            p.add_argument(flag, type=_bool, metavar="BOOL", default=argparse.SUPPRESS, **kw)
         elif hint is int:
-            p.add_argument(flag, type=int, default=argparse.SUPPRESS)
+            p.add_argument(flag, type=int, default=argparse.SUPPRESS, **kw)
         elif hint is float:
-            p.add_argument(flag, type=float, default=argparse.SUPPRESS)
+            p.add_argument(flag, type=float, default=argparse.SUPPRESS, **kw)
         elif typing.get_origin(hint) is typing.Literal:
-            p.add_argument(flag, choices=list(origin_args), default=argparse.SUPPRESS)
+            p.add_argument(flag, choices=list(origin_args), default=argparse.SUPPRESS, **kw)
         else:  # str or str | None
-            p.add_argument(flag, type=_optional_str if type(None) in origin_args else str, default=argparse.SUPPRESS)
+            p.add_argument(flag, type=_optional_str if type(None) in origin_args else str, default=argparse.SUPPRESS,
+                           **kw)
 
 
 def _load_config(args: argparse.Namespace):
