@@ -38,9 +38,9 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -567,7 +567,9 @@ def preflight(config: TrainConfig, num_classes: int = 10) -> Preflight:
     notes = []
     if config.precision != "fp32" and dev.type == "cpu":
         notes.append("on CPU, bf16 autocast is usually slower than fp32 for small convolutions")
-    if config.zero_gamma:
+    if config.zero_gamma and config.transfer != "none":
+        notes.append("zero_gamma is an initialisation: ignored when transferring learned weights")
+    elif config.zero_gamma:
         probe = zoo.build_model(config.model, num_classes=num_classes) if mem.params < 5_000_000 else None
         if probe is not None and not zero_gamma_(probe):
             notes.append(f"zero_gamma has no effect: {config.model} has no residual blocks")
@@ -858,7 +860,8 @@ class Run:
         channels = entry.input_size[0]
 
         model, head = self._build_model(num_classes)
-        zeroed = zero_gamma_(model) if cfg.zero_gamma else []
+        # zero-gamma is an initialisation: applied to loaded (transfer) weights it would erase learned blocks
+        zeroed = zero_gamma_(model) if cfg.zero_gamma and cfg.transfer == "none" else []
         frozen = cfg.transfer == "linear_probe"
         if frozen:
             for n, p in model.named_parameters():

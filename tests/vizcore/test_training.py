@@ -373,3 +373,12 @@ def test_every_config_field_has_a_one_line_comment():
     docs = T.field_docs()
     assert set(docs) == {f.name for f in dataclasses.fields(T.TrainConfig)}
     assert all(len(d) > 5 for d in docs.values())
+
+
+@pytest.mark.parametrize("model,dataset", [("small_cnn", "digits"), ("lenet5", "shapes")])
+def test_runs_on_the_embedded_data_sets_across_channels(model, dataset):
+    cfg = tiny_config(model=model, dataset=dataset, train_size=96, val_size=48, batch_size=32)
+    r = T.Run(cfg)
+    assert r.run_sync() == "done", r.message
+    assert r.info["num_classes"] == 10 and len(r.history) == 1
+    assert T.load_data(cfg)[0] is T.load_data(cfg)[0]  # the second request is served from memory
