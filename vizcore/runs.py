@@ -497,7 +497,9 @@ def get_lab(db_path: str | Path | None = None) -> Lab:
 
 # ---------------------------------------------------------------------------------------- default model
 
-# The default trained model every page can use offline. Chosen so 2 CPU cores train it in about a minute.
+# The default trained model every page can use offline: 15 epochs of 10,000 shapes reach ~91.6% validation
+# accuracy (it passes 90% at epoch 9). That is several minutes of CPU, so its checkpoint ships with ConvScope
+# (vizcore/resources, ~1 MB) and `python -m vizcore default-model --retrain` reproduces it.
 DEFAULT_CONFIG = TrainConfig(
     model="small_cnn", dataset="shapes", train_size=10_000, val_size=1000, image_size=32, epochs=15,
     batch_size=64, optimizer="nesterov", lr=0.1, schedule="cosine", warmup_epochs=0.3, weight_decay=5e-4,
@@ -517,9 +519,19 @@ def default_model_path() -> Path:
 SHIPPED_DEFAULT = Path(__file__).resolve().parent / "resources" / "default_small_cnn_shapes.pt"
 
 
+def _same_config(stored: Any, cfg: TrainConfig) -> bool:
+    """``stored`` (a config dict from a checkpoint's metadata) describes ``cfg``; fields added to TrainConfig
+    since it was written count as equal when ``cfg`` keeps their defaults."""
+    if not isinstance(stored, dict):
+        return False
+    current, defaults = cfg.to_dict(), TrainConfig().to_dict()
+    return (all(k in current and current[k] == v for k, v in stored.items())
+            and all(current[k] == defaults[k] for k in current if k not in stored))
+
+
 def _is_complete(path: Path, cfg: TrainConfig) -> bool:
     meta = checkpoint_meta(path)
-    return path.is_file() and bool(meta) and meta.get("config") == cfg.to_dict() and bool(meta.get("complete"))
+    return path.is_file() and bool(meta) and bool(meta.get("complete")) and _same_config(meta.get("config"), cfg)
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
