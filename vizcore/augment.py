@@ -91,7 +91,7 @@ class AugmentParams:
         if dy or dx:
             parts.append(f"shift ({dx:+d}, {dy:+d})")
         for name, mag in self.ops[i]:
-            parts.append(name if name in ("Identity", "AutoContrast", "Equalize") else f"{name} {mag:g}")
+            parts.append(name if name in ("Identity", "AutoContrast", "Equalize") else f"{name} {mag:.3g}")
         return ", ".join(parts) if parts else "unchanged"
 
 

@@ -179,3 +179,16 @@ def test_preview_and_figures() -> None:
     assert grid.data[0].z.shape[1] > 2 * 16 and fig.layout.xaxis.title.text
     with pytest.raises(ValueError, match="expected 4 titles"):
         figures.image_grid(x, titles=["a"])
+
+
+def test_cli_augment(capsys: pytest.CaptureFixture) -> None:
+    import json
+
+    from vizcore.cli import main
+
+    assert main(["augment", "--preset", "randaugment", "--cutmix", "1", "--n", "3", "--repeats", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["images"]) == 3 and all(len(i["copies"]) == 2 for i in out["images"])
+    assert out["mix"].startswith("CutMix") and out["mixed_label_sums"] == pytest.approx([1.0] * 3)
+    assert main(["augment", "--preset", "autoaugment"]) == 2
+    assert "expected preset in" in capsys.readouterr().err
