@@ -152,7 +152,7 @@ def list_datasets() -> list[str]:
 # ------------------------------------------------------------------------------------------- shapes
 
 SHAPE_CLASSES: tuple[str, ...] = (
-    "circle", "square", "triangle", "star", "cross", "ring", "crescent", "heart", "arrow", "hexagon",
+    "circle", "square", "triangle", "star", "cross", "ring", "crescent", "heart", "arrow", "ellipse",
 )
 TEXTURES: tuple[str, ...] = (
     "solid", "h_stripes", "v_stripes", "diag_stripes", "anti_diag_stripes", "checker", "dots", "grid", "noise",
@@ -197,6 +197,14 @@ def _sd_polygon(x: torch.Tensor, y: torch.Tensor, r: float, n: int) -> torch.Ten
     return _length(px, py) * torch.sign(px)
 
 
+def _sd_ellipse(x: torch.Tensor, y: torch.Tensor, a: float, b: float) -> torch.Tensor:
+    """Approximate signed distance to an axis-aligned ellipse (semi-axes a, b): the level set scaled by its
+    gradient, exact on the boundary, which is all the anti-aliased coverage needs."""
+    k0 = _length(x / a, y / b)
+    k1 = _length(x / (a * a), y / (b * b))
+    return k0 * (k0 - 1.0) / k1.clamp(min=1e-6)
+
+
 def _sd_heart(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     # Quilez's heart spans x in [-0.6, 0.6], y in [0, 1.1] (tip at the origin); centre and scale it to ~radius 1.
     k = 0.62
@@ -228,8 +236,8 @@ def _shape_sdf(k: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return _sd_heart(x, y)
     if name == "arrow":
         return torch.minimum(_sd_polygon(x, y - 0.35, 0.65, 3), _sd_box(x, y + 0.35, 0.2, 0.6))
-    if name == "hexagon":
-        return _sd_polygon(x, y, 0.95, 6)
+    if name == "ellipse":
+        return _sd_ellipse(x, y, 1.0, 0.5)
     raise AssertionError(name)
 
 
@@ -284,7 +292,8 @@ def make_shapes(n: int, size: int = 32, seed: int = 0, cue_conflict: bool = Fals
     """Render ``n`` synthetic shape images, deterministic in ``seed``.
 
     Classes are balanced (``n // 10`` or one more each) in a seeded random order. Each image: a background colour
-    with faint noise and four small clutter items (dots, line segments), then one object of radius 22-36% of the
+    with faint noise and up to four small clutter items (dots, line segments) that keep ~2 pixels away from
+    the object, then one object of radius 25-38% of the
     side, anywhere it fits, rotated uniformly, filled with two contrasting colours in a texture. In the normal set
     the texture is the class's typical one (``TYPICAL_TEXTURE``) with probability ``texture_prob``, otherwise
     uniform over all ten. With ``cue_conflict`` the texture is always the typical texture of another class,
@@ -304,7 +313,7 @@ def make_shapes(n: int, size: int = 32, seed: int = 0, cue_conflict: bool = Fals
     # Per-image parameters drawn up front: the images depend only on (seed, n), not on the chunking.
     labels = (torch.arange(n) % k)[torch.randperm(n, generator=g)]
     u = torch.rand(n, 16, generator=g)
-    radius = (0.22 + 0.14 * u[:, 0]) * size
+    radius = (0.25 + 0.13 * u[:, 0]) * size
     # Keep the object inside the image: its extent is at most ~1.05 radii from the centre.
     margin = radius * 1.05 + 0.5
     cx = margin + (size - 2 * margin) * u[:, 1]
@@ -349,25 +358,10 @@ def make_shapes(n: int, size: int = 32, seed: int = 0, cue_conflict: bool = Fals
         lab, tx = labels[order], textures[order]
         # One uniform draw per pixel serves the background grain and the "noise" texture (its top bit).
         u01 = torch.rand(b, 1, size, size, generator=gn)
-        img = bg[order, :, None, None] + 0.06 * (u01 - 0.5)
-        pos, r_cl, col, on = cl_pos[order], cl_r[order], cl_col[order], cl_on[order]
-        for j in range(n_dots + n_segs):
-            p = pos[:, j, :, None, None]
-            r = r_cl[:, j, None, None]
-            if j < n_dots:
-                d = _length(xs - p[:, 0], ys - p[:, 1]) - r * 1.5
-            else:
-                # Segments are short: the end point is pulled to within 30% of the side of the start.
-                ax, ay = (p[:, 2] - p[:, 0]) * 0.3, (p[:, 3] - p[:, 1]) * 0.3
-                qx, qy = xs - p[:, 0], ys - p[:, 1]
-                h = ((qx * ax + qy * ay) / (ax * ax + ay * ay + 1e-6)).clamp_(0, 1)
-                d = _length(qx - h * ax, qy - h * ay) - r * 0.5
-            cov = (0.5 - d).clamp_(0, 1).mul_(on[:, j, None, None]).unsqueeze(1)
-            img = img.add_(cov * (col[:, j, :, None, None] - img))
         # Object: local coordinates in radii, rotated by -theta.
         th = theta[order]
         ct, st = torch.cos(th)[:, None, None], torch.sin(th)[:, None, None]
-        r = radius[order, None, None]
+        r = radius[order, None, None]  # object radius in pixels
         dx, dy = xs - cx[order, None, None], ys - cy[order, None, None]
         lx, ly = (ct * dx + st * dy) / r, (-st * dx + ct * dy) / r
         sd = torch.empty(b, size, size)
@@ -377,6 +371,23 @@ def make_shapes(n: int, size: int = 32, seed: int = 0, cue_conflict: bool = Fals
             if hi > lo:
                 sd[lo:hi] = _shape_sdf(c, lx[lo:hi], ly[lo:hi])
         cover = (0.5 - sd * r).clamp_(0, 1)  # anti-aliased coverage: signed distance in pixels
+        # Clutter keeps a gap of 2-3 pixels from the object, so it never changes the object's silhouette.
+        halo = (sd * r - 2.0).clamp_(0, 1)
+        img = bg[order, :, None, None] + 0.06 * (u01 - 0.5)
+        pos, r_cl, col, on = cl_pos[order], cl_r[order], cl_col[order], cl_on[order]
+        for j in range(n_dots + n_segs):
+            p = pos[:, j, :, None, None]
+            rc = r_cl[:, j, None, None]
+            if j < n_dots:
+                d = _length(xs - p[:, 0], ys - p[:, 1]) - rc * 1.5
+            else:
+                # Segments are short: the end point is pulled to within 30% of the side of the start.
+                ax, ay = (p[:, 2] - p[:, 0]) * 0.3, (p[:, 3] - p[:, 1]) * 0.3
+                qx, qy = xs - p[:, 0], ys - p[:, 1]
+                h = ((qx * ax + qy * ay) / (ax * ax + ay * ay + 1e-6)).clamp_(0, 1)
+                d = _length(qx - h * ax, qy - h * ay) - rc * 0.5
+            cov = (0.5 - d).clamp_(0, 1).mul_(on[:, j, None, None]).mul_(halo).unsqueeze(1)
+            img = img.add_(cov * (col[:, j, :, None, None] - img))
         noise = (u01[:, 0] >= 0.5).float()
         tex = torch.empty(b, size, size)
         ph = phase[order]
