@@ -73,7 +73,7 @@ class AugmentConfig:
         return (self.mixup_alpha > 0 or self.cutmix_alpha > 0) and self.mix_prob > 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds tensors: identity equality
 class AugmentParams:
     """What was drawn for one batch of N images."""
 
@@ -279,7 +279,7 @@ def mix_batch(images: torch.Tensor, labels: torch.Tensor, num_classes: int, cfg:
 # ------------------------------------------------------------------------------------------- preview
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds tensors: identity equality
 class Preview:
     """Originals next to augmented copies, with a caption of what each copy drew."""
 

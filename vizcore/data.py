@@ -44,7 +44,7 @@ SPLITS = ("train", "val", "test")
 Split = Literal["train", "val", "test"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq=False: tensors have no truth value; identity equality and hashing
 class ImageSet:
     """A labelled image set held in memory.
 
@@ -102,9 +102,19 @@ class ImageSet:
         return {c: int(k) for c, k in zip(self.classes, counts)}
 
     def channel_stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        """Per-channel mean and std of the pixels in [0, 1] (for normalisation)."""
-        x = self.images.to(torch.float64).div_(255.0)
-        return tuple(x.mean(dim=(0, 2, 3)).tolist()), tuple(x.std(dim=(0, 2, 3)).tolist())
+        """Per-channel mean and (sample) std of the pixels in [0, 1] (for normalisation).
+
+        Exact, from each channel's 256-bin histogram: no float copy of the whole set."""
+        levels = torch.arange(256, dtype=torch.float64) / 255.0
+        means, stds = [], []
+        for c in range(self.channels):
+            hist = torch.bincount(self.images[:, c].reshape(-1), minlength=256).to(torch.float64)
+            total = float(hist.sum())
+            mean = float((hist * levels).sum()) / total
+            var = float((hist * (levels - mean) ** 2).sum()) / max(total - 1.0, 1.0)
+            means.append(mean)
+            stds.append(math.sqrt(var))
+        return tuple(means), tuple(stds)
 
 
 @dataclass(frozen=True)
@@ -707,9 +717,10 @@ def fit_image(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     """What the model sees, as uint8: (H, W, 3) -> (size, size, 3) by shorter side + centre crop (int size), or
     (h, w, 3) by a plain resize (tuple size). Antialiased bilinear. Pages overlay maps on this image."""
     t = _hwc_to_tensor(image)
-    if isinstance(size, tuple):
+    if isinstance(size, (tuple, list)):
         from torchvision.transforms.v2 import functional as TF
 
+        size = tuple(size)
         _check_hw(size)
         out = TF.resize(t, list(size), antialias=True)
     else:

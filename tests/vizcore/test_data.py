@@ -415,3 +415,15 @@ def test_cli(capsys: pytest.CaptureFixture) -> None:
     assert "chelsea" in {p["name"] for p in json.loads(capsys.readouterr().out)}
     assert main(["data", "--dataset", "shapes", "--n", "0"]) == 2
     assert "number of images" in capsys.readouterr().err
+
+
+def test_channel_stats_match_torch() -> None:
+    ds = make_shapes(50, 32, seed=4)
+    mean, std = ds.channel_stats()
+    x = ds.images.double() / 255.0
+    assert mean == pytest.approx(x.mean(dim=(0, 2, 3)).tolist(), abs=1e-12)
+    assert std == pytest.approx(x.std(dim=(0, 2, 3)).tolist(), abs=1e-12)
+    counts = ds.class_counts()
+    assert sum(counts.values()) == 50 and list(counts) == list(SHAPE_CLASSES)
+    sub = ds.subset(ds.labels == 0)
+    assert len(sub) == counts[SHAPE_CLASSES[0]] and sub.masks.shape[0] == len(sub)
