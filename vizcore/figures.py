@@ -290,4 +290,42 @@ def augment_preview_figure(pv, title: str = "Augmentation preview: original, the
     return image_grid(stack, titles, cols=r + 1 + int(mixed), title=title, cell_px=cell_px, hover=hover)
 
 
+
+def overlay_masks(images, masks, color: tuple[int, int, int] = (255, 0, 0), alpha: float = 0.45):
+    """Images with their object masks tinted: (N, C, H, W) uint8 + (N, H, W) bool -> (N, H, W, 3) uint8."""
+    import numpy as np
+
+    arr = _to_hwc_uint8(images).astype(np.float32)
+    m = masks.detach().cpu().numpy() if hasattr(masks, "detach") else np.asarray(masks)
+    if m.shape != arr.shape[:3]:
+        raise ValueError(f"expected masks of shape {arr.shape[:3]}, got {m.shape}")
+    tint = np.asarray(color, np.float32)
+    out = np.where(m[..., None], (1 - alpha) * arr + alpha * tint, arr)
+    return out.round().astype(np.uint8)
+
+
+def class_counts_figure(counts: dict[str, int], title: str = "Images per class") -> go.Figure:
+    """Bar chart of images per class (class balance)."""
+    fig = go.Figure(go.Bar(x=list(counts), y=list(counts.values()), marker_color="#4c78a8",
+                           hovertemplate="%{x}: %{y} images<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title="class", yaxis_title="images (count)", height=320,
+                      margin=dict(l=50, r=20, t=50, b=50))
+    return fig
+
+
+def pixel_histogram_figure(images, title: str = "Pixel values per channel") -> go.Figure:
+    """Histogram of uint8 pixel values per channel (R, G, B or grey) of a set: (N, C, H, W) uint8 tensor."""
+    import torch
+
+    names = ("red", "green", "blue") if images.shape[1] == 3 else ("grey",)
+    colors = ("#d62728", "#2ca02c", "#1f77b4") if images.shape[1] == 3 else ("#555555",)
+    fig = go.Figure()
+    for c, (name, col) in enumerate(zip(names, colors)):
+        hist = torch.bincount(images[:, c].reshape(-1), minlength=256).double()
+        fig.add_trace(go.Scatter(x=list(range(256)), y=(hist / hist.sum()).tolist(), name=name, mode="lines",
+                                 line=dict(color=col)))
+    fig.update_layout(title=title, xaxis_title="pixel value (0-255)", yaxis_title="fraction of pixels",
+                      height=320, margin=dict(l=50, r=20, t=50, b=50))
+    return fig
+
 # ============================================================================ training & comparison
