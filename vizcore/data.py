@@ -350,15 +350,20 @@ def make_shapes(n: int, size: int = 32, seed: int = 0, cue_conflict: bool = Fals
     cl_on = (torch.rand(n, n_dots + n_segs, generator=g) < 0.8).float()
     cl_col = torch.rand(n, n_dots + n_segs, 3, generator=g)
     cl_r = (0.03 + 0.04 * torch.rand(n, n_dots + n_segs, generator=g)) * size
-    noise_seed = int(torch.randint(0, 2**62, (1,), generator=g))
+    # Pixel noise comes from a bank of noise tiles, each image taking one tile, flipped and transposed at random:
+    # drawing a fresh random number per pixel was the slowest single step.
+    n_tiles = min(n, 257)
+    tiles = torch.rand(n_tiles, size, size, generator=g)
+    tile_of = torch.randint(0, n_tiles, (n,), generator=g)
+    tile_ops = torch.randint(0, 8, (n,), generator=g)
 
     period = max(5.0, size / 6.0)
     ys = (torch.arange(size, dtype=torch.float32) + 0.5).view(1, size, 1)  # broadcast grids: no (N, H, W) copies
     xs = (torch.arange(size, dtype=torch.float32) + 0.5).view(1, 1, size)
     images = torch.empty(n, 3, size, size, dtype=torch.uint8)
     masks = torch.empty(n, size, size, dtype=torch.bool)
-    gn = torch.Generator().manual_seed(noise_seed)
-    chunk = max(1, _CHUNK_PIXELS // (size * size))  # fixed per size: the noise stream, hence the output, is too
+    chunk = max(1, _CHUNK_PIXELS // (size * size))
+    n_layers = 1 + n_dots + n_segs + 2  # background, clutter items, the two fill colours
     for s in range(0, n, chunk):
         # Images of a chunk are rendered sorted by class, so each class's distance function runs on a contiguous
         # slice (no pixel-level gather); the result is scattered back to the images' places at the end.
@@ -366,8 +371,11 @@ def make_shapes(n: int, size: int = 32, seed: int = 0, cue_conflict: bool = Fals
         b = e - s
         order = s + torch.argsort(labels[s:e], stable=True)
         lab, tx = labels[order], textures[order]
-        # One uniform draw per pixel serves the background grain and the "noise" texture (its top bit).
-        u01 = torch.rand(b, 1, size, size, generator=gn)
+        u01 = tiles[tile_of[order]]
+        ops = tile_ops[order]
+        u01 = torch.where((ops & 1).bool()[:, None, None], u01.flip(-1), u01)
+        u01 = torch.where((ops & 2).bool()[:, None, None], u01.flip(-2), u01)
+        u01 = torch.where((ops & 4).bool()[:, None, None], u01.transpose(-1, -2), u01)
         # Object: local coordinates in radii, rotated by -theta.
         th = theta[order]
         ct, st = torch.cos(th)[:, None, None], torch.sin(th)[:, None, None]
@@ -381,10 +389,14 @@ def make_shapes(n: int, size: int = 32, seed: int = 0, cue_conflict: bool = Fals
             if hi > lo:
                 sd[lo:hi] = _shape_sdf(c, lx[lo:hi], ly[lo:hi])
         cover = (0.5 - sd * r).clamp_(0, 1)  # anti-aliased coverage: signed distance in pixels
+        # The image is a per-pixel mix of per-image colours (background, clutter, two fill colours): compute each
+        # layer's weight as a one-channel map ("over" compositing, back to front), then mix all three channels
+        # in one batched matrix product instead of blending the RGB image layer by layer.
+        weights = torch.empty(b, n_layers, size, size)
         # Clutter keeps a gap of 2-3 pixels from the object, so it never changes the object's silhouette.
         halo = (sd * r - 2.0).clamp_(0, 1)
-        img = bg[order, :, None, None] + 0.06 * (u01 - 0.5)
-        pos, r_cl, col, on = cl_pos[order], cl_r[order], cl_col[order], cl_on[order]
+        pos, r_cl, on = cl_pos[order], cl_r[order], cl_on[order]
+        covs = []
         for j in range(n_dots + n_segs):
             p = pos[:, j, :, None, None]
             rc = r_cl[:, j, None, None]
@@ -396,19 +408,26 @@ def make_shapes(n: int, size: int = 32, seed: int = 0, cue_conflict: bool = Fals
                 qx, qy = xs - p[:, 0], ys - p[:, 1]
                 h = ((qx * ax + qy * ay) / (ax * ax + ay * ay + 1e-6)).clamp_(0, 1)
                 d = _length(qx - h * ax, qy - h * ay) - rc * 0.5
-            cov = (0.5 - d).clamp_(0, 1).mul_(on[:, j, None, None]).mul_(halo).unsqueeze(1)
-            img = img.add_(cov * (col[:, j, :, None, None] - img))
-        noise = (u01[:, 0] >= 0.5).float()
+            covs.append((0.5 - d).clamp_(0, 1).mul_(on[:, j, None, None]).mul_(halo))
+        above = 1.0 - cover  # transmittance of everything above the current layer
+        for j in reversed(range(n_dots + n_segs)):
+            torch.mul(covs[j], above, out=weights[:, 1 + j])
+            above = above * (1.0 - covs[j])
+        weights[:, 0] = above
+        noise = (u01 >= 0.5).float()
         tex = torch.empty(b, size, size)
         ph = phase[order]
         for t in range(nt):
             idx = (tx == t).nonzero().squeeze(1)
             if idx.numel():
                 tex[idx] = _texture(t, xs, ys, ph[idx, None, None], period, noise[idx]).expand(idx.numel(), size, size)
-        c1o, c2o = c1[order, :, None, None], c2[order, :, None, None]
-        fill = c1o + tex.unsqueeze(1) * (c2o - c1o)
-        img = img.add_(cover.unsqueeze(1) * (fill - img))
-        images[order] = img.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)
+        torch.mul(cover, tex, out=weights[:, -1])
+        torch.sub(cover, weights[:, -1], out=weights[:, -2])
+        colours = torch.cat([bg[order, :, None], cl_col[order].transpose(1, 2), c1[order, :, None],
+                             c2[order, :, None]], dim=2).mul_(255.0)  # (b, 3, layers)
+        img = torch.bmm(colours, weights.view(b, n_layers, -1)).view(b, 3, size, size)
+        img.add_((above * (0.06 * 255.0) * (u01 - 0.5)).unsqueeze(1))  # background grain
+        images[order] = img.round_().clamp_(0, 255).to(torch.uint8)
         masks[order] = cover > 0.5
     name = "shapes_cue_conflict" if cue_conflict else "shapes"
     return ImageSet(images, labels.to(torch.int64), SHAPE_CLASSES, name, masks, texture_labels)
