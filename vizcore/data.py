@@ -9,7 +9,8 @@ increasing shape bias improves accuracy and robustness" (ICLR 2019): a classifie
 fraction of cue-conflict images it classifies by shape among those it classifies by shape or by texture.
 
 Rendering is vectorised: every shape is a signed distance function (formulas after Inigo Quilez's 2D distance
-functions) evaluated on a batched coordinate grid, so 20k 32x32 images take about a second on one core.
+functions) evaluated on a batched coordinate grid, so 20k 32x32 images take a few seconds on one core
+(``bench/data_gen.py`` compares with torchvision's FakeData).
 
 Real data: torchvision's CIFAR-10 (Krizhevsky, 2009), MNIST (LeCun et al., 1998) and Fashion-MNIST (Xiao et al.,
 2017) in the data directory (downloaded when the machine is online), scikit-learn's 8x8 handwritten digits
@@ -286,6 +287,11 @@ def _texture(t: int, x: torch.Tensor, y: torch.Tensor, phase: torch.Tensor, peri
     raise AssertionError(name)
 
 
+def _check_seed(seed: int, limit: int = 2**63) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < limit:
+        raise ValueError(f"expected a non-negative integer seed, got {seed!r}")
+
+
 def _check_n_size(n: int, size: int, max_size: int, channels: int = 3) -> None:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_N:
         raise ValueError(f"expected a number of images between 1 and {MAX_N:,}, got {n!r}")
@@ -312,13 +318,14 @@ def make_shapes(n: int, size: int = 32, seed: int = 0, cue_conflict: bool = Fals
     Returns an ImageSet with images (n, 3, size, size) uint8, masks (n, size, size) bool (coverage > 0.5).
     """
     _check_n_size(n, size, MAX_SHAPES_SIZE)
+    _check_seed(seed)
     if not 0.0 <= texture_prob <= 1.0:
         raise ValueError(f"expected texture_prob in [0, 1], got {texture_prob!r}")
     n = int(n)
     size = int(size)
     k = len(SHAPE_CLASSES)
     nt = len(TEXTURES)
-    g = torch.Generator().manual_seed(int(seed) & 0x7FFF_FFFF_FFFF_FFFF)
+    g = torch.Generator().manual_seed(int(seed))
 
     # Per-image parameters drawn up front: the images depend only on (seed, n), not on the chunking.
     labels = (torch.arange(n) % k)[torch.randperm(n, generator=g)]
@@ -465,6 +472,7 @@ def load_dataset(name: str, split: str = "train", n: int | None = None, size: in
     if name not in DATASETS:
         raise ValueError(f"expected a data set name in {', '.join(DATASETS)}, got {name!r}")
     _check_split(split)
+    _check_seed(seed, 2**60)  # room for the per-split seeds
     info = DATASETS[name]
     size = info.size if size is None else size
     if n is not None:
@@ -582,11 +590,7 @@ def _load_torchvision(name: str, split: str, n: int | None, size: int, seed: int
     if split == "test":
         idx = torch.arange(len(labels))
     else:
-        idx = _partition(len(labels), split, (0.1, 0.0), seed)
-        if split == "train":
-            idx = idx.sort().values
-        else:
-            idx = idx.sort().values
+        idx = _partition(len(labels), split, (0.1, 0.0), seed).sort().values
     idx = _take(idx, n, seed)
     imgs = resize_images(images[idx].contiguous(), size)
     classes = tuple(str(c) for c in ds.classes)

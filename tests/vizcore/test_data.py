@@ -129,6 +129,8 @@ def test_shapes_splits_are_disjoint_and_repeatable() -> None:
     (dict(n=10, size=data.MAX_SHAPES_SIZE + 1), "image size between"),
     (dict(n=10, texture_prob=1.5), "texture_prob in"),
     (dict(n=True), "number of images"),
+    (dict(n=5, seed=-1), "non-negative integer seed"),
+    (dict(n=5, seed=1.5), "non-negative integer seed"),
 ])
 def test_shapes_bounds(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
