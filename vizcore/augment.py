@@ -20,9 +20,11 @@ RandAugment/TrivialAugment operations once per group of samples that drew the sa
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
@@ -219,21 +221,35 @@ def _transform_for(kind: str, cfg: AugmentConfig, num_classes: int) -> v2.Transf
 
 
 def draw_mix_params(cfg: AugmentConfig, height: int, width: int, generator: torch.Generator) -> MixParams:
-    """Draw whether and how to mix a batch: the probability, MixUp or CutMix (even odds when both are on), and
-    torchvision's own parameters (``make_params``) under a global RNG state seeded from ``generator`` and
-    restored afterwards, so the caller's global state is untouched."""
+    """Draw whether and how to mix a batch: the probability, MixUp or CutMix (even odds when both are on), then
+    the parameters exactly as ``v2.MixUp.make_params`` / ``v2.CutMix.make_params`` define them -- lambda from
+    Beta(alpha, alpha); for CutMix a box of side ``sqrt(1 - lambda)`` times the image's, centred at a uniform
+    pixel and clipped to the image, and lambda re-computed from the clipped area. All randomness comes from
+    ``generator`` (the Beta draw through NumPy seeded from it): the global RNG that torchvision's own
+    ``make_params`` uses is never touched, so concurrent runs stay independent and repeatable."""
     kinds = [k for k, a in (("mixup", cfg.mixup_alpha), ("cutmix", cfg.cutmix_alpha)) if a > 0]
     if not kinds or float(torch.rand((), generator=generator)) >= cfg.mix_prob:
         return MixParams("none", 1.0)
     kind = kinds[int(torch.randint(0, len(kinds), (), generator=generator))]
+    alpha = float(cfg.mixup_alpha if kind == "mixup" else cfg.cutmix_alpha)
     seed = int(torch.randint(0, 2**62, (), generator=generator))
-    t = _transform_for(kind, cfg, 2)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        p = t.make_params([torch.empty(1, 1, height, width)])
+    lam = float(np.random.default_rng(seed).beta(alpha, alpha))
     if kind == "mixup":
-        return MixParams("mixup", float(p["lam"]))
-    return MixParams("cutmix", float(p["lam_adjusted"]), tuple(int(v) for v in p["box"]))
+        return MixParams("mixup", lam)
+    r_x = int(torch.randint(width, (), generator=generator))
+    r_y = int(torch.randint(height, (), generator=generator))
+    box, lam_adjusted = cutmix_box(lam, r_x, r_y, height, width)
+    return MixParams("cutmix", lam_adjusted, box)
+
+
+def cutmix_box(lam: float, r_x: int, r_y: int, height: int, width: int) -> tuple[tuple[int, int, int, int], float]:
+    """CutMix's box for a drawn lambda and centre (r_x, r_y), as ``v2.CutMix.make_params`` computes it:
+    -> ((x1, y1, x2, y2), lambda adjusted to the clipped area)."""
+    r = 0.5 * math.sqrt(1.0 - lam)
+    r_w_half, r_h_half = int(r * width), int(r * height)
+    x1, y1 = max(r_x - r_w_half, 0), max(r_y - r_h_half, 0)
+    x2, y2 = min(r_x + r_w_half, width), min(r_y + r_h_half, height)
+    return (x1, y1, x2, y2), float(1.0 - (x2 - x1) * (y2 - y1) / (width * height))
 
 
 def apply_mix(images: torch.Tensor, labels: torch.Tensor, num_classes: int,

@@ -192,3 +192,19 @@ def test_cli_augment(capsys: pytest.CaptureFixture) -> None:
     assert out["mix"].startswith("CutMix") and out["mixed_label_sums"] == pytest.approx([1.0] * 3)
     assert main(["augment", "--preset", "autoaugment"]) == 2
     assert "expected preset in" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("lam, seed", [(0.3, 0), (0.75, 1), (0.05, 2), (0.99, 3)])
+def test_cutmix_box_matches_torchvision_make_params(lam: float, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from torchvision.transforms import v2
+
+    h, w = 24, 40
+    t = v2.CutMix(alpha=1.0, num_classes=3)
+    monkeypatch.setattr(t._dist, "sample", lambda shape=(): torch.tensor(lam))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        r_x, r_y = int(torch.randint(w, size=(1,))), int(torch.randint(h, size=(1,)))
+        torch.manual_seed(seed)
+        ref = t.make_params([torch.zeros(2, 3, h, w)])
+    box, lam_adj = A.cutmix_box(lam, r_x, r_y, h, w)
+    assert box == tuple(ref["box"]) and lam_adj == pytest.approx(ref["lam_adjusted"])
