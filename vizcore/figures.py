@@ -83,13 +83,14 @@ def sliding_window_figure(g: "ConvGeometry", e: "Explained", max_frames: int = M
     sampled = "" if len(windows) == len(e.windows) else f" — {len(windows)} of {len(e.windows)} positions shown"
     fig.update_layout(
         title=f"Sliding window: {g.kernel}×{g.kernel} kernel, stride {g.stride}, dilation {g.dilation}{sampled}",
-        height=520, showlegend=False, margin=dict(t=90, b=40, l=40, r=20),
-        updatemenus=[dict(type="buttons", x=0, y=-0.05, xanchor="left", yanchor="top", direction="left", buttons=[
+        height=620, showlegend=False, margin=dict(t=90, b=170, l=50, r=20),
+        updatemenus=[dict(type="buttons", x=0, y=-0.3, xanchor="left", yanchor="top", direction="left", buttons=[
             dict(label="▶ Play", method="animate", args=[None, dict(frame=dict(duration=250, redraw=True), fromcurrent=True,
                                                                    transition=dict(duration=0))]),
             dict(label="❚❚ Pause", method="animate", args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))]),
         ])],
-        sliders=[dict(active=0, steps=steps, x=0.15, len=0.85, y=-0.02, currentvalue=dict(prefix="output position (row, col): "))],
+        sliders=[dict(active=0, steps=steps, x=0.18, len=0.82, y=-0.2, yanchor="top",
+                      currentvalue=dict(prefix="output position (row, col): "))],
     )
     for col, (h, w) in ((1, (ph, pw)), (2, (e.out_height, e.out_width))):
         fig.update_xaxes(title_text="column (pixels)", range=[-0.5, w - 0.5], constrain="domain", row=1, col=col)

@@ -31,7 +31,7 @@ class LayerRecord:
     out_shape: tuple[int, ...]  # without the batch dimension
     params: int  # parameters this row owns (0 on a repeated call of a shared module)
     macs: int  # multiply-adds of this call (batch of one)
-    trainable: bool  # any of its parameters requires grad
+    trainable: bool | None  # any of its parameters requires grad; None for a layer without parameters
     depth: int  # nesting depth of the module path
     shared: bool = False  # a repeated call of a module seen before
 
@@ -136,7 +136,7 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...], device: torch.devi
         records.append(LayerRecord(
             index=i, name=names.get(mod, "?"), type=type(mod).__name__, **_settings(mod), in_shape=ish,
             out_shape=osh, params=sum(p.numel() for p in fresh), macs=macs_of(mod) // total_calls,
-            trainable=any(p.requires_grad for p in own), depth=names.get(mod, "").count(".") + 1 if names.get(mod) else 0,
+            trainable=any(p.requires_grad for p in own) if own else None, depth=names.get(mod, "").count(".") + 1 if names.get(mod) else 0,
             shared=n_calls > 0,
         ))
     params = {id(p): p for p in model.parameters()}

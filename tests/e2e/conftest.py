@@ -74,8 +74,10 @@ def browser() -> Iterator[object]:
 
 
 def wait_until_idle(page, timeout_ms: int = 180_000) -> None:
-    """Wait for the script run to finish: the app's "running" indicator gone and a title rendered."""
+    """Wait for the script run to finish (the app reports notRunning) with a title rendered."""
     page.wait_for_selector("h1", timeout=timeout_ms)
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms, polling=500)
+        "() => { const a = document.querySelector('[data-testid=\"stApp\"]');"
+        " return a && a.getAttribute('data-test-script-state') === 'notRunning'"
+        " && !document.querySelector('[data-testid=\"stStatusWidget\"]'); }", timeout=timeout_ms, polling=300)
     page.wait_for_timeout(500)

@@ -44,7 +44,7 @@ def test_frozen_layers_are_not_trainable() -> None:
     for p in m[0].parameters():
         p.requires_grad_(False)
     s = summarize(m, (3, 8, 8))
-    assert not s.layers[0].trainable and s.layers[2].trainable
+    assert s.layers[0].trainable is False and s.layers[1].trainable is None and s.layers[2].trainable is True
     assert s.trainable_params == 4 * 36 * 2 + 2
 
 
