@@ -96,6 +96,14 @@ class AugmentParams:
             parts.append(name if name in ("Identity", "AutoContrast", "Equalize") else f"{name} {mag:.3g}")
         return ", ".join(parts) if parts else "unchanged"
 
+    def short(self, i: int) -> str:
+        """A caption for a small cell: the operations first (the geometry shows in the picture)."""
+        ops = [name if name in ("Identity", "AutoContrast", "Equalize") else f"{name} {mag:.2g}"
+               for name, mag in self.ops[i] if name != "Identity"]
+        if ops:
+            return ", ".join(ops)
+        return "flip" if bool(self.flip[i]) else ("shift" if self.padding else "unchanged")
+
 
 def _check_images(images: torch.Tensor) -> None:
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.dtype != torch.uint8:
@@ -302,6 +310,7 @@ class Preview:
     originals: torch.Tensor  # (K, C, H, W) uint8
     augmented: torch.Tensor  # (K, R, C, H, W) uint8: R augmented copies of each original
     captions: tuple[tuple[str, ...], ...]  # (K, R) what each copy drew
+    short_captions: tuple[tuple[str, ...], ...]  # (K, R) the same, short (operations first)
     mixed: torch.Tensor | None = None  # (K, C, H, W) uint8: one mixed batch of the first copies, if mixing is on
     mix_caption: str = ""  # what that mix drew
     mixed_labels: torch.Tensor | None = None  # (K, num_classes) soft labels of the mixed batch
@@ -317,13 +326,15 @@ def preview(images: torch.Tensor, cfg: AugmentConfig, seed: int = 0, repeats: in
     if images.shape[0] > 256:
         raise ValueError(f"expected at most 256 images to preview, got {images.shape[0]}")
     g = torch.Generator().manual_seed(int(seed))
-    outs, caps = [], []
+    outs, caps, shorts = [], [], []
     for _ in range(repeats):
         out, params = augment(images, cfg, g)
         outs.append(out)
         caps.append([params.describe(i) for i in range(images.shape[0])])
+        shorts.append([params.short(i) for i in range(images.shape[0])])
     augmented = torch.stack(outs, dim=1)
     captions = tuple(tuple(caps[r][i] for r in range(repeats)) for i in range(images.shape[0]))
+    short_captions = tuple(tuple(shorts[r][i] for r in range(repeats)) for i in range(images.shape[0]))
     mixed = mixed_labels = None
     mix_caption = ""
     if cfg.mixes and labels is not None and num_classes is not None and images.shape[0] >= 2:
@@ -331,4 +342,4 @@ def preview(images: torch.Tensor, cfg: AugmentConfig, seed: int = 0, repeats: in
         x, mixed_labels, mp = mix_batch(outs[0], labels, num_classes, mcfg, g)
         mixed = x.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
         mix_caption = mp.describe()
-    return Preview(images, augmented, captions, mixed, mix_caption, mixed_labels)
+    return Preview(images, augmented, captions, short_captions, mixed, mix_caption, mixed_labels)

@@ -171,6 +171,9 @@ def test_preview_and_figures() -> None:
     cfg = AugmentConfig(preset="randaugment", cutmix_alpha=1.0)
     pv = preview(x, cfg, seed=1, repeats=2, labels=torch.arange(4), num_classes=4)
     assert pv.augmented.shape == (4, 2, 3, 16, 16) and len(pv.captions) == 4 and len(pv.captions[0]) == 2
+    for caps, shorts in zip(pv.captions, pv.short_captions):  # the short caption names the same operations
+        for cap, short in zip(caps, shorts):
+            assert all(part.split()[0] in cap for part in short.split(", "))
     assert pv.mixed is not None and pv.mixed.dtype == torch.uint8 and pv.mix_caption.startswith("CutMix")
     assert torch.equal(preview(x, cfg, seed=1, repeats=2).augmented, pv.augmented)
     fig = figures.augment_preview_figure(pv)
