@@ -40,7 +40,6 @@ import torch.fx as fx
 import torch.nn.functional as F
 from numpy.typing import NDArray
 from torch import nn
-from torch.fx.passes.shape_prop import ShapeProp
 
 Box = tuple[int, int, int, int]  # (top, left, bottom, right), inclusive pixel indices
 
@@ -114,13 +113,15 @@ class NodeField:
     global_context: bool  # True after an SE-style gate: whole-image context beyond ``size``
     spatial: bool  # True when the output is a (C, H, W) map with units to pick
     is_layer: bool = True  # True for a module call (``module`` is the layer), False for a function/method
+    reach: tuple[int, int] = (1 << 30, 1 << 30)  # last input row/column the node's inputs ever see (floor mode)
 
     @property
     def map_size(self) -> tuple[int, int] | None:
         return (self.out_shape[-2], self.out_shape[-1]) if self.spatial else None
 
     def unit_box(self, i: int, j: int, image_hw: tuple[int, int]) -> UnitBox:
-        """The input box of unit (i, j); ``image_hw`` clips it to the image."""
+        """The input box of unit (i, j); ``image_hw`` clips it to the image (and to ``reach``: rows that
+        floor-mode layers dropped are not seen even when the box spans them)."""
         if not self.spatial:
             raise ValueError(f"expected a node with a spatial feature map, got {self.node} with shape "
                              f"{list(self.out_shape)}")
@@ -130,7 +131,8 @@ class NodeField:
         lo = [-self.padding[a] + (i, j)[a] * self.stride[a] for a in (0, 1)]
         hi = [lo[a] + self.size[a] - 1 for a in (0, 1)]
         box = (lo[0], lo[1], hi[0], hi[1])
-        clipped = (max(lo[0], 0), max(lo[1], 0), min(hi[0], image_hw[0] - 1), min(hi[1], image_hw[1] - 1))
+        end = [min(hi[a], image_hw[a] - 1, self.reach[a]) for a in (0, 1)]
+        clipped = (max(lo[0], 0), max(lo[1], 0), end[0], end[1])
         centre = tuple(lo[a] + (self.size[a] - 1) / 2 for a in (0, 1))
         return UnitBox((int(i), int(j)), box, clipped, centre)  # type: ignore[arg-type]
 
@@ -221,12 +223,20 @@ class _Geo:
     aligned: bool = True
     ctx: bool = False
     hw: tuple[int, int] | None = None  # spatial size of the map this geometry belongs to (None: no map)
+    reach: tuple[int, int] = (1 << 30, 1 << 30)  # last input row/column any unit of the map's inputs sees
+
+    def reach_of_map(self) -> tuple[int, int]:
+        """Last input pixel some unit of this map sees: floor-mode layers can leave trailing rows unseen."""
+        if self.hw is None:
+            return self.reach
+        return tuple(min(self.reach[a], -self.p[a] + (self.hw[a] - 1) * self.s[a] + self.r[a] - 1)
+                     for a in (0, 1))  # type: ignore[return-value]
 
     def conv(self, k: Sequence[int], s: Sequence[int], p: Sequence[int], d: Sequence[int] = (1, 1)) -> _Geo:
         r = tuple(self.r[a] + d[a] * (k[a] - 1) * self.s[a] for a in (0, 1))
         j = tuple(self.s[a] * s[a] for a in (0, 1))
         pp = tuple(self.p[a] + p[a] * self.s[a] for a in (0, 1))
-        return _Geo(r, j, pp, self.aligned, self.ctx)  # type: ignore[arg-type]
+        return _Geo(r, j, pp, self.aligned, self.ctx, None, self.reach_of_map())  # type: ignore[arg-type]
 
     def whole(self) -> _Geo:
         """The union of the fields of every unit of the map: a kernel as large as the map, no padding."""
@@ -266,7 +276,8 @@ def _merge(geos: list[_Geo], out_hw: tuple[int, int] | None) -> _Geo:
     same_centre = all(g.centre0 == local[0].centre0 for g in local)
     aligned = all(g.aligned for g in local) and same_stride and same_centre
     r = tuple(end[a] - start[a] + 1 for a in (0, 1))
-    return _Geo(r, s, (-start[0], -start[1]), aligned, ctx)  # type: ignore[arg-type]
+    reach = tuple(max(g.reach[a] for g in local) for a in (0, 1))
+    return _Geo(r, s, (-start[0], -start[1]), aligned, ctx, None, reach)  # type: ignore[arg-type]
 
 
 def _adaptive(g: _Geo, out: Any, hw: tuple[int, int]) -> _Geo:
@@ -284,13 +295,12 @@ def _adaptive(g: _Geo, out: Any, hw: tuple[int, int]) -> _Geo:
         widths = [math.ceil((i + 1) * n / m) - (i * n) // m for i in range(m)]
         k[a], s[a], uniform = max(widths), max(1, n // m), False
     out_geo = g.conv(k, s, (0, 0))
-    return out_geo if uniform else _Geo(out_geo.r, out_geo.s, out_geo.p, False, out_geo.ctx)
+    return out_geo if uniform else _Geo(out_geo.r, out_geo.s, out_geo.p, False, out_geo.ctx, None, out_geo.reach)
 
 
 def _tensor_meta_shape(node: fx.Node) -> tuple[int, ...] | None:
-    tm = node.meta.get("tensor_meta")
-    shape = getattr(tm, "shape", None)
-    return tuple(int(d) for d in shape) if shape is not None else None
+    shape = node.meta.get("rf_shape")
+    return shape if shape is not None and all(isinstance(d, int) for d in shape) else None
 
 
 def _arg(node: fx.Node, idx: int, name: str, default: Any) -> Any:
@@ -390,26 +400,50 @@ def _node_geo(node: fx.Node, gm: fx.GraphModule, geo: dict[str, _Geo], shape: tu
             raise _unsupported(node, getattr(t, "__name__", str(t)))
     else:
         return None
-    return _Geo(g.r, g.s, g.p, g.aligned, g.ctx, out_hw)
+    return _Geo(g.r, g.s, g.p, g.aligned, g.ctx, out_hw, g.reach)
+
+
+class _Shapes(fx.Interpreter):
+    """Runs the graph once and stores each node's output shape in ``node.meta["rf_shape"]``."""
+
+    def run_node(self, n: fx.Node) -> Any:
+        try:
+            result = super().run_node(n)
+        except Exception as exc:  # name the layer that refused the size, in one line
+            where = f"{n.target} ({type(self.module.get_submodule(str(n.target))).__name__})" \
+                if n.op == "call_module" else n.name
+            msg = " ".join(str(exc).split()).split(" While executing")[0]
+            raise ValueError(f"{where}: {msg[:160]}") from None
+        if isinstance(result, torch.Tensor):
+            n.meta["rf_shape"] = tuple(int(d) for d in result.shape)
+        elif isinstance(result, (tuple, list)) and result and all(isinstance(r, torch.Tensor) for r in result):
+            n.meta["rf_shape"] = tuple(tuple(int(d) for d in r.shape) for r in result)
+        return result
 
 
 def _propagate_shapes(gm: fx.GraphModule, size: tuple[int, ...], shapes: str) -> None:
     p = next(iter(gm.parameters()), None)
     dtype = p.dtype if p is not None else torch.float32
-    if shapes == "meta":
+    meta = shapes == "meta" or (p is not None and p.device.type == "meta")
+    if meta and not (p is not None and p.device.type == "meta"):
         try:
             from torch.nn.utils.stateless import _reparametrize_module
-        except ImportError:  # pragma: no cover - older/newer torch without the helper: real forward
-            shapes = "real"
-    if shapes == "meta":
+        except ImportError:  # pragma: no cover - a torch without the helper: real forward
+            meta = False
+    if meta:
         # torch's own shape rules on the meta device: no arithmetic, ~10x faster than a real forward
+        x = torch.zeros((1, *size), dtype=dtype, device="meta")
+        if p is not None and p.device.type == "meta":
+            with torch.no_grad():
+                _Shapes(gm).run(x)
+            return
         state = {k: torch.empty_like(v, device="meta") for k, v in [*gm.named_parameters(), *gm.named_buffers()]}
         with _reparametrize_module(gm, state), torch.no_grad():
-            ShapeProp(gm).propagate(torch.zeros((1, *size), dtype=dtype, device="meta"))
+            _Shapes(gm).run(x)
         return
     dev = p.device if p is not None else torch.device("cpu")
     with torch.no_grad():
-        ShapeProp(gm).propagate(torch.zeros((1, *size), dtype=dtype, device=dev))
+        _Shapes(gm).run(torch.zeros((1, *size), dtype=dtype, device=dev))
 
 
 def analyze(model: nn.Module, input_size: Sequence[int], shapes: str = "meta") -> FieldTable:
@@ -444,14 +478,13 @@ def analyze(model: nn.Module, input_size: Sequence[int], shapes: str = "meta") -
     for node in gm.graph.nodes:
         if node.op == "placeholder":
             if not geo:  # the image; further placeholders (none in the zoo) carry no geometry
-                geo[node.name] = _Geo((1, 1), (1, 1), (0, 0), hw=(size[1], size[2]))
+                geo[node.name] = _Geo((1, 1), (1, 1), (0, 0), hw=(size[1], size[2]), reach=(size[1] - 1, size[2] - 1))
             continue
         if node.op in ("output", "get_attr"):
             continue
         shape = _tensor_meta_shape(node)
         if shape is None:  # sizes, tuples: follow tuples of tensors as one value
-            tm = node.meta.get("tensor_meta")
-            if isinstance(tm, (tuple, list)) and tm and hasattr(tm[0], "shape"):
+            if node.meta.get("rf_shape"):
                 ins = _tensor_inputs(node, geo)
                 if ins:
                     geo[node.name] = ins[0]
@@ -461,7 +494,7 @@ def analyze(model: nn.Module, input_size: Sequence[int], shapes: str = "meta") -
             continue
         geo[node.name] = g
         out.append(NodeField(node.name, _op_name(node, gm), _scope(node), shape[1:], g.r, g.s, g.p, g.aligned,
-                             g.ctx, len(shape) == 4, node.op == "call_module"))
+                             g.ctx, len(shape) == 4, node.op == "call_module", g.reach))
     return FieldTable(size, tuple(out), gm)  # type: ignore[arg-type]
 
 
@@ -599,6 +632,9 @@ def gradient_extent(table: FieldTable, node: str, unit: tuple[int, int] | None =
     Back-propagates one position (all channels) of the node through the positive-path copy of the traced
     model (:class:`_PositivePath`) with a float64 all-ones input of ``table.input_size``. For a node without
     a spatial map every output is back-propagated. Returns (top, left, bottom, right), inclusive.
+    The copy uses only the layers' hyper-parameters, so a model built on the meta device works too.
+    With dilation, or a kernel smaller than its stride, the field has holes; where the image border falls in
+    a hole the pixels actually reached span less than the clipped analytic box (none of the zoo does this).
     """
     if table.graph is None:
         raise ValueError("expected a FieldTable made by analyze(), got one without its traced graph")
@@ -606,8 +642,8 @@ def gradient_extent(table: FieldTable, node: str, unit: tuple[int, int] | None =
     unit = _check_unit(nf, unit)
     sub = truncate(table.graph, nf.node)
     p = next(iter(table.graph.parameters()), None)
-    x = torch.ones((1, *table.input_size), dtype=torch.float64, device=p.device if p is not None else "cpu",
-                   requires_grad=True)
+    dev = p.device if p is not None and p.device.type != "meta" else torch.device("cpu")  # weights unused
+    x = torch.ones((1, *table.input_size), dtype=torch.float64, device=dev, requires_grad=True)
     out = _PositivePath(sub).run(x)
     out.backward(_one_unit_grad(out, unit))
     assert x.grad is not None
@@ -698,12 +734,20 @@ def effective_field(table: FieldTable, node: str, unit: tuple[int, int] | None =
 # ------------------------------------------------------------------------------------------- zoo helpers
 
 
-def zoo_fields(name: str, input_size: Sequence[int] | None = None, weights: Any = "random") -> FieldTable:
-    """:func:`analyze` a zoo model (``vizcore.zoo``) at its own input size unless ``input_size`` is given."""
+def zoo_fields(name: str, input_size: Sequence[int] | None = None) -> FieldTable:
+    """:func:`analyze` a zoo model (``vizcore.zoo``) at its own input size unless ``input_size`` is given.
+
+    Geometry needs no weights, so the model is built on the meta device (no memory, no initialisation);
+    use :func:`analyze` on a real model for :func:`gradient_extent` and :func:`effective_field`.
+    """
     from vizcore import zoo
 
     entry = zoo.get_entry(name)
-    model = zoo.get_model(name, weights=weights)
+    try:
+        with torch.device("meta"):
+            model = zoo.build_model(name)
+    except (RuntimeError, NotImplementedError):  # a builder that reads its own initial values needs real memory
+        model = zoo.build_model(name)
     return analyze(model, tuple(input_size) if input_size is not None else entry.input_size)
 
 
