@@ -4,9 +4,171 @@ Every figure has a title, axis labels and units. Sections follow the concepts th
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import plotly.graph_objects as go
 
+if TYPE_CHECKING:
+    from vizcore.geometry import ConvGeometry, Explained
+
 # ============================================================================ geometry & architectures
+
+MAX_FRAMES = 240  # animation frames at most; larger outputs are sampled evenly
+
+
+def sliding_window_figure(g: "ConvGeometry", e: "Explained", max_frames: int = MAX_FRAMES) -> go.Figure:
+    """Animated kernel sliding over the padded input (left) with the output cell it produces (right).
+
+    One frame per output position (sampled evenly above ``max_frames``). Input pixels are blue, padding grey,
+    and pixels no window ever covers (dropped by the floor) red. Dilation shows as spaced kernel taps.
+    """
+    import numpy as np
+    from plotly.subplots import make_subplots
+
+    top, bottom, left, right = e.pad
+    ph, pw = g.height + top + bottom, g.width + left + right
+    k_eff = g.dilation * (g.kernel - 1) + 1
+    grid = np.zeros((ph, pw))
+    grid[top:top + g.height, left:left + g.width] = 1.0
+    rows = sorted({w[2] for w in e.windows})
+    cols = sorted({w[3] for w in e.windows})
+    row_cov = np.zeros(ph, dtype=bool)
+    col_cov = np.zeros(pw, dtype=bool)
+    for r in rows:
+        row_cov[r:r + k_eff] = True
+    for c in cols:
+        col_cov[c:c + k_eff] = True
+    covered = row_cov[:, None] & col_cov[None, :]
+    grid[(grid == 1.0) & ~covered] = 2.0  # input pixels no window reaches
+    colorscale = [[0.0, "#d0d0d0"], [0.33, "#d0d0d0"], [0.34, "#9ecae1"], [0.66, "#9ecae1"], [0.67, "#fb6a4a"],
+                  [1.0, "#fb6a4a"]]
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.6, 0.4], horizontal_spacing=0.08,
+                        subplot_titles=(f"Padded input {ph}×{pw} (input {g.height}×{g.width})",
+                                        f"Output {e.out_height}×{e.out_width}"))
+    hover = np.where(grid == 0, "padding", np.where(grid == 1, "input pixel", "input pixel never covered"))
+    fig.add_trace(go.Heatmap(z=grid, zmin=0, zmax=2, colorscale=colorscale, showscale=False, xgap=1, ygap=1,
+                             text=hover, hovertemplate="row %{y}, col %{x}: %{text}<extra></extra>"), 1, 1)
+    fig.add_trace(go.Heatmap(z=np.zeros((e.out_height, e.out_width)), colorscale=[[0, "#fdd0a2"], [1, "#fdd0a2"]],
+                             showscale=False, xgap=1, ygap=1, hovertemplate="output (%{y}, %{x})<extra></extra>"), 1, 2)
+    windows = e.windows
+    if len(windows) > max_frames:
+        idx = np.linspace(0, len(windows) - 1, max_frames).round().astype(int)
+        windows = [windows[i] for i in idx]
+    taps = np.arange(g.kernel) * g.dilation
+
+    def tap_xy(top_: int, left_: int) -> tuple[list[int], list[int]]:
+        yy, xx = np.meshgrid(top_ + taps, left_ + taps, indexing="ij")
+        return xx.ravel().tolist(), yy.ravel().tolist()
+
+    r0, c0, t0, l0 = windows[0]
+    x0, y0 = tap_xy(t0, l0)
+    fig.add_trace(go.Scatter(x=x0, y=y0, mode="markers", marker=dict(size=max(4, min(14, 240 // max(ph, pw))),
+                  color="#08306b", symbol="square"), name="kernel taps", hoverinfo="skip"), 1, 1)
+    fig.add_trace(go.Scatter(x=[c0], y=[r0], mode="markers", marker=dict(size=max(6, min(22, 260 // max(e.out_height, e.out_width))),
+                  color="#d94801", symbol="square"), name="output value", hoverinfo="skip"), 1, 2)
+
+    def box(t: int, l_: int) -> dict:
+        return dict(type="rect", xref="x", yref="y", x0=l_ - 0.5, x1=l_ + k_eff - 0.5, y0=t - 0.5, y1=t + k_eff - 0.5,
+                    line=dict(color="#08306b", width=2))
+
+    frames = []
+    for i, (r, c, t, l_) in enumerate(windows):
+        xs, ys = tap_xy(t, l_)
+        frames.append(go.Frame(name=str(i), data=[go.Scatter(x=xs, y=ys), go.Scatter(x=[c], y=[r])], traces=[2, 3],
+                               layout=dict(shapes=[box(t, l_)])))
+    fig.frames = frames
+    fig.update_layout(shapes=[box(t0, l0)])
+    steps = [dict(method="animate", label=f"({r},{c})", args=[[str(i)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
+                  transition=dict(duration=0))]) for i, (r, c, _, _) in enumerate(windows)]
+    sampled = "" if len(windows) == len(e.windows) else f" — {len(windows)} of {len(e.windows)} positions shown"
+    fig.update_layout(
+        title=f"Sliding window: {g.kernel}×{g.kernel} kernel, stride {g.stride}, dilation {g.dilation}{sampled}",
+        height=620, showlegend=False, margin=dict(t=90, b=170, l=50, r=20),
+        updatemenus=[dict(type="buttons", x=0, y=-0.3, xanchor="left", yanchor="top", direction="left", buttons=[
+            dict(label="▶ Play", method="animate", args=[None, dict(frame=dict(duration=250, redraw=True), fromcurrent=True,
+                                                                   transition=dict(duration=0))]),
+            dict(label="❚❚ Pause", method="animate", args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))]),
+        ])],
+        sliders=[dict(active=0, steps=steps, x=0.18, len=0.82, y=-0.2, yanchor="top",
+                      currentvalue=dict(prefix="output position (row, col): "))],
+    )
+    for col, (h, w) in ((1, (ph, pw)), (2, (e.out_height, e.out_width))):
+        fig.update_xaxes(title_text="column (pixels)", range=[-0.5, w - 0.5], constrain="domain", row=1, col=col)
+        fig.update_yaxes(title_text="row (pixels)", range=[h - 0.5, -0.5], scaleanchor="x" if col == 1 else "x2",
+                         row=1, col=col)
+    return fig
+
+
+_METRIC_LABELS = {
+    "spatial": ("Spatial size per layer", "output height (pixels)"),
+    "channels": ("Channels per layer", "output channels"),
+    "params": ("Parameters per layer", "parameters (count)"),
+    "macs": ("Multiply-adds per layer", "multiply-adds (MACs, batch of 1)"),
+}
+
+
+def layer_metric_figure(rows: list[dict], metric: str, title_prefix: str = "") -> go.Figure:
+    """Bar chart of one per-layer quantity ("spatial", "channels", "params", "macs") in execution order."""
+    if metric not in _METRIC_LABELS:
+        raise ValueError(f"expected metric in {sorted(_METRIC_LABELS)}, got {metric!r}")
+    names, values, types = [], [], []
+    for r in rows:
+        shp = r["out_shape"]
+        if metric == "spatial":
+            if len(shp) < 3:
+                continue
+            v = shp[1]
+        elif metric == "channels":
+            if not shp:
+                continue
+            v = shp[0]
+        else:
+            v = r[metric]
+        names.append(f"{r['index']}: {r['name']}")
+        values.append(v)
+        types.append(r["type"])
+    title, ylab = _METRIC_LABELS[metric]
+    fig = go.Figure(go.Bar(x=names, y=values, customdata=types,
+                           hovertemplate="%{x}<br>%{customdata}<br>%{y:,}<extra></extra>", marker_color="#3182bd"))
+    fig.update_layout(title=f"{title_prefix}{title}", xaxis_title="layer (execution order)", yaxis_title=ylab,
+                      height=380, margin=dict(t=60, b=40))
+    fig.update_xaxes(showticklabels=len(names) <= 40)
+    if metric in ("params", "macs") and values and max(values) > 0:
+        fig.update_yaxes(type="log" if max(values) / max(min(v for v in values if v > 0) if any(values) else 1, 1) > 1e3 else "linear")
+    return fig
+
+
+def stage_comparison_figure(stages: dict[str, list[dict]], metric: str) -> go.Figure:
+    """Grouped bars of per-stage (per output resolution) params or MACs for 2-4 models."""
+    if metric not in ("params", "macs", "layers"):
+        raise ValueError(f"expected metric 'params', 'macs' or 'layers', got {metric!r}")
+    label = {"params": "parameters (count)", "macs": "multiply-adds (MACs)", "layers": "layers (count)"}[metric]
+    fig = go.Figure()
+    for name, st in stages.items():
+        fig.add_trace(go.Bar(name=name, x=[f"stage {i + 1}<br>{s['resolution']}" for i, s in enumerate(st)],
+                             y=[s[metric] for s in st]))
+    fig.update_layout(barmode="group", title=f"{label.split(' (')[0].capitalize()} per stage (stages = runs of layers at one output resolution)",
+                      xaxis_title="stage (output resolution)", yaxis_title=label, height=420)
+    return fig
+
+
+def totals_comparison_figure(totals: dict[str, dict]) -> go.Figure:
+    """Side-by-side bars of total parameters (millions) and multiply-adds (GMACs) per model."""
+    from plotly.subplots import make_subplots
+
+    names = list(totals)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Parameters", "Multiply-adds per image"))
+    fig.add_trace(go.Bar(x=names, y=[totals[n]["params"] / 1e6 for n in names], marker_color="#6baed6",
+                         hovertemplate="%{x}: %{y:.2f} M<extra></extra>"), 1, 1)
+    fig.add_trace(go.Bar(x=names, y=[totals[n]["macs"] / 1e9 for n in names], marker_color="#fd8d3c",
+                         hovertemplate="%{x}: %{y:.3f} G<extra></extra>"), 1, 2)
+    fig.update_yaxes(title_text="parameters (millions)", row=1, col=1)
+    fig.update_yaxes(title_text="multiply-adds (GMACs)", row=1, col=2)
+    fig.update_xaxes(title_text="model", row=1, col=1)
+    fig.update_xaxes(title_text="model", row=1, col=2)
+    fig.update_layout(title="Model totals", showlegend=False, height=380)
+    return fig
+
 
 
 # ============================================================================ receptive fields
@@ -14,5 +176,161 @@ import plotly.graph_objects as go
 
 # ============================================================================ data & augmentation
 
+
+def _to_hwc_uint8(images) -> "np.ndarray":
+    """(N, C, H, W) uint8 tensor/array or (N, H, W, 3) array -> (N, H, W, 3) uint8 numpy."""
+    import numpy as np
+
+    arr = images.detach().cpu().numpy() if hasattr(images, "detach") else np.asarray(images)
+    if arr.ndim != 4:
+        raise ValueError(f"expected a batch of images (N, C, H, W) or (N, H, W, 3), got shape {arr.shape}")
+    if arr.shape[1] in (1, 3) and arr.shape[-1] not in (1, 3):
+        arr = arr.transpose(0, 2, 3, 1)
+    if arr.shape[-1] == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+    if arr.dtype != np.uint8:
+        arr = (np.clip(arr.astype(np.float64), 0.0, 1.0) * 255.0).round().astype(np.uint8)
+    return arr
+
+
+def image_grid(images, titles=None, cols: int = 8, title: str = "Images", cell_px: int = 96,
+               hover=None) -> go.Figure:
+    """A grid of images with a short title over each (class names, predictions, augmentation captions).
+
+    images: (N, C, H, W) uint8 tensor/array (C = 1 or 3) or (N, H, W, 3) uint8; float input is read as [0, 1].
+    titles: N strings (short; shown above the cells), hover: N longer strings shown on hover.
+    One ``go.Image`` mosaic (fast to send) with 2-pixel gaps; axes in pixels of the mosaic.
+    """
+    import numpy as np
+
+    arr = _to_hwc_uint8(images)
+    n, h, w, _ = arr.shape
+    if n == 0:
+        raise ValueError("expected at least one image, got none")
+    if titles is not None and len(titles) != n:
+        raise ValueError(f"expected {n} titles, got {len(titles)}")
+    cols = max(1, min(int(cols), n))
+    rows = -(-n // cols)
+    scale = cell_px / max(h, w)  # screen pixels per image pixel
+    gap = max(1, h // 16)
+    # Rows leave room for a title line of ~16 screen pixels above each image.
+    vgap = max(gap, int(np.ceil(16 / scale))) if titles is not None else gap
+    mosaic = np.full((rows * (h + vgap), cols * (w + gap) - gap, 3), 255, np.uint8)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        mosaic[r * (h + vgap) + vgap:r * (h + vgap) + vgap + h, c * (w + gap):c * (w + gap) + w] = arr[i]
+    fig = go.Figure(go.Image(z=mosaic, hoverinfo="skip"))
+    if hover is not None:
+        if len(hover) != n:
+            raise ValueError(f"expected {n} hover texts, got {len(hover)}")
+        # One invisible square marker per cell carries its hover text (per-pixel text would weigh megabytes).
+        rc = [divmod(i, cols) for i in range(n)]
+        fig.add_trace(go.Scatter(
+            x=[c * (w + gap) + w / 2 - 0.5 for _, c in rc], y=[r * (h + vgap) + vgap + h / 2 - 0.5 for r, _ in rc],
+            mode="markers", marker=dict(symbol="square", size=cell_px * 0.95, opacity=0), hovertext=list(hover),
+            hoverinfo="text", showlegend=False))
+    if titles is not None:
+        for i, t in enumerate(titles):
+            r, c = divmod(i, cols)
+            fig.add_annotation(x=c * (w + gap) + w / 2 - 0.5, y=r * (h + vgap) + vgap - 0.5, text=str(t),
+                               showarrow=False, yanchor="bottom", font=dict(size=11), xref="x", yref="y")
+    fig.update_layout(
+        title=title, width=int(mosaic.shape[1] * scale) + 60, height=int(mosaic.shape[0] * scale) + 110,
+        margin=dict(l=40, r=20, t=60, b=40))
+    fig.update_xaxes(title_text=f"images of {w} x {h} pixels", showticklabels=False, showgrid=False, zeroline=False,
+                     range=[-0.5, mosaic.shape[1] - 0.5])
+    fig.update_yaxes(title_text=f"{rows} row(s)", showticklabels=False, showgrid=False, zeroline=False,
+                     range=[mosaic.shape[0] - 0.5, -0.5], scaleanchor="x")
+    fig.update_layout(plot_bgcolor="white")
+    return fig
+
+
+def class_examples(images, labels, classes, per_class: int = 6, title: str = "Examples per class",
+                   cell_px: int = 72) -> go.Figure:
+    """One row per class with its first ``per_class`` images; the class name titles each row's first cell."""
+    import numpy as np
+
+    lab = labels.detach().cpu().numpy() if hasattr(labels, "detach") else np.asarray(labels)
+    arr = _to_hwc_uint8(images)
+    rows, titles = [], []
+    for k, name in enumerate(classes):
+        idx = np.flatnonzero(lab == k)[:per_class]
+        if idx.size == 0:
+            continue
+        pad = np.full((per_class - idx.size, *arr.shape[1:]), 255, np.uint8)
+        rows.append(np.concatenate([arr[idx], pad]))
+        titles += [str(name)] + [""] * (per_class - 1)
+    if not rows:
+        raise ValueError("expected images of at least one class, got none")
+    return image_grid(np.concatenate(rows), titles, cols=per_class, title=title, cell_px=cell_px)
+
+
+def augment_preview_figure(pv, title: str = "Augmentation preview: original, then augmented copies",
+                           cell_px: int = 96) -> go.Figure:
+    """Rows: one original followed by its augmented copies (captions say what was drawn, hover shows it whole).
+
+    pv: ``vizcore.augment.Preview``. When it holds a mixed batch, a last column shows each mixed image.
+    """
+    import numpy as np
+
+    k, r = pv.augmented.shape[:2]
+    cells, titles, hover = [], [], []
+    mixed = pv.mixed is not None
+    for i in range(k):
+        cells.append(pv.originals[i])
+        titles.append("original")
+        hover.append("original")
+        for j in range(r):
+            cells.append(pv.augmented[i, j])
+            short = pv.short_captions[i][j]
+            titles.append(short if len(short) <= 18 else short[:17] + "…")
+            hover.append(pv.captions[i][j])
+        if mixed:
+            cells.append(pv.mixed[i])
+            w = pv.mixed_labels[i] if pv.mixed_labels is not None else None
+            top = "" if w is None else ", ".join(f"{float(v):.2f}" for v in w[w > 0.005][:2])
+            titles.append(f"mixed {top}")
+            hover.append(pv.mix_caption + (f"; label weights {top}" if top else ""))
+    stack = np.stack([c.detach().cpu().numpy() for c in cells])
+    return image_grid(stack, titles, cols=r + 1 + int(mixed), title=title, cell_px=cell_px, hover=hover)
+
+
+
+def overlay_masks(images, masks, color: tuple[int, int, int] = (255, 0, 0), alpha: float = 0.45):
+    """Images with their object masks tinted: (N, C, H, W) uint8 + (N, H, W) bool -> (N, H, W, 3) uint8."""
+    import numpy as np
+
+    arr = _to_hwc_uint8(images).astype(np.float32)
+    m = masks.detach().cpu().numpy() if hasattr(masks, "detach") else np.asarray(masks)
+    if m.shape != arr.shape[:3]:
+        raise ValueError(f"expected masks of shape {arr.shape[:3]}, got {m.shape}")
+    tint = np.asarray(color, np.float32)
+    out = np.where(m[..., None], (1 - alpha) * arr + alpha * tint, arr)
+    return out.round().astype(np.uint8)
+
+
+def class_counts_figure(counts: dict[str, int], title: str = "Images per class") -> go.Figure:
+    """Bar chart of images per class (class balance)."""
+    fig = go.Figure(go.Bar(x=list(counts), y=list(counts.values()), marker_color="#4c78a8",
+                           hovertemplate="%{x}: %{y} images<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title="class", yaxis_title="images (count)", height=320,
+                      margin=dict(l=50, r=20, t=50, b=50))
+    return fig
+
+
+def pixel_histogram_figure(images, title: str = "Pixel values per channel") -> go.Figure:
+    """Histogram of uint8 pixel values per channel (R, G, B or grey) of a set: (N, C, H, W) uint8 tensor."""
+    import torch
+
+    names = ("red", "green", "blue") if images.shape[1] == 3 else ("grey",)
+    colors = ("#d62728", "#2ca02c", "#1f77b4") if images.shape[1] == 3 else ("#555555",)
+    fig = go.Figure()
+    for c, (name, col) in enumerate(zip(names, colors)):
+        hist = torch.bincount(images[:, c].reshape(-1), minlength=256).double()
+        fig.add_trace(go.Scatter(x=list(range(256)), y=(hist / hist.sum()).tolist(), name=name, mode="lines",
+                                 line=dict(color=col)))
+    fig.update_layout(title=title, xaxis_title="pixel value (0-255)", yaxis_title="fraction of pixels",
+                      height=320, margin=dict(l=50, r=20, t=50, b=50))
+    return fig
 
 # ============================================================================ training & comparison
