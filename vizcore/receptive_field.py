@@ -710,13 +710,12 @@ def effective_field(table: FieldTable, node: str, unit: tuple[int, int] | None =
     sub = truncate(table.graph, nf.node)
     was = sub.training
     sub.eval()
-    try:
+    try:  # autograd.grad w.r.t. the input only: a shared model's parameter .grad stays untouched
         out = sub(x)
-        out.backward(_one_unit_grad(out, unit))
+        (grad,) = torch.autograd.grad(out, x, _one_unit_grad(out, unit))
     finally:
         sub.train(was)
-    assert x.grad is not None
-    heat = x.grad.detach().abs().sum(1).mean(0).double().cpu().numpy()
+    heat = grad.detach().abs().sum(1).mean(0).double().cpu().numpy()
     total = heat.sum()
     heat = heat / total if total > 0 else heat
     ub = nf.unit_box(unit[0], unit[1], (h, w))
@@ -729,6 +728,26 @@ def effective_field(table: FieldTable, node: str, unit: tuple[int, int] | None =
     k = int(np.searchsorted(cum, mass * cum[-1])) if total > 0 else 0
     radius = float(dist[order][min(k, len(order) - 1)])
     return EffectiveField(nf.node, unit, heat, ub.centre, radius, nf.size, in_box, int(x.shape[0]))
+
+
+def feature_map(table: FieldTable, node: str, x: torch.Tensor) -> NDArray[np.float64]:
+    """Mean absolute activation over channels of ``node`` for one input x: (1, C, H, W) -> (h, w)."""
+    if table.graph is None:
+        raise ValueError("expected a FieldTable made by analyze(), got one without its traced graph")
+    nf = table.resolve(node)
+    if not nf.spatial:
+        raise ValueError(f"expected a node with a spatial feature map, got {nf.node} with shape {list(nf.out_shape)}")
+    if x.ndim != 4 or x.shape[0] != 1 or tuple(x.shape[1:]) != table.input_size:
+        raise ValueError(f"expected x of shape (1, {', '.join(map(str, table.input_size))}), got {tuple(x.shape)}")
+    sub = truncate(table.graph, nf.node)
+    was = sub.training
+    sub.eval()
+    try:
+        with torch.no_grad():
+            out = sub(x)
+    finally:
+        sub.train(was)
+    return out[0].abs().mean(0).double().cpu().numpy()
 
 
 # ------------------------------------------------------------------------------------------- zoo helpers
@@ -804,5 +823,5 @@ def sequential_stack(n: int, k: int, channels: int) -> nn.Sequential:
 
 
 __all__ = ["Box", "UnitBox", "NodeField", "FieldTable", "EffectiveField", "KernelStack", "trace", "analyze",
-           "truncate", "gradient_extent", "effective_field", "zoo_fields", "last_conv_stage", "kernel_stack",
+           "truncate", "gradient_extent", "effective_field", "feature_map", "zoo_fields", "last_conv_stage", "kernel_stack",
            "sequential_stack"]
