@@ -83,8 +83,9 @@ with user_errors("Could not load the model: "):
     table = model_table(name, weights, stamp)
 spatial = [n for n in table.nodes if n.spatial]
 by_name = {n.node: n for n in spatial}
-default_node = table.resolve(entry.cam_layer)
-default_node = default_node if default_node.spatial else spatial[-1]
+# default: the deepest layer whose field still fits in half the image (the box is easy to see there)
+fits = [n for n in spatial if n.size[0] <= entry.input_size[1] // 2 and n.map_size[0] > 1]  # type: ignore[index]
+default_node = fits[-1] if fits else spatial[-1]
 node_name = st.selectbox(
     "Layer (in execution order)", list(by_name), index=list(by_name).index(default_node.node), key=f"rf_layer_{name}",
     format_func=lambda n: f"{by_name[n].module or n} · {by_name[n].op} · field {by_name[n].size[0]}×{by_name[n].size[1]}")
@@ -93,7 +94,8 @@ _, in_h, in_w = entry.input_size
 h, w = nf.map_size  # type: ignore[misc]
 
 # ----------------------------------------------------------------------------------------- image
-with st.expander("Input image", expanded=False):
+with st.sidebar:
+    st.markdown("**Input image**")
     raw = image_picker("rf")
 shown = data.fit_image(raw, in_h)  # what the model sees (shorter side resized, centre crop)
 digest = hashlib.sha256(np.ascontiguousarray(raw).tobytes()).hexdigest()
@@ -109,9 +111,11 @@ if points:
     if st.session_state.get(f"{kclick}_last") != click:  # a new click moves the sliders once
         st.session_state[f"{kclick}_last"] = click
         st.session_state[ki], st.session_state[kj] = min(max(click[0], 0), h - 1), min(max(click[1], 0), w - 1)
+st.session_state.setdefault(ki, (h - 1) // 2)  # defaults through session state: a click may set them too
+st.session_state.setdefault(kj, (w - 1) // 2)
 s1, s2, s3 = st.columns([2, 2, 1])
-i = s1.slider("Unit row i", 0, h - 1, (h - 1) // 2, key=ki) if h > 1 else 0
-j = s2.slider("Unit column j", 0, w - 1, (w - 1) // 2, key=kj) if w > 1 else 0
+i = s1.slider("Unit row i", 0, h - 1, key=ki) if h > 1 else 0
+j = s2.slider("Unit column j", 0, w - 1, key=kj) if w > 1 else 0
 show_erf = s3.toggle("Effective field", value=True, key="rf_show_erf",
                      help="Mean |gradient| of the unit over this image and 4 random images (Luo et al., 2016).")
 ub = nf.unit_box(int(i), int(j), (in_h, in_w))
@@ -132,16 +136,17 @@ right.plotly_chart(figures.feature_grid_figure(fmap, ub.unit, title=f"{nf.module
                                                                      "— click one"),
                    width="stretch", key=kclick, on_select="rerun", selection_mode="points")
 
-m = st.columns(5)
+m = st.columns(4)
 m[0].metric("Field size", f"{nf.size[0]}×{nf.size[1]} px")
 m[1].metric("Stride (jump)", f"{nf.stride[0]} px")
 m[2].metric("Effective padding", f"{nf.padding[0]} px")
 m[3].metric("Centre (row, col)", f"{ub.centre[0]:g}, {ub.centre[1]:g}")
-m[4].metric("Box on the image", f"rows {ub.clipped[0]}–{ub.clipped[2]}, cols {ub.clipped[1]}–{ub.clipped[3]}")
 outside = (ub.box[2] - ub.box[0] + 1) * (ub.box[3] - ub.box[1] + 1) - \
     (ub.clipped[2] - ub.clipped[0] + 1) * (ub.clipped[3] - ub.clipped[1] + 1)
-st.caption(f"Theoretical box {ub.box} (top, left, bottom, right); {outside:,} of its pixels lie outside the "
-           "image, in the zero padding. Centre = −P + i·S + (R−1)/2 per axis.")
+st.caption(f"Unit ({ub.unit[0]}, {ub.unit[1]}): theoretical box rows {ub.box[0]}…{ub.box[2]}, columns "
+           f"{ub.box[1]}…{ub.box[3]}; on the image rows {ub.clipped[0]}…{ub.clipped[2]}, columns "
+           f"{ub.clipped[1]}…{ub.clipped[3]}. {outside:,} of its pixels lie outside the image, in the zero "
+           "padding. Centre = −P + i·S + (R−1)/2 per axis.")
 if summary is not None:
     e1, e2, e3 = st.columns(3)
     e1.metric("ERF radius (95% of the mass)", f"{summary['radius95']:.1f} px")

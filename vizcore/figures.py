@@ -281,7 +281,8 @@ def rf_growth_figure(series: dict[str, list[dict]], log: bool = True) -> go.Figu
                                  + name + "</extra>"), row=1, col=2)
     for col, label in ((1, "field size (input pixels, height)"), (2, "stride (input pixels per unit)")):
         fig.update_xaxes(title_text="conv / pooling layer, in order", row=1, col=col)
-        fig.update_yaxes(title_text=label, type="log" if log else "linear", row=1, col=col)
+        fig.update_yaxes(title_text=label, type="log" if log else "linear", row=1, col=col,
+                         tickvals=[2 ** e for e in range(13)] if log else None)
     fig.update_layout(title="How the receptive field grows through the network", height=430,
                       legend=dict(orientation="h", y=-0.25), margin=dict(l=60, r=20, t=70, b=60))
     return fig
