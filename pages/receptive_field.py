@@ -85,7 +85,7 @@ spatial = [n for n in table.nodes if n.spatial]
 by_name = {n.node: n for n in spatial}
 # default: the deepest layer whose field still fits in half the image (the box is easy to see there)
 fits = [n for n in spatial if n.size[0] <= entry.input_size[1] // 2 and n.map_size[0] > 1]  # type: ignore[index]
-default_node = fits[-1] if fits else spatial[-1]
+default_node = next(n for n in fits if n.size == max(f.size for f in fits)) if fits else spatial[-1]
 node_name = st.selectbox(
     "Layer (in execution order)", list(by_name), index=list(by_name).index(default_node.node), key=f"rf_layer_{name}",
     format_func=lambda n: f"{by_name[n].module or n} · {by_name[n].op} · field {by_name[n].size[0]}×{by_name[n].size[1]}")

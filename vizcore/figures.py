@@ -193,7 +193,7 @@ def rf_image_figure(image, box: tuple[int, int, int, int], clipped: tuple[int, i
         z = np.sqrt(e / peak) if peak > 0 else e  # sqrt: the tails of a Gaussian-like ERF stay visible
         fig.add_trace(go.Heatmap(
             z=z, x0=0, dx=1, y0=0, dy=1, zmin=0, zmax=1, showscale=True, name="effective field",
-            colorscale=[[0, "rgba(255,0,0,0)"], [0.15, "rgba(255,40,0,0.25)"], [1, "rgba(255,230,0,0.85)"]],
+            colorscale=[[0, "rgba(255,0,0,0)"], [0.1, "rgba(255,40,0,0.35)"], [1, "rgba(255,230,0,0.9)"]],
             colorbar=dict(title=dict(text="√ ERF<br>(share of peak)", side="right"), len=0.6),
             hovertemplate="row %{y}, column %{x}<br>√ERF %{z:.2f}<extra></extra>"))
     t, l, b, r = box
