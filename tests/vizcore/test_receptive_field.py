@@ -141,6 +141,7 @@ class _Branchy(nn.Module):
         return self.pool(self.c(z))
 
 
+@pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel")
 def test_misaligned_merge_is_flagged_and_union_is_exact() -> None:
     table = rf.analyze(_Branchy(), (2, 21, 19))
     add = next(n for n in table.nodes if n.op == "add")
