@@ -4,9 +4,11 @@ The only place pages share Streamlit code; vizcore never imports this.
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import numpy as np
 import streamlit as st
 
 from vizcore import device as vdevice
@@ -51,3 +53,60 @@ def user_errors(prefix: str = "") -> Iterator[None]:
     except (ValueError, TypeError) as exc:
         st.error(f"{prefix}{exc}" if prefix else str(exc))
         st.stop()
+
+
+# ------------------------------------------------------------------------------------------- image picker
+
+_UPLOAD_MAX_BYTES = 10_000_000  # the server limit is not enforced per widget: check the bytes ourselves
+_SHAPES_N = 40  # images offered from the embedded shapes set
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _shapes_images(size: int) -> tuple[np.ndarray, tuple[str, ...]]:
+    from vizcore import data
+
+    ds = data.make_shapes(_SHAPES_N, size=size, seed=0)
+    return ds.images.permute(0, 2, 3, 1).numpy(), tuple(ds.classes[int(i)] for i in ds.labels)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _decode_upload(digest: str, raw: bytes) -> np.ndarray:
+    from vizcore import data
+
+    return data.decode_image(raw, max_bytes=_UPLOAD_MAX_BYTES)
+
+
+@st.cache_resource(show_spinner=False)
+def _photos() -> dict[str, np.ndarray]:
+    from vizcore import data
+
+    return data.sample_photos()
+
+
+def image_picker(key: str, shapes_size: int = 128) -> np.ndarray:
+    """Pick an input image: a sample photo (scikit-image), an image of the embedded shapes set, or an upload.
+
+    Returns (H, W, 3) uint8. Upload problems (too large, not an image, truncated) are shown with st.error and
+    the first sample photo is used instead, so the page keeps working.
+    """
+    photos = _photos()
+    source = st.radio("Image", ["Sample photo", "Shapes data set", "Upload"], horizontal=True, key=f"{key}_source")
+    if source == "Shapes data set":
+        images, labels = _shapes_images(shapes_size)
+        idx = st.number_input(f"Shape image (0–{len(images) - 1})", 0, len(images) - 1, 0, key=f"{key}_shape")
+        st.caption(f"Class: {labels[int(idx)]} · {shapes_size}×{shapes_size} pixels, generated offline")
+        return images[int(idx)]
+    if source == "Upload":
+        up = st.file_uploader("Image file (PNG, JPEG, GIF, WebP, BMP, TIFF; at most 10 MB)",
+                              type=["png", "jpg", "jpeg", "gif", "webp", "bmp", "tif", "tiff"], key=f"{key}_upload")
+        if up is not None:
+            raw = up.getvalue()
+            try:
+                return _decode_upload(hashlib.sha256(raw).hexdigest(), raw)
+            except (ValueError, TypeError) as exc:
+                st.error(f"Could not use this file: {exc}. Showing a sample photo instead.")
+        return next(iter(photos.values()))
+    names = list(photos)
+    default = names.index("chelsea") if "chelsea" in names else 0
+    name = st.selectbox("Sample photo (scikit-image)", names, index=default, key=f"{key}_photo")
+    return photos[name]

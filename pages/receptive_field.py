@@ -1,5 +1,214 @@
-"""Placeholder until this page lands."""
+"""Receptive Field: which input pixels a unit sees, in theory (Araujo et al., Distill 2019) and in effect
+(Luo et al., NeurIPS 2016), for every model of the zoo."""
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+
+import numpy as np
 import streamlit as st
 
-st.title("receptive_field")
-st.info("This page is being built.")
+from pages._common import image_picker, user_errors
+from vizcore import data, figures, zoo
+from vizcore import receptive_field as rf
+
+_LOCK = threading.Lock()  # one cached model object serves every session: one backward pass at a time
+_DEFAULT_MODEL = "resnet18"
+
+
+@st.cache_data(show_spinner="Tracing the network…", max_entries=32)
+def field_records(name: str) -> list[dict]:
+    """The analytic table of a zoo model at its own input size (geometry only: no weights needed)."""
+    return rf.zoo_fields(name).records()
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def model_table(name: str, weights: str, stamp: float) -> rf.FieldTable:
+    """Model with the chosen weights, traced; ``stamp`` (checkpoint mtime) renews the cache on a new file."""
+    return rf.analyze(zoo.get_model(name, weights=weights), zoo.get_entry(name).input_size)
+
+
+def _model_input(name: str, image: np.ndarray):
+    e = zoo.get_entry(name)
+    return data.to_model_input(image, e.input_size[1], e.mean, e.std, channels=e.input_size[0])
+
+
+@st.cache_data(show_spinner="Computing the feature map…", max_entries=64)
+def feature(name: str, weights: str, stamp: float, node: str, digest: str, _image: np.ndarray) -> np.ndarray:
+    table = model_table(name, weights, stamp)
+    with _LOCK:
+        return rf.feature_map(table, node, _model_input(name, _image))
+
+
+@st.cache_data(show_spinner="Back-propagating the unit (effective receptive field)…", max_entries=64)
+def erf(name: str, weights: str, stamp: float, node: str, unit: tuple[int, int], digest: str,
+        _image: np.ndarray, n_random: int) -> tuple[np.ndarray, dict]:
+    table = model_table(name, weights, stamp)
+    with _LOCK:
+        res = rf.effective_field(table, node, unit, images=_model_input(name, _image), n_random=n_random)
+    return res.heatmap, res.summary()
+
+
+st.title("Receptive fields")
+st.markdown(
+    "A unit of a convolutional layer only sees part of the image: its **receptive field**. Pick a layer and a "
+    "unit to see that window on the image — exactly, for branching networks too (ResNet, Inception, DenseNet, "
+    "EfficientNet) — and how much of it the unit really uses.")
+
+# ----------------------------------------------------------------------------------------- model and layer
+names = zoo.list_models()
+c1, c2, c3 = st.columns([2, 2, 3])
+name = c1.selectbox("Model", names, index=names.index(_DEFAULT_MODEL), key="rf_model",
+                    format_func=lambda n: zoo.get_entry(n).title)
+entry = zoo.get_entry(name)
+wchoice = c2.radio("Weights", ["random", "pretrained", "checkpoint"], horizontal=True, key="rf_weights",
+                   help="Only the effective field and the feature map depend on the weights; the theoretical "
+                        "field is geometry.")
+weights, stamp = "random", 0.0
+if wchoice == "pretrained":
+    if entry.has_pretrained and zoo.pretrained_available(name):
+        weights = "pretrained"
+    else:
+        c3.info("Pretrained weights for this model are not on this machine (no download here); "
+                "showing random weights.")
+elif wchoice == "checkpoint":
+    path = c3.text_input("Checkpoint file (a state_dict saved by the Training Lab or torch.save)", key="rf_ckpt")
+    if path.strip():
+        p = Path(path.strip()).expanduser()
+        weights, stamp = str(p), (p.stat().st_mtime if p.is_file() else 0.0)
+
+with user_errors("Could not load the model: "):
+    records = field_records(name)
+    table = model_table(name, weights, stamp)
+spatial = [n for n in table.nodes if n.spatial]
+by_name = {n.node: n for n in spatial}
+# default: the deepest layer whose field still fits in half the image (the box is easy to see there)
+fits = [n for n in spatial if n.size[0] <= entry.input_size[1] // 2 and n.map_size[0] > 1]  # type: ignore[index]
+default_node = next(n for n in fits if n.size == max(f.size for f in fits)) if fits else spatial[-1]
+node_name = st.selectbox(
+    "Layer (in execution order)", list(by_name), index=list(by_name).index(default_node.node), key=f"rf_layer_{name}",
+    format_func=lambda n: f"{by_name[n].module or n} · {by_name[n].op} · field {by_name[n].size[0]}×{by_name[n].size[1]}")
+nf = by_name[node_name]
+_, in_h, in_w = entry.input_size
+h, w = nf.map_size  # type: ignore[misc]
+
+# ----------------------------------------------------------------------------------------- image
+with st.sidebar:
+    st.markdown("**Input image**")
+    raw = image_picker("rf")
+shown = data.fit_image(raw, in_h)  # what the model sees (shorter side resized, centre crop)
+digest = hashlib.sha256(np.ascontiguousarray(raw).tobytes()).hexdigest()
+
+# ----------------------------------------------------------------------------------------- unit selection
+ki, kj, kclick = f"rf_i_{name}_{node_name}", f"rf_j_{name}_{node_name}", f"rf_grid_{name}_{node_name}"
+event = st.session_state.get(kclick)
+points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else \
+    (getattr(getattr(event, "selection", None), "points", None) or [])
+if points:
+    pt = points[0]
+    click = (int(round(pt["y"])), int(round(pt["x"])))
+    if st.session_state.get(f"{kclick}_last") != click:  # a new click moves the sliders once
+        st.session_state[f"{kclick}_last"] = click
+        st.session_state[ki], st.session_state[kj] = min(max(click[0], 0), h - 1), min(max(click[1], 0), w - 1)
+st.session_state.setdefault(ki, (h - 1) // 2)  # defaults through session state: a click may set them too
+st.session_state.setdefault(kj, (w - 1) // 2)
+s1, s2, s3 = st.columns([2, 2, 1])
+i = s1.slider("Unit row i", 0, h - 1, key=ki) if h > 1 else 0
+j = s2.slider("Unit column j", 0, w - 1, key=kj) if w > 1 else 0
+show_erf = s3.toggle("Effective field", value=True, key="rf_show_erf",
+                     help="Mean |gradient| of the unit over this image and 4 random images (Luo et al., 2016).")
+ub = nf.unit_box(int(i), int(j), (in_h, in_w))
+
+heat, summary = None, None
+if show_erf:
+    with user_errors("Could not compute the effective field: "):
+        heat, summary = erf(name, weights, stamp, node_name, ub.unit, digest, raw, 4)
+
+left, right = st.columns(2)
+left.plotly_chart(figures.rf_image_figure(
+    shown, ub.box, ub.clipped, ub.centre, heat,
+    title=f"Unit ({ub.unit[0]}, {ub.unit[1]}) of {nf.module or nf.node}: field on the {in_h}×{in_w} input"),
+    width="stretch", key="rf_image")
+with user_errors("Could not compute the feature map: "):
+    fmap = feature(name, weights, stamp, node_name, digest, raw)
+right.plotly_chart(figures.feature_grid_figure(fmap, ub.unit, title=f"{nf.module or nf.node}: {h}×{w} units "
+                                                                     "— click one"),
+                   width="stretch", key=kclick, on_select="rerun", selection_mode="points")
+
+m = st.columns(4)
+m[0].metric("Field size", f"{nf.size[0]}×{nf.size[1]} px")
+m[1].metric("Stride (jump)", f"{nf.stride[0]} px")
+m[2].metric("Effective padding", f"{nf.padding[0]} px")
+m[3].metric("Centre (row, col)", f"{ub.centre[0]:g}, {ub.centre[1]:g}")
+outside = (ub.box[2] - ub.box[0] + 1) * (ub.box[3] - ub.box[1] + 1) - \
+    (ub.clipped[2] - ub.clipped[0] + 1) * (ub.clipped[3] - ub.clipped[1] + 1)
+st.caption(f"Unit ({ub.unit[0]}, {ub.unit[1]}): theoretical box rows {ub.box[0]}…{ub.box[2]}, columns "
+           f"{ub.box[1]}…{ub.box[3]}; on the image rows {ub.clipped[0]}…{ub.clipped[2]}, columns "
+           f"{ub.clipped[1]}…{ub.clipped[3]}. {outside:,} of its pixels lie outside the image, in the zero "
+           "padding. Centre = −P + i·S + (R−1)/2 per axis.")
+if summary is not None:
+    e1, e2, e3 = st.columns(3)
+    e1.metric("ERF radius (95% of the mass)", f"{summary['radius95']:.1f} px")
+    e2.metric("Theoretical half-size", f"{(nf.size[0] - 1) / 2:g} px")
+    e3.metric("ERF mass inside the box", f"{100 * summary['mass_in_box']:.1f}%")
+if nf.global_context:
+    st.info("This layer comes after a squeeze-and-excitation gate: the gate is computed from a global average "
+            "of the whole image, so every unit here also depends on the whole image. The field above is the "
+            "local (convolutional) one; the effective field shows the global leak as mass outside the box.")
+if not nf.aligned:
+    st.warning("Paths merged on the way to this layer disagree on stride or centre, so the unit's centre is "
+               "not well defined; the box shown is the union of the paths' fields.")
+
+# ----------------------------------------------------------------------------------------- growth chart
+st.subheader("How fields grow through a network")
+picked = st.multiselect("Models to compare", names, default=list(dict.fromkeys([name, "vgg16", "resnet50"])),
+                        key="rf_growth_models", format_func=lambda n: zoo.get_entry(n).title)
+with user_errors():
+    series = {zoo.get_entry(n).title: field_records(n) for n in picked}
+if series:
+    st.plotly_chart(figures.rf_growth_figure(series), width="stretch", key="rf_growth")
+last = {t: next(r for r in reversed(recs) if len(r["out_shape"]) == 3 and r["out_shape"][1] > 1)
+        for t, recs in series.items()}
+if last:
+    st.caption("Last spatial layer with more than one unit per side: " + "; ".join(
+        f"{t}: {r['size'][0]} px field at stride {r['stride'][0]}" for t, r in last.items()))
+
+# ----------------------------------------------------------------------------------------- stacked kernels
+st.subheader("Stacked small kernels or one big kernel?")
+k1, k2, k3 = st.columns(3)
+n_stack = k1.slider("Stacked layers n", 1, 6, 3, key="rf_stack_n")
+k_size = k2.selectbox("Kernel k", [3, 5, 7], index=0, key="rf_stack_k")
+chans = k3.number_input("Channels C (in = out)", 1, 4096, 256, key="rf_stack_c")
+with user_errors():
+    ks = rf.kernel_stack(int(n_stack), int(k_size), int(chans))
+s = st.columns(4)
+s[0].metric("Field of the stack", f"{ks.field}×{ks.field}")
+s[1].metric(f"Weights, {ks.n} × {ks.k}×{ks.k}", f"{ks.params_stacked:,}")
+s[2].metric(f"Weights, one {ks.field}×{ks.field}", f"{ks.params_single:,}",
+            delta=f"{-100 * ks.saving:+.0f}% for the stack" if ks.n > 1 else None, delta_color="off")
+s[3].metric("Non-linearities", f"{ks.nonlinearities_stacked} vs {ks.nonlinearities_single}")
+st.plotly_chart(figures.kernel_stack_figure(int(k_size), int(chans)), width="stretch", key="rf_stack_fig")
+st.markdown(
+    f"Each stride-1 {ks.k}×{ks.k} layer widens the field by {ks.k - 1} pixels, so {ks.n} of them see "
+    f"{ks.field}×{ks.field} — like a single {ks.field}×{ks.field} layer, but with n·k²·C² = {ks.params_stacked:,} "
+    f"weights instead of {ks.field}²·C² = {ks.params_single:,}, and a non-linearity after every layer. This is "
+    "the argument of the VGG paper (Simonyan & Zisserman, 2015, Sec. 2.3): three 3×3 layers replace a 7×7 "
+    "with 27C² instead of 49C² weights and make the decision function more discriminative.")
+
+# ----------------------------------------------------------------------------------------- terms
+with st.expander("The terms, in plain words", expanded=True):
+    st.markdown(
+        "- **Receptive field (size R)** — the square of input pixels that can change a unit's value. Each "
+        "k×k layer adds (k−1) × the current stride to it.\n"
+        "- **Effective stride S (jump)** — how many input pixels the field moves when you step one unit to "
+        "the right in the feature map: the product of the strides so far.\n"
+        "- **Effective padding P** — how far the field of the first unit starts *before* the first image "
+        "pixel, because of zero padding. Unit i covers rows −P + i·S … −P + i·S + R − 1.\n"
+        "- **Alignment** — at an addition or concatenation the paths usually have the same centre; if they "
+        "do not, the unit has no single centre and we say so.\n"
+        "- **Effective receptive field (ERF)** — how much each pixel *actually* changes the unit, measured by "
+        "its gradient and averaged over several images (Luo et al., 2016). It is roughly Gaussian and far "
+        "smaller than the theoretical field; training usually widens it.\n"
+        "- The numbers are checked by back-propagating one unit through a copy of the network with all paths "
+        "made positive: the pixels that get a gradient are exactly the box.")
