@@ -91,6 +91,7 @@ TRICKS: dict[str, dict] = {
     "RandAugment 2/9": {"augment": "randaugment"},
     "TrivialAugment": {"augment": "trivialaugment"},
     "adamw": {"optimizer": "adamw", "lr": 1e-3},
+    "distillation (teacher = same model)": {"distill_teacher": "<teacher>"},
     "bf16 autocast": {"precision": "bf16"},
     "fp16 autocast + GradScaler": {"precision": "fp16"},
 }
@@ -130,12 +131,16 @@ def main() -> None:
         print(f"ratio engine / bare = {e / b:.3f}   (target >= 0.9)")
         if args.no_tricks:
             return
+        teacher = Path(tmp) / "teacher.pt"
+        T.save_checkpoint(zoo.build_model(args.model, num_classes=10, seed=1), teacher,
+                          {"model": args.model, "num_classes": 10})
         print("\ncost of each trick alone (engine steps/s with the trick / engine baseline, same run):")
         for name, kw in TRICKS.items():
             if kw.get("precision") == "fp16" and device.type != "cuda":
                 print(f"  {name:28s}  n/a on {device.type} (needs CUDA)")
                 continue
             model = "se_resnet_small" if name == "zero gamma" else args.model
+            kw = {k: str(teacher) if v == "<teacher>" else v for k, v in kw.items()}
             c = dataclasses.replace(cfg, model=model, **kw)
             base_c = dataclasses.replace(cfg, model=model)
             with_trick, without = [], []

@@ -6,7 +6,7 @@
 * :class:`Lab` — the process-wide queue: runs wait in submission order and at most ``concurrency`` train at
   once (1 on CPU, where two runs would only share the same cores). :func:`get_lab` returns one per database.
 * :func:`default_model` — the small CNN trained on the embedded shapes: shipped with ConvScope (reproduced by
-  ``python -m vizcore default-model --retrain``), copied to the data directory on first use, or trained then.
+  ``python -m vizcore default-model --retrain --ship``), copied to the data directory on first use, or trained then.
 
 Pages poll the store (``get``, ``metrics``) from a ``st.fragment(run_every=...)``; the worker threads
 only write to it and never touch Streamlit.
@@ -499,7 +499,7 @@ def get_lab(db_path: str | Path | None = None) -> Lab:
 
 # The default trained model every page can use offline: 15 epochs of 10,000 shapes reach ~91.6% validation
 # accuracy (it passes 90% at epoch 9). That is several minutes of CPU, so its checkpoint ships with ConvScope
-# (vizcore/resources, ~1 MB) and `python -m vizcore default-model --retrain` reproduces it.
+# (vizcore/resources, ~1 MB) and `python -m vizcore default-model --retrain --ship` reproduces it.
 DEFAULT_CONFIG = TrainConfig(
     model="small_cnn", dataset="shapes", train_size=10_000, val_size=1000, image_size=32, epochs=15,
     batch_size=64, optimizer="nesterov", lr=0.1, schedule="cosine", warmup_epochs=0.3, weight_decay=5e-4,
@@ -529,9 +529,28 @@ def _same_config(stored: Any, cfg: TrainConfig) -> bool:
             and all(current[k] == defaults[k] for k in current if k not in stored))
 
 
-def _is_complete(path: Path, cfg: TrainConfig) -> bool:
+def data_fingerprint(cfg: TrainConfig) -> str:
+    """sha256 of 16 validation images + labels + class names of ``cfg``'s data set, generated as a run would.
+
+    The shapes are generated from a seed by code that may change between versions; a default model trained on
+    other images is stale even when its config matches. Costs a few milliseconds.
+    """
+    import hashlib
+
+    from vizcore import data as vdata
+
+    ds = vdata.load_dataset(cfg.dataset, split="val", n=16, size=cfg.image_size, seed=cfg.seed, root=cfg.data_root)
+    h = hashlib.sha256()
+    h.update(ds.images.contiguous().numpy().tobytes())
+    h.update(ds.labels.numpy().astype("int64").tobytes())
+    h.update("\n".join(ds.classes).encode())
+    return h.hexdigest()
+
+
+def _is_complete(path: Path, cfg: TrainConfig, fingerprint: str) -> bool:
     meta = checkpoint_meta(path)
-    return path.is_file() and bool(meta) and bool(meta.get("complete")) and _same_config(meta.get("config"), cfg)
+    return (path.is_file() and bool(meta) and bool(meta.get("complete")) and _same_config(meta.get("config"), cfg)
+            and meta.get("data_fingerprint") == fingerprint)
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
@@ -545,19 +564,21 @@ def default_model(progress: Callable[[float, str], None] | None = None, retrain:
     """The checkpoint of the default model (small_cnn on the embedded shapes), ready on first use.
 
     In order: the copy cached in the data directory; else the checkpoint shipped with ConvScope
-    (``vizcore/resources``, made by ``python -m vizcore default-model --retrain`` from :data:`DEFAULT_CONFIG`),
+    (``vizcore/resources``, made by ``python -m vizcore default-model --retrain --ship`` from :data:`DEFAULT_CONFIG`),
     copied there; else trained now from ``config`` (default :data:`DEFAULT_CONFIG`), calling
-    ``progress(fraction in [0, 1], text)`` as it goes. ``retrain`` skips both copies and trains.
+    ``progress(fraction in [0, 1], text)`` as it goes. ``retrain`` skips both copies and trains. A copy counts
+    only if it was made from the same config and the same images (:func:`data_fingerprint`).
     Load it with :func:`vizcore.training.load_trained` (its sidecar JSON names the model and classes).
     """
     cfg = config or DEFAULT_CONFIG
     path = default_model_path()
     with _DEFAULT_LOCK:
-        if not retrain and _is_complete(path, cfg):
+        fingerprint = data_fingerprint(cfg)
+        if not retrain and _is_complete(path, cfg, fingerprint):
             if progress:
                 progress(1.0, "default model ready (cached)")
             return path
-        if not retrain and _is_complete(SHIPPED_DEFAULT, cfg):
+        if not retrain and _is_complete(SHIPPED_DEFAULT, cfg, fingerprint):
             _copy_atomic(SHIPPED_DEFAULT, path)
             _copy_atomic(Path(str(SHIPPED_DEFAULT) + ".json"), Path(str(path) + ".json"))
             if progress:
@@ -583,6 +604,7 @@ def default_model(progress: Callable[[float, str], None] | None = None, retrain:
         meta = checkpoint_meta(path) or {}
         meta["complete"] = True
         meta["history"] = run.history
+        meta["data_fingerprint"] = fingerprint
         meta_path = Path(str(path) + ".json")
         tmp = meta_path.with_name(meta_path.name + ".tmp")
         tmp.write_text(json.dumps(meta, sort_keys=True))

@@ -190,6 +190,9 @@ def test_shipped_default_model_is_used_and_has_learned(tmp_path, monkeypatch):
     from vizcore import zoo
 
     monkeypatch.setenv("CONVSCOPE_DATA_DIR", str(tmp_path))
+    assert R._is_complete(R.SHIPPED_DEFAULT, R.DEFAULT_CONFIG, R.data_fingerprint(R.DEFAULT_CONFIG)), (
+        "the shipped default model was made from other images or another config: "
+        "run `python -m vizcore default-model --retrain --ship`")
     texts: list[str] = []
     path = R.default_model(lambda _f, t: texts.append(t))
     assert "shipped" in texts[-1] and path.parent.parent == tmp_path

@@ -152,6 +152,8 @@ def run_runs(args: argparse.Namespace) -> Any:
 def _add_default(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retrain", action="store_true",
                    help="train again from DEFAULT_CONFIG (reproduces the shipped checkpoint) even if one exists")
+    p.add_argument("--ship", action="store_true",
+                   help="also copy the result into vizcore/resources as the checkpoint shipped with ConvScope")
 
 
 @command("default-model", "Build (or reuse) the default trained model: small_cnn on the embedded shapes.", _add_default)
@@ -173,6 +175,12 @@ def run_default(args: argparse.Namespace) -> dict:
     path = default_model(progress, retrain=args.retrain)
     if not args.json:
         sys.stderr.write("\n")
+    if args.ship:
+        from vizcore.runs import SHIPPED_DEFAULT, _copy_atomic
+
+        SHIPPED_DEFAULT.parent.mkdir(parents=True, exist_ok=True)
+        _copy_atomic(path, SHIPPED_DEFAULT)
+        _copy_atomic(Path(str(path) + ".json"), Path(str(SHIPPED_DEFAULT) + ".json"))
     meta = checkpoint_meta(path) or {}
     hist = meta.get("history") or []
     source = "cached" if "cached" in last[0] else "shipped" if "shipped" in last[0] else "trained"
