@@ -1,0 +1,73 @@
+"""Shape bias (Geirhos et al., 2019) on cue-conflict sets: counts checked by hand on fixed predictions."""
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+from vizcore.shape_bias import predict, shape_bias, shape_bias_from_predictions
+
+
+def test_counts_by_hand():
+    shape = [0, 1, 2, 3, 4, 5, 6]
+    texture = [1, 2, 3, 4, 5, 6, 6]  # the last image has no conflict -> excluded
+    preds = [0, 2, 2, 9, 4, 6, 6]  # shape, texture, shape, other, shape, texture, (excluded)
+    sb = shape_bias_from_predictions(preds, shape, texture)
+    assert (sb.shape, sb.texture, sb.other, sb.excluded) == (3, 2, 1, 1)
+    assert sb.total == 6 and sb.cue_decisions == 5
+    assert sb.shape_bias == pytest.approx(3 / 5)
+    assert sb.text().startswith("shape bias 0.60: 3 shape vs 2 texture")
+
+
+def test_no_cue_decisions_is_nan():
+    sb = shape_bias_from_predictions([7, 7], [0, 1], [2, 3])
+    assert math.isnan(sb.shape_bias) and sb.other == 2 and "no decision" in sb.text()
+
+
+def test_length_mismatch():
+    with pytest.raises(ValueError, match="equal length"):
+        shape_bias_from_predictions([0, 1], [0], [1, 2])
+
+
+class _PixelOracle(nn.Module):
+    """Predicts the class written in pixel (channel 0, row 0, col 0) of each image; 8 classes."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.one_hot(x[:, 0, 0, 0].round().long(), 8).float()
+
+
+def _cue_set(written: list[int]) -> SimpleNamespace:
+    n = len(written)
+    images = torch.zeros(n, 3, 4, 4)
+    images[:, 0, 0, 0] = torch.tensor(written, dtype=torch.float)
+    return SimpleNamespace(images=images, labels=torch.arange(n) % 8, texture_labels=(torch.arange(n) + 1) % 8)
+
+
+def test_model_following_shape_and_texture():
+    n = 10
+    shape_labels = [i % 8 for i in range(n)]
+    texture_labels = [(i + 1) % 8 for i in range(n)]
+    follows_shape = _cue_set(shape_labels)
+    assert shape_bias(_PixelOracle(), follows_shape, batch_size=3).shape_bias == 1.0
+    follows_texture = _cue_set(texture_labels)
+    sb = shape_bias(_PixelOracle(), follows_texture, batch_size=4)
+    assert sb.shape_bias == 0.0 and sb.texture == n
+    half = _cue_set(shape_labels[:5] + texture_labels[5:])
+    assert shape_bias(_PixelOracle(), half).shape_bias == pytest.approx(0.5)
+
+
+def test_normalize_is_applied_and_mode_restored():
+    model = _PixelOracle().train()
+    cue = _cue_set([1, 2, 3])  # shape labels 0,1,2 ; texture labels 1,2,3 -> all texture
+    sb = shape_bias(model, cue, normalize=lambda x: x - 1.0)  # shifts to 0,1,2 -> all shape
+    assert sb.shape_bias == 1.0 and model.training
+
+
+def test_requires_texture_labels_and_4d_images():
+    with pytest.raises(ValueError, match="texture_labels"):
+        shape_bias(_PixelOracle(), SimpleNamespace(images=torch.zeros(1, 3, 4, 4), labels=torch.zeros(1)))
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        predict(_PixelOracle(), torch.zeros(3, 4, 4))
