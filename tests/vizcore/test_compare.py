@@ -157,3 +157,19 @@ def test_band_single_curve_collapses_and_errors():
 
 def test_t_half_width_nan_for_one():
     assert math.isnan(t_half_width(1.0, 1))
+
+
+def test_cli_compare_json_and_bad_input(capsys):
+    import json
+
+    from vizcore.cli import main
+
+    assert main(["compare", "--a", "70,72,71", "--b", "74,73.5,76,75", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["test"] == "welch"
+    assert out["p_value"] == pytest.approx(stats.ttest_ind([74, 73.5, 76, 75], [70, 72, 71], equal_var=False).pvalue)
+    assert main(["compare", "--a", "80", "--b", "81", "--json"]) == 0
+    single = json.loads(capsys.readouterr().out)
+    assert single["p_value"] is None and single["test"] == "none"
+    assert main(["compare", "--a", "80,x", "--b", "81"]) == 2
+    assert capsys.readouterr().err.startswith("error: expected comma-separated numbers")
