@@ -90,17 +90,18 @@ def shape_bias(model: nn.Module, cue_conflict: Any, batch_size: int = 256,
                device: torch.device | str = "cpu", normalize: Any | None = None) -> ShapeBias:
     """Shape bias of ``model`` on a cue-conflict image set.
 
-    cue_conflict: an image set with ``images`` (N, C, H, W) float in [0, 1], ``labels`` (N,) = the outline's
+    cue_conflict: an image set with ``images`` (N, C, H, W) uint8 (or float in [0, 1]), ``labels`` (N,) = the outline's
     class and ``texture_labels`` (N,) = the fill's class (``vizcore.data.make_shapes(..., cue_conflict=True)``).
-    normalize: optional callable applied to each batch of images before the model (the model's training
-    normalisation); None feeds the images as they are.
+    normalize: optional callable applied to the images (float in [0, 1]) before the model, e.g. the model's
+    training resize and normalisation; None feeds them as they are.
     """
     texture = getattr(cue_conflict, "texture_labels", None)
     if texture is None:
         raise ValueError("expected a cue-conflict image set with texture_labels, got one without "
                          "(make it with cue_conflict=True)")
     images = torch.as_tensor(cue_conflict.images)
+    images = images.float().div(255.0) if images.dtype == torch.uint8 else images.float()
     if normalize is not None:
         images = normalize(images)
-    preds = predict(model, images.float(), batch_size=batch_size, device=device)
+    preds = predict(model, images, batch_size=batch_size, device=device)
     return shape_bias_from_predictions(preds, cue_conflict.labels, texture)

@@ -71,3 +71,10 @@ def test_requires_texture_labels_and_4d_images():
         shape_bias(_PixelOracle(), SimpleNamespace(images=torch.zeros(1, 3, 4, 4), labels=torch.zeros(1)))
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         predict(_PixelOracle(), torch.zeros(3, 4, 4))
+
+
+def test_uint8_images_are_scaled_to_unit_range():
+    cue = _cue_set([0, 1, 2])
+    cue.images = (cue.images * 50).to(torch.uint8)  # 0, 50, 100 -> /255 -> *255/50 recovers the written class
+    sb = shape_bias(_PixelOracle(), cue, normalize=lambda x: x * 255.0 / 50.0)
+    assert sb.shape_bias == 1.0
