@@ -144,6 +144,7 @@ def compare(
     alpha: float = 0.05,
     unit: str = "points",
     higher_is_better: bool = True,
+    words: tuple[str, str] = ("better", "worse"),
 ) -> Difference:
     """Compare final metrics of two configurations over seeds.
 
@@ -153,6 +154,7 @@ def compare(
     t-test (``scipy.stats.ttest_ind(equal_var=False)``), which does not assume equal variances.
 
     With one seed on a side no test is possible and the verdict says so rather than reading a number.
+    words: how the verdict names a significant gain and loss ("better"/"worse"; e.g. "more shape-biased").
     """
     _check_confidence(confidence)
     if not 0.0 < alpha < 1.0:
@@ -205,13 +207,14 @@ def compare(
         eff = float(diff / pooled) if pooled > 0 else math.nan
 
     significant = bool(test != "none" and p < alpha)
-    verdict = _verdict(name_a, name_b, ia, ib, diff, half, p, test, significant, confidence, unit, higher_is_better)
+    verdict = _verdict(name_a, name_b, ia, ib, diff, half, p, test, significant, confidence, unit, higher_is_better, words)
     return Difference(name_a, name_b, ia, ib, float(diff), float(half), float(p), test, float(df), float(eff),
                       significant, alpha, unit, verdict)
 
 
 def _verdict(name_a: str, name_b: str, ia: Interval, ib: Interval, diff: float, half: float, p: float,
-             test: TestKind, significant: bool, confidence: float, unit: str, higher_is_better: bool) -> str:
+             test: TestKind, significant: bool, confidence: float, unit: str, higher_is_better: bool,
+             words: tuple[str, str]) -> str:
     pct = f"{confidence * 100:.0f}%"
     if test == "none":
         return (f"can't tell: {name_b} - {name_a} = {diff:+.2f} {unit} from n={ia.n} vs n={ib.n} seeds; "
@@ -223,7 +226,7 @@ def _verdict(name_a: str, name_b: str, ia: Interval, ib: Interval, diff: float, 
                 f"{_p_text(p)}, {how}, n={ia.n} vs {ib.n}); the seeds do not show a real difference.")
     better = (diff > 0) == higher_is_better
     zero_var = " (no seed-to-seed variation measured)" if half == 0.0 else ""
-    return (f"{name_b} is {'better' if better else 'worse'} than {name_a} by {abs(diff):.2f} ± {half:.2f} {unit} "
+    return (f"{name_b} is {words[0] if better else words[1]} than {name_a} by {abs(diff):.2f} ± {half:.2f} {unit} "
             f"({pct} interval, {_p_text(p)}, {how}, n={ia.n} vs {ib.n}){zero_var}.")
 
 

@@ -105,3 +105,32 @@ def shape_bias(model: nn.Module, cue_conflict: Any, batch_size: int = 256,
         images = normalize(images)
     preds = predict(model, images, batch_size=batch_size, device=device)
     return shape_bias_from_predictions(preds, cue_conflict.labels, texture)
+
+
+def shape_bias_of_checkpoint(path: str | Any, n: int = 500, seed: int = 0, batch_size: int = 256) -> ShapeBias:
+    """Shape bias of a model trained by the lab on the embedded shapes, read from its checkpoint.
+
+    The cue-conflict images (``n`` of the "test" split, generated from ``seed``) are rendered at the image size
+    the run trained at and fed through the run's own preprocessing (channel adaptation and the zoo entry's
+    normalisation), as :mod:`vizcore.training` does.
+    """
+    from vizcore import data as vdata
+    from vizcore import training, zoo
+
+    meta = training.checkpoint_meta(path) or {}
+    if not meta.get("model"):
+        raise ValueError(f"expected a checkpoint written by a training run (with its .json metadata), got {path}")
+    classes = tuple(meta.get("classes") or ())
+    if classes and classes != tuple(vdata.SHAPE_CLASSES):
+        raise ValueError(f"expected a model trained on the shapes classes, got one trained on {list(classes)[:4]}...")
+    model = training.load_trained(path)
+    size = int(meta.get("image_size") or 32)
+    cue = vdata.load_dataset("shapes_cue_conflict", split="test", n=n, size=size, seed=seed)
+    entry = zoo.get_entry(meta["model"])
+    mean = torch.tensor(entry.mean).view(1, -1, 1, 1)
+    std = torch.tensor(entry.std).view(1, -1, 1, 1)
+
+    def normalize(x: torch.Tensor) -> torch.Tensor:
+        return (training.adapt_channels(x, entry.input_size[0]) - mean) / std
+
+    return shape_bias(model, cue, batch_size=batch_size, normalize=normalize)
