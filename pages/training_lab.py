@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from pages._common import user_errors
+from pages._lab_live import watch
 from vizcore import experiment as vexp
 from vizcore import figures, monitor, paths, reference, zoo
 from vizcore import data as vdata
@@ -21,6 +22,7 @@ from vizcore.compare import compare
 from vizcore.runs import Lab, get_lab
 
 POLL_S = 1.0  # seconds between live updates while something trains
+IDLE_POLL_S = 5.0  # seconds between checks for runs started elsewhere (another tab, the CLI)
 CHECKPOINT_KEY = "checkpoint_path"  # session key other pages read to load a trained model
 
 
@@ -40,7 +42,7 @@ def _shape_bias(checkpoint: str, mtime: float) -> dict:
 
 def _models() -> list[str]:
     names = zoo.list_models()
-    small = [n for n in names if "small" in zoo.get_entry(n).tags]
+    small = sorted((n for n in names if "small" in zoo.get_entry(n).tags), key=lambda n: n != "small_cnn")
     return small + [n for n in names if n not in small]
 
 
@@ -168,45 +170,9 @@ st.header("2 · Watch")
 active = lab.running() + lab.queued()
 
 
-@st.fragment(run_every=POLL_S if active else None)
-def watch() -> None:
-    """Poll the store (never the worker) and redraw the watched run; a full rerun when a run ends."""
-    runs = store.list()
-    if not runs:
-        st.info("No runs yet: press **Start run** above, or queue a comparison below.")
-        return
-    ids = [r.id for r in runs]
-    names = {r.id: f"{r.name} — {r.status}" for r in runs}
-    want = st.session_state.get("lab_watch")
-    idx = ids.index(want) if want in ids else 0
-    rid = st.selectbox("Run to watch", ids, idx, format_func=names.get, key="lab_watch_select")
-    st.session_state["lab_watch"] = rid
-    snap = monitor.snapshot(store, rid)
-    st.progress(snap.fraction, text=snap.status_text())
-    if not snap.finished:
-        if st.button("Cancel this run", key="lab_cancel"):
-            lab.cancel(rid)
-            st.toast("Cancelling after the current step")
-    elif snap.status in ("diverged", "failed"):
-        st.error(snap.status_text())
-    elif snap.status in ("cancelled", "interrupted"):
-        st.warning(snap.status_text())
-    s, e = snap.steps, snap.epochs_data
-    if s.get("step") or e.get("epoch"):
-        st.plotly_chart(figures.live_curves_figure(
-            s["step"], s["loss"], s["lr"], s["throughput"], e["epoch"], e["train_loss"], e["val_loss"],
-            e["train_acc"], e["val_acc"], title=f"Live curves of {snap.name}"), key="lab_live_chart")
-    n_active = len(lab.running()) + len(lab.queued())
-    before = st.session_state.get("lab_active_count", n_active)
-    st.session_state["lab_active_count"] = n_active
-    q = lab.queued()
-    if q:
-        st.caption(f"{len(q)} run(s) waiting in the queue; the lab trains {lab.concurrency} at a time.")
-    if n_active < before:  # a run ended: refresh the comparisons below
-        st.rerun()
-
-
-watch()
+st.session_state["lab_active_count"] = len(active)
+# Poll fast while something trains here; slowly otherwise, so runs started from another tab still show up.
+watch(lab, POLL_S if active else IDLE_POLL_S)
 
 # ---------------------------------------------------------------------------------------- 3. compare
 st.header("3 · Compare tricks over seeds")
