@@ -32,12 +32,16 @@ def _lab(data_dir: str) -> Lab:
     return get_lab()
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _shape_bias(checkpoint: str, mtime: float) -> dict:
+@st.cache_data(show_spinner=False, max_entries=128)
+def _shape_bias_cached(checkpoint: str, mtime: float):
     from vizcore.shape_bias import shape_bias_of_checkpoint
 
-    sb = shape_bias_of_checkpoint(checkpoint)
-    return {"shape": sb.shape, "texture": sb.texture, "other": sb.other, "bias": sb.shape_bias, "text": sb.text()}
+    return shape_bias_of_checkpoint(checkpoint)
+
+
+def _shape_bias(checkpoint: str):
+    """Shape bias of a checkpoint, cached on its path and modification time (a rerun retrains nothing)."""
+    return _shape_bias_cached(checkpoint, os.path.getmtime(checkpoint))
 
 
 def _models() -> list[str]:
@@ -235,7 +239,11 @@ else:
         st.dataframe(pd.DataFrame([{
             "A (baseline)": d.name_a, "B": d.name_b, "B − A (points)": d.diff, "± 95% (points)": d.half_width,
             "p-value": d.p_value, "test": d.test, "effect size": d.effect_size, "n A": d.a.n, "n B": d.b.n}
-            for d in summary.differences]), hide_index=True, key="lab_diff_table")
+            for d in summary.differences]), hide_index=True, key="lab_diff_table", column_config={
+                "B − A (points)": st.column_config.NumberColumn(format="%+.2f"),
+                "± 95% (points)": st.column_config.NumberColumn(format="%.2f"),
+                "p-value": st.column_config.NumberColumn(format="%.3f"),
+                "effect size": st.column_config.NumberColumn(format="%.2f")})
         st.caption("Welch's t-test (paired by seed when both sides ran the same seeds); effect size: Cohen's d, "
                    "or d_z for paired seeds. p ≥ 0.05 is reported as within noise.")
     elif any(r.values for r in summary.rows):
@@ -270,9 +278,12 @@ st.plotly_chart(figures.paper_vs_measured_figure(
     [measured.get(d.trick, (None, math.nan))[1] for d in shown]), key="lab_paper_chart")
 st.dataframe(pd.DataFrame([{
     "trick": d.label, "table": d.table, "column": d.column, "added to": d.baseline_row,
-    "paper (points)": d.delta, "measured here (points)": measured.get(d.trick, (None,))[0],
-    "± 95% here": measured.get(d.trick, (None, None))[1]} for d in published]), hide_index=True,
-    key="lab_paper_table")
+    "paper (points)": d.delta, "measured here (points)": measured.get(d.trick, (math.nan,))[0],
+    "± 95% here": measured.get(d.trick, (math.nan, math.nan))[1]} for d in published]), hide_index=True,
+    key="lab_paper_table", column_config={
+        "paper (points)": st.column_config.NumberColumn(format="%+.2f"),
+        "measured here (points)": st.column_config.NumberColumn(format="%+.2f"),
+        "± 95% here": st.column_config.NumberColumn(format="%.2f")})
 st.caption(f"Source: {reference.citation()} Note on the figures: {reference.verified_note()}.")
 
 # ---------------------------------------------------------------------------------------- 5. runs
@@ -336,32 +347,22 @@ sb_exps = [e for e in vexp.list_experiments() if e.kind == "shape_bias"]
 if sb_exps:
     e = sb_exps[0] if st.session_state.get("lab_sb_experiment") not in [x.id for x in sb_exps] else \
         vexp.get_experiment(st.session_state["lab_sb_experiment"])
-    per_arm: dict[str, list[tuple[int, dict]]] = {a: [] for a in e.arms}
-    waiting = 0
-    for r in e.runs:
-        try:
-            rec = store.get(r["run_id"])
-        except ValueError:  # deleted from the store
-            continue
-        if rec.status == "done" and rec.checkpoint and os.path.isfile(rec.checkpoint):
-            with user_errors("Shape bias not measured: "):
-                per_arm[r["arm"]].append((int(r["seed"]), _shape_bias(rec.checkpoint, os.path.getmtime(rec.checkpoint))))
-        elif rec.status in ("queued", "running"):
-            waiting += 1
+    with user_errors("Shape bias not measured: "):
+        sb_rows, waiting = vexp.shape_bias_rows(store, e, _shape_bias)
     if waiting:
         st.caption(f"{waiting} run(s) of this experiment still training; results appear as they finish.")
-    bars = [(f"{arm} · seed {sd}", v) for arm, items in per_arm.items() for sd, v in items]
-    if bars:
-        st.plotly_chart(figures.shape_bias_figure([b[0] for b in bars], [b[1]["shape"] for b in bars],
-                                                  [b[1]["texture"] for b in bars], [b[1]["other"] for b in bars]),
-                        key="lab_sb_chart")
-        a0, a1 = e.arms[0], e.arms[1]
-        side = {a: [(sd, 100 * v["bias"]) for sd, v in per_arm[a] if not math.isnan(v["bias"])] for a in (a0, a1)}
-        if side[a0] and side[a1]:
-            d = compare([v for _, v in side[a0]], [v for _, v in side[a1]], seeds_a=[sd for sd, _ in side[a0]],
-                        seeds_b=[sd for sd, _ in side[a1]], name_a=a0, name_b=a1, unit="points of shape bias",
-                        words=("more shape-biased", "less shape-biased"))
-            st.markdown(f"**Shape bias (%)** — {a0}: {d.a.text(1)} · {a1}: {d.b.text(1)}")
+    if sb_rows:
+        st.plotly_chart(figures.shape_bias_figure(
+            [f"{r.arm} · seed {r.seed} (val {r.val_acc:.0f}%)" for r in sb_rows], [r.shape for r in sb_rows],
+            [r.texture for r in sb_rows], [r.other for r in sb_rows]), key="lab_sb_chart")
+        weak = [r for r in sb_rows if r.val_acc < 50]
+        if weak:
+            st.warning(f"{len(weak)} of these runs reached under 50% validation accuracy: a model that has not "
+                       "learned the shapes set yet decides by neither cue, and its shape bias says little. "
+                       "Train longer or on more images.")
+        d = vexp.shape_bias_difference(sb_rows, e.arms)
+        if d is not None:
+            st.markdown(f"**Shape bias (%)** — {d.name_a}: {d.a.text(1)} · {d.name_b}: {d.b.text(1)}")
             (st.success if d.significant else st.info)(d.verdict)
 else:
     st.caption("No shape-vs-texture runs yet.")

@@ -403,3 +403,53 @@ def results(store: Any, exp: Experiment) -> list[RunResult]:
 def experiment_summary(store: Any, exp: Experiment, confidence: float = 0.95) -> Summary:
     """:func:`summarize` of a stored experiment's runs."""
     return summarize(exp.arms, results(store, exp), confidence)
+
+
+# ---------------------------------------------------------------------------------------- shape vs texture
+
+
+@dataclass(frozen=True)
+class ShapeBiasRow:
+    """Shape bias of one finished run of a shape-vs-texture experiment."""
+
+    arm: str  # arm name
+    seed: int  # the run's seed
+    val_acc: float  # the run's final validation accuracy on shapes, %
+    shape: int  # shape decisions on the cue-conflict images
+    texture: int  # texture decisions
+    other: int  # decisions for neither cue
+    bias: float  # shape / (shape + texture), in [0, 1]; NaN without cue decisions
+
+
+def shape_bias_rows(store: Any, exp: Experiment, measure: Callable[[str], Any]) -> tuple[list[ShapeBiasRow], int]:
+    """(rows for the finished runs, number of runs still queued or running).
+
+    measure: checkpoint path -> an object with ``shape``, ``texture``, ``other``, ``shape_bias``
+    (:func:`vizcore.shape_bias.shape_bias_of_checkpoint`, possibly cached by the caller).
+    """
+    rows, waiting = [], 0
+    for r in exp.runs:
+        try:
+            rec = store.get(r["run_id"])
+        except ValueError:  # deleted from the store
+            continue
+        if rec.status == "done" and rec.checkpoint and Path(rec.checkpoint).is_file():
+            sb = measure(rec.checkpoint)
+            rows.append(ShapeBiasRow(r["arm"], int(r["seed"]), 100.0 * float(rec.val_acc or 0.0), int(sb.shape),
+                                     int(sb.texture), int(sb.other), float(sb.shape_bias)))
+        elif rec.status in ("queued", "running"):
+            waiting += 1
+    return rows, waiting
+
+
+def shape_bias_difference(rows: Sequence[ShapeBiasRow], arms: Sequence[str]) -> Difference | None:
+    """Shape bias (in %) of the second arm against the first over seeds; None until both have a value."""
+    if len(arms) < 2:
+        return None
+    side = {a: [(r.seed, 100.0 * r.bias) for r in rows if r.arm == a and math.isfinite(r.bias)] for a in arms[:2]}
+    a0, a1 = arms[0], arms[1]
+    if not side[a0] or not side[a1]:
+        return None
+    return compare([v for _, v in side[a0]], [v for _, v in side[a1]], seeds_a=[s for s, _ in side[a0]],
+                   seeds_b=[s for s, _ in side[a1]], name_a=a0, name_b=a1, unit="points of shape bias",
+                   words=("more shape-biased", "less shape-biased"))

@@ -57,7 +57,7 @@ def live_curves_figure(steps=(), step_loss=(), step_lr=(), step_throughput=(), e
     from plotly.subplots import make_subplots
 
     fig = make_subplots(rows=2, cols=2, subplot_titles=("Loss", "Accuracy", "Learning rate", "Throughput"),
-                        horizontal_spacing=0.1, vertical_spacing=0.18)
+                        horizontal_spacing=0.1, vertical_spacing=0.24)
     steps, epochs = list(steps), list(epochs)
     if len(step_loss):
         fig.add_trace(go.Scatter(x=steps, y=list(step_loss), mode="lines", name="train loss (step)",
@@ -89,8 +89,8 @@ def live_curves_figure(steps=(), step_loss=(), step_lr=(), step_throughput=(), e
     fig.update_yaxes(title_text="learning rate", row=2, col=1)
     fig.update_xaxes(title_text="optimizer step (count)", row=2, col=2)
     fig.update_yaxes(title_text="images / s", row=2, col=2)
-    fig.update_layout(title=title, height=560, margin=dict(l=60, r=20, t=70, b=50),
-                      legend=dict(orientation="h", y=-0.12))
+    fig.update_layout(title=title, height=620, margin=dict(l=60, r=20, t=80, b=50),
+                      legend=dict(orientation="h", y=-0.14))
     return fig
 
 
@@ -148,7 +148,8 @@ def comparison_bar_figure(names, means, half_widths, values=None, metric: str = 
 
 def paper_vs_measured_figure(labels, paper, measured, measured_half_widths=None,
                              title: str = "Paper says vs you measured: accuracy change from the trick") -> go.Figure:
-    """Grouped bars per trick: the paper's ImageNet delta and the delta measured here (with its 95% interval).
+    """Grouped horizontal bars per trick: the paper's ImageNet delta and the delta measured here (with its 95%
+    interval as an error bar).
 
     labels, paper, measured: shape (n_tricks,), points of top-1 accuracy; measured entries may be None.
     """
@@ -158,14 +159,14 @@ def paper_vs_measured_figure(labels, paper, measured, measured_half_widths=None,
         err = dict(type="data", visible=True,
                    array=[0.0 if (h is None or h != h) else float(h) for h in measured_half_widths])
     fig = go.Figure()
-    fig.add_trace(go.Bar(x=labels, y=[float(p) for p in paper], name="paper (ImageNet, ResNet-50)",
-                         marker_color="#7f7f7f"))
-    fig.add_trace(go.Bar(x=labels, y=[None if m is None else float(m) for m in measured], name="measured here",
-                         marker_color=_PALETTE[0], error_y=err))
-    fig.add_hline(y=0, line_color="black", line_width=1)
-    fig.update_layout(title=title, barmode="group", xaxis_title="trick",
-                      yaxis_title="accuracy change (percentage points)", height=360,
-                      margin=dict(l=60, r=20, t=50, b=50))
+    fig.add_trace(go.Bar(y=labels, x=[float(p) for p in paper], name="paper (ImageNet, ResNet-50)",
+                         orientation="h", marker_color="#7f7f7f"))
+    fig.add_trace(go.Bar(y=labels, x=[None if m is None else float(m) for m in measured], name="measured here",
+                         orientation="h", marker_color=_PALETTE[0], error_x=err))
+    fig.add_vline(x=0, line_color="black", line_width=1)
+    fig.update_layout(title=title, barmode="group", yaxis_title="trick", yaxis_autorange="reversed",
+                      xaxis_title="accuracy change (percentage points)", height=160 + 45 * len(labels),
+                      margin=dict(l=60, r=20, t=50, b=50), legend=dict(orientation="h", y=-0.15))
     return fig
 
 

@@ -56,7 +56,7 @@ class Snapshot:
             return f"{self.name}: {words}"
         acc = self.epochs_data.get("val_acc") or []
         tail = f"; final val accuracy {acc[-1]:.1f}%" if self.status == "done" and acc else ""
-        msg = f" — {self.message}" if self.message else ""
+        msg = f" — {self.message}" if self.message and self.status != "done" else ""
         return f"{self.name}: {words} after {format_seconds(self.elapsed_s)}{tail}{msg}"
 
 

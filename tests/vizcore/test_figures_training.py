@@ -52,7 +52,8 @@ def test_comparison_bar_and_paper_figures():
     assert list(fig.data[0].error_y.array) == [1.2, 0.0]
     fig2 = figures.paper_vs_measured_figure(["cosine"], [0.75], [1.3], [0.4])
     _labelled(fig2)
-    assert fig2.data[0].y[0] == 0.75 and fig2.data[1].y[0] == 1.3
+    assert fig2.data[0].x[0] == 0.75 and fig2.data[1].x[0] == 1.3
+    assert list(fig2.data[1].error_x.array) == [0.4]
     fig3 = figures.shape_bias_figure(["plain", "heavy aug"], [3, 6], [6, 3], [1, 1])
     _labelled(fig3)
     assert fig3.data[0].x[0] == pytest.approx(30.0)
