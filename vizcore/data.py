@@ -325,65 +325,70 @@ def make_shapes(n: int, size: int = 32, seed: int = 0, cue_conflict: bool = Fals
         texture_labels = None
         typical = torch.tensor(TYPICAL_TEXTURE)[labels]
         textures = torch.where(u[:, 5] < texture_prob, typical, torch.randint(0, nt, (n,), generator=g))
-    n_clutter = 4
-    cl_pos = torch.rand(n, n_clutter, 4, generator=g) * size  # x0, y0, x1, y1 (segments) / centre (dots)
-    cl_kind = torch.rand(n, n_clutter, generator=g) < 0.5  # True: segment, False: dot
-    cl_col = torch.rand(n, n_clutter, 3, generator=g)
-    cl_r = (0.03 + 0.04 * torch.rand(n, n_clutter, generator=g)) * size
+    # Clutter: two dots and two short line segments, each present with probability 0.8.
+    n_dots, n_segs = 2, 2
+    cl_pos = torch.rand(n, n_dots + n_segs, 4, generator=g) * size  # dot centre (x, y) / segment start, end
+    cl_on = (torch.rand(n, n_dots + n_segs, generator=g) < 0.8).float()
+    cl_col = torch.rand(n, n_dots + n_segs, 3, generator=g)
+    cl_r = (0.03 + 0.04 * torch.rand(n, n_dots + n_segs, generator=g)) * size
     noise_seed = int(torch.randint(0, 2**62, (1,), generator=g))
 
     period = max(5.0, size / 6.0)
-    ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float32) + 0.5,
-                            torch.arange(size, dtype=torch.float32) + 0.5, indexing="ij")
+    ys = (torch.arange(size, dtype=torch.float32) + 0.5).view(1, size, 1)  # broadcast grids: no (N, H, W) copies
+    xs = (torch.arange(size, dtype=torch.float32) + 0.5).view(1, 1, size)
     images = torch.empty(n, 3, size, size, dtype=torch.uint8)
     masks = torch.empty(n, size, size, dtype=torch.bool)
     gn = torch.Generator().manual_seed(noise_seed)
     chunk = max(1, _CHUNK_PIXELS // (size * size))  # fixed per size: the noise stream, hence the output, is too
     for s in range(0, n, chunk):
+        # Images of a chunk are rendered sorted by class, so each class's distance function runs on a contiguous
+        # slice (no pixel-level gather); the result is scattered back to the images' places at the end.
         e = min(n, s + chunk)
         b = e - s
-        X, Y = xs.expand(b, size, size), ys.expand(b, size, size)
-        # Background: colour + faint per-pixel noise, then clutter composited with anti-aliased coverage.
-        img = bg[s:e, :, None, None] + 0.06 * (torch.rand(b, 1, size, size, generator=gn) - 0.5)
-        for j in range(n_clutter):
-            d = torch.empty(b, size, size)
-            p = cl_pos[s:e, j, :, None, None]
-            r = cl_r[s:e, j, None, None]
-            seg = cl_kind[s:e, j]
-            i_dot, i_seg = (~seg).nonzero().squeeze(1), seg.nonzero().squeeze(1)
-            d[i_dot] = _length(X[i_dot] - p[i_dot, 0], Y[i_dot] - p[i_dot, 1]) - r[i_dot] * 1.5
-            ps, rs = p[i_seg], r[i_seg]
-            # Segments are short: the end point is pulled to within 30% of the side of the start.
-            ax, ay = (ps[:, 2] - ps[:, 0]) * 0.3, (ps[:, 3] - ps[:, 1]) * 0.3
-            qx, qy = X[i_seg] - ps[:, 0], Y[i_seg] - ps[:, 1]
-            h = ((qx * ax + qy * ay) / (ax * ax + ay * ay + 1e-6)).clamp_(0, 1)
-            d[i_seg] = _length(qx - h * ax, qy - h * ay) - rs * 0.5
-            cov = (0.5 - d).clamp_(0, 1).unsqueeze(1)
-            img = img.add_(cov * (cl_col[s:e, j, :, None, None] - img))
+        order = s + torch.argsort(labels[s:e], stable=True)
+        lab, tx = labels[order], textures[order]
+        # One uniform draw per pixel serves the background grain and the "noise" texture (its top bit).
+        u01 = torch.rand(b, 1, size, size, generator=gn)
+        img = bg[order, :, None, None] + 0.06 * (u01 - 0.5)
+        pos, r_cl, col, on = cl_pos[order], cl_r[order], cl_col[order], cl_on[order]
+        for j in range(n_dots + n_segs):
+            p = pos[:, j, :, None, None]
+            r = r_cl[:, j, None, None]
+            if j < n_dots:
+                d = _length(xs - p[:, 0], ys - p[:, 1]) - r * 1.5
+            else:
+                # Segments are short: the end point is pulled to within 30% of the side of the start.
+                ax, ay = (p[:, 2] - p[:, 0]) * 0.3, (p[:, 3] - p[:, 1]) * 0.3
+                qx, qy = xs - p[:, 0], ys - p[:, 1]
+                h = ((qx * ax + qy * ay) / (ax * ax + ay * ay + 1e-6)).clamp_(0, 1)
+                d = _length(qx - h * ax, qy - h * ay) - r * 0.5
+            cov = (0.5 - d).clamp_(0, 1).mul_(on[:, j, None, None]).unsqueeze(1)
+            img = img.add_(cov * (col[:, j, :, None, None] - img))
         # Object: local coordinates in radii, rotated by -theta.
-        ct, st = torch.cos(theta[s:e])[:, None, None], torch.sin(theta[s:e])[:, None, None]
-        r = radius[s:e, None, None]
-        dx, dy = X - cx[s:e, None, None], Y - cy[s:e, None, None]
+        th = theta[order]
+        ct, st = torch.cos(th)[:, None, None], torch.sin(th)[:, None, None]
+        r = radius[order, None, None]
+        dx, dy = xs - cx[order, None, None], ys - cy[order, None, None]
         lx, ly = (ct * dx + st * dy) / r, (-st * dx + ct * dy) / r
         sd = torch.empty(b, size, size)
-        lab = labels[s:e]
+        bounds = torch.searchsorted(lab, torch.arange(k + 1)).tolist()
         for c in range(k):
-            idx = (lab == c).nonzero().squeeze(1)
-            if idx.numel():
-                sd[idx] = _shape_sdf(c, lx[idx], ly[idx])
-        cover = (0.5 - sd * r).clamp(0, 1)  # anti-aliased coverage: distance in pixels
+            lo, hi = bounds[c], bounds[c + 1]
+            if hi > lo:
+                sd[lo:hi] = _shape_sdf(c, lx[lo:hi], ly[lo:hi])
+        cover = (0.5 - sd * r).clamp_(0, 1)  # anti-aliased coverage: signed distance in pixels
+        noise = (u01[:, 0] >= 0.5).float()
         tex = torch.empty(b, size, size)
-        tx = textures[s:e]
-        noise = (torch.rand(b, size, size, generator=gn) < 0.5).float()
+        ph = phase[order]
         for t in range(nt):
             idx = (tx == t).nonzero().squeeze(1)
             if idx.numel():
-                tex[idx] = _texture(t, X[idx], Y[idx], phase[s:e][idx, None, None], period, noise[idx])
-        tex = tex.unsqueeze(1)
-        fill = c1[s:e, :, None, None] + tex * (c2[s:e, :, None, None] - c1[s:e, :, None, None])
-        img = img + cover.unsqueeze(1) * (fill - img)
-        images[s:e] = img.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)
-        masks[s:e] = cover > 0.5
+                tex[idx] = _texture(t, xs, ys, ph[idx, None, None], period, noise[idx]).expand(idx.numel(), size, size)
+        c1o, c2o = c1[order, :, None, None], c2[order, :, None, None]
+        fill = c1o + tex.unsqueeze(1) * (c2o - c1o)
+        img = img.add_(cover.unsqueeze(1) * (fill - img))
+        images[order] = img.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)
+        masks[order] = cover > 0.5
     name = "shapes_cue_conflict" if cue_conflict else "shapes"
     return ImageSet(images, labels.to(torch.int64), SHAPE_CLASSES, name, masks, texture_labels)
 
