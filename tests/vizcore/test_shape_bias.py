@@ -78,3 +78,32 @@ def test_uint8_images_are_scaled_to_unit_range():
     cue.images = (cue.images * 50).to(torch.uint8)  # 0, 50, 100 -> /255 -> *255/50 recovers the written class
     sb = shape_bias(_PixelOracle(), cue, normalize=lambda x: x * 255.0 / 50.0)
     assert sb.shape_bias == 1.0
+
+
+def test_checkpoint_on_real_cue_conflict_set(tmp_path):
+    from vizcore import data, training, zoo
+    from vizcore.shape_bias import shape_bias_of_checkpoint
+
+    model = zoo.build_model("small_cnn", num_classes=10, seed=3)
+    path = training.save_checkpoint(model, tmp_path / "m.pt", {"model": "small_cnn", "num_classes": 10,
+                                                                 "classes": list(data.SHAPE_CLASSES), "image_size": 32})
+    sb = shape_bias_of_checkpoint(path, n=60, seed=1)
+    # by hand: the same images, scaled and normalised with the zoo entry's statistics
+    cue = data.load_dataset("shapes_cue_conflict", split="test", n=60, size=32, seed=1)
+    entry = zoo.get_entry("small_cnn")
+    x = (cue.images.float() / 255 - torch.tensor(entry.mean).view(1, 3, 1, 1)) / torch.tensor(entry.std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        pred = model.eval()(x).argmax(1)
+    shape_hits = int((pred == cue.labels).sum())
+    texture_hits = int((pred == cue.texture_labels).sum())
+    assert (sb.shape, sb.texture, sb.excluded) == (shape_hits, texture_hits, 0)
+    assert sb.total == 60
+
+    other = training.save_checkpoint(model, tmp_path / "d.pt", {"model": "small_cnn", "num_classes": 10,
+                                                                 "classes": [str(i) for i in range(10)]})
+    with pytest.raises(ValueError, match="trained on the shapes classes"):
+        shape_bias_of_checkpoint(other)
+    bare = tmp_path / "bare.pt"
+    torch.save(model.state_dict(), bare)
+    with pytest.raises(ValueError, match="metadata"):
+        shape_bias_of_checkpoint(bare)
