@@ -35,6 +35,17 @@ def test_live_curves_has_four_labelled_panels():
     # epoch-level loss drawn at the step the epoch ended (2 epochs over 4 steps)
     ep = next(t for t in fig.data if t.name == "train loss (epoch)")
     assert list(ep.x) == [2.0, 4.0]
+    # built without validation for speed: the same spec must pass plotly's validation
+    import plotly.graph_objects as go
+
+    checked = go.Figure(fig.to_dict())
+    assert len(checked.data) == len(fig.data) and checked.layout.xaxis4.title.text == "optimizer step (count)"
+
+
+def test_live_curves_empty_run_is_a_valid_figure():
+    fig = figures.live_curves_figure()
+    assert fig.data == () or len(fig.data) == 0
+    assert fig.layout.title.text == "Training curves"
 
 
 def test_band_figure_mean_and_band():
