@@ -1,5 +1,152 @@
-"""Placeholder until this page lands."""
+"""Architectures: per-layer shapes, parameters and multiply-adds of classic CNNs, side by side or custom-built."""
+from __future__ import annotations
+
+import pandas as pd
 import streamlit as st
 
-st.title("architectures")
-st.info("This page is being built.")
+from pages._common import user_errors
+from vizcore import figures, spec, zoo
+from vizcore.summary import summarize
+
+st.title("Architectures")
+st.caption("Every number below comes from one real forward pass: shapes from torch, multiply-adds from "
+           "torch's FLOP counter (MACs = FLOPs / 2, the convention of torchvision's published GFLOPS).")
+
+
+@st.cache_data(show_spinner="Tracing the model…", max_entries=64)
+def model_summary(name: str, shape: tuple[int, int, int]) -> dict:
+    s = summarize(zoo.build_model(name), shape)
+    return {"rows": s.to_rows(), "params": s.total_params, "trainable": s.trainable_params, "macs": s.total_macs,
+            "output": s.output_shape, "stages": s.stages}
+
+
+@st.cache_data(show_spinner="Building the stack…", max_entries=32)
+def spec_summary(text: str) -> dict:
+    built = spec.check(text)
+    s = summarize(built.model, built.input_shape)
+    return {"rows": s.to_rows(), "params": s.total_params, "trainable": s.trainable_params, "macs": s.total_macs,
+            "output": s.output_shape, "stages": s.stages, "input": built.input_shape}
+
+
+@st.cache_data(max_entries=64)
+def published(name: str) -> dict | None:
+    entry = zoo.get_entry(name)
+    if not entry.tv_name:
+        return None
+    from torchvision.models import get_model_weights
+
+    meta = get_model_weights(entry.tv_name).DEFAULT.meta
+    return {"params": meta["num_params"], "gmacs": meta["_ops"]}
+
+
+def _fmt(v: object) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, (list, tuple)):
+        return "×".join(str(x) for x in v)
+    return str(v)
+
+
+def layer_table(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "#": r["index"], "name": r["name"], "type": r["type"], "kernel": _fmt(r["kernel"]),
+        "stride": _fmt(r["stride"]), "padding": _fmt(r["padding"]), "dilation": _fmt(r["dilation"]),
+        "groups": "" if r["groups"] is None else r["groups"], "input": _fmt(r["in_shape"]),
+        "output": _fmt(r["out_shape"]), "params": r["params"], "MACs": r["macs"],
+        "trainable": {True: "yes", False: "frozen", None: ""}[r["trainable"]],
+    } for r in rows])
+
+
+def show_summary(data: dict, key: str) -> None:
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Parameters", f"{data['params']:,}")
+    m2.metric("Trainable", f"{data['trainable']:,}")
+    m3.metric("Multiply-adds / image", f"{data['macs'] / 1e9:.3f} G" if data["macs"] > 1e8 else f"{data['macs']:,}")
+    m4.metric("Layers (leaf calls)", len(data["rows"]))
+    st.dataframe(layer_table(data["rows"]), hide_index=True, width="stretch", height=420,
+                 column_config={"params": st.column_config.NumberColumn(format="localized"),
+                                "MACs": st.column_config.NumberColumn(format="localized")})
+    tabs = st.tabs(["Spatial size", "Channels", "Parameters", "Multiply-adds"])
+    for tab, metric in zip(tabs, ["spatial", "channels", "params", "macs"]):
+        with tab:
+            st.plotly_chart(figures.layer_metric_figure(data["rows"], metric), width="stretch",
+                            key=f"{key}_{metric}")
+
+
+one, compare, custom, classic = st.tabs(["One model", "Compare models", "Custom stack", "Classic tables"])
+
+with one:
+    names = zoo.list_models()
+    name = st.selectbox("Model", names, index=names.index("resnet18"), key="arch_model",
+                        format_func=lambda n: zoo.get_entry(n).title)
+    entry = zoo.get_entry(name)
+    c1, c2, c3 = st.columns([1, 1, 3])
+    h = c1.number_input("Input height (px)", 1, 1024, entry.input_size[1], key=f"arch_h_{name}")
+    w = c2.number_input("Input width (px)", 1, 1024, entry.input_size[2], key=f"arch_w_{name}")
+    c3.markdown(f"**{entry.title}** — {entry.paper}  \nInput {entry.input_size[0]}×{entry.input_size[1]}×"
+                f"{entry.input_size[2]}, {entry.num_classes} classes, built by {entry.source}.")
+    with user_errors(f"{entry.title} cannot take a {h}×{w} input: "):
+        data = model_summary(name, (entry.input_size[0], int(h), int(w)))
+    pub = published(name)
+    if pub and (h, w) == entry.input_size[1:]:
+        ok = pub["params"] == data["params"] and round(data["macs"] / 1e9, 3) == pub["gmacs"]
+        st.caption(f"torchvision publishes {pub['params']:,} parameters and {pub['gmacs']} GMACs for this model "
+                   f"(224×224): {'✓ matches' if ok else '✗ differs from'} the table below.")
+    show_summary(data, "one")
+
+with compare:
+    picks = st.multiselect("Models (2–4)", zoo.list_models(), default=["resnet18", "mobilenet_v2", "efficientnet_b0"],
+                           max_selections=4, key="arch_compare", format_func=lambda n: zoo.get_entry(n).title)
+    if len(picks) < 2:
+        st.info("Pick at least two models to compare.")
+    else:
+        results = {}
+        progress = st.progress(0.0, text="Tracing models…")
+        for i, n in enumerate(picks):
+            results[zoo.get_entry(n).title] = model_summary(n, zoo.get_entry(n).input_size)
+            progress.progress((i + 1) / len(picks), text=f"Traced {zoo.get_entry(n).title}")
+        progress.empty()
+        st.dataframe(pd.DataFrame([{
+            "model": t, "input": _fmt(zoo.get_entry(n).input_size), "parameters": d["params"],
+            "multiply-adds (G)": round(d["macs"] / 1e9, 3), "layers": len(d["rows"]), "stages": len(d["stages"]),
+        } for n, (t, d) in zip(picks, results.items())]), hide_index=True, width="stretch")
+        st.plotly_chart(figures.totals_comparison_figure({t: d for t, d in results.items()}),
+                        width="stretch", key="cmp_totals")
+        metric = st.radio("Per-stage", ["macs", "params", "layers"], horizontal=True, key="cmp_metric",
+                          format_func={"macs": "multiply-adds", "params": "parameters", "layers": "layers"}.get)
+        st.plotly_chart(figures.stage_comparison_figure({t: d["stages"] for t, d in results.items()}, metric),
+                        width="stretch", key="cmp_stages")
+
+with custom:
+    st.markdown("Type a stack, one layer per line. Channels flow from layer to layer; sizes are checked as it builds.")
+    with st.expander("Spec grammar"):
+        st.code(spec.GRAMMAR, language=None)
+    text = st.text_area("Layers", spec.EXAMPLE, height=300, key="arch_spec")
+    with user_errors("Cannot build this stack — "):
+        data = spec_summary(text)
+    st.success(f"Built: input {_fmt(data['input'])} → output {_fmt(data['output'])}")
+    show_summary(data, "custom")
+    st.caption("The same spec works from the command line: `python -m vizcore summary --spec my_stack.txt --json`.")
+
+with classic:
+    st.subheader("LeNet-5 (LeCun et al., 1998)")
+    lenet = model_summary("lenet5", (1, 32, 32))
+    st.dataframe(pd.DataFrame([{"layer": r["name"], "type": r["type"], "output": _fmt(r["out_shape"]),
+                                "maps": r["out_shape"][0], "params": r["params"]}
+                               for r in lenet["rows"] if r["type"] in ("Conv2d", "AvgPool2d", "Linear")]),
+                 hide_index=True, width="stretch")
+    st.caption("32 → 28 → 14 → 10 → 5 → 1 with 6, 16 and 120 feature maps: each 5×5 conv without padding takes 4 "
+               "pixels off, each 2×2 pooling halves the size.")
+    st.subheader("AlexNet: the paper's 227 input vs torchvision's 224 with padding 2")
+    paper = model_summary("alexnet_227", (3, 227, 227))
+    tv = model_summary("alexnet", (3, 224, 224))
+    sp = [r for r in paper["rows"] if r["type"] in ("Conv2d", "MaxPool2d")]
+    stv = [r for r in tv["rows"] if r["type"] in ("Conv2d", "MaxPool2d")]
+    st.dataframe(pd.DataFrame([{"layer": a["name"], "type": a["type"], "kernel/stride/pad (227)":
+                                f"{_fmt(a['kernel'])} / {_fmt(a['stride'])} / {_fmt(a['padding'])}",
+                                "output (227, no pad)": _fmt(a["out_shape"]),
+                                "kernel/stride/pad (224)": f"{_fmt(b['kernel'])} / {_fmt(b['stride'])} / {_fmt(b['padding'])}",
+                                "output (224, pad 2)": _fmt(b["out_shape"])} for a, b in zip(sp, stv)]),
+                 hide_index=True, width="stretch")
+    st.caption("(227 − 11)/4 + 1 = 55 exactly; (224 + 2·2 − 11)/4 + 1 = 55.25 → 55: both give 55, 27, 27, 13, 13, "
+               "13, 13 → 6. torchvision uses 64 conv1 filters (the paper: 96, split over two GPUs).")

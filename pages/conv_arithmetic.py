@@ -1,5 +1,78 @@
-"""Placeholder until this page lands."""
+"""Conv Arithmetic: how kernel, stride, padding and dilation set a layer's output size, parameters and cost."""
+from __future__ import annotations
+
 import streamlit as st
 
-st.title("conv_arithmetic")
-st.info("This page is being built.")
+from pages._common import user_errors
+from vizcore import figures
+from vizcore.geometry import ConvGeometry, explain
+
+st.title("Conv Arithmetic")
+st.caption("Set a layer and see its output size, the formula with your numbers, its parameters and cost, "
+           "and the kernel sliding over the padded input.")
+
+LATEX = {
+    "conv": r"O = \left\lfloor \frac{I + 2P - D(K-1) - 1}{S} \right\rfloor + 1",
+    "pool": r"O = \left\lfloor \frac{I + 2P - D(K-1) - 1}{S} \right\rfloor + 1",
+    "pool_ceil": r"O = \left\lceil \frac{I + 2P - D(K-1) - 1}{S} \right\rceil + 1",
+    "transposed": r"O = (I - 1)\,S - 2P + D(K-1) + \text{output\_padding} + 1",
+}
+KINDS = {"Convolution": "conv", "Pooling": "pool", "Transposed convolution": "transposed"}
+left, right = st.columns([1, 2], gap="large")
+with left:
+    kind = KINDS[st.radio("Layer", list(KINDS), horizontal=True, key="ca_kind")]
+    c1, c2 = st.columns(2)
+    height = c1.number_input("Input height (px)", 1, 4096, 7, key="ca_h")
+    width = c2.number_input("Input width (px)", 1, 4096, 7, key="ca_w")
+    kernel = c1.number_input("Kernel size K", 1, 64, 3, key="ca_k")
+    stride = c2.number_input("Stride S", 1, 64, 2 if kind == "pool" else 1, key="ca_s")
+    dilation = c1.number_input("Dilation D", 1, 16, 1, key="ca_d")
+    pad_modes = ["number", "same", "valid"] if kind == "conv" else ["number"]
+    pad_mode = c2.selectbox("Padding", pad_modes, key="ca_pmode",
+                            help="'same' keeps O = ceil(I/S); 'valid' means no padding")
+    padding: int | str = pad_mode
+    if pad_mode == "number":
+        padding = st.number_input("Padding P (px per side)", 0, 64, 1 if kind == "conv" else 0, key="ca_p")
+    pool_mode, ceil_mode, out_pad = "max", False, 0
+    if kind == "pool":
+        pool_mode = st.radio("Pooling", ["max", "avg"], horizontal=True, key="ca_pool")
+        ceil_mode = st.checkbox("ceil_mode (round the output size up)", key="ca_ceil")
+    if kind == "transposed":
+        out_pad = st.number_input("Output padding", 0, 63, 0, key="ca_op")
+    c1, c2, c3 = st.columns(3)
+    cin = c1.number_input("C_in", 1, 4096, 3, key="ca_cin")
+    cout = c2.number_input("C_out", 1, 4096, 16, key="ca_cout", disabled=kind == "pool")
+    groups = c3.number_input("Groups", 1, 4096, 1, key="ca_g", disabled=kind == "pool")
+    bias = st.checkbox("Bias", value=True, key="ca_bias", disabled=kind == "pool")
+
+with user_errors("Impossible settings: "):
+    geo = ConvGeometry(int(height), int(width), int(kernel), int(stride), padding, int(dilation), kind, pool_mode,
+                       ceil_mode, int(out_pad), int(cin), int(cout), int(groups), bias)
+    result = explain(geo)
+
+
+@st.cache_data(show_spinner="Drawing the animation…", max_entries=32)
+def _animation(g: ConvGeometry):
+    return figures.sliding_window_figure(g, explain(g))
+
+
+with right:
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Output (C×H×W)", f"{result.out_channels}×{result.out_height}×{result.out_width}")
+    m2.metric("Parameters", f"{result.params:,}")
+    m3.metric("Multiply-adds", f"{result.macs:,}" if kind != "pool" else "— (no MACs)")
+    st.latex(LATEX[kind if not (kind == "pool" and ceil_mode) else "pool_ceil"])
+    st.code("\n".join(result.filled), language=None)
+    if kind == "conv":
+        st.caption(f"Parameters = (K·K·C_in/groups + bias)·C_out = ({kernel}·{kernel}·{cin}/{groups} + "
+                   f"{int(bias)})·{cout} = {result.params:,}.  Multiply-adds = K·K·C_in/groups · C_out · O_h · O_w.")
+    if result.pad[0] != result.pad[1] or result.pad[2] != result.pad[3]:
+        st.info(f"Uneven padding: top {result.pad[0]}, bottom {result.pad[1]}, left {result.pad[2]}, "
+                f"right {result.pad[3]} pixels.")
+    for w in result.warnings:
+        st.warning(w)
+    if kind == "transposed":
+        st.info("A transposed convolution spreads each input pixel over a K×K patch of the output (stride "
+                "spaces the patches); the animation is shown for convolution and pooling.")
+    else:
+        st.plotly_chart(_animation(geo), width="stretch", key="ca_anim")

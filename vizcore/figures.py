@@ -4,10 +4,171 @@ Every figure has a title, axis labels and units. Sections follow the concepts th
 """
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
 import plotly.graph_objects as go
 
+if TYPE_CHECKING:
+    from vizcore.geometry import ConvGeometry, Explained
+
 # ============================================================================ geometry & architectures
+
+MAX_FRAMES = 240  # animation frames at most; larger outputs are sampled evenly
+
+
+def sliding_window_figure(g: "ConvGeometry", e: "Explained", max_frames: int = MAX_FRAMES) -> go.Figure:
+    """Animated kernel sliding over the padded input (left) with the output cell it produces (right).
+
+    One frame per output position (sampled evenly above ``max_frames``). Input pixels are blue, padding grey,
+    and pixels no window ever covers (dropped by the floor) red. Dilation shows as spaced kernel taps.
+    """
+    import numpy as np
+    from plotly.subplots import make_subplots
+
+    top, bottom, left, right = e.pad
+    ph, pw = g.height + top + bottom, g.width + left + right
+    k_eff = g.dilation * (g.kernel - 1) + 1
+    grid = np.zeros((ph, pw))
+    grid[top:top + g.height, left:left + g.width] = 1.0
+    rows = sorted({w[2] for w in e.windows})
+    cols = sorted({w[3] for w in e.windows})
+    row_cov = np.zeros(ph, dtype=bool)
+    col_cov = np.zeros(pw, dtype=bool)
+    for r in rows:
+        row_cov[r:r + k_eff] = True
+    for c in cols:
+        col_cov[c:c + k_eff] = True
+    covered = row_cov[:, None] & col_cov[None, :]
+    grid[(grid == 1.0) & ~covered] = 2.0  # input pixels no window reaches
+    colorscale = [[0.0, "#d0d0d0"], [0.33, "#d0d0d0"], [0.34, "#9ecae1"], [0.66, "#9ecae1"], [0.67, "#fb6a4a"],
+                  [1.0, "#fb6a4a"]]
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.6, 0.4], horizontal_spacing=0.08,
+                        subplot_titles=(f"Padded input {ph}×{pw} (input {g.height}×{g.width})",
+                                        f"Output {e.out_height}×{e.out_width}"))
+    hover = np.where(grid == 0, "padding", np.where(grid == 1, "input pixel", "input pixel never covered"))
+    fig.add_trace(go.Heatmap(z=grid, zmin=0, zmax=2, colorscale=colorscale, showscale=False, xgap=1, ygap=1,
+                             text=hover, hovertemplate="row %{y}, col %{x}: %{text}<extra></extra>"), 1, 1)
+    fig.add_trace(go.Heatmap(z=np.zeros((e.out_height, e.out_width)), colorscale=[[0, "#fdd0a2"], [1, "#fdd0a2"]],
+                             showscale=False, xgap=1, ygap=1, hovertemplate="output (%{y}, %{x})<extra></extra>"), 1, 2)
+    windows = e.windows
+    if len(windows) > max_frames:
+        idx = np.linspace(0, len(windows) - 1, max_frames).round().astype(int)
+        windows = [windows[i] for i in idx]
+    taps = np.arange(g.kernel) * g.dilation
+
+    def tap_xy(top_: int, left_: int) -> tuple[list[int], list[int]]:
+        yy, xx = np.meshgrid(top_ + taps, left_ + taps, indexing="ij")
+        return xx.ravel().tolist(), yy.ravel().tolist()
+
+    r0, c0, t0, l0 = windows[0]
+    x0, y0 = tap_xy(t0, l0)
+    fig.add_trace(go.Scatter(x=x0, y=y0, mode="markers", marker=dict(size=max(4, min(14, 240 // max(ph, pw))),
+                  color="#08306b", symbol="square"), name="kernel taps", hoverinfo="skip"), 1, 1)
+    fig.add_trace(go.Scatter(x=[c0], y=[r0], mode="markers", marker=dict(size=max(6, min(22, 260 // max(e.out_height, e.out_width))),
+                  color="#d94801", symbol="square"), name="output value", hoverinfo="skip"), 1, 2)
+
+    def box(t: int, l_: int) -> dict:
+        return dict(type="rect", xref="x", yref="y", x0=l_ - 0.5, x1=l_ + k_eff - 0.5, y0=t - 0.5, y1=t + k_eff - 0.5,
+                    line=dict(color="#08306b", width=2))
+
+    frames = []
+    for i, (r, c, t, l_) in enumerate(windows):
+        xs, ys = tap_xy(t, l_)
+        frames.append(go.Frame(name=str(i), data=[go.Scatter(x=xs, y=ys), go.Scatter(x=[c], y=[r])], traces=[2, 3],
+                               layout=dict(shapes=[box(t, l_)])))
+    fig.frames = frames
+    fig.update_layout(shapes=[box(t0, l0)])
+    steps = [dict(method="animate", label=f"({r},{c})", args=[[str(i)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
+                  transition=dict(duration=0))]) for i, (r, c, _, _) in enumerate(windows)]
+    sampled = "" if len(windows) == len(e.windows) else f" — {len(windows)} of {len(e.windows)} positions shown"
+    fig.update_layout(
+        title=f"Sliding window: {g.kernel}×{g.kernel} kernel, stride {g.stride}, dilation {g.dilation}{sampled}",
+        height=620, showlegend=False, margin=dict(t=90, b=170, l=50, r=20),
+        updatemenus=[dict(type="buttons", x=0, y=-0.3, xanchor="left", yanchor="top", direction="left", buttons=[
+            dict(label="▶ Play", method="animate", args=[None, dict(frame=dict(duration=250, redraw=True), fromcurrent=True,
+                                                                   transition=dict(duration=0))]),
+            dict(label="❚❚ Pause", method="animate", args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))]),
+        ])],
+        sliders=[dict(active=0, steps=steps, x=0.18, len=0.82, y=-0.2, yanchor="top",
+                      currentvalue=dict(prefix="output position (row, col): "))],
+    )
+    for col, (h, w) in ((1, (ph, pw)), (2, (e.out_height, e.out_width))):
+        fig.update_xaxes(title_text="column (pixels)", range=[-0.5, w - 0.5], constrain="domain", row=1, col=col)
+        fig.update_yaxes(title_text="row (pixels)", range=[h - 0.5, -0.5], scaleanchor="x" if col == 1 else "x2",
+                         row=1, col=col)
+    return fig
+
+
+_METRIC_LABELS = {
+    "spatial": ("Spatial size per layer", "output height (pixels)"),
+    "channels": ("Channels per layer", "output channels"),
+    "params": ("Parameters per layer", "parameters (count)"),
+    "macs": ("Multiply-adds per layer", "multiply-adds (MACs, batch of 1)"),
+}
+
+
+def layer_metric_figure(rows: list[dict], metric: str, title_prefix: str = "") -> go.Figure:
+    """Bar chart of one per-layer quantity ("spatial", "channels", "params", "macs") in execution order."""
+    if metric not in _METRIC_LABELS:
+        raise ValueError(f"expected metric in {sorted(_METRIC_LABELS)}, got {metric!r}")
+    names, values, types = [], [], []
+    for r in rows:
+        shp = r["out_shape"]
+        if metric == "spatial":
+            if len(shp) < 3:
+                continue
+            v = shp[1]
+        elif metric == "channels":
+            if not shp:
+                continue
+            v = shp[0]
+        else:
+            v = r[metric]
+        names.append(f"{r['index']}: {r['name']}")
+        values.append(v)
+        types.append(r["type"])
+    title, ylab = _METRIC_LABELS[metric]
+    fig = go.Figure(go.Bar(x=names, y=values, customdata=types,
+                           hovertemplate="%{x}<br>%{customdata}<br>%{y:,}<extra></extra>", marker_color="#3182bd"))
+    fig.update_layout(title=f"{title_prefix}{title}", xaxis_title="layer (execution order)", yaxis_title=ylab,
+                      height=380, margin=dict(t=60, b=40))
+    fig.update_xaxes(showticklabels=len(names) <= 40)
+    if metric in ("params", "macs") and values and max(values) > 0:
+        fig.update_yaxes(type="log" if max(values) / max(min(v for v in values if v > 0) if any(values) else 1, 1) > 1e3 else "linear")
+    return fig
+
+
+def stage_comparison_figure(stages: dict[str, list[dict]], metric: str) -> go.Figure:
+    """Grouped bars of per-stage (per output resolution) params or MACs for 2-4 models."""
+    if metric not in ("params", "macs", "layers"):
+        raise ValueError(f"expected metric 'params', 'macs' or 'layers', got {metric!r}")
+    label = {"params": "parameters (count)", "macs": "multiply-adds (MACs)", "layers": "layers (count)"}[metric]
+    fig = go.Figure()
+    for name, st in stages.items():
+        fig.add_trace(go.Bar(name=name, x=[f"stage {i + 1}<br>{s['resolution']}" for i, s in enumerate(st)],
+                             y=[s[metric] for s in st]))
+    fig.update_layout(barmode="group", title=f"{label.split(' (')[0].capitalize()} per stage (stages = runs of layers at one output resolution)",
+                      xaxis_title="stage (output resolution)", yaxis_title=label, height=420)
+    return fig
+
+
+def totals_comparison_figure(totals: dict[str, dict]) -> go.Figure:
+    """Side-by-side bars of total parameters (millions) and multiply-adds (GMACs) per model."""
+    from plotly.subplots import make_subplots
+
+    names = list(totals)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Parameters", "Multiply-adds per image"))
+    fig.add_trace(go.Bar(x=names, y=[totals[n]["params"] / 1e6 for n in names], marker_color="#6baed6",
+                         hovertemplate="%{x}: %{y:.2f} M<extra></extra>"), 1, 1)
+    fig.add_trace(go.Bar(x=names, y=[totals[n]["macs"] / 1e9 for n in names], marker_color="#fd8d3c",
+                         hovertemplate="%{x}: %{y:.3f} G<extra></extra>"), 1, 2)
+    fig.update_yaxes(title_text="parameters (millions)", row=1, col=1)
+    fig.update_yaxes(title_text="multiply-adds (GMACs)", row=1, col=2)
+    fig.update_xaxes(title_text="model", row=1, col=1)
+    fig.update_xaxes(title_text="model", row=1, col=2)
+    fig.update_layout(title="Model totals", showlegend=False, height=380)
+    return fig
+
 
 
 # ============================================================================ receptive fields
@@ -171,6 +332,8 @@ def live_curves_figure(steps=(), step_loss=(), step_lr=(), step_throughput=(), e
     Built from one layout dict rather than ``plotly.subplots.make_subplots``, and not re-validated: this figure is
     redrawn every second while a run trains, and both cost far more than the data.
     """
+    import numpy as np
+
     steps, epochs = list(steps), list(epochs)
     # Per-epoch points are drawn at the step where the epoch ended, so both scales share one x axis.
     epoch_x = epochs

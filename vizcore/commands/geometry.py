@@ -1,2 +1,95 @@
-"""CLI sub-commands for geometry and summaries."""
+"""CLI: `outsize` (conv arithmetic) and `summary` (per-layer table of a zoo model or a custom spec)."""
 from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+from pathlib import Path
+
+from vizcore.cli import CLIError, command, parse_shape
+
+
+def _padding(text: str) -> int | str:
+    if text in ("same", "valid"):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, 'same' or 'valid', got {text!r}") from None
+
+
+def _add_outsize(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input", required=True, help="input size: N or HxW")
+    p.add_argument("--kernel", type=int, required=True)
+    p.add_argument("--stride", type=int, default=1)
+    p.add_argument("--padding", type=_padding, default=0, help="pixels, 'same' or 'valid'")
+    p.add_argument("--dilation", type=int, default=1)
+    p.add_argument("--kind", choices=["conv", "pool", "transposed"], default="conv")
+    p.add_argument("--pool", choices=["max", "avg"], default="max", help="pooling mode (with --kind pool)")
+    p.add_argument("--ceil-mode", action="store_true", help="pooling: round the output size up")
+    p.add_argument("--output-padding", type=int, default=0, help="transposed conv only")
+    p.add_argument("--in-channels", type=int, default=3)
+    p.add_argument("--out-channels", type=int, default=16)
+    p.add_argument("--groups", type=int, default=1)
+    p.add_argument("--no-bias", action="store_true")
+
+
+@command("outsize", "Output size, filled-in formula, parameters, multiply-adds and warnings of one layer.", _add_outsize)
+def outsize(args: argparse.Namespace) -> dict:
+    from vizcore.geometry import ConvGeometry, explain
+
+    dims = parse_shape(args.input)
+    if len(dims) not in (1, 2):
+        raise CLIError(f"expected --input N or HxW, got {args.input!r}")
+    h, w = (dims[0], dims[0]) if len(dims) == 1 else dims
+    g = ConvGeometry(h, w, args.kernel, args.stride, args.padding, args.dilation, args.kind, args.pool,
+                     args.ceil_mode, args.output_padding, args.in_channels, args.out_channels, args.groups,
+                     not args.no_bias)
+    e = explain(g)
+    out = asdict(e)
+    out.pop("windows")
+    out["output"] = [e.out_channels, e.out_height, e.out_width]
+    out["settings"] = asdict(g)
+    return out
+
+
+def _add_summary(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", help="zoo model name (see `models`)")
+    src.add_argument("--spec", help="custom stack: a spec file, or '-' for standard input")
+    p.add_argument("--input", help="input shape CxHxW (default: the model's own)")
+
+
+@command("summary", "Per-layer table (shapes, parameters, multiply-adds) of a zoo model or custom spec.", _add_summary)
+def summary(args: argparse.Namespace) -> dict:
+    import sys
+
+    from vizcore import spec, zoo
+    from vizcore.summary import summarize
+
+    if args.model:
+        entry = zoo.get_entry(args.model)
+        model = zoo.get_model(args.model)
+        shape = entry.input_size
+        name = args.model
+    else:
+        if args.spec == "-":
+            text = sys.stdin.read()
+        else:
+            path = Path(args.spec)
+            if not path.is_file():
+                raise CLIError(f"expected a spec file, got {args.spec!r} (no such file)")
+            text = path.read_text()
+        built = spec.build(text)
+        model, shape, name = built.model, built.input_shape, "custom"
+    if args.input:
+        shape = parse_shape(args.input)
+    s = summarize(model, shape)
+    return {
+        "model": name,
+        "input": list(s.input_shape),
+        "output": list(s.output_shape),
+        "layers": s.to_rows(),
+        "totals": {"params": s.total_params, "trainable_params": s.trainable_params, "macs": s.total_macs,
+                   "flops": 2 * s.total_macs},
+        "stages": s.stages,
+    }

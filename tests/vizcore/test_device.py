@@ -1,0 +1,43 @@
+"""Device choice: cuda, then mps, else cpu; an explicit choice is validated; CUDA paths run where CUDA is."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vizcore import device, summary, zoo
+
+
+def test_pick_device_falls_back_in_order(monkeypatch) -> None:
+    monkeypatch.delenv("CONVSCOPE_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(device, "_mps_available", lambda: False)
+    assert device.pick_device().type == "cpu"
+    monkeypatch.setattr(device, "_mps_available", lambda: True)
+    assert device.pick_device().type == "mps"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert device.pick_device().type == "cuda"
+
+
+def test_explicit_choice_is_checked(monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert device.pick_device("cpu").type == "cpu"
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        device.pick_device("cuda")
+    monkeypatch.setenv("CONVSCOPE_DEVICE", "cpu")
+    assert device.pick_device().type == "cpu"
+
+
+def test_describe_cpu() -> None:
+    info = device.describe("cpu")
+    assert info.kind == "cpu" and "threads" in info.name and info.label.startswith("CPU")
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_summary_on_cuda_matches_cpu() -> None:
+    m = zoo.get_model("resnet18")
+    cpu = summary.summarize(m, (3, 224, 224))
+    gpu = summary.summarize(m.cuda(), (3, 224, 224), device="cuda")
+    assert [r.out_shape for r in cpu.layers] == [r.out_shape for r in gpu.layers]
+    assert cpu.total_macs == gpu.total_macs and cpu.total_params == gpu.total_params
+    assert device.describe().kind == "cuda"
