@@ -320,8 +320,9 @@ else:
         if c4.button("Open in other pages", key="lab_open"):
             st.session_state[CHECKPOINT_KEY] = rec.checkpoint
         if st.session_state.get(CHECKPOINT_KEY) == rec.checkpoint:
-            c4.success("Selected: the Receptive Field (effective RF), Activations, SE and Grad-CAM pages load "
-                       "this checkpoint instead of their default model.")
+            c4.success(f"Selected for this browser session as `st.session_state['{CHECKPOINT_KEY}']`: pages that "
+                       "show a trained model (Receptive Field's effective-RF view, Activations, SE, Grad-CAM) "
+                       "load it in place of their default model.")
     else:
         c4.caption("No checkpoint to open: the run has not completed an epoch.")
 

@@ -144,3 +144,18 @@ def test_single_run_from_start_to_done_and_run_management(data_dir):
     at.checkbox(key=f"lab_confirm_delete_{rec.id}").check().run()
     at.button(key="lab_delete").click().run()
     assert runs.get_lab().store.list() == []
+
+
+def test_diverged_and_failed_runs_are_explained_in_words(data_dir):
+    from vizcore.runs import get_lab
+    from vizcore.training import TrainConfig
+
+    store = get_lab().store
+    rid = store.create(TrainConfig(train_size=64, val_size=16, epochs=2, batch_size=16), name="too hot")
+    store.set_status(rid, "running")
+    store.set_status(rid, "diverged", "loss became nan at step 3 (epoch 1); lower the learning rate")
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any(e.startswith("too hot: stopped: the loss diverged") and "lower the learning rate" in e
+               for e in errors), errors
