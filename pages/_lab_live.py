@@ -9,6 +9,13 @@ import streamlit as st
 
 from vizcore import figures, monitor
 
+WATCH_KEY = "lab_watch"  # the watched run id: the selectbox's key, set by the page when a run is started
+
+
+def follow(run_id: str) -> None:
+    """Watch ``run_id`` from now on (call before the live view is drawn in this script run)."""
+    st.session_state[WATCH_KEY] = run_id
+
 
 def _watch_body(lab) -> None:
     store = lab.store
@@ -18,10 +25,9 @@ def _watch_body(lab) -> None:
         return
     ids = [r.id for r in runs]
     names = {r.id: f"{r.name} — {r.status}" for r in runs}
-    want = st.session_state.get("lab_watch")
-    rid = st.selectbox("Run to watch", ids, ids.index(want) if want in ids else 0, format_func=names.get,
-                       key="lab_watch_select")
-    st.session_state["lab_watch"] = rid
+    if st.session_state.get(WATCH_KEY) not in ids:  # never chosen, or deleted: follow the newest run
+        st.session_state[WATCH_KEY] = ids[0]
+    rid = st.selectbox("Run to watch", ids, format_func=names.get, key=WATCH_KEY)
     snap = monitor.snapshot(store, rid)
     st.progress(snap.fraction, text=snap.status_text())
     if not snap.finished:

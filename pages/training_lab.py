@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from pages._common import user_errors
-from pages._lab_live import watch
+from pages._lab_live import follow, watch
 from vizcore import experiment as vexp
 from vizcore import figures, monitor, paths, reference, zoo
 from vizcore import data as vdata
@@ -166,7 +166,7 @@ run_name = c2.text_input("Run name (optional)", "", key="lab_run_name", label_vi
 if c1.button("Start run", type="primary", key="lab_start"):
     with user_errors("Not started: "):
         rid = lab.submit(config, name=run_name or None)
-        st.session_state["lab_watch"] = rid
+        follow(rid)
         st.toast(f"Queued run {rid}")
 
 # ---------------------------------------------------------------------------------------- 2. watch
@@ -209,7 +209,7 @@ if plan is not None:
         with user_errors("Not queued: "):
             exp = vexp.submit_plan(lab, plan)
             st.session_state["lab_experiment"] = exp.id
-            st.session_state["lab_watch"] = exp.runs[0]["run_id"]
+            follow(exp.runs[0]["run_id"])
             st.rerun()
 
 experiments = [e for e in vexp.list_experiments() if e.kind == "compare"]

@@ -159,3 +159,8 @@ def test_diverged_and_failed_runs_are_explained_in_words(data_dir):
     errors = [e.value for e in at.error]
     assert any(e.startswith("too hot: stopped: the loss diverged") and "lower the learning rate" in e
                for e in errors), errors
+    # starting a new run switches the live view to it, even after another run was being watched
+    _tiny(at)
+    at.text_input(key="lab_run_name").set_value("second run")
+    at.button(key="lab_start").click().run()
+    assert at.get("progress")[0].proto.text.startswith("second run: ")
