@@ -20,9 +20,11 @@ RandAugment/TrivialAugment operations once per group of samples that drew the sa
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
@@ -73,7 +75,7 @@ class AugmentConfig:
         return (self.mixup_alpha > 0 or self.cutmix_alpha > 0) and self.mix_prob > 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds tensors: identity equality
 class AugmentParams:
     """What was drawn for one batch of N images."""
 
@@ -91,8 +93,16 @@ class AugmentParams:
         if dy or dx:
             parts.append(f"shift ({dx:+d}, {dy:+d})")
         for name, mag in self.ops[i]:
-            parts.append(name if name in ("Identity", "AutoContrast", "Equalize") else f"{name} {mag:g}")
+            parts.append(name if name in ("Identity", "AutoContrast", "Equalize") else f"{name} {mag:.3g}")
         return ", ".join(parts) if parts else "unchanged"
+
+    def short(self, i: int) -> str:
+        """A caption for a small cell: the operations first (the geometry shows in the picture)."""
+        ops = [name if name in ("Identity", "AutoContrast", "Equalize") else f"{name} {mag:.2g}"
+               for name, mag in self.ops[i] if name != "Identity"]
+        if ops:
+            return ", ".join(ops)
+        return "flip" if bool(self.flip[i]) else ("shift" if self.padding else "unchanged")
 
 
 def _check_images(images: torch.Tensor) -> None:
@@ -219,21 +229,35 @@ def _transform_for(kind: str, cfg: AugmentConfig, num_classes: int) -> v2.Transf
 
 
 def draw_mix_params(cfg: AugmentConfig, height: int, width: int, generator: torch.Generator) -> MixParams:
-    """Draw whether and how to mix a batch: the probability, MixUp or CutMix (even odds when both are on), and
-    torchvision's own parameters (``make_params``) under a global RNG state seeded from ``generator`` and
-    restored afterwards, so the caller's global state is untouched."""
+    """Draw whether and how to mix a batch: the probability, MixUp or CutMix (even odds when both are on), then
+    the parameters exactly as ``v2.MixUp.make_params`` / ``v2.CutMix.make_params`` define them -- lambda from
+    Beta(alpha, alpha); for CutMix a box of side ``sqrt(1 - lambda)`` times the image's, centred at a uniform
+    pixel and clipped to the image, and lambda re-computed from the clipped area. All randomness comes from
+    ``generator`` (the Beta draw through NumPy seeded from it): the global RNG that torchvision's own
+    ``make_params`` uses is never touched, so concurrent runs stay independent and repeatable."""
     kinds = [k for k, a in (("mixup", cfg.mixup_alpha), ("cutmix", cfg.cutmix_alpha)) if a > 0]
     if not kinds or float(torch.rand((), generator=generator)) >= cfg.mix_prob:
         return MixParams("none", 1.0)
     kind = kinds[int(torch.randint(0, len(kinds), (), generator=generator))]
+    alpha = float(cfg.mixup_alpha if kind == "mixup" else cfg.cutmix_alpha)
     seed = int(torch.randint(0, 2**62, (), generator=generator))
-    t = _transform_for(kind, cfg, 2)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        p = t.make_params([torch.empty(1, 1, height, width)])
+    lam = float(np.random.default_rng(seed).beta(alpha, alpha))
     if kind == "mixup":
-        return MixParams("mixup", float(p["lam"]))
-    return MixParams("cutmix", float(p["lam_adjusted"]), tuple(int(v) for v in p["box"]))
+        return MixParams("mixup", lam)
+    r_x = int(torch.randint(width, (), generator=generator))
+    r_y = int(torch.randint(height, (), generator=generator))
+    box, lam_adjusted = cutmix_box(lam, r_x, r_y, height, width)
+    return MixParams("cutmix", lam_adjusted, box)
+
+
+def cutmix_box(lam: float, r_x: int, r_y: int, height: int, width: int) -> tuple[tuple[int, int, int, int], float]:
+    """CutMix's box for a drawn lambda and centre (r_x, r_y), as ``v2.CutMix.make_params`` computes it:
+    -> ((x1, y1, x2, y2), lambda adjusted to the clipped area)."""
+    r = 0.5 * math.sqrt(1.0 - lam)
+    r_w_half, r_h_half = int(r * width), int(r * height)
+    x1, y1 = max(r_x - r_w_half, 0), max(r_y - r_h_half, 0)
+    x2, y2 = min(r_x + r_w_half, width), min(r_y + r_h_half, height)
+    return (x1, y1, x2, y2), float(1.0 - (x2 - x1) * (y2 - y1) / (width * height))
 
 
 def apply_mix(images: torch.Tensor, labels: torch.Tensor, num_classes: int,
@@ -279,13 +303,14 @@ def mix_batch(images: torch.Tensor, labels: torch.Tensor, num_classes: int, cfg:
 # ------------------------------------------------------------------------------------------- preview
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds tensors: identity equality
 class Preview:
     """Originals next to augmented copies, with a caption of what each copy drew."""
 
     originals: torch.Tensor  # (K, C, H, W) uint8
     augmented: torch.Tensor  # (K, R, C, H, W) uint8: R augmented copies of each original
     captions: tuple[tuple[str, ...], ...]  # (K, R) what each copy drew
+    short_captions: tuple[tuple[str, ...], ...]  # (K, R) the same, short (operations first)
     mixed: torch.Tensor | None = None  # (K, C, H, W) uint8: one mixed batch of the first copies, if mixing is on
     mix_caption: str = ""  # what that mix drew
     mixed_labels: torch.Tensor | None = None  # (K, num_classes) soft labels of the mixed batch
@@ -301,13 +326,15 @@ def preview(images: torch.Tensor, cfg: AugmentConfig, seed: int = 0, repeats: in
     if images.shape[0] > 256:
         raise ValueError(f"expected at most 256 images to preview, got {images.shape[0]}")
     g = torch.Generator().manual_seed(int(seed))
-    outs, caps = [], []
+    outs, caps, shorts = [], [], []
     for _ in range(repeats):
         out, params = augment(images, cfg, g)
         outs.append(out)
         caps.append([params.describe(i) for i in range(images.shape[0])])
+        shorts.append([params.short(i) for i in range(images.shape[0])])
     augmented = torch.stack(outs, dim=1)
     captions = tuple(tuple(caps[r][i] for r in range(repeats)) for i in range(images.shape[0]))
+    short_captions = tuple(tuple(shorts[r][i] for r in range(repeats)) for i in range(images.shape[0]))
     mixed = mixed_labels = None
     mix_caption = ""
     if cfg.mixes and labels is not None and num_classes is not None and images.shape[0] >= 2:
@@ -315,4 +342,4 @@ def preview(images: torch.Tensor, cfg: AugmentConfig, seed: int = 0, repeats: in
         x, mixed_labels, mp = mix_batch(outs[0], labels, num_classes, mcfg, g)
         mixed = x.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
         mix_caption = mp.describe()
-    return Preview(images, augmented, captions, mixed, mix_caption, mixed_labels)
+    return Preview(images, augmented, captions, short_captions, mixed, mix_caption, mixed_labels)

@@ -9,7 +9,8 @@ increasing shape bias improves accuracy and robustness" (ICLR 2019): a classifie
 fraction of cue-conflict images it classifies by shape among those it classifies by shape or by texture.
 
 Rendering is vectorised: every shape is a signed distance function (formulas after Inigo Quilez's 2D distance
-functions) evaluated on a batched coordinate grid, so 20k 32x32 images take about a second on one core.
+functions) evaluated on a batched coordinate grid, so 20k 32x32 images take a few seconds on one core
+(``bench/data_gen.py`` compares with torchvision's FakeData).
 
 Real data: torchvision's CIFAR-10 (Krizhevsky, 2009), MNIST (LeCun et al., 1998) and Fashion-MNIST (Xiao et al.,
 2017) in the data directory (downloaded when the machine is online), scikit-learn's 8x8 handwritten digits
@@ -44,7 +45,7 @@ SPLITS = ("train", "val", "test")
 Split = Literal["train", "val", "test"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq=False: tensors have no truth value; identity equality and hashing
 class ImageSet:
     """A labelled image set held in memory.
 
@@ -102,9 +103,19 @@ class ImageSet:
         return {c: int(k) for c, k in zip(self.classes, counts)}
 
     def channel_stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        """Per-channel mean and std of the pixels in [0, 1] (for normalisation)."""
-        x = self.images.to(torch.float64).div_(255.0)
-        return tuple(x.mean(dim=(0, 2, 3)).tolist()), tuple(x.std(dim=(0, 2, 3)).tolist())
+        """Per-channel mean and (sample) std of the pixels in [0, 1] (for normalisation).
+
+        Exact, from each channel's 256-bin histogram: no float copy of the whole set."""
+        levels = torch.arange(256, dtype=torch.float64) / 255.0
+        means, stds = [], []
+        for c in range(self.channels):
+            hist = torch.bincount(self.images[:, c].reshape(-1), minlength=256).to(torch.float64)
+            total = float(hist.sum())
+            mean = float((hist * levels).sum()) / total
+            var = float((hist * (levels - mean) ** 2).sum()) / max(total - 1.0, 1.0)
+            means.append(mean)
+            stds.append(math.sqrt(var))
+        return tuple(means), tuple(stds)
 
 
 @dataclass(frozen=True)
@@ -152,7 +163,7 @@ def list_datasets() -> list[str]:
 # ------------------------------------------------------------------------------------------- shapes
 
 SHAPE_CLASSES: tuple[str, ...] = (
-    "circle", "square", "triangle", "star", "cross", "ring", "crescent", "heart", "arrow", "hexagon",
+    "circle", "square", "triangle", "star", "cross", "ring", "crescent", "heart", "arrow", "ellipse",
 )
 TEXTURES: tuple[str, ...] = (
     "solid", "h_stripes", "v_stripes", "diag_stripes", "anti_diag_stripes", "checker", "dots", "grid", "noise",
@@ -197,6 +208,14 @@ def _sd_polygon(x: torch.Tensor, y: torch.Tensor, r: float, n: int) -> torch.Ten
     return _length(px, py) * torch.sign(px)
 
 
+def _sd_ellipse(x: torch.Tensor, y: torch.Tensor, a: float, b: float) -> torch.Tensor:
+    """Approximate signed distance to an axis-aligned ellipse (semi-axes a, b): the level set scaled by its
+    gradient, exact on the boundary, which is all the anti-aliased coverage needs."""
+    k0 = _length(x / a, y / b)
+    k1 = _length(x / (a * a), y / (b * b))
+    return k0 * (k0 - 1.0) / k1.clamp(min=1e-6)
+
+
 def _sd_heart(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     # Quilez's heart spans x in [-0.6, 0.6], y in [0, 1.1] (tip at the origin); centre and scale it to ~radius 1.
     k = 0.62
@@ -228,8 +247,8 @@ def _shape_sdf(k: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return _sd_heart(x, y)
     if name == "arrow":
         return torch.minimum(_sd_polygon(x, y - 0.35, 0.65, 3), _sd_box(x, y + 0.35, 0.2, 0.6))
-    if name == "hexagon":
-        return _sd_polygon(x, y, 0.95, 6)
+    if name == "ellipse":
+        return _sd_ellipse(x, y, 1.0, 0.5)
     raise AssertionError(name)
 
 
@@ -268,6 +287,11 @@ def _texture(t: int, x: torch.Tensor, y: torch.Tensor, phase: torch.Tensor, peri
     raise AssertionError(name)
 
 
+def _check_seed(seed: int, limit: int = 2**63) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < limit:
+        raise ValueError(f"expected a non-negative integer seed, got {seed!r}")
+
+
 def _check_n_size(n: int, size: int, max_size: int, channels: int = 3) -> None:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_N:
         raise ValueError(f"expected a number of images between 1 and {MAX_N:,}, got {n!r}")
@@ -284,7 +308,8 @@ def make_shapes(n: int, size: int = 32, seed: int = 0, cue_conflict: bool = Fals
     """Render ``n`` synthetic shape images, deterministic in ``seed``.
 
     Classes are balanced (``n // 10`` or one more each) in a seeded random order. Each image: a background colour
-    with faint noise and four small clutter items (dots, line segments), then one object of radius 22-36% of the
+    with faint noise and up to four small clutter items (dots, line segments) that keep ~2 pixels away from
+    the object, then one object of radius 25-38% of the
     side, anywhere it fits, rotated uniformly, filled with two contrasting colours in a texture. In the normal set
     the texture is the class's typical one (``TYPICAL_TEXTURE``) with probability ``texture_prob``, otherwise
     uniform over all ten. With ``cue_conflict`` the texture is always the typical texture of another class,
@@ -293,18 +318,19 @@ def make_shapes(n: int, size: int = 32, seed: int = 0, cue_conflict: bool = Fals
     Returns an ImageSet with images (n, 3, size, size) uint8, masks (n, size, size) bool (coverage > 0.5).
     """
     _check_n_size(n, size, MAX_SHAPES_SIZE)
+    _check_seed(seed)
     if not 0.0 <= texture_prob <= 1.0:
         raise ValueError(f"expected texture_prob in [0, 1], got {texture_prob!r}")
     n = int(n)
     size = int(size)
     k = len(SHAPE_CLASSES)
     nt = len(TEXTURES)
-    g = torch.Generator().manual_seed(int(seed) & 0x7FFF_FFFF_FFFF_FFFF)
+    g = torch.Generator().manual_seed(int(seed))
 
     # Per-image parameters drawn up front: the images depend only on (seed, n), not on the chunking.
     labels = (torch.arange(n) % k)[torch.randperm(n, generator=g)]
     u = torch.rand(n, 16, generator=g)
-    radius = (0.22 + 0.14 * u[:, 0]) * size
+    radius = (0.25 + 0.13 * u[:, 0]) * size
     # Keep the object inside the image: its extent is at most ~1.05 radii from the centre.
     margin = radius * 1.05 + 0.5
     cx = margin + (size - 2 * margin) * u[:, 1]
@@ -331,15 +357,20 @@ def make_shapes(n: int, size: int = 32, seed: int = 0, cue_conflict: bool = Fals
     cl_on = (torch.rand(n, n_dots + n_segs, generator=g) < 0.8).float()
     cl_col = torch.rand(n, n_dots + n_segs, 3, generator=g)
     cl_r = (0.03 + 0.04 * torch.rand(n, n_dots + n_segs, generator=g)) * size
-    noise_seed = int(torch.randint(0, 2**62, (1,), generator=g))
+    # Pixel noise comes from a bank of noise tiles, each image taking one tile, flipped and transposed at random:
+    # drawing a fresh random number per pixel was the slowest single step.
+    n_tiles = min(n, 257)
+    tiles = torch.rand(n_tiles, size, size, generator=g)
+    tile_of = torch.randint(0, n_tiles, (n,), generator=g)
+    tile_ops = torch.randint(0, 8, (n,), generator=g)
 
     period = max(5.0, size / 6.0)
     ys = (torch.arange(size, dtype=torch.float32) + 0.5).view(1, size, 1)  # broadcast grids: no (N, H, W) copies
     xs = (torch.arange(size, dtype=torch.float32) + 0.5).view(1, 1, size)
     images = torch.empty(n, 3, size, size, dtype=torch.uint8)
     masks = torch.empty(n, size, size, dtype=torch.bool)
-    gn = torch.Generator().manual_seed(noise_seed)
-    chunk = max(1, _CHUNK_PIXELS // (size * size))  # fixed per size: the noise stream, hence the output, is too
+    chunk = max(1, _CHUNK_PIXELS // (size * size))
+    n_layers = 1 + n_dots + n_segs + 2  # background, clutter items, the two fill colours
     for s in range(0, n, chunk):
         # Images of a chunk are rendered sorted by class, so each class's distance function runs on a contiguous
         # slice (no pixel-level gather); the result is scattered back to the images' places at the end.
@@ -347,27 +378,15 @@ def make_shapes(n: int, size: int = 32, seed: int = 0, cue_conflict: bool = Fals
         b = e - s
         order = s + torch.argsort(labels[s:e], stable=True)
         lab, tx = labels[order], textures[order]
-        # One uniform draw per pixel serves the background grain and the "noise" texture (its top bit).
-        u01 = torch.rand(b, 1, size, size, generator=gn)
-        img = bg[order, :, None, None] + 0.06 * (u01 - 0.5)
-        pos, r_cl, col, on = cl_pos[order], cl_r[order], cl_col[order], cl_on[order]
-        for j in range(n_dots + n_segs):
-            p = pos[:, j, :, None, None]
-            r = r_cl[:, j, None, None]
-            if j < n_dots:
-                d = _length(xs - p[:, 0], ys - p[:, 1]) - r * 1.5
-            else:
-                # Segments are short: the end point is pulled to within 30% of the side of the start.
-                ax, ay = (p[:, 2] - p[:, 0]) * 0.3, (p[:, 3] - p[:, 1]) * 0.3
-                qx, qy = xs - p[:, 0], ys - p[:, 1]
-                h = ((qx * ax + qy * ay) / (ax * ax + ay * ay + 1e-6)).clamp_(0, 1)
-                d = _length(qx - h * ax, qy - h * ay) - r * 0.5
-            cov = (0.5 - d).clamp_(0, 1).mul_(on[:, j, None, None]).unsqueeze(1)
-            img = img.add_(cov * (col[:, j, :, None, None] - img))
+        u01 = tiles[tile_of[order]]
+        ops = tile_ops[order]
+        u01 = torch.where((ops & 1).bool()[:, None, None], u01.flip(-1), u01)
+        u01 = torch.where((ops & 2).bool()[:, None, None], u01.flip(-2), u01)
+        u01 = torch.where((ops & 4).bool()[:, None, None], u01.transpose(-1, -2), u01)
         # Object: local coordinates in radii, rotated by -theta.
         th = theta[order]
         ct, st = torch.cos(th)[:, None, None], torch.sin(th)[:, None, None]
-        r = radius[order, None, None]
+        r = radius[order, None, None]  # object radius in pixels
         dx, dy = xs - cx[order, None, None], ys - cy[order, None, None]
         lx, ly = (ct * dx + st * dy) / r, (-st * dx + ct * dy) / r
         sd = torch.empty(b, size, size)
@@ -377,17 +396,45 @@ def make_shapes(n: int, size: int = 32, seed: int = 0, cue_conflict: bool = Fals
             if hi > lo:
                 sd[lo:hi] = _shape_sdf(c, lx[lo:hi], ly[lo:hi])
         cover = (0.5 - sd * r).clamp_(0, 1)  # anti-aliased coverage: signed distance in pixels
-        noise = (u01[:, 0] >= 0.5).float()
+        # The image is a per-pixel mix of per-image colours (background, clutter, two fill colours): compute each
+        # layer's weight as a one-channel map ("over" compositing, back to front), then mix all three channels
+        # in one batched matrix product instead of blending the RGB image layer by layer.
+        weights = torch.empty(b, n_layers, size, size)
+        # Clutter keeps a gap of 2-3 pixels from the object, so it never changes the object's silhouette.
+        halo = (sd * r - 2.0).clamp_(0, 1)
+        pos, r_cl, on = cl_pos[order], cl_r[order], cl_on[order]
+        covs = []
+        for j in range(n_dots + n_segs):
+            p = pos[:, j, :, None, None]
+            rc = r_cl[:, j, None, None]
+            if j < n_dots:
+                d = _length(xs - p[:, 0], ys - p[:, 1]) - rc * 1.5
+            else:
+                # Segments are short: the end point is pulled to within 30% of the side of the start.
+                ax, ay = (p[:, 2] - p[:, 0]) * 0.3, (p[:, 3] - p[:, 1]) * 0.3
+                qx, qy = xs - p[:, 0], ys - p[:, 1]
+                h = ((qx * ax + qy * ay) / (ax * ax + ay * ay + 1e-6)).clamp_(0, 1)
+                d = _length(qx - h * ax, qy - h * ay) - rc * 0.5
+            covs.append((0.5 - d).clamp_(0, 1).mul_(on[:, j, None, None]).mul_(halo))
+        above = 1.0 - cover  # transmittance of everything above the current layer
+        for j in reversed(range(n_dots + n_segs)):
+            torch.mul(covs[j], above, out=weights[:, 1 + j])
+            above = above * (1.0 - covs[j])
+        weights[:, 0] = above
+        noise = (u01 >= 0.5).float()
         tex = torch.empty(b, size, size)
         ph = phase[order]
         for t in range(nt):
             idx = (tx == t).nonzero().squeeze(1)
             if idx.numel():
                 tex[idx] = _texture(t, xs, ys, ph[idx, None, None], period, noise[idx]).expand(idx.numel(), size, size)
-        c1o, c2o = c1[order, :, None, None], c2[order, :, None, None]
-        fill = c1o + tex.unsqueeze(1) * (c2o - c1o)
-        img = img.add_(cover.unsqueeze(1) * (fill - img))
-        images[order] = img.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)
+        torch.mul(cover, tex, out=weights[:, -1])
+        torch.sub(cover, weights[:, -1], out=weights[:, -2])
+        colours = torch.cat([bg[order, :, None], cl_col[order].transpose(1, 2), c1[order, :, None],
+                             c2[order, :, None]], dim=2).mul_(255.0)  # (b, 3, layers)
+        img = torch.bmm(colours, weights.view(b, n_layers, -1)).view(b, 3, size, size)
+        img.add_((above * (0.06 * 255.0) * (u01 - 0.5)).unsqueeze(1))  # background grain
+        images[order] = img.round_().clamp_(0, 255).to(torch.uint8)
         masks[order] = cover > 0.5
     name = "shapes_cue_conflict" if cue_conflict else "shapes"
     return ImageSet(images, labels.to(torch.int64), SHAPE_CLASSES, name, masks, texture_labels)
@@ -425,6 +472,7 @@ def load_dataset(name: str, split: str = "train", n: int | None = None, size: in
     if name not in DATASETS:
         raise ValueError(f"expected a data set name in {', '.join(DATASETS)}, got {name!r}")
     _check_split(split)
+    _check_seed(seed, 2**60)  # room for the per-split seeds
     info = DATASETS[name]
     size = info.size if size is None else size
     if n is not None:
@@ -542,11 +590,7 @@ def _load_torchvision(name: str, split: str, n: int | None, size: int, seed: int
     if split == "test":
         idx = torch.arange(len(labels))
     else:
-        idx = _partition(len(labels), split, (0.1, 0.0), seed)
-        if split == "train":
-            idx = idx.sort().values
-        else:
-            idx = idx.sort().values
+        idx = _partition(len(labels), split, (0.1, 0.0), seed).sort().values
     idx = _take(idx, n, seed)
     imgs = resize_images(images[idx].contiguous(), size)
     classes = tuple(str(c) for c in ds.classes)
@@ -696,9 +740,10 @@ def fit_image(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     """What the model sees, as uint8: (H, W, 3) -> (size, size, 3) by shorter side + centre crop (int size), or
     (h, w, 3) by a plain resize (tuple size). Antialiased bilinear. Pages overlay maps on this image."""
     t = _hwc_to_tensor(image)
-    if isinstance(size, tuple):
+    if isinstance(size, (tuple, list)):
         from torchvision.transforms.v2 import functional as TF
 
+        size = tuple(size)
         _check_hw(size)
         out = TF.resize(t, list(size), antialias=True)
     else:

@@ -219,15 +219,16 @@ def image_grid(images, titles=None, cols: int = 8, title: str = "Images", cell_p
     for i in range(n):
         r, c = divmod(i, cols)
         mosaic[r * (h + vgap) + vgap:r * (h + vgap) + vgap + h, c * (w + gap):c * (w + gap) + w] = arr[i]
-    fig = go.Figure(go.Image(z=mosaic, hoverinfo="skip" if hover is None else "text"))
+    fig = go.Figure(go.Image(z=mosaic, hoverinfo="skip"))
     if hover is not None:
         if len(hover) != n:
             raise ValueError(f"expected {n} hover texts, got {len(hover)}")
-        text = np.full(mosaic.shape[:2], "", dtype=object)
-        for i in range(n):
-            r, c = divmod(i, cols)
-            text[r * (h + vgap) + vgap:r * (h + vgap) + vgap + h, c * (w + gap):c * (w + gap) + w] = hover[i]
-        fig.data[0].update(text=text.tolist(), hovertemplate="%{text}<extra></extra>")
+        # One invisible square marker per cell carries its hover text (per-pixel text would weigh megabytes).
+        rc = [divmod(i, cols) for i in range(n)]
+        fig.add_trace(go.Scatter(
+            x=[c * (w + gap) + w / 2 - 0.5 for _, c in rc], y=[r * (h + vgap) + vgap + h / 2 - 0.5 for r, _ in rc],
+            mode="markers", marker=dict(symbol="square", size=cell_px * 0.95, opacity=0), hovertext=list(hover),
+            hoverinfo="text", showlegend=False))
     if titles is not None:
         for i, t in enumerate(titles):
             r, c = divmod(i, cols)
@@ -236,8 +237,11 @@ def image_grid(images, titles=None, cols: int = 8, title: str = "Images", cell_p
     fig.update_layout(
         title=title, width=int(mosaic.shape[1] * scale) + 60, height=int(mosaic.shape[0] * scale) + 110,
         margin=dict(l=40, r=20, t=60, b=40))
-    fig.update_xaxes(title_text=f"images of {w} x {h} pixels", showticklabels=False, showgrid=False)
-    fig.update_yaxes(title_text=f"{rows} row(s)", showticklabels=False, showgrid=False)
+    fig.update_xaxes(title_text=f"images of {w} x {h} pixels", showticklabels=False, showgrid=False, zeroline=False,
+                     range=[-0.5, mosaic.shape[1] - 0.5])
+    fig.update_yaxes(title_text=f"{rows} row(s)", showticklabels=False, showgrid=False, zeroline=False,
+                     range=[mosaic.shape[0] - 0.5, -0.5], scaleanchor="x")
+    fig.update_layout(plot_bgcolor="white")
     return fig
 
 
@@ -278,9 +282,9 @@ def augment_preview_figure(pv, title: str = "Augmentation preview: original, the
         hover.append("original")
         for j in range(r):
             cells.append(pv.augmented[i, j])
-            cap = pv.captions[i][j]
-            titles.append(cap if len(cap) <= 18 else cap[:17] + "…")
-            hover.append(cap)
+            short = pv.short_captions[i][j]
+            titles.append(short if len(short) <= 18 else short[:17] + "…")
+            hover.append(pv.captions[i][j])
         if mixed:
             cells.append(pv.mixed[i])
             w = pv.mixed_labels[i] if pv.mixed_labels is not None else None
@@ -290,6 +294,44 @@ def augment_preview_figure(pv, title: str = "Augmentation preview: original, the
     stack = np.stack([c.detach().cpu().numpy() for c in cells])
     return image_grid(stack, titles, cols=r + 1 + int(mixed), title=title, cell_px=cell_px, hover=hover)
 
+
+
+def overlay_masks(images, masks, color: tuple[int, int, int] = (255, 0, 0), alpha: float = 0.45):
+    """Images with their object masks tinted: (N, C, H, W) uint8 + (N, H, W) bool -> (N, H, W, 3) uint8."""
+    import numpy as np
+
+    arr = _to_hwc_uint8(images).astype(np.float32)
+    m = masks.detach().cpu().numpy() if hasattr(masks, "detach") else np.asarray(masks)
+    if m.shape != arr.shape[:3]:
+        raise ValueError(f"expected masks of shape {arr.shape[:3]}, got {m.shape}")
+    tint = np.asarray(color, np.float32)
+    out = np.where(m[..., None], (1 - alpha) * arr + alpha * tint, arr)
+    return out.round().astype(np.uint8)
+
+
+def class_counts_figure(counts: dict[str, int], title: str = "Images per class") -> go.Figure:
+    """Bar chart of images per class (class balance)."""
+    fig = go.Figure(go.Bar(x=list(counts), y=list(counts.values()), marker_color="#4c78a8",
+                           hovertemplate="%{x}: %{y} images<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title="class", yaxis_title="images (count)", height=320,
+                      margin=dict(l=50, r=20, t=50, b=50))
+    return fig
+
+
+def pixel_histogram_figure(images, title: str = "Pixel values per channel") -> go.Figure:
+    """Histogram of uint8 pixel values per channel (R, G, B or grey) of a set: (N, C, H, W) uint8 tensor."""
+    import torch
+
+    names = ("red", "green", "blue") if images.shape[1] == 3 else ("grey",)
+    colors = ("#d62728", "#2ca02c", "#1f77b4") if images.shape[1] == 3 else ("#555555",)
+    fig = go.Figure()
+    for c, (name, col) in enumerate(zip(names, colors)):
+        hist = torch.bincount(images[:, c].reshape(-1), minlength=256).double()
+        fig.add_trace(go.Scatter(x=list(range(256)), y=(hist / hist.sum()).tolist(), name=name, mode="lines",
+                                 line=dict(color=col)))
+    fig.update_layout(title=title, xaxis_title="pixel value (0-255)", yaxis_title="fraction of pixels",
+                      height=320, margin=dict(l=50, r=20, t=50, b=50))
+    return fig
 
 # ============================================================================ training & comparison
 # Figures for the Training Lab: the LR schedule a config will use, live curves of one run, mean curves with a

@@ -46,3 +46,40 @@ def run_photos(args: argparse.Namespace) -> list[dict]:
 
     return [{"name": k, "height": int(v.shape[0]), "width": int(v.shape[1]), "channels": int(v.shape[2])}
             for k, v in data.sample_photos().items()]
+
+
+def _add_augment(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="shapes", help="data set name (see `datasets`)")
+    p.add_argument("--n", type=int, default=4, help="images to augment (first n of the training split)")
+    p.add_argument("--size", type=int, default=None, help="image side in pixels (default: the data set's)")
+    p.add_argument("--preset", default="flip_crop", help="none, flip_crop, randaugment, trivialaugment")
+    p.add_argument("--ra-n", type=int, default=2, help="RandAugment operations per image")
+    p.add_argument("--ra-m", type=int, default=9, help="RandAugment magnitude 0..30")
+    p.add_argument("--mixup", type=float, default=0.0, help="MixUp alpha (0 = off)")
+    p.add_argument("--cutmix", type=float, default=0.0, help="CutMix alpha (0 = off)")
+    p.add_argument("--repeats", type=int, default=2, help="augmented copies per image")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--root", default=None, help="folder with the files (image folder: required)")
+
+
+@command("augment", "Preview an augmentation: what each augmented copy drew, and the mix of the batch.", _add_augment)
+def run_augment(args: argparse.Namespace) -> dict:
+    from vizcore import augment, data
+
+    cfg = augment.AugmentConfig(preset=args.preset, randaugment_n=args.ra_n, randaugment_m=args.ra_m,
+                                mixup_alpha=args.mixup, cutmix_alpha=args.cutmix)
+    ds = data.load_dataset(args.dataset, "train", n=args.n, size=args.size, seed=args.seed, root=args.root,
+                           download=False)
+    pv = augment.preview(ds.images, cfg, seed=args.seed, repeats=args.repeats, labels=ds.labels,
+                         num_classes=ds.num_classes)
+    changed = (pv.augmented != pv.originals[:, None]).float().mean(dim=(2, 3, 4))
+    return {
+        "config": cfg,
+        "images": [
+            {"class": ds.classes[int(y)], "copies": [{"drawn": c, "fraction_of_pixels_changed": float(f)}
+                                                     for c, f in zip(caps, ch)]}
+            for y, caps, ch in zip(ds.labels, pv.captions, changed)
+        ],
+        "mix": pv.mix_caption or None,
+        "mixed_label_sums": None if pv.mixed_labels is None else pv.mixed_labels.sum(1),
+    }
