@@ -5,7 +5,8 @@
   checkpoint path. Runs survive a restart; a run whose process died is marked ``interrupted``.
 * :class:`Lab` — the process-wide queue: runs wait in submission order and at most ``concurrency`` train at
   once (1 on CPU, where two runs would only share the same cores). :func:`get_lab` returns one per database.
-* :func:`default_model` — the small CNN trained on the embedded shapes, built on first use and cached.
+* :func:`default_model` — the small CNN trained on the embedded shapes: shipped with ConvScope (reproduced by
+  ``python -m vizcore default-model --retrain``), copied to the data directory on first use, or trained then.
 
 Pages poll the store (``get``, ``metrics``) from a ``st.fragment(run_every=...)``; the worker threads
 only write to it and never touch Streamlit.
@@ -58,7 +59,8 @@ CREATE TABLE IF NOT EXISTS metrics (
 CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, kind, seq);
 """
 
-EPOCH_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "time_s", "elapsed_s")
+EPOCH_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "time_s", "train_time_s",
+                 "images_per_s", "elapsed_s")
 STEP_COLUMNS = ("step", "epoch", "loss", "lr", "throughput")
 
 
@@ -119,6 +121,11 @@ class RunStore:
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints, fast commits
         with self._lock:
             self._db.executescript(_SCHEMA)
+
+    def db_journal_mode(self) -> str:
+        """The SQLite journal mode in force ("wal": readers never block the writing run)."""
+        with self._lock:
+            return str(self._db.execute("PRAGMA journal_mode").fetchone()[0]).lower()
 
     def close(self) -> None:
         with self._lock:
@@ -365,6 +372,9 @@ class Lab:
             raise ValueError("expected an open lab, got one that was shut down")
         num_classes = len(data[0].classes) if data is not None else _num_classes(config.dataset)
         preflight(config, num_classes)
+        for ref in (config.distill_teacher, config.transfer_from):
+            if ref and ref != "pretrained" and not Path(ref).expanduser().is_file():
+                self.store.resolve(ref)  # ValueError naming the problem: unknown run, or no checkpoint yet
         run_id = self.store.create(config, name, group)
         run = self.store.make_run(run_id, data)
         run.subscribe(lambda ev: self._on_event(run_id, ev))
@@ -489,9 +499,9 @@ def get_lab(db_path: str | Path | None = None) -> Lab:
 
 # The default trained model every page can use offline. Chosen so 2 CPU cores train it in about a minute.
 DEFAULT_CONFIG = TrainConfig(
-    model="small_cnn", dataset="shapes", train_size=4000, val_size=1000, image_size=32, epochs=6,
-    batch_size=64, optimizer="nesterov", lr=0.1, schedule="cosine", warmup_epochs=0.5, weight_decay=5e-4,
-    label_smoothing=0.0, augment="none", seed=0, device="cpu", time_budget_s=900.0,
+    model="small_cnn", dataset="shapes", train_size=10_000, val_size=1000, image_size=32, epochs=15,
+    batch_size=64, optimizer="nesterov", lr=0.1, schedule="cosine", warmup_epochs=0.3, weight_decay=5e-4,
+    label_smoothing=0.0, augment="none", seed=0, device="cpu", time_budget_s=3600.0,
 )
 
 _DEFAULT_LOCK = threading.Lock()
@@ -504,21 +514,42 @@ def default_model_path() -> Path:
     return d / "default_small_cnn_shapes.pt"
 
 
+SHIPPED_DEFAULT = Path(__file__).resolve().parent / "resources" / "default_small_cnn_shapes.pt"
+
+
+def _is_complete(path: Path, cfg: TrainConfig) -> bool:
+    meta = checkpoint_meta(path)
+    return path.is_file() and bool(meta) and meta.get("config") == cfg.to_dict() and bool(meta.get("complete"))
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(dst.name + ".tmp")
+    tmp.write_bytes(src.read_bytes())
+    tmp.replace(dst)
+
+
 def default_model(progress: Callable[[float, str], None] | None = None, retrain: bool = False,
                   config: TrainConfig | None = None) -> Path:
-    """The checkpoint of the default model (small_cnn on the embedded shapes), trained on first use.
+    """The checkpoint of the default model (small_cnn on the embedded shapes), ready on first use.
 
-    ``progress(fraction in [0, 1], text)`` is called as training advances. Reused when the cached file was
-    made from the same config; ``retrain`` forces a new one. Reproduce with ``python -m vizcore default-model``.
+    In order: the copy cached in the data directory; else the checkpoint shipped with ConvScope
+    (``vizcore/resources``, made by ``python -m vizcore default-model --retrain`` from :data:`DEFAULT_CONFIG`),
+    copied there; else trained now from ``config`` (default :data:`DEFAULT_CONFIG`), calling
+    ``progress(fraction in [0, 1], text)`` as it goes. ``retrain`` skips both copies and trains.
     Load it with :func:`vizcore.training.load_trained` (its sidecar JSON names the model and classes).
     """
     cfg = config or DEFAULT_CONFIG
     path = default_model_path()
     with _DEFAULT_LOCK:
-        meta = checkpoint_meta(path)
-        if not retrain and path.is_file() and meta and meta.get("config") == cfg.to_dict() and meta.get("complete"):
+        if not retrain and _is_complete(path, cfg):
             if progress:
                 progress(1.0, "default model ready (cached)")
+            return path
+        if not retrain and _is_complete(SHIPPED_DEFAULT, cfg):
+            _copy_atomic(SHIPPED_DEFAULT, path)
+            _copy_atomic(Path(str(SHIPPED_DEFAULT) + ".json"), Path(str(path) + ".json"))
+            if progress:
+                progress(1.0, "default model ready (shipped with ConvScope)")
             return path
         run = Run(cfg, "default", checkpoint_path=path)
         total = cfg.epochs * cfg.steps_per_epoch()
@@ -540,7 +571,10 @@ def default_model(progress: Callable[[float, str], None] | None = None, retrain:
         meta = checkpoint_meta(path) or {}
         meta["complete"] = True
         meta["history"] = run.history
-        Path(str(path) + ".json").write_text(json.dumps(meta, sort_keys=True))
+        meta_path = Path(str(path) + ".json")
+        tmp = meta_path.with_name(meta_path.name + ".tmp")
+        tmp.write_text(json.dumps(meta, sort_keys=True))
+        tmp.replace(meta_path)  # readers see the old or the complete new metadata, never half
         if progress:
             progress(1.0, f"default model ready: val accuracy {100 * run.history[-1]['val_acc']:.1f}%")
         return path

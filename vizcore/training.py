@@ -105,6 +105,7 @@ class TrainConfig:
 
     model: str = "small_cnn"  # zoo name (vizcore.zoo.list_models())
     dataset: str = "shapes"  # data set name (vizcore.data.DATASETS)
+    data_root: str | None = None  # folder of the "folder" data set (or of downloaded torchvision files)
     train_size: int = 4000  # training images drawn from the data set (fewer if it has fewer)
     val_size: int = 1000  # validation images (held out split)
     image_size: int = 32  # side of the square input in pixels; images are resized to it
@@ -374,6 +375,14 @@ def make_optimizer(groups: list[dict[str, Any]], config: TrainConfig) -> torch.o
                            weight_decay=config.weight_decay)
 
 
+def make_criterion(config: TrainConfig) -> nn.Module:
+    """The hard-label loss: cross-entropy against (1 − ε)·onehot + ε/K (Szegedy et al., 2016, §7).
+
+    ``nn.CrossEntropyLoss(label_smoothing=ε)``; takes class indices (N,) or probabilities (N, K) from mixup.
+    """
+    return nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+
+
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, target: torch.Tensor,
             T: float, alpha: float, label_smoothing: float = 0.0) -> torch.Tensor:
     """Knowledge distillation loss (Hinton, Vinyals, Dean. *Distilling the Knowledge in a Neural Network*, 2015).
@@ -457,7 +466,7 @@ def estimate_memory_detail(config: TrainConfig, num_classes: int = 10, channels:
     entry = zoo.get_entry(config.model)
     c = entry.input_size[0]
     with torch.device("meta"):
-        model = entry.builder(num_classes=num_classes)
+        model = entry.builder(num_classes=num_classes).eval()  # eval: BN accepts a batch of one
         x = torch.empty(1, c, config.image_size, config.image_size)
     try:
         per_image = _activation_numel(model, x)
@@ -490,7 +499,7 @@ def estimate_flops(config: TrainConfig, num_classes: int = 10) -> int:
 
     entry = zoo.get_entry(config.model)
     with torch.device("meta"):
-        model = entry.builder(num_classes=num_classes)
+        model = entry.builder(num_classes=num_classes).eval()
         x = torch.empty(1, entry.input_size[0], config.image_size, config.image_size)
     counter = FlopCounterMode(display=False)
     try:
@@ -579,95 +588,43 @@ def _to_tensor_data(obj: Any) -> TensorData:
     return TensorData(images, labels, tuple(obj.classes), getattr(obj, "name", "data"))
 
 
+_DATA_CACHE: dict[tuple, tuple[TensorData, TensorData]] = {}
+_DATA_CACHE_LOCK = threading.Lock()
+_DATA_CACHE_SIZE = 4  # a comparison of tricks reuses the same data; four 10k-image 32x32 sets are ~120 MB
+
+
 def load_data(config: TrainConfig) -> tuple[TensorData, TensorData]:
-    """Train and validation sets of ``config.dataset`` at ``config.image_size`` (vizcore.data.load_dataset)."""
+    """Train and validation sets of ``config.dataset`` at ``config.image_size`` (vizcore.data.load_dataset).
+
+    The last few distinct requests are kept in memory (read-only tensors), so runs that differ only in
+    tricks do not generate or decode the same images again.
+    """
     from vizcore import data as vdata
 
+    key = (config.dataset, config.train_size, config.val_size, config.image_size, config.seed, config.data_root)
+    with _DATA_CACHE_LOCK:
+        hit = _DATA_CACHE.get(key)
+    if hit is not None:
+        return hit
     train = vdata.load_dataset(config.dataset, split="train", n=config.train_size, size=config.image_size,
-                               seed=config.seed)
+                               seed=config.seed, root=config.data_root)
     val = vdata.load_dataset(config.dataset, split="val", n=config.val_size, size=config.image_size,
-                             seed=config.seed)
-    return _to_tensor_data(train), _to_tensor_data(val)
+                             seed=config.seed, root=config.data_root)
+    out = (_to_tensor_data(train), _to_tensor_data(val))
+    with _DATA_CACHE_LOCK:
+        _DATA_CACHE[key] = out
+        while len(_DATA_CACHE) > _DATA_CACHE_SIZE:
+            _DATA_CACHE.pop(next(iter(_DATA_CACHE)))
+    return out
 
 
-_RNG_LOCK = threading.Lock()  # v2.MixUp/CutMix/RandAugment draw from torch's global RNG: seed + draw atomically
+def augment_config(config: TrainConfig) -> Any:
+    """The :class:`vizcore.augment.AugmentConfig` of a run (preset, RandAugment N/M, mixup/cutmix)."""
+    from vizcore.augment import AugmentConfig
 
-
-@contextmanager
-def _seeded_global_rng(seed: int) -> Iterator[None]:
-    """Seed torch's global CPU RNG for the draws inside, restoring the previous state afterwards."""
-    with _RNG_LOCK, torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
-def _flip_crop(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """Per-image random horizontal flip and random crop after ``pad`` px reflect padding, batched on the device.
-
-    x: (N, C, H, W). The standard CIFAR augmentation (He et al., 2016), done as one gather, like airbench.
-    """
-    n, c, h, w = x.shape
-    flip = torch.rand(n, generator=gen, device=gen.device) < 0.5
-    x = torch.where(flip.to(x.device).view(n, 1, 1, 1), x.flip(-1), x)
-    xp = F.pad(x.float() if x.dtype == torch.uint8 else x, (pad, pad, pad, pad), mode="reflect").to(x.dtype)
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen, device=gen.device).to(x.device)
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen, device=gen.device).to(x.device)
-    rows = (dy.view(n, 1) + torch.arange(h, device=x.device)).view(n, 1, h, 1).expand(n, c, h, w + 2 * pad)
-    cols = (dx.view(n, 1) + torch.arange(w, device=x.device)).view(n, 1, 1, w).expand(n, c, h, w)
-    return xp.gather(2, rows).gather(3, cols)  # rows dy..dy+h, then columns dx..dx+w of each image
-
-
-class Augmenter:
-    """Applies ``config.augment`` to a uint8 batch (N, C, H, W) on its device.
-
-    flip_crop is batched with per-image randomness; RandAugment / TrivialAugmentWide come from
-    torchvision.transforms.v2 and are applied image by image (their ops are drawn per call).
-    """
-
-    def __init__(self, config: TrainConfig) -> None:
-        from torchvision.transforms import v2
-
-        self.preset = config.augment
-        self.policy: nn.Module | None = None
-        if self.preset == "randaugment":
-            self.policy = v2.RandAugment(num_ops=config.randaugment_n, magnitude=config.randaugment_m)
-        elif self.preset == "trivialaugment":
-            self.policy = v2.TrivialAugmentWide()
-
-    def __call__(self, x: torch.Tensor, gen: torch.Generator, seed: int) -> torch.Tensor:
-        if self.preset == "none":
-            return x
-        if self.preset == "flip_crop":
-            return _flip_crop(x, gen)
-        assert self.policy is not None
-        with _seeded_global_rng(seed):  # one policy draw per image, reproducible from the step's seed
-            return torch.stack([self.policy(img) for img in x])
-
-
-class Mixer:
-    """mixup / cutmix on a float batch with torchvision.transforms.v2; returns (images, soft targets (N, K))."""
-
-    def __init__(self, config: TrainConfig, num_classes: int) -> None:
-        from torchvision.transforms import v2
-
-        self.choices: list[nn.Module] = []
-        if config.mixup_alpha > 0:
-            self.choices.append(v2.MixUp(alpha=config.mixup_alpha, num_classes=num_classes))
-        if config.cutmix_alpha > 0:
-            self.choices.append(v2.CutMix(alpha=config.cutmix_alpha, num_classes=num_classes))
-        self.prob = config.mix_prob
-        self.num_classes = num_classes
-
-    @property
-    def active(self) -> bool:
-        return bool(self.choices) and self.prob > 0
-
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-        with _seeded_global_rng(seed):
-            if torch.rand(()) >= self.prob:
-                return x, F.one_hot(y, self.num_classes).to(x.dtype)
-            op = self.choices[int(torch.randint(len(self.choices), ()))]
-            return op(x, y)
+    return AugmentConfig(preset=config.augment, randaugment_n=config.randaugment_n,
+                         randaugment_m=config.randaugment_m, mixup_alpha=config.mixup_alpha,
+                         cutmix_alpha=config.cutmix_alpha, mix_prob=config.mix_prob)
 
 
 # ---------------------------------------------------------------------------------------- checkpoints
@@ -729,8 +686,11 @@ class Run:
 
     * ``{"kind": "step", "step", "epoch", "loss", "lr", "throughput"}`` every ``log_every`` steps
       (loss: mean over those steps; throughput: images/s over those steps);
-    * ``{"kind": "epoch", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "time_s"}``
-      (epoch counts from 1; accuracies in [0, 1]; train accuracy against the unmixed labels);
+    * ``{"kind": "epoch", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "time_s",
+      "train_time_s", "images_per_s", "elapsed_s"}`` (epoch counts from 1; accuracies in [0, 1]; train accuracy
+      against the unmixed labels; time_s includes validation, train_time_s does not);
+    * ``{"kind": "info", ...}`` once before the first step: classes, device, parameter counts, param groups,
+      zero-gamma layers, notes;
     * ``{"kind": "status", "status", "message"}`` on every status change.
 
     The final weights (after the last completed epoch) go to ``checkpoint_path`` when given. ``data``
@@ -903,12 +863,11 @@ class Run:
                               head, frozen_backbone=frozen)
         optimizer = make_optimizer(groups, cfg)
         scheduler = make_scheduler(optimizer, cfg, spe)
-        criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        criterion = make_criterion(cfg)
         amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
         scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
         autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else nullcontext
-        augmenter = Augmenter(cfg)
-        mixer = Mixer(cfg, num_classes)
+        aug_cfg = augment_config(cfg)
 
         # Data lives on the device as uint8 (4x smaller than float); normalised per batch.
         mean = torch.tensor(entry.mean, device=device).view(1, -1, 1, 1)
@@ -918,10 +877,18 @@ class Run:
         x_val = val_set.images.to(device)
         y_val = val_set.labels.to(device)
 
-        def prepare(xb: torch.Tensor) -> torch.Tensor:
-            x = adapt_channels(xb.float().div_(255.0), channels)
-            x = (x - mean) / std
+        def normalise(x01: torch.Tensor, c: int = channels, mu: torch.Tensor = mean,
+                      sd: torch.Tensor = std) -> torch.Tensor:
+            x = (adapt_channels(x01, c) - mu) / sd
             return x.contiguous(memory_format=torch.channels_last) if on_gpu else x
+
+        def prepare(xb: torch.Tensor) -> torch.Tensor:  # uint8 batch -> the student's normalised input
+            return normalise(xb.float().div_(255.0))
+
+        if teacher is not None:  # the teacher sees the same (augmented, mixed) images, in its own input format
+            t_entry = zoo.get_entry(self.info["teacher"]["model"])
+            t_mean = torch.tensor(t_entry.mean, device=device).view(1, -1, 1, 1)
+            t_std = torch.tensor(t_entry.std, device=device).view(1, -1, 1, 1)
 
         self.info.update({
             "classes": list(train_set.classes), "num_classes": num_classes, "device": str(device),
@@ -933,7 +900,9 @@ class Run:
                               "params": sum(p.numel() for p in g["params"])} for g in groups],
         })
         self._emit({"kind": "info", **self.info})
-        gen = torch.Generator(device=device).manual_seed(cfg.seed)
+        gen = torch.Generator(device=device).manual_seed(cfg.seed)  # data order
+        aug_gen = torch.Generator().manual_seed(cfg.seed + 1)  # augmentation and mixing draws (CPU, like augment.py)
+        from vizcore.augment import augment, mix_batch
         step = 0
         n_train = len(y_train)
         for epoch in range(1, cfg.epochs + 1):
@@ -952,17 +921,18 @@ class Run:
             for i in range(spe):
                 idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
                 xb, yb = x_train[idx], y_train[idx]
-                step_seed = cfg.seed * 1_000_003 + step
-                xb = augmenter(xb, gen, step_seed)
-                x = prepare(xb)
+                if aug_cfg.preset != "none":
+                    xb, _ = augment(xb, aug_cfg, aug_gen)
+                x01 = xb.float().div_(255.0)
                 target: torch.Tensor = yb
-                if mixer.active:
-                    x, target = mixer(x, yb, step_seed + 7)
+                if aug_cfg.mixes:  # mixed in [0, 1] pixel space, before normalisation
+                    x01, target, _ = mix_batch(x01, yb, num_classes, aug_cfg, aug_gen)
+                x = normalise(x01)
                 with autocast():
                     out = model(x)
                     if teacher is not None:
                         with torch.no_grad():
-                            t_out = teacher(x)
+                            t_out = teacher(normalise(x01, t_entry.input_size[0], t_mean, t_std))
                         loss = kd_loss(out.float(), t_out.float(), target, cfg.distill_T, cfg.distill_alpha,
                                        cfg.label_smoothing)
                     else:
@@ -1002,7 +972,8 @@ class Run:
                 if time.perf_counter() - t_start > cfg.time_budget_s:
                     return "cancelled", (f"stopped at the time budget of {cfg.time_budget_s:.0f} s in epoch {epoch}; "
                                          + self._keep_note(epoch))
-            train_loss = float(loss_sum) / max(seen, 1)
+            train_loss = float(loss_sum) / max(seen, 1)  # also waits for the device: train_time_s is honest
+            train_time = time.perf_counter() - t_epoch
             if not math.isfinite(train_loss):
                 return self._stop_diverged(model, epoch, step, train_loss)
             val_loss, val_acc = evaluate(model, x_val, y_val, prepare, autocast, criterion_batch=512)
@@ -1010,7 +981,8 @@ class Run:
                 return self._stop_diverged(model, epoch, step, val_loss)
             ev = {"kind": "epoch", "epoch": epoch, "train_loss": train_loss, "train_acc": int(correct) / max(seen, 1),
                   "val_loss": val_loss, "val_acc": val_acc, "lr": float(optimizer.param_groups[0]["lr"]),
-                  "time_s": time.perf_counter() - t_epoch, "elapsed_s": time.perf_counter() - t_start}
+                  "time_s": time.perf_counter() - t_epoch, "train_time_s": train_time,
+                  "images_per_s": seen / max(train_time, 1e-9), "elapsed_s": time.perf_counter() - t_start}
             self.history.append(ev)
             self.epochs_done = epoch
             self._save(model, epoch)

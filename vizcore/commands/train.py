@@ -1,2 +1,176 @@
-"""CLI sub-commands for train (filled in by that feature)."""
+"""CLI sub-commands for training: ``train``, ``runs``, ``default-model``.
+
+``python -m vizcore train --config run.json --json`` (or ``--epochs 3 --lr 0.05 ...``, flags override the file)
+trains in the foreground, records the run in the store, prints one JSON line per epoch and a final summary
+line. ``python -m vizcore runs --json`` lists stored runs. ``python -m vizcore default-model --json`` builds
+(or reuses) the default trained model and prints its checkpoint path and accuracy.
+"""
 from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import typing
+from pathlib import Path
+from typing import Any
+
+from vizcore.cli import CLIError, command, print_json
+
+
+def _config_fields() -> list[dataclasses.Field]:
+    from vizcore.training import TrainConfig
+
+    return list(dataclasses.fields(TrainConfig))
+
+
+def _bool(text: str) -> bool:
+    t = text.strip().lower()
+    if t in ("1", "true", "yes", "on"):
+        return True
+    if t in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _optional_str(text: str) -> str | None:
+    return None if text.strip().lower() in ("", "none", "null") else text
+
+
+def _add_train(p: argparse.ArgumentParser) -> None:
+    from vizcore.training import TrainConfig
+
+    hints = typing.get_type_hints(TrainConfig)
+    p.add_argument("--config", type=Path, help="JSON file of TrainConfig fields (flags override it)")
+    p.add_argument("--name", help="run name shown in the lab")
+    p.add_argument("--group", help="comparison group")
+    p.add_argument("--db", type=Path, help="run store database (default: data dir/runs.sqlite)")
+    for f in _config_fields():
+        flag = "--" + f.name.replace("_", "-")
+        hint = hints[f.name]
+        origin_args = typing.get_args(hint)
+        if hint is bool:
+            p.add_argument(flag, type=_bool, metavar="BOOL", default=argparse.SUPPRESS)
+        elif hint is int:
+            p.add_argument(flag, type=int, default=argparse.SUPPRESS)
+        elif hint is float:
+            p.add_argument(flag, type=float, default=argparse.SUPPRESS)
+        elif typing.get_origin(hint) is typing.Literal:
+            p.add_argument(flag, choices=list(origin_args), default=argparse.SUPPRESS)
+        else:  # str or str | None
+            p.add_argument(flag, type=_optional_str if type(None) in origin_args else str, default=argparse.SUPPRESS)
+
+
+def _load_config(args: argparse.Namespace):
+    from vizcore.training import TrainConfig
+
+    data: dict[str, Any] = {}
+    if args.config is not None:
+        try:
+            text = Path(args.config).read_text()
+        except OSError as exc:
+            raise CLIError(f"expected a readable config file, got {str(args.config)!r} ({exc.strerror})") from None
+        data = TrainConfig.from_json(text).to_dict()
+    for f in _config_fields():
+        if hasattr(args, f.name):  # flags default to SUPPRESS: only the ones given are present
+            data[f.name] = getattr(args, f.name)
+    return TrainConfig.from_dict(data)
+
+
+@command("train", "Train a model (flags or --config run.json); one JSON line per epoch, then a summary.", _add_train)
+def run_train(args: argparse.Namespace) -> None:
+    from vizcore.runs import RunStore
+
+    config = _load_config(args)
+    store = RunStore(args.db)
+    store.mark_interrupted()
+    from vizcore.runs import _num_classes
+    from vizcore.training import preflight
+
+    preflight(config, _num_classes(config.dataset))
+    run_id = store.create(config, args.name, args.group)
+    run = store.make_run(run_id)
+
+    def on_event(ev: dict) -> None:
+        if ev["kind"] == "epoch":
+            print_json({"run_id": run_id, **ev}, lines=True)
+
+    run.subscribe(on_event)
+    try:
+        status = run.run_sync()
+    except KeyboardInterrupt:  # Ctrl-C: leave a consistent record
+        store.set_status(run_id, "cancelled", "cancelled from the keyboard")
+        raise
+    rec = store.get(run_id)
+    summary = {"kind": "summary", "run_id": run_id, "name": rec.name, "status": status, "message": rec.message,
+               "epochs_done": rec.epochs_done, "val_acc": rec.val_acc, "best_val_acc": rec.best_val_acc,
+               "checkpoint": rec.checkpoint, "info": rec.info}
+    print_json(summary, lines=True)
+    if status == "failed":
+        raise CLIError(rec.message)
+
+
+def _add_runs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--group", help="only runs of this group")
+    p.add_argument("--db", type=Path, help="run store database (default: data dir/runs.sqlite)")
+    p.add_argument("--metrics", metavar="RUN_ID", help="print this run's epoch metrics instead of the list")
+    p.add_argument("--steps", action="store_true", help="with --metrics: per-step metrics")
+    p.add_argument("--delete", metavar="RUN_ID", help="delete a finished run and its checkpoint")
+    p.add_argument("--export", metavar="RUN_ID", help="print {config, metrics_csv} of a run")
+
+
+@command("runs", "List stored training runs (or show one's metrics, export or delete it).", _add_runs)
+def run_runs(args: argparse.Namespace) -> Any:
+    from vizcore.runs import RunStore
+
+    store = RunStore(args.db)
+    store.mark_interrupted()
+    if args.metrics:
+        store.get(args.metrics)
+        return store.metrics(args.metrics, "step" if args.steps else "epoch")
+    if args.delete:
+        store.delete(args.delete)
+        return {"deleted": args.delete}
+    if args.export:
+        cfg, csv_text = store.export(args.export)
+        return {"config": json.loads(cfg), "metrics_csv": csv_text}
+    out = []
+    for r in store.list(args.group):
+        out.append({"id": r.id, "name": r.name, "group": r.group, "status": r.status, "message": r.message,
+                    "model": r.config.model, "dataset": r.config.dataset, "epochs": r.config.epochs,
+                    "epochs_done": r.epochs_done, "val_acc": r.val_acc, "best_val_acc": r.best_val_acc,
+                    "created_at": r.created_at, "checkpoint": r.checkpoint})
+    return out
+
+
+def _add_default(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--retrain", action="store_true",
+                   help="train again from DEFAULT_CONFIG (reproduces the shipped checkpoint) even if one exists")
+
+
+@command("default-model", "Build (or reuse) the default trained model: small_cnn on the embedded shapes.", _add_default)
+def run_default(args: argparse.Namespace) -> dict:
+    import time
+
+    from vizcore.runs import DEFAULT_CONFIG, default_model
+    from vizcore.training import checkpoint_meta
+
+    last = [""]
+
+    def progress(frac: float, text: str) -> None:
+        last[0] = text
+        if not args.json:
+            sys.stderr.write(f"\r{100 * frac:5.1f}% {text[:100]:<100}")
+            sys.stderr.flush()
+
+    t = time.perf_counter()
+    path = default_model(progress, retrain=args.retrain)
+    if not args.json:
+        sys.stderr.write("\n")
+    meta = checkpoint_meta(path) or {}
+    hist = meta.get("history") or []
+    source = "cached" if "cached" in last[0] else "shipped" if "shipped" in last[0] else "trained"
+    return {"checkpoint": str(path), "source": source, "model": meta.get("model"), "classes": meta.get("classes"),
+            "val_acc": meta.get("val_acc"), "epochs": len(hist),
+            "train_time_s": hist[-1]["elapsed_s"] if hist else None, "wall_s": time.perf_counter() - t,
+            "config": DEFAULT_CONFIG.to_dict()}

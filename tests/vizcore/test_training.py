@@ -1,0 +1,369 @@
+"""The training engine: each trick checked against its formula or against torch itself, on tiny models/data."""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from vizcore import training as T
+from vizcore import zoo
+from vizcore.augment import mix_batch
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # Two OpenMP threads on two shared cores wait on each other; one thread is several times faster there.
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def tiny_data(n: int = 64, channels: int = 3, size: int = 32, classes: int = 4, seed: int = 0) -> T.TensorData:
+    """Noise images with a bright quadrant that says the class (0..3): learnable in a few steps."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % classes
+    x = torch.rand(n, channels, size, size, generator=g) * 60
+    h = size // 2
+    for i in range(n):
+        r, c = divmod(int(y[i]) % 4, 2)
+        x[i, :, r * h:(r + 1) * h, c * h:(c + 1) * h] += 150
+    return T.TensorData(x.to(torch.uint8), y, tuple(f"c{i}" for i in range(classes)))
+
+
+def tiny_config(**kw) -> T.TrainConfig:
+    base = dict(model="small_cnn", dataset="tensors", train_size=64, val_size=32, epochs=1, batch_size=32,
+                lr=0.05, device="cpu", log_every=1)
+    base.update(kw)
+    return T.TrainConfig(**base)
+
+
+def run(cfg: T.TrainConfig, data=None, **kw) -> tuple[T.Run, list[dict]]:
+    r = T.Run(cfg, data=data or (tiny_data(cfg.train_size), tiny_data(cfg.val_size, seed=1)), **kw)
+    events: list[dict] = []
+    r.subscribe(events.append)
+    r.run_sync()
+    return r, events
+
+
+# ---------------------------------------------------------------------------------------- config
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("epochs", 0, "epochs"), ("epochs", 201, "epochs"), ("batch_size", 5000, "batch_size"),
+    ("image_size", 4, "image_size"), ("lr", 0.0, "lr"), ("lr", float("nan"), "lr"),
+    ("optimizer", "rmsprop", "optimizer"), ("schedule", "poly", "schedule"), ("precision", "int8", "precision"),
+    ("augment", "autoaugment", "augment"), ("label_smoothing", 1.0, "label_smoothing"),
+    ("model", "resnet1000", "model name"), ("train_size", 10**7, "train_size"), ("warmup_epochs", 9.0, "warmup"),
+    ("transfer", "linear_probe", "transfer_from"), ("epochs", True, "epochs"),
+])
+def test_config_rejects_out_of_bounds(field, value, match):
+    with pytest.raises(ValueError, match=match):
+        dataclasses.replace(T.TrainConfig(), **{field: value})
+
+
+def test_config_json_round_trip_and_unknown_keys():
+    cfg = T.TrainConfig(epochs=3, mixup_alpha=0.2, distill_teacher="abc")
+    assert T.TrainConfig.from_json(cfg.to_json()) == cfg
+    with pytest.raises(ValueError, match="unknown lr_max"):
+        T.TrainConfig.from_dict({"lr_max": 1})
+    with pytest.raises(ValueError, match="invalid JSON"):
+        T.TrainConfig.from_json("{epochs: 3")
+
+
+def test_linear_scaling_rule():
+    assert T.TrainConfig(lr=0.1, batch_size=512, linear_scaling=True).effective_lr == pytest.approx(0.2)
+    assert T.TrainConfig(lr=0.1, batch_size=512).effective_lr == pytest.approx(0.1)
+
+
+# ---------------------------------------------------------------------------------------- LR schedule
+
+
+def optimizer_lrs(cfg: T.TrainConfig, spe: int) -> list[float]:
+    """The LR the optimizer actually holds at each step, driven by the engine's scheduler."""
+    p = nn.Parameter(torch.zeros(1))
+    opt = T.make_optimizer([{"params": [p], "lr": cfg.effective_lr}], cfg)
+    sched = T.make_scheduler(opt, cfg, spe)
+    lrs = []
+    for _ in range(cfg.epochs * spe):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        if sched is not None:
+            sched.step()
+    return lrs
+
+
+def test_warmup_cosine_matches_closed_form_and_optimizer():
+    cfg = T.TrainConfig(epochs=4, lr=0.4, warmup_epochs=1, schedule="cosine")
+    spe, eta = 5, 0.4
+    w, n = 5, 20
+    # Goyal et al.: lr = eta * (t + 1) / W during warmup; then SGDR's half cosine from eta to 0 over the rest.
+    m = w - 1
+    expected = [eta * (t + 1) / w if t < m else eta * (1 + math.cos(math.pi * (t - m) / (n - m))) / 2 for t in range(n)]
+    sched = T.lr_schedule(cfg, spe)
+    np.testing.assert_allclose(sched, expected, rtol=1e-12)
+    np.testing.assert_allclose(optimizer_lrs(cfg, spe), expected, rtol=1e-6)
+    assert sched[m] == pytest.approx(eta) and sched[0] == pytest.approx(eta / w)
+    assert np.all(np.diff(sched[:w]) > 0) and np.all(np.diff(sched[m:]) < 0)
+
+
+@pytest.mark.parametrize("schedule,warmup", [("step", 0.0), ("step", 1.0), ("constant", 0.5), ("constant", 0.0),
+                                             ("cosine", 0.0)])
+def test_other_schedules_match_optimizer(schedule, warmup):
+    cfg = T.TrainConfig(epochs=6, lr=0.1, schedule=schedule, warmup_epochs=warmup, step_size=2, gamma=0.5)
+    spe = 4
+    np.testing.assert_allclose(optimizer_lrs(cfg, spe), T.lr_schedule(cfg, spe), rtol=1e-6)
+    if schedule == "step" and warmup == 0:  # decays by gamma every step_size epochs
+        np.testing.assert_allclose(T.lr_schedule(cfg, spe)[::8], [0.1, 0.05, 0.025], rtol=1e-12)
+
+
+def test_engine_uses_the_schedule():
+    cfg = tiny_config(epochs=2, train_size=64, batch_size=16, warmup_epochs=1.0, schedule="cosine", lr=0.02)
+    _, events = run(cfg)
+    used = [e["lr"] for e in events if e["kind"] == "step"]
+    np.testing.assert_allclose(used, T.lr_schedule(cfg, 4), rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------- tricks
+
+
+def test_label_smoothing_loss_of_confident_prediction_matches_formula():
+    logits = torch.tensor([[8.0, 0.0, 0.0, 0.0]])
+    y = torch.tensor([0])
+    eps, k = 0.1, 4
+    logp = torch.log_softmax(logits, 1)[0]
+    formula = -((1 - eps + eps / k) * logp[0] + sum(eps / k * logp[j] for j in range(1, k)))
+    smooth = T.make_criterion(tiny_config(label_smoothing=eps))(logits, y)
+    plain = T.make_criterion(tiny_config())(logits, y)
+    assert float(smooth) == pytest.approx(float(formula), rel=1e-6)
+    assert float(plain) == pytest.approx(float(-logp[0]), rel=1e-6)
+    assert float(smooth) > 10 * float(plain)  # a confident right answer is penalised
+
+
+def test_zero_gamma_makes_residual_blocks_identities():
+    from torchvision.models.resnet import BasicBlock, Bottleneck
+
+    torch.manual_seed(0)
+    down = nn.Sequential(nn.Conv2d(16, 64, 1, bias=False), nn.BatchNorm2d(64))
+    blocks = nn.Sequential(BasicBlock(16, 16), Bottleneck(16, 16, downsample=down))
+    se = zoo.build_model("se_resnet_small", num_classes=3)
+    assert T.zero_gamma_(blocks) == ["0.bn2", "1.bn3"]
+    assert len(T.zero_gamma_(se)) == 6
+    x = torch.randn(2, 16, 8, 8)
+    torch.set_grad_enabled(False)
+    for mode in ("train", "eval"):
+        blocks.train(mode == "train")
+        np.testing.assert_allclose(blocks[0](x), torch.relu(x), atol=1e-6)
+        np.testing.assert_allclose(blocks[1](x).detach(), torch.relu(down(x)).detach(), atol=1e-6)
+    se.eval()
+    h = se.stem(torch.randn(2, 3, 16, 16))
+    for block in [*se.layer1, *se.layer2]:
+        identity = h if block.downsample is None else block.downsample(h)
+        out = block(h)
+        np.testing.assert_allclose(out.detach(), torch.relu(identity).detach(), atol=1e-6)
+        h = out
+    torch.set_grad_enabled(True)
+    assert T.zero_gamma_(zoo.build_model("small_cnn")) == []  # no residual blocks: nothing to zero
+
+
+def test_no_bias_decay_groups_and_their_effect():
+    model = zoo.build_model("small_cnn", num_classes=3)
+    groups = T.param_groups(model, 0.1, True, lr=1.0)
+    by_name = {g["name"]: g for g in groups}
+    assert set(by_name) == {"all/decay", "all/no_decay"}
+    decay_ids = {id(p) for p in by_name["all/decay"]["params"]}
+    for name, p in model.named_parameters():
+        is_bias_or_bn = name.endswith(".bias") or isinstance(model.get_submodule(name.rsplit(".", 1)[0]), nn.BatchNorm2d)
+        assert (id(p) not in decay_ids) == is_bias_or_bn, name
+    assert by_name["all/no_decay"]["weight_decay"] == 0.0 and by_name["all/decay"]["weight_decay"] == 0.1
+    # With zero gradients, one plain SGD step shrinks decayed weights by lr*wd and leaves the rest alone.
+    opt = torch.optim.SGD(groups, lr=1.0)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    for n, p in model.named_parameters():
+        factor = 0.9 if id(p) in decay_ids else 1.0
+        np.testing.assert_allclose(p.detach(), before[n] * factor, rtol=1e-6, atol=1e-7)
+    assert len(T.param_groups(model, 0.1, False, lr=1.0)) == 1
+
+
+def test_kd_loss_matches_formula_on_a_fixed_example():
+    s = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]])
+    t = np.array([[3.0, 1.0, 0.0], [0.0, 0.0, 4.0]])
+    y = np.array([2, 0])
+    temp, alpha = 2.0, 0.7
+
+    def softmax(z):
+        e = np.exp(z - z.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    ps, pt = softmax(s / temp), softmax(t / temp)
+    kl = np.mean(np.sum(pt * (np.log(pt) - np.log(ps)), axis=1))
+    ce = np.mean(-np.log(softmax(s)[np.arange(2), y]))
+    expected = alpha * temp ** 2 * kl + (1 - alpha) * ce
+    got = T.kd_loss(torch.tensor(s), torch.tensor(t), torch.tensor(y), temp, alpha)
+    assert float(got) == pytest.approx(expected, rel=1e-9)
+    with pytest.raises(ValueError, match="teacher logits"):
+        T.kd_loss(torch.zeros(2, 3), torch.zeros(2, 4), torch.tensor(y), temp, alpha)
+
+
+def test_mixup_and_cutmix_give_soft_labels():
+    x = torch.randint(0, 256, (8, 3, 16, 16), dtype=torch.uint8)
+    y = torch.arange(8) % 4
+    for kw, kind in (({"mixup_alpha": 0.4}, "mixup"), ({"cutmix_alpha": 1.0}, "cutmix")):
+        cfg = T.augment_config(tiny_config(**kw))
+        xm, soft, params = mix_batch(x, y, 4, cfg, torch.Generator().manual_seed(3))
+        assert params.kind == kind and soft.shape == (8, 4)
+        np.testing.assert_allclose(soft.sum(1), np.ones(8), rtol=1e-6)
+        partner = y.roll(1)  # torchvision pairs image i with image i-1
+        for i in range(8):
+            expect = torch.zeros(4)
+            expect[y[i]] += params.lam
+            expect[partner[i]] += 1 - params.lam
+            np.testing.assert_allclose(soft[i], expect, atol=1e-6)
+
+
+def test_adapt_channels():
+    rgb = torch.rand(2, 3, 4, 4)
+    grey = T.adapt_channels(rgb, 1)
+    np.testing.assert_allclose(grey[:, 0], 0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2], rtol=1e-6)
+    assert torch.equal(T.adapt_channels(grey, 3)[:, 2], grey[:, 0])
+    with pytest.raises(ValueError, match="1 or 3 channels"):
+        T.adapt_channels(torch.rand(1, 2, 4, 4), 3)
+
+
+# ---------------------------------------------------------------------------------------- runs
+
+
+def test_run_learns_streams_events_and_grey_data_on_rgb_model(tmp_path):
+    cfg = tiny_config(epochs=3, lr=0.05, batch_size=16)
+    data = (tiny_data(64, channels=1), tiny_data(32, channels=1, seed=1))
+    r, events = run(cfg, data, checkpoint_path=tmp_path / "m.pt")
+    assert r.status == "done", r.message
+    kinds = [e["kind"] for e in events]
+    assert kinds[0] == "status" and kinds[-1] == "status" and kinds.count("epoch") == 3
+    eps = [e for e in events if e["kind"] == "epoch"]
+    # learns: loss falls, training images fitted, validation above chance (BN statistics lag after 12 steps)
+    assert eps[-1]["train_loss"] < eps[0]["train_loss"] / 3 and eps[-1]["train_acc"] >= 0.9
+    assert eps[-1]["val_acc"] >= 0.5
+    m = T.load_trained(tmp_path / "m.pt")
+    assert T.checkpoint_meta(tmp_path / "m.pt")["classes"] == list(data[0].classes)
+    x = torch.rand(2, 3, 32, 32)
+    torch.testing.assert_close(m(x), r.model(x))
+
+
+def test_same_seed_same_metrics_other_seed_differs():
+    cfg = tiny_config(epochs=2, augment="flip_crop", mixup_alpha=0.2, cutmix_alpha=1.0, mix_prob=0.8, batch_size=16)
+    metrics = []
+    for c in (cfg, cfg, dataclasses.replace(cfg, seed=1)):
+        r, events = run(c)
+        assert r.status == "done", r.message
+        metrics.append([(e["train_loss"], e["val_loss"]) for e in events if e["kind"] == "epoch"])
+    assert metrics[0] == metrics[1]
+    assert metrics[0] != metrics[2]
+
+
+def test_nan_loss_ends_diverged():
+    # lr 10 with weight decay 1: each step multiplies the weights by about -9, so they overflow to inf/NaN.
+    cfg = tiny_config(lr=10.0, weight_decay=1.0, epochs=5, batch_size=8)
+    r, events = run(cfg)
+    assert r.status == "diverged", (r.status, r.message)
+    assert "loss became nan" in r.message and "lower the learning rate" in r.message
+    assert events[-1]["kind"] == "status" and events[-1]["status"] == "diverged"
+    assert r.epochs_done == len([e for e in events if e["kind"] == "epoch"]) < 5
+
+
+def test_linear_probe_leaves_backbone_unchanged(tmp_path):
+    src = zoo.build_model("small_cnn", num_classes=4, seed=5)
+    T.save_checkpoint(src, tmp_path / "src.pt", {"model": "small_cnn", "num_classes": 4})
+    cfg = tiny_config(transfer="linear_probe", transfer_from=str(tmp_path / "src.pt"), lr=0.1)
+    r, _ = run(cfg)
+    assert r.status == "done", r.message
+    before, after = src.state_dict(), r.model.state_dict()
+    head = zoo.classifier_path(r.model)
+    for k, v in before.items():
+        if k.startswith(head + "."):
+            assert not torch.equal(v, after[k]), k  # the head learned
+        else:
+            assert torch.equal(v, after[k]), k  # weights and BN statistics untouched
+    assert r.info["trainable_params"] == sum(p.numel() for p in r.model.fc.parameters())
+
+
+def test_finetune_lower_lr_groups(tmp_path):
+    src = zoo.build_model("small_cnn", num_classes=7)
+    T.save_checkpoint(src, tmp_path / "src.pt", {"model": "small_cnn", "num_classes": 7})
+    cfg = tiny_config(transfer="finetune_lower_lr", transfer_from=str(tmp_path / "src.pt"), backbone_lr_mult=0.1,
+                      lr=0.05, no_bias_decay=True)
+    r, _ = run(cfg)
+    assert r.status == "done", r.message
+    lrs = {g["name"]: g["lr"] for g in r.info["param_groups"]}
+    assert lrs == pytest.approx({"head/decay": 0.05, "head/no_decay": 0.05, "backbone/decay": 0.005,
+                                 "backbone/no_decay": 0.005})
+
+
+def test_distillation_from_a_teacher_checkpoint(tmp_path):
+    teacher = zoo.build_model("small_cnn", num_classes=4, seed=3)
+    T.save_checkpoint(teacher, tmp_path / "t.pt", {"model": "small_cnn", "num_classes": 4})
+    r, _ = run(tiny_config(model="lenet5", distill_teacher=str(tmp_path / "t.pt"), distill_T=3.0))
+    assert r.status == "done", r.message
+    assert r.info["teacher"]["model"] == "small_cnn"
+    wrong = zoo.build_model("small_cnn", num_classes=9)
+    T.save_checkpoint(wrong, tmp_path / "w.pt", {"model": "small_cnn", "num_classes": 9})
+    r, _ = run(tiny_config(distill_teacher=str(tmp_path / "w.pt")))
+    assert r.status == "failed" and "teacher with 4 classes" in r.message
+
+
+def test_checkpoint_mismatch_gives_a_clear_message(tmp_path):
+    T.save_checkpoint(zoo.build_model("small_cnn", num_classes=4), tmp_path / "a.pt", {"model": "small_cnn"})
+    with pytest.raises(ValueError, match="does not fit this model"):
+        T.load_trained(tmp_path / "a.pt", model="se_resnet_small", num_classes=4)
+    with pytest.raises(ValueError, match="wrong shape"):
+        T.load_trained(tmp_path / "a.pt", num_classes=10)
+    r, _ = run(tiny_config(model="se_resnet_small", transfer="finetune", transfer_from=str(tmp_path / "a.pt")))
+    assert r.status == "failed" and "small_cnn" in r.message
+
+
+def test_cancel_stops_after_the_current_step():
+    cfg = tiny_config(epochs=20, batch_size=16)
+    r = T.Run(cfg, data=(tiny_data(64), tiny_data(32, seed=1)))
+    r.subscribe(lambda e: r.cancel() if e["kind"] == "epoch" else None)
+    r.start()
+    assert r.wait(60) == "cancelled"
+    assert r.epochs_done == 1 and "1 completed epoch" in r.message
+
+
+# ---------------------------------------------------------------------------------------- budgets
+
+
+def test_preflight_budgets_and_messages():
+    with pytest.raises(ValueError, match="memory within the budget of 1 MB"):
+        T.preflight(tiny_config(memory_budget_mb=1))
+    with pytest.raises(ValueError, match="fp16 autocast with a GradScaler needs a CUDA GPU"):
+        T.preflight(tiny_config(precision="fp16"))
+    with pytest.raises(ValueError, match="image size alexnet can take"):
+        T.preflight(tiny_config(model="alexnet", image_size=16))
+    with pytest.raises(ValueError, match="time budget"):
+        T.preflight(tiny_config(model="resnet18", train_size=50_000, epochs=100, time_budget_s=60, memory_budget_mb=100_000))
+    notes = T.preflight(tiny_config(zero_gamma=True, precision="bf16")).notes
+    assert any("no residual blocks" in n for n in notes) and any("bf16" in n for n in notes)
+
+
+def test_memory_estimate_grows_with_batch_and_image():
+    small = T.estimate_memory_detail(tiny_config(batch_size=32))
+    assert T.estimate_memory_detail(tiny_config(batch_size=64)).activation_bytes == 2 * small.activation_bytes
+    assert T.estimate_memory_detail(tiny_config(image_size=64)).activation_bytes == pytest.approx(
+        4 * small.activation_bytes, rel=0.02)
+    n_params = sum(p.numel() for p in zoo.build_model("small_cnn", num_classes=10).parameters())
+    assert small.params == n_params
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_fp16_run():
+    r, _ = run(tiny_config(device="cuda", precision="fp16"))
+    assert r.status == "done", r.message
