@@ -72,6 +72,12 @@ train_size = c1.number_input("Training images", 32, vtrain.MAX_TRAIN_SIZE, 2000,
 val_size = c2.number_input("Validation images", 16, vtrain.MAX_VAL_SIZE, 500, step=100, key="lab_val_size")
 image_size = c3.select_slider("Image size (px)", [16, 24, 32, 48, 64, 96, 128], 32, key="lab_image_size")
 seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="lab_seed")
+data_root = None
+if dataset == "folder" or not vdata.DATASETS[dataset].offline:
+    data_root = st.text_input(
+        "Data folder", "", key="lab_data_root",
+        placeholder="folder of your images (root/<class>/<image>)" if dataset == "folder" else
+        f"where the {vdata.DATASETS[dataset].title} files are (empty: the data directory's datasets folder)").strip() or None
 
 st.caption("Tricks, grouped as the paper groups them (§3 efficient training, §4 model tweaks, §5 training "
            "refinements), plus data augmentation, knowledge distillation and transfer learning.")
@@ -149,7 +155,7 @@ with user_errors("This configuration cannot run: "):
         randaugment_m=int(ra_m), distill_teacher=teacher, distill_T=float(distill_T),
         distill_alpha=float(distill_alpha), transfer=transfer,
         transfer_from=transfer_from if transfer != "none" else None, backbone_lr_mult=float(backbone_lr_mult),
-        seed=int(seed), time_budget_s=float(time_budget))
+        seed=int(seed), time_budget_s=float(time_budget), data_root=data_root)
 
 spe = config.steps_per_epoch()
 lrs = vtrain.lr_schedule(config, spe)
