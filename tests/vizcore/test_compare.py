@@ -173,3 +173,14 @@ def test_cli_compare_json_and_bad_input(capsys):
     assert single["p_value"] is None and single["test"] == "none"
     assert main(["compare", "--a", "80,x", "--b", "81"]) == 2
     assert capsys.readouterr().err.startswith("error: expected comma-separated numbers")
+
+
+def test_cli_help_lists_the_lab_commands(capsys):
+    from vizcore.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for name in ("compare", "reference", "experiments", "ab", "shape-bias"):
+        assert f" {name} " in out

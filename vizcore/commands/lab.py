@@ -73,7 +73,7 @@ def _add_experiments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--id", help="one experiment id (default: all, newest first)")
 
 
-@command("experiments", "Stored comparisons over seeds: mean ± 95% interval per configuration and verdicts",
+@command("experiments", "Stored comparisons over seeds: mean and 95-percent t-interval per configuration, verdicts",
          _add_experiments)
 def _experiments(args: argparse.Namespace) -> list:
     from vizcore import experiment as vexp
