@@ -1,5 +1,375 @@
-"""Placeholder until this page lands."""
+"""Training Lab: launch small training runs live, watch them, and compare tricks with honest statistics.
+
+A short story: set up a run (tricks grouped as in the Bag of Tricks paper) -> watch it -> queue an A/B or a
+small grid over seeds -> compare (mean ± 95% interval, significance) -> paper vs measured -> manage runs ->
+the shape-vs-texture experiment. Runs belong to the process-wide lab, not to this tab.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import pandas as pd
 import streamlit as st
 
-st.title("training_lab")
-st.info("This page is being built.")
+from pages._common import user_errors
+from pages._lab_live import follow, watch
+from vizcore import experiment as vexp
+from vizcore import figures, monitor, paths, reference, zoo
+from vizcore import data as vdata
+from vizcore import training as vtrain
+from vizcore.compare import compare
+from vizcore.runs import Lab, get_lab
+
+POLL_S = 1.0  # seconds between live updates while something trains
+IDLE_POLL_S = 5.0  # seconds between checks for runs started elsewhere (another tab, the CLI)
+CHECKPOINT_KEY = "checkpoint_path"  # session key other pages read to load a trained model
+
+
+@st.cache_resource(show_spinner=False)
+def _lab(data_dir: str) -> Lab:
+    """One lab per data directory for the whole server process: every tab and every reload sees the same runs."""
+    return get_lab()
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def _shape_bias_cached(checkpoint: str, mtime: float):
+    from vizcore.shape_bias import shape_bias_of_checkpoint
+
+    return shape_bias_of_checkpoint(checkpoint)
+
+
+def _shape_bias(checkpoint: str):
+    """Shape bias of a checkpoint, cached on its path and modification time (a rerun retrains nothing)."""
+    return _shape_bias_cached(checkpoint, os.path.getmtime(checkpoint))
+
+
+def _models() -> list[str]:
+    names = zoo.list_models()
+    small = sorted((n for n in names if "small" in zoo.get_entry(n).tags), key=lambda n: n != "small_cnn")
+    return small + [n for n in names if n not in small]
+
+
+st.title("Training Lab")
+st.markdown(
+    "Train small CNNs here and compare the tricks of *Bag of Tricks for Image Classification* (He et al., "
+    "CVPR 2019) yourself. A gain of a few tenths of a point from **one** seed says nothing: the lab repeats "
+    "each configuration over several seeds and tells you when a difference is within noise."
+)
+lab = _lab(str(paths.data_dir()))
+store = lab.store
+
+# ---------------------------------------------------------------------------------------- 1. set up
+st.header("1 · Set up a run")
+c1, c2, c3, c4 = st.columns(4)
+model_name = c1.selectbox("Model", _models(), key="lab_model", format_func=lambda n: zoo.get_entry(n).title)
+dataset = c2.selectbox("Data set", [d for d in vdata.list_datasets() if d != "shapes_cue_conflict"], key="lab_dataset",
+                       format_func=lambda d: vdata.DATASETS[d].title + ("" if vdata.DATASETS[d].offline else " (download)"))
+epochs = c3.number_input("Epochs", 1, vtrain.MAX_EPOCHS, 4, key="lab_epochs")
+batch_size = c4.select_slider("Batch size", [16, 32, 64, 128, 256, 512], 64, key="lab_batch")
+c1, c2, c3, c4 = st.columns(4)
+train_size = c1.number_input("Training images", 32, vtrain.MAX_TRAIN_SIZE, 2000, step=500, key="lab_train_size")
+val_size = c2.number_input("Validation images", 16, vtrain.MAX_VAL_SIZE, 500, step=100, key="lab_val_size")
+image_size = c3.select_slider("Image size (px)", [16, 24, 32, 48, 64, 96, 128], 32, key="lab_image_size")
+seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="lab_seed")
+data_root = None
+if dataset == "folder" or not vdata.DATASETS[dataset].offline:
+    data_root = st.text_input(
+        "Data folder", "", key="lab_data_root",
+        placeholder="folder of your images (root/<class>/<image>)" if dataset == "folder" else
+        f"where the {vdata.DATASETS[dataset].title} files are (empty: the data directory's datasets folder)").strip() or None
+
+st.caption("Tricks, grouped as the paper groups them (§3 efficient training, §4 model tweaks, §5 training "
+           "refinements), plus data augmentation, knowledge distillation and transfer learning.")
+tabs = st.tabs(["Optimizer", "Efficient training", "Model tweaks", "Training refinements", "Data augmentation",
+                "Knowledge distillation", "Transfer learning"])
+with tabs[0]:
+    c1, c2, c3, c4 = st.columns(4)
+    optimizer = c1.selectbox("Optimizer", vtrain.OPTIMIZERS, 1, key="lab_optimizer",
+                             help="sgd: heavy-ball momentum; nesterov: Nesterov momentum; adamw: decoupled weight decay")
+    lr = c2.number_input("Base learning rate", 1e-5, vtrain.MAX_LR, 0.05, format="%.4f", key="lab_lr")
+    momentum = c3.number_input("Momentum", 0.0, 0.999, 0.9, key="lab_momentum")
+    weight_decay = c4.number_input("Weight decay", 0.0, 1.0, 5e-4, format="%.5f", key="lab_wd")
+with tabs[1]:
+    c1, c2, c3 = st.columns(3)
+    linear_scaling = c1.toggle("Linear LR scaling (lr × batch / 256)", False, key="lab_linear_scaling")
+    warmup_epochs = c2.slider("LR warmup (epochs)", 0.0, float(epochs), 0.0, 0.5, key="lab_warmup")
+    precision = c3.selectbox("Precision", vtrain.PRECISIONS, 0, key="lab_precision",
+                             help="fp16 needs a CUDA GPU; on CPU bf16 autocast is usually slower for small convs")
+    c1, c2 = st.columns(2)
+    zero_gamma = c1.toggle("Zero γ (last BN of each residual block)", False, key="lab_zero_gamma")
+    no_bias_decay = c2.toggle("No bias decay (biases and BN out of weight decay)", False, key="lab_no_bias_decay")
+with tabs[2]:
+    st.markdown("The paper's ResNet-B/C/D tweaks change the stem and downsampling of ResNet-50. Here the model "
+                "itself is the tweak: compare **Small CNN** (plain) with **Small SE-ResNet** (residual + "
+                "squeeze-and-excitation) by running both with the same seeds.")
+with tabs[3]:
+    c1, c2, c3 = st.columns(3)
+    schedule = c1.selectbox("LR schedule", vtrain.SCHEDULES, 2, key="lab_schedule")
+    step_size = c2.number_input("Step decay every (epochs)", 0.5, float(vtrain.MAX_EPOCHS), 2.0, 0.5, key="lab_step_size",
+                                disabled=schedule != "step")
+    gamma = c3.number_input("Step decay factor γ", 0.01, 1.0, 0.1, key="lab_gamma", disabled=schedule != "step")
+    c1, c2, c3, c4 = st.columns(4)
+    label_smoothing = c1.slider("Label smoothing ε", 0.0, 0.5, 0.0, 0.05, key="lab_ls")
+    mixup_alpha = c2.slider("Mixup α (0 = off)", 0.0, 2.0, 0.0, 0.1, key="lab_mixup")
+    cutmix_alpha = c3.slider("CutMix α (0 = off)", 0.0, 2.0, 0.0, 0.1, key="lab_cutmix")
+    mix_prob = c4.slider("Mix probability", 0.0, 1.0, 1.0, 0.1, key="lab_mix_prob")
+with tabs[4]:
+    c1, c2, c3 = st.columns(3)
+    augment = c1.selectbox("Augmentation preset", vtrain.AUGMENTS, 0, key="lab_augment",
+                           help="torchvision.transforms.v2: flip+crop, RandAugment (Cubuk et al., 2020), "
+                                "TrivialAugmentWide (Müller & Hutter, 2021)")
+    ra_n = c2.number_input("RandAugment N", 1, 10, 2, key="lab_ra_n", disabled=augment != "randaugment")
+    ra_m = c3.number_input("RandAugment M", 0, 30, 9, key="lab_ra_m", disabled=augment != "randaugment")
+
+finished_with_ckpt = [r for r in store.list() if r.status == "done" and r.checkpoint]
+run_label = {r.id: f"{r.name} ({r.config.model}, {100 * (r.val_acc or 0):.1f}%)" for r in finished_with_ckpt}
+with tabs[5]:
+    c1, c2, c3 = st.columns(3)
+    teacher = c1.selectbox("Teacher (a finished run)", [None, *run_label], key="lab_teacher",
+                           format_func=lambda i: "none (no distillation)" if i is None else run_label[i])
+    distill_T = c2.slider("Temperature T", 1.0, 20.0, 4.0, 0.5, key="lab_T", disabled=teacher is None)
+    distill_alpha = c3.slider("Distillation weight α", 0.0, 1.0, 0.5, 0.05, key="lab_alpha", disabled=teacher is None)
+    if not run_label:
+        st.caption("Finish a run first: any finished run can be the teacher (Hinton et al., 2015).")
+with tabs[6]:
+    c1, c2, c3 = st.columns(3)
+    transfer = c1.selectbox("Transfer", vtrain.TRANSFERS, 0, key="lab_transfer",
+                            help="linear probe: frozen backbone; fine-tune: all layers; lower LR: backbone at lr × mult")
+    sources = ["pretrained", *run_label]
+    transfer_from = c2.selectbox("From", sources, key="lab_transfer_from", disabled=transfer == "none",
+                                 format_func=lambda i: "ImageNet weights (if cached)" if i == "pretrained" else run_label[i])
+    backbone_lr_mult = c3.number_input("Backbone LR multiplier", 0.001, 1.0, 0.1, key="lab_backbone_mult",
+                                       disabled=transfer != "finetune_lower_lr")
+
+time_budget = st.sidebar.number_input("Time budget per run (s)", 10, 24 * 3600, 600, key="lab_time_budget")
+with user_errors("This configuration cannot run: "):
+    config = vtrain.TrainConfig(
+        model=model_name, dataset=dataset, train_size=int(train_size), val_size=int(val_size),
+        image_size=int(image_size), epochs=int(epochs), batch_size=int(batch_size), optimizer=optimizer,
+        lr=float(lr), momentum=float(momentum), linear_scaling=linear_scaling, schedule=schedule,
+        warmup_epochs=float(warmup_epochs), step_size=float(step_size), gamma=float(gamma),
+        weight_decay=float(weight_decay), no_bias_decay=no_bias_decay, label_smoothing=float(label_smoothing),
+        mixup_alpha=float(mixup_alpha), cutmix_alpha=float(cutmix_alpha), mix_prob=float(mix_prob),
+        zero_gamma=zero_gamma, precision=precision, augment=augment, randaugment_n=int(ra_n),
+        randaugment_m=int(ra_m), distill_teacher=teacher, distill_T=float(distill_T),
+        distill_alpha=float(distill_alpha), transfer=transfer,
+        transfer_from=transfer_from if transfer != "none" else None, backbone_lr_mult=float(backbone_lr_mult),
+        seed=int(seed), time_budget_s=float(time_budget), data_root=data_root)
+
+spe = config.steps_per_epoch()
+lrs = vtrain.lr_schedule(config, spe)
+warm = int(round(config.warmup_epochs * spe))
+st.plotly_chart(figures.lr_schedule_figure(
+    lrs, spe, warm, title=f"Learning-rate schedule: {config.schedule}"
+    + (f" with {config.warmup_epochs:g} epoch(s) of warmup" if warm else "")), key="lab_lr_preview")
+st.caption(f"Peak LR {config.effective_lr:.4g} · {spe} steps per epoch · {len(lrs)} steps in all · "
+           f"rough time estimate: {monitor.format_seconds(vtrain.estimate_time_s(config))} per run")
+
+c1, c2 = st.columns([1, 3])
+run_name = c2.text_input("Run name (optional)", "", key="lab_run_name", label_visibility="collapsed",
+                         placeholder="Run name (optional)")
+if c1.button("Start run", type="primary", key="lab_start"):
+    with user_errors("Not started: "):
+        rid = lab.submit(config, name=run_name or None)
+        follow(rid)
+        st.toast(f"Queued run {rid}")
+
+# ---------------------------------------------------------------------------------------- 2. watch
+st.header("2 · Watch")
+active = lab.running() + lab.queued()
+
+
+st.session_state["lab_active_count"] = len(active)
+# Poll fast while something trains here; slowly otherwise, so runs started from another tab still show up.
+watch(lab, POLL_S if active else IDLE_POLL_S)
+
+# ---------------------------------------------------------------------------------------- 3. compare
+st.header("3 · Compare tricks over seeds")
+st.markdown("Queue the configuration above with one trick toggled (**A/B**) or every combination of up to three "
+            "tricks (**grid**), each repeated over the same seeds. Runs go one after another through the lab's "
+            "queue; the table fills in as they finish.")
+trick_keys = list(vexp.TRICKS)
+c1, c2, c3, c4 = st.columns([1.2, 2, 1, 1])
+mode = c1.radio("Design", ["A/B", "grid"], key="lab_cmp_mode", horizontal=True)
+if mode == "A/B":
+    chosen = [c2.selectbox("Trick to toggle", trick_keys, trick_keys.index("cosine"), key="lab_cmp_trick",
+                           format_func=lambda k: f"{vexp.TRICKS[k].label} · {vexp.TRICKS[k].group}")]
+else:
+    chosen = c2.multiselect("Tricks (up to 3)", trick_keys, ["cosine", "label_smoothing"], max_selections=3,
+                            key="lab_cmp_tricks", format_func=lambda k: vexp.TRICKS[k].label)
+n_seeds = c3.number_input("Seeds per config", 1, vexp.MAX_SEEDS, vexp.DEFAULT_SEEDS, key="lab_n_seeds")
+first_seed = c4.number_input("First seed", 0, 10_000, 0, key="lab_first_seed")
+if int(n_seeds) == 1:
+    st.warning("With one seed per configuration no interval and no test are possible: the comparison will say so.")
+plan = None
+with user_errors("Cannot plan this comparison: "):
+    if chosen:
+        plan = (vexp.plan_ab(config, chosen[0], int(n_seeds), int(first_seed)) if mode == "A/B"
+                else vexp.plan_grid(config, chosen, int(n_seeds), int(first_seed)))
+if plan is not None:
+    n_runs = len(plan.runs())
+    est = sum(vtrain.estimate_time_s(cfg) for _, _, cfg in plan.runs())
+    if st.button(f"Queue {n_runs} runs ({len(plan.arms)} configs × {len(plan.seeds)} seeds, about "
+                 f"{monitor.format_seconds(est)})", key="lab_queue"):
+        with user_errors("Not queued: "):
+            exp = vexp.submit_plan(lab, plan)
+            st.session_state["lab_experiment"] = exp.id
+            follow(exp.runs[0]["run_id"])
+            st.rerun()
+
+experiments = [e for e in vexp.list_experiments() if e.kind == "compare"]
+summary = None
+if not experiments:
+    st.info("No comparison yet. Queue one above: the default A/B (cosine vs step decay, 3 seeds each) takes a few "
+            "minutes on a CPU at the default sizes.")
+else:
+    exp_ids = [e.id for e in experiments]
+    want = st.session_state.get("lab_experiment")
+    exp_id = st.selectbox("Comparison", exp_ids, exp_ids.index(want) if want in exp_ids else 0, key="lab_exp_select",
+                          format_func=lambda i: next(f"{e.name} · {len(e.runs)} runs · #{e.id}" for e in experiments
+                                                     if e.id == i))
+    exp = vexp.get_experiment(exp_id)
+    summary = vexp.experiment_summary(store, exp)
+    rows = pd.DataFrame(vexp.table_rows(summary))
+    st.subheader("Final validation accuracy: mean ± 95% interval over seeds")
+    st.dataframe(rows, hide_index=True, key="lab_cmp_table", column_config={
+        "mean (%)": st.column_config.NumberColumn(format="%.2f"),
+        "± 95% (points)": st.column_config.NumberColumn(format="%.2f"),
+        "time per run (s)": st.column_config.NumberColumn(format="%.1f"),
+        "throughput (img/s)": st.column_config.NumberColumn(format="%.0f")})
+    if summary.differences:
+        st.subheader("Difference against the baseline")
+        for d in summary.differences:
+            (st.success if d.significant else st.info)(d.verdict)
+        st.dataframe(pd.DataFrame([{
+            "A (baseline)": d.name_a, "B": d.name_b, "B − A (points)": d.diff, "± 95% (points)": d.half_width,
+            "p-value": d.p_value, "test": d.test, "effect size": d.effect_size, "n A": d.a.n, "n B": d.b.n}
+            for d in summary.differences]), hide_index=True, key="lab_diff_table", column_config={
+                "B − A (points)": st.column_config.NumberColumn(format="%+.2f"),
+                "± 95% (points)": st.column_config.NumberColumn(format="%.2f"),
+                "p-value": st.column_config.NumberColumn(format="%.3f"),
+                "effect size": st.column_config.NumberColumn(format="%.2f")})
+        st.caption("Welch's t-test (paired by seed when both sides ran the same seeds); effect size: Cohen's d, "
+                   "or d_z for paired seeds. p ≥ 0.05 is reported as within noise.")
+    elif any(r.values for r in summary.rows):
+        st.info("Waiting for the other configurations to finish a run before a difference can be computed.")
+    c1, c2 = st.columns(2)
+    if summary.bands:
+        c1.plotly_chart(figures.band_curves_figure(summary.bands), key="lab_band_chart")
+    done_rows = [r for r in summary.rows if r.accuracy is not None]
+    if done_rows:
+        c2.plotly_chart(figures.comparison_bar_figure(
+            [r.arm for r in done_rows], [r.accuracy.mean for r in done_rows],
+            [r.accuracy.half_width for r in done_rows], [list(r.values) for r in done_rows]), key="lab_bar_chart")
+
+# ---------------------------------------------------------------------------------------- 4. paper vs measured
+st.header("4 · Paper says vs you measured")
+st.caption(reference.SCALE_NOTE)
+measured: dict[str, tuple[float, float]] = {}
+for e in experiments:
+    if not e.name.startswith("A/B") or len(e.arms) != 2:
+        continue
+    key = e.arms[1].rsplit(" ", 1)[0]
+    t = vexp.TRICKS.get(key)
+    if t is None or t.reference is None or t.reference in measured:
+        continue
+    s = vexp.experiment_summary(store, e)
+    if s.differences:
+        measured[t.reference] = (s.differences[0].diff, s.differences[0].half_width)
+published = reference.published_deltas()
+shown = [d for d in published if d.trick in {t.reference for t in vexp.TRICKS.values()}]
+st.plotly_chart(figures.paper_vs_measured_figure(
+    [d.label for d in shown], [d.delta for d in shown], [measured.get(d.trick, (None, None))[0] for d in shown],
+    [measured.get(d.trick, (None, math.nan))[1] for d in shown]), key="lab_paper_chart")
+st.dataframe(pd.DataFrame([{
+    "trick": d.label, "table": d.table, "column": d.column, "added to": d.baseline_row,
+    "paper (points)": d.delta, "measured here (points)": measured.get(d.trick, (math.nan,))[0],
+    "± 95% here": measured.get(d.trick, (math.nan, math.nan))[1]} for d in published]), hide_index=True,
+    key="lab_paper_table", column_config={
+        "paper (points)": st.column_config.NumberColumn(format="%+.2f"),
+        "measured here (points)": st.column_config.NumberColumn(format="%+.2f"),
+        "± 95% here": st.column_config.NumberColumn(format="%.2f")})
+st.caption(f"Source: {reference.citation()} Note on the figures: {reference.verified_note()}.")
+
+# ---------------------------------------------------------------------------------------- 5. runs
+st.header("5 · Runs")
+all_runs = store.list()
+if not all_runs:
+    st.info("Runs you start appear here: rename, delete, export, or open one in the other pages.")
+else:
+    st.dataframe(pd.DataFrame([{
+        "name": r.name, "status": r.status, "group": r.group or "", "model": r.config.model,
+        "data": r.config.dataset, "epochs": f"{r.epochs_done}/{r.config.epochs}",
+        "val acc (%)": None if r.val_acc is None else 100 * r.val_acc, "message": r.message, "id": r.id}
+        for r in all_runs]), hide_index=True, key="lab_runs_table",
+        column_config={"val acc (%)": st.column_config.NumberColumn(format="%.1f")})
+    by_id = {r.id: r for r in all_runs}
+    rid = st.selectbox("Run", list(by_id), key="lab_manage_select",
+                       format_func=lambda i: f"{by_id[i].name} ({by_id[i].status}) #{i}")
+    rec = by_id[rid]
+    c1, c2, c3, c4 = st.columns(4)
+    new_name = c1.text_input("New name", rec.name, key=f"lab_rename_{rid}")
+    if c1.button("Rename", key="lab_rename"):
+        with user_errors():
+            store.rename(rid, new_name)
+            st.rerun()
+    config_json, metrics_csv = store.export(rid)
+    c2.download_button("Config (JSON)", config_json, f"run_{rid}_config.json", "application/json", key="lab_dl_json")
+    c2.download_button("Metrics (CSV)", metrics_csv, f"run_{rid}_metrics.csv", "text/csv", key="lab_dl_csv")
+    confirm = c3.checkbox("Yes, delete it", key=f"lab_confirm_delete_{rid}")
+    if c3.button("Delete run", disabled=not confirm, key="lab_delete"):
+        with user_errors("Not deleted: "):
+            store.delete(rid)
+            st.rerun()
+    if rec.checkpoint and rec.status in ("done", "cancelled", "diverged") and rec.epochs_done:
+        if c4.button("Open in other pages", key="lab_open"):
+            st.session_state[CHECKPOINT_KEY] = rec.checkpoint
+        if st.session_state.get(CHECKPOINT_KEY) == rec.checkpoint:
+            c4.success(f"Selected for this browser session as `st.session_state['{CHECKPOINT_KEY}']`: pages that "
+                       "show a trained model (Receptive Field's effective-RF view, Activations, SE, Grad-CAM) "
+                       "load it in place of their default model.")
+    else:
+        c4.caption("No checkpoint to open: the run has not completed an epoch.")
+
+# ---------------------------------------------------------------------------------------- 6. shape vs texture
+st.header("6 · Shape or texture?")
+st.markdown(
+    "Geirhos et al. (ICLR 2019) found ImageNet CNNs decide by **texture** more than by shape. The embedded shapes "
+    "give each class a typical fill texture, so a network can learn either cue. Train on shapes, then show it "
+    "*cue-conflict* images — the outline of one class filled with another class's texture — and count which cue "
+    "wins. **Shape bias** = shape decisions / (shape + texture decisions). Compare plain training with heavier "
+    "augmentation (TrivialAugment)."
+)
+c1, c2 = st.columns([1, 3])
+sb_seeds = c1.number_input("Seeds per config", 1, vexp.MAX_SEEDS, vexp.DEFAULT_SEEDS, key="lab_sb_seeds")
+with user_errors("Cannot plan the shape-vs-texture runs: "):
+    sb_plan = vexp.plan_shape_texture(config, int(sb_seeds))
+if c2.button(f"Queue {len(sb_plan.runs())} runs on shapes (plain vs heavy augmentation)", key="lab_sb_queue"):
+    with user_errors("Not queued: "):
+        exp = vexp.submit_plan(lab, sb_plan, kind="shape_bias")
+        st.session_state["lab_sb_experiment"] = exp.id
+        st.rerun()
+sb_exps = [e for e in vexp.list_experiments() if e.kind == "shape_bias"]
+if sb_exps:
+    e = sb_exps[0] if st.session_state.get("lab_sb_experiment") not in [x.id for x in sb_exps] else \
+        vexp.get_experiment(st.session_state["lab_sb_experiment"])
+    with user_errors("Shape bias not measured: "):
+        sb_rows, waiting = vexp.shape_bias_rows(store, e, _shape_bias)
+    if waiting:
+        st.caption(f"{waiting} run(s) of this experiment still training; results appear as they finish.")
+    if sb_rows:
+        st.plotly_chart(figures.shape_bias_figure(
+            [f"{r.arm} · seed {r.seed} (val {r.val_acc:.0f}%)" for r in sb_rows], [r.shape for r in sb_rows],
+            [r.texture for r in sb_rows], [r.other for r in sb_rows]), key="lab_sb_chart")
+        weak = [r for r in sb_rows if r.val_acc < 50]
+        if weak:
+            st.warning(f"{len(weak)} of these runs reached under 50% validation accuracy: a model that has not "
+                       "learned the shapes set yet decides by neither cue, and its shape bias says little. "
+                       "Train longer or on more images.")
+        d = vexp.shape_bias_difference(sb_rows, e.arms)
+        if d is not None:
+            st.markdown(f"**Shape bias (%)** — {d.name_a}: {d.a.text(1)} · {d.name_b}: {d.b.text(1)}")
+            (st.success if d.significant else st.info)(d.verdict)
+else:
+    st.caption("No shape-vs-texture runs yet.")

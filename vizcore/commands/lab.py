@@ -1,0 +1,148 @@
+"""CLI sub-commands of the Training Lab: statistics over seeds and the Bag of Tricks reference deltas."""
+from __future__ import annotations
+
+import argparse
+
+from vizcore.cli import CLIError, command
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise CLIError(f"expected comma-separated numbers like 80.1,81.3,79.9, got {text!r}") from None
+
+
+def _ints(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise CLIError(f"expected comma-separated integer seeds like 0,1,2, got {text!r}") from None
+
+
+def _add_compare(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--a", required=True, help="values of configuration A, one per seed: 80.1,81.3,79.9")
+    p.add_argument("--b", required=True, help="values of configuration B, one per seed")
+    p.add_argument("--seeds-a", help="seeds of A's values (pairs by seed when B has the same seeds)")
+    p.add_argument("--seeds-b", help="seeds of B's values")
+    p.add_argument("--name-a", default="A")
+    p.add_argument("--name-b", default="B")
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--alpha", type=float, default=0.05)
+
+
+@command("compare", "Compare two configurations' final metrics over seeds (t-interval, Welch/paired test)",
+         _add_compare)
+def _compare(args: argparse.Namespace) -> dict:
+    from vizcore.compare import compare
+
+    d = compare(_floats(args.a), _floats(args.b), seeds_a=_ints(args.seeds_a), seeds_b=_ints(args.seeds_b),
+                name_a=args.name_a, name_b=args.name_b, confidence=args.confidence, alpha=args.alpha)
+    return {"a": {"mean": d.a.mean, "half_width": d.a.half_width, "n": d.a.n},
+            "b": {"mean": d.b.mean, "half_width": d.b.half_width, "n": d.b.n},
+            "diff": d.diff, "half_width": d.half_width, "p_value": d.p_value, "test": d.test, "df": d.df,
+            "effect_size": d.effect_size, "significant": d.significant, "verdict": d.verdict}
+
+
+def _add_reference(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="ResNet-50-D", help="Table 6 column: ResNet-50-D, Inception-V3, MobileNet")
+    p.add_argument("--batch", default="batch 1024", help="Table 4 column: 'batch 256' or 'batch 1024'")
+
+
+@command("reference", "Bag of Tricks (He et al., CVPR 2019) published per-trick ImageNet deltas", _add_reference)
+def _reference(args: argparse.Namespace) -> dict:
+    from vizcore import reference
+
+    return {"source": reference.citation(), "verified": reference.verified_note(), "note": reference.SCALE_NOTE,
+            "deltas": reference.published_deltas(args.model, args.batch)}
+
+
+def _summary_json(store, exp) -> dict:
+    from vizcore import experiment as vexp
+
+    s = vexp.experiment_summary(store, exp)
+    return {"id": exp.id, "name": exp.name, "arms": exp.arms, "table": vexp.table_rows(s),
+            "differences": [{"a": d.name_a, "b": d.name_b, "diff": d.diff, "half_width": d.half_width,
+                             "p_value": d.p_value, "test": d.test, "effect_size": d.effect_size,
+                             "verdict": d.verdict} for d in s.differences]}
+
+
+def _add_experiments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--id", help="one experiment id (default: all, newest first)")
+
+
+@command("experiments", "Stored comparisons over seeds: mean and 95-percent t-interval per configuration, verdicts",
+         _add_experiments)
+def _experiments(args: argparse.Namespace) -> list:
+    from vizcore import experiment as vexp
+    from vizcore.runs import RunStore
+
+    store = RunStore()
+    exps = [vexp.get_experiment(args.id)] if args.id else vexp.list_experiments()
+    return [_summary_json(store, e) for e in exps]
+
+
+def _add_ab(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trick", action="append", required=True,
+                   help="trick to toggle (repeat up to 3 times for a grid): cosine, label_smoothing, mixup, ...")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per configuration (default 3)")
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--config", help="JSON file of TrainConfig fields for the base configuration")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a base config field, e.g. --set epochs=2 --set train_size=1000")
+
+
+@command("ab", "Queue an A/B (one trick) or grid (2-3 tricks) over seeds in the lab, wait, print the comparison",
+         _add_ab)
+def _ab(args: argparse.Namespace) -> dict:
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    from vizcore import experiment as vexp
+    from vizcore.runs import get_lab
+    from vizcore.training import TrainConfig
+
+    base = TrainConfig.from_json(Path(args.config).read_text()) if args.config else TrainConfig()
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    over = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or key not in fields:
+            raise CLIError(f"expected FIELD=VALUE with a TrainConfig field, got {item!r}")
+        try:
+            over[key] = json.loads(value)
+        except json.JSONDecodeError:
+            over[key] = value
+    base = dataclasses.replace(base, **over)
+    plan = (vexp.plan_ab(base, args.trick[0], args.seeds, args.first_seed) if len(args.trick) == 1
+            else vexp.plan_grid(base, args.trick, args.seeds, args.first_seed))
+    lab = get_lab()
+    exp = vexp.submit_plan(lab, plan)
+    for r in exp.runs:
+        lab.wait(r["run_id"])
+    return _summary_json(lab.store, exp)
+
+
+def _add_shape_bias(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--checkpoint", help="checkpoint of a model trained on the shapes data set")
+    g.add_argument("--run", help="id of a finished run trained on shapes")
+    p.add_argument("-n", type=int, default=500, help="cue-conflict images (default 500)")
+
+
+@command("shape-bias", "Shape bias (Geirhos et al., 2019) of a shapes-trained model on cue-conflict images",
+         _add_shape_bias)
+def _shape_bias(args: argparse.Namespace) -> dict:
+    from vizcore.shape_bias import shape_bias_of_checkpoint
+
+    path = args.checkpoint
+    if args.run:
+        from vizcore.runs import RunStore
+
+        path, _ = RunStore().resolve(args.run)
+    sb = shape_bias_of_checkpoint(path, n=args.n)
+    return {"shape": sb.shape, "texture": sb.texture, "other": sb.other, "excluded": sb.excluded,
+            "shape_bias": sb.shape_bias, "text": sb.text()}

@@ -1,0 +1,455 @@
+"""An experiment: a few training configurations ("arms"), each repeated over seeds, and their comparison.
+
+The Bag of Tricks paper (He et al., CVPR 2019) measures each trick by adding it to a baseline; this module
+plans the same on a small scale — the same config with one trick toggled (A/B) or a small grid of tricks —
+repeats every arm over several seeds (Bouthillier et al., "Accounting for Variance in Machine Learning
+Benchmarks", MLSys 2021: one seed per arm cannot separate a trick from noise) and summarises finished runs with
+:mod:`vizcore.compare`.
+
+Experiments are plain JSON files (``<data dir>/experiments/<id>.json``) naming the run ids of each arm and seed;
+the runs themselves live in the run store (:mod:`vizcore.runs`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import math
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vizcore import paths
+from vizcore.compare import Band, Difference, Interval, band, compare, mean_interval
+from vizcore.training import TrainConfig
+
+MAX_ARMS = 8  # a grid of 3 tricks; more would not finish in minutes on a CPU
+MAX_SEEDS = 10  # repeats per arm
+DEFAULT_SEEDS = 3  # the fewest that gives a t-interval with some width
+
+
+@dataclass(frozen=True)
+class Trick:
+    """A trick that can be toggled on a config: what "off" and "on" set, and its Bag of Tricks reference."""
+
+    key: str  # lab key, e.g. "cosine"
+    label: str  # human name
+    group: str  # the paper's grouping: efficient training, model tweaks, training refinements, ...
+    off: Callable[[TrainConfig], dict[str, Any]]  # field overrides that turn it off
+    on: Callable[[TrainConfig], dict[str, Any]]  # field overrides that turn it on (keeping the base's value)
+    is_on: Callable[[TrainConfig], bool]  # whether a config uses it
+    reference: str | None = None  # key in vizcore.reference (published delta), None when the paper has none
+
+
+def _keep(value: Any, default: Any) -> Any:
+    return value if value else default
+
+
+TRICKS: dict[str, Trick] = {t.key: t for t in (
+    Trick("linear_scaling", "linear LR scaling (lr·b/256)", "efficient training",
+          lambda c: {"linear_scaling": False}, lambda c: {"linear_scaling": True}, lambda c: c.linear_scaling),
+    Trick("warmup", "LR warmup", "efficient training",
+          lambda c: {"warmup_epochs": 0.0},
+          lambda c: {"warmup_epochs": _keep(c.warmup_epochs, min(1.0, float(c.epochs)))},
+          lambda c: c.warmup_epochs > 0, "warmup"),
+    Trick("zero_gamma", "zero γ in the last BN of residual blocks", "efficient training",
+          lambda c: {"zero_gamma": False}, lambda c: {"zero_gamma": True}, lambda c: c.zero_gamma, "zero_gamma"),
+    Trick("no_bias_decay", "no bias decay", "efficient training",
+          lambda c: {"no_bias_decay": False}, lambda c: {"no_bias_decay": True}, lambda c: c.no_bias_decay,
+          "no_bias_decay"),
+    Trick("mixed_precision", "mixed precision (bf16/fp16)", "efficient training",
+          lambda c: {"precision": "fp32"}, lambda c: {"precision": c.precision if c.precision != "fp32" else "bf16"},
+          lambda c: c.precision != "fp32", "fp16"),
+    Trick("cosine", "cosine LR decay (vs step decay)", "training refinements",
+          lambda c: {"schedule": "step"}, lambda c: {"schedule": "cosine"}, lambda c: c.schedule == "cosine",
+          "cosine"),
+    Trick("label_smoothing", "label smoothing", "training refinements",
+          lambda c: {"label_smoothing": 0.0}, lambda c: {"label_smoothing": _keep(c.label_smoothing, 0.1)},
+          lambda c: c.label_smoothing > 0, "label_smoothing"),
+    Trick("mixup", "mixup", "training refinements",
+          lambda c: {"mixup_alpha": 0.0}, lambda c: {"mixup_alpha": _keep(c.mixup_alpha, 0.2)},
+          lambda c: c.mixup_alpha > 0, "mixup"),
+    Trick("cutmix", "cutmix", "data augmentation",
+          lambda c: {"cutmix_alpha": 0.0}, lambda c: {"cutmix_alpha": _keep(c.cutmix_alpha, 1.0)},
+          lambda c: c.cutmix_alpha > 0),
+    Trick("augment", "data augmentation preset", "data augmentation",
+          lambda c: {"augment": "none"}, lambda c: {"augment": c.augment if c.augment != "none" else "flip_crop"},
+          lambda c: c.augment != "none"),
+    Trick("distillation", "knowledge distillation", "knowledge distillation",
+          lambda c: {"distill_teacher": None}, lambda c: {"distill_teacher": _need_teacher(c)},
+          lambda c: c.distill_teacher is not None, "distillation"),
+)}
+
+
+def _need_teacher(c: TrainConfig) -> str:
+    if not c.distill_teacher:
+        raise ValueError("expected a teacher run or checkpoint to toggle distillation, got none "
+                         "(choose a finished run as the teacher first)")
+    return c.distill_teacher
+
+
+def _trick(key: str) -> Trick:
+    if key not in TRICKS:
+        raise ValueError(f"expected a trick from {', '.join(TRICKS)}, got {key!r}")
+    return TRICKS[key]
+
+
+def with_trick(config: TrainConfig, key: str, on: bool) -> TrainConfig:
+    """``config`` with trick ``key`` turned on (keeping the config's own setting when it has one) or off."""
+    t = _trick(key)
+    return dataclasses.replace(config, **(t.on(config) if on else t.off(config)))
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One configuration of an experiment (its seed is set per run)."""
+
+    name: str  # "cosine off", "cosine on + label smoothing on" ...
+    config: TrainConfig  # the config, seed field ignored (each run gets its own)
+    tricks: tuple[tuple[str, bool], ...] = ()  # (trick key, on?) that define this arm
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Arms × seeds to run, baseline first."""
+
+    name: str  # shown to the user
+    arms: tuple[Arm, ...]  # the first is the baseline the others are compared to
+    seeds: tuple[int, ...]  # the seeds every arm runs with (same seeds: paired comparisons)
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.arms) <= MAX_ARMS:
+            raise ValueError(f"expected 1 to {MAX_ARMS} configurations, got {len(self.arms)}")
+        if not 1 <= len(self.seeds) <= MAX_SEEDS:
+            raise ValueError(f"expected 1 to {MAX_SEEDS} seeds, got {len(self.seeds)}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"expected distinct seeds, got {list(self.seeds)}")
+        names = [a.name for a in self.arms]
+        if len(set(names)) != len(names):
+            raise ValueError(f"expected distinct configuration names, got {names}")
+
+    def runs(self) -> list[tuple[str, int, TrainConfig]]:
+        """(arm name, seed, config with that seed) for every run, seed-major so early results cover all arms."""
+        return [(a.name, s, dataclasses.replace(a.config, seed=s)) for s in self.seeds for a in self.arms]
+
+
+def _seeds(n_seeds: int, first_seed: int) -> tuple[int, ...]:
+    if not isinstance(n_seeds, int) or not 1 <= n_seeds <= MAX_SEEDS:
+        raise ValueError(f"expected 1 to {MAX_SEEDS} seeds, got {n_seeds!r}")
+    return tuple(range(first_seed, first_seed + n_seeds))
+
+
+def plan_ab(base: TrainConfig, trick: str, n_seeds: int = DEFAULT_SEEDS, first_seed: int = 0) -> Plan:
+    """A/B: ``base`` with ``trick`` off (A, the baseline) and on (B), each over ``n_seeds`` seeds."""
+    t = _trick(trick)
+    a = Arm(f"{t.key} off", with_trick(base, trick, False), ((trick, False),))
+    b = Arm(f"{t.key} on", with_trick(base, trick, True), ((trick, True),))
+    return Plan(f"A/B: {t.label}", (a, b), _seeds(n_seeds, first_seed))
+
+
+def plan_grid(base: TrainConfig, tricks: Sequence[str], n_seeds: int = DEFAULT_SEEDS, first_seed: int = 0) -> Plan:
+    """Every on/off combination of ``tricks`` (at most 3: 8 arms), all off first, each over ``n_seeds``."""
+    keys = list(dict.fromkeys(tricks))
+    if not 1 <= len(keys) <= 3:
+        raise ValueError(f"expected 1 to 3 distinct tricks for a grid, got {len(keys)}")
+    arms = []
+    for combo in itertools.product((False, True), repeat=len(keys)):
+        cfg = base
+        for k, on in zip(keys, combo):
+            cfg = with_trick(cfg, k, on)
+        on_keys = [k for k, on in zip(keys, combo) if on]
+        arms.append(Arm("baseline" if not on_keys else " + ".join(on_keys), cfg, tuple(zip(keys, combo))))
+    return Plan(f"grid: {', '.join(keys)}", tuple(arms), _seeds(n_seeds, first_seed))
+
+
+def plan_shape_texture(base: TrainConfig, n_seeds: int = DEFAULT_SEEDS, first_seed: int = 0,
+                       heavy: str = "trivialaugment") -> Plan:
+    """Shape-vs-texture experiment (Geirhos et al., ICLR 2019): ``base`` trained on the embedded shapes with
+    no augmentation and with a heavier augmentation preset (default TrivialAugment), each over ``n_seeds``.
+
+    Shape bias is then measured on the cue-conflict set (:func:`vizcore.shape_bias.shape_bias_of_checkpoint`).
+    Mixing tricks are switched off in both arms so augmentation is the only difference.
+    """
+    if heavy == "none":
+        raise ValueError("expected a heavier augmentation preset than 'none' for the second arm, got 'none'")
+    shapes = dataclasses.replace(base, dataset="shapes", transfer="none", transfer_from=None, distill_teacher=None,
+                                 mixup_alpha=0.0, cutmix_alpha=0.0)
+    plain = Arm("no augmentation", dataclasses.replace(shapes, augment="none"))
+    strong = Arm(f"{heavy} augmentation", dataclasses.replace(shapes, augment=heavy))
+    return Plan("shape vs texture", (plain, strong), _seeds(n_seeds, first_seed))
+
+
+# ---------------------------------------------------------------------------------------- stored experiments
+
+
+def _dir() -> Path:
+    return paths.sub_dir("experiments")
+
+
+@dataclass
+class Experiment:
+    """A plan whose runs were submitted: run ids per (arm, seed)."""
+
+    id: str  # file name stem
+    name: str  # the plan's name
+    arms: list[str]  # arm names, baseline first
+    runs: list[dict[str, Any]]  # {"arm", "seed", "run_id"}
+    created: float = field(default_factory=time.time)  # unix time
+    kind: str = "compare"  # "compare" or "shape_bias"
+
+    def save(self) -> Path:
+        p = _dir() / f"{self.id}.json"
+        tmp = p.with_suffix(".tmp")
+        tmp.write_text(json.dumps(dataclasses.asdict(self), indent=1))
+        tmp.replace(p)
+        return p
+
+    def run_ids(self) -> list[str]:
+        return [r["run_id"] for r in self.runs]
+
+
+def new_experiment(plan: Plan, run_ids: Sequence[str], kind: str = "compare") -> Experiment:
+    """Record that ``plan``'s runs (in :meth:`Plan.runs` order) were submitted as ``run_ids``."""
+    planned = plan.runs()
+    if len(run_ids) != len(planned):
+        raise ValueError(f"expected {len(planned)} run ids, got {len(run_ids)}")
+    exp = Experiment(uuid.uuid4().hex[:10], plan.name, [a.name for a in plan.arms],
+                     [{"arm": arm, "seed": seed, "run_id": rid} for (arm, seed, _), rid in zip(planned, run_ids)],
+                     kind=kind)
+    exp.save()
+    return exp
+
+
+def list_experiments() -> list[Experiment]:
+    """Stored experiments, newest first; unreadable files are skipped."""
+    out = []
+    for p in _dir().glob("*.json"):
+        try:
+            out.append(Experiment(**json.loads(p.read_text())))
+        except (OSError, ValueError, TypeError):
+            continue
+    return sorted(out, key=lambda e: e.created, reverse=True)
+
+
+def get_experiment(exp_id: str) -> Experiment:
+    if not re.fullmatch(r"[0-9a-f]{1,32}", str(exp_id)):
+        raise ValueError(f"expected an experiment id of hex digits, got {exp_id!r}")
+    p = _dir() / f"{exp_id}.json"
+    if not p.is_file():
+        raise ValueError(f"expected a stored experiment id, got {exp_id!r}")
+    return Experiment(**json.loads(p.read_text()))
+
+
+def delete_experiment(exp_id: str) -> None:
+    get_experiment(exp_id)
+    (_dir() / f"{exp_id}.json").unlink()
+
+
+# ---------------------------------------------------------------------------------------- summaries
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a comparison needs from one finished (or running) run."""
+
+    arm: str  # arm name
+    seed: int  # the run's seed
+    status: str  # run status
+    val_acc: tuple[float, ...]  # validation accuracy per completed epoch, in %
+    time_s: float  # wall time of the completed epochs, s
+    throughput: float  # mean training images / s (NaN when unknown)
+
+    @property
+    def final(self) -> float:
+        return self.val_acc[-1] if self.val_acc else math.nan
+
+
+@dataclass(frozen=True)
+class ArmSummary:
+    """One row of the comparison table: an arm's final accuracy over its finished seeds."""
+
+    arm: str  # arm name
+    accuracy: Interval | None  # mean ± t-interval of final val accuracy (%) over done seeds; None if none done
+    seeds: tuple[int, ...]  # seeds that finished ("done")
+    values: tuple[float, ...]  # their final val accuracy, %
+    pending: int  # runs queued or running
+    failed: int  # runs cancelled, diverged, failed or interrupted
+    time_s: float  # mean wall time per done run, s
+    throughput: float  # mean training images / s over done runs
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Table rows, differences against the baseline and curves with bands, of one experiment."""
+
+    rows: tuple[ArmSummary, ...]  # baseline first
+    differences: tuple[Difference, ...]  # each non-baseline arm vs the baseline (arms with >= 1 done run)
+    bands: dict[str, Band]  # arm -> validation accuracy band over epochs (done runs, and running ones so far)
+
+
+def summarize(arms: Sequence[str], results: Iterable[RunResult], confidence: float = 0.95) -> Summary:
+    """Summarise run results by arm: only runs with status ``done`` count in the table and the tests;
+    curves include running seeds so far (live). Differences are paired by seed where the seeds match."""
+    by_arm: dict[str, list[RunResult]] = {a: [] for a in arms}
+    for r in results:
+        if r.arm not in by_arm:
+            raise ValueError(f"expected an arm from {list(arms)}, got {r.arm!r}")
+        by_arm[r.arm].append(r)
+    rows, bands = [], {}
+    for a in arms:
+        rs = by_arm[a]
+        done = sorted((r for r in rs if r.status == "done" and r.val_acc), key=lambda r: r.seed)
+        vals = tuple(r.final for r in done)
+        rows.append(ArmSummary(
+            a, mean_interval(vals, confidence) if vals else None, tuple(r.seed for r in done), vals,
+            sum(r.status in ("queued", "running") for r in rs),
+            sum(r.status in ("cancelled", "diverged", "failed", "interrupted") for r in rs),
+            _mean([r.time_s for r in done]), _mean([r.throughput for r in done])))
+        curves = [list(r.val_acc) for r in rs if r.val_acc and r.status in ("done", "running")]
+        if curves:
+            bands[a] = band(curves, confidence)
+    diffs = []
+    base = rows[0] if rows else None
+    if base is not None and base.values:
+        for row in rows[1:]:
+            if row.values:
+                diffs.append(compare(base.values, row.values, seeds_a=base.seeds, seeds_b=row.seeds,
+                                     name_a=base.arm, name_b=row.arm, confidence=confidence))
+    return Summary(tuple(rows), tuple(diffs), bands)
+
+
+def _mean(xs: Sequence[float]) -> float:
+    xs = [x for x in xs if x is not None and math.isfinite(x)]
+    return sum(xs) / len(xs) if xs else math.nan
+
+
+def table_rows(summary: Summary) -> list[dict[str, Any]]:
+    """The comparison table as plain rows (for a dataframe, CSV or JSON)."""
+    out = []
+    for r in summary.rows:
+        acc = r.accuracy
+        out.append({
+            "configuration": r.arm,
+            "final val accuracy (%)": acc.text() if acc is not None else "no finished run yet",
+            "mean (%)": acc.mean if acc else math.nan,
+            "± 95% (points)": acc.half_width if acc else math.nan,
+            "seeds done": len(r.seeds),
+            "pending": r.pending,
+            "failed/cancelled": r.failed,
+            "time per run (s)": r.time_s,
+            "throughput (img/s)": r.throughput,
+        })
+    return out
+
+
+# ---------------------------------------------------------------------------------------- lab wiring
+
+
+def submit_plan(lab: Any, plan: Plan, kind: str = "compare", data: tuple[Any, Any] | None = None) -> Experiment:
+    """Queue every run of ``plan`` in ``lab`` (a :class:`vizcore.runs.Lab`) and record the experiment.
+
+    Each run is named "<arm> · seed <s>" and grouped under the plan's name and experiment id, so the run list
+    shows which experiment it belongs to. Configs are checked by the lab before anything is queued: a config
+    refused by its budget raises ValueError and queues nothing. ``data`` overrides loading (tests).
+    """
+    from vizcore.training import preflight
+
+    runs = plan.runs()
+    for _, _, cfg in runs[: len(plan.arms)]:  # one seed per arm is enough: budgets do not depend on the seed
+        preflight(cfg, _num_classes(cfg, data))
+    exp_id = uuid.uuid4().hex[:10]
+    group = f"{plan.name} #{exp_id}"
+    ids = [lab.submit(cfg, name=f"{arm} · seed {seed}", group=group, data=data) for arm, seed, cfg in runs]
+    exp = Experiment(exp_id, plan.name, [a.name for a in plan.arms],
+                     [{"arm": arm, "seed": seed, "run_id": rid} for (arm, seed, _), rid in zip(runs, ids)], kind=kind)
+    exp.save()
+    return exp
+
+
+def _num_classes(cfg: TrainConfig, data: tuple[Any, Any] | None) -> int:
+    if data is not None:
+        return len(data[0].classes)
+    from vizcore import data as vdata
+
+    info = vdata.DATASETS.get(cfg.dataset)
+    return int(info.num_classes) if info is not None and info.num_classes else 10
+
+
+def results(store: Any, exp: Experiment) -> list[RunResult]:
+    """The experiment's runs as :class:`RunResult` (runs deleted from the store are left out)."""
+    out = []
+    for r in exp.runs:
+        try:
+            rec = store.get(r["run_id"])
+        except ValueError:
+            continue
+        epochs = store.metrics(rec.id, "epoch")
+        steps = store.metrics(rec.id, "step")
+        tput = [float(s["throughput"]) for s in steps if s.get("throughput") is not None]
+        if rec.started_at is not None and rec.finished_at is not None:
+            t = rec.finished_at - rec.started_at
+        else:
+            t = float(epochs[-1].get("elapsed_s", math.nan)) if epochs else math.nan
+        out.append(RunResult(r["arm"], int(r["seed"]), rec.status,
+                             tuple(100.0 * float(e["val_acc"]) for e in epochs), float(t),
+                             sum(tput) / len(tput) if tput else math.nan))
+    return out
+
+
+def experiment_summary(store: Any, exp: Experiment, confidence: float = 0.95) -> Summary:
+    """:func:`summarize` of a stored experiment's runs."""
+    return summarize(exp.arms, results(store, exp), confidence)
+
+
+# ---------------------------------------------------------------------------------------- shape vs texture
+
+
+@dataclass(frozen=True)
+class ShapeBiasRow:
+    """Shape bias of one finished run of a shape-vs-texture experiment."""
+
+    arm: str  # arm name
+    seed: int  # the run's seed
+    val_acc: float  # the run's final validation accuracy on shapes, %
+    shape: int  # shape decisions on the cue-conflict images
+    texture: int  # texture decisions
+    other: int  # decisions for neither cue
+    bias: float  # shape / (shape + texture), in [0, 1]; NaN without cue decisions
+
+
+def shape_bias_rows(store: Any, exp: Experiment, measure: Callable[[str], Any]) -> tuple[list[ShapeBiasRow], int]:
+    """(rows for the finished runs, number of runs still queued or running).
+
+    measure: checkpoint path -> an object with ``shape``, ``texture``, ``other``, ``shape_bias``
+    (:func:`vizcore.shape_bias.shape_bias_of_checkpoint`, possibly cached by the caller).
+    """
+    rows, waiting = [], 0
+    for r in exp.runs:
+        try:
+            rec = store.get(r["run_id"])
+        except ValueError:  # deleted from the store
+            continue
+        if rec.status == "done" and rec.checkpoint and Path(rec.checkpoint).is_file():
+            sb = measure(rec.checkpoint)
+            rows.append(ShapeBiasRow(r["arm"], int(r["seed"]), 100.0 * float(rec.val_acc or 0.0), int(sb.shape),
+                                     int(sb.texture), int(sb.other), float(sb.shape_bias)))
+        elif rec.status in ("queued", "running"):
+            waiting += 1
+    return rows, waiting
+
+
+def shape_bias_difference(rows: Sequence[ShapeBiasRow], arms: Sequence[str]) -> Difference | None:
+    """Shape bias (in %) of the second arm against the first over seeds; None until both have a value."""
+    if len(arms) < 2:
+        return None
+    side = {a: [(r.seed, 100.0 * r.bias) for r in rows if r.arm == a and math.isfinite(r.bias)] for a in arms[:2]}
+    a0, a1 = arms[0], arms[1]
+    if not side[a0] or not side[a1]:
+        return None
+    return compare([v for _, v in side[a0]], [v for _, v in side[a1]], seeds_a=[s for s, _ in side[a0]],
+                   seeds_b=[s for s, _ in side[a1]], name_a=a0, name_b=a1, unit="points of shape bias",
+                   words=("more shape-biased", "less shape-biased"))
