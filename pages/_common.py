@@ -110,3 +110,38 @@ def image_picker(key: str, shapes_size: int = 128) -> np.ndarray:
     default = names.index("chelsea") if "chelsea" in names else 0
     name = st.selectbox("Sample photo (scikit-image)", names, index=default, key=f"{key}_photo")
     return photos[name]
+
+
+CHECKPOINT_KEY = "checkpoint_path"  # set by the Training Lab's "Open in other pages"
+
+
+@st.cache_resource(show_spinner=False)
+def _default_checkpoint() -> str:
+    from vizcore import runs
+
+    bar = st.progress(0.0, text="Preparing ConvScope's default trained model…")
+    try:
+        path = runs.default_model(lambda frac, text: bar.progress(min(max(frac, 0.0), 1.0), text=text))
+    finally:
+        bar.empty()
+    return str(path)
+
+
+def trained_checkpoint(model_name: str) -> tuple[str | None, str]:
+    """A trained checkpoint for ``model_name`` and where it comes from, or (None, reason).
+
+    The run chosen in the Training Lab ("Open in other pages") wins when it trained this architecture;
+    otherwise the default model (small_cnn on the embedded shapes) serves ``small_cnn``.
+    """
+    from vizcore.training import checkpoint_meta
+
+    chosen = st.session_state.get(CHECKPOINT_KEY)
+    if chosen:
+        meta = checkpoint_meta(chosen) or {}
+        if meta.get("model") == model_name:
+            return chosen, f"Training Lab run {meta.get('run_id', '')} ({meta.get('dataset', '?')}, " \
+                           f"val. accuracy {meta.get('val_acc', float('nan')):.1%})"
+    if model_name == "small_cnn":
+        return _default_checkpoint(), "ConvScope's default model (small_cnn trained on the embedded shapes)"
+    return None, ("no trained weights for this model here: train one in the Training Lab and press "
+                  "'Open in other pages', or pick Small CNN, which has a default trained model")

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from pages._common import image_picker, user_errors
+from pages._common import image_picker, trained_checkpoint, user_errors
 from vizcore import data, figures, zoo
 from vizcore import receptive_field as rf
+from vizcore.training import checkpoint_meta, load_trained
 
 _LOCK = threading.Lock()  # one cached model object serves every session: one backward pass at a time
 _DEFAULT_MODEL = "resnet18"
@@ -26,7 +27,11 @@ def field_records(name: str) -> list[dict]:
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def model_table(name: str, weights: str, stamp: float) -> rf.FieldTable:
     """Model with the chosen weights, traced; ``stamp`` (checkpoint mtime) renews the cache on a new file."""
-    return rf.analyze(zoo.get_model(name, weights=weights), zoo.get_entry(name).input_size)
+    if weights not in ("random", "pretrained") and checkpoint_meta(weights):
+        model = load_trained(weights, model=name)  # classes and architecture from the run's metadata
+    else:
+        model = zoo.get_model(name, weights=weights)
+    return rf.analyze(model, zoo.get_entry(name).input_size)
 
 
 def _model_input(name: str, image: np.ndarray):
@@ -62,11 +67,18 @@ c1, c2, c3 = st.columns([2, 2, 3])
 name = c1.selectbox("Model", names, index=names.index(_DEFAULT_MODEL), key="rf_model",
                     format_func=lambda n: zoo.get_entry(n).title)
 entry = zoo.get_entry(name)
-wchoice = c2.radio("Weights", ["random", "pretrained", "checkpoint"], horizontal=True, key="rf_weights",
+wchoice = c2.radio("Weights", ["random", "trained", "pretrained", "checkpoint"], horizontal=True, key="rf_weights",
                    help="Only the effective field and the feature map depend on the weights; the theoretical "
                         "field is geometry.")
 weights, stamp = "random", 0.0
-if wchoice == "pretrained":
+if wchoice == "trained":
+    ckpt, source = trained_checkpoint(name)
+    if ckpt:
+        weights, stamp = ckpt, Path(ckpt).stat().st_mtime
+        c3.caption(f"Weights: {source}.")
+    else:
+        c3.info(f"Showing random weights — {source}.")
+elif wchoice == "pretrained":
     if entry.has_pretrained and zoo.pretrained_available(name):
         weights = "pretrained"
     else:

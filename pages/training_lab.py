@@ -12,7 +12,7 @@ import os
 import pandas as pd
 import streamlit as st
 
-from pages._common import user_errors
+from pages._common import CHECKPOINT_KEY, user_errors
 from pages._lab_live import follow, watch
 from vizcore import experiment as vexp
 from vizcore import figures, monitor, paths, reference, zoo
@@ -23,7 +23,6 @@ from vizcore.runs import Lab, get_lab
 
 POLL_S = 1.0  # seconds between live updates while something trains
 IDLE_POLL_S = 5.0  # seconds between checks for runs started elsewhere (another tab, the CLI)
-CHECKPOINT_KEY = "checkpoint_path"  # session key other pages read to load a trained model
 
 
 @st.cache_resource(show_spinner=False)
@@ -326,9 +325,8 @@ else:
         if c4.button("Open in other pages", key="lab_open"):
             st.session_state[CHECKPOINT_KEY] = rec.checkpoint
         if st.session_state.get(CHECKPOINT_KEY) == rec.checkpoint:
-            c4.success(f"Selected for this browser session as `st.session_state['{CHECKPOINT_KEY}']`: pages that "
-                       "show a trained model (Receptive Field's effective-RF view, Activations, SE, Grad-CAM) "
-                       "load it in place of their default model.")
+            c4.success("Selected for this browser session: the Receptive Field page shows its effective "
+                       "receptive field and feature maps when you pick this run's model with weights 'trained'.")
     else:
         c4.caption("No checkpoint to open: the run has not completed an epoch.")
 

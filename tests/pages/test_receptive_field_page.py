@@ -71,3 +71,36 @@ def test_click_on_the_grid_selects_the_unit() -> None:
     ub = nf.unit_box(1, 0, (32, 32))
     assert _metric(at, "Centre (row, col)") == f"{ub.centre[0]:g}, {ub.centre[1]:g}"
     assert [s.value for s in at.slider][:2] == [1, 0]
+
+
+def test_trained_weights_change_the_effective_field(tmp_path, monkeypatch) -> None:
+    """'trained' loads the default small_cnn (shipped checkpoint) and gives another ERF than random weights;
+    a model with no trained weights says so in words; a Training Lab run chosen for the session is used."""
+    monkeypatch.setenv("CONVSCOPE_DATA_DIR", str(tmp_path))
+    at = AppTest.from_file("../../pages/receptive_field.py", default_timeout=240).run()
+    at.selectbox(key="rf_model").set_value("small_cnn").run()
+    layer = at.selectbox(key="rf_layer_small_cnn")
+    layer.set_value(layer.options[-1]).run()  # the deepest map: its ERF depends most on the weights
+    radius_random = _metric(at, "ERF radius (95% of the mass)")
+    at.radio(key="rf_weights").set_value("trained").run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("default model" in c.value for c in at.caption)
+    assert _metric(at, "ERF radius (95% of the mass)") != radius_random
+
+    at.selectbox(key="rf_model").set_value("lenet5").run()
+    assert not at.exception
+    assert any("no trained weights for this model" in i.value for i in at.info)
+
+    # a run from the Training Lab: a lenet5 checkpoint with its metadata
+    import torch
+
+    from vizcore import zoo
+    from vizcore.training import save_checkpoint
+
+    ckpt = save_checkpoint(zoo.get_model("lenet5", seed=5), tmp_path / "run.pt",
+                           {"model": "lenet5", "num_classes": 10, "run_id": "r1", "dataset": "digits", "val_acc": 0.9})
+    at.session_state["checkpoint_path"] = str(ckpt)
+    at.run()
+    assert not at.exception
+    assert any("Training Lab run r1" in c.value for c in at.caption)
+    assert torch.load(ckpt, weights_only=True)  # still a plain state_dict
