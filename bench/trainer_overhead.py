@@ -91,7 +91,7 @@ TRICKS: dict[str, dict] = {
     "RandAugment 2/9": {"augment": "randaugment"},
     "TrivialAugment": {"augment": "trivialaugment"},
     "adamw": {"optimizer": "adamw", "lr": 1e-3},
-    "distillation (teacher = same model)": {"distill_teacher": "<teacher>"},
+    "distillation (same-size teacher)": {"distill_teacher": "<teacher>"},
     "bf16 autocast": {"precision": "bf16"},
     "fp16 autocast + GradScaler": {"precision": "fp16"},
 }
@@ -137,7 +137,7 @@ def main() -> None:
         print("\ncost of each trick alone (engine steps/s with the trick / engine baseline, same run):")
         for name, kw in TRICKS.items():
             if kw.get("precision") == "fp16" and device.type != "cuda":
-                print(f"  {name:28s}  n/a on {device.type} (needs CUDA)")
+                print(f"  {name:32s}  n/a on {device.type} (needs CUDA)")
                 continue
             model = "se_resnet_small" if name == "zero gamma" else args.model
             kw = {k: str(teacher) if v == "<teacher>" else v for k, v in kw.items()}
@@ -149,7 +149,7 @@ def main() -> None:
                 with_trick.append(engine_steps_per_s(c, data, val, db))
             w, wo = max(with_trick), max(without)
             extra = f" ({model})" if model != args.model else ""
-            print(f"  {name:28s} {w:8.2f} vs {wo:8.2f} steps/s  ratio {w / wo:.3f}{extra}")
+            print(f"  {name:32s} {w:8.2f} vs {wo:8.2f} steps/s  ratio {w / wo:.3f}{extra}")
 
 
 if __name__ == "__main__":

@@ -566,7 +566,8 @@ def preflight(config: TrainConfig, num_classes: int = 10) -> Preflight:
             f"{t:.0f} s on {dev.type.upper()}; lower epochs, train_size or image_size, or raise time_budget_s")
     notes = []
     if config.precision != "fp32" and dev.type == "cpu":
-        notes.append("on CPU, bf16 autocast is usually slower than fp32 for small convolutions")
+        notes.append("on CPU, bf16 autocast is usually slower than fp32 for small convolutions (about 20x on a "
+                     "2-core CPU without bf16 instructions, bench/trainer_overhead.py)")
     if config.zero_gamma and config.transfer != "none":
         notes.append("zero_gamma is an initialisation: ignored when transferring learned weights")
     elif config.zero_gamma:
