@@ -1,25 +1,18 @@
 """Open every page in a real browser against a real server: each renders, with no error element."""
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
 
+from tests.app_pages import app_pages
 from tests.e2e.conftest import wait_until_idle
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 
 
 def _page_paths() -> list[str]:
-    tree = ast.parse((ROOT / "app.py").read_text())
-    urls = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "Page" and node.args:
-            path = node.args[0].value
-            default = any(k.arg == "default" and getattr(k.value, "value", False) for k in node.keywords)
-            urls.append("" if default else Path(path).stem)
+    urls = ["" if default else Path(path).stem for path, default in app_pages()]
     # deep links first: a fresh server's first visitor must get the navigation app, not a bare page file
     return sorted(urls, key=lambda u: u == "")
 

@@ -1,24 +1,18 @@
 """Every page of the navigation app renders with no exception (AppTest, the real app.py)."""
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.app_pages import app_pages
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _pages() -> list[str]:
-    tree = ast.parse((ROOT / "app.py").read_text())
-    found = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "Page" and node.args:
-            arg = node.args[0]
-            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                found.append(arg.value)
-    return found
+    return [path for path, _ in app_pages()]
 
 
 def test_every_page_file_exists() -> None:
