@@ -281,14 +281,16 @@ shown = [d for d in published if d.trick in {t.reference for t in vexp.TRICKS.va
 st.plotly_chart(figures.paper_vs_measured_figure(
     [d.label for d in shown], [d.delta for d in shown], [measured.get(d.trick, (None, None))[0] for d in shown],
     [measured.get(d.trick, (None, math.nan))[1] for d in shown]), key="lab_paper_chart")
+def _points(v: float | None, fmt: str) -> str:
+    return "not measured yet" if v is None or math.isnan(v) else format(v, fmt)
+
+
 st.dataframe(pd.DataFrame([{
     "trick": d.label, "table": d.table, "column": d.column, "added to": d.baseline_row,
-    "paper (points)": d.delta, "measured here (points)": measured.get(d.trick, (math.nan,))[0],
-    "± 95% here": measured.get(d.trick, (math.nan, math.nan))[1]} for d in published]), hide_index=True,
-    key="lab_paper_table", column_config={
-        "paper (points)": st.column_config.NumberColumn(format="%+.2f"),
-        "measured here (points)": st.column_config.NumberColumn(format="%+.2f"),
-        "± 95% here": st.column_config.NumberColumn(format="%.2f")})
+    "paper (points)": f"{d.delta:+.2f}",
+    "measured here (points)": _points(measured.get(d.trick, (math.nan,))[0], "+.2f"),
+    "± 95% here": _points(measured.get(d.trick, (math.nan, math.nan))[1], ".2f")} for d in published]),
+    hide_index=True, key="lab_paper_table")
 st.caption(f"Source: {reference.citation()} Note on the figures: {reference.verified_note()}.")
 
 # ---------------------------------------------------------------------------------------- 5. runs
