@@ -121,7 +121,8 @@ with tabs[4]:
     ra_n = c2.number_input("RandAugment N", 1, 10, 2, key="lab_ra_n", disabled=augment != "randaugment")
     ra_m = c3.number_input("RandAugment M", 0, 30, 9, key="lab_ra_m", disabled=augment != "randaugment")
 
-finished_with_ckpt = [r for r in store.list() if r.status == "done" and r.checkpoint]
+all_runs = store.list()  # read once per rerun; sections 1 and 5 both use it
+finished_with_ckpt = [r for r in all_runs if r.status == "done" and r.checkpoint]
 run_label = {r.id: f"{r.name} ({r.config.model}, {100 * (r.val_acc or 0):.1f}%)" for r in finished_with_ckpt}
 with tabs[5]:
     c1, c2, c3 = st.columns(3)
@@ -173,6 +174,7 @@ if c1.button("Start run", type="primary", key="lab_start"):
         rid = lab.submit(config, name=run_name or None)
         follow(rid)
         st.toast(f"Queued run {rid}")
+        all_runs = store.list()  # the Runs section below shows the new run in this same rerun
 
 # ---------------------------------------------------------------------------------------- 2. watch
 st.header("2 · Watch")
@@ -295,7 +297,6 @@ st.caption(f"Source: {reference.citation()} Note on the figures: {reference.veri
 
 # ---------------------------------------------------------------------------------------- 5. runs
 st.header("5 · Runs")
-all_runs = store.list()
 if not all_runs:
     st.info("Runs you start appear here: rename, delete, export, or open one in the other pages.")
 else:

@@ -32,6 +32,7 @@ Example (CPU, a few seconds)::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import threading
@@ -508,19 +509,25 @@ _DEVICE_FLOPS = {"cpu": 2e10, "cuda": 2e12, "mps": 2e11}
 
 def estimate_flops(config: TrainConfig, num_classes: int = 10) -> int:
     """FLOPs of one forward pass of one image (``torch.utils.flop_counter``, counted on the meta device)."""
+    return _forward_flops(config.model, config.image_size, num_classes)
+
+
+@functools.lru_cache(maxsize=256)
+def _forward_flops(model_name: str, image_size: int, num_classes: int) -> int:
+    # depends only on architecture and input size: cached, since previews ask for it once per planned run
     from torch.utils.flop_counter import FlopCounterMode
 
-    entry = zoo.get_entry(config.model)
+    entry = zoo.get_entry(model_name)
     with torch.device("meta"):
         model = entry.builder(num_classes=num_classes).eval()
-        x = torch.empty(1, entry.input_size[0], config.image_size, config.image_size)
+        x = torch.empty(1, entry.input_size[0], image_size, image_size)
     counter = FlopCounterMode(display=False)
     try:
         with counter, torch.no_grad():
             model(x)
     except RuntimeError as exc:
-        raise ValueError(f"expected an image size {config.model} can take, got {config.image_size}x"
-                         f"{config.image_size} ({' '.join(str(exc).split())[:160]})") from None
+        raise ValueError(f"expected an image size {model_name} can take, got {image_size}x"
+                         f"{image_size} ({' '.join(str(exc).split())[:160]})") from None
     return int(counter.get_total_flops())
 
 
