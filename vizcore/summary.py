@@ -7,7 +7,7 @@ element-wise layers (BN, activations, pooling) count zero. Parameters shared by 
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import torch
@@ -124,6 +124,7 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...], device: torch.devi
 
     seen_params: set[int] = set()
     seen_mods: dict[nn.Module, int] = defaultdict(int)
+    total_calls = Counter(mod for mod, _, _ in calls)  # the counter sums a module's MACs over its calls
     records: list[LayerRecord] = []
     for i, (mod, ish, osh) in enumerate(calls):
         own = [p for p in mod.parameters(recurse=False)]
@@ -131,11 +132,9 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...], device: torch.devi
         seen_params.update(id(p) for p in own)
         n_calls = seen_mods[mod]
         seen_mods[mod] += 1
-        # a module called k times: its MACs in the counter are the sum over calls; split evenly
-        total_calls = sum(1 for c in calls if c[0] is mod)
         records.append(LayerRecord(
             index=i, name=names.get(mod, "?"), type=type(mod).__name__, **_settings(mod), in_shape=ish,
-            out_shape=osh, params=sum(p.numel() for p in fresh), macs=macs_of(mod) // total_calls,
+            out_shape=osh, params=sum(p.numel() for p in fresh), macs=macs_of(mod) // total_calls[mod],
             trainable=any(p.requires_grad for p in own) if own else None, depth=names.get(mod, "").count(".") + 1 if names.get(mod) else 0,
             shared=n_calls > 0,
         ))
