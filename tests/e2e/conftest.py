@@ -8,6 +8,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,17 @@ def wait_until_idle(page, timeout_ms: int = 180_000) -> None:
         " return a && a.getAttribute('data-test-script-state') === 'notRunning'"
         " && !document.querySelector('[data-testid=\"stStatusWidget\"]'); }", timeout=timeout_ms, polling=300)
     page.wait_for_timeout(500)
+
+
+@contextmanager
+def opened(browser, url: str, height: int = 1000) -> Iterator[tuple[object, list[str]]]:
+    """A new page at ``url``, loaded until the script run ends; yields (page, JavaScript errors seen), then closes."""
+    page = browser.new_page(viewport={"width": 1400, "height": height})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(url, wait_until="domcontentloaded", timeout=120_000)
+        wait_until_idle(page)
+        yield page, errors
+    finally:
+        page.close()

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.app_pages import app_pages
-from tests.e2e.conftest import wait_until_idle
+from tests.e2e.conftest import opened, wait_until_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -19,27 +19,17 @@ def _page_paths() -> list[str]:
 
 @pytest.mark.parametrize("url_path", _page_paths())
 def test_page_opens_without_error(server: str, browser, url_path: str) -> None:
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
-        page.goto(f"{server}/{url_path}", wait_until="domcontentloaded", timeout=120_000)
-        wait_until_idle(page)
+    with opened(browser, f"{server}/{url_path}") as (page, errors):
         assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
             '[data-testid="stException"]').first.inner_text()
         assert page.locator("h1").first.inner_text().strip()
         sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
         assert "Compute device" in sidebar and "Conv Arithmetic" in sidebar and "common" not in sidebar
         assert not errors, errors
-    finally:
-        page.close()
 
 
 def test_conv_arithmetic_widget_changes_output(server: str, browser) -> None:
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    try:
-        page.goto(f"{server}/conv_arithmetic", wait_until="domcontentloaded", timeout=120_000)
-        wait_until_idle(page)
+    with opened(browser, f"{server}/conv_arithmetic") as (page, _):
         assert "16×7×7" in page.locator('[data-testid="stMetric"]').first.inner_text()
         stride = page.get_by_label("Stride S")
         stride.fill("2")
@@ -49,5 +39,3 @@ def test_conv_arithmetic_widget_changes_output(server: str, browser) -> None:
             timeout=60_000)
         wait_until_idle(page)
         assert page.locator('[data-testid="stException"]').count() == 0
-    finally:
-        page.close()

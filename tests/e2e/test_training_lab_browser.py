@@ -3,18 +3,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import wait_until_idle
+from tests.e2e.conftest import opened
 
 pytestmark = pytest.mark.e2e
 
 
 def test_start_watch_and_cancel_a_run(server: str, browser) -> None:
-    page = browser.new_page(viewport={"width": 1400, "height": 1400})
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
-        page.goto(f"{server}/training_lab", wait_until="domcontentloaded", timeout=120_000)
-        wait_until_idle(page)
+    with opened(browser, f"{server}/training_lab", height=1400) as (page, errors):
         page.get_by_role("button", name="Start run").click()
         progress = page.locator('[data-testid="stProgress"]').first
         # the live fragment shows the run training (or waiting for its slot) without a page reload
@@ -28,5 +23,3 @@ def test_start_watch_and_cancel_a_run(server: str, browser) -> None:
         assert "cancelled" in progress.inner_text()
         assert page.locator('[data-testid="stException"]').count() == 0
         assert not errors, errors
-    finally:
-        page.close()
