@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from vizcore.cli import CLIError, command, parse_shape
+from vizcore.cli.registry import CLIError, command, parse_shape
 
 
 def _add(p: argparse.ArgumentParser) -> None:

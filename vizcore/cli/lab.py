@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from vizcore.cli import CLIError, command
+from vizcore.cli.registry import CLIError, command
 
 
 def _floats(text: str) -> list[float]:

@@ -5,7 +5,7 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
-from vizcore.cli import CLIError, command, parse_shape
+from vizcore.cli.registry import CLIError, command, parse_shape
 
 
 def _padding(text: str) -> int | str:

@@ -15,7 +15,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from vizcore.cli import CLIError, command, print_json
+from vizcore.cli.registry import CLIError, command, print_json
 
 
 def _config_fields() -> list[dataclasses.Field]:

@@ -4,10 +4,10 @@ The Bag of Tricks paper (He et al., CVPR 2019) measures each trick by adding it 
 plans the same on a small scale — the same config with one trick toggled (A/B) or a small grid of tricks —
 repeats every arm over several seeds (Bouthillier et al., "Accounting for Variance in Machine Learning
 Benchmarks", MLSys 2021: one seed per arm cannot separate a trick from noise) and summarises finished runs with
-:mod:`vizcore.compare`.
+:mod:`vizcore.lab.results`.
 
 Experiments are plain JSON files (``<data dir>/experiments/<id>.json``) naming the run ids of each arm and seed;
-the runs themselves live in the run store (:mod:`vizcore.runs`).
+the runs themselves live in the run store (:mod:`vizcore.lab.store`).
 """
 from __future__ import annotations
 
@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vizcore import paths
-from vizcore.compare import Band, Difference, Interval, band, compare, mean_interval
-from vizcore.training import TrainConfig
+from vizcore.core import paths
+from vizcore.lab.stats import Band, Difference, Interval, band, compare, mean_interval
+from vizcore.train.config import TrainConfig
+
 
 MAX_ARMS = 8  # a grid of 3 tricks; more would not finish in minutes on a CPU
 MAX_SEEDS = 10  # repeats per arm
@@ -252,100 +253,6 @@ def delete_experiment(exp_id: str) -> None:
 # ---------------------------------------------------------------------------------------- summaries
 
 
-@dataclass(frozen=True)
-class RunResult:
-    """What a comparison needs from one finished (or running) run."""
-
-    arm: str  # arm name
-    seed: int  # the run's seed
-    status: str  # run status
-    val_acc: tuple[float, ...]  # validation accuracy per completed epoch, in %
-    time_s: float  # wall time of the completed epochs, s
-    throughput: float  # mean training images / s (NaN when unknown)
-
-    @property
-    def final(self) -> float:
-        return self.val_acc[-1] if self.val_acc else math.nan
-
-
-@dataclass(frozen=True)
-class ArmSummary:
-    """One row of the comparison table: an arm's final accuracy over its finished seeds."""
-
-    arm: str  # arm name
-    accuracy: Interval | None  # mean ± t-interval of final val accuracy (%) over done seeds; None if none done
-    seeds: tuple[int, ...]  # seeds that finished ("done")
-    values: tuple[float, ...]  # their final val accuracy, %
-    pending: int  # runs queued or running
-    failed: int  # runs cancelled, diverged, failed or interrupted
-    time_s: float  # mean wall time per done run, s
-    throughput: float  # mean training images / s over done runs
-
-
-@dataclass(frozen=True)
-class Summary:
-    """Table rows, differences against the baseline and curves with bands, of one experiment."""
-
-    rows: tuple[ArmSummary, ...]  # baseline first
-    differences: tuple[Difference, ...]  # each non-baseline arm vs the baseline (arms with >= 1 done run)
-    bands: dict[str, Band]  # arm -> validation accuracy band over epochs (done runs, and running ones so far)
-
-
-def summarize(arms: Sequence[str], results: Iterable[RunResult], confidence: float = 0.95) -> Summary:
-    """Summarise run results by arm: only runs with status ``done`` count in the table and the tests;
-    curves include running seeds so far (live). Differences are paired by seed where the seeds match."""
-    by_arm: dict[str, list[RunResult]] = {a: [] for a in arms}
-    for r in results:
-        if r.arm not in by_arm:
-            raise ValueError(f"expected an arm from {list(arms)}, got {r.arm!r}")
-        by_arm[r.arm].append(r)
-    rows, bands = [], {}
-    for a in arms:
-        rs = by_arm[a]
-        done = sorted((r for r in rs if r.status == "done" and r.val_acc), key=lambda r: r.seed)
-        vals = tuple(r.final for r in done)
-        rows.append(ArmSummary(
-            a, mean_interval(vals, confidence) if vals else None, tuple(r.seed for r in done), vals,
-            sum(r.status in ("queued", "running") for r in rs),
-            sum(r.status in ("cancelled", "diverged", "failed", "interrupted") for r in rs),
-            _mean([r.time_s for r in done]), _mean([r.throughput for r in done])))
-        curves = [list(r.val_acc) for r in rs if r.val_acc and r.status in ("done", "running")]
-        if curves:
-            bands[a] = band(curves, confidence)
-    diffs = []
-    base = rows[0] if rows else None
-    if base is not None and base.values:
-        for row in rows[1:]:
-            if row.values:
-                diffs.append(compare(base.values, row.values, seeds_a=base.seeds, seeds_b=row.seeds,
-                                     name_a=base.arm, name_b=row.arm, confidence=confidence))
-    return Summary(tuple(rows), tuple(diffs), bands)
-
-
-def _mean(xs: Sequence[float]) -> float:
-    xs = [x for x in xs if x is not None and math.isfinite(x)]
-    return sum(xs) / len(xs) if xs else math.nan
-
-
-def table_rows(summary: Summary) -> list[dict[str, Any]]:
-    """The comparison table as plain rows (for a dataframe, CSV or JSON)."""
-    out = []
-    for r in summary.rows:
-        acc = r.accuracy
-        out.append({
-            "configuration": r.arm,
-            "final val accuracy (%)": acc.text() if acc is not None else "no finished run yet",
-            "mean (%)": acc.mean if acc else math.nan,
-            "± 95% (points)": acc.half_width if acc else math.nan,
-            "seeds done": len(r.seeds),
-            "pending": r.pending,
-            "failed/cancelled": r.failed,
-            "time per run (s)": r.time_s,
-            "throughput (img/s)": r.throughput,
-        })
-    return out
-
-
 # ---------------------------------------------------------------------------------------- lab wiring
 
 
@@ -377,79 +284,3 @@ def _num_classes(cfg: TrainConfig, data: tuple[Any, Any] | None) -> int:
 
     info = vdata.DATASETS.get(cfg.dataset)
     return int(info.num_classes) if info is not None and info.num_classes else 10
-
-
-def results(store: Any, exp: Experiment) -> list[RunResult]:
-    """The experiment's runs as :class:`RunResult` (runs deleted from the store are left out)."""
-    out = []
-    for r in exp.runs:
-        try:
-            rec = store.get(r["run_id"])
-        except ValueError:
-            continue
-        epochs = store.metrics(rec.id, "epoch")
-        steps = store.metrics(rec.id, "step")
-        tput = [float(s["throughput"]) for s in steps if s.get("throughput") is not None]
-        if rec.started_at is not None and rec.finished_at is not None:
-            t = rec.finished_at - rec.started_at
-        else:
-            t = float(epochs[-1].get("elapsed_s", math.nan)) if epochs else math.nan
-        out.append(RunResult(r["arm"], int(r["seed"]), rec.status,
-                             tuple(100.0 * float(e["val_acc"]) for e in epochs), float(t),
-                             sum(tput) / len(tput) if tput else math.nan))
-    return out
-
-
-def experiment_summary(store: Any, exp: Experiment, confidence: float = 0.95) -> Summary:
-    """:func:`summarize` of a stored experiment's runs."""
-    return summarize(exp.arms, results(store, exp), confidence)
-
-
-# ---------------------------------------------------------------------------------------- shape vs texture
-
-
-@dataclass(frozen=True)
-class ShapeBiasRow:
-    """Shape bias of one finished run of a shape-vs-texture experiment."""
-
-    arm: str  # arm name
-    seed: int  # the run's seed
-    val_acc: float  # the run's final validation accuracy on shapes, %
-    shape: int  # shape decisions on the cue-conflict images
-    texture: int  # texture decisions
-    other: int  # decisions for neither cue
-    bias: float  # shape / (shape + texture), in [0, 1]; NaN without cue decisions
-
-
-def shape_bias_rows(store: Any, exp: Experiment, measure: Callable[[str], Any]) -> tuple[list[ShapeBiasRow], int]:
-    """(rows for the finished runs, number of runs still queued or running).
-
-    measure: checkpoint path -> an object with ``shape``, ``texture``, ``other``, ``shape_bias``
-    (:func:`vizcore.shape_bias.shape_bias_of_checkpoint`, possibly cached by the caller).
-    """
-    rows, waiting = [], 0
-    for r in exp.runs:
-        try:
-            rec = store.get(r["run_id"])
-        except ValueError:  # deleted from the store
-            continue
-        if rec.status == "done" and rec.checkpoint and Path(rec.checkpoint).is_file():
-            sb = measure(rec.checkpoint)
-            rows.append(ShapeBiasRow(r["arm"], int(r["seed"]), 100.0 * float(rec.val_acc or 0.0), int(sb.shape),
-                                     int(sb.texture), int(sb.other), float(sb.shape_bias)))
-        elif rec.status in ("queued", "running"):
-            waiting += 1
-    return rows, waiting
-
-
-def shape_bias_difference(rows: Sequence[ShapeBiasRow], arms: Sequence[str]) -> Difference | None:
-    """Shape bias (in %) of the second arm against the first over seeds; None until both have a value."""
-    if len(arms) < 2:
-        return None
-    side = {a: [(r.seed, 100.0 * r.bias) for r in rows if r.arm == a and math.isfinite(r.bias)] for a in arms[:2]}
-    a0, a1 = arms[0], arms[1]
-    if not side[a0] or not side[a1]:
-        return None
-    return compare([v for _, v in side[a0]], [v for _, v in side[a1]], seeds_a=[s for s, _ in side[a0]],
-                   seeds_b=[s for s, _ in side[a1]], name_a=a0, name_b=a1, unit="points of shape bias",
-                   words=("more shape-biased", "less shape-biased"))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from vizcore.cli import command
+from vizcore.cli.registry import command
 
 
 def _add(p: argparse.ArgumentParser) -> None:

@@ -1,0 +1,47 @@
+"""Command-line interface: one sub-command per capability, JSON out with ``--json``.
+
+Bad input exits with status 2 and a one-line ``error: ...`` on stderr, never a traceback. Command modules are
+imported here (registering themselves in :mod:`vizcore.cli.registry`); each imports torch only inside its
+``run`` function, so ``--help`` and ``outsize`` stay quick.
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from vizcore.cli.registry import COMMANDS, CLIError, Parser, print_json
+
+
+def build_parser() -> argparse.ArgumentParser:
+    _load_commands()
+    parser = Parser(prog="python -m vizcore", description="ConvScope compute core: JSON out with --json.")
+    subs = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    subs.required = True
+    for name, cmd in sorted(COMMANDS.items()):
+        sp = subs.add_parser(name, help=cmd.help, description=cmd.help)
+        cmd.add(sp)
+        sp.add_argument("--json", action="store_true", help="print JSON (default: the same JSON, indented)")
+    return parser
+
+
+def _load_commands() -> None:
+    # Importing the command modules registers them (once: Python caches modules).
+    from vizcore.cli import data, geometry, lab, models, rf, train  # noqa: F401
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    cmd = COMMANDS[args.command]
+    try:
+        result = cmd.run(args)
+    except (CLIError, ValueError, TypeError, KeyError, FileNotFoundError, RuntimeError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        sys.stderr.write(f"error: {' '.join(str(msg).split())}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        return 130
+    if result is not None:
+        print_json(result)
+    return 0

@@ -1,0 +1,99 @@
+"""Figures of one layer's arithmetic: the sliding window animation."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from vizcore.figures.palette import PALETTE, rgba
+
+if TYPE_CHECKING:
+    from vizcore.arch.geometry import ConvGeometry, Explained
+
+
+MAX_FRAMES = 240  # animation frames at most; larger outputs are sampled evenly
+
+
+def sliding_window_figure(g: "ConvGeometry", e: "Explained", max_frames: int = MAX_FRAMES) -> go.Figure:
+    """Animated kernel sliding over the padded input (left) with the output cell it produces (right).
+
+    One frame per output position (sampled evenly above ``max_frames``). Input pixels are blue, padding grey,
+    and pixels no window ever covers (dropped by the floor) red. Dilation shows as spaced kernel taps.
+    """
+
+
+
+    top, bottom, left, right = e.pad
+    ph, pw = g.height + top + bottom, g.width + left + right
+    k_eff = g.dilation * (g.kernel - 1) + 1
+    grid = np.zeros((ph, pw))
+    grid[top:top + g.height, left:left + g.width] = 1.0
+    rows = sorted({w[2] for w in e.windows})
+    cols = sorted({w[3] for w in e.windows})
+    row_cov = np.zeros(ph, dtype=bool)
+    col_cov = np.zeros(pw, dtype=bool)
+    for r in rows:
+        row_cov[r:r + k_eff] = True
+    for c in cols:
+        col_cov[c:c + k_eff] = True
+    covered = row_cov[:, None] & col_cov[None, :]
+    grid[(grid == 1.0) & ~covered] = 2.0  # input pixels no window reaches
+    colorscale = [[0.0, "#d0d0d0"], [0.33, "#d0d0d0"], [0.34, "#9ecae1"], [0.66, "#9ecae1"], [0.67, "#fb6a4a"],
+                  [1.0, "#fb6a4a"]]
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.6, 0.4], horizontal_spacing=0.08,
+                        subplot_titles=(f"Padded input {ph}×{pw} (input {g.height}×{g.width})",
+                                        f"Output {e.out_height}×{e.out_width}"))
+    hover = np.where(grid == 0, "padding", np.where(grid == 1, "input pixel", "input pixel never covered"))
+    fig.add_trace(go.Heatmap(z=grid, zmin=0, zmax=2, colorscale=colorscale, showscale=False, xgap=1, ygap=1,
+                             text=hover, hovertemplate="row %{y}, col %{x}: %{text}<extra></extra>"), 1, 1)
+    fig.add_trace(go.Heatmap(z=np.zeros((e.out_height, e.out_width)), colorscale=[[0, "#fdd0a2"], [1, "#fdd0a2"]],
+                             showscale=False, xgap=1, ygap=1, hovertemplate="output (%{y}, %{x})<extra></extra>"), 1, 2)
+    windows = e.windows
+    if len(windows) > max_frames:
+        idx = np.linspace(0, len(windows) - 1, max_frames).round().astype(int)
+        windows = [windows[i] for i in idx]
+    taps = np.arange(g.kernel) * g.dilation
+
+    def tap_xy(top_: int, left_: int) -> tuple[list[int], list[int]]:
+        yy, xx = np.meshgrid(top_ + taps, left_ + taps, indexing="ij")
+        return xx.ravel().tolist(), yy.ravel().tolist()
+
+    r0, c0, t0, l0 = windows[0]
+    x0, y0 = tap_xy(t0, l0)
+    fig.add_trace(go.Scatter(x=x0, y=y0, mode="markers", marker=dict(size=max(4, min(14, 240 // max(ph, pw))),
+                  color="#08306b", symbol="square"), name="kernel taps", hoverinfo="skip"), 1, 1)
+    fig.add_trace(go.Scatter(x=[c0], y=[r0], mode="markers", marker=dict(size=max(6, min(22, 260 // max(e.out_height, e.out_width))),
+                  color="#d94801", symbol="square"), name="output value", hoverinfo="skip"), 1, 2)
+
+    def box(t: int, l_: int) -> dict:
+        return dict(type="rect", xref="x", yref="y", x0=l_ - 0.5, x1=l_ + k_eff - 0.5, y0=t - 0.5, y1=t + k_eff - 0.5,
+                    line=dict(color="#08306b", width=2))
+
+    frames = []
+    for i, (r, c, t, l_) in enumerate(windows):
+        xs, ys = tap_xy(t, l_)
+        frames.append(go.Frame(name=str(i), data=[go.Scatter(x=xs, y=ys), go.Scatter(x=[c], y=[r])], traces=[2, 3],
+                               layout=dict(shapes=[box(t, l_)])))
+    fig.frames = frames
+    fig.update_layout(shapes=[box(t0, l0)])
+    steps = [dict(method="animate", label=f"({r},{c})", args=[[str(i)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
+                  transition=dict(duration=0))]) for i, (r, c, _, _) in enumerate(windows)]
+    sampled = "" if len(windows) == len(e.windows) else f" — {len(windows)} of {len(e.windows)} positions shown"
+    fig.update_layout(
+        title=f"Sliding window: {g.kernel}×{g.kernel} kernel, stride {g.stride}, dilation {g.dilation}{sampled}",
+        height=620, showlegend=False, margin=dict(t=90, b=170, l=50, r=20),
+        updatemenus=[dict(type="buttons", x=0, y=-0.3, xanchor="left", yanchor="top", direction="left", buttons=[
+            dict(label="▶ Play", method="animate", args=[None, dict(frame=dict(duration=250, redraw=True), fromcurrent=True,
+                                                                   transition=dict(duration=0))]),
+            dict(label="❚❚ Pause", method="animate", args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))]),
+        ])],
+        sliders=[dict(active=0, steps=steps, x=0.18, len=0.82, y=-0.2, yanchor="top",
+                      currentvalue=dict(prefix="output position (row, col): "))],
+    )
+    for col, (h, w) in ((1, (ph, pw)), (2, (e.out_height, e.out_width))):
+        fig.update_xaxes(title_text="column (pixels)", range=[-0.5, w - 0.5], constrain="domain", row=1, col=col)
+        fig.update_yaxes(title_text="row (pixels)", range=[h - 0.5, -0.5], scaleanchor="x" if col == 1 else "x2",
+                         row=1, col=col)
+    return fig

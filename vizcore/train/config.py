@@ -1,0 +1,199 @@
+"""The training config: one frozen dataclass describing a run, every trick a named field.
+
+See :mod:`vizcore.train.engine` for the tricks and the papers they come from.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vizcore.models import registry as zoo
+
+from vizcore.core.checks import check_choice, check_range
+
+
+Status = Literal["queued", "running", "done", "cancelled", "diverged", "failed", "interrupted"]
+FINAL_STATUSES: frozenset[str] = frozenset({"done", "cancelled", "diverged", "failed", "interrupted"})
+OptimizerName = Literal["sgd", "nesterov", "adamw"]
+ScheduleName = Literal["constant", "step", "cosine"]
+Precision = Literal["fp32", "bf16", "fp16"]
+AugmentName = Literal["none", "flip_crop", "randaugment", "trivialaugment"]
+TransferMode = Literal["none", "linear_probe", "finetune", "finetune_lower_lr"]
+
+BASE_BATCH = 256  # linear scaling reference batch: lr_used = lr * batch_size / BASE_BATCH (Goyal et al., 2017)
+
+# Documented upper bounds (the UI's sliders stay inside them; the engine refuses anything beyond).
+MAX_EPOCHS = 200
+MAX_BATCH = 4096
+MAX_TRAIN_SIZE = 200_000
+MAX_VAL_SIZE = 50_000
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 256
+MAX_LR = 10.0
+MAX_TIME_BUDGET_S = 24 * 3600
+MAX_MEMORY_BUDGET_MB = 256 * 1024
+
+OPTIMIZERS: tuple[str, ...] = ("sgd", "nesterov", "adamw")
+SCHEDULES: tuple[str, ...] = ("constant", "step", "cosine")
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
+AUGMENTS: tuple[str, ...] = ("none", "flip_crop", "randaugment", "trivialaugment")
+TRANSFERS: tuple[str, ...] = ("none", "linear_probe", "finetune", "finetune_lower_lr")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run. Derive variants with ``dataclasses.replace``.
+
+    Upper bounds: epochs ≤ 200, batch_size ≤ 4096, train_size ≤ 200 000, val_size ≤ 50 000,
+    8 ≤ image_size ≤ 256, lr ≤ 10, time budget ≤ 24 h, memory budget ≤ 256 GiB.
+    """
+
+    model: str = "small_cnn"  # zoo name (vizcore.zoo.list_models())
+    dataset: str = "shapes"  # data set name (vizcore.data.DATASETS)
+    data_root: str | None = None  # folder of the "folder" data set (or of downloaded torchvision files)
+    train_size: int = 4000  # training images drawn from the data set (fewer if it has fewer)
+    val_size: int = 1000  # validation images (held out split)
+    image_size: int = 32  # side of the square input in pixels; images are resized to it
+    epochs: int = 5  # passes over the training images
+    batch_size: int = 128  # images per optimizer step
+    optimizer: OptimizerName = "nesterov"  # sgd (heavy-ball momentum), nesterov (Sutskever et al., 2013), adamw
+    lr: float = 0.1  # base learning rate (the peak after warmup)
+    momentum: float = 0.9  # SGD momentum; AdamW uses it as beta1
+    linear_scaling: bool = False  # use lr * batch_size / 256 instead of lr (Goyal et al., 2017)
+    schedule: ScheduleName = "cosine"  # LR decay after warmup: constant, step (StepLR), cosine (CosineAnnealingLR)
+    warmup_epochs: float = 0.0  # linear warmup from lr/W to lr over this many epochs (W warmup steps)
+    step_size: float = 2.0  # step schedule: epochs between decays, counted from the end of warmup
+    gamma: float = 0.1  # step schedule: LR multiplier at each decay
+    weight_decay: float = 5e-4  # L2 penalty (decoupled for AdamW)
+    no_bias_decay: bool = False  # no weight decay on biases and BN γ/β (He et al., 2019 §3.1)
+    label_smoothing: float = 0.0  # ε of label smoothing: target = (1-ε)·onehot + ε/K (Szegedy et al., 2016)
+    mixup_alpha: float = 0.0  # Beta(α, α) of mixup; 0 = off (Zhang et al., 2018)
+    cutmix_alpha: float = 0.0  # Beta(α, α) of cutmix; 0 = off (Yun et al., 2019)
+    mix_prob: float = 1.0  # probability a batch is mixed (when both are on, each is picked half the time)
+    zero_gamma: bool = False  # γ = 0 for the last BN of each residual block: blocks start as identities
+    precision: Precision = "fp32"  # fp32, bf16 autocast (CPU/GPU), fp16 autocast + GradScaler (GPU only)
+    augment: AugmentName = "none"  # augmentation preset: none, flip_crop, randaugment, trivialaugment
+    randaugment_n: int = 2  # RandAugment: ops per image
+    randaugment_m: int = 9  # RandAugment: magnitude, 0..30
+    distill_teacher: str | None = None  # knowledge distillation teacher: a run id or a checkpoint path
+    distill_T: float = 4.0  # distillation temperature T
+    distill_alpha: float = 0.5  # weight α of the distillation term; (1-α) goes to the hard-label loss
+    transfer: TransferMode = "none"  # none, linear_probe (frozen backbone), finetune, finetune_lower_lr
+    transfer_from: str | None = None  # source weights: "pretrained" (ImageNet), a run id or a checkpoint path
+    backbone_lr_mult: float = 0.1  # finetune_lower_lr: backbone LR = lr * this
+    seed: int = 0  # seeds data order, augmentation, mixing and the model's initial weights
+    device: str | None = None  # "cpu", "cuda", "mps" or None for the best available
+    time_budget_s: float = 600.0  # wall-clock budget: refused before start if the estimate exceeds it; stopped at it
+    memory_budget_mb: int = 4096  # refused before start if the estimated training memory exceeds it
+    log_every: int = 5  # steps between "step" events (each costs one device sync)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or not self.model:
+            raise ValueError(f"expected model to be a zoo name, got {self.model!r}")
+        zoo.get_entry(self.model)  # raises "expected a model name from ..."
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise ValueError(f"expected dataset to be a data set name, got {self.dataset!r}")
+        check_range("train_size", self.train_size, 1, MAX_TRAIN_SIZE, integer=True)
+        check_range("val_size", self.val_size, 1, MAX_VAL_SIZE, integer=True)
+        check_range("image_size", self.image_size, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE, integer=True)
+        check_range("epochs", self.epochs, 1, MAX_EPOCHS, integer=True)
+        check_range("batch_size", self.batch_size, 1, MAX_BATCH, integer=True)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_range("lr", self.lr, 0.0, MAX_LR, lo_open=True)
+        check_range("momentum", self.momentum, 0.0, 0.999)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_range("warmup_epochs", self.warmup_epochs, 0.0, float(self.epochs))
+        check_range("step_size", self.step_size, 0.0, float(MAX_EPOCHS), lo_open=True)
+        check_range("gamma", self.gamma, 0.0, 1.0, lo_open=True)
+        check_range("weight_decay", self.weight_decay, 0.0, 1.0)
+        check_range("label_smoothing", self.label_smoothing, 0.0, 0.99)
+        check_range("mixup_alpha", self.mixup_alpha, 0.0, 10.0)
+        check_range("cutmix_alpha", self.cutmix_alpha, 0.0, 10.0)
+        check_range("mix_prob", self.mix_prob, 0.0, 1.0)
+        check_choice("precision", self.precision, PRECISIONS)
+        check_choice("augment", self.augment, AUGMENTS)
+        check_range("randaugment_n", self.randaugment_n, 1, 10, integer=True)
+        check_range("randaugment_m", self.randaugment_m, 0, 30, integer=True)
+        if self.distill_teacher is not None and (not isinstance(self.distill_teacher, str) or not self.distill_teacher):
+            raise ValueError(f"expected distill_teacher to be a run id or checkpoint path, got {self.distill_teacher!r}")
+        check_range("distill_T", self.distill_T, 0.0, 100.0, lo_open=True)
+        check_range("distill_alpha", self.distill_alpha, 0.0, 1.0)
+        check_choice("transfer", self.transfer, TRANSFERS)
+        if self.transfer != "none" and not self.transfer_from:
+            raise ValueError(f"expected transfer_from (\"pretrained\", a run id or a checkpoint path) with "
+                             f"transfer={self.transfer!r}, got {self.transfer_from!r}")
+        if self.transfer == "none" and self.transfer_from:
+            raise ValueError(f"expected transfer linear_probe, finetune or finetune_lower_lr with "
+                             f"transfer_from={self.transfer_from!r}, got transfer='none'")
+        check_range("backbone_lr_mult", self.backbone_lr_mult, 0.0, 1.0, lo_open=True)
+        check_range("seed", self.seed, 0, 2**31 - 1, integer=True)
+        if self.device is not None and self.device not in ("cpu", "cuda", "mps") and not str(self.device).startswith("cuda:"):
+            raise ValueError(f"expected device 'cpu', 'cuda', 'cuda:N', 'mps' or None, got {self.device!r}")
+        check_range("time_budget_s", self.time_budget_s, 0.0, MAX_TIME_BUDGET_S, lo_open=True)
+        check_range("memory_budget_mb", self.memory_budget_mb, 1, MAX_MEMORY_BUDGET_MB, integer=True)
+        check_range("log_every", self.log_every, 1, 10_000, integer=True)
+
+    # ---- derived values
+    @property
+    def effective_lr(self) -> float:
+        """Peak LR actually used: ``lr`` or ``lr * batch_size / 256`` with linear scaling."""
+        return self.lr * self.batch_size / BASE_BATCH if self.linear_scaling else self.lr
+
+    def steps_per_epoch(self, n_train: int | None = None) -> int:
+        """Optimizer steps per epoch for ``n_train`` images (default ``train_size``); the last partial batch is
+        dropped when there is at least one full batch (BN statistics of a 1-image batch are meaningless)."""
+        n = self.train_size if n_train is None else n_train
+        return max(1, n // self.batch_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from a dict (e.g. a run.json); unknown keys are refused with their names."""
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object of config fields, got {type(data).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"expected config fields from {', '.join(sorted(names))}, got unknown {', '.join(unknown)}")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"expected a JSON config, got invalid JSON ({exc.msg} at line {exc.lineno})") from None
+        return cls.from_dict(data)
+
+
+def field_docs() -> dict[str, str]:
+    """Each TrainConfig field's one-line comment (for CLI help and widget tooltips), read from the source."""
+    import inspect
+    import re
+
+    docs: dict[str, str] = {}
+    for line in inspect.getsource(TrainConfig).splitlines():
+        m = re.match(r"\s+(\w+): [^=]+=.*?#\s*(.+)$", line)
+        if m:
+            docs[m.group(1)] = m.group(2).strip()
+    return docs

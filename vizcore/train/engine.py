@@ -1,0 +1,428 @@
+"""The training engine: one config describing a run, and a run object that trains in the background.
+
+Puts the "Bag of Tricks" in the user's hands — He, Zhang, Zhang, Zhang, Xie, Li. *Bag of Tricks for Image
+Classification with Convolutional Neural Networks*, CVPR 2019 — each trick a named field of
+:class:`TrainConfig`, each built from what torch/torchvision already provide:
+
+================  ==========================================================================================
+trick             built on
+================  ==========================================================================================
+linear scaling    ``lr * batch_size / 256`` (Goyal et al., *Accurate, Large Minibatch SGD*, 2017)
+LR warmup         ``torch.optim.lr_scheduler.LinearLR`` inside ``SequentialLR`` (Goyal et al., 2017)
+cosine / step LR  ``CosineAnnealingLR`` (Loshchilov & Hutter, *SGDR*, ICLR 2017) / ``StepLR``
+zero-gamma        last BN of each residual block starts at γ = 0 (Goyal et al., 2017; He et al., 2019 §3.1)
+no bias decay     weight decay only on conv/linear weights (Jia et al., 2018; He et al., 2019 §3.1)
+label smoothing   ``nn.CrossEntropyLoss(label_smoothing=)`` (Szegedy et al., *Rethinking Inception*, 2016)
+mixup / cutmix    ``torchvision.transforms.v2.MixUp`` / ``CutMix`` (Zhang et al., 2018; Yun et al., 2019)
+mixed precision   ``torch.autocast`` + ``torch.amp.GradScaler`` for fp16 (Micikevicius et al., 2018)
+augmentation      ``torchvision.transforms.v2`` flip+crop, ``RandAugment`` (Cubuk et al., 2020),
+                  ``TrivialAugmentWide`` (Müller & Hutter, 2021)
+distillation      KL on softened outputs · T² · α + (1 − α) · CE (Hinton, Vinyals, Dean, 2015)
+transfer          linear probe / fine-tune / lower backbone LR (Kornblith, Shlens, Le, CVPR 2019)
+================  ==========================================================================================
+
+A :class:`Run` trains its own model instance in a background thread, streams events to subscribers and
+ends in one of ``done | cancelled | diverged | failed``; :mod:`vizcore.runs` stores and queues runs.
+
+Example (CPU, a few seconds)::
+
+    cfg = TrainConfig(model="small_cnn", dataset="shapes", train_size=512, val_size=256, epochs=1)
+    run = Run(cfg); run.subscribe(print); run.start(); run.wait()
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vizcore.models import registry as zoo
+
+from vizcore.train.budget import preflight
+from vizcore.train.config import FINAL_STATUSES, Status, TrainConfig
+from vizcore.train.data import augment_config, load_data, _to_tensor_data
+from vizcore.train.schedule import make_scheduler
+from vizcore.train.tricks import kd_loss, make_criterion, make_optimizer, param_groups, zero_gamma_
+from vizcore.models.weights import checkpoint_meta, save_checkpoint
+from vizcore.models.preprocess import adapt_channels
+
+
+def build_train_model(name: str, num_classes: int, seed: int = 0) -> nn.Module:
+    """A zoo model with ``num_classes`` outputs and its own weights (never a shared, cached instance)."""
+    return zoo.build_model(name, num_classes=num_classes, seed=seed)
+
+
+# ---------------------------------------------------------------------------------------- run
+
+
+Event = dict[str, Any]
+Resolver = Callable[[str], tuple[Path, dict[str, Any]]]  # run id -> (checkpoint path, its meta)
+
+
+class Run:
+    """One training run in a background thread, with its own model instance.
+
+    Events go to every subscriber (called from the worker thread; keep callbacks quick and never call
+    Streamlit from them):
+
+    * ``{"kind": "step", "step", "epoch", "loss", "lr", "throughput"}`` every ``log_every`` steps
+      (loss: mean over those steps; throughput: images/s over those steps);
+    * ``{"kind": "epoch", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "time_s",
+      "train_time_s", "images_per_s", "elapsed_s"}`` (epoch counts from 1; accuracies in [0, 1]; train accuracy
+      against the unmixed labels; time_s includes validation, train_time_s does not);
+    * ``{"kind": "info", ...}`` once before the first step: classes, device, parameter counts, param groups,
+      zero-gamma layers, notes;
+    * ``{"kind": "status", "status", "message"}`` on every status change.
+
+    The final weights (after the last completed epoch) go to ``checkpoint_path`` when given. ``data``
+    (train, val) skips loading the data set (tests, benchmarks); ``resolve_run`` maps a run id to its
+    checkpoint for distillation teachers and transfer sources.
+    """
+
+    def __init__(self, config: TrainConfig, run_id: str | None = None, *,
+                 checkpoint_path: str | Path | None = None,
+                 data: tuple[Any, Any] | None = None,
+                 resolve_run: Resolver | None = None) -> None:
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"expected a TrainConfig, got {type(config).__name__}")
+        self.id: str = run_id or uuid.uuid4().hex[:12]
+        self.config = config
+        self.status: Status = "queued"
+        self.message: str = ""
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
+        self.history: list[Event] = []  # epoch events so far
+        self.last_step: Event | None = None
+        self.epochs_done = 0
+        self.info: dict[str, Any] = {}  # classes, device, parameter count, notes... filled when training starts
+        self.model: nn.Module | None = None  # the trained model once the run ended (eval mode, on CPU)
+        self._data = data
+        self._resolve_run = resolve_run
+        self._subscribers: list[Callable[[Event], None]] = []
+        self._cancel = threading.Event()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # ---- public API
+    def subscribe(self, callback: Callable[[Event], None]) -> None:
+        """Call ``callback(event)`` for every future event (from the worker thread)."""
+        with self._lock:
+            self._subscribers.append(callback)
+
+    def start(self) -> None:
+        """Start training in a daemon thread; returns at once."""
+        with self._lock:
+            if self._thread is not None:
+                raise ValueError(f"expected a run that has not started, got one with status {self.status!r}")
+            self._thread = threading.Thread(target=self._main, name=f"convscope-run-{self.id}", daemon=True)
+            self._thread.start()
+
+    def run_sync(self) -> str:
+        """Train in the calling thread (CLI, tests); returns the final status."""
+        with self._lock:
+            if self._thread is not None:
+                raise ValueError(f"expected a run that has not started, got one with status {self.status!r}")
+            self._thread = threading.current_thread()
+        self._main()
+        return self.status
+
+    def cancel(self) -> None:
+        """Ask the run to stop after the current step; a queued run is cancelled at once."""
+        self._cancel.set()
+        if self._thread is None and self.status == "queued":
+            self._set_status("cancelled", "cancelled before it started")
+            self._done.set()
+
+    def wait(self, timeout: float | None = None) -> str:
+        """Block until the run ends (or ``timeout`` seconds pass); returns the status."""
+        self._done.wait(timeout)
+        return self.status
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    # ---- internals
+    def _emit(self, event: Event) -> None:
+        with self._lock:
+            subs = list(self._subscribers)
+        for cb in subs:
+            try:
+                cb(event)
+            except Exception:  # a broken subscriber must not kill the run; the others still get events
+                traceback.print_exc()
+
+    def _set_status(self, status: Status, message: str = "") -> None:
+        self.status = status
+        self.message = message
+        self._emit({"kind": "status", "status": status, "message": message, "time": time.time()})
+
+    def _main(self) -> None:
+        try:
+            if self._cancel.is_set():
+                self._set_status("cancelled", "cancelled before it started")
+                return
+            self._set_status("running", "")
+            status, message = self._train()
+            self._set_status(status, message)
+        except ValueError as exc:
+            self._set_status("failed", str(exc))
+        except Exception as exc:  # noqa: BLE001 — reported as the run's failure, with its type
+            traceback.print_exc()
+            self._set_status("failed", f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+        finally:
+            self._done.set()
+
+    def _source_checkpoint(self, ref: str) -> tuple[Path, dict[str, Any]]:
+        """A run id or a checkpoint path -> (path, meta)."""
+        p = Path(ref).expanduser()
+        if p.is_file():
+            return p, checkpoint_meta(p) or {}
+        if self._resolve_run is not None:
+            return self._resolve_run(ref)
+        raise ValueError(f"expected a checkpoint file or a stored run id, got {ref!r}")
+
+    def _build_model(self, num_classes: int) -> tuple[nn.Module, str | None]:
+        cfg = self.config
+        if cfg.transfer == "none":
+            return build_train_model(cfg.model, num_classes, cfg.seed), None
+        if cfg.transfer_from == "pretrained":
+            model = zoo.get_model(cfg.model, weights="pretrained")
+        else:
+            path, meta = self._source_checkpoint(str(cfg.transfer_from))
+            src_model = meta.get("model", cfg.model)
+            if src_model != cfg.model:
+                raise ValueError(f"expected a {cfg.model} checkpoint to transfer from, got one of {src_model}")
+            model = zoo.build_model(cfg.model, num_classes=meta.get("num_classes"), seed=cfg.seed)
+            zoo.load_checkpoint(model, path)
+        zoo.replace_classifier(model, num_classes, seed=cfg.seed)
+        return model, zoo.classifier_path(model)
+
+    def _teacher(self, num_classes: int, device: torch.device) -> nn.Module | None:
+        cfg = self.config
+        if cfg.distill_teacher is None:
+            return None
+        path, meta = self._source_checkpoint(cfg.distill_teacher)
+        name = meta.get("model", cfg.model)
+        nc = meta.get("num_classes", num_classes)
+        if nc != num_classes:
+            raise ValueError(f"expected a teacher with {num_classes} classes, got one with {nc}")
+        teacher = zoo.build_model(name, num_classes=nc)
+        zoo.load_checkpoint(teacher, path)
+        teacher.eval().requires_grad_(False)
+        self.info["teacher"] = {"model": name, "checkpoint": str(path)}
+        return teacher.to(device)
+
+    def _train(self) -> tuple[Status, str]:  # noqa: C901 — the training loop reads best in one place
+        cfg = self.config
+        t_start = time.perf_counter()
+        train_raw, val_raw = self._data if self._data is not None else load_data(cfg)
+        train_set, val_set = _to_tensor_data(train_raw), _to_tensor_data(val_raw)
+        num_classes = len(train_set.classes)
+        check = preflight(cfg, num_classes)
+        device = torch.device(check.device)
+        on_gpu = device.type == "cuda"
+        entry = zoo.get_entry(cfg.model)
+        channels = entry.input_size[0]
+
+        model, head = self._build_model(num_classes)
+        # zero-gamma is an initialisation: applied to loaded (transfer) weights it would erase learned blocks
+        zeroed = zero_gamma_(model) if cfg.zero_gamma and cfg.transfer == "none" else []
+        frozen = cfg.transfer == "linear_probe"
+        if frozen:
+            for n, p in model.named_parameters():
+                p.requires_grad_(n == head or n.startswith(str(head) + "."))
+        model = model.to(device)
+        if on_gpu:
+            model = model.to(memory_format=torch.channels_last)
+        teacher = self._teacher(num_classes, device)
+        if teacher is not None and on_gpu:
+            teacher = teacher.to(memory_format=torch.channels_last)
+
+        spe = cfg.steps_per_epoch(len(train_set.labels))
+        groups = param_groups(model, cfg.weight_decay, cfg.no_bias_decay, cfg.effective_lr,
+                              cfg.backbone_lr_mult if cfg.transfer == "finetune_lower_lr" else 1.0,
+                              head, frozen_backbone=frozen)
+        optimizer = make_optimizer(groups, cfg)
+        scheduler = make_scheduler(optimizer, cfg, spe)
+        criterion = make_criterion(cfg)
+        amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
+        scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
+        autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else nullcontext
+        aug_cfg = augment_config(cfg)
+
+        # Data lives on the device as uint8 (4x smaller than float); normalised per batch.
+        mean = torch.tensor(entry.mean, device=device).view(1, -1, 1, 1)
+        std = torch.tensor(entry.std, device=device).view(1, -1, 1, 1)
+        x_train = train_set.images.to(device)
+        y_train = train_set.labels.to(device)
+        x_val = val_set.images.to(device)
+        y_val = val_set.labels.to(device)
+
+        def normalise(x01: torch.Tensor, c: int = channels, mu: torch.Tensor = mean,
+                      sd: torch.Tensor = std) -> torch.Tensor:
+            x = (adapt_channels(x01, c) - mu) / sd
+            return x.contiguous(memory_format=torch.channels_last) if on_gpu else x
+
+        def prepare(xb: torch.Tensor) -> torch.Tensor:  # uint8 batch -> the student's normalised input
+            return normalise(xb.float().div_(255.0))
+
+        if teacher is not None:  # the teacher sees the same (augmented, mixed) images, in its own input format
+            t_entry = zoo.get_entry(self.info["teacher"]["model"])
+            t_mean = torch.tensor(t_entry.mean, device=device).view(1, -1, 1, 1)
+            t_std = torch.tensor(t_entry.std, device=device).view(1, -1, 1, 1)
+
+        self.info.update({
+            "classes": list(train_set.classes), "num_classes": num_classes, "device": str(device),
+            "params": sum(p.numel() for p in model.parameters()),
+            "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "steps_per_epoch": spe, "zero_gamma_layers": zeroed, "notes": list(check.notes),
+            "memory_estimate_bytes": check.memory_bytes, "time_estimate_s": check.time_estimate_s,
+            "param_groups": [{"name": g["name"], "lr": g["lr"], "weight_decay": g["weight_decay"],
+                              "params": sum(p.numel() for p in g["params"])} for g in groups],
+        })
+        self._emit({"kind": "info", **self.info})
+        gen = torch.Generator(device=device).manual_seed(cfg.seed)  # data order
+        aug_gen = torch.Generator().manual_seed(cfg.seed + 1)  # augmentation and mixing draws (CPU, like augment.py)
+        from vizcore.augment import augment, mix_batch
+        step = 0
+        n_train = len(y_train)
+        for epoch in range(1, cfg.epochs + 1):
+            t_epoch = time.perf_counter()
+            model.train()
+            if frozen:  # a linear probe keeps the backbone's BN statistics too
+                for name, mod in model.named_modules():
+                    if name and head is not None and not (name == head or name.startswith(head + ".")):
+                        mod.eval()
+            perm = torch.randperm(n_train, generator=gen, device=device)
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), device=device, dtype=torch.long)
+            seen = 0
+            win_loss = torch.zeros((), device=device)
+            win_t, win_n, win_steps = time.perf_counter(), 0, 0
+            for i in range(spe):
+                idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+                xb, yb = x_train[idx], y_train[idx]
+                if aug_cfg.preset != "none":
+                    xb, _ = augment(xb, aug_cfg, aug_gen)
+                x01 = xb.float().div_(255.0)
+                target: torch.Tensor = yb
+                if aug_cfg.mixes:  # mixed in [0, 1] pixel space, before normalisation
+                    x01, target, _ = mix_batch(x01, yb, num_classes, aug_cfg, aug_gen)
+                x = normalise(x01)
+                with autocast():
+                    out = model(x)
+                    if teacher is not None:
+                        with torch.no_grad():
+                            t_out = teacher(normalise(x01, t_entry.input_size[0], t_mean, t_std))
+                        loss = kd_loss(out.float(), t_out.float(), target, cfg.distill_T, cfg.distill_alpha,
+                                       cfg.label_smoothing)
+                    else:
+                        loss = criterion(out.float(), target)
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    optimizer.step()
+                lr_used = optimizer.param_groups[0]["lr"]
+                if scheduler is not None:
+                    scheduler.step()
+                d = loss.detach()
+                loss_sum += d * len(yb)
+                win_loss += d
+                correct += (out.detach().argmax(1) == yb).sum()
+                seen += len(yb)
+                win_n += len(yb)
+                win_steps += 1
+                step += 1
+                if step % cfg.log_every == 0 or i == spe - 1:
+                    mean_loss = float(win_loss) / win_steps  # the one sync per window
+                    if not math.isfinite(mean_loss):
+                        return self._stop_diverged(model, epoch, step, mean_loss)
+                    now = time.perf_counter()
+                    ev = {"kind": "step", "step": step, "epoch": epoch, "loss": mean_loss, "lr": float(lr_used),
+                          "throughput": win_n / max(now - win_t, 1e-9)}
+                    self.last_step = ev
+                    self._emit(ev)
+                    win_loss = torch.zeros((), device=device)
+                    win_t, win_n, win_steps = now, 0, 0
+                if self._cancel.is_set():
+                    return "cancelled", f"cancelled in epoch {epoch} at step {step}; " + self._keep_note(epoch)
+                if time.perf_counter() - t_start > cfg.time_budget_s:
+                    return "cancelled", (f"stopped at the time budget of {cfg.time_budget_s:.0f} s in epoch {epoch}; "
+                                         + self._keep_note(epoch))
+            train_loss = float(loss_sum) / max(seen, 1)  # also waits for the device: train_time_s is honest
+            train_time = time.perf_counter() - t_epoch
+            if not math.isfinite(train_loss):
+                return self._stop_diverged(model, epoch, step, train_loss)
+            val_loss, val_acc = evaluate(model, x_val, y_val, prepare, autocast, criterion_batch=512)
+            if not math.isfinite(val_loss):
+                return self._stop_diverged(model, epoch, step, val_loss)
+            ev = {"kind": "epoch", "epoch": epoch, "train_loss": train_loss, "train_acc": int(correct) / max(seen, 1),
+                  "val_loss": val_loss, "val_acc": val_acc, "lr": float(optimizer.param_groups[0]["lr"]),
+                  "time_s": time.perf_counter() - t_epoch, "train_time_s": train_time,
+                  "images_per_s": seen / max(train_time, 1e-9), "elapsed_s": time.perf_counter() - t_start}
+            self.history.append(ev)
+            self.epochs_done = epoch
+            self._save(model, epoch)
+            self._emit(ev)
+        self.model = model.to("cpu").to(memory_format=torch.contiguous_format).eval()
+        last = self.history[-1]
+        return "done", (f"{cfg.epochs} epochs in {time.perf_counter() - t_start:.1f} s; "
+                        f"val accuracy {100 * last['val_acc']:.1f}%")
+
+    def _keep_note(self, epoch: int) -> str:
+        done = epoch - 1
+        if done == 0:
+            return "no epoch completed, no checkpoint"
+        return f"checkpoint and metrics of the {done} completed epoch{'s' if done > 1 else ''} kept"
+
+    def _stop_diverged(self, model: nn.Module, epoch: int, step: int, value: float) -> tuple[Status, str]:
+        return "diverged", (f"loss became {value} at step {step} (epoch {epoch}); lower the learning rate "
+                            f"(effective {self.config.effective_lr:g}) or add warmup; " + self._keep_note(epoch))
+
+    def _save(self, model: nn.Module, epoch: int) -> None:
+        if self.checkpoint_path is None:
+            return
+        meta = {"model": self.config.model, "num_classes": self.info.get("num_classes"),
+                "classes": self.info.get("classes"), "dataset": self.config.dataset,
+                "image_size": self.config.image_size, "epoch": epoch, "run_id": self.id,
+                "val_acc": self.history[-1]["val_acc"] if self.history else None,
+                "config": self.config.to_dict()}
+        save_checkpoint(model, self.checkpoint_path, meta)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, prepare: Callable[[torch.Tensor], torch.Tensor],
+             autocast: Callable[[], Any] = nullcontext, criterion_batch: int = 512) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` on uint8 images ``x`` (N, C, H, W) with labels ``y`` (N,)."""
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), device=x.device)
+    correct = torch.zeros((), device=x.device, dtype=torch.long)
+    for i in range(0, len(y), criterion_batch):
+        xb, yb = x[i:i + criterion_batch], y[i:i + criterion_batch]
+        with autocast():
+            out = model(prepare(xb)).float()
+        loss_sum += F.cross_entropy(out, yb, reduction="sum")
+        correct += (out.argmax(1) == yb).sum()
+    model.train(was_training)
+    n = max(len(y), 1)
+    return float(loss_sum) / n, int(correct) / n
