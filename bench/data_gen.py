@@ -48,7 +48,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1, help="best of this many runs of each")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from vizcore.data import make_shapes
+    from vizcore.data.shapes import make_shapes
 
     make_shapes(64, args.size)  # warm-up
     t_shapes = _best(lambda: make_shapes(args.n, args.size, seed=0), args.repeats)

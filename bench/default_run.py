@@ -32,10 +32,11 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from vizcore import data as vdata
-    from vizcore import runs as R
-    from vizcore import training as T
-    from vizcore import zoo
+    from vizcore.data import datasets as vdata
+    from vizcore.lab import default_model as R
+    from vizcore.models import registry as zoo
+    from vizcore.models import weights as mweights
+    from vizcore.train import data as train_data
 
     # 1. shipped checkpoint
     with tempfile.TemporaryDirectory() as tmp:
@@ -43,7 +44,7 @@ def main() -> None:
         t0 = time.perf_counter()
         path = R.default_model()
         t_ready = time.perf_counter() - t0
-        model = T.load_trained(path)
+        model = mweights.load_trained(path)
         test = vdata.load_dataset("shapes", split="test", n=1000, size=32, seed=0)
         entry = zoo.get_entry("small_cnn")
         mean, std = torch.tensor(entry.mean).view(1, 3, 1, 1), torch.tensor(entry.std).view(1, 3, 1, 1)
@@ -51,7 +52,7 @@ def main() -> None:
             acc = (model((test.images.float() / 255 - mean) / std).argmax(1) == test.labels).float().mean().item()
         print(f"shipped default model: ready in {1000 * t_ready:.0f} ms on first use; "
               f"test accuracy {100 * acc:.1f}% on 1,000 unseen shapes (val at training: "
-              f"{100 * (T.checkpoint_meta(path) or {}).get('val_acc', 0):.1f}%)")
+              f"{100 * (mweights.checkpoint_meta(path) or {}).get('val_acc', 0):.1f}%)")
 
     # 2. training it
     cfg = R.DEFAULT_CONFIG
@@ -64,12 +65,12 @@ def main() -> None:
               f"{cfg.schedule} with {cfg.warmup_epochs} warmup epochs; {torch.get_num_threads()} threads"
               + (f" (shortened: {over})" if over else " (DEFAULT_CONFIG)"))
         t0, c0 = time.perf_counter(), time.process_time()
-        T.load_data(cfg)  # the same call the run makes; cached for it
+        train_data.load_data(cfg)  # the same call the run makes; cached for it
         t_data, c_data = time.perf_counter() - t0, time.process_time() - c0
         t1, c1 = time.perf_counter(), time.process_time()
         path = R.default_model(retrain=True, config=cfg)
         t_train, c_train = time.perf_counter() - t1, time.process_time() - c1
-        meta = T.checkpoint_meta(path) or {}
+        meta = mweights.checkpoint_meta(path) or {}
         first_90 = None
         for ev in meta.get("history", []):
             print(f"  epoch {ev['epoch']:2d}: train loss {ev['train_loss']:.3f}, train acc {100 * ev['train_acc']:.1f}%, "

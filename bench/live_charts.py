@@ -54,15 +54,15 @@ def _step(store, rid: str, step: int) -> None:
 
 def populate(steps: int = 1000) -> str:
     """A store with one running run (``steps`` steps logged) and a finished A/B over 3 seeds; returns the live id."""
-    from vizcore import experiment as vexp
-    from vizcore.runs import get_lab
-    from vizcore.training import TrainConfig
+    from vizcore.lab import experiment as vexp
+    from vizcore.lab.queue import get_lab
+    from vizcore.train.config import TrainConfig
 
     store = get_lab().store
     base = TrainConfig(train_size=2000, val_size=500, epochs=10, batch_size=20)  # 100 steps per epoch
     plan = vexp.plan_ab(base, "cosine", 3)
     ids = []
-    for k, (arm, seed, cfg) in enumerate(plan.runs()):
+    for arm, seed, cfg in plan.runs():
         rid = store.create(cfg, name=f"{arm} · seed {seed}")
         store.set_status(rid, "running")
         for ep in range(1, 6):
@@ -108,7 +108,7 @@ def child_memory(kind: str, updates: int) -> dict:
     from streamlit.testing.v1 import AppTest
 
     if kind == "lab":
-        from vizcore.runs import get_lab
+        from vizcore.lab.queue import get_lab
 
         live = populate(steps=10)
         store = get_lab().store

@@ -18,8 +18,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from vizcore import receptive_field as rf  # noqa: E402
-from vizcore import zoo  # noqa: E402
+from vizcore.arch import receptive_field as rf
+from vizcore.arch import rf_measured  # noqa: E402
+from vizcore.models import registry as zoo
+from vizcore.models import weights as mweights  # noqa: E402
 
 
 def main() -> None:
@@ -31,7 +33,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     entry = zoo.get_entry(args.model)
-    model = zoo.get_model(args.model)  # real weights: the gradient peer runs the model's own modules
+    model = mweights.get_model(args.model)  # real weights: the gradient peer runs the model's own modules
 
     analytic = []
     for _ in range(args.repeat):
@@ -48,7 +50,7 @@ def main() -> None:
     for nf in picks:
         h, w = nf.map_size
         t0 = time.perf_counter()
-        box = rf.gradient_extent(table, nf.node, (h // 2, w // 2))
+        box = rf_measured.gradient_extent(table, nf.node, (h // 2, w // 2))
         grad_times.append(time.perf_counter() - t0)
         assert box == nf.unit_box(h // 2, w // 2, entry.input_size[1:]).clipped, nf.node
 

@@ -17,8 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from vizcore import zoo  # noqa: E402
-from vizcore.summary import summarize  # noqa: E402
+from vizcore.arch.summary import summarize  # noqa: E402
+from vizcore.models import registry as zoo
+from vizcore.models import weights as mweights  # noqa: E402
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -40,7 +41,7 @@ def main() -> None:
     except ImportError:
         sys.exit("error: torchinfo is the benchmark peer: pip install -r requirements-dev.txt")
     entry = zoo.get_entry(args.model)
-    model = zoo.get_model(args.model)
+    model = mweights.get_model(args.model)
     shape = entry.input_size
     # warm-up both (first forward allocates, first flop counter call imports)
     ours = summarize(model, shape)
@@ -50,7 +51,7 @@ def main() -> None:
     t_theirs = _median_time(lambda: torchinfo.summary(model, input_size=(1, *shape), verbose=0, device="cpu"),
                             args.repeats)
     print(f"model: {args.model}, input 1x{'x'.join(map(str, shape))}, torch threads: {torch.get_num_threads()}")
-    print(f"vizcore.summary.summarize : {t_ours * 1e3:8.1f} ms (median of {args.repeats})")
+    print(f"vizcore.arch.summary.summarize : {t_ours * 1e3:8.1f} ms (median of {args.repeats})")
     print(f"torchinfo.summary         : {t_theirs * 1e3:8.1f} ms (median of {args.repeats})")
     print(f"params: vizcore {ours.total_params:,} / torchinfo {theirs.total_params:,}; "
           f"MACs: vizcore {ours.total_macs:,} / torchinfo {theirs.total_mult_adds:,}")

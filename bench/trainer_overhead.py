@@ -21,18 +21,20 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vizcore import runs as R  # noqa: E402
-from vizcore import training as T  # noqa: E402
-from vizcore import zoo  # noqa: E402
+from vizcore.lab import store as R  # noqa: E402
+from vizcore.models import registry as zoo  # noqa: E402
+from vizcore.models import weights as mweights  # noqa: E402
+from vizcore.train import config as train_config
+from vizcore.train import data as train_data
 
 
-def synthetic(n: int, size: int, classes: int, seed: int) -> T.TensorData:
+def synthetic(n: int, size: int, classes: int, seed: int) -> train_data.TensorData:
     g = torch.Generator().manual_seed(seed)
     x = torch.randint(0, 256, (n, 3, size, size), generator=g, dtype=torch.uint8)
-    return T.TensorData(x, torch.randint(0, classes, (n,), generator=g), tuple(f"c{i}" for i in range(classes)))
+    return train_data.TensorData(x, torch.randint(0, classes, (n,), generator=g), tuple(f"c{i}" for i in range(classes)))
 
 
-def bare_steps_per_s(cfg: T.TrainConfig, data: T.TensorData, device: torch.device, epochs: int) -> float:
+def bare_steps_per_s(cfg: train_config.TrainConfig, data: train_data.TensorData, device: torch.device, epochs: int) -> float:
     """The plainest loop: float tensors already normalised on the device, SGD step, nothing else."""
     model = zoo.build_model(cfg.model, num_classes=len(data.classes), seed=cfg.seed).train().to(device)
     if device.type == "cuda":
@@ -67,7 +69,7 @@ def bare_steps_per_s(cfg: T.TrainConfig, data: T.TensorData, device: torch.devic
     return best
 
 
-def engine_steps_per_s(cfg: T.TrainConfig, data: T.TensorData, val: T.TensorData, db: Path) -> float:
+def engine_steps_per_s(cfg: train_config.TrainConfig, data: train_data.TensorData, val: train_data.TensorData, db: Path) -> float:
     """The engine, recording into a RunStore (step + epoch metrics streamed to SQLite); best timed epoch."""
     store = R.RunStore(db)
     rid = store.create(cfg)
@@ -111,7 +113,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    cfg = T.TrainConfig(model=args.model, dataset="synthetic", train_size=args.batch * args.steps,
+    cfg = train_config.TrainConfig(model=args.model, dataset="synthetic", train_size=args.batch * args.steps,
                         val_size=args.batch, epochs=1 + args.epochs, batch_size=args.batch, lr=0.01, schedule="constant",
                         device=args.device, log_every=1, time_budget_s=3600)
     data = synthetic(cfg.train_size, cfg.image_size, 10, 0)
@@ -132,7 +134,7 @@ def main() -> None:
         if args.no_tricks:
             return
         teacher = Path(tmp) / "teacher.pt"
-        T.save_checkpoint(zoo.build_model(args.model, num_classes=10, seed=1), teacher,
+        mweights.save_checkpoint(zoo.build_model(args.model, num_classes=10, seed=1), teacher,
                           {"model": args.model, "num_classes": 10})
         print("\ncost of each trick alone (engine steps/s with the trick / engine baseline, same run):")
         for name, kw in TRICKS.items():

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import numpy as np
 import streamlit as st
 
-from vizcore import device as vdevice
+from vizcore.core import device as vdevice
 
 
 def _ensure_navigation_app() -> None:
@@ -63,24 +63,24 @@ _SHAPES_N = 40  # images offered from the embedded shapes set
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def _shapes_images(size: int) -> tuple[np.ndarray, tuple[str, ...]]:
-    from vizcore import data
+    from vizcore.data import shapes
 
-    ds = data.make_shapes(_SHAPES_N, size=size, seed=0)
+    ds = shapes.make_shapes(_SHAPES_N, size=size, seed=0)
     return ds.images.permute(0, 2, 3, 1).numpy(), tuple(ds.classes[int(i)] for i in ds.labels)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _decode_upload(digest: str, raw: bytes) -> np.ndarray:
-    from vizcore import data
+    from vizcore.data import datasets
 
-    return data.decode_image(raw, max_bytes=_UPLOAD_MAX_BYTES)
+    return datasets.decode_image(raw, max_bytes=_UPLOAD_MAX_BYTES)
 
 
 @st.cache_resource(show_spinner=False)
 def _photos() -> dict[str, np.ndarray]:
-    from vizcore import data
+    from vizcore.data import images as image_io
 
-    return data.sample_photos()
+    return image_io.sample_photos()
 
 
 def image_picker(key: str, shapes_size: int = 128) -> np.ndarray:
@@ -117,7 +117,7 @@ CHECKPOINT_KEY = "checkpoint_path"  # set by the Training Lab's "Open in other p
 
 @st.cache_resource(show_spinner=False)
 def _default_checkpoint() -> str:
-    from vizcore import runs
+    from vizcore.lab import default_model as runs
 
     bar = st.progress(0.0, text="Preparing ConvScope's default trained model…")
     try:
@@ -133,7 +133,7 @@ def trained_checkpoint(model_name: str) -> tuple[str | None, str]:
     The run chosen in the Training Lab ("Open in other pages") wins when it trained this architecture;
     otherwise the default model (small_cnn on the embedded shapes) serves ``small_cnn``.
     """
-    from vizcore.training import checkpoint_meta
+    from vizcore.models.weights import checkpoint_meta
 
     chosen = st.session_state.get(CHECKPOINT_KEY)
     if chosen:

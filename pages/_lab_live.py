@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from vizcore import figures, monitor
+from vizcore.figures import training as figures
+from vizcore.lab import monitor
 
 WATCH_KEY = "lab_watch"  # the watched run id: the selectbox's key, set by the page when a run is started
 

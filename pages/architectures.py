@@ -5,8 +5,10 @@ import pandas as pd
 import streamlit as st
 
 from pages._common import user_errors
-from vizcore import figures, spec, zoo
-from vizcore.summary import summarize
+from vizcore.arch import spec
+from vizcore.arch.summary import summarize
+from vizcore.figures import arch as figures
+from vizcore.models import registry as zoo
 
 st.title("Architectures")
 st.caption("Every number below comes from one real forward pass: shapes from torch, multiply-adds from "

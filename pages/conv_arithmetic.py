@@ -4,8 +4,8 @@ from __future__ import annotations
 import streamlit as st
 
 from pages._common import user_errors
-from vizcore import figures
-from vizcore.geometry import ConvGeometry, explain
+from vizcore.arch.geometry import ConvGeometry, explain
+from vizcore.figures import geometry as figures
 
 st.title("Conv Arithmetic")
 st.caption("Set a layer and see its output size, the formula with your numbers, its parameters and cost, "

@@ -10,9 +10,16 @@ import numpy as np
 import streamlit as st
 
 from pages._common import image_picker, trained_checkpoint, user_errors
-from vizcore import data, figures, zoo
-from vizcore import receptive_field as rf
-from vizcore.training import checkpoint_meta, load_trained
+from vizcore.arch import kernel_stack as kstack
+from vizcore.arch import receptive_field as rf
+from vizcore.arch import rf_measured
+from vizcore.data import images as image_io
+from vizcore.figures import receptive_field as figures
+from vizcore.inspect import activations
+from vizcore.models import preprocess
+from vizcore.models import registry as zoo
+from vizcore.models import weights as mweights
+from vizcore.models.weights import checkpoint_meta, load_trained
 
 _LOCK = threading.Lock()  # one cached model object serves every session: one backward pass at a time
 _DEFAULT_MODEL = "resnet18"
@@ -30,20 +37,20 @@ def model_table(name: str, weights: str, stamp: float) -> rf.FieldTable:
     if weights not in ("random", "pretrained") and checkpoint_meta(weights):
         model = load_trained(weights, model=name)  # classes and architecture from the run's metadata
     else:
-        model = zoo.get_model(name, weights=weights)
+        model = mweights.get_model(name, weights=weights)
     return rf.analyze(model, zoo.get_entry(name).input_size)
 
 
 def _model_input(name: str, image: np.ndarray):
     e = zoo.get_entry(name)
-    return data.to_model_input(image, e.input_size[1], e.mean, e.std, channels=e.input_size[0])
+    return preprocess.to_model_input(image, e.input_size[1], e.mean, e.std, channels=e.input_size[0])
 
 
 @st.cache_data(show_spinner="Computing the feature map…", max_entries=64)
 def feature(name: str, weights: str, stamp: float, node: str, digest: str, _image: np.ndarray) -> np.ndarray:
     table = model_table(name, weights, stamp)
     with _LOCK:
-        return rf.feature_map(table, node, _model_input(name, _image))
+        return activations.feature_map(table, node, _model_input(name, _image))
 
 
 @st.cache_data(show_spinner="Back-propagating the unit (effective receptive field)…", max_entries=64)
@@ -51,7 +58,7 @@ def erf(name: str, weights: str, stamp: float, node: str, unit: tuple[int, int],
         _image: np.ndarray, n_random: int) -> tuple[np.ndarray, dict]:
     table = model_table(name, weights, stamp)
     with _LOCK:
-        res = rf.effective_field(table, node, unit, images=_model_input(name, _image), n_random=n_random)
+        res = rf_measured.effective_field(table, node, unit, images=_model_input(name, _image), n_random=n_random)
     return res.heatmap, res.summary()
 
 
@@ -79,7 +86,7 @@ if wchoice == "trained":
     else:
         c3.info(f"Showing random weights — {source}.")
 elif wchoice == "pretrained":
-    if entry.has_pretrained and zoo.pretrained_available(name):
+    if entry.has_pretrained and mweights.pretrained_available(name):
         weights = "pretrained"
     else:
         c3.info("Pretrained weights for this model are not on this machine (no download here); "
@@ -109,7 +116,7 @@ h, w = nf.map_size  # type: ignore[misc]
 with st.sidebar:
     st.markdown("**Input image**")
     raw = image_picker("rf")
-shown = data.fit_image(raw, in_h)  # what the model sees (shorter side resized, centre crop)
+shown = image_io.fit_image(raw, in_h)  # what the model sees (shorter side resized, centre crop)
 digest = hashlib.sha256(np.ascontiguousarray(raw).tobytes()).hexdigest()
 
 # ----------------------------------------------------------------------------------------- unit selection
@@ -193,7 +200,7 @@ n_stack = k1.slider("Stacked layers n", 1, 6, 3, key="rf_stack_n")
 k_size = k2.selectbox("Kernel k", [3, 5, 7], index=0, key="rf_stack_k")
 chans = k3.number_input("Channels C (in = out)", 1, 4096, 256, key="rf_stack_c")
 with user_errors():
-    ks = rf.kernel_stack(int(n_stack), int(k_size), int(chans))
+    ks = kstack.kernel_stack(int(n_stack), int(k_size), int(chans))
 s = st.columns(4)
 s[0].metric("Field of the stack", f"{ks.field}×{ks.field}")
 s[1].metric(f"Weights, {ks.n} × {ks.k}×{ks.k}", f"{ks.params_stacked:,}")

@@ -14,12 +14,17 @@ import streamlit as st
 
 from pages._common import CHECKPOINT_KEY, user_errors
 from pages._lab_live import follow, watch
-from vizcore import experiment as vexp
-from vizcore import figures, monitor, paths, reference, zoo
-from vizcore import data as vdata
-from vizcore import training as vtrain
-from vizcore.compare import compare
-from vizcore.runs import Lab, get_lab
+from vizcore.core import paths
+from vizcore.data import datasets as vdata
+from vizcore.figures import training as figures
+from vizcore.lab import experiment as vexp
+from vizcore.lab import monitor, reference
+from vizcore.lab import results as exp_results
+from vizcore.lab.queue import Lab, get_lab
+from vizcore.models import registry as zoo
+from vizcore.train import budget
+from vizcore.train import config as train_config
+from vizcore.train import schedule as lr_sched
 
 POLL_S = 1.0  # seconds between live updates while something trains
 IDLE_POLL_S = 5.0  # seconds between checks for runs started elsewhere (another tab, the CLI)
@@ -33,7 +38,7 @@ def _lab(data_dir: str) -> Lab:
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def _shape_bias_cached(checkpoint: str, mtime: float):
-    from vizcore.shape_bias import shape_bias_of_checkpoint
+    from vizcore.inspect.shape_bias import shape_bias_of_checkpoint
 
     return shape_bias_of_checkpoint(checkpoint)
 
@@ -64,11 +69,11 @@ c1, c2, c3, c4 = st.columns(4)
 model_name = c1.selectbox("Model", _models(), key="lab_model", format_func=lambda n: zoo.get_entry(n).title)
 dataset = c2.selectbox("Data set", [d for d in vdata.list_datasets() if d != "shapes_cue_conflict"], key="lab_dataset",
                        format_func=lambda d: vdata.DATASETS[d].title + ("" if vdata.DATASETS[d].offline else " (download)"))
-epochs = c3.number_input("Epochs", 1, vtrain.MAX_EPOCHS, 4, key="lab_epochs")
+epochs = c3.number_input("Epochs", 1, train_config.MAX_EPOCHS, 4, key="lab_epochs")
 batch_size = c4.select_slider("Batch size", [16, 32, 64, 128, 256, 512], 64, key="lab_batch")
 c1, c2, c3, c4 = st.columns(4)
-train_size = c1.number_input("Training images", 32, vtrain.MAX_TRAIN_SIZE, 2000, step=500, key="lab_train_size")
-val_size = c2.number_input("Validation images", 16, vtrain.MAX_VAL_SIZE, 500, step=100, key="lab_val_size")
+train_size = c1.number_input("Training images", 32, train_config.MAX_TRAIN_SIZE, 2000, step=500, key="lab_train_size")
+val_size = c2.number_input("Validation images", 16, train_config.MAX_VAL_SIZE, 500, step=100, key="lab_val_size")
 image_size = c3.select_slider("Image size (px)", [16, 24, 32, 48, 64, 96, 128], 32, key="lab_image_size")
 seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="lab_seed")
 data_root = None
@@ -84,16 +89,16 @@ tabs = st.tabs(["Optimizer", "Efficient training", "Model tweaks", "Training ref
                 "Knowledge distillation", "Transfer learning"])
 with tabs[0]:
     c1, c2, c3, c4 = st.columns(4)
-    optimizer = c1.selectbox("Optimizer", vtrain.OPTIMIZERS, 1, key="lab_optimizer",
+    optimizer = c1.selectbox("Optimizer", train_config.OPTIMIZERS, 1, key="lab_optimizer",
                              help="sgd: heavy-ball momentum; nesterov: Nesterov momentum; adamw: decoupled weight decay")
-    lr = c2.number_input("Base learning rate", 1e-5, vtrain.MAX_LR, 0.05, format="%.4f", key="lab_lr")
+    lr = c2.number_input("Base learning rate", 1e-5, train_config.MAX_LR, 0.05, format="%.4f", key="lab_lr")
     momentum = c3.number_input("Momentum", 0.0, 0.999, 0.9, key="lab_momentum")
     weight_decay = c4.number_input("Weight decay", 0.0, 1.0, 5e-4, format="%.5f", key="lab_wd")
 with tabs[1]:
     c1, c2, c3 = st.columns(3)
     linear_scaling = c1.toggle("Linear LR scaling (lr × batch / 256)", False, key="lab_linear_scaling")
     warmup_epochs = c2.slider("LR warmup (epochs)", 0.0, float(epochs), 0.0, 0.5, key="lab_warmup")
-    precision = c3.selectbox("Precision", vtrain.PRECISIONS, 0, key="lab_precision",
+    precision = c3.selectbox("Precision", train_config.PRECISIONS, 0, key="lab_precision",
                              help="fp16 needs a CUDA GPU; on CPU bf16 autocast is usually slower for small convs")
     c1, c2 = st.columns(2)
     zero_gamma = c1.toggle("Zero γ (last BN of each residual block)", False, key="lab_zero_gamma")
@@ -104,8 +109,8 @@ with tabs[2]:
                 "squeeze-and-excitation) by running both with the same seeds.")
 with tabs[3]:
     c1, c2, c3 = st.columns(3)
-    schedule = c1.selectbox("LR schedule", vtrain.SCHEDULES, 2, key="lab_schedule")
-    step_size = c2.number_input("Step decay every (epochs)", 0.5, float(vtrain.MAX_EPOCHS), 2.0, 0.5, key="lab_step_size",
+    schedule = c1.selectbox("LR schedule", train_config.SCHEDULES, 2, key="lab_schedule")
+    step_size = c2.number_input("Step decay every (epochs)", 0.5, float(train_config.MAX_EPOCHS), 2.0, 0.5, key="lab_step_size",
                                 disabled=schedule != "step")
     gamma = c3.number_input("Step decay factor γ", 0.01, 1.0, 0.1, key="lab_gamma", disabled=schedule != "step")
     c1, c2, c3, c4 = st.columns(4)
@@ -115,7 +120,7 @@ with tabs[3]:
     mix_prob = c4.slider("Mix probability", 0.0, 1.0, 1.0, 0.1, key="lab_mix_prob")
 with tabs[4]:
     c1, c2, c3 = st.columns(3)
-    augment = c1.selectbox("Augmentation preset", vtrain.AUGMENTS, 0, key="lab_augment",
+    augment = c1.selectbox("Augmentation preset", train_config.AUGMENTS, 0, key="lab_augment",
                            help="torchvision.transforms.v2: flip+crop, RandAugment (Cubuk et al., 2020), "
                                 "TrivialAugmentWide (Müller & Hutter, 2021)")
     ra_n = c2.number_input("RandAugment N", 1, 10, 2, key="lab_ra_n", disabled=augment != "randaugment")
@@ -134,7 +139,7 @@ with tabs[5]:
         st.caption("Finish a run first: any finished run can be the teacher (Hinton et al., 2015).")
 with tabs[6]:
     c1, c2, c3 = st.columns(3)
-    transfer = c1.selectbox("Transfer", vtrain.TRANSFERS, 0, key="lab_transfer",
+    transfer = c1.selectbox("Transfer", train_config.TRANSFERS, 0, key="lab_transfer",
                             help="linear probe: frozen backbone; fine-tune: all layers; lower LR: backbone at lr × mult")
     sources = ["pretrained", *run_label]
     transfer_from = c2.selectbox("From", sources, key="lab_transfer_from", disabled=transfer == "none",
@@ -144,7 +149,7 @@ with tabs[6]:
 
 time_budget = st.sidebar.number_input("Time budget per run (s)", 10, 24 * 3600, 600, key="lab_time_budget")
 with user_errors("This configuration cannot run: "):
-    config = vtrain.TrainConfig(
+    config = train_config.TrainConfig(
         model=model_name, dataset=dataset, train_size=int(train_size), val_size=int(val_size),
         image_size=int(image_size), epochs=int(epochs), batch_size=int(batch_size), optimizer=optimizer,
         lr=float(lr), momentum=float(momentum), linear_scaling=linear_scaling, schedule=schedule,
@@ -158,13 +163,13 @@ with user_errors("This configuration cannot run: "):
         seed=int(seed), time_budget_s=float(time_budget), data_root=data_root)
 
 spe = config.steps_per_epoch()
-lrs = vtrain.lr_schedule(config, spe)
+lrs = lr_sched.lr_schedule(config, spe)
 warm = int(round(config.warmup_epochs * spe))
 st.plotly_chart(figures.lr_schedule_figure(
     lrs, spe, warm, title=f"Learning-rate schedule: {config.schedule}"
     + (f" with {config.warmup_epochs:g} epoch(s) of warmup" if warm else "")), key="lab_lr_preview")
 st.caption(f"Peak LR {config.effective_lr:.4g} · {spe} steps per epoch · {len(lrs)} steps in all · "
-           f"rough time estimate: {monitor.format_seconds(vtrain.estimate_time_s(config))} per run")
+           f"rough time estimate: {monitor.format_seconds(budget.estimate_time_s(config))} per run")
 
 c1, c2 = st.columns([1, 3])
 run_name = c2.text_input("Run name (optional)", "", key="lab_run_name", label_visibility="collapsed",
@@ -210,7 +215,7 @@ with user_errors("Cannot plan this comparison: "):
                 else vexp.plan_grid(config, chosen, int(n_seeds), int(first_seed)))
 if plan is not None:
     n_runs = len(plan.runs())
-    est = sum(vtrain.estimate_time_s(cfg) for _, _, cfg in plan.runs())
+    est = sum(budget.estimate_time_s(cfg) for _, _, cfg in plan.runs())
     if st.button(f"Queue {n_runs} runs ({len(plan.arms)} configs × {len(plan.seeds)} seeds, about "
                  f"{monitor.format_seconds(est)})", key="lab_queue"):
         with user_errors("Not queued: "):
@@ -231,8 +236,8 @@ else:
                           format_func=lambda i: next(f"{e.name} · {len(e.runs)} runs · #{e.id}" for e in experiments
                                                      if e.id == i))
     exp = vexp.get_experiment(exp_id)
-    summary = vexp.experiment_summary(store, exp)
-    rows = pd.DataFrame(vexp.table_rows(summary))
+    summary = exp_results.experiment_summary(store, exp)
+    rows = pd.DataFrame(exp_results.table_rows(summary))
     st.subheader("Final validation accuracy: mean ± 95% interval over seeds")
     st.dataframe(rows, hide_index=True, key="lab_cmp_table", column_config={
         "mean (%)": st.column_config.NumberColumn(format="%.2f"),
@@ -275,7 +280,7 @@ for e in experiments:
     t = vexp.TRICKS.get(key)
     if t is None or t.reference is None or t.reference in measured:
         continue
-    s = vexp.experiment_summary(store, e)
+    s = exp_results.experiment_summary(store, e)
     if s.differences:
         measured[t.reference] = (s.differences[0].diff, s.differences[0].half_width)
 published = reference.published_deltas()
@@ -356,7 +361,7 @@ if sb_exps:
     e = sb_exps[0] if st.session_state.get("lab_sb_experiment") not in [x.id for x in sb_exps] else \
         vexp.get_experiment(st.session_state["lab_sb_experiment"])
     with user_errors("Shape bias not measured: "):
-        sb_rows, waiting = vexp.shape_bias_rows(store, e, _shape_bias)
+        sb_rows, waiting = exp_results.shape_bias_rows(store, e, _shape_bias)
     if waiting:
         st.caption(f"{waiting} run(s) of this experiment still training; results appear as they finish.")
     if sb_rows:
@@ -368,7 +373,7 @@ if sb_exps:
             st.warning(f"{len(weak)} of these runs reached under 50% validation accuracy: a model that has not "
                        "learned the shapes set yet decides by neither cue, and its shape bias says little. "
                        "Train longer or on more images.")
-        d = vexp.shape_bias_difference(sb_rows, e.arms)
+        d = exp_results.shape_bias_difference(sb_rows, e.arms)
         if d is not None:
             st.markdown(f"**Shape bias (%)** — {d.name_a}: {d.a.text(1)} · {d.name_b}: {d.b.text(1)}")
             (st.success if d.significant else st.info)(d.verdict)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from vizcore import receptive_field as rf
+from vizcore.arch import receptive_field as rf
 
 
 def _metric(at: AppTest, label: str) -> str:
@@ -94,8 +94,8 @@ def test_trained_weights_change_the_effective_field(tmp_path, monkeypatch) -> No
     # a run from the Training Lab: a lenet5 checkpoint with its metadata
     import torch
 
-    from vizcore import zoo
-    from vizcore.training import save_checkpoint
+    from vizcore.models import weights as zoo
+    from vizcore.models.weights import save_checkpoint
 
     ckpt = save_checkpoint(zoo.get_model("lenet5", seed=5), tmp_path / "run.pt",
                            {"model": "lenet5", "num_classes": 10, "run_id": "r1", "dataset": "digits", "val_acc": 0.9})

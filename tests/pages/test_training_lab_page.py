@@ -17,7 +17,7 @@ def data_dir(tmp_path, monkeypatch):
     d = tmp_path / "convscope"
     monkeypatch.setenv("CONVSCOPE_DATA_DIR", str(d))
     yield d
-    from vizcore import runs
+    from vizcore.lab import queue as runs
 
     for lab in list(runs._LABS.values()):  # no run outlives its test
         lab.shutdown(wait=True, timeout=30)
@@ -109,7 +109,8 @@ def test_ab_comparison_runs_to_completion_and_table_matches_store(data_dir):
     df = _table(at, "seeds done")
     assert list(df["configuration"]) == ["cosine off", "cosine on"]
 
-    from vizcore import experiment, runs
+    from vizcore.lab import experiment
+    from vizcore.lab import queue as runs
 
     store = runs.get_lab().store
     exp = experiment.list_experiments()[0]
@@ -132,7 +133,7 @@ def test_single_run_from_start_to_done_and_run_management(data_dir):
     _poll_until(at, lambda: any("finished" in p.proto.text for p in at.get("progress")))
     texts = [p.proto.text for p in at.get("progress")]
     assert texts[0].startswith("tiny run: finished")
-    from vizcore import runs
+    from vizcore.lab import queue as runs
 
     rec = runs.get_lab().store.list()[0]
     assert rec.status == "done" and rec.checkpoint
@@ -147,8 +148,8 @@ def test_single_run_from_start_to_done_and_run_management(data_dir):
 
 
 def test_diverged_and_failed_runs_are_explained_in_words(data_dir):
-    from vizcore.runs import get_lab
-    from vizcore.training import TrainConfig
+    from vizcore.lab.queue import get_lab
+    from vizcore.train.config import TrainConfig
 
     store = get_lab().store
     rid = store.create(TrainConfig(train_size=64, val_size=16, epochs=2, batch_size=16), name="too hot")

@@ -7,8 +7,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vizcore import augment as A
-from vizcore.augment import AugmentConfig, MixParams, apply_mix, apply_params, augment, draw_params, mix_batch, preview
+from vizcore.data import augment as A
+from vizcore.data.augment import (
+    AugmentConfig,
+    MixParams,
+    apply_mix,
+    apply_params,
+    augment,
+    draw_params,
+    mix_batch,
+    preview,
+)
 
 
 def _images(n: int = 12, c: int = 3, size: int = 16, seed: int = 0) -> torch.Tensor:
@@ -165,7 +174,7 @@ def test_augment_rejects_float_images() -> None:
 
 
 def test_preview_and_figures() -> None:
-    from vizcore import figures
+    from vizcore.figures import images as figures
 
     x = _images(4, size=16)
     cfg = AugmentConfig(preset="randaugment", cutmix_alpha=1.0)
@@ -187,7 +196,7 @@ def test_preview_and_figures() -> None:
 def test_cli_augment(capsys: pytest.CaptureFixture) -> None:
     import json
 
-    from vizcore.cli import main
+    from vizcore.cli.main import main
 
     assert main(["augment", "--preset", "randaugment", "--cutmix", "1", "--n", "3", "--repeats", "2", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from vizcore.compare import band, compare, mean_interval, t_half_width
+from vizcore.lab.stats import band, compare, mean_interval, t_half_width
 
 A = [80.1, 81.3, 79.8, 80.6]
 B = [81.0, 82.2, 80.9, 81.9]
@@ -162,7 +162,7 @@ def test_t_half_width_nan_for_one():
 def test_cli_compare_json_and_bad_input(capsys):
     import json
 
-    from vizcore.cli import main
+    from vizcore.cli.main import main
 
     assert main(["compare", "--a", "70,72,71", "--b", "74,73.5,76,75", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -176,7 +176,7 @@ def test_cli_compare_json_and_bad_input(capsys):
 
 
 def test_cli_help_lists_the_lab_commands(capsys):
-    from vizcore.cli import main
+    from vizcore.cli.main import main
 
     with pytest.raises(SystemExit) as exc:
         main(["--help"])

@@ -1,7 +1,6 @@
 """vizcore.data: synthetic shapes, data set loading from torchvision's on-disk formats, photos, image decoding."""
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import pickle
@@ -14,9 +13,12 @@ import pytest
 import torch
 from PIL import Image
 
-from vizcore import data
-from vizcore.data import (DATASETS, SHAPE_CLASSES, TEXTURES, TYPICAL_TEXTURE, ImageSet, decode_image, load_dataset,
-                          make_shapes, sample_photos, to_model_input)
+from vizcore.data import imageset as data
+from vizcore.data.datasets import DATASETS, decode_image, load_dataset
+from vizcore.data.images import sample_photos
+from vizcore.data.imageset import ImageSet
+from vizcore.data.shapes import SHAPE_CLASSES, TEXTURES, TYPICAL_TEXTURE, make_shapes
+from vizcore.models.preprocess import to_model_input
 
 
 @pytest.fixture(scope="module")
@@ -405,7 +407,7 @@ def test_to_model_input_errors(kwargs: dict, match: str) -> None:
 
 
 def test_cli(capsys: pytest.CaptureFixture) -> None:
-    from vizcore.cli import main
+    from vizcore.cli.main import main
 
     assert main(["data", "--dataset", "shapes", "--n", "30", "--size", "32", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -441,7 +443,7 @@ def test_exif_orientation_is_applied() -> None:
 
 
 def test_data_figures() -> None:
-    from vizcore import figures
+    from vizcore.figures import images as figures
 
     ds = make_shapes(20, 32, seed=0)
     over = figures.overlay_masks(ds.images, ds.masks)

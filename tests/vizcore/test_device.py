@@ -4,7 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vizcore import device, summary, zoo
+from vizcore.arch import summary
+from vizcore.core import device
+from vizcore.models import weights as zoo
 
 
 def test_pick_device_falls_back_in_order(monkeypatch) -> None:

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from vizcore import experiment as vexp
-from vizcore.runs import RunStore
-from vizcore.training import TrainConfig
+from vizcore.lab import experiment as vexp
+from vizcore.lab import results as exp_results
+from vizcore.lab.store import RunStore
+from vizcore.train.config import TrainConfig
 
 BASE = TrainConfig(train_size=64, val_size=32, epochs=2, batch_size=16, schedule="cosine")
 
@@ -69,14 +70,14 @@ def test_plan_shape_texture_differs_only_in_augmentation():
 
 
 def _r(arm, seed, accs, status="done"):
-    return vexp.RunResult(arm, seed, status, tuple(accs), 10.0, 100.0)
+    return exp_results.RunResult(arm, seed, status, tuple(accs), 10.0, 100.0)
 
 
 def test_summarize_against_scipy():
     res = [_r("A", 0, [50, 70.0]), _r("A", 1, [52, 72.0]), _r("A", 2, [49, 71.0]),
            _r("B", 0, [55, 74.0]), _r("B", 1, [56, 75.5]), _r("B", 2, [50, 73.0]),
            _r("B", 3, [10.0], status="diverged"), _r("B", 4, [], status="queued")]
-    s = vexp.summarize(["A", "B"], res)
+    s = exp_results.summarize(["A", "B"], res)
     a, b = s.rows
     assert a.values == (70.0, 72.0, 71.0) and b.seeds == (0, 1, 2)
     assert b.pending == 1 and b.failed == 1
@@ -86,17 +87,17 @@ def test_summarize_against_scipy():
     assert d.test == "paired"
     assert d.p_value == pytest.approx(stats.ttest_rel([74.0, 75.5, 73.0], [70.0, 72.0, 71.0]).pvalue)
     assert s.bands["A"].mean.tolist() == pytest.approx([np.mean([50, 52, 49]), 71.0])
-    rows = vexp.table_rows(s)
+    rows = exp_results.table_rows(s)
     assert rows[1]["seeds done"] == 3 and rows[1]["final val accuracy (%)"] == b.accuracy.text()
 
 
 def test_summarize_before_anything_finished():
-    s = vexp.summarize(["A", "B"], [_r("A", 0, [40.0], status="running")])
+    s = exp_results.summarize(["A", "B"], [_r("A", 0, [40.0], status="running")])
     assert s.rows[0].accuracy is None and s.differences == ()
     assert "A" in s.bands  # a running seed's curve is shown live
-    assert vexp.table_rows(s)[0]["final val accuracy (%)"] == "no finished run yet"
+    assert exp_results.table_rows(s)[0]["final val accuracy (%)"] == "no finished run yet"
     with pytest.raises(ValueError, match="expected an arm"):
-        vexp.summarize(["A"], [_r("C", 0, [1.0])])
+        exp_results.summarize(["A"], [_r("C", 0, [1.0])])
 
 
 def test_experiment_files_round_trip_and_results_from_a_real_store(tmp_path):
@@ -117,13 +118,13 @@ def test_experiment_files_round_trip_and_results_from_a_real_store(tmp_path):
     again = vexp.get_experiment(exp.id)
     assert again.run_ids() == ids and again.arms == ["cosine off", "cosine on"]
     assert vexp.list_experiments()[0].id == exp.id
-    s = vexp.experiment_summary(store, again)
+    s = exp_results.experiment_summary(store, again)
     assert [r.values for r in s.rows] == [pytest.approx((50.0, 51.0)), pytest.approx((60.0, 61.0))]
     assert s.rows[0].throughput == 200.0
     d = s.differences[0]
     assert d.diff == pytest.approx(10.0) and d.test == "paired" and d.half_width == pytest.approx(0.0, abs=1e-9)
     store.delete(ids[0])
-    assert len(vexp.results(store, again)) == 3  # a deleted run is left out
+    assert len(exp_results.results(store, again)) == 3  # a deleted run is left out
     vexp.delete_experiment(exp.id)
     with pytest.raises(ValueError, match="stored experiment"):
         vexp.get_experiment(exp.id)
@@ -133,15 +134,14 @@ def test_experiment_files_round_trip_and_results_from_a_real_store(tmp_path):
 
 
 def test_shape_bias_rows_and_difference(tmp_path):
-    from types import SimpleNamespace
 
-    rows = [vexp.ShapeBiasRow("plain", s, 90.0, sh, tx, 0, sh / (sh + tx)) for s, (sh, tx) in
+    rows = [exp_results.ShapeBiasRow("plain", s, 90.0, sh, tx, 0, sh / (sh + tx)) for s, (sh, tx) in
             enumerate([(30, 70), (35, 65), (32, 68)])]
-    rows += [vexp.ShapeBiasRow("heavy", s, 88.0, sh, tx, 0, sh / (sh + tx)) for s, (sh, tx) in
+    rows += [exp_results.ShapeBiasRow("heavy", s, 88.0, sh, tx, 0, sh / (sh + tx)) for s, (sh, tx) in
              enumerate([(50, 50), (58, 42), (55, 45)])]
-    d = vexp.shape_bias_difference(rows, ["plain", "heavy"])
+    d = exp_results.shape_bias_difference(rows, ["plain", "heavy"])
     assert d.diff == pytest.approx(100 * (163 / 300 - 97 / 300))
     assert d.p_value == pytest.approx(stats.ttest_rel([50, 58, 55], [30, 35, 32]).pvalue)
     assert "more shape-biased" in d.verdict
-    assert vexp.shape_bias_difference(rows[:3], ["plain", "heavy"]) is None
-    assert math.isnan(vexp.shape_bias_difference(rows[:1] + rows[3:4], ["plain", "heavy"]).p_value)
+    assert exp_results.shape_bias_difference(rows[:3], ["plain", "heavy"]) is None
+    assert math.isnan(exp_results.shape_bias_difference(rows[:1] + rows[3:4], ["plain", "heavy"]).p_value)

@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from vizcore import figures
-from vizcore.compare import band
+from vizcore.figures import training as figures
+from vizcore.lab.stats import band
 
 
 def _labelled(fig) -> None:

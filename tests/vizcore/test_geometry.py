@@ -8,7 +8,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from vizcore import geometry as g
+from vizcore.arch import geometry as g
 
 FAST = settings(max_examples=60, deadline=None)
 

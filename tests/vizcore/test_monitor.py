@@ -5,9 +5,9 @@ import math
 
 import pytest
 
-from vizcore import monitor
-from vizcore.runs import RunStore
-from vizcore.training import TrainConfig
+from vizcore.lab import monitor
+from vizcore.lab.store import RunStore
+from vizcore.train.config import TrainConfig
 
 
 def test_thin_keeps_first_last_and_bound():

@@ -11,8 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from vizcore import receptive_field as rf
-from vizcore import zoo
+from vizcore.arch import kernel_stack as kstack
+from vizcore.arch import receptive_field as rf
+from vizcore.arch import rf_measured
+from vizcore.models import registry as zoo
+from vizcore.models import weights as mweights
 
 
 @pytest.fixture(autouse=True)
@@ -54,12 +57,12 @@ def _probes(table: rf.FieldTable, cam_layer: str) -> list[rf.NodeField]:
 def _check_node(table: rf.FieldTable, nf: rf.NodeField) -> int:
     hw = table.input_size[1:]
     if not nf.spatial:
-        assert rf.gradient_extent(table, nf.node) == _whole_box(nf, hw)
+        assert rf_measured.gradient_extent(table, nf.node) == _whole_box(nf, hw)
         return 1
     h, w = nf.map_size
     units = {(0, 0), ((h - 1) // 2, (w - 1) // 2), (h - 1, w - 1), (h - 1, 0)}
     for u in sorted(units):
-        assert rf.gradient_extent(table, nf.node, u) == nf.unit_box(*u, hw).clipped, (nf.node, u)
+        assert rf_measured.gradient_extent(table, nf.node, u) == nf.unit_box(*u, hw).clipped, (nf.node, u)
     return len(units)
 
 
@@ -77,7 +80,7 @@ def test_analytic_field_equals_gradient_for_every_zoo_model(name: str) -> None:
 
 def test_gradient_sees_real_weights_only_through_geometry() -> None:
     """The positive-path copy measured on a model with real (random) weights gives the same boxes."""
-    model = zoo.get_model("resnet18")
+    model = mweights.get_model("resnet18")
     table = rf.analyze(model, (3, 96, 96))
     for nf in (table.resolve("layer2"), table.resolve("layer3.0.downsample")):
         _check_node(table, nf)
@@ -112,11 +115,11 @@ def test_unclipped_box_of_vgg16_conv5_3_is_measured_whole() -> None:
     ub = nf.unit_box(7, 7, (224, 224))
     assert ub.box == ub.clipped == (22, 22, 217, 217)  # -90 + 7*16 .. +195, inside the image
     assert ub.centre == (119.5, 119.5)
-    assert rf.gradient_extent(table, nf.node, (7, 7)) == ub.box
+    assert rf_measured.gradient_extent(table, nf.node, (7, 7)) == ub.box
 
 
 def test_meta_and_real_shapes_agree() -> None:
-    model = zoo.get_model("googlenet")
+    model = mweights.get_model("googlenet")
     a = rf.analyze(model, (3, 224, 224), shapes="real")
     b = rf.analyze(model, (3, 224, 224), shapes="meta")
     assert a.records() == b.records()
@@ -191,7 +194,7 @@ def test_random_stacks_match_gradient_and_torch_shapes(layers: list, h: int, w: 
         for i in range(hh):
             for j in {0, ww - 1}:
                 ub = nf.unit_box(i, j, (h, w))
-                t, l, b, r = rf.gradient_extent(table, nf.node, (i, j))
+                t, l, b, r = rf_measured.gradient_extent(table, nf.node, (i, j))
                 ct, cl, cb, cr = ub.clipped
                 assert ct <= t <= b <= cb and cl <= l <= r <= cr
                 if not holes or ub.box == ub.clipped:
@@ -214,39 +217,39 @@ def test_uneven_adaptive_pooling_is_flagged() -> None:
 
 
 def test_effective_field_of_plain_cnn_stays_inside_the_box() -> None:
-    model = zoo.get_model("small_cnn")
+    model = mweights.get_model("small_cnn")
     table = rf.analyze(model, (3, 32, 32))
-    erf = rf.effective_field(table, "features.13", (4, 4), n_random=3, seed=1)
+    erf = rf_measured.effective_field(table, "features.13", (4, 4), n_random=3, seed=1)
     assert erf.heatmap.shape == (32, 32) and abs(erf.heatmap.sum() - 1) < 1e-9
     t, l, b, r = table.resolve("features.13").unit_box(4, 4, (32, 32)).clipped
     outside = erf.heatmap.copy()
     outside[t:b + 1, l:r + 1] = 0
     assert outside.max() == 0 and erf.mass_in_box == pytest.approx(1.0)
     assert 0 < erf.radius95 <= np.hypot(b - erf.centre[0], r - erf.centre[1]) + 1e-9
-    again = rf.effective_field(table, "features.13", (4, 4), n_random=3, seed=1)
+    again = rf_measured.effective_field(table, "features.13", (4, 4), n_random=3, seed=1)
     np.testing.assert_array_equal(erf.heatmap, again.heatmap)
     # averaging real images too: the given images enter the mean
     imgs = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    assert rf.effective_field(table, "features.13", (4, 4), images=imgs, n_random=1).n_inputs == 3
+    assert rf_measured.effective_field(table, "features.13", (4, 4), images=imgs, n_random=1).n_inputs == 3
 
 
 def test_effective_field_leaks_through_se_gates() -> None:
-    model = zoo.get_model("se_resnet_small")
+    model = mweights.get_model("se_resnet_small")
     table = rf.analyze(model, (3, 32, 32))
     nf = table.resolve("layer1.0")
     assert nf.global_context and nf.size[0] < 32
-    erf = rf.effective_field(table, nf.node, (0, 0), n_random=2)
+    erf = rf_measured.effective_field(table, nf.node, (0, 0), n_random=2)
     assert erf.mass_in_box < 1.0  # the gate's global average reaches pixels outside the local field
 
 
 def test_kernel_stack_matches_real_layers() -> None:
-    ks = rf.kernel_stack(3, 3, 16)
+    ks = kstack.kernel_stack(3, 3, 16)
     assert ks.field == 7 and ks.params_stacked == 27 * 16 * 16 and ks.params_single == 49 * 16 * 16
     assert ks.saving == pytest.approx(1 - 27 / 49)
     for n, k in ((1, 3), (2, 5), (4, 3)):
-        stack = rf.sequential_stack(n, k, 4)
+        stack = kstack.sequential_stack(n, k, 4)
         table = rf.analyze(stack, (4, 40, 40))
-        ks = rf.kernel_stack(n, k, 4)
+        ks = kstack.kernel_stack(n, k, 4)
         assert table.nodes[-1].size == (ks.field, ks.field)
         assert sum(p.numel() for m in stack if isinstance(m, nn.Conv2d) for p in m.parameters() if p.ndim == 4) \
             == ks.params_stacked
@@ -274,7 +277,7 @@ def test_errors() -> None:
     with pytest.raises(ValueError, match="expected a node with a spatial feature map"):
         table.nodes[-1].unit_box(0, 0, (32, 32))
     with pytest.raises(ValueError, match=r"expected input_size \(C, H, W\)"):
-        rf.analyze(zoo.get_model("small_cnn"), (32, 32))
+        rf.analyze(mweights.get_model("small_cnn"), (32, 32))
     with pytest.raises(ValueError, match="expected an input size this model accepts.*MaxPool2d"):
         rf.zoo_fields("vgg16", (3, 16, 16))
     with pytest.raises(ValueError, match="known receptive-field rule, got Upsample"):
@@ -283,23 +286,23 @@ def test_errors() -> None:
         rf.analyze(nn.Conv2d(1, 1, 3), (1, 8, 8), shapes="fake")
     with pytest.raises(TypeError, match="expected a torch.nn.Module"):
         rf.trace(lambda x: x)  # type: ignore[arg-type]
-    real = rf.analyze(zoo.get_model("small_cnn"), (3, 32, 32))
+    real = rf.analyze(mweights.get_model("small_cnn"), (3, 32, 32))
     with pytest.raises(ValueError, match="expected mass between 0 and 1"):
-        rf.effective_field(real, "features.13", mass=1.5)
+        rf_measured.effective_field(real, "features.13", mass=1.5)
     with pytest.raises(ValueError, match="expected at least one input"):
-        rf.effective_field(real, "features.13", n_random=0)
+        rf_measured.effective_field(real, "features.13", n_random=0)
     with pytest.raises(ValueError, match=r"expected images of shape \(N, 3, 32, 32\)"):
-        rf.effective_field(real, "features.13", images=torch.zeros(1, 3, 8, 8))
+        rf_measured.effective_field(real, "features.13", images=torch.zeros(1, 3, 8, 8))
     with pytest.raises(ValueError, match="expected a node with a spatial feature map"):
-        rf.effective_field(real, real.nodes[-1].node)
+        rf_measured.effective_field(real, real.nodes[-1].node)
     with pytest.raises(ValueError, match="expected k of at least 2"):
-        rf.kernel_stack(2, 1, 8)
+        kstack.kernel_stack(2, 1, 8)
     with pytest.raises(ValueError, match="expected channels between 1 and 4096"):
-        rf.kernel_stack(2, 3, 0)
+        kstack.kernel_stack(2, 3, 0)
 
 
 def test_cli_records(capsys: pytest.CaptureFixture[str]) -> None:
-    from vizcore.cli import main
+    from vizcore.cli.main import main
 
     assert main(["rf", "--model", "vgg16", "--json"]) == 0
     recs = json.loads(capsys.readouterr().out)

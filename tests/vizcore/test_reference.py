@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from vizcore import reference
+from vizcore.lab import reference
 
-RES = Path(reference.__file__).parent / "resources" / "bag_of_tricks.json"
+RES = Path(reference.__file__).parents[1] / "resources" / "bag_of_tricks.json"
 
 
 def test_packaged_file_keeps_citation_and_verified_note():

@@ -9,9 +9,12 @@ import threading
 import pytest
 import torch
 
-from vizcore import runs as R
-from vizcore import training as T
-from vizcore.cli import main as cli_main
+from vizcore.cli.main import main as cli_main
+from vizcore.lab import default_model as default_models
+from vizcore.lab import queue as lab_queue
+from vizcore.lab import store as run_store
+from vizcore.models import weights as mweights
+from vizcore.train import config as train_config
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
 from test_training import tiny_config, tiny_data  # noqa: E402
@@ -31,14 +34,14 @@ def data():
 
 def test_store_records_a_run_and_survives_reopening(tmp_path):
     db = tmp_path / "runs.sqlite"
-    store = R.RunStore(db)
+    store = run_store.RunStore(db)
     cfg = tiny_config(epochs=2)
     rid = store.create(cfg, name="baseline", group="g1")
     run = store.make_run(rid, data())
     assert run.run_sync() == "done", run.message
     store.close()
 
-    store = R.RunStore(db)  # a new process would see the same
+    store = run_store.RunStore(db)  # a new process would see the same
     rec = store.get(rid)
     assert (rec.name, rec.group, rec.status, rec.epochs_done, rec.config) == ("baseline", "g1", "done", 2, cfg)
     epochs = store.metrics(rid)
@@ -46,12 +49,12 @@ def test_store_records_a_run_and_survives_reopening(tmp_path):
     assert [e["epoch"] for e in epochs] == [1, 2] and len(steps) == 2 * cfg.steps_per_epoch()
     assert rec.val_acc == epochs[-1]["val_acc"] and rec.best_val_acc == max(e["val_acc"] for e in epochs)
     assert rec.info["classes"] == ["c0", "c1", "c2", "c3"]
-    m = T.load_trained(rec.checkpoint)
-    assert T.checkpoint_meta(rec.checkpoint)["epoch"] == 2 and m.fc.out_features == 4
+    m = mweights.load_trained(rec.checkpoint)
+    assert mweights.checkpoint_meta(rec.checkpoint)["epoch"] == 2 and m.fc.out_features == 4
     assert store.db_journal_mode() == "wal"
 
     config_json, csv_text = store.export(rid)
-    assert T.TrainConfig.from_dict(json.loads(config_json)["config"]) == cfg
+    assert train_config.TrainConfig.from_dict(json.loads(config_json)["config"]) == cfg
     lines = csv_text.strip().splitlines()
     assert lines[0].startswith("epoch,train_loss") and len(lines) == 3
 
@@ -65,7 +68,7 @@ def test_store_records_a_run_and_survives_reopening(tmp_path):
 
 def test_runs_of_dead_processes_are_marked_interrupted(tmp_path):
     db = tmp_path / "runs.sqlite"
-    store = R.RunStore(db)
+    store = run_store.RunStore(db)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     rid_dead = store.create(tiny_config())
@@ -76,7 +79,7 @@ def test_runs_of_dead_processes_are_marked_interrupted(tmp_path):
     store.set_status(rid_live, "running")  # owned by this (live) process
     store.close()
 
-    lab = R.Lab(db)
+    lab = lab_queue.Lab(db)
     assert lab.interrupted_on_start == [rid_dead]
     rec = lab.store.get(rid_dead)
     assert rec.status == "interrupted" and "after 1 completed epoch" in rec.message and rec.finished_at
@@ -85,7 +88,7 @@ def test_runs_of_dead_processes_are_marked_interrupted(tmp_path):
 
 
 def test_lab_queue_runs_one_at_a_time_and_cancel_leaves_a_consistent_record(tmp_path):
-    lab = R.Lab(tmp_path / "runs.sqlite", concurrency=1)
+    lab = lab_queue.Lab(tmp_path / "runs.sqlite", concurrency=1)
     first_epoch = threading.Event()
     long_cfg = tiny_config(epochs=50, batch_size=16)
     a = lab.submit(long_cfg, name="long", data=data())
@@ -103,7 +106,7 @@ def test_lab_queue_runs_one_at_a_time_and_cancel_leaves_a_consistent_record(tmp_
     rec = lab.store.get(a)
     epochs = lab.store.metrics(a)
     assert rec.epochs_done == len(epochs) >= 1 and rec.finished_at is not None
-    assert T.checkpoint_meta(rec.checkpoint)["epoch"] == rec.epochs_done  # checkpoint = last recorded epoch
+    assert mweights.checkpoint_meta(rec.checkpoint)["epoch"] == rec.epochs_done  # checkpoint = last recorded epoch
     assert "cancelled in epoch" in rec.message
     with pytest.raises(ValueError, match="cancel it first"):
         lab.store.delete(lab.submit(long_cfg, data=data()))
@@ -112,7 +115,7 @@ def test_lab_queue_runs_one_at_a_time_and_cancel_leaves_a_consistent_record(tmp_
 
 
 def test_submit_checks_budgets_before_queueing(tmp_path):
-    lab = R.Lab(tmp_path / "runs.sqlite")
+    lab = lab_queue.Lab(tmp_path / "runs.sqlite")
     with pytest.raises(ValueError, match="memory within the budget"):
         lab.submit(tiny_config(memory_budget_mb=1), data=data())
     assert lab.store.list() == []
@@ -120,7 +123,7 @@ def test_submit_checks_budgets_before_queueing(tmp_path):
 
 
 def test_teacher_and_transfer_by_run_id(tmp_path):
-    lab = R.Lab(tmp_path / "runs.sqlite")
+    lab = lab_queue.Lab(tmp_path / "runs.sqlite")
     teacher = lab.submit(tiny_config(), data=data())
     assert lab.wait(teacher, 60) == "done"
     student = lab.submit(tiny_config(model="lenet5", distill_teacher=teacher), data=data())
@@ -136,16 +139,16 @@ def test_teacher_and_transfer_by_run_id(tmp_path):
 
 def test_default_model_is_built_once_then_reused(tmp_path, monkeypatch):
     monkeypatch.setenv("CONVSCOPE_DATA_DIR", str(tmp_path))
-    cfg = T.TrainConfig(train_size=64, val_size=32, epochs=1, batch_size=32, device="cpu")
+    cfg = train_config.TrainConfig(train_size=64, val_size=32, epochs=1, batch_size=32, device="cpu")
     seen: list[float] = []
-    path = R.default_model(lambda f, _t: seen.append(f), config=cfg)
+    path = default_models.default_model(lambda f, _t: seen.append(f), config=cfg)
     assert path.is_file() and seen[-1] == 1.0 and all(0 <= f <= 1 for f in seen) and len(seen) > 2
     stamp = path.stat().st_mtime_ns
     again: list[str] = []
-    assert R.default_model(lambda _f, t: again.append(t), config=cfg) == path
+    assert default_models.default_model(lambda _f, t: again.append(t), config=cfg) == path
     assert path.stat().st_mtime_ns == stamp and "cached" in again[0]
-    model = T.load_trained(path)
-    assert model.fc.out_features == len(T.checkpoint_meta(path)["classes"]) == 10
+    model = mweights.load_trained(path)
+    assert model.fc.out_features == len(mweights.checkpoint_meta(path)["classes"]) == 10
 
 
 def test_cli_train_and_runs(tmp_path, capsys):
@@ -184,20 +187,20 @@ class _nothing:
         return False
 
 
-@pytest.mark.skipif(not R.SHIPPED_DEFAULT.is_file(), reason="no shipped default model")
+@pytest.mark.skipif(not default_models.SHIPPED_DEFAULT.is_file(), reason="no shipped default model")
 def test_shipped_default_model_is_used_and_has_learned(tmp_path, monkeypatch):
-    from vizcore import data as vdata
-    from vizcore import zoo
+    from vizcore.data import datasets as vdata
+    from vizcore.models import registry as zoo
 
     monkeypatch.setenv("CONVSCOPE_DATA_DIR", str(tmp_path))
-    assert R._is_complete(R.SHIPPED_DEFAULT, R.DEFAULT_CONFIG, R.data_fingerprint(R.DEFAULT_CONFIG)), (
+    assert default_models._is_complete(default_models.SHIPPED_DEFAULT, default_models.DEFAULT_CONFIG, default_models.data_fingerprint(default_models.DEFAULT_CONFIG)), (
         "the shipped default model was made from other images or another config: "
         "run `python -m vizcore default-model --retrain --ship`")
     texts: list[str] = []
-    path = R.default_model(lambda _f, t: texts.append(t))
+    path = default_models.default_model(lambda _f, t: texts.append(t))
     assert "shipped" in texts[-1] and path.parent.parent == tmp_path
-    assert R._same_config(T.checkpoint_meta(path)["config"], R.DEFAULT_CONFIG)
-    model = T.load_trained(path)
+    assert default_models._same_config(mweights.checkpoint_meta(path)["config"], default_models.DEFAULT_CONFIG)
+    model = mweights.load_trained(path)
     test = vdata.load_dataset("shapes", split="test", n=500, size=32, seed=123)  # images it never saw
     entry = zoo.get_entry("small_cnn")
     mean = torch.tensor(entry.mean).view(1, 3, 1, 1)

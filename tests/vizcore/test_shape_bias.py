@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from vizcore.shape_bias import predict, shape_bias, shape_bias_from_predictions
+from vizcore.inspect.shape_bias import predict, shape_bias, shape_bias_from_predictions
 
 
 def test_counts_by_hand():
@@ -81,15 +81,17 @@ def test_uint8_images_are_scaled_to_unit_range():
 
 
 def test_checkpoint_on_real_cue_conflict_set(tmp_path):
-    from vizcore import data, training, zoo
-    from vizcore.shape_bias import shape_bias_of_checkpoint
+    from vizcore.data import datasets, shapes
+    from vizcore.inspect.shape_bias import shape_bias_of_checkpoint
+    from vizcore.models import registry as zoo
+    from vizcore.models import weights as training
 
     model = zoo.build_model("small_cnn", num_classes=10, seed=3)
     path = training.save_checkpoint(model, tmp_path / "m.pt", {"model": "small_cnn", "num_classes": 10,
-                                                                 "classes": list(data.SHAPE_CLASSES), "image_size": 32})
+                                                                 "classes": list(shapes.SHAPE_CLASSES), "image_size": 32})
     sb = shape_bias_of_checkpoint(path, n=60, seed=1)
     # by hand: the same images, scaled and normalised with the zoo entry's statistics
-    cue = data.load_dataset("shapes_cue_conflict", split="test", n=60, size=32, seed=1)
+    cue = datasets.load_dataset("shapes_cue_conflict", split="test", n=60, size=32, seed=1)
     entry = zoo.get_entry("small_cnn")
     x = (cue.images.float() / 255 - torch.tensor(entry.mean).view(1, 3, 1, 1)) / torch.tensor(entry.std).view(1, 3, 1, 1)
     with torch.no_grad():

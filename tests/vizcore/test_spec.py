@@ -6,8 +6,8 @@ import torch
 from torch import nn
 from torchvision.ops import SqueezeExcitation
 
-from vizcore import spec
-from vizcore.summary import summarize
+from vizcore.arch import spec
+from vizcore.arch.summary import summarize
 
 
 def test_example_builds_and_runs() -> None:

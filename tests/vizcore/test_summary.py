@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from vizcore.summary import summarize
+from vizcore.arch.summary import summarize
 
 
 class Shared(nn.Module):

@@ -9,9 +9,14 @@ import pytest
 import torch
 from torch import nn
 
-from vizcore import training as T
-from vizcore import zoo
-from vizcore.augment import mix_batch
+from vizcore.data.augment import mix_batch
+from vizcore.models import preprocess
+from vizcore.models import registry as zoo
+from vizcore.models import weights as mweights
+from vizcore.train import budget, engine, tricks
+from vizcore.train import config as train_config
+from vizcore.train import data as train_data
+from vizcore.train import schedule as lr_sched
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -23,7 +28,7 @@ def _one_thread():
     torch.set_num_threads(old)
 
 
-def tiny_data(n: int = 64, channels: int = 3, size: int = 32, classes: int = 4, seed: int = 0) -> T.TensorData:
+def tiny_data(n: int = 64, channels: int = 3, size: int = 32, classes: int = 4, seed: int = 0) -> train_data.TensorData:
     """Noise images with a bright quadrant that says the class (0..3): learnable in a few steps."""
     g = torch.Generator().manual_seed(seed)
     y = torch.arange(n) % classes
@@ -32,18 +37,18 @@ def tiny_data(n: int = 64, channels: int = 3, size: int = 32, classes: int = 4, 
     for i in range(n):
         r, c = divmod(int(y[i]) % 4, 2)
         x[i, :, r * h:(r + 1) * h, c * h:(c + 1) * h] += 150
-    return T.TensorData(x.to(torch.uint8), y, tuple(f"c{i}" for i in range(classes)))
+    return train_data.TensorData(x.to(torch.uint8), y, tuple(f"c{i}" for i in range(classes)))
 
 
-def tiny_config(**kw) -> T.TrainConfig:
+def tiny_config(**kw) -> train_config.TrainConfig:
     base = dict(model="small_cnn", dataset="tensors", train_size=64, val_size=32, epochs=1, batch_size=32,
                 lr=0.05, device="cpu", log_every=1)
     base.update(kw)
-    return T.TrainConfig(**base)
+    return train_config.TrainConfig(**base)
 
 
-def run(cfg: T.TrainConfig, data=None, **kw) -> tuple[T.Run, list[dict]]:
-    r = T.Run(cfg, data=data or (tiny_data(cfg.train_size), tiny_data(cfg.val_size, seed=1)), **kw)
+def run(cfg: train_config.TrainConfig, data=None, **kw) -> tuple[engine.Run, list[dict]]:
+    r = engine.Run(cfg, data=data or (tiny_data(cfg.train_size), tiny_data(cfg.val_size, seed=1)), **kw)
     events: list[dict] = []
     r.subscribe(events.append)
     r.run_sync()
@@ -63,31 +68,31 @@ def run(cfg: T.TrainConfig, data=None, **kw) -> tuple[T.Run, list[dict]]:
 ])
 def test_config_rejects_out_of_bounds(field, value, match):
     with pytest.raises(ValueError, match=match):
-        dataclasses.replace(T.TrainConfig(), **{field: value})
+        dataclasses.replace(train_config.TrainConfig(), **{field: value})
 
 
 def test_config_json_round_trip_and_unknown_keys():
-    cfg = T.TrainConfig(epochs=3, mixup_alpha=0.2, distill_teacher="abc")
-    assert T.TrainConfig.from_json(cfg.to_json()) == cfg
+    cfg = train_config.TrainConfig(epochs=3, mixup_alpha=0.2, distill_teacher="abc")
+    assert train_config.TrainConfig.from_json(cfg.to_json()) == cfg
     with pytest.raises(ValueError, match="unknown lr_max"):
-        T.TrainConfig.from_dict({"lr_max": 1})
+        train_config.TrainConfig.from_dict({"lr_max": 1})
     with pytest.raises(ValueError, match="invalid JSON"):
-        T.TrainConfig.from_json("{epochs: 3")
+        train_config.TrainConfig.from_json("{epochs: 3")
 
 
 def test_linear_scaling_rule():
-    assert T.TrainConfig(lr=0.1, batch_size=512, linear_scaling=True).effective_lr == pytest.approx(0.2)
-    assert T.TrainConfig(lr=0.1, batch_size=512).effective_lr == pytest.approx(0.1)
+    assert train_config.TrainConfig(lr=0.1, batch_size=512, linear_scaling=True).effective_lr == pytest.approx(0.2)
+    assert train_config.TrainConfig(lr=0.1, batch_size=512).effective_lr == pytest.approx(0.1)
 
 
 # ---------------------------------------------------------------------------------------- LR schedule
 
 
-def optimizer_lrs(cfg: T.TrainConfig, spe: int) -> list[float]:
+def optimizer_lrs(cfg: train_config.TrainConfig, spe: int) -> list[float]:
     """The LR the optimizer actually holds at each step, driven by the engine's scheduler."""
     p = nn.Parameter(torch.zeros(1))
-    opt = T.make_optimizer([{"params": [p], "lr": cfg.effective_lr}], cfg)
-    sched = T.make_scheduler(opt, cfg, spe)
+    opt = tricks.make_optimizer([{"params": [p], "lr": cfg.effective_lr}], cfg)
+    sched = lr_sched.make_scheduler(opt, cfg, spe)
     lrs = []
     for _ in range(cfg.epochs * spe):
         lrs.append(opt.param_groups[0]["lr"])
@@ -98,13 +103,13 @@ def optimizer_lrs(cfg: T.TrainConfig, spe: int) -> list[float]:
 
 
 def test_warmup_cosine_matches_closed_form_and_optimizer():
-    cfg = T.TrainConfig(epochs=4, lr=0.4, warmup_epochs=1, schedule="cosine")
+    cfg = train_config.TrainConfig(epochs=4, lr=0.4, warmup_epochs=1, schedule="cosine")
     spe, eta = 5, 0.4
     w, n = 5, 20
     # Goyal et al.: lr = eta * (t + 1) / W during warmup; then SGDR's half cosine from eta to 0 over the rest.
     m = w - 1
     expected = [eta * (t + 1) / w if t < m else eta * (1 + math.cos(math.pi * (t - m) / (n - m))) / 2 for t in range(n)]
-    sched = T.lr_schedule(cfg, spe)
+    sched = lr_sched.lr_schedule(cfg, spe)
     np.testing.assert_allclose(sched, expected, rtol=1e-12)
     np.testing.assert_allclose(optimizer_lrs(cfg, spe), expected, rtol=1e-6)
     assert sched[m] == pytest.approx(eta) and sched[0] == pytest.approx(eta / w)
@@ -114,18 +119,18 @@ def test_warmup_cosine_matches_closed_form_and_optimizer():
 @pytest.mark.parametrize("schedule,warmup", [("step", 0.0), ("step", 1.0), ("constant", 0.5), ("constant", 0.0),
                                              ("cosine", 0.0)])
 def test_other_schedules_match_optimizer(schedule, warmup):
-    cfg = T.TrainConfig(epochs=6, lr=0.1, schedule=schedule, warmup_epochs=warmup, step_size=2, gamma=0.5)
+    cfg = train_config.TrainConfig(epochs=6, lr=0.1, schedule=schedule, warmup_epochs=warmup, step_size=2, gamma=0.5)
     spe = 4
-    np.testing.assert_allclose(optimizer_lrs(cfg, spe), T.lr_schedule(cfg, spe), rtol=1e-6)
+    np.testing.assert_allclose(optimizer_lrs(cfg, spe), lr_sched.lr_schedule(cfg, spe), rtol=1e-6)
     if schedule == "step" and warmup == 0:  # decays by gamma every step_size epochs
-        np.testing.assert_allclose(T.lr_schedule(cfg, spe)[::8], [0.1, 0.05, 0.025], rtol=1e-12)
+        np.testing.assert_allclose(lr_sched.lr_schedule(cfg, spe)[::8], [0.1, 0.05, 0.025], rtol=1e-12)
 
 
 def test_engine_uses_the_schedule():
     cfg = tiny_config(epochs=2, train_size=64, batch_size=16, warmup_epochs=1.0, schedule="cosine", lr=0.02)
     _, events = run(cfg)
     used = [e["lr"] for e in events if e["kind"] == "step"]
-    np.testing.assert_allclose(used, T.lr_schedule(cfg, 4), rtol=1e-6)
+    np.testing.assert_allclose(used, lr_sched.lr_schedule(cfg, 4), rtol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------- tricks
@@ -137,8 +142,8 @@ def test_label_smoothing_loss_of_confident_prediction_matches_formula():
     eps, k = 0.1, 4
     logp = torch.log_softmax(logits, 1)[0]
     formula = -((1 - eps + eps / k) * logp[0] + sum(eps / k * logp[j] for j in range(1, k)))
-    smooth = T.make_criterion(tiny_config(label_smoothing=eps))(logits, y)
-    plain = T.make_criterion(tiny_config())(logits, y)
+    smooth = tricks.make_criterion(tiny_config(label_smoothing=eps))(logits, y)
+    plain = tricks.make_criterion(tiny_config())(logits, y)
     assert float(smooth) == pytest.approx(float(formula), rel=1e-6)
     assert float(plain) == pytest.approx(float(-logp[0]), rel=1e-6)
     assert float(smooth) > 10 * float(plain)  # a confident right answer is penalised
@@ -151,8 +156,8 @@ def test_zero_gamma_makes_residual_blocks_identities():
     down = nn.Sequential(nn.Conv2d(16, 64, 1, bias=False), nn.BatchNorm2d(64))
     blocks = nn.Sequential(BasicBlock(16, 16), Bottleneck(16, 16, downsample=down))
     se = zoo.build_model("se_resnet_small", num_classes=3)
-    assert T.zero_gamma_(blocks) == ["0.bn2", "1.bn3"]
-    assert len(T.zero_gamma_(se)) == 6
+    assert tricks.zero_gamma_(blocks) == ["0.bn2", "1.bn3"]
+    assert len(tricks.zero_gamma_(se)) == 6
     x = torch.randn(2, 16, 8, 8)
     torch.set_grad_enabled(False)
     for mode in ("train", "eval"):
@@ -167,12 +172,12 @@ def test_zero_gamma_makes_residual_blocks_identities():
         np.testing.assert_allclose(out.detach(), torch.relu(identity).detach(), atol=1e-6)
         h = out
     torch.set_grad_enabled(True)
-    assert T.zero_gamma_(zoo.build_model("small_cnn")) == []  # no residual blocks: nothing to zero
+    assert tricks.zero_gamma_(zoo.build_model("small_cnn")) == []  # no residual blocks: nothing to zero
 
 
 def test_no_bias_decay_groups_and_their_effect():
     model = zoo.build_model("small_cnn", num_classes=3)
-    groups = T.param_groups(model, 0.1, True, lr=1.0)
+    groups = tricks.param_groups(model, 0.1, True, lr=1.0)
     by_name = {g["name"]: g for g in groups}
     assert set(by_name) == {"all/decay", "all/no_decay"}
     decay_ids = {id(p) for p in by_name["all/decay"]["params"]}
@@ -189,7 +194,7 @@ def test_no_bias_decay_groups_and_their_effect():
     for n, p in model.named_parameters():
         factor = 0.9 if id(p) in decay_ids else 1.0
         np.testing.assert_allclose(p.detach(), before[n] * factor, rtol=1e-6, atol=1e-7)
-    assert len(T.param_groups(model, 0.1, False, lr=1.0)) == 1
+    assert len(tricks.param_groups(model, 0.1, False, lr=1.0)) == 1
 
 
 def test_kd_loss_matches_formula_on_a_fixed_example():
@@ -206,17 +211,17 @@ def test_kd_loss_matches_formula_on_a_fixed_example():
     kl = np.mean(np.sum(pt * (np.log(pt) - np.log(ps)), axis=1))
     ce = np.mean(-np.log(softmax(s)[np.arange(2), y]))
     expected = alpha * temp ** 2 * kl + (1 - alpha) * ce
-    got = T.kd_loss(torch.tensor(s), torch.tensor(t), torch.tensor(y), temp, alpha)
+    got = tricks.kd_loss(torch.tensor(s), torch.tensor(t), torch.tensor(y), temp, alpha)
     assert float(got) == pytest.approx(expected, rel=1e-9)
     with pytest.raises(ValueError, match="teacher logits"):
-        T.kd_loss(torch.zeros(2, 3), torch.zeros(2, 4), torch.tensor(y), temp, alpha)
+        tricks.kd_loss(torch.zeros(2, 3), torch.zeros(2, 4), torch.tensor(y), temp, alpha)
 
 
 def test_mixup_and_cutmix_give_soft_labels():
     x = torch.randint(0, 256, (8, 3, 16, 16), dtype=torch.uint8)
     y = torch.arange(8) % 4
     for kw, kind in (({"mixup_alpha": 0.4}, "mixup"), ({"cutmix_alpha": 1.0}, "cutmix")):
-        cfg = T.augment_config(tiny_config(**kw))
+        cfg = train_data.augment_config(tiny_config(**kw))
         xm, soft, params = mix_batch(x, y, 4, cfg, torch.Generator().manual_seed(3))
         assert params.kind == kind and soft.shape == (8, 4)
         np.testing.assert_allclose(soft.sum(1), np.ones(8), rtol=1e-6)
@@ -230,11 +235,11 @@ def test_mixup_and_cutmix_give_soft_labels():
 
 def test_adapt_channels():
     rgb = torch.rand(2, 3, 4, 4)
-    grey = T.adapt_channels(rgb, 1)
+    grey = preprocess.adapt_channels(rgb, 1)
     np.testing.assert_allclose(grey[:, 0], 0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2], rtol=1e-6)
-    assert torch.equal(T.adapt_channels(grey, 3)[:, 2], grey[:, 0])
+    assert torch.equal(preprocess.adapt_channels(grey, 3)[:, 2], grey[:, 0])
     with pytest.raises(ValueError, match="1 or 3 channels"):
-        T.adapt_channels(torch.rand(1, 2, 4, 4), 3)
+        preprocess.adapt_channels(torch.rand(1, 2, 4, 4), 3)
 
 
 # ---------------------------------------------------------------------------------------- runs
@@ -251,8 +256,8 @@ def test_run_learns_streams_events_and_grey_data_on_rgb_model(tmp_path):
     # learns: loss falls, training images fitted, validation above chance (BN statistics lag after 12 steps)
     assert eps[-1]["train_loss"] < eps[0]["train_loss"] / 3 and eps[-1]["train_acc"] >= 0.9
     assert eps[-1]["val_acc"] >= 0.5
-    m = T.load_trained(tmp_path / "m.pt")
-    assert T.checkpoint_meta(tmp_path / "m.pt")["classes"] == list(data[0].classes)
+    m = mweights.load_trained(tmp_path / "m.pt")
+    assert mweights.checkpoint_meta(tmp_path / "m.pt")["classes"] == list(data[0].classes)
     x = torch.rand(2, 3, 32, 32)
     torch.testing.assert_close(m(x), r.model(x))
 
@@ -280,7 +285,7 @@ def test_nan_loss_ends_diverged():
 
 def test_linear_probe_leaves_backbone_unchanged(tmp_path):
     src = zoo.build_model("small_cnn", num_classes=4, seed=5)
-    T.save_checkpoint(src, tmp_path / "src.pt", {"model": "small_cnn", "num_classes": 4})
+    mweights.save_checkpoint(src, tmp_path / "src.pt", {"model": "small_cnn", "num_classes": 4})
     cfg = tiny_config(transfer="linear_probe", transfer_from=str(tmp_path / "src.pt"), lr=0.1)
     r, _ = run(cfg)
     assert r.status == "done", r.message
@@ -296,7 +301,7 @@ def test_linear_probe_leaves_backbone_unchanged(tmp_path):
 
 def test_finetune_lower_lr_groups(tmp_path):
     src = zoo.build_model("small_cnn", num_classes=7)
-    T.save_checkpoint(src, tmp_path / "src.pt", {"model": "small_cnn", "num_classes": 7})
+    mweights.save_checkpoint(src, tmp_path / "src.pt", {"model": "small_cnn", "num_classes": 7})
     cfg = tiny_config(transfer="finetune_lower_lr", transfer_from=str(tmp_path / "src.pt"), backbone_lr_mult=0.1,
                       lr=0.05, no_bias_decay=True)
     r, _ = run(cfg)
@@ -308,29 +313,29 @@ def test_finetune_lower_lr_groups(tmp_path):
 
 def test_distillation_from_a_teacher_checkpoint(tmp_path):
     teacher = zoo.build_model("small_cnn", num_classes=4, seed=3)
-    T.save_checkpoint(teacher, tmp_path / "t.pt", {"model": "small_cnn", "num_classes": 4})
+    mweights.save_checkpoint(teacher, tmp_path / "t.pt", {"model": "small_cnn", "num_classes": 4})
     r, _ = run(tiny_config(model="lenet5", distill_teacher=str(tmp_path / "t.pt"), distill_T=3.0))
     assert r.status == "done", r.message
     assert r.info["teacher"]["model"] == "small_cnn"
     wrong = zoo.build_model("small_cnn", num_classes=9)
-    T.save_checkpoint(wrong, tmp_path / "w.pt", {"model": "small_cnn", "num_classes": 9})
+    mweights.save_checkpoint(wrong, tmp_path / "w.pt", {"model": "small_cnn", "num_classes": 9})
     r, _ = run(tiny_config(distill_teacher=str(tmp_path / "w.pt")))
     assert r.status == "failed" and "teacher with 4 classes" in r.message
 
 
 def test_checkpoint_mismatch_gives_a_clear_message(tmp_path):
-    T.save_checkpoint(zoo.build_model("small_cnn", num_classes=4), tmp_path / "a.pt", {"model": "small_cnn"})
+    mweights.save_checkpoint(zoo.build_model("small_cnn", num_classes=4), tmp_path / "a.pt", {"model": "small_cnn"})
     with pytest.raises(ValueError, match="does not fit this model"):
-        T.load_trained(tmp_path / "a.pt", model="se_resnet_small", num_classes=4)
+        mweights.load_trained(tmp_path / "a.pt", model="se_resnet_small", num_classes=4)
     with pytest.raises(ValueError, match="wrong shape"):
-        T.load_trained(tmp_path / "a.pt", num_classes=10)
+        mweights.load_trained(tmp_path / "a.pt", num_classes=10)
     r, _ = run(tiny_config(model="se_resnet_small", transfer="finetune", transfer_from=str(tmp_path / "a.pt")))
     assert r.status == "failed" and "small_cnn" in r.message
 
 
 def test_cancel_stops_after_the_current_step():
     cfg = tiny_config(epochs=20, batch_size=16)
-    r = T.Run(cfg, data=(tiny_data(64), tiny_data(32, seed=1)))
+    r = engine.Run(cfg, data=(tiny_data(64), tiny_data(32, seed=1)))
     r.subscribe(lambda e: r.cancel() if e["kind"] == "epoch" else None)
     r.start()
     assert r.wait(60) == "cancelled"
@@ -342,21 +347,21 @@ def test_cancel_stops_after_the_current_step():
 
 def test_preflight_budgets_and_messages():
     with pytest.raises(ValueError, match="memory within the budget of 1 MB"):
-        T.preflight(tiny_config(memory_budget_mb=1))
+        budget.preflight(tiny_config(memory_budget_mb=1))
     with pytest.raises(ValueError, match="fp16 autocast with a GradScaler needs a CUDA GPU"):
-        T.preflight(tiny_config(precision="fp16"))
+        budget.preflight(tiny_config(precision="fp16"))
     with pytest.raises(ValueError, match="image size alexnet can take"):
-        T.preflight(tiny_config(model="alexnet", image_size=16))
+        budget.preflight(tiny_config(model="alexnet", image_size=16))
     with pytest.raises(ValueError, match="time budget"):
-        T.preflight(tiny_config(model="resnet18", train_size=50_000, epochs=100, time_budget_s=60, memory_budget_mb=100_000))
-    notes = T.preflight(tiny_config(zero_gamma=True, precision="bf16")).notes
+        budget.preflight(tiny_config(model="resnet18", train_size=50_000, epochs=100, time_budget_s=60, memory_budget_mb=100_000))
+    notes = budget.preflight(tiny_config(zero_gamma=True, precision="bf16")).notes
     assert any("no residual blocks" in n for n in notes) and any("bf16" in n for n in notes)
 
 
 def test_memory_estimate_grows_with_batch_and_image():
-    small = T.estimate_memory_detail(tiny_config(batch_size=32))
-    assert T.estimate_memory_detail(tiny_config(batch_size=64)).activation_bytes == 2 * small.activation_bytes
-    assert T.estimate_memory_detail(tiny_config(image_size=64)).activation_bytes == pytest.approx(
+    small = budget.estimate_memory_detail(tiny_config(batch_size=32))
+    assert budget.estimate_memory_detail(tiny_config(batch_size=64)).activation_bytes == 2 * small.activation_bytes
+    assert budget.estimate_memory_detail(tiny_config(image_size=64)).activation_bytes == pytest.approx(
         4 * small.activation_bytes, rel=0.02)
     n_params = sum(p.numel() for p in zoo.build_model("small_cnn", num_classes=10).parameters())
     assert small.params == n_params
@@ -370,15 +375,15 @@ def test_cuda_fp16_run():
 
 
 def test_every_config_field_has_a_one_line_comment():
-    docs = T.field_docs()
-    assert set(docs) == {f.name for f in dataclasses.fields(T.TrainConfig)}
+    docs = train_config.field_docs()
+    assert set(docs) == {f.name for f in dataclasses.fields(train_config.TrainConfig)}
     assert all(len(d) > 5 for d in docs.values())
 
 
 @pytest.mark.parametrize("model,dataset", [("small_cnn", "digits"), ("lenet5", "shapes")])
 def test_runs_on_the_embedded_data_sets_across_channels(model, dataset):
     cfg = tiny_config(model=model, dataset=dataset, train_size=96, val_size=48, batch_size=32)
-    r = T.Run(cfg)
+    r = engine.Run(cfg)
     assert r.run_sync() == "done", r.message
     assert r.info["num_classes"] == 10 and len(r.history) == 1
-    assert T.load_data(cfg)[0] is T.load_data(cfg)[0]  # the second request is served from memory
+    assert train_data.load_data(cfg)[0] is train_data.load_data(cfg)[0]  # the second request is served from memory

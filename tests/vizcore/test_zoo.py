@@ -8,7 +8,9 @@ import pytest
 import torch
 from torchvision.models import get_model_weights
 
-from vizcore import summary, zoo
+from vizcore.arch import summary
+from vizcore.models import registry as zoo
+from vizcore.models import weights as mweights
 
 TV_MODELS = [n for n in zoo.list_models() if zoo.get_entry(n).tv_name]
 
@@ -26,7 +28,7 @@ def test_registry_has_the_expected_architectures() -> None:
 def test_params_and_macs_match_torchvision_metadata(name: str) -> None:
     entry = zoo.get_entry(name)
     meta = get_model_weights(entry.tv_name).DEFAULT.meta
-    model = zoo.get_model(name)
+    model = mweights.get_model(name)
     s = summary.summarize(model, entry.input_size)
     assert s.total_params == meta["num_params"]
     # torchvision publishes GFLOPS as multiply-adds rounded to 3 decimals
@@ -35,7 +37,7 @@ def test_params_and_macs_match_torchvision_metadata(name: str) -> None:
 
 
 def test_lenet5_matches_the_classic_table() -> None:
-    s = summary.summarize(zoo.get_model("lenet5"), (1, 32, 32))
+    s = summary.summarize(mweights.get_model("lenet5"), (1, 32, 32))
     convs_pools = [r.out_shape for r in s.layers if r.type in ("Conv2d", "AvgPool2d")]
     assert convs_pools == [(6, 28, 28), (6, 14, 14), (16, 10, 10), (16, 5, 5), (120, 1, 1)]
     assert s.total_params == 61706  # 156 + 2416 + 48120 + 10164 + 850
@@ -43,7 +45,7 @@ def test_lenet5_matches_the_classic_table() -> None:
 
 @pytest.mark.parametrize("name,size", [("alexnet_227", 227), ("alexnet", 224)])
 def test_alexnet_both_geometries_give_the_paper_sizes(name: str, size: int) -> None:
-    s = summary.summarize(zoo.get_model(name), (3, size, size))
+    s = summary.summarize(mweights.get_model(name), (3, size, size))
     spatial = [r.out_shape[1] for r in s.layers if r.type in ("Conv2d", "MaxPool2d")]
     assert spatial == [55, 27, 27, 13, 13, 13, 13, 6]
 
@@ -52,26 +54,26 @@ def test_random_weights_are_seeded_and_leave_global_rng_alone() -> None:
     torch.manual_seed(123)
     before = torch.rand(1)
     torch.manual_seed(123)
-    a = zoo.get_model("small_cnn", seed=1)
+    a = mweights.get_model("small_cnn", seed=1)
     after = torch.rand(1)
-    b = zoo.get_model("small_cnn", seed=1)
-    c = zoo.get_model("small_cnn", seed=2)
+    b = mweights.get_model("small_cnn", seed=1)
+    c = mweights.get_model("small_cnn", seed=2)
     assert torch.equal(before, after)
     assert torch.equal(a.fc.weight, b.fc.weight) and not torch.equal(a.fc.weight, c.fc.weight)
 
 
 def test_checkpoint_round_trip_and_mismatch(tmp_path) -> None:
-    m = zoo.get_model("lenet5", seed=3)
+    m = mweights.get_model("lenet5", seed=3)
     path = tmp_path / "lenet.pt"
     torch.save(m.state_dict(), path)
-    loaded = zoo.get_model("lenet5", weights=path)
+    loaded = mweights.get_model("lenet5", weights=path)
     assert torch.equal(loaded.features[0].weight, m.features[0].weight)
     with pytest.raises(ValueError, match="does not fit this model.*wrong shape"):
-        zoo.get_model("lenet5", weights=path, num_classes=5)
+        mweights.get_model("lenet5", weights=path, num_classes=5)
     with pytest.raises(ValueError, match="does not fit this model"):
-        zoo.get_model("small_cnn", weights=path)
+        mweights.get_model("small_cnn", weights=path)
     with pytest.raises(ValueError, match="no such file"):
-        zoo.get_model("lenet5", weights=tmp_path / "missing.pt")
+        mweights.get_model("lenet5", weights=tmp_path / "missing.pt")
 
 
 class _Evil:
@@ -83,11 +85,11 @@ def test_checkpoint_with_code_is_refused(tmp_path) -> None:
     path = tmp_path / "evil.pt"
     torch.save({"x": _Evil()}, path, pickle_module=pickle)
     with pytest.raises(ValueError, match="expected a state_dict checkpoint"):
-        zoo.get_model("lenet5", weights=path)
+        mweights.get_model("lenet5", weights=path)
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint at all")
     with pytest.raises(ValueError, match="could not read garbage.pt"):
-        zoo.get_model("lenet5", weights=garbage)
+        mweights.get_model("lenet5", weights=garbage)
 
 
 def test_pretrained_offline_gives_one_sentence(monkeypatch) -> None:
@@ -99,35 +101,35 @@ def test_pretrained_offline_gives_one_sentence(monkeypatch) -> None:
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(api, "load_state_dict_from_url", offline)
-    with pytest.raises(zoo.WeightsUnavailable, match=r"not cached and could not be downloaded.*put resnet18-"):
-        zoo.get_model("resnet18", weights="pretrained")
-    with pytest.raises(zoo.WeightsUnavailable, match="no published pretrained weights"):
-        zoo.get_model("lenet5", weights="pretrained")
+    with pytest.raises(mweights.WeightsUnavailable, match=r"not cached and could not be downloaded.*put resnet18-"):
+        mweights.get_model("resnet18", weights="pretrained")
+    with pytest.raises(mweights.WeightsUnavailable, match="no published pretrained weights"):
+        mweights.get_model("lenet5", weights="pretrained")
 
 
 def test_pretrained_loads_from_the_cache(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    assert not zoo.pretrained_available("mobilenet_v3_small")
-    ref = zoo.get_model("mobilenet_v3_small", seed=7)
-    target = zoo.pretrained_file("mobilenet_v3_small")
+    assert not mweights.pretrained_available("mobilenet_v3_small")
+    ref = mweights.get_model("mobilenet_v3_small", seed=7)
+    target = mweights.pretrained_file("mobilenet_v3_small")
     target.parent.mkdir(parents=True)
     torch.save(ref.state_dict(), target)
-    assert zoo.pretrained_available("mobilenet_v3_small")
-    m = zoo.get_model("mobilenet_v3_small", weights="pretrained")
+    assert mweights.pretrained_available("mobilenet_v3_small")
+    m = mweights.get_model("mobilenet_v3_small", weights="pretrained")
     assert torch.equal(m.classifier[-1].weight, ref.classifier[-1].weight)
 
 
 def test_replace_classifier_and_se_modules() -> None:
-    m = zoo.get_model("resnet18")
+    m = mweights.get_model("resnet18")
     zoo.replace_classifier(m, 7)
     assert m.fc.out_features == 7 and m(torch.zeros(1, 3, 64, 64)).shape == (1, 7)
-    assert len(zoo.se_modules(zoo.get_model("efficientnet_b0"))) == 16
-    assert len(zoo.se_modules(zoo.get_model("mobilenet_v3_small"))) == 9
-    assert len(zoo.se_modules(zoo.get_model("regnet_y_400mf"))) == 16
+    assert len(zoo.se_modules(mweights.get_model("efficientnet_b0"))) == 16
+    assert len(zoo.se_modules(mweights.get_model("mobilenet_v3_small"))) == 9
+    assert len(zoo.se_modules(mweights.get_model("regnet_y_400mf"))) == 16
 
 
 def test_unknown_model_and_bad_classes() -> None:
     with pytest.raises(ValueError, match="expected a model name"):
-        zoo.get_model("resnet1000")
+        mweights.get_model("resnet1000")
     with pytest.raises(ValueError, match="num_classes between"):
-        zoo.get_model("lenet5", num_classes=0)
+        mweights.get_model("lenet5", num_classes=0)

@@ -1,9 +1,12 @@
 """torch.fx graphs of models: tracing (with torchvision's leaf-aware tracer as fallback), per-node output shapes
 computed on the meta device, node helpers, and truncation of a graph at one node."""
-from numpy.typing import NDArray
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.fx as fx
 from torch import nn
-
-
 
 # ------------------------------------------------------------------------------------------- tracing
 

@@ -1,9 +1,10 @@
 """Stacked small kernels versus one big kernel with the same receptive field (Simonyan & Zisserman, 2015)."""
-from numpy.typing import NDArray
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
 from torch import nn
-
-from vizcore.arch.geometry import stacked_field
-
 
 # ------------------------------------------------------------------------------------------- stacked kernels
 

@@ -18,24 +18,34 @@ a global average, so every later unit depends on the whole image through it; the
 
 :mod:`vizcore.arch.rf_measured` checks this formula by gradients and measures the effective receptive field.
 """
-from numpy.typing import NDArray
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.fx as fx
+import torch.nn.functional as F
 from torch import nn
 
 from vizcore.arch.graph import meta_shape, node_arg, node_scope, op_name, propagate_shapes, trace
-
 
 Box = tuple[int, int, int, int]  # (top, left, bottom, right), inclusive pixel indices
 
 # ------------------------------------------------------------------------------------------- layer kinds
 
 # Layers that act on each position separately (or only across channels): the field passes through.
-_PASS_MODULES: tuple[type[nn.Module], ...] = (
+PASS_MODULES: tuple[type[nn.Module], ...] = (
     nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d, nn.LocalResponseNorm,
     nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
     nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.Sigmoid, nn.Tanh, nn.Softplus,
     nn.Dropout, nn.Dropout2d, nn.AlphaDropout, nn.Identity,
 )
-_PASS_FUNCTIONS: set[Any] = {
+PASS_FUNCTIONS: set[Any] = {
     F.relu, F.relu6, F.leaky_relu, F.elu, F.selu, F.gelu, F.silu, F.mish, F.hardswish, F.hardsigmoid,
     F.hardtanh, F.sigmoid, F.tanh, F.softplus, F.dropout, F.dropout2d, F.batch_norm, F.local_response_norm,
     torch.relu, torch.sigmoid, torch.tanh, torch.clamp, torch.clone, torch.neg, torch.abs, torch.exp,
@@ -44,20 +54,20 @@ _PASS_FUNCTIONS: set[Any] = {
 try:  # torchvision's stochastic depth drops whole samples: no spatial effect
     from torchvision.ops import StochasticDepth, stochastic_depth
 
-    _PASS_MODULES += (StochasticDepth,)
-    _PASS_FUNCTIONS.add(stochastic_depth)
+    PASS_MODULES += (StochasticDepth,)
+    PASS_FUNCTIONS.add(stochastic_depth)
 except ImportError:  # pragma: no cover - torchvision is a dependency
     pass
-_PASS_METHODS = {"relu", "relu_", "sigmoid", "sigmoid_", "tanh", "clamp", "clamp_", "contiguous", "clone",
+PASS_METHODS = {"relu", "relu_", "sigmoid", "sigmoid_", "tanh", "clamp", "clamp_", "contiguous", "clone",
                  "detach", "float", "double", "half", "to", "abs", "neg", "exp"}
 # Element-wise binary operations and channel concatenation: fields of the operands merge.
-_MERGE_FUNCTIONS: set[Any] = {operator.add, operator.iadd, operator.sub, operator.isub, operator.mul,
+MERGE_FUNCTIONS: set[Any] = {operator.add, operator.iadd, operator.sub, operator.isub, operator.mul,
                               operator.imul, operator.truediv, operator.itruediv, torch.add, torch.sub,
                               torch.mul, torch.div, torch.cat, torch.concat, torch.maximum, torch.minimum}
-_MERGE_METHODS = {"add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "expand_as"}
-_MUL_TARGETS: set[Any] = {operator.mul, operator.imul, torch.mul, "mul", "mul_"}
+MERGE_METHODS = {"add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "expand_as"}
+MUL_TARGETS: set[Any] = {operator.mul, operator.imul, torch.mul, "mul", "mul_"}
 # Activations that the positive-path copy turns into the identity (they could zero or flip a path).
-ACT_FUNCTIONS = _PASS_FUNCTIONS - {torch.clone}
+ACT_FUNCTIONS = PASS_FUNCTIONS - {torch.clone}
 
 
 # ------------------------------------------------------------------------------------------- results
@@ -192,7 +202,7 @@ class _Geo:
         return tuple(-self.p[a] + (self.r[a] - 1) / 2 for a in (0, 1))  # type: ignore[return-value]
 
 
-def _pair(v: Any) -> tuple[int, int]:
+def pair(v: Any) -> tuple[int, int]:
     if isinstance(v, (tuple, list)):
         return (int(v[0]), int(v[-1])) if len(v) else (1, 1)
     return (int(v), int(v))
@@ -203,7 +213,7 @@ def _conv_padding(padding: Any, k: tuple[int, int], d: tuple[int, int]) -> tuple
         return (0, 0)
     if padding == "same":  # torch puts the smaller half of an odd total on the top/left
         return tuple(d[a] * (k[a] - 1) // 2 for a in (0, 1))  # type: ignore[return-value]
-    return _pair(padding)
+    return pair(padding)
 
 
 def _merge(geos: list[_Geo], out_hw: tuple[int, int] | None) -> _Geo:
@@ -224,7 +234,7 @@ def _merge(geos: list[_Geo], out_hw: tuple[int, int] | None) -> _Geo:
 
 
 def _adaptive(g: _Geo, out: Any, hw: tuple[int, int]) -> _Geo:
-    o = list(_pair(out)) if out is not None else list(hw)
+    o = list(pair(out)) if out is not None else list(hw)
     o = [hw[a] if o[a] is None else o[a] for a in (0, 1)]  # type: ignore[comparison-overlap]
     k, s, uniform = [1, 1], [1, 1], True
     for a in (0, 1):
@@ -260,7 +270,7 @@ def _unsupported(node: fx.Node, what: str) -> ValueError:
     return ValueError(f"expected layers with a known receptive-field rule, got {what} at node {node.name}")
 
 
-def _node_geo(node: fx.Node, gm: fx.GraphModule, geo: dict[str, _Geo], shape: tuple[int, ...]) -> _Geo | None:
+def _node_geo(node: fx.Node, gm: fx.GraphModule, geo: dict[str, _Geo], shape: tuple[int, ...]) -> _Geo | None:  # noqa: C901 - one rule per layer kind
     """The geometry of one node from its inputs' geometry, or None for non-tensor values (sizes, shapes)."""
     ins = _tensor_inputs(node, geo)
     if not ins:
@@ -271,15 +281,15 @@ def _node_geo(node: fx.Node, gm: fx.GraphModule, geo: dict[str, _Geo], shape: tu
     t = node.target
     if node.op == "call_module":
         m = gm.get_submodule(str(t))
-        if isinstance(m, _PASS_MODULES):
+        if isinstance(m, PASS_MODULES):
             g = first
         elif isinstance(m, nn.Conv2d):
-            k, d = _pair(m.kernel_size), _pair(m.dilation)
-            g = first.conv(k, _pair(m.stride), _conv_padding(m.padding, k, d), d)
+            k, d = pair(m.kernel_size), pair(m.dilation)
+            g = first.conv(k, pair(m.stride), _conv_padding(m.padding, k, d), d)
         elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
-            k = _pair(m.kernel_size)
-            d = _pair(getattr(m, "dilation", 1))
-            g = first.conv(k, _pair(m.stride if m.stride is not None else k), _pair(m.padding), d)
+            k = pair(m.kernel_size)
+            d = pair(getattr(m, "dilation", 1))
+            g = first.conv(k, pair(m.stride if m.stride is not None else k), pair(m.padding), d)
         elif isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
             g = _adaptive(first, m.output_size, in_hw) if in_hw else first
         elif isinstance(m, nn.Flatten):
@@ -292,27 +302,27 @@ def _node_geo(node: fx.Node, gm: fx.GraphModule, geo: dict[str, _Geo], shape: tu
             raise _unsupported(node, type(m).__name__)
     elif node.op in ("call_function", "call_method"):
         name = t if isinstance(t, str) else None
-        if t in _PASS_FUNCTIONS or name in _PASS_METHODS:
+        if t in PASS_FUNCTIONS or name in PASS_METHODS:
             g = first
-        elif t in _MERGE_FUNCTIONS or name in _MERGE_METHODS:
+        elif t in MERGE_FUNCTIONS or name in MERGE_METHODS:
             if t in (torch.cat, torch.concat):
                 dim = node_arg(node, 1, "dim", 0)
                 if len(shape) == 4 and dim not in (1, -3):
                     raise _unsupported(node, f"concatenation along dim {dim} (only channels keep geometry)")
             g = _merge(ins, out_hw)
         elif t is F.max_pool2d or t is F.avg_pool2d:
-            k = _pair(node_arg(node, 1, "kernel_size", 1))
+            k = pair(node_arg(node, 1, "kernel_size", 1))
             s = node_arg(node, 2, "stride", None)
-            d = _pair(node_arg(node, 4, "dilation", 1)) if t is F.max_pool2d else (1, 1)
-            g = first.conv(k, _pair(s if s not in (None, [], ()) else k), _pair(node_arg(node, 3, "padding", 0)), d)
+            d = pair(node_arg(node, 4, "dilation", 1)) if t is F.max_pool2d else (1, 1)
+            g = first.conv(k, pair(s if s not in (None, [], ()) else k), pair(node_arg(node, 3, "padding", 0)), d)
         elif t in (F.adaptive_avg_pool2d, F.adaptive_max_pool2d):
             g = _adaptive(first, node_arg(node, 1, "output_size", 1), in_hw) if in_hw else first
         elif t is F.conv2d:
             w = meta_shape(node.args[1]) if isinstance(node.args[1], fx.Node) else None
             if w is None:
                 raise _unsupported(node, "conv2d with an unknown weight shape")
-            k, d = (w[2], w[3]), _pair(node_arg(node, 5, "dilation", 1))
-            g = first.conv(k, _pair(node_arg(node, 3, "stride", 1)), _conv_padding(node_arg(node, 4, "padding", 0), k, d), d)
+            k, d = (w[2], w[3]), pair(node_arg(node, 5, "dilation", 1))
+            g = first.conv(k, pair(node_arg(node, 3, "stride", 1)), _conv_padding(node_arg(node, 4, "padding", 0), k, d), d)
         elif t in (torch.flatten, F.linear) or name in ("flatten", "view", "reshape", "mean", "sum", "amax"):
             if out_hw is not None and out_hw == in_hw:
                 g = first
@@ -393,7 +403,7 @@ def zoo_fields(name: str, input_size: Sequence[int] | None = None) -> FieldTable
     Geometry needs no weights, so the model is built on the meta device (no memory, no initialisation);
     use :func:`analyze` on a real model for :func:`gradient_extent` and :func:`effective_field`.
     """
-    from vizcore import zoo
+    from vizcore.models import registry as zoo
 
     entry = zoo.get_entry(name)
     try:

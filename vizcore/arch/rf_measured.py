@@ -12,20 +12,27 @@ Two measurements check and complement the formula:
 """
 from __future__ import annotations
 
-import math
-import operator
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 import torch.fx as fx
+import torch.nn.functional as F
 from numpy.typing import NDArray
 from torch import nn
 
-from vizcore.arch.graph import node_arg, truncate
-from vizcore.arch.receptive_field import ACT_FUNCTIONS, Box, FieldTable, NodeField, UnitBox
+from vizcore.arch.graph import truncate
+from vizcore.arch.receptive_field import (
+    ACT_FUNCTIONS,
+    MUL_TARGETS,
+    PASS_METHODS,
+    PASS_MODULES,
+    Box,
+    FieldTable,
+    NodeField,
+    pair,
+)
 
 
 class _PositivePath(fx.Interpreter):
@@ -43,14 +50,14 @@ class _PositivePath(fx.Interpreter):
     def call_module(self, target: Any, args: tuple, kwargs: dict) -> Any:
         m = self.fetch_attr(target)
         x = args[0]
-        if isinstance(m, _PASS_MODULES):
+        if isinstance(m, PASS_MODULES):
             return x
         if isinstance(m, nn.Conv2d):
             return _constant_conv(m, x)
         if isinstance(m, nn.Linear):  # weights 1/in_features: every output is the mean of the inputs
             return x.mean(-1, keepdim=True).expand(*x.shape[:-1], m.out_features)
         if isinstance(m, nn.MaxPool2d):
-            if _pair(m.dilation) != (1, 1):
+            if pair(m.dilation) != (1, 1):
                 raise ValueError(f"expected max-pooling without dilation for the gradient check, got {m}")
             return F.avg_pool2d(x, m.kernel_size, m.stride, m.padding, m.ceil_mode)
         if isinstance(m, nn.AdaptiveMaxPool2d):
@@ -67,14 +74,14 @@ class _PositivePath(fx.Interpreter):
                                 _arg_v(args, kwargs, 5, "ceil_mode", False))
         if target is F.adaptive_max_pool2d:
             return F.adaptive_avg_pool2d(args[0], _arg_v(args, kwargs, 1, "output_size", 1))
-        if target in _MUL_TARGETS:
+        if target in MUL_TARGETS:
             args = _detach_broadcast(args)
         return super().call_function(target, args, kwargs)
 
     def call_method(self, target: Any, args: tuple, kwargs: dict) -> Any:
-        if target in _PASS_METHODS and target not in ("contiguous", "clone", "float", "double", "half", "to"):
+        if target in PASS_METHODS and target not in ("contiguous", "clone", "float", "double", "half", "to"):
             return args[0]
-        if target in _MUL_TARGETS:
+        if target in MUL_TARGETS:
             args = _detach_broadcast(args)
         return super().call_method(target, args, kwargs)
 
@@ -85,16 +92,16 @@ def _constant_conv(m: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     n, c, h, w = x.shape
     g = m.groups
     xg = x.view(n, g, c // g, h, w).mean(2)  # (N, G, H, W): all channels of a group weigh the same
-    k, d = _pair(m.kernel_size), _pair(m.dilation)
-    pad = m.padding if isinstance(m.padding, str) else _pair(m.padding)
+    k, d = pair(m.kernel_size), pair(m.dilation)
+    pad = m.padding if isinstance(m.padding, str) else pair(m.padding)
     if m.padding_mode != "zeros" and not isinstance(pad, str):  # reflect/replicate/circular pad first
         xg = F.pad(xg, (pad[1], pad[1], pad[0], pad[0]), mode=m.padding_mode)
         pad = (0, 0)
     if d == (1, 1) and not isinstance(pad, str) and all(2 * pad[a] <= k[a] for a in (0, 1)):
-        y = F.avg_pool2d(xg, k, _pair(m.stride), pad, count_include_pad=True)
+        y = F.avg_pool2d(xg, k, pair(m.stride), pad, count_include_pad=True)
     else:
         box = torch.full((g, 1, *k), 1.0 / (k[0] * k[1]), dtype=x.dtype, device=x.device)
-        y = F.conv2d(xg, box, None, _pair(m.stride), pad, d, g)
+        y = F.conv2d(xg, box, None, pair(m.stride), pad, d, g)
     return y.repeat_interleave(m.out_channels // g, dim=1)
 
 

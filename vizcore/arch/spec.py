@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torchvision.ops import SqueezeExcitation
 
-from vizcore import geometry
+from vizcore.arch import geometry
 
 MAX_LINES = 200  # layers in one spec
 MAX_CHANNELS = 8192  # channels of any layer
@@ -91,7 +91,7 @@ def _int(text: str, what: str, line_no: int, line: str, lo: int = 1, hi: int = M
     return v
 
 
-def build(text: str) -> BuiltSpec:
+def build(text: str) -> BuiltSpec:  # noqa: C901 - one branch per spec keyword, read top to bottom
     """Parse ``text`` and build the stack, checking shapes line by line.
 
     >>> build("input 1 28 28\\nconv 5 6\\nrelu\\npool max 2\\nfc 10").model(torch.zeros(1, 1, 28, 28)).shape

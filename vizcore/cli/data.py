@@ -12,9 +12,9 @@ def _add_datasets(p: argparse.ArgumentParser) -> None:
 
 @command("datasets", "List the data sets: channels, default size, classes, whether they work offline.", _add_datasets)
 def run_datasets(args: argparse.Namespace) -> list[dict]:
-    from vizcore import data
+    from vizcore.data import datasets
 
-    return [data.DATASETS[name] for name in data.list_datasets()]
+    return [datasets.DATASETS[name] for name in datasets.list_datasets()]
 
 
 def _add_data(p: argparse.ArgumentParser) -> None:
@@ -29,11 +29,11 @@ def _add_data(p: argparse.ArgumentParser) -> None:
 
 @command("data", "Load a data set and summarise it: counts per class, tensor shapes, channel mean/std.", _add_data)
 def run_data(args: argparse.Namespace) -> dict:
-    from vizcore import data
+    from vizcore.data import datasets, imageset
 
-    ds = data.load_dataset(args.dataset, args.split, n=args.n, size=args.size, seed=args.seed, root=args.root,
+    ds = datasets.load_dataset(args.dataset, args.split, n=args.n, size=args.size, seed=args.seed, root=args.root,
                            download=not args.no_download)
-    return data.summarize(ds)
+    return imageset.summarize(ds)
 
 
 def _add_photos(p: argparse.ArgumentParser) -> None:
@@ -42,10 +42,10 @@ def _add_photos(p: argparse.ArgumentParser) -> None:
 
 @command("photos", "List the sample photos shipped with scikit-image (offline): name, height, width.", _add_photos)
 def run_photos(args: argparse.Namespace) -> list[dict]:
-    from vizcore import data
+    from vizcore.data import images as image_io
 
     return [{"name": k, "height": int(v.shape[0]), "width": int(v.shape[1]), "channels": int(v.shape[2])}
-            for k, v in data.sample_photos().items()]
+            for k, v in image_io.sample_photos().items()]
 
 
 def _add_augment(p: argparse.ArgumentParser) -> None:
@@ -64,11 +64,11 @@ def _add_augment(p: argparse.ArgumentParser) -> None:
 
 @command("augment", "Preview an augmentation: what each augmented copy drew, and the mix of the batch.", _add_augment)
 def run_augment(args: argparse.Namespace) -> dict:
-    from vizcore import augment, data
+    from vizcore.data import augment, datasets
 
     cfg = augment.AugmentConfig(preset=args.preset, randaugment_n=args.ra_n, randaugment_m=args.ra_m,
                                 mixup_alpha=args.mixup, cutmix_alpha=args.cutmix)
-    ds = data.load_dataset(args.dataset, "train", n=args.n, size=args.size, seed=args.seed, root=args.root,
+    ds = datasets.load_dataset(args.dataset, "train", n=args.n, size=args.size, seed=args.seed, root=args.root,
                            download=False)
     pv = augment.preview(ds.images, cfg, seed=args.seed, repeats=args.repeats, labels=ds.labels,
                          num_classes=ds.num_classes)

@@ -35,7 +35,7 @@ def _add_outsize(p: argparse.ArgumentParser) -> None:
 
 @command("outsize", "Output size, filled-in formula, parameters, multiply-adds and warnings of one layer.", _add_outsize)
 def outsize(args: argparse.Namespace) -> dict:
-    from vizcore.geometry import ConvGeometry, explain
+    from vizcore.arch.geometry import ConvGeometry, explain
 
     dims = parse_shape(args.input)
     if len(dims) not in (1, 2):
@@ -63,12 +63,14 @@ def _add_summary(p: argparse.ArgumentParser) -> None:
 def summary(args: argparse.Namespace) -> dict:
     import sys
 
-    from vizcore import spec, zoo
-    from vizcore.summary import summarize
+    from vizcore.arch import spec
+    from vizcore.arch.summary import summarize
+    from vizcore.models import registry as zoo
+    from vizcore.models import weights as mweights
 
     if args.model:
         entry = zoo.get_entry(args.model)
-        model = zoo.get_model(args.model)
+        model = mweights.get_model(args.model)
         shape = entry.input_size
         name = args.model
     else:

@@ -36,7 +36,7 @@ def _add_compare(p: argparse.ArgumentParser) -> None:
 @command("compare", "Compare two configurations' final metrics over seeds (t-interval, Welch/paired test)",
          _add_compare)
 def _compare(args: argparse.Namespace) -> dict:
-    from vizcore.compare import compare
+    from vizcore.lab.stats import compare
 
     d = compare(_floats(args.a), _floats(args.b), seeds_a=_ints(args.seeds_a), seeds_b=_ints(args.seeds_b),
                 name_a=args.name_a, name_b=args.name_b, confidence=args.confidence, alpha=args.alpha)
@@ -53,17 +53,17 @@ def _add_reference(p: argparse.ArgumentParser) -> None:
 
 @command("reference", "Bag of Tricks (He et al., CVPR 2019) published per-trick ImageNet deltas", _add_reference)
 def _reference(args: argparse.Namespace) -> dict:
-    from vizcore import reference
+    from vizcore.lab import reference
 
     return {"source": reference.citation(), "verified": reference.verified_note(), "note": reference.SCALE_NOTE,
             "deltas": reference.published_deltas(args.model, args.batch)}
 
 
 def _summary_json(store, exp) -> dict:
-    from vizcore import experiment as vexp
+    from vizcore.lab import results as exp_results
 
-    s = vexp.experiment_summary(store, exp)
-    return {"id": exp.id, "name": exp.name, "arms": exp.arms, "table": vexp.table_rows(s),
+    s = exp_results.experiment_summary(store, exp)
+    return {"id": exp.id, "name": exp.name, "arms": exp.arms, "table": exp_results.table_rows(s),
             "differences": [{"a": d.name_a, "b": d.name_b, "diff": d.diff, "half_width": d.half_width,
                              "p_value": d.p_value, "test": d.test, "effect_size": d.effect_size,
                              "verdict": d.verdict} for d in s.differences]}
@@ -76,8 +76,8 @@ def _add_experiments(p: argparse.ArgumentParser) -> None:
 @command("experiments", "Stored comparisons over seeds: mean and 95-percent t-interval per configuration, verdicts",
          _add_experiments)
 def _experiments(args: argparse.Namespace) -> list:
-    from vizcore import experiment as vexp
-    from vizcore.runs import RunStore
+    from vizcore.lab import experiment as vexp
+    from vizcore.lab.store import RunStore
 
     store = RunStore()
     exps = [vexp.get_experiment(args.id)] if args.id else vexp.list_experiments()
@@ -101,9 +101,9 @@ def _ab(args: argparse.Namespace) -> dict:
     import json
     from pathlib import Path
 
-    from vizcore import experiment as vexp
-    from vizcore.runs import get_lab
-    from vizcore.training import TrainConfig
+    from vizcore.lab import experiment as vexp
+    from vizcore.lab.queue import get_lab
+    from vizcore.train.config import TrainConfig
 
     base = TrainConfig.from_json(Path(args.config).read_text()) if args.config else TrainConfig()
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
@@ -136,11 +136,11 @@ def _add_shape_bias(p: argparse.ArgumentParser) -> None:
 @command("shape-bias", "Shape bias (Geirhos et al., 2019) of a shapes-trained model on cue-conflict images",
          _add_shape_bias)
 def _shape_bias(args: argparse.Namespace) -> dict:
-    from vizcore.shape_bias import shape_bias_of_checkpoint
+    from vizcore.inspect.shape_bias import shape_bias_of_checkpoint
 
     path = args.checkpoint
     if args.run:
-        from vizcore.runs import RunStore
+        from vizcore.lab.store import RunStore
 
         path, _ = RunStore().resolve(args.run)
     sb = shape_bias_of_checkpoint(path, n=args.n)

@@ -6,6 +6,7 @@ imported here (registering themselves in :mod:`vizcore.cli.registry`); each impo
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 

@@ -28,8 +28,10 @@ def _parse_unit(text: str) -> tuple[int, int]:
 
 @command("rf", "Receptive field (size, stride, effective padding per axis) of every node, in execution order.", _add)
 def run(args: argparse.Namespace) -> list[dict] | dict:
-    from vizcore import receptive_field as rf
-    from vizcore import zoo
+    from vizcore.arch import receptive_field as rf
+    from vizcore.arch import rf_measured
+    from vizcore.models import registry as zoo
+    from vizcore.models import weights as mweights
 
     entry = zoo.get_entry(args.model)
     size = parse_shape(args.input_size) if args.input_size else entry.input_size
@@ -38,7 +40,7 @@ def run(args: argparse.Namespace) -> list[dict] | dict:
     if (args.unit or args.erf) and not args.node:
         raise CLIError("expected --node together with --unit or --erf, got no --node")
     if args.erf:  # the effective field needs the weights; the geometry alone does not
-        table = rf.analyze(zoo.get_model(args.model, weights=args.weights), size)
+        table = rf.analyze(mweights.get_model(args.model, weights=args.weights), size)
     else:
         table = rf.zoo_fields(args.model, size)
     if not args.node:
@@ -49,5 +51,5 @@ def run(args: argparse.Namespace) -> list[dict] | dict:
     if unit is not None:
         rec.update(nf.unit_box(unit[0], unit[1], (size[1], size[2])).to_dict())
     if args.erf:
-        rec["erf"] = rf.effective_field(table, nf.node, unit, n_random=args.erf_inputs).summary()
+        rec["erf"] = rf_measured.effective_field(table, nf.node, unit, n_random=args.erf_inputs).summary()
     return rec

@@ -19,7 +19,7 @@ from vizcore.cli.registry import CLIError, command, print_json
 
 
 def _config_fields() -> list[dataclasses.Field]:
-    from vizcore.training import TrainConfig
+    from vizcore.train.config import TrainConfig
 
     return list(dataclasses.fields(TrainConfig))
 
@@ -38,9 +38,7 @@ def _optional_str(text: str) -> str | None:
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:
-    from vizcore.training import TrainConfig
-
-    from vizcore.training import field_docs
+    from vizcore.train.config import TrainConfig, field_docs
 
     hints = typing.get_type_hints(TrainConfig)
     docs = field_docs()
@@ -68,7 +66,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 
 
 def _load_config(args: argparse.Namespace):
-    from vizcore.training import TrainConfig
+    from vizcore.train.config import TrainConfig
 
     data: dict[str, Any] = {}
     if args.config is not None:
@@ -85,13 +83,13 @@ def _load_config(args: argparse.Namespace):
 
 @command("train", "Train a model (flags or --config run.json); one JSON line per epoch, then a summary.", _add_train)
 def run_train(args: argparse.Namespace) -> None:
-    from vizcore.runs import RunStore
+    from vizcore.lab.store import RunStore
 
     config = _load_config(args)
     store = RunStore(args.db)
     store.mark_interrupted()
-    from vizcore.runs import _num_classes
-    from vizcore.training import preflight
+    from vizcore.lab.queue import dataset_num_classes as _num_classes
+    from vizcore.train.budget import preflight
 
     preflight(config, _num_classes(config.dataset))
     run_id = store.create(config, args.name, args.group)
@@ -127,7 +125,7 @@ def _add_runs(p: argparse.ArgumentParser) -> None:
 
 @command("runs", "List stored training runs (or show one's metrics, export or delete it).", _add_runs)
 def run_runs(args: argparse.Namespace) -> Any:
-    from vizcore.runs import RunStore
+    from vizcore.lab.store import RunStore
 
     store = RunStore(args.db)
     store.mark_interrupted()
@@ -160,8 +158,8 @@ def _add_default(p: argparse.ArgumentParser) -> None:
 def run_default(args: argparse.Namespace) -> dict:
     import time
 
-    from vizcore.runs import DEFAULT_CONFIG, default_model
-    from vizcore.training import checkpoint_meta
+    from vizcore.lab.default_model import DEFAULT_CONFIG, default_model
+    from vizcore.models.weights import checkpoint_meta
 
     last = [""]
 
@@ -176,7 +174,8 @@ def run_default(args: argparse.Namespace) -> dict:
     if not args.json:
         sys.stderr.write("\n")
     if args.ship:
-        from vizcore.runs import SHIPPED_DEFAULT, _copy_atomic
+        from vizcore.lab.default_model import SHIPPED_DEFAULT
+        from vizcore.lab.default_model import copy_atomic as _copy_atomic
 
         SHIPPED_DEFAULT.parent.mkdir(parents=True, exist_ok=True)
         _copy_atomic(path, SHIPPED_DEFAULT)

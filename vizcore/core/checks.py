@@ -1,26 +1,9 @@
 """Argument checks shared by every config: ranges and choices, with "expected ..., got ..." messages."""
 from __future__ import annotations
 
-import dataclasses
-import functools
-import json
 import math
-import threading
-import time
-import traceback
-import uuid
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
-
-import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
-
-from vizcore.models import registry as zoo
+from collections.abc import Sequence
+from typing import Any
 
 
 def check_range(name: str, value: Any, lo: float, hi: float, *, integer: bool = False,

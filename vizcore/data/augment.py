@@ -27,7 +27,6 @@ from typing import Literal
 import numpy as np
 import torch
 from torchvision.transforms import v2
-from torchvision.transforms.v2 import functional as TF
 
 Preset = Literal["none", "flip_crop", "randaugment", "trivialaugment"]
 PRESETS: tuple[str, ...] = ("none", "flip_crop", "randaugment", "trivialaugment")

@@ -6,23 +6,24 @@ Real data: torchvision's CIFAR-10 (Krizhevsky, 2009), MNIST (LeCun et al., 1998)
 """
 from __future__ import annotations
 
-import io
-import math
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vizcore.data.images import decode_image
 from vizcore.data.imageset import (
-    MAX_BYTES, MAX_N, MAX_SHAPES_SIZE, MAX_SIZE, MIN_SIZE, SPLITS, ImageSet, check_n_size, check_seed,
+    MAX_SHAPES_SIZE,
+    MAX_SIZE,
+    SPLITS,
+    ImageSet,
+    check_n_size,
+    check_seed,
     resize_images,
 )
-from vizcore.data.images import decode_image
 from vizcore.data.shapes import make_shapes
 
 
@@ -164,7 +165,7 @@ DOWNLOAD_TIMEOUT_S = 10.0  # socket timeout for data set downloads: an offline m
 
 def dataset_root() -> Path:
     """Where torchvision data sets live: ``<data dir>/datasets``."""
-    from vizcore import paths
+    from vizcore.core import paths
 
     return paths.sub_dir("datasets")
 
@@ -178,14 +179,33 @@ def _open_torchvision(name: str, train: bool, root: Path, download: bool):
     except RuntimeError:
         if not download:
             raise
-    old = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return cls(str(root), train=train, download=True)
-    finally:
-        socket.setdefaulttimeout(old)
+    _fetch_archives(cls, root)  # with a timeout; torchvision's own download has none
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return cls(str(root), train=train, download=True)  # finds the archives (checksums match) and extracts
+
+
+def _fetch_archives(cls: type, root: Path) -> None:
+    """Download the archive files a torchvision data set class needs into the folder it looks in."""
+    from vizcore.core import download
+
+    if hasattr(cls, "resources") and hasattr(cls, "mirrors"):  # MNIST, FashionMNIST: raw/<file>.gz per resource
+        raw = root / cls.__name__ / "raw"
+        for filename, md5 in cls.resources:
+            if (raw / filename).is_file():
+                continue
+            errors: list[str] = []
+            for mirror in cls.mirrors:
+                try:
+                    download.fetch(f"{mirror}{filename}", raw / filename, timeout_s=DOWNLOAD_TIMEOUT_S, md5=md5)
+                    break
+                except (OSError, ValueError) as exc:
+                    errors.append(f"{type(exc).__name__}")
+            else:
+                raise OSError(f"could not download {filename} ({', '.join(errors)})")
+    elif hasattr(cls, "url") and hasattr(cls, "filename"):  # CIFAR-10: one archive
+        if not (root / cls.filename).is_file():
+            download.fetch(cls.url, root / cls.filename, timeout_s=DOWNLOAD_TIMEOUT_S, md5=getattr(cls, "tgz_md5", None))
 
 
 def _load_torchvision(name: str, split: str, n: int | None, size: int, seed: int, root: str | Path | None,

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import io
-import math
 import warnings
-from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from vizcore.data.imageset import MIN_SIZE, resize_images
-
 
 # ------------------------------------------------------------------------------------------- photos & uploads
 

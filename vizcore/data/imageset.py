@@ -5,18 +5,12 @@ Upper bounds (checked, ``ValueError`` otherwise): ``n <= MAX_N`` images, image s
 """
 from __future__ import annotations
 
-import io
 import math
-import warnings
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-
 
 # ------------------------------------------------------------------------------------------- bounds
 

@@ -14,20 +14,11 @@ functions) evaluated on a batched coordinate grid, so 20k 32x32 images take a fe
 """
 from __future__ import annotations
 
-import io
 import math
-import warnings
-from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
-from typing import Literal
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
-from vizcore.data.imageset import ImageSet, check_n_size, check_seed
-
+from vizcore.data.imageset import MAX_SHAPES_SIZE, ImageSet, check_n_size, check_seed
 
 # ------------------------------------------------------------------------------------------- shapes
 

@@ -1,14 +1,8 @@
 """Figures of architectures: per-layer metrics, per-stage and total comparisons."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-
-from vizcore.figures.palette import PALETTE, rgba
-
 
 _METRIC_LABELS = {
     "spatial": ("Spatial size per layer", "output height (pixels)"),

@@ -7,8 +7,6 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from vizcore.figures.palette import PALETTE, rgba
-
 if TYPE_CHECKING:
     from vizcore.arch.geometry import ConvGeometry, Explained
 
@@ -16,7 +14,7 @@ if TYPE_CHECKING:
 MAX_FRAMES = 240  # animation frames at most; larger outputs are sampled evenly
 
 
-def sliding_window_figure(g: "ConvGeometry", e: "Explained", max_frames: int = MAX_FRAMES) -> go.Figure:
+def sliding_window_figure(g: ConvGeometry, e: Explained, max_frames: int = MAX_FRAMES) -> go.Figure:
     """Animated kernel sliding over the padded input (left) with the output cell it produces (right).
 
     One frame per output position (sampled evenly above ``max_frames``). Input pixels are blue, padding grey,

@@ -1,16 +1,11 @@
 """Figures of images and data sets: grids, examples per class, augmentation previews, masks, histograms."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
-
-from vizcore.figures.palette import PALETTE, rgba
 
 
-def _to_hwc_uint8(images) -> "np.ndarray":
+def _to_hwc_uint8(images) -> np.ndarray:
     """(N, C, H, W) uint8 tensor/array or (N, H, W, 3) array -> (N, H, W, 3) uint8 numpy."""
 
 

@@ -1,13 +1,11 @@
 """Figures of receptive fields: the field on the image, the feature-map grid, growth with depth, stacked kernels."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from vizcore.figures.palette import PALETTE, rgba
+from vizcore.figures.palette import PALETTE
 
 
 def rf_image_figure(image, box: tuple[int, int, int, int], clipped: tuple[int, int, int, int],

@@ -1,11 +1,8 @@
 """Figures of training: LR schedules, live curves, bands over seeds, comparisons, paper vs measured, shape bias."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from vizcore.figures.palette import PALETTE, rgba
 

@@ -1,6 +1,9 @@
 """Activations of a traced model at one node."""
+from __future__ import annotations
+
+import numpy as np
+import torch
 from numpy.typing import NDArray
-from torch import nn
 
 from vizcore.arch.graph import truncate
 from vizcore.arch.receptive_field import FieldTable

@@ -114,23 +114,25 @@ def shape_bias_of_checkpoint(path: str | Any, n: int = 500, seed: int = 0, batch
     the run trained at and fed through the run's own preprocessing (channel adaptation and the zoo entry's
     normalisation), as :mod:`vizcore.training` does.
     """
-    from vizcore import data as vdata
-    from vizcore import training, zoo
+    from vizcore.data import datasets, shapes
+    from vizcore.models import preprocess
+    from vizcore.models import registry as zoo
+    from vizcore.models import weights as mweights
 
-    meta = training.checkpoint_meta(path) or {}
+    meta = mweights.checkpoint_meta(path) or {}
     if not meta.get("model"):
         raise ValueError(f"expected a checkpoint written by a training run (with its .json metadata), got {path}")
     classes = tuple(meta.get("classes") or ())
-    if classes and classes != tuple(vdata.SHAPE_CLASSES):
+    if classes and classes != tuple(shapes.SHAPE_CLASSES):
         raise ValueError(f"expected a model trained on the shapes classes, got one trained on {list(classes)[:4]}...")
-    model = training.load_trained(path)
+    model = mweights.load_trained(path)
     size = int(meta.get("image_size") or 32)
-    cue = vdata.load_dataset("shapes_cue_conflict", split="test", n=n, size=size, seed=seed)
+    cue = datasets.load_dataset("shapes_cue_conflict", split="test", n=n, size=size, seed=seed)
     entry = zoo.get_entry(meta["model"])
     mean = torch.tensor(entry.mean).view(1, -1, 1, 1)
     std = torch.tensor(entry.std).view(1, -1, 1, 1)
 
     def normalize(x: torch.Tensor) -> torch.Tensor:
-        return (training.adapt_channels(x, entry.input_size[0]) - mean) / std
+        return (preprocess.adapt_channels(x, entry.input_size[0]) - mean) / std
 
     return shape_bias(model, cue, batch_size=batch_size, normalize=normalize)

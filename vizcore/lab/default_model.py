@@ -3,28 +3,18 @@
 Shipped with ConvScope (reproduced by ``python -m vizcore default-model --retrain --ship``), copied to the data
 directory on first use, or trained then.
 """
+from __future__ import annotations
 
-import csv
-import dataclasses
-import io
 import json
-import os
-import socket
-import sqlite3
 import threading
-import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vizcore.core import paths
 from vizcore.models.weights import checkpoint_meta
-from vizcore.train.budget import preflight
-from vizcore.train.config import FINAL_STATUSES, Status, TrainConfig
+from vizcore.train.config import TrainConfig
 from vizcore.train.engine import Event, Run
-
 
 # ---------------------------------------------------------------------------------------- default model
 
@@ -69,7 +59,7 @@ def data_fingerprint(cfg: TrainConfig) -> str:
     """
     import hashlib
 
-    from vizcore import data as vdata
+    from vizcore.data import datasets as vdata
 
     ds = vdata.load_dataset(cfg.dataset, split="val", n=16, size=cfg.image_size, seed=cfg.seed, root=cfg.data_root)
     h = hashlib.sha256()

@@ -14,19 +14,16 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import math
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vizcore.core import paths
-from vizcore.lab.stats import Band, Difference, Interval, band, compare, mean_interval
 from vizcore.train.config import TrainConfig
-
 
 MAX_ARMS = 8  # a grid of 3 tricks; more would not finish in minutes on a CPU
 MAX_SEEDS = 10  # repeats per arm
@@ -263,7 +260,7 @@ def submit_plan(lab: Any, plan: Plan, kind: str = "compare", data: tuple[Any, An
     shows which experiment it belongs to. Configs are checked by the lab before anything is queued: a config
     refused by its budget raises ValueError and queues nothing. ``data`` overrides loading (tests).
     """
-    from vizcore.training import preflight
+    from vizcore.train.budget import preflight
 
     runs = plan.runs()
     for _, _, cfg in runs[: len(plan.arms)]:  # one seed per arm is enough: budgets do not depend on the seed
@@ -280,7 +277,7 @@ def submit_plan(lab: Any, plan: Plan, kind: str = "compare", data: tuple[Any, An
 def _num_classes(cfg: TrainConfig, data: tuple[Any, Any] | None) -> int:
     if data is not None:
         return len(data[0].classes)
-    from vizcore import data as vdata
+    from vizcore.data import datasets as vdata
 
     info = vdata.DATASETS.get(cfg.dataset)
     return int(info.num_classes) if info is not None and info.num_classes else 10

@@ -4,30 +4,18 @@ Runs wait in submission order and at most ``concurrency`` train at once (1 on CP
 share the same cores). :func:`get_lab` returns one :class:`Lab` per database; worker threads write to the
 :class:`~vizcore.lab.store.RunStore` and never touch Streamlit.
 """
+from __future__ import annotations
 
-import csv
-import dataclasses
-import io
-import json
-import os
-import socket
-import sqlite3
 import threading
 import time
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vizcore.core import paths
-from vizcore.models.weights import checkpoint_meta
+from vizcore.lab.store import RunStore
 from vizcore.train.budget import preflight
 from vizcore.train.config import FINAL_STATUSES, Status, TrainConfig
 from vizcore.train.engine import Event, Run
-
-from vizcore.lab.store import RunStore
-
 
 # ---------------------------------------------------------------------------------------- lab
 
@@ -163,7 +151,7 @@ class Lab:
 
 def dataset_num_classes(dataset: str) -> int:
     try:
-        from vizcore import data as vdata
+        from vizcore.data import datasets as vdata
 
         info = vdata.DATASETS.get(dataset)
     except ImportError:

@@ -1,22 +1,14 @@
 """Results of an experiment: per-arm summaries over seeds (intervals, bands, the A/B verdict) and shape bias rows."""
 from __future__ import annotations
 
-import dataclasses
-import itertools
-import json
 import math
-import re
-import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vizcore.core import paths
-from vizcore.lab.stats import Band, Difference, Interval, band, compare, mean_interval
-from vizcore.train.config import TrainConfig
 from vizcore.lab.experiment import Experiment
+from vizcore.lab.stats import Band, Difference, Interval, band, compare, mean_interval
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@
 checkpoint path. Runs survive a restart; a run whose process died is marked ``interrupted``. Pages poll the store
 (``get``, ``metrics``) from a ``st.fragment(run_every=...)``; worker threads only write to it.
 """
+from __future__ import annotations
 
 import csv
 import dataclasses
@@ -16,17 +17,14 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vizcore.core import paths
 from vizcore.models.weights import checkpoint_meta
-from vizcore.train.budget import preflight
 from vizcore.train.config import FINAL_STATUSES, Status, TrainConfig
 from vizcore.train.engine import Event, Run
-
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

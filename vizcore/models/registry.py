@@ -11,11 +11,9 @@ Howard et al., 2019), EfficientNet (Tan & Le, 2019) and RegNetY (Radosavovic et 
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 import torchvision
@@ -23,7 +21,6 @@ from torch import nn
 from torchvision.ops import SqueezeExcitation
 
 from vizcore.models.small import LeNet5, SEResNetSmall, SmallCNN, alexnet_227
-
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

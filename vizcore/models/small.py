@@ -5,17 +5,10 @@ padding (Krizhevsky et al., 2012); a small CNN and a small SE-ResNet (Hu et al.,
 """
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
-
 import torch
 import torchvision
 from torch import nn
 from torchvision.ops import SqueezeExcitation
-
 
 # ---------------------------------------------------------------------------------------- own models
 

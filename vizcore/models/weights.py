@@ -7,18 +7,15 @@ code runs), with an optional JSON sidecar (model name, classes) written by :func
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 import torchvision
 from torch import nn
-from torchvision.ops import SqueezeExcitation
 
+from vizcore.core import download
 from vizcore.models.registry import ModelEntry, build_model, get_entry
-
 
 WeightsArg = Literal["random", "pretrained"] | str | Path
 
@@ -53,18 +50,16 @@ def pretrained_available(name: str) -> bool:
 def _load_pretrained(entry: ModelEntry, timeout_s: float) -> nn.Module:
     weights = _weights_enum(entry)
     target = pretrained_cache_dir() / Path(weights.url).name
-    old = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout_s)  # an offline machine may hang instead of refusing
     try:
+        if not target.is_file():  # downloaded by us with a timeout: an offline machine may hang instead of refusing
+            download.fetch(weights.url, target, timeout_s=timeout_s, sha256_prefix=download.hash_prefix(target.name))
         extra = {"aux_logits": False} if entry.tv_name == "googlenet" else {}
         return torchvision.models.get_model(entry.tv_name, weights=weights, **extra)
-    except (OSError, RuntimeError) as exc:  # URLError is an OSError; a truncated download is a RuntimeError
+    except (OSError, RuntimeError, ValueError) as exc:  # URLError is an OSError; a corrupt file a RuntimeError
         raise WeightsUnavailable(
             f"pretrained weights for {entry.title} are not cached and could not be downloaded "
             f"({type(exc).__name__}); put {target.name} in {target.parent} or use random weights"
         ) from None
-    finally:
-        socket.setdefaulttimeout(old)
 
 
 def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
@@ -159,5 +154,5 @@ def load_trained(path: str | Path, model: str | None = None, num_classes: int | 
     if not name:
         raise ValueError(f"expected a model name for checkpoint {Path(path).name} (it has no metadata), got none")
     nc = num_classes if num_classes is not None else meta.get("num_classes")
-    m = zoo.build_model(name, num_classes=nc)
-    return zoo.load_checkpoint(m, path).eval()
+    m = build_model(name, num_classes=nc)
+    return load_checkpoint(m, path).eval()

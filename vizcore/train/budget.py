@@ -1,30 +1,16 @@
 """Checks before a run starts: memory estimated from a shape-only forward pass, time, device and precision."""
 from __future__ import annotations
 
-import dataclasses
 import functools
-import json
-import math
-import threading
-import time
-import traceback
-import uuid
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from vizcore.models import registry as zoo
-
 from vizcore.train.config import TrainConfig
 from vizcore.train.tricks import zero_gamma_
-
 
 # ---------------------------------------------------------------------------------------- budgets
 
@@ -140,7 +126,7 @@ def preflight(config: TrainConfig, num_classes: int = 10) -> Preflight:
 
     Raises ValueError with a sentence saying what to change.
     """
-    from vizcore.device import pick_device
+    from vizcore.core.device import pick_device
 
     dev = pick_device(config.device)
     if config.precision == "fp16" and dev.type != "cuda":

@@ -5,28 +5,12 @@ See :mod:`vizcore.train.engine` for the tricks and the papers they come from.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
-import math
-import threading
-import time
-import traceback
-import uuid
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
-
-from vizcore.models import registry as zoo
-
 from vizcore.core.checks import check_choice, check_range
-
+from vizcore.models import registry as zoo
 
 Status = Literal["queued", "running", "done", "cancelled", "diverged", "failed", "interrupted"]
 FINAL_STATUSES: frozenset[str] = frozenset({"done", "cancelled", "diverged", "failed", "interrupted"})

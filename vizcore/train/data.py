@@ -1,29 +1,14 @@
 """The data a run trains on: train/validation sets as uint8 tensors, cached across runs that differ only in tricks."""
 from __future__ import annotations
 
-import dataclasses
-import functools
-import json
-import math
 import threading
-import time
-import traceback
-import uuid
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
-
-from vizcore.models import registry as zoo
 
 from vizcore.train.config import TrainConfig
-
 
 # ---------------------------------------------------------------------------------------- data
 
@@ -63,7 +48,7 @@ def load_data(config: TrainConfig) -> tuple[TensorData, TensorData]:
     The last few distinct requests are kept in memory (read-only tensors), so runs that differ only in
     tricks do not generate or decode the same images again.
     """
-    from vizcore import data as vdata
+    from vizcore.data import datasets as vdata
 
     key = (config.dataset, config.train_size, config.val_size, config.image_size, config.seed, config.data_root)
     with _DATA_CACHE_LOCK:
@@ -84,7 +69,7 @@ def load_data(config: TrainConfig) -> tuple[TensorData, TensorData]:
 
 def augment_config(config: TrainConfig) -> Any:
     """The :class:`vizcore.augment.AugmentConfig` of a run (preset, RandAugment N/M, mixup/cutmix)."""
-    from vizcore.augment import AugmentConfig
+    from vizcore.data.augment import AugmentConfig
 
     return AugmentConfig(preset=config.augment, randaugment_n=config.randaugment_n,
                          randaugment_m=config.randaugment_m, mixup_alpha=config.mixup_alpha,

@@ -31,34 +31,28 @@ Example (CPU, a few seconds)::
 """
 from __future__ import annotations
 
-import dataclasses
-import functools
-import json
 import math
 import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from vizcore.models import registry as zoo
-
+from vizcore.models.preprocess import adapt_channels
+from vizcore.models.weights import checkpoint_meta, get_model, load_checkpoint, save_checkpoint
 from vizcore.train.budget import preflight
 from vizcore.train.config import FINAL_STATUSES, Status, TrainConfig
-from vizcore.train.data import augment_config, load_data, _to_tensor_data
+from vizcore.train.data import _to_tensor_data, augment_config, load_data
 from vizcore.train.schedule import make_scheduler
 from vizcore.train.tricks import kd_loss, make_criterion, make_optimizer, param_groups, zero_gamma_
-from vizcore.models.weights import checkpoint_meta, save_checkpoint
-from vizcore.models.preprocess import adapt_channels
 
 
 def build_train_model(name: str, num_classes: int, seed: int = 0) -> nn.Module:
@@ -201,14 +195,14 @@ class Run:
         if cfg.transfer == "none":
             return build_train_model(cfg.model, num_classes, cfg.seed), None
         if cfg.transfer_from == "pretrained":
-            model = zoo.get_model(cfg.model, weights="pretrained")
+            model = get_model(cfg.model, weights="pretrained")
         else:
             path, meta = self._source_checkpoint(str(cfg.transfer_from))
             src_model = meta.get("model", cfg.model)
             if src_model != cfg.model:
                 raise ValueError(f"expected a {cfg.model} checkpoint to transfer from, got one of {src_model}")
             model = zoo.build_model(cfg.model, num_classes=meta.get("num_classes"), seed=cfg.seed)
-            zoo.load_checkpoint(model, path)
+            load_checkpoint(model, path)
         zoo.replace_classifier(model, num_classes, seed=cfg.seed)
         return model, zoo.classifier_path(model)
 
@@ -222,7 +216,7 @@ class Run:
         if nc != num_classes:
             raise ValueError(f"expected a teacher with {num_classes} classes, got one with {nc}")
         teacher = zoo.build_model(name, num_classes=nc)
-        zoo.load_checkpoint(teacher, path)
+        load_checkpoint(teacher, path)
         teacher.eval().requires_grad_(False)
         self.info["teacher"] = {"model": name, "checkpoint": str(path)}
         return teacher.to(device)
@@ -298,7 +292,7 @@ class Run:
         self._emit({"kind": "info", **self.info})
         gen = torch.Generator(device=device).manual_seed(cfg.seed)  # data order
         aug_gen = torch.Generator().manual_seed(cfg.seed + 1)  # augmentation and mixing draws (CPU, like augment.py)
-        from vizcore.augment import augment, mix_batch
+        from vizcore.data.augment import augment, mix_batch
         step = 0
         n_train = len(y_train)
         for epoch in range(1, cfg.epochs + 1):

@@ -5,29 +5,12 @@ ICLR 2017 (cosine).
 """
 from __future__ import annotations
 
-import dataclasses
-import functools
-import json
 import math
-import threading
-import time
-import traceback
-import uuid
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
-
-from vizcore.models import registry as zoo
 
 from vizcore.train.config import TrainConfig
-
 
 # ---------------------------------------------------------------------------------------- LR schedule
 

@@ -5,30 +5,14 @@ CVPR 2019, §3–§5.
 """
 from __future__ import annotations
 
-import dataclasses
-import functools
-import json
-import math
-import threading
-import time
-import traceback
-import uuid
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vizcore.models import registry as zoo
-
 from vizcore.models.small import SEBasicBlock
 from vizcore.train.config import TrainConfig
-
 
 # ---------------------------------------------------------------------------------------- tricks
 
@@ -48,7 +32,7 @@ def zero_gamma_(model: nn.Module) -> list[str]:
     for name, mod in model.named_modules():
         bn: nn.Module | None = None
         attr = ""
-        if isinstance(mod, (BasicBlock, zoo.SEBasicBlock)):
+        if isinstance(mod, (BasicBlock, SEBasicBlock)):
             bn, attr = mod.bn2, "bn2"
         elif isinstance(mod, Bottleneck):
             bn, attr = mod.bn3, "bn3"
