@@ -1,4 +1,4 @@
-"""The default embedded run: small_cnn on the synthetic shapes (vizcore.runs.DEFAULT_CONFIG).
+"""The default embedded run: small_cnn on the synthetic shapes (vizcore.lab.default_model.DEFAULT_CONFIG).
 
     python bench/default_run.py [--threads N] [--epochs E] [--train-size N]
 

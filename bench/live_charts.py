@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 FRAGMENT_SCRIPT = """
 import streamlit as st
-from vizcore.runs import get_lab
+from vizcore.lab.queue import get_lab
 from pages._lab_live import _watch_body
 _watch_body(get_lab())
 """

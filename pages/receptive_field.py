@@ -21,7 +21,6 @@ from vizcore.models import registry as zoo
 from vizcore.models import weights as mweights
 from vizcore.models.weights import checkpoint_meta, load_trained
 
-_LOCK = threading.Lock()  # one cached model object serves every session: one backward pass at a time
 _DEFAULT_MODEL = "resnet18"
 
 
@@ -32,13 +31,18 @@ def field_records(name: str) -> list[dict]:
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def model_table(name: str, weights: str, stamp: float) -> rf.FieldTable:
-    """Model with the chosen weights, traced; ``stamp`` (checkpoint mtime) renews the cache on a new file."""
+def model_table(name: str, weights: str, stamp: float) -> tuple[rf.FieldTable, threading.Lock]:
+    """Model with the chosen weights, traced, and the lock its users hold: one cached model object serves every
+    session, so one forward/backward pass at a time. ``stamp`` (checkpoint mtime) renews the cache on a new file.
+
+    The lock lives in the cache with the model: a module-level lock in a page would be created anew on every
+    rerun (Streamlit executes a page into a fresh module dict) and protect nothing.
+    """
     if weights not in ("random", "pretrained") and checkpoint_meta(weights):
         model = load_trained(weights, model=name)  # classes and architecture from the run's metadata
     else:
         model = mweights.get_model(name, weights=weights)
-    return rf.analyze(model, zoo.get_entry(name).input_size)
+    return rf.analyze(model, zoo.get_entry(name).input_size), threading.Lock()
 
 
 def _model_input(name: str, image: np.ndarray):
@@ -48,16 +52,16 @@ def _model_input(name: str, image: np.ndarray):
 
 @st.cache_data(show_spinner="Computing the feature map…", max_entries=64)
 def feature(name: str, weights: str, stamp: float, node: str, digest: str, _image: np.ndarray) -> np.ndarray:
-    table = model_table(name, weights, stamp)
-    with _LOCK:
+    table, lock = model_table(name, weights, stamp)
+    with lock:
         return activations.feature_map(table, node, _model_input(name, _image))
 
 
 @st.cache_data(show_spinner="Back-propagating the unit (effective receptive field)…", max_entries=64)
 def erf(name: str, weights: str, stamp: float, node: str, unit: tuple[int, int], digest: str,
         _image: np.ndarray, n_random: int) -> tuple[np.ndarray, dict]:
-    table = model_table(name, weights, stamp)
-    with _LOCK:
+    table, lock = model_table(name, weights, stamp)
+    with lock:
         res = rf_measured.effective_field(table, node, unit, images=_model_input(name, _image), n_random=n_random)
     return res.heatmap, res.summary()
 
@@ -99,7 +103,7 @@ elif wchoice == "checkpoint":
 
 with user_errors("Could not load the model: "):
     records = field_records(name)
-    table = model_table(name, weights, stamp)
+    table, _lock = model_table(name, weights, stamp)
 spatial = [n for n in table.nodes if n.spatial]
 by_name = {n.node: n for n in spatial}
 # default: the deepest layer whose field still fits in half the image (the box is easy to see there)

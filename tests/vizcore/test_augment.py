@@ -1,4 +1,4 @@
-"""vizcore.augment: presets keep dtype/shape, drawn parameters match their application, MixUp/CutMix algebra."""
+"""vizcore.data.augment: presets keep dtype/shape, drawn parameters match their application, MixUp/CutMix algebra."""
 from __future__ import annotations
 
 import dataclasses

@@ -398,7 +398,7 @@ def analyze(model: nn.Module, input_size: Sequence[int], shapes: str = "meta") -
 
 
 def zoo_fields(name: str, input_size: Sequence[int] | None = None) -> FieldTable:
-    """:func:`analyze` a zoo model (``vizcore.zoo``) at its own input size unless ``input_size`` is given.
+    """:func:`analyze` a zoo model (``vizcore.models.registry``) at its own input size unless ``input_size`` is given.
 
     Geometry needs no weights, so the model is built on the meta device (no memory, no initialisation);
     use :func:`analyze` on a real model for :func:`gradient_extent` and :func:`effective_field`.

@@ -97,7 +97,7 @@ def augment_preview_figure(pv, title: str = "Augmentation preview: original, the
                            cell_px: int = 96) -> go.Figure:
     """Rows: one original followed by its augmented copies (captions say what was drawn, hover shows it whole).
 
-    pv: ``vizcore.augment.Preview``. When it holds a mixed batch, a last column shows each mixed image.
+    pv: ``vizcore.data.augment.Preview``. When it holds a mixed batch, a last column shows each mixed image.
     """
 
 

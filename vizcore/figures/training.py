@@ -84,7 +84,7 @@ def band_curves_figure(bands: dict, metric: str = "validation accuracy", unit: s
                        title: str | None = None) -> go.Figure:
     """Overlaid mean curve per configuration with its confidence band over seeds.
 
-    bands: {config name: vizcore.compare.Band} (x = epochs; mean/low/high shape (n_epochs,)).
+    bands: {config name: vizcore.lab.stats.Band} (x = epochs; mean/low/high shape (n_epochs,)).
     """
     fig = go.Figure()
     for i, (name, b) in enumerate(bands.items()):

@@ -91,7 +91,7 @@ def shape_bias(model: nn.Module, cue_conflict: Any, batch_size: int = 256,
     """Shape bias of ``model`` on a cue-conflict image set.
 
     cue_conflict: an image set with ``images`` (N, C, H, W) uint8 (or float in [0, 1]), ``labels`` (N,) = the outline's
-    class and ``texture_labels`` (N,) = the fill's class (``vizcore.data.make_shapes(..., cue_conflict=True)``).
+    class and ``texture_labels`` (N,) = the fill's class (``vizcore.data.shapes.make_shapes(..., cue_conflict=True)``).
     normalize: optional callable applied to the images (float in [0, 1]) before the model, e.g. the model's
     training resize and normalisation; None feeds them as they are.
     """
@@ -112,7 +112,7 @@ def shape_bias_of_checkpoint(path: str | Any, n: int = 500, seed: int = 0, batch
 
     The cue-conflict images (``n`` of the "test" split, generated from ``seed``) are rendered at the image size
     the run trained at and fed through the run's own preprocessing (channel adaptation and the zoo entry's
-    normalisation), as :mod:`vizcore.training` does.
+    normalisation), as :mod:`vizcore.train.engine` does.
     """
     from vizcore.data import datasets, shapes
     from vizcore.models import preprocess

@@ -90,7 +90,7 @@ def default_model(progress: Callable[[float, str], None] | None = None, retrain:
     copied there; else trained now from ``config`` (default :data:`DEFAULT_CONFIG`), calling
     ``progress(fraction in [0, 1], text)`` as it goes. ``retrain`` skips both copies and trains. A copy counts
     only if it was made from the same config and the same images (:func:`data_fingerprint`).
-    Load it with :func:`vizcore.training.load_trained` (its sidecar JSON names the model and classes).
+    Load it with :func:`vizcore.models.weights.load_trained` (its sidecar JSON names the model and classes).
     """
     cfg = config or DEFAULT_CONFIG
     path = default_model_path()

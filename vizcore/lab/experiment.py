@@ -40,7 +40,7 @@ class Trick:
     off: Callable[[TrainConfig], dict[str, Any]]  # field overrides that turn it off
     on: Callable[[TrainConfig], dict[str, Any]]  # field overrides that turn it on (keeping the base's value)
     is_on: Callable[[TrainConfig], bool]  # whether a config uses it
-    reference: str | None = None  # key in vizcore.reference (published delta), None when the paper has none
+    reference: str | None = None  # key in vizcore.lab.reference (published delta), None when the paper has none
 
 
 def _keep(value: Any, default: Any) -> Any:
@@ -169,7 +169,7 @@ def plan_shape_texture(base: TrainConfig, n_seeds: int = DEFAULT_SEEDS, first_se
     """Shape-vs-texture experiment (Geirhos et al., ICLR 2019): ``base`` trained on the embedded shapes with
     no augmentation and with a heavier augmentation preset (default TrivialAugment), each over ``n_seeds``.
 
-    Shape bias is then measured on the cue-conflict set (:func:`vizcore.shape_bias.shape_bias_of_checkpoint`).
+    Shape bias is then measured on the cue-conflict set (:func:`vizcore.inspect.shape_bias.shape_bias_of_checkpoint`).
     Mixing tricks are switched off in both arms so augmentation is the only difference.
     """
     if heavy == "none":
@@ -254,7 +254,7 @@ def delete_experiment(exp_id: str) -> None:
 
 
 def submit_plan(lab: Any, plan: Plan, kind: str = "compare", data: tuple[Any, Any] | None = None) -> Experiment:
-    """Queue every run of ``plan`` in ``lab`` (a :class:`vizcore.runs.Lab`) and record the experiment.
+    """Queue every run of ``plan`` in ``lab`` (a :class:`vizcore.lab.queue.Lab`) and record the experiment.
 
     Each run is named "<arm> · seed <s>" and grouped under the plan's name and experiment id, so the run list
     shows which experiment it belongs to. Configs are checked by the lab before anything is queued: a config

@@ -1,6 +1,6 @@
 """Watching a run: progress, ETA and curve data read from the run store, for live views and the CLI.
 
-Workers write events into the store (:mod:`vizcore.runs`); a viewer polls :func:`snapshot` as often as it likes.
+Workers write events into the store (:mod:`vizcore.lab.store`); a viewer polls :func:`snapshot` as often as it likes.
 Reading is cheap (two indexed queries) and never blocks the worker (SQLite in WAL mode). The snapshot carries
 plain lists, thinned to at most ``max_points`` per curve so a long run's chart stays the same size however
 long it trains (a live chart that redraws every step would grow without bound).
@@ -89,7 +89,7 @@ def thin(values: list[Any], max_points: int) -> list[Any]:
 
 
 def snapshot(store: Any, run_id: str, max_points: int = 400, now: float | None = None) -> Snapshot:
-    """Read run ``run_id`` from ``store`` (a :class:`vizcore.runs.RunStore`): status, progress, ETA, curves."""
+    """Read run ``run_id`` from ``store`` (a :class:`vizcore.lab.store.RunStore`): status, progress, ETA, curves."""
     rec = store.get(run_id)
     now = time.time() if now is None else now
     steps = store.metrics(run_id, "step")

@@ -30,7 +30,7 @@ class Lab:
     """The process-wide run queue: bounded concurrency, owns the store. Thread-safe.
 
     Runs start in submission order as slots free up. ``submit`` checks the config before queueing
-    (device, memory and time budgets: :func:`vizcore.training.preflight`) so a refused run is an error at
+    (device, memory and time budgets: :func:`vizcore.train.budget.preflight`) so a refused run is an error at
     once, not a failed record later.
     """
 
@@ -78,7 +78,7 @@ class Lab:
             if self._closed:
                 return
             active = sum(1 for r in self._runs.values() if r.status == "running" or
-                         (r._thread is not None and not r.finished))
+                         (r.started and not r.finished))
             to_start = []
             while self._queue and active < self.concurrency:
                 rid = self._queue.pop(0)

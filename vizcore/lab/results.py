@@ -151,7 +151,7 @@ def shape_bias_rows(store: Any, exp: Experiment, measure: Callable[[str], Any]) 
     """(rows for the finished runs, number of runs still queued or running).
 
     measure: checkpoint path -> an object with ``shape``, ``texture``, ``other``, ``shape_bias``
-    (:func:`vizcore.shape_bias.shape_bias_of_checkpoint`, possibly cached by the caller).
+    (:func:`vizcore.inspect.shape_bias.shape_bias_of_checkpoint`, possibly cached by the caller).
     """
     rows, waiting = [], 0
     for r in exp.runs:

@@ -39,6 +39,11 @@ AUGMENTS: tuple[str, ...] = ("none", "flip_crop", "randaugment", "trivialaugment
 TRANSFERS: tuple[str, ...] = ("none", "linear_probe", "finetune", "finetune_lower_lr")
 
 
+def _field(default: Any, help: str) -> Any:
+    """A dataclass field with its one-line ``help`` in the metadata (CLI help, widget tooltips)."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that defines a training run. Derive variants with ``dataclasses.replace``.
@@ -47,44 +52,44 @@ class TrainConfig:
     8 ≤ image_size ≤ 256, lr ≤ 10, time budget ≤ 24 h, memory budget ≤ 256 GiB.
     """
 
-    model: str = "small_cnn"  # zoo name (vizcore.zoo.list_models())
-    dataset: str = "shapes"  # data set name (vizcore.data.DATASETS)
-    data_root: str | None = None  # folder of the "folder" data set (or of downloaded torchvision files)
-    train_size: int = 4000  # training images drawn from the data set (fewer if it has fewer)
-    val_size: int = 1000  # validation images (held out split)
-    image_size: int = 32  # side of the square input in pixels; images are resized to it
-    epochs: int = 5  # passes over the training images
-    batch_size: int = 128  # images per optimizer step
-    optimizer: OptimizerName = "nesterov"  # sgd (heavy-ball momentum), nesterov (Sutskever et al., 2013), adamw
-    lr: float = 0.1  # base learning rate (the peak after warmup)
-    momentum: float = 0.9  # SGD momentum; AdamW uses it as beta1
-    linear_scaling: bool = False  # use lr * batch_size / 256 instead of lr (Goyal et al., 2017)
-    schedule: ScheduleName = "cosine"  # LR decay after warmup: constant, step (StepLR), cosine (CosineAnnealingLR)
-    warmup_epochs: float = 0.0  # linear warmup from lr/W to lr over this many epochs (W warmup steps)
-    step_size: float = 2.0  # step schedule: epochs between decays, counted from the end of warmup
-    gamma: float = 0.1  # step schedule: LR multiplier at each decay
-    weight_decay: float = 5e-4  # L2 penalty (decoupled for AdamW)
-    no_bias_decay: bool = False  # no weight decay on biases and BN γ/β (He et al., 2019 §3.1)
-    label_smoothing: float = 0.0  # ε of label smoothing: target = (1-ε)·onehot + ε/K (Szegedy et al., 2016)
-    mixup_alpha: float = 0.0  # Beta(α, α) of mixup; 0 = off (Zhang et al., 2018)
-    cutmix_alpha: float = 0.0  # Beta(α, α) of cutmix; 0 = off (Yun et al., 2019)
-    mix_prob: float = 1.0  # probability a batch is mixed (when both are on, each is picked half the time)
-    zero_gamma: bool = False  # γ = 0 for the last BN of each residual block: blocks start as identities
-    precision: Precision = "fp32"  # fp32, bf16 autocast (CPU/GPU), fp16 autocast + GradScaler (GPU only)
-    augment: AugmentName = "none"  # augmentation preset: none, flip_crop, randaugment, trivialaugment
-    randaugment_n: int = 2  # RandAugment: ops per image
-    randaugment_m: int = 9  # RandAugment: magnitude, 0..30
-    distill_teacher: str | None = None  # knowledge distillation teacher: a run id or a checkpoint path
-    distill_T: float = 4.0  # distillation temperature T
-    distill_alpha: float = 0.5  # weight α of the distillation term; (1-α) goes to the hard-label loss
-    transfer: TransferMode = "none"  # none, linear_probe (frozen backbone), finetune, finetune_lower_lr
-    transfer_from: str | None = None  # source weights: "pretrained" (ImageNet), a run id or a checkpoint path
-    backbone_lr_mult: float = 0.1  # finetune_lower_lr: backbone LR = lr * this
-    seed: int = 0  # seeds data order, augmentation, mixing and the model's initial weights
-    device: str | None = None  # "cpu", "cuda", "mps" or None for the best available
-    time_budget_s: float = 600.0  # wall-clock budget: refused before start if the estimate exceeds it; stopped at it
-    memory_budget_mb: int = 4096  # refused before start if the estimated training memory exceeds it
-    log_every: int = 5  # steps between "step" events (each costs one device sync)
+    model: str = _field("small_cnn", "zoo name (vizcore.models.registry.list_models())")
+    dataset: str = _field("shapes", "data set name (vizcore.data.datasets.DATASETS)")
+    data_root: str | None = _field(None, "folder of the 'folder' data set (or of downloaded torchvision files)")
+    train_size: int = _field(4000, "training images drawn from the data set (fewer if it has fewer)")
+    val_size: int = _field(1000, "validation images (held out split)")
+    image_size: int = _field(32, "side of the square input in pixels; images are resized to it")
+    epochs: int = _field(5, "passes over the training images")
+    batch_size: int = _field(128, "images per optimizer step")
+    optimizer: OptimizerName = _field("nesterov", "sgd (heavy-ball momentum), nesterov (Sutskever et al., 2013), adamw")
+    lr: float = _field(0.1, "base learning rate (the peak after warmup)")
+    momentum: float = _field(0.9, "SGD momentum; AdamW uses it as beta1")
+    linear_scaling: bool = _field(False, "use lr * batch_size / 256 instead of lr (Goyal et al., 2017)")
+    schedule: ScheduleName = _field("cosine", "LR decay after warmup: constant, step (StepLR), cosine (CosineAnnealingLR)")
+    warmup_epochs: float = _field(0.0, "linear warmup from lr/W to lr over this many epochs (W warmup steps)")
+    step_size: float = _field(2.0, "step schedule: epochs between decays, counted from the end of warmup")
+    gamma: float = _field(0.1, "step schedule: LR multiplier at each decay")
+    weight_decay: float = _field(5e-4, "L2 penalty (decoupled for AdamW)")
+    no_bias_decay: bool = _field(False, "no weight decay on biases and BN γ/β (He et al., 2019 §3.1)")
+    label_smoothing: float = _field(0.0, "ε of label smoothing: target = (1-ε)·onehot + ε/K (Szegedy et al., 2016)")
+    mixup_alpha: float = _field(0.0, "Beta(α, α) of mixup; 0 = off (Zhang et al., 2018)")
+    cutmix_alpha: float = _field(0.0, "Beta(α, α) of cutmix; 0 = off (Yun et al., 2019)")
+    mix_prob: float = _field(1.0, "probability a batch is mixed (when both are on, each is picked half the time)")
+    zero_gamma: bool = _field(False, "γ = 0 for the last BN of each residual block: blocks start as identities")
+    precision: Precision = _field("fp32", "fp32, bf16 autocast (CPU/GPU), fp16 autocast + GradScaler (GPU only)")
+    augment: AugmentName = _field("none", "augmentation preset: none, flip_crop, randaugment, trivialaugment")
+    randaugment_n: int = _field(2, "RandAugment: ops per image")
+    randaugment_m: int = _field(9, "RandAugment: magnitude, 0..30")
+    distill_teacher: str | None = _field(None, "knowledge distillation teacher: a run id or a checkpoint path")
+    distill_T: float = _field(4.0, "distillation temperature T")
+    distill_alpha: float = _field(0.5, "weight α of the distillation term; (1-α) goes to the hard-label loss")
+    transfer: TransferMode = _field("none", "none, linear_probe (frozen backbone), finetune, finetune_lower_lr")
+    transfer_from: str | None = _field(None, "source weights: 'pretrained' (ImageNet), a run id or a checkpoint path")
+    backbone_lr_mult: float = _field(0.1, "finetune_lower_lr: backbone LR = lr * this")
+    seed: int = _field(0, "seeds data order, augmentation, mixing and the model's initial weights")
+    device: str | None = _field(None, "'cpu', 'cuda', 'mps' or None for the best available")
+    time_budget_s: float = _field(600.0, "wall-clock budget: refused before start if the estimate exceeds it; stopped at it")
+    memory_budget_mb: int = _field(4096, "refused before start if the estimated training memory exceeds it")
+    log_every: int = _field(5, "steps between 'step' events (each costs one device sync)")
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
@@ -171,13 +176,5 @@ class TrainConfig:
 
 
 def field_docs() -> dict[str, str]:
-    """Each TrainConfig field's one-line comment (for CLI help and widget tooltips), read from the source."""
-    import inspect
-    import re
-
-    docs: dict[str, str] = {}
-    for line in inspect.getsource(TrainConfig).splitlines():
-        m = re.match(r"\s+(\w+): [^=]+=.*?#\s*(.+)$", line)
-        if m:
-            docs[m.group(1)] = m.group(2).strip()
-    return docs
+    """Each TrainConfig field's one-line help (for CLI help and widget tooltips), from the field's metadata."""
+    return {f.name: f.metadata["help"] for f in dataclasses.fields(TrainConfig)}

@@ -68,7 +68,7 @@ def load_data(config: TrainConfig) -> tuple[TensorData, TensorData]:
 
 
 def augment_config(config: TrainConfig) -> Any:
-    """The :class:`vizcore.augment.AugmentConfig` of a run (preset, RandAugment N/M, mixup/cutmix)."""
+    """The :class:`vizcore.data.augment.AugmentConfig` of a run (preset, RandAugment N/M, mixup/cutmix)."""
     from vizcore.data.augment import AugmentConfig
 
     return AugmentConfig(preset=config.augment, randaugment_n=config.randaugment_n,

@@ -22,7 +22,7 @@ transfer          linear probe / fine-tune / lower backbone LR (Kornblith, Shlen
 ================  ==========================================================================================
 
 A :class:`Run` trains its own model instance in a background thread, streams events to subscribers and
-ends in one of ``done | cancelled | diverged | failed``; :mod:`vizcore.runs` stores and queues runs.
+ends in one of ``done | cancelled | diverged | failed``; :mod:`vizcore.lab.store` stores and queues runs.
 
 Example (CPU, a few seconds)::
 
@@ -145,6 +145,11 @@ class Run:
         """Block until the run ends (or ``timeout`` seconds pass); returns the status."""
         self._done.wait(timeout)
         return self.status
+
+    @property
+    def started(self) -> bool:
+        """True once :meth:`start` or :meth:`run_sync` was called."""
+        return self._thread is not None
 
     @property
     def finished(self) -> bool:
