@@ -2,14 +2,9 @@
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -17,3 +12,15 @@ def _private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     d = tmp_path_factory.mktemp("convscope-data")
     os.environ["CONVSCOPE_DATA_DIR"] = str(d)
     os.environ.setdefault("TORCH_HOME", str(d / "torch_home"))
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """One torch thread for a module's training tests: two OpenMP threads on two shared cores mostly wait on
+    each other. The previous count is restored afterwards."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -9,6 +9,7 @@ import threading
 import pytest
 import torch
 
+from tests.helpers import tiny_config, tiny_data
 from vizcore.cli.main import main as cli_main
 from vizcore.lab import default_model as default_models
 from vizcore.lab import queue as lab_queue
@@ -16,16 +17,7 @@ from vizcore.lab import store as run_store
 from vizcore.models import weights as mweights
 from vizcore.train import config as train_config
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
-from test_training import tiny_config, tiny_data  # noqa: E402
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # two OpenMP threads on two shared cores mostly wait on each other
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def data():

@@ -9,42 +9,17 @@ import pytest
 import torch
 from torch import nn
 
+from tests.helpers import tiny_config, tiny_data
 from vizcore.data.augment import mix_batch
 from vizcore.models import preprocess
 from vizcore.models import registry as zoo
 from vizcore.models import weights as mweights
-from vizcore.train import budget, engine, tricks
+from vizcore.train import budget, engine, loop, tricks
 from vizcore.train import config as train_config
 from vizcore.train import data as train_data
 from vizcore.train import schedule as lr_sched
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Two OpenMP threads on two shared cores wait on each other; one thread is several times faster there.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-def tiny_data(n: int = 64, channels: int = 3, size: int = 32, classes: int = 4, seed: int = 0) -> train_data.TensorData:
-    """Noise images with a bright quadrant that says the class (0..3): learnable in a few steps."""
-    g = torch.Generator().manual_seed(seed)
-    y = torch.arange(n) % classes
-    x = torch.rand(n, channels, size, size, generator=g) * 60
-    h = size // 2
-    for i in range(n):
-        r, c = divmod(int(y[i]) % 4, 2)
-        x[i, :, r * h:(r + 1) * h, c * h:(c + 1) * h] += 150
-    return train_data.TensorData(x.to(torch.uint8), y, tuple(f"c{i}" for i in range(classes)))
-
-
-def tiny_config(**kw) -> train_config.TrainConfig:
-    base = dict(model="small_cnn", dataset="tensors", train_size=64, val_size=32, epochs=1, batch_size=32,
-                lr=0.05, device="cpu", log_every=1)
-    base.update(kw)
-    return train_config.TrainConfig(**base)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run(cfg: train_config.TrainConfig, data=None, **kw) -> tuple[engine.Run, list[dict]]:
@@ -152,9 +127,10 @@ def test_label_smoothing_loss_of_confident_prediction_matches_formula():
 def test_zero_gamma_makes_residual_blocks_identities():
     from torchvision.models.resnet import BasicBlock, Bottleneck
 
-    torch.manual_seed(0)
-    down = nn.Sequential(nn.Conv2d(16, 64, 1, bias=False), nn.BatchNorm2d(64))
-    blocks = nn.Sequential(BasicBlock(16, 16), Bottleneck(16, 16, downsample=down))
+    with torch.random.fork_rng(devices=[]):  # seeded layers; the global RNG is restored afterwards
+        torch.manual_seed(0)
+        down = nn.Sequential(nn.Conv2d(16, 64, 1, bias=False), nn.BatchNorm2d(64))
+        blocks = nn.Sequential(BasicBlock(16, 16), Bottleneck(16, 16, downsample=down))
     se = zoo.build_model("se_resnet_small", num_classes=3)
     assert tricks.zero_gamma_(blocks) == ["0.bn2", "1.bn3"]
     assert len(tricks.zero_gamma_(se)) == 6
@@ -387,3 +363,61 @@ def test_runs_on_the_embedded_data_sets_across_channels(model, dataset):
     assert r.run_sync() == "done", r.message
     assert r.info["num_classes"] == 10 and len(r.history) == 1
     assert train_data.load_data(cfg)[0] is train_data.load_data(cfg)[0]  # the second request is served from memory
+
+
+class _Recorder(loop.Callback):
+    """Counts what the loop tells callbacks, and changes the run through the state (halves the LR once)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.steps = 0
+        self.epoch_events: list[dict] = []
+        self.end_status: str | None = None
+
+    def on_setup(self, state: loop.TrainState) -> None:
+        self.calls.append("setup")
+        assert state.step == 0 and state.x_train.dtype == torch.uint8
+
+    def on_step_end(self, state: loop.TrainState, loss: torch.Tensor) -> None:
+        self.steps += 1
+        assert state.step == self.steps and loss.ndim == 0
+
+    def on_epoch_end(self, state: loop.TrainState, event: dict) -> None:
+        self.epoch_events.append(event)
+        for g in state.optimizer.param_groups:  # a callback may steer the run without editing the loop
+            g["lr"] = 0.0
+
+    def on_end(self, state: loop.TrainState | None, status: str) -> None:
+        self.end_status = status
+
+
+def test_callbacks_see_setup_every_step_every_epoch_and_the_end() -> None:
+    rec = _Recorder()
+    cfg = tiny_config(epochs=2, schedule="constant")  # 64 images at batch 32: 2 steps per epoch
+    run = engine.Run(cfg, data=(tiny_data(64), tiny_data(32, seed=1)), callbacks=[rec])
+    assert run.run_sync() == "done"
+    assert rec.calls == ["setup"] and rec.steps == 4 and rec.end_status == "done"
+    assert [e["epoch"] for e in rec.epoch_events] == [1, 2]
+    steps = [s["lr"] for s in (run.last_step,)]
+    assert steps == [0.0]  # the LR the callback set after epoch 1 is what epoch 2's steps used
+
+
+def test_callback_end_is_called_when_setup_fails() -> None:
+    rec = _Recorder()
+    cfg = tiny_config(transfer="finetune", transfer_from="/no/such/checkpoint.pt")  # refused while setting up
+    run = engine.Run(cfg, data=(tiny_data(64), tiny_data(32, seed=1)), callbacks=[rec])
+    assert run.run_sync() == "failed" and "expected a checkpoint file" in run.message
+    assert rec.calls == [] and rec.end_status == "failed"
+
+
+def test_epoch_checkpoints_keep_the_last_k_and_load(tmp_path) -> None:
+    keep = loop.EpochCheckpoints(tmp_path / "epochs", keep_last=2)
+    run = engine.Run(tiny_config(epochs=3), data=(tiny_data(64), tiny_data(32, seed=1)), callbacks=[keep])
+    assert run.run_sync() == "done"
+    files = sorted(p.name for p in (tmp_path / "epochs").glob("*.pt"))
+    assert files == ["epoch_002.pt", "epoch_003.pt"]
+    last = mweights.load_trained(tmp_path / "epochs" / "epoch_003.pt")
+    for (k, a), b in zip(run.model.state_dict().items(), last.state_dict().values()):
+        assert torch.equal(a, b), k  # the last epoch file holds the final weights
+    with pytest.raises(ValueError, match="keep_last between 1 and 200"):
+        loop.EpochCheckpoints(tmp_path, keep_last=0)

@@ -51,11 +51,12 @@ def test_alexnet_both_geometries_give_the_paper_sizes(name: str, size: int) -> N
 
 
 def test_random_weights_are_seeded_and_leave_global_rng_alone() -> None:
-    torch.manual_seed(123)
-    before = torch.rand(1)
-    torch.manual_seed(123)
-    a = mweights.get_model("small_cnn", seed=1)
-    after = torch.rand(1)
+    with torch.random.fork_rng(devices=[]):  # the test's own seeding is undone afterwards
+        torch.manual_seed(123)
+        before = torch.rand(1)
+        torch.manual_seed(123)
+        a = mweights.get_model("small_cnn", seed=1)
+        after = torch.rand(1)
     b = mweights.get_model("small_cnn", seed=1)
     c = mweights.get_model("small_cnn", seed=2)
     assert torch.equal(before, after)

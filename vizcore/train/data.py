@@ -29,7 +29,7 @@ class TensorData:
             raise ValueError(f"expected labels ({self.images.shape[0]},), got {tuple(self.labels.shape)}")
 
 
-def _to_tensor_data(obj: Any) -> TensorData:
+def to_tensor_data(obj: Any) -> TensorData:
     if isinstance(obj, TensorData):
         return obj
     images = torch.as_tensor(np.asarray(obj.images))
@@ -59,7 +59,7 @@ def load_data(config: TrainConfig) -> tuple[TensorData, TensorData]:
                                seed=config.seed, root=config.data_root)
     val = vdata.load_dataset(config.dataset, split="val", n=config.val_size, size=config.image_size,
                              seed=config.seed, root=config.data_root)
-    out = (_to_tensor_data(train), _to_tensor_data(val))
+    out = (to_tensor_data(train), to_tensor_data(val))
     with _DATA_CACHE_LOCK:
         _DATA_CACHE[key] = out
         while len(_DATA_CACHE) > _DATA_CACHE_SIZE:

@@ -36,23 +36,31 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from vizcore.models import registry as zoo
-from vizcore.models.preprocess import adapt_channels
+from vizcore.models.preprocess import for_model
 from vizcore.models.weights import checkpoint_meta, get_model, load_checkpoint, save_checkpoint
 from vizcore.train.budget import preflight
 from vizcore.train.config import FINAL_STATUSES, Status, TrainConfig
-from vizcore.train.data import _to_tensor_data, augment_config, load_data
+from vizcore.train.data import augment_config, load_data, to_tensor_data
+from vizcore.train.loop import (
+    Callback,
+    EpochMeter,
+    Event,
+    TrainState,
+    evaluate,
+    run_callbacks,
+    set_train_mode,
+    train_step,
+)
 from vizcore.train.schedule import make_scheduler
-from vizcore.train.tricks import kd_loss, make_criterion, make_optimizer, param_groups, zero_gamma_
+from vizcore.train.tricks import make_criterion, make_optimizer, param_groups, zero_gamma_
 
 
 def build_train_model(name: str, num_classes: int, seed: int = 0) -> nn.Module:
@@ -63,7 +71,7 @@ def build_train_model(name: str, num_classes: int, seed: int = 0) -> nn.Module:
 # ---------------------------------------------------------------------------------------- run
 
 
-Event = dict[str, Any]
+
 Resolver = Callable[[str], tuple[Path, dict[str, Any]]]  # run id -> (checkpoint path, its meta)
 
 
@@ -84,13 +92,15 @@ class Run:
 
     The final weights (after the last completed epoch) go to ``checkpoint_path`` when given. ``data``
     (train, val) skips loading the data set (tests, benchmarks); ``resolve_run`` maps a run id to its
-    checkpoint for distillation teachers and transfer sources.
+    checkpoint for distillation teachers and transfer sources. ``callbacks`` (:class:`~vizcore.train.loop.Callback`)
+    see the live training state after setup, every step and every epoch, and the run's end.
     """
 
     def __init__(self, config: TrainConfig, run_id: str | None = None, *,
                  checkpoint_path: str | Path | None = None,
                  data: tuple[Any, Any] | None = None,
-                 resolve_run: Resolver | None = None) -> None:
+                 resolve_run: Resolver | None = None,
+                 callbacks: Sequence[Callback] = ()) -> None:
         if not isinstance(config, TrainConfig):
             raise TypeError(f"expected a TrainConfig, got {type(config).__name__}")
         self.id: str = run_id or uuid.uuid4().hex[:12]
@@ -110,6 +120,10 @@ class Run:
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self.callbacks: list[Callback] = list(callbacks)
+        self._state: TrainState | None = None
+        self._meter: EpochMeter | None = None
+        self._t_epoch = 0.0
 
     # ---- public API
     def subscribe(self, callback: Callable[[Event], None]) -> None:
@@ -184,6 +198,11 @@ class Run:
             traceback.print_exc()
             self._set_status("failed", f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
         finally:
+            try:
+                run_callbacks(self.callbacks, "on_end", self._state, self.status)
+            except Exception:  # noqa: BLE001 - a broken callback must not hide the run's own outcome
+                traceback.print_exc()
+            self._state = None  # the run keeps no device tensors once it ended
             self._done.set()
 
     def _source_checkpoint(self, ref: str) -> tuple[Path, dict[str, Any]]:
@@ -226,17 +245,16 @@ class Run:
         self.info["teacher"] = {"model": name, "checkpoint": str(path)}
         return teacher.to(device)
 
-    def _train(self) -> tuple[Status, str]:  # noqa: C901 — the training loop reads best in one place
+    def _setup(self) -> TrainState:
+        """Data, model, optimizer, schedule, loss and precision for this run, all on the chosen device."""
         cfg = self.config
         t_start = time.perf_counter()
         train_raw, val_raw = self._data if self._data is not None else load_data(cfg)
-        train_set, val_set = _to_tensor_data(train_raw), _to_tensor_data(val_raw)
+        train_set, val_set = to_tensor_data(train_raw), to_tensor_data(val_raw)
         num_classes = len(train_set.classes)
         check = preflight(cfg, num_classes)
         device = torch.device(check.device)
         on_gpu = device.type == "cuda"
-        entry = zoo.get_entry(cfg.model)
-        channels = entry.input_size[0]
 
         model, head = self._build_model(num_classes)
         # zero-gamma is an initialisation: applied to loaded (transfer) weights it would erase learned blocks
@@ -257,34 +275,21 @@ class Run:
                               cfg.backbone_lr_mult if cfg.transfer == "finetune_lower_lr" else 1.0,
                               head, frozen_backbone=frozen)
         optimizer = make_optimizer(groups, cfg)
-        scheduler = make_scheduler(optimizer, cfg, spe)
-        criterion = make_criterion(cfg)
-        amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
-        scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
-        autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else nullcontext
-        aug_cfg = augment_config(cfg)
-
-        # Data lives on the device as uint8 (4x smaller than float); normalised per batch.
-        mean = torch.tensor(entry.mean, device=device).view(1, -1, 1, 1)
-        std = torch.tensor(entry.std, device=device).view(1, -1, 1, 1)
-        x_train = train_set.images.to(device)
-        y_train = train_set.labels.to(device)
-        x_val = val_set.images.to(device)
-        y_val = val_set.labels.to(device)
-
-        def normalise(x01: torch.Tensor, c: int = channels, mu: torch.Tensor = mean,
-                      sd: torch.Tensor = std) -> torch.Tensor:
-            x = (adapt_channels(x01, c) - mu) / sd
-            return x.contiguous(memory_format=torch.channels_last) if on_gpu else x
-
-        def prepare(xb: torch.Tensor) -> torch.Tensor:  # uint8 batch -> the student's normalised input
-            return normalise(xb.float().div_(255.0))
-
-        if teacher is not None:  # the teacher sees the same (augmented, mixed) images, in its own input format
-            t_entry = zoo.get_entry(self.info["teacher"]["model"])
-            t_mean = torch.tensor(t_entry.mean, device=device).view(1, -1, 1, 1)
-            t_std = torch.tensor(t_entry.std, device=device).view(1, -1, 1, 1)
-
+        state = TrainState(
+            config=cfg, model=model, optimizer=optimizer, scheduler=make_scheduler(optimizer, cfg, spe),
+            criterion=make_criterion(cfg), device=device,
+            # data lives on the device as uint8 (4x smaller than float); normalised per batch
+            x_train=train_set.images.to(device), y_train=train_set.labels.to(device),
+            x_val=val_set.images.to(device), y_val=val_set.labels.to(device),
+            num_classes=num_classes, steps_per_epoch=spe, student=for_model(cfg.model), aug=augment_config(cfg),
+            gen=torch.Generator(device=device).manual_seed(cfg.seed),
+            aug_gen=torch.Generator().manual_seed(cfg.seed + 1),  # augmentation and mixing draws (CPU)
+            head=head, frozen=frozen, teacher=teacher,
+            # the teacher sees the same (augmented, mixed) images, in its own input format
+            teacher_pre=for_model(self.info["teacher"]["model"]) if teacher is not None else None,
+            scaler=torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None,
+            amp_dtype={"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision),
+            channels_last=on_gpu, t_start=t_start)
         self.info.update({
             "classes": list(train_set.classes), "num_classes": num_classes, "device": str(device),
             "params": sum(p.numel() for p in model.parameters()),
@@ -294,98 +299,87 @@ class Run:
             "param_groups": [{"name": g["name"], "lr": g["lr"], "weight_decay": g["weight_decay"],
                               "params": sum(p.numel() for p in g["params"])} for g in groups],
         })
+        return state
+
+    def _train(self) -> tuple[Status, str]:
+        """Setup, then epochs of steps; each epoch ends with validation, a checkpoint and the callbacks."""
+        state = self._setup()
+        self._state = state
         self._emit({"kind": "info", **self.info})
-        gen = torch.Generator(device=device).manual_seed(cfg.seed)  # data order
-        aug_gen = torch.Generator().manual_seed(cfg.seed + 1)  # augmentation and mixing draws (CPU, like augment.py)
-        from vizcore.data.augment import augment, mix_batch
-        step = 0
-        n_train = len(y_train)
+        run_callbacks(self.callbacks, "on_setup", state)
+        cfg = state.config
         for epoch in range(1, cfg.epochs + 1):
-            t_epoch = time.perf_counter()
-            model.train()
-            if frozen:  # a linear probe keeps the backbone's BN statistics too
-                for name, mod in model.named_modules():
-                    if name and head is not None and not (name == head or name.startswith(head + ".")):
-                        mod.eval()
-            perm = torch.randperm(n_train, generator=gen, device=device)
-            loss_sum = torch.zeros((), device=device)
-            correct = torch.zeros((), device=device, dtype=torch.long)
-            seen = 0
-            win_loss = torch.zeros((), device=device)
-            win_t, win_n, win_steps = time.perf_counter(), 0, 0
-            for i in range(spe):
-                idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
-                xb, yb = x_train[idx], y_train[idx]
-                if aug_cfg.preset != "none":
-                    xb, _ = augment(xb, aug_cfg, aug_gen)
-                x01 = xb.float().div_(255.0)
-                target: torch.Tensor = yb
-                if aug_cfg.mixes:  # mixed in [0, 1] pixel space, before normalisation
-                    x01, target, _ = mix_batch(x01, yb, num_classes, aug_cfg, aug_gen)
-                x = normalise(x01)
-                with autocast():
-                    out = model(x)
-                    if teacher is not None:
-                        with torch.no_grad():
-                            t_out = teacher(normalise(x01, t_entry.input_size[0], t_mean, t_std))
-                        loss = kd_loss(out.float(), t_out.float(), target, cfg.distill_T, cfg.distill_alpha,
-                                       cfg.label_smoothing)
-                    else:
-                        loss = criterion(out.float(), target)
-                optimizer.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    loss.backward()
-                    optimizer.step()
-                lr_used = optimizer.param_groups[0]["lr"]
-                if scheduler is not None:
-                    scheduler.step()
-                d = loss.detach()
-                loss_sum += d * len(yb)
-                win_loss += d
-                correct += (out.detach().argmax(1) == yb).sum()
-                seen += len(yb)
-                win_n += len(yb)
-                win_steps += 1
-                step += 1
-                if step % cfg.log_every == 0 or i == spe - 1:
-                    mean_loss = float(win_loss) / win_steps  # the one sync per window
-                    if not math.isfinite(mean_loss):
-                        return self._stop_diverged(model, epoch, step, mean_loss)
-                    now = time.perf_counter()
-                    ev = {"kind": "step", "step": step, "epoch": epoch, "loss": mean_loss, "lr": float(lr_used),
-                          "throughput": win_n / max(now - win_t, 1e-9)}
-                    self.last_step = ev
-                    self._emit(ev)
-                    win_loss = torch.zeros((), device=device)
-                    win_t, win_n, win_steps = now, 0, 0
-                if self._cancel.is_set():
-                    return "cancelled", f"cancelled in epoch {epoch} at step {step}; " + self._keep_note(epoch)
-                if time.perf_counter() - t_start > cfg.time_budget_s:
-                    return "cancelled", (f"stopped at the time budget of {cfg.time_budget_s:.0f} s in epoch {epoch}; "
-                                         + self._keep_note(epoch))
-            train_loss = float(loss_sum) / max(seen, 1)  # also waits for the device: train_time_s is honest
-            train_time = time.perf_counter() - t_epoch
-            if not math.isfinite(train_loss):
-                return self._stop_diverged(model, epoch, step, train_loss)
-            val_loss, val_acc = evaluate(model, x_val, y_val, prepare, autocast, criterion_batch=512)
-            if not math.isfinite(val_loss):
-                return self._stop_diverged(model, epoch, step, val_loss)
-            ev = {"kind": "epoch", "epoch": epoch, "train_loss": train_loss, "train_acc": int(correct) / max(seen, 1),
-                  "val_loss": val_loss, "val_acc": val_acc, "lr": float(optimizer.param_groups[0]["lr"]),
-                  "time_s": time.perf_counter() - t_epoch, "train_time_s": train_time,
-                  "images_per_s": seen / max(train_time, 1e-9), "elapsed_s": time.perf_counter() - t_start}
-            self.history.append(ev)
-            self.epochs_done = epoch
-            self._save(model, epoch)
-            self._emit(ev)
-        self.model = model.to("cpu").to(memory_format=torch.contiguous_format).eval()
+            state.epoch = epoch
+            stop = self._run_epoch(state)
+            if stop is not None:
+                return stop
+            stop = self._end_epoch(state)
+            if stop is not None:
+                return stop
+        self.model = state.model.to("cpu").to(memory_format=torch.contiguous_format).eval()
         last = self.history[-1]
-        return "done", (f"{cfg.epochs} epochs in {time.perf_counter() - t_start:.1f} s; "
+        return "done", (f"{cfg.epochs} epochs in {time.perf_counter() - state.t_start:.1f} s; "
                         f"val accuracy {100 * last['val_acc']:.1f}%")
+
+    def _run_epoch(self, state: TrainState) -> tuple[Status, str] | None:
+        """The steps of one epoch, with a "step" event every ``log_every`` steps; a reason to stop, or None."""
+        cfg, epoch = state.config, state.epoch
+        self._t_epoch = time.perf_counter()
+        set_train_mode(state)
+        perm = torch.randperm(len(state.y_train), generator=state.gen, device=state.device)
+        self._meter = meter = EpochMeter(state.device)
+        win_loss = torch.zeros((), device=state.device)
+        win_t, win_n, win_steps = time.perf_counter(), 0, 0
+        for i in range(state.steps_per_epoch):
+            loss, out, yb = train_step(state, perm[i * cfg.batch_size:(i + 1) * cfg.batch_size])
+            lr_used = state.optimizer.param_groups[0]["lr"]
+            if state.scheduler is not None:
+                state.scheduler.step()
+            meter.add(loss, out, yb)
+            win_loss += loss.detach()
+            win_n += len(yb)
+            win_steps += 1
+            run_callbacks(self.callbacks, "on_step_end", state, loss)
+            if state.step % cfg.log_every == 0 or i == state.steps_per_epoch - 1:
+                mean_loss = float(win_loss) / win_steps  # the one sync per window
+                if not math.isfinite(mean_loss):
+                    return self._stop_diverged(epoch, state.step, mean_loss)
+                now = time.perf_counter()
+                ev = {"kind": "step", "step": state.step, "epoch": epoch, "loss": mean_loss, "lr": float(lr_used),
+                      "throughput": win_n / max(now - win_t, 1e-9)}
+                self.last_step = ev
+                self._emit(ev)
+                win_loss = torch.zeros((), device=state.device)
+                win_t, win_n, win_steps = now, 0, 0
+            if self._cancel.is_set():
+                return "cancelled", f"cancelled in epoch {epoch} at step {state.step}; " + self._keep_note(epoch)
+            if time.perf_counter() - state.t_start > cfg.time_budget_s:
+                return "cancelled", (f"stopped at the time budget of {cfg.time_budget_s:.0f} s in epoch {epoch}; "
+                                     + self._keep_note(epoch))
+        return None
+
+    def _end_epoch(self, state: TrainState) -> tuple[Status, str] | None:
+        """Validation, the epoch event, the checkpoint and the callbacks; a reason to stop, or None."""
+        meter, epoch = self._meter, state.epoch
+        train_loss = float(meter.loss_sum) / max(meter.seen, 1)  # also waits for the device: train_time_s is honest
+        train_time = time.perf_counter() - self._t_epoch
+        if not math.isfinite(train_loss):
+            return self._stop_diverged(epoch, state.step, train_loss)
+        val_loss, val_acc = evaluate(state.model, state.x_val, state.y_val, state.prepare, state.autocast,
+                                     criterion_batch=512)
+        if not math.isfinite(val_loss):
+            return self._stop_diverged(epoch, state.step, val_loss)
+        ev = {"kind": "epoch", "epoch": epoch, "train_loss": train_loss,
+              "train_acc": int(meter.correct) / max(meter.seen, 1), "val_loss": val_loss, "val_acc": val_acc,
+              "lr": float(state.optimizer.param_groups[0]["lr"]), "time_s": time.perf_counter() - self._t_epoch,
+              "train_time_s": train_time, "images_per_s": meter.seen / max(train_time, 1e-9),
+              "elapsed_s": time.perf_counter() - state.t_start}
+        self.history.append(ev)
+        self.epochs_done = epoch
+        self._save(state.model, epoch)
+        run_callbacks(self.callbacks, "on_epoch_end", state, ev)
+        self._emit(ev)
+        return None
 
     def _keep_note(self, epoch: int) -> str:
         done = epoch - 1
@@ -393,7 +387,7 @@ class Run:
             return "no epoch completed, no checkpoint"
         return f"checkpoint and metrics of the {done} completed epoch{'s' if done > 1 else ''} kept"
 
-    def _stop_diverged(self, model: nn.Module, epoch: int, step: int, value: float) -> tuple[Status, str]:
+    def _stop_diverged(self, epoch: int, step: int, value: float) -> tuple[Status, str]:
         return "diverged", (f"loss became {value} at step {step} (epoch {epoch}); lower the learning rate "
                             f"(effective {self.config.effective_lr:g}) or add warmup; " + self._keep_note(epoch))
 
@@ -406,22 +400,3 @@ class Run:
                 "val_acc": self.history[-1]["val_acc"] if self.history else None,
                 "config": self.config.to_dict()}
         save_checkpoint(model, self.checkpoint_path, meta)
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, prepare: Callable[[torch.Tensor], torch.Tensor],
-             autocast: Callable[[], Any] = nullcontext, criterion_batch: int = 512) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` on uint8 images ``x`` (N, C, H, W) with labels ``y`` (N,)."""
-    was_training = model.training
-    model.eval()
-    loss_sum = torch.zeros((), device=x.device)
-    correct = torch.zeros((), device=x.device, dtype=torch.long)
-    for i in range(0, len(y), criterion_batch):
-        xb, yb = x[i:i + criterion_batch], y[i:i + criterion_batch]
-        with autocast():
-            out = model(prepare(xb)).float()
-        loss_sum += F.cross_entropy(out, yb, reduction="sum")
-        correct += (out.argmax(1) == yb).sum()
-    model.train(was_training)
-    n = max(len(y), 1)
-    return float(loss_sum) / n, int(correct) / n
