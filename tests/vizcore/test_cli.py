@@ -95,3 +95,24 @@ def test_bad_arguments_exit_2_with_one_line(args: list[str], match: str, capsys)
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and match in err
+
+
+@pytest.mark.parametrize("args", [["--help"], ["outsize", "--input", "227", "--kernel", "11", "--stride", "4"],
+                                  ["outsize", "--help"]])
+def test_help_and_outsize_do_not_import_torch(args: list[str]) -> None:
+    code = ("import sys\nfrom vizcore.cli.main import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
+            "sys.stderr.write(' '.join(m for m in ('torch', 'numpy', 'torchvision') if m in sys.modules))" % args)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.stderr.strip() == "", out.stderr  # none of the heavy modules was imported
+
+
+def test_a_command_that_needs_its_arguments_still_gets_them() -> None:
+    res = run_cli("train", "--help")
+    assert res.returncode == 0 and "--label-smoothing" in res.stdout and "Szegedy" in res.stdout
+
+
+def test_duplicate_command_names_are_refused() -> None:
+    from vizcore.cli.registry import command
+
+    with pytest.raises(ValueError, match="duplicate 'outsize'"):
+        command("outsize", "again", lambda p: None)(lambda a: None)

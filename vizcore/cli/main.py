@@ -13,14 +13,20 @@ from collections.abc import Sequence
 from vizcore.cli.registry import COMMANDS, CLIError, Parser, print_json
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; with ``only``, just that command's arguments are declared (others list their help line).
+
+    Declaring a command's arguments may import torch (``train`` reads TrainConfig's field help), so ``--help``
+    and a quick command such as ``outsize`` declare only what they need.
+    """
     _load_commands()
     parser = Parser(prog="python -m vizcore", description="ConvScope compute core: JSON out with --json.")
     subs = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     subs.required = True
     for name, cmd in sorted(COMMANDS.items()):
         sp = subs.add_parser(name, help=cmd.help, description=cmd.help)
-        cmd.add(sp)
+        if only is None or only == name:
+            cmd.add(sp)
         sp.add_argument("--json", action="store_true", help="print JSON (default: the same JSON, indented)")
     return parser
 
@@ -31,8 +37,11 @@ def _load_commands() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in args_list if not a.startswith("-")), None)
+    _load_commands()
+    parser = build_parser(chosen if chosen in COMMANDS else "")  # "" declares no command's arguments
+    args = parser.parse_args(args_list)
     cmd = COMMANDS[args.command]
     try:
         result = cmd.run(args)
