@@ -100,8 +100,8 @@ def test_bad_arguments_exit_2_with_one_line(args: list[str], match: str, capsys)
 @pytest.mark.parametrize("args", [["--help"], ["outsize", "--input", "227", "--kernel", "11", "--stride", "4"],
                                   ["outsize", "--help"]])
 def test_help_and_outsize_do_not_import_torch(args: list[str]) -> None:
-    code = ("import sys\nfrom vizcore.cli.main import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
-            "sys.stderr.write(' '.join(m for m in ('torch', 'numpy', 'torchvision') if m in sys.modules))" % args)
+    code = (f"import sys\nfrom vizcore.cli.main import main\ntry:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
+            "sys.stderr.write(' '.join(m for m in ('torch', 'numpy', 'torchvision') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.stderr.strip() == "", out.stderr  # none of the heavy modules was imported
 

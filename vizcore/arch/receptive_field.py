@@ -235,7 +235,7 @@ def _merge(geos: list[_Geo], out_hw: tuple[int, int] | None) -> _Geo:
 
 def _adaptive(g: _Geo, out: Any, hw: tuple[int, int]) -> _Geo:
     o = list(pair(out)) if out is not None else list(hw)
-    o = [hw[a] if o[a] is None else o[a] for a in (0, 1)]  # type: ignore[comparison-overlap]
+    o = [hw[a] if o[a] is None else o[a] for a in (0, 1)]
     k, s, uniform = [1, 1], [1, 1], True
     for a in (0, 1):
         n, m = hw[a], o[a]
@@ -388,7 +388,7 @@ def analyze(model: nn.Module, input_size: Sequence[int], shapes: str = "meta") -
         geo[node.name] = g
         out.append(NodeField(node.name, op_name(node, gm), node_scope(node), shape[1:], g.r, g.s, g.p, g.aligned,
                              g.ctx, len(shape) == 4, node.op == "call_module", g.reach))
-    return FieldTable(size, tuple(out), gm)  # type: ignore[arg-type]
+    return FieldTable(size, tuple(out), gm)
 
 
 # ------------------------------------------------------------------------------------------- measurement

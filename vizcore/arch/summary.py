@@ -58,7 +58,7 @@ def _pair(v: object) -> tuple[int, ...] | None:
         return None
     if isinstance(v, int):
         return (v, v)
-    return tuple(int(x) for x in v)  # type: ignore[union-attr]
+    return tuple(int(x) for x in v)  # type: ignore[attr-defined]  # a sequence of ints (kernel_size etc.)
 
 
 def _settings(m: nn.Module) -> dict:

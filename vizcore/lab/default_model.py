@@ -71,7 +71,7 @@ def data_fingerprint(cfg: TrainConfig) -> str:
 
 def _is_complete(path: Path, cfg: TrainConfig, fingerprint: str) -> bool:
     meta = checkpoint_meta(path)
-    return (path.is_file() and bool(meta) and bool(meta.get("complete")) and _same_config(meta.get("config"), cfg)
+    return (path.is_file() and meta is not None and bool(meta.get("complete")) and _same_config(meta.get("config"), cfg)
             and meta.get("data_fingerprint") == fingerprint)
 
 

@@ -177,7 +177,7 @@ def plan_shape_texture(base: TrainConfig, n_seeds: int = DEFAULT_SEEDS, first_se
     shapes = dataclasses.replace(base, dataset="shapes", transfer="none", transfer_from=None, distill_teacher=None,
                                  mixup_alpha=0.0, cutmix_alpha=0.0)
     plain = Arm("no augmentation", dataclasses.replace(shapes, augment="none"))
-    strong = Arm(f"{heavy} augmentation", dataclasses.replace(shapes, augment=heavy))
+    strong = Arm(f"{heavy} augmentation", dataclasses.replace(shapes, augment=heavy))  # type: ignore[arg-type]  # checked above
     return Plan("shape vs texture", (plain, strong), _seeds(n_seeds, first_seed))
 
 

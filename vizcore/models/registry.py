@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torchvision
@@ -68,7 +68,8 @@ def _tv(name: str, **fixed: object) -> Callable[..., nn.Module]:
     return build
 
 
-_IMNET = dict(input_size=(3, 224, 224), num_classes=1000, mean=IMAGENET_MEAN, std=IMAGENET_STD, source="torchvision")
+_IMNET: dict[str, Any] = dict(input_size=(3, 224, 224), num_classes=1000, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                              source="torchvision")
 
 register(ModelEntry("lenet5", "LeNet-5", "LeNet", (1, 32, 32), 10, (0.5,), (0.5,), "features.3", "convscope",
                     "LeCun et al., Gradient-based learning applied to document recognition, 1998", LeNet5,

@@ -70,11 +70,6 @@ def estimate_memory_detail(config: TrainConfig, num_classes: int = 10, channels:
     return MemoryEstimate(n_params, param_bytes, act, data, param_bytes + act + data)
 
 
-def estimate_memory(config: TrainConfig, num_classes: int = 10) -> int:
-    """Estimated peak training memory in bytes (see :func:`estimate_memory_detail`)."""
-    return estimate_memory_detail(config, num_classes).total_bytes
-
-
 # Rough sustained training throughput in FLOP/s for the time estimate (measured order of magnitude for small
 # CNNs: 2 shared CPU cores ~ 2e10, one modern GPU ~ 2e12 for these tiny models' kernel sizes).
 _DEVICE_FLOPS = {"cpu": 2e10, "cuda": 2e12, "mps": 2e11}
@@ -116,7 +111,7 @@ def estimate_time_s(config: TrainConfig, device: str = "cpu", num_classes: int =
 @dataclass(frozen=True)
 class Preflight:
     device: str  # resolved device ("cpu", "cuda:0", ...)
-    memory_bytes: int  # estimate_memory
+    memory_bytes: int  # estimate_memory_detail(...).total_bytes
     time_estimate_s: float  # estimate_time_s
     notes: tuple[str, ...]  # things the user should know (e.g. "zero_gamma: no residual blocks in small_cnn")
 

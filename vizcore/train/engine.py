@@ -361,6 +361,7 @@ class Run:
     def _end_epoch(self, state: TrainState) -> tuple[Status, str] | None:
         """Validation, the epoch event, the checkpoint and the callbacks; a reason to stop, or None."""
         meter, epoch = self._meter, state.epoch
+        assert meter is not None  # set by _run_epoch
         train_loss = float(meter.loss_sum) / max(meter.seen, 1)  # also waits for the device: train_time_s is honest
         train_time = time.perf_counter() - self._t_epoch
         if not math.isfinite(train_loss):
