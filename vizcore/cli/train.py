@@ -174,12 +174,11 @@ def run_default(args: argparse.Namespace) -> dict:
     if not args.json:
         sys.stderr.write("\n")
     if args.ship:
+        from vizcore.core import io as vio
         from vizcore.lab.default_model import SHIPPED_DEFAULT
-        from vizcore.lab.default_model import copy_atomic as _copy_atomic
 
-        SHIPPED_DEFAULT.parent.mkdir(parents=True, exist_ok=True)
-        _copy_atomic(path, SHIPPED_DEFAULT)
-        _copy_atomic(Path(str(path) + ".json"), Path(str(SHIPPED_DEFAULT) + ".json"))
+        vio.copy_file(path, SHIPPED_DEFAULT)
+        vio.copy_file(Path(str(path) + ".json"), Path(str(SHIPPED_DEFAULT) + ".json"))
     meta = checkpoint_meta(path) or {}
     hist = meta.get("history") or []
     source = "cached" if "cached" in last[0] else "shipped" if "shipped" in last[0] else "trained"

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from vizcore.core import io as vio
 from vizcore.core import paths
 from vizcore.models.weights import checkpoint_meta
 from vizcore.train.config import TrainConfig
@@ -75,12 +76,6 @@ def _is_complete(path: Path, cfg: TrainConfig, fingerprint: str) -> bool:
             and meta.get("data_fingerprint") == fingerprint)
 
 
-def copy_atomic(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(dst.name + ".tmp")
-    tmp.write_bytes(src.read_bytes())
-    tmp.replace(dst)
-
-
 def default_model(progress: Callable[[float, str], None] | None = None, retrain: bool = False,
                   config: TrainConfig | None = None) -> Path:
     """The checkpoint of the default model (small_cnn on the embedded shapes), ready on first use.
@@ -101,8 +96,8 @@ def default_model(progress: Callable[[float, str], None] | None = None, retrain:
                 progress(1.0, "default model ready (cached)")
             return path
         if not retrain and _is_complete(SHIPPED_DEFAULT, cfg, fingerprint):
-            copy_atomic(SHIPPED_DEFAULT, path)
-            copy_atomic(Path(str(SHIPPED_DEFAULT) + ".json"), Path(str(path) + ".json"))
+            vio.copy_file(SHIPPED_DEFAULT, path)
+            vio.copy_file(Path(str(SHIPPED_DEFAULT) + ".json"), Path(str(path) + ".json"))
             if progress:
                 progress(1.0, "default model ready (shipped with ConvScope)")
             return path
@@ -127,10 +122,8 @@ def default_model(progress: Callable[[float, str], None] | None = None, retrain:
         meta["complete"] = True
         meta["history"] = run.history
         meta["data_fingerprint"] = fingerprint
-        meta_path = Path(str(path) + ".json")
-        tmp = meta_path.with_name(meta_path.name + ".tmp")
-        tmp.write_text(json.dumps(meta, sort_keys=True))
-        tmp.replace(meta_path)  # readers see the old or the complete new metadata, never half
+        # readers see the old or the complete new metadata, never half
+        vio.write_text(Path(str(path) + ".json"), json.dumps(meta, sort_keys=True))
         if progress:
             progress(1.0, f"default model ready: val accuracy {100 * run.history[-1]['val_acc']:.1f}%")
         return path

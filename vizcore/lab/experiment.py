@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vizcore.core import io as vio
 from vizcore.core import paths
 from vizcore.train.config import TrainConfig
 
@@ -200,11 +201,7 @@ class Experiment:
     kind: str = "compare"  # "compare" or "shape_bias"
 
     def save(self) -> Path:
-        p = _dir() / f"{self.id}.json"
-        tmp = p.with_suffix(".tmp")
-        tmp.write_text(json.dumps(dataclasses.asdict(self), indent=1))
-        tmp.replace(p)
-        return p
+        return vio.write_text(_dir() / f"{self.id}.json", json.dumps(dataclasses.asdict(self), indent=1))
 
     def run_ids(self) -> list[str]:
         return [r["run_id"] for r in self.runs]
