@@ -21,20 +21,20 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from vizcore.data.imageset import ImageSet
 from vizcore.lab import store as R  # noqa: E402
 from vizcore.models import registry as zoo  # noqa: E402
 from vizcore.models import weights as mweights  # noqa: E402
 from vizcore.train import config as train_config
-from vizcore.train import data as train_data
 
 
-def synthetic(n: int, size: int, classes: int, seed: int) -> train_data.TensorData:
+def synthetic(n: int, size: int, classes: int, seed: int) -> ImageSet:
     g = torch.Generator().manual_seed(seed)
     x = torch.randint(0, 256, (n, 3, size, size), generator=g, dtype=torch.uint8)
-    return train_data.TensorData(x, torch.randint(0, classes, (n,), generator=g), tuple(f"c{i}" for i in range(classes)))
+    return ImageSet(x, torch.randint(0, classes, (n,), generator=g), tuple(f"c{i}" for i in range(classes)))
 
 
-def bare_steps_per_s(cfg: train_config.TrainConfig, data: train_data.TensorData, device: torch.device, epochs: int) -> float:
+def bare_steps_per_s(cfg: train_config.TrainConfig, data: ImageSet, device: torch.device, epochs: int) -> float:
     """The plainest loop: float tensors already normalised on the device, SGD step, nothing else."""
     model = zoo.build_model(cfg.model, num_classes=len(data.classes), seed=cfg.seed).train().to(device)
     if device.type == "cuda":
@@ -69,7 +69,7 @@ def bare_steps_per_s(cfg: train_config.TrainConfig, data: train_data.TensorData,
     return best
 
 
-def engine_steps_per_s(cfg: train_config.TrainConfig, data: train_data.TensorData, val: train_data.TensorData, db: Path) -> float:
+def engine_steps_per_s(cfg: train_config.TrainConfig, data: ImageSet, val: ImageSet, db: Path) -> float:
     """The engine, recording into a RunStore (step + epoch metrics streamed to SQLite); best timed epoch."""
     store = R.RunStore(db)
     rid = store.create(cfg)

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import torch
 
+from vizcore.data.imageset import ImageSet
 from vizcore.train import config as train_config
-from vizcore.train import data as train_data
 
 
-def tiny_data(n: int = 64, channels: int = 3, size: int = 32, classes: int = 4, seed: int = 0) -> train_data.TensorData:
+def tiny_data(n: int = 64, channels: int = 3, size: int = 32, classes: int = 4, seed: int = 0) -> ImageSet:
     """Noise images with a bright quadrant that says the class (0..3): learnable in a few steps."""
     g = torch.Generator().manual_seed(seed)
     y = torch.arange(n) % classes
@@ -16,7 +16,7 @@ def tiny_data(n: int = 64, channels: int = 3, size: int = 32, classes: int = 4, 
     for i in range(n):
         r, c = divmod(int(y[i]) % 4, 2)
         x[i, :, r * h:(r + 1) * h, c * h:(c + 1) * h] += 150
-    return train_data.TensorData(x.to(torch.uint8), y, tuple(f"c{i}" for i in range(classes)))
+    return ImageSet(x.to(torch.uint8), y, tuple(f"c{i}" for i in range(classes)))
 
 
 def tiny_config(**kw) -> train_config.TrainConfig:

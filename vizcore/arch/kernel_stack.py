@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
+from vizcore.arch.geometry import stacked_field
+
 # ------------------------------------------------------------------------------------------- stacked kernels
 
 
@@ -39,7 +41,7 @@ def kernel_stack(n: int, k: int, channels: int) -> KernelStack:
             raise ValueError(f"expected {label} between 1 and {hi}, got {v!r}")
     if k < 2:
         raise ValueError(f"expected k of at least 2 (a 1x1 kernel does not grow the field), got {k}")
-    f = n * (k - 1) + 1
+    f = stacked_field(n, k)
     c2 = channels * channels
     return KernelStack(n, k, channels, f, n * k * k * c2, f * f * c2, n, 1)
 

@@ -35,7 +35,7 @@ class ImageSet:
     images: torch.Tensor  # (N, C, H, W) uint8
     labels: torch.Tensor  # (N,) int64
     classes: tuple[str, ...]  # class names, index = label
-    name: str  # data set name, e.g. "shapes"
+    name: str = "data"  # data set name, e.g. "shapes"
     masks: torch.Tensor | None = None  # (N, H, W) bool object masks (shapes only)
     texture_labels: torch.Tensor | None = None  # (N,) int64, cue-conflict only: the class the fill texture says
 

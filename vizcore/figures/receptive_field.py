@@ -5,6 +5,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from vizcore.arch.geometry import stacked_field
 from vizcore.figures.palette import PALETTE
 
 
@@ -125,7 +126,7 @@ def rf_growth_figure(series: dict[str, list[dict]], log: bool = True) -> go.Figu
 def kernel_stack_figure(k: int, channels: int, n_max: int = 6) -> go.Figure:
     """Weights of n stacked k x k convolutions vs one convolution with the same field, for n = 1..n_max."""
     ns = list(range(1, n_max + 1))
-    fields = [n * (k - 1) + 1 for n in ns]
+    fields = [stacked_field(n, k) for n in ns]
     stacked = [n * k * k * channels * channels for n in ns]
     single = [f * f * channels * channels for f in fields]
     names = [f"n={n}<br>field {f}×{f}" for n, f in zip(ns, fields)]

@@ -116,7 +116,6 @@ def shape_bias_of_checkpoint(path: str | Any, n: int = 500, seed: int = 0, batch
     """
     from vizcore.data import datasets, shapes
     from vizcore.models import preprocess
-    from vizcore.models import registry as zoo
     from vizcore.models import weights as mweights
 
     meta = mweights.checkpoint_meta(path) or {}
@@ -128,11 +127,4 @@ def shape_bias_of_checkpoint(path: str | Any, n: int = 500, seed: int = 0, batch
     model = mweights.load_trained(path)
     size = int(meta.get("image_size") or 32)
     cue = datasets.load_dataset("shapes_cue_conflict", split="test", n=n, size=size, seed=seed)
-    entry = zoo.get_entry(meta["model"])
-    mean = torch.tensor(entry.mean).view(1, -1, 1, 1)
-    std = torch.tensor(entry.std).view(1, -1, 1, 1)
-
-    def normalize(x: torch.Tensor) -> torch.Tensor:
-        return (preprocess.adapt_channels(x, entry.input_size[0]) - mean) / std
-
-    return shape_bias(model, cue, batch_size=batch_size, normalize=normalize)
+    return shape_bias(model, cue, batch_size=batch_size, normalize=preprocess.for_model(meta["model"]).normalize)

@@ -2,47 +2,32 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from vizcore.data.imageset import ImageSet
 from vizcore.train.config import TrainConfig
 
 # ---------------------------------------------------------------------------------------- data
 
 
-@dataclass(frozen=True)
-class TensorData:
-    """Images and labels ready for the engine: images (N, C, H, W) uint8, labels (N,) int64."""
-
-    images: torch.Tensor
-    labels: torch.Tensor
-    classes: tuple[str, ...]
-    name: str = "tensors"
-
-    def __post_init__(self) -> None:
-        if self.images.ndim != 4 or self.images.dtype != torch.uint8:
-            raise ValueError(f"expected images (N, C, H, W) uint8, got {tuple(self.images.shape)} {self.images.dtype}")
-        if self.labels.shape != (self.images.shape[0],):
-            raise ValueError(f"expected labels ({self.images.shape[0]},), got {tuple(self.labels.shape)}")
-
-
-def to_tensor_data(obj: Any) -> TensorData:
-    if isinstance(obj, TensorData):
+def to_tensor_data(obj: Any) -> ImageSet:
+    """An :class:`~vizcore.data.imageset.ImageSet` from anything with ``images``, ``labels`` and ``classes``."""
+    if isinstance(obj, ImageSet):
         return obj
     images = torch.as_tensor(np.asarray(obj.images))
     labels = torch.as_tensor(np.asarray(obj.labels)).long()
-    return TensorData(images, labels, tuple(obj.classes), getattr(obj, "name", "data"))
+    return ImageSet(images, labels, tuple(obj.classes), getattr(obj, "name", "data"))
 
 
-_DATA_CACHE: dict[tuple, tuple[TensorData, TensorData]] = {}
+_DATA_CACHE: dict[tuple, tuple[ImageSet, ImageSet]] = {}
 _DATA_CACHE_LOCK = threading.Lock()
 _DATA_CACHE_SIZE = 4  # a comparison of tricks reuses the same data; four 10k-image 32x32 sets are ~120 MB
 
 
-def load_data(config: TrainConfig) -> tuple[TensorData, TensorData]:
+def load_data(config: TrainConfig) -> tuple[ImageSet, ImageSet]:
     """Train and validation sets of ``config.dataset`` at ``config.image_size`` (vizcore.data.load_dataset).
 
     The last few distinct requests are kept in memory (read-only tensors), so runs that differ only in
