@@ -145,3 +145,12 @@ def test_shape_bias_rows_and_difference(tmp_path):
     assert "more shape-biased" in d.verdict
     assert exp_results.shape_bias_difference(rows[:3], ["plain", "heavy"]) is None
     assert math.isnan(exp_results.shape_bias_difference(rows[:1] + rows[3:4], ["plain", "heavy"]).p_value)
+
+
+def test_model_tweak_ab_compares_resnet_a_with_the_tweaked_form() -> None:
+    from vizcore.lab.reference import published_delta
+
+    plan = vexp.plan_ab(TrainConfig(), "resnet_d", 2)
+    assert [a.config.model for a in plan.arms] == ["resnet_small_a", "resnet_small_d"]
+    assert vexp.TRICKS["resnet_d"].reference == "resnet_d"
+    assert published_delta("resnet_d").delta == pytest.approx(77.16 - 76.21)  # Table 5

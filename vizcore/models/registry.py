@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 import torch
@@ -20,6 +21,7 @@ import torchvision
 from torch import nn
 from torchvision.ops import SqueezeExcitation
 
+from vizcore.models.resnet_tweaks import FORMS, SmallBottleneckResNet, resnet50_form
 from vizcore.models.small import LeNet5, SEResNetSmall, SmallCNN, alexnet_227
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -113,6 +115,17 @@ register(ModelEntry("efficientnet_b0", "EfficientNet-B0", "EfficientNet", cam_la
                     paper="Tan, Le. EfficientNet: Rethinking Model Scaling for CNNs, ICML 2019",
                     builder=_tv("efficientnet_b0"), tv_name="efficientnet_b0",
                     tags=("branching", "depthwise", "se"), **_IMNET))
+_TWEAKS = "He et al. Bag of Tricks for Image Classification with CNNs, CVPR 2019 (ResNet-{} tweak, Fig. 2)"
+_TWEAK_TITLE = {"a": "original: stride on the first 1x1", "b": "stride on the 3x3 (torchvision's)",
+                "c": "B + three 3x3 stem convs", "d": "C + average-pool shortcut"}
+for _f in FORMS:
+    register(ModelEntry(f"resnet50_{_f}", f"ResNet-50-{_f.upper()} ({_TWEAK_TITLE[_f]})", "ResNet", cam_layer="layer4",
+                        paper=_TWEAKS.format(_f.upper()), builder=partial(resnet50_form, _f),
+                        tv_name="resnet50" if _f == "b" else None, tags=("branching", "variant"), **_IMNET))
+for _f in FORMS:
+    register(ModelEntry(f"resnet_small_{_f}", f"Small bottleneck ResNet-{_f.upper()} (32x32)", "ResNet", (3, 32, 32),
+                        10, HALF, HALF, "layer3", "convscope", _TWEAKS.format(_f.upper()),
+                        partial(SmallBottleneckResNet, form=_f), tags=("small", "branching", "variant")))
 register(ModelEntry("regnet_y_400mf", "RegNetY-400MF", "RegNet", cam_layer="trunk_output",
                     paper="Radosavovic et al. Designing Network Design Spaces, CVPR 2020",
                     builder=_tv("regnet_y_400mf"), tv_name="regnet_y_400mf", tags=("branching", "se"), **_IMNET))

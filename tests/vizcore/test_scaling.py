@@ -1,0 +1,36 @@
+"""EfficientNet compound scaling: B1-B4 rebuilt from B0's table match torchvision's published totals."""
+from __future__ import annotations
+
+import pytest
+
+from vizcore.arch import scaling as S
+
+
+@pytest.mark.parametrize("name", ["b0", "b1", "b2", "b3", "b4"])
+def test_b0_scaled_by_the_table_reproduces_torchvision(name: str) -> None:
+    params, gmacs, crop = S.torchvision_totals(name)
+    w, d, _, _ = S.EFFICIENTNET_TABLE[name]
+    ours = S.scale_b0(w, d, crop)  # at torchvision's evaluation crop (B2: 288 px)
+    assert ours.params == params
+    assert round(ours.macs / 1e9, 3) == pytest.approx(gmacs, abs=1e-3)
+
+
+def test_compound_coefficient() -> None:
+    d, w, r = S.multipliers(2.0)
+    assert (d, w, r) == (pytest.approx(1.44), pytest.approx(1.21), round(224 * 1.15 ** 2))
+    assert S.flops_factor() == pytest.approx(1.2 * 1.1 ** 2 * 1.15 ** 2)  # ≈ 2, as the paper constrains
+    s0, s1 = S.scale_phi(0.0), S.scale_phi(1.0)
+    assert s0.params == S.torchvision_totals("b0")[0]
+    assert 1.6 < s1.macs / s0.macs < 2.8  # one step of φ roughly doubles the cost (channel rounding aside)
+    assert s1.layers == tuple(-(-n * 1.2 // 1) for *_, n in S.B0_STAGES)  # ceil(n · α)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(phi=-1.0), "phi between 0.0 and 8.0"), (dict(phi=float("nan")), "phi between"),
+    (dict(phi=1.0, alpha=0.5), "alpha between 1.0 and 2.0"),
+])
+def test_bad_coefficients_are_refused(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        S.multipliers(**kwargs)
+    with pytest.raises(ValueError, match="EfficientNet name"):
+        S.published("b9")

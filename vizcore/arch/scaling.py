@@ -1,0 +1,132 @@
+"""Compound model scaling (Tan & Le, "EfficientNet: Rethinking Model Scaling for CNNs", ICML 2019, §3.3).
+
+One coefficient φ scales depth, width and resolution together: d = α^φ, w = β^φ, r = γ^φ, with α·β²·γ² ≈ 2 so
+that FLOPs grow by about 2^φ (the paper's grid search on B0 gave α = 1.2, β = 1.1, γ = 1.15). The published
+B1–B7 use the hand-rounded multipliers of :data:`EFFICIENTNET_TABLE`; :func:`scale_b0` builds B0's layer table
+(torchvision's ``MBConvConfig`` rounds channels to multiples of 8 and layers up) at any multipliers and counts
+parameters and multiply-adds on the meta device (no memory, no arithmetic), so torchvision's published B1–B7
+totals can be reproduced from B0.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+ALPHA, BETA, GAMMA = 1.2, 1.1, 1.15  # Tan & Le (2019), §3.3: depth, width, resolution bases
+BASE_RESOLUTION = 224
+MAX_PHI = 8.0  # B7 is about φ = 6; beyond 8 a model would not fit a classroom server
+MAX_MULT = 6.0
+
+# name -> (width multiplier, depth multiplier, resolution, dropout): the paper's Table and torchvision's builders
+EFFICIENTNET_TABLE: dict[str, tuple[float, float, int, float]] = {
+    "b0": (1.0, 1.0, 224, 0.2), "b1": (1.0, 1.1, 240, 0.2), "b2": (1.1, 1.2, 260, 0.3),
+    "b3": (1.2, 1.4, 300, 0.3), "b4": (1.4, 1.8, 380, 0.4), "b5": (1.6, 2.2, 456, 0.4),
+    "b6": (1.8, 2.6, 528, 0.5), "b7": (2.0, 3.1, 600, 0.5),
+}
+# B0's stages: (expand ratio, kernel, stride, input channels, output channels, layers) — Tan & Le (2019), Table 1
+B0_STAGES: tuple[tuple[int, int, int, int, int, int], ...] = (
+    (1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),
+    (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4), (6, 3, 1, 192, 320, 1),
+)
+
+
+@dataclass(frozen=True)
+class Scaled:
+    """One scaled EfficientNet: its multipliers and what they cost."""
+
+    name: str  # "φ=1.5" or "b3"
+    width_mult: float  # channels × this (rounded to multiples of 8)
+    depth_mult: float  # layers per stage × this (rounded up)
+    resolution: int  # input side in pixels
+    params: int  # parameters (1000 classes)
+    macs: int  # multiply-adds of one forward pass at ``resolution``
+    layers: tuple[int, ...]  # MBConv blocks per stage after rounding
+    channels: tuple[int, ...]  # output channels per stage after rounding
+
+
+def _check(name: str, v: float, lo: float, hi: float) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
+        raise ValueError(f"expected {name} between {lo} and {hi}, got {v!r}")
+    return float(v)
+
+
+def multipliers(phi: float, alpha: float = ALPHA, beta: float = BETA, gamma: float = GAMMA,
+                base_resolution: int = BASE_RESOLUTION) -> tuple[float, float, int]:
+    """(depth, width, resolution) for compound coefficient φ: (α^φ, β^φ, round(base · γ^φ))."""
+    _check("phi", phi, 0.0, MAX_PHI)
+    for n, v in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
+        _check(n, v, 1.0, 2.0)
+    _check("base_resolution", base_resolution, 8, 1024)
+    return alpha ** phi, beta ** phi, int(round(base_resolution * gamma ** phi))
+
+
+def flops_factor(alpha: float = ALPHA, beta: float = BETA, gamma: float = GAMMA) -> float:
+    """α·β²·γ²: how much one step of φ multiplies FLOPs (≈ 2 for the paper's constants)."""
+    return alpha * beta ** 2 * gamma ** 2
+
+
+def build_b0_scaled(width_mult: float, depth_mult: float, num_classes: int = 1000, dropout: float = 0.2) -> nn.Module:
+    """EfficientNet with B0's stage table at the given multipliers, built from torchvision's public classes."""
+    from torchvision.models.efficientnet import EfficientNet, MBConvConfig
+
+    _check("width_mult", width_mult, 0.1, MAX_MULT)
+    _check("depth_mult", depth_mult, 0.1, MAX_MULT)
+    setting = [MBConvConfig(e, k, s, cin, cout, n, width_mult=width_mult, depth_mult=depth_mult)
+               for e, k, s, cin, cout, n in B0_STAGES]
+    return EfficientNet(setting, dropout, num_classes=num_classes)
+
+
+def meta_cost(build: Callable[[], nn.Module], input_size: tuple[int, int, int]) -> tuple[int, int]:
+    """(parameters, multiply-adds) of ``build()`` for one input of ``input_size`` = (C, H, W), counted on the meta
+    device with ``torch.utils.flop_counter`` (FLOPs / 2)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.device("meta"):
+        model = build().eval()
+        x = torch.empty(1, *input_size)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(x)
+    return sum(p.numel() for p in model.parameters()), int(counter.get_total_flops()) // 2
+
+
+def scale_b0(width_mult: float, depth_mult: float, resolution: int, name: str = "") -> Scaled:
+    """Parameters and multiply-adds of B0 scaled by these multipliers, at ``resolution``."""
+    from torchvision.models.efficientnet import MBConvConfig
+
+    _check("resolution", resolution, 32, 1024)
+    params, macs = meta_cost(lambda: build_b0_scaled(width_mult, depth_mult), (3, int(resolution), int(resolution)))
+    layers = tuple(MBConvConfig.adjust_depth(n, depth_mult) for *_, n in B0_STAGES)
+    channels = tuple(MBConvConfig.adjust_channels(cout, width_mult) for *_, cout, _n in B0_STAGES)
+    return Scaled(name or f"w×{width_mult:g}, d×{depth_mult:g}, {resolution}px", float(width_mult),
+                  float(depth_mult), int(resolution), params, macs, layers, channels)
+
+
+def scale_phi(phi: float, alpha: float = ALPHA, beta: float = BETA, gamma: float = GAMMA) -> Scaled:
+    """B0 scaled by compound coefficient φ (unrounded multipliers, as in §3.3)."""
+    d, w, r = multipliers(phi, alpha, beta, gamma)
+    return scale_b0(w, d, r, name=f"φ={phi:g}")
+
+
+def published(name: str) -> Scaled:
+    """B0–B7 from the paper's multipliers (:data:`EFFICIENTNET_TABLE`)."""
+    if name not in EFFICIENTNET_TABLE:
+        raise ValueError(f"expected an EfficientNet name in {', '.join(EFFICIENTNET_TABLE)}, got {name!r}")
+    w, d, r, _ = EFFICIENTNET_TABLE[name]
+    return scale_b0(w, d, r, name=name.upper())
+
+
+def torchvision_totals(name: str) -> tuple[int, float, int]:
+    """torchvision's published (parameters, GFLOPS = billions of multiply-adds, evaluation crop in pixels) of
+    ``efficientnet_<name>`` (torchvision evaluates B2 at 288 px where the paper lists 260)."""
+    from torchvision.models import get_model_weights
+
+    if name not in EFFICIENTNET_TABLE:
+        raise ValueError(f"expected an EfficientNet name in {', '.join(EFFICIENTNET_TABLE)}, got {name!r}")
+    weights = get_model_weights(f"efficientnet_{name}").DEFAULT
+    crop = int(weights.transforms().crop_size[0])
+    return int(weights.meta["num_params"]), float(weights.meta["_ops"]), crop
