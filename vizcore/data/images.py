@@ -89,15 +89,7 @@ def decode_image(data: bytes, max_bytes: int = 20_000_000, max_pixels: int = 40_
         raise ValueError("expected an image file (PNG, JPEG, GIF, WebP, BMP, TIFF), got bytes that are not an image") from None
     except Exception as exc:  # other parser errors on malformed headers
         raise ValueError(f"expected a readable image file, got one that cannot be opened ({exc})") from None
-    w, h = im.size
-    if w < 1 or h < 1:
-        raise ValueError(f"expected an image with pixels, got size {w}x{h}")
-    if w * h > max_pixels:
-        raise ValueError(f"expected an image of at most {max_pixels:,} pixels, got {w}x{h} = {w * h:,} "
-                         "(too large, or a decompression bomb)")
-    if max(w, h) > MAX_ASPECT * min(w, h):
-        raise ValueError(f"expected an image at most {MAX_ASPECT} times as long as it is wide, got {w}x{h}")
-    check_memory(f"decoding a {w}x{h} image", w * h * 4 * 3)  # RGBA decode, conversion, copy
+    _check_header_size(*im.size, max_pixels)
     try:
         if getattr(im, "n_frames", 1) > 1:
             im.seek(0)  # animated GIF/WebP/APNG: the first frame
@@ -119,6 +111,18 @@ def decode_image(data: bytes, max_bytes: int = 20_000_000, max_pixels: int = 40_
     if arr.ndim == 2:
         arr = np.repeat(arr[:, :, None], 3, axis=2)
     return np.ascontiguousarray(arr[:, :, :3])
+
+
+def _check_header_size(w: int, h: int, max_pixels: int) -> None:
+    """Refuse sizes from the header, before any pixel is decoded."""
+    if w < 1 or h < 1:
+        raise ValueError(f"expected an image with pixels, got size {w}x{h}")
+    if w * h > max_pixels:
+        raise ValueError(f"expected an image of at most {max_pixels:,} pixels, got {w}x{h} = {w * h:,} "
+                         "(too large, or a decompression bomb)")
+    if max(w, h) > MAX_ASPECT * min(w, h):
+        raise ValueError(f"expected an image at most {MAX_ASPECT} times as long as it is wide, got {w}x{h}")
+    check_memory(f"decoding a {w}x{h} image", w * h * 4 * 3)  # RGBA decode, conversion, copy
 
 
 def fit_image(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from vizcore.core import paths
+from vizcore.core.io import check_writable
 from vizcore.lab.store import RunStore
 from vizcore.train.budget import estimate_memory_detail, preflight
 from vizcore.train.config import FINAL_STATUSES, Status, TrainConfig
@@ -155,7 +156,6 @@ def check_before_create(store: RunStore, config: TrainConfig, num_classes: int, 
     (:func:`vizcore.train.budget.preflight`), and a checkpoint folder that is writable with room for the
     weights. ValueError with a sentence otherwise."""
     import os
-    import shutil
 
     from vizcore.data import datasets as vdata
 
@@ -175,19 +175,8 @@ def check_before_create(store: RunStore, config: TrainConfig, num_classes: int, 
                              "(no such file)")
         store.resolve(ref)  # ValueError naming the problem: unknown run, or no checkpoint yet
     preflight(config, num_classes)
-    folder = store.path.parent / "checkpoints"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ValueError(f"expected a writable checkpoint folder, got {folder} ({exc.strerror or exc})") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"expected a writable checkpoint folder, got {folder} (permission denied); nothing was "
-                         "trained")
     need = 4 * estimate_memory_detail(config, num_classes).params + CHECKPOINT_MARGIN_BYTES
-    free = shutil.disk_usage(folder).free
-    if free < need:
-        raise ValueError(f"expected at least {need / 2**20:.0f} MB free for the checkpoint in {folder}, got "
-                         f"{free / 2**20:.0f} MB; free some disk space")
+    check_writable(store.path.parent / "checkpoints", need)  # before the first epoch, not after it
 
 
 def dataset_num_classes(dataset: str) -> int:
