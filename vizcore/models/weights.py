@@ -6,6 +6,7 @@ code runs), with an optional JSON sidecar (model name, classes) written by :func
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import pickle
@@ -78,7 +79,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         state = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "weights only" not in str(exc).lower():
-            raise ValueError(f"expected a PyTorch state_dict file, got {p.name}, which is not one") from None
+            raise ValueError(f"expected a PyTorch state_dict file, got {p.name}, which is truncated or not a "
+                             "PyTorch file") from None
         # refused globals: the file holds Python objects, and loading them would run code
         raise ValueError(f"expected a checkpoint holding only tensors, got {p.name}, which holds other Python "
                          "objects (refused: loading them could run code; save model.state_dict() instead)") from None
@@ -153,8 +155,13 @@ def save_checkpoint(model: nn.Module, path: str | Path, meta: dict[str, Any]) ->
     """
     p = Path(path)
     state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
-    io.torch_save(state, p)
-    io.write_text(p.with_name(p.name + ".json"), json.dumps(meta, sort_keys=True, default=str))
+    try:
+        io.torch_save(state, p)
+        io.write_text(p.with_name(p.name + ".json"), json.dumps(meta, sort_keys=True, default=str))
+    except (OSError, RuntimeError) as exc:  # torch's zip writer reports a full disk as a RuntimeError
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "the write failed (disk full?)"
+        code = exc.errno if isinstance(exc, OSError) and exc.errno else errno.EIO
+        raise OSError(code, f"could not write the checkpoint: {reason}", str(p)) from None
     return p
 
 
