@@ -159,9 +159,7 @@ class RunStore:
         db = None
         try:
             if self.readonly:
-                db = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False,
-                                     timeout=30.0, isolation_level=None)
-                db.execute("SELECT COUNT(*) FROM runs").fetchone()
+                db = self._connect_readonly(p)
             else:
                 db = sqlite3.connect(p, check_same_thread=False, timeout=30.0, isolation_level=None)
                 db.execute("PRAGMA journal_mode=WAL")
@@ -178,6 +176,22 @@ class RunStore:
                 f"the run store {p} is not a usable ConvScope database ({exc}); move it aside to start a new "
                 f"one and keep the old file (mv {p} {p}.corrupt)") from None
         return db
+
+    @staticmethod
+    def _connect_readonly(p: Path) -> sqlite3.Connection:
+        uri = p.resolve().as_uri()
+        try:
+            db = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False, timeout=30.0,
+                                 isolation_level=None)
+            db.execute("SELECT COUNT(*) FROM runs").fetchone()
+            return db
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                raise
+            # A WAL store in a read-only folder cannot make its shared-memory file: read it as a snapshot.
+            db = sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False, isolation_level=None)
+            db.execute("SELECT COUNT(*) FROM runs").fetchone()
+            return db
 
     def db_journal_mode(self) -> str:
         """The SQLite journal mode in force ("wal": readers never block the writing run)."""
