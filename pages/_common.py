@@ -45,13 +45,30 @@ def sidebar_device() -> None:
     st.sidebar.caption(f"Compute device: **{info.kind.upper()}** — {info.name}")
 
 
+def error_sentence(exc: BaseException) -> str:
+    """What a user reads for an expected failure: vizcore's own sentence, or one for allocation failures
+    (MemoryError, and the RuntimeError PyTorch raises when it cannot allocate) and file-system faults, which
+    never names a server path."""
+    if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and "alloc" in str(exc).lower()):
+        return ("this request needs more memory than the server can give it; choose a smaller input, "
+                "model or batch")
+    if isinstance(exc, OSError):
+        return f"the server could not read or write a file ({exc.strerror or type(exc).__name__})"
+    if isinstance(exc, RuntimeError):
+        return f"the computation failed ({type(exc).__name__}); try smaller or different settings"
+    return str(exc)
+
+
 @contextmanager
 def user_errors(prefix: str = "") -> Iterator[None]:
-    """Show ValueError/TypeError raised by vizcore as a message in words, not a traceback."""
+    """Show expected failures as a sentence, not a traceback, and stop this run of the page (the next
+    interaction reruns it): ValueError/TypeError raised by vizcore in words, and MemoryError, RuntimeError and
+    OSError from allocation or files (see :func:`error_sentence`)."""
     try:
         yield
-    except (ValueError, TypeError) as exc:
-        st.error(f"{prefix}{exc}" if prefix else str(exc))
+    except (ValueError, TypeError, MemoryError, RuntimeError, OSError) as exc:
+        text = error_sentence(exc)
+        st.error(f"{prefix}{text}" if prefix else text)
         st.stop()
 
 
@@ -103,8 +120,8 @@ def image_picker(key: str, shapes_size: int = 128) -> np.ndarray:
             raw = up.getvalue()
             try:
                 return _decode_upload(hashlib.sha256(raw).hexdigest(), raw)
-            except (ValueError, TypeError) as exc:
-                st.error(f"Could not use this file: {exc}. Showing a sample photo instead.")
+            except (ValueError, TypeError, MemoryError, RuntimeError, OSError) as exc:
+                st.error(f"Could not use this file: {error_sentence(exc)}. Showing a sample photo instead.")
         return next(iter(photos.values()))
     names = list(photos)
     default = names.index("chelsea") if "chelsea" in names else 0

@@ -51,7 +51,7 @@ with user_errors("Impossible settings: "):
     result = explain(geo)
 
 
-@st.cache_data(show_spinner="Drawing the animation…", max_entries=32)
+@st.cache_data(show_spinner="Drawing the animation…", max_entries=8)  # figures are bounded (~3 MB each)
 def _animation(g: ConvGeometry):
     return figures.sliding_window_figure(g, explain(g))
 
@@ -74,5 +74,7 @@ with right:
     if kind == "transposed":
         st.info("A transposed convolution spreads each input pixel over a K×K patch of the output (stride "
                 "spaces the patches); the animation is shown for convolution and pooling.")
+    elif (too_large := figures.animation_limit(geo, result)) is not None:
+        st.info(too_large)
     else:
         st.plotly_chart(_animation(geo), width="stretch", key="ca_anim")

@@ -78,10 +78,19 @@ image_size = c3.select_slider("Image size (px)", [16, 24, 32, 48, 64, 96, 128], 
 seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="lab_seed")
 data_root = None
 if dataset == "folder" or not vdata.DATASETS[dataset].offline:
-    data_root = st.text_input(
-        "Data folder", "", key="lab_data_root",
-        placeholder="folder of your images (root/<class>/<image>)" if dataset == "folder" else
-        f"where the {vdata.DATASETS[dataset].title} files are (empty: the data directory's datasets folder)").strip() or None
+    # Browser users choose among folders the operator configured; they never type a server path.
+    folders = paths.data_folders()
+    default_label = "Data directory (downloads)"
+    choices = ([] if dataset == "folder" else [default_label]) + list(folders)
+    if not choices:
+        st.info(f"No image folders are configured on this server. The operator lists them in "
+                f"{paths.FOLDERS_ENV_VAR} or in the data directory's '{paths.FOLDERS_FILE}' file (one per line).")
+    else:
+        picked = st.selectbox("Data folder", choices, key="lab_data_folder",
+                              help="image folders (root/<class>/<image>) the operator of this server offers")
+        if picked != default_label:
+            with user_errors("Data folder: "):
+                data_root = str(paths.resolve_data_folder(picked))
 
 st.caption("Tricks, grouped as the paper groups them (§3 efficient training, §4 model tweaks, §5 training "
            "refinements), plus data augmentation, knowledge distillation and transfer learning.")

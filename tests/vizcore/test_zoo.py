@@ -85,11 +85,12 @@ class _Evil:
 def test_checkpoint_with_code_is_refused(tmp_path) -> None:
     path = tmp_path / "evil.pt"
     torch.save({"x": _Evil()}, path, pickle_module=pickle)
-    with pytest.raises(ValueError, match="expected a state_dict checkpoint"):
+    with pytest.raises(ValueError, match=r"evil.pt, which holds other Python objects \(refused: loading them could "
+                                         "run code"):
         mweights.get_model("lenet5", weights=path)
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint at all")
-    with pytest.raises(ValueError, match="could not read garbage.pt"):
+    with pytest.raises(ValueError, match="got garbage.pt, which is truncated or not a PyTorch file"):
         mweights.get_model("lenet5", weights=garbage)
 
 

@@ -15,6 +15,7 @@ Padding = int | Literal["same", "valid"]
 PoolMode = Literal["max", "avg"]
 
 MAX_SIZE = 1_000_000  # largest spatial size accepted (guards against typos like 2240000)
+MAX_WINDOWS = 240  # window positions sampled for an animation (the frame cap): never one per output
 
 
 def _check_int(name: str, value: object, lo: int, hi: int = MAX_SIZE) -> int:
@@ -211,7 +212,10 @@ class Explained:
     macs: int  # multiply-adds
     out_channels: int
     warnings: list[str] = field(default_factory=list)  # plain-English caveats
-    windows: list[tuple[int, int, int, int]] = field(default_factory=list)  # (out_row, out_col, top, left) in padded coords
+    # (out_row, out_col, top, left) in padded coords: every window when there are at most ``max_windows``,
+    # else that many sampled evenly in row-major order (first and last included); none for transposed convs
+    windows: tuple[tuple[int, int, int, int], ...] = ()
+    n_windows: int = 0  # all window positions (out_height x out_width; 0 for transposed convs)
 
 
 def _axis_warnings(axis: str, size: int, g: ConvGeometry, before: int, after: int) -> list[str]:
@@ -251,9 +255,26 @@ def _axis_warnings(axis: str, size: int, g: ConvGeometry, before: int, after: in
     return out
 
 
-def explain(g: ConvGeometry) -> Explained:
+def sample_windows(out_h: int, out_w: int, stride: int, max_windows: int = MAX_WINDOWS
+                   ) -> tuple[tuple[int, int, int, int], ...]:
+    """Up to ``max_windows`` window positions (out_row, out_col, top, left), evenly spaced in row-major order.
+
+    Memory and time grow with ``max_windows``, not with the output size (a 1,000,000-pixel input is as cheap
+    as a 7-pixel one).
+    """
+    _check_int("max_windows", max_windows, 1, 100_000)
+    total = out_h * out_w
+    if total <= max_windows:
+        flat = range(total)
+    else:
+        flat = sorted({round(i * (total - 1) / (max_windows - 1)) for i in range(max_windows)}) if max_windows > 1 else [0]
+    return tuple((i // out_w, i % out_w, (i // out_w) * stride, (i % out_w) * stride) for i in flat)
+
+
+def explain(g: ConvGeometry, max_windows: int = MAX_WINDOWS) -> Explained:
     """Output size, filled-in formula, parameters, multiply-adds, warnings and sliding-window positions.
 
+    Window positions are counted, and at most ``max_windows`` of them listed (:func:`sample_windows`).
     Raises ValueError when the settings are impossible (output smaller than 1, groups not dividing channels...).
     """
     if g.kind == "conv":
@@ -304,12 +325,10 @@ def explain(g: ConvGeometry) -> Explained:
     if g.kind == "transposed" and g.kernel % g.stride:
         warnings.append(f"Kernel {g.kernel} is not a multiple of stride {g.stride}: overlapping windows cover some "
                         "output pixels more often than others (checkerboard artefacts, Odena et al. 2016).")
-    windows: list[tuple[int, int, int, int]] = []
-    if g.kind != "transposed":
-        for r in range(oh):
-            for c in range(ow):
-                windows.append((r, c, r * g.stride, c * g.stride))
-    return Explained(oh, ow, (ph[0], ph[1], pw[0], pw[1]), formula, filled, params, macs, cout, warnings, windows)
+    windows = sample_windows(oh, ow, g.stride, max_windows) if g.kind != "transposed" else ()
+    n_windows = oh * ow if g.kind != "transposed" else 0
+    return Explained(oh, ow, (ph[0], ph[1], pw[0], pw[1]), formula, filled, params, macs, cout, warnings, windows,
+                     n_windows)
 
 
 def _conv_axis(size: int, g: ConvGeometry, pad: tuple[int, int]) -> int:

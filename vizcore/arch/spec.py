@@ -26,6 +26,7 @@ from torch import nn
 from torchvision.ops import SqueezeExcitation
 
 from vizcore.arch import geometry
+from vizcore.core.budget import MemoryBudgetError, check_memory
 
 MAX_LINES = 200  # layers in one spec
 MAX_CHANNELS = 8192  # channels of any layer
@@ -120,6 +121,22 @@ def build(text: str) -> BuiltSpec:  # noqa: C901 - one branch per spec keyword, 
     layers: list[nn.Module] = []
     owners: list[int] = []
 
+    # Memory is estimated before each layer is built: float32 parameters plus every activation of one image
+    # (the summary keeps them), twice for the input and output of a layer in flight. A five-line spec of
+    # 8192-channel convs would otherwise allocate gigabytes before any check ran.
+    totals = {"params": 0, "acts": c * h * w}
+
+    def budget(n: int, line: str, params: int, out_values: int) -> None:
+        totals["params"] += params
+        totals["acts"] += out_values
+        try:
+            check_memory(f"line {n} ({line!r}): the stack so far ({totals['params']:,} parameters, "
+                         f"{totals['acts']:,} activation values per image)",
+                         4 * (totals["params"] + 2 * totals["acts"]),
+                         "use fewer channels, a smaller input or more pooling")
+        except MemoryBudgetError as exc:
+            raise SpecError(str(exc)) from None
+
     def add(mod: nn.Module, n: int) -> None:
         layers.append(mod)
         owners.append(n)
@@ -154,6 +171,7 @@ def build(text: str) -> BuiltSpec:  # noqa: C901 - one branch per spec keyword, 
                     opad = _int(o.get("op", "0"), "output padding", n, line, 0, 64)
                     h2 = geometry.conv_transpose_out(h, k, s, p, opad, d)
                     w2 = geometry.conv_transpose_out(w, k, s, p, opad, d)
+                    budget(n, line, c * cout * k * k + (cout if bias else 0), cout * h2 * w2)
                     add(nn.ConvTranspose2d(c, cout, k, s, p, opad, bias=bias, dilation=d), n)
                 else:
                     ptxt = o.get("p", "0")
@@ -165,6 +183,7 @@ def build(text: str) -> BuiltSpec:  # noqa: C901 - one branch per spec keyword, 
                         raise SpecError(f"line {n} ({line!r}): 'psame' needs stride 1 in PyTorch, got stride {s}")
                     h2 = geometry.conv_out(h, k, s, pad, d)
                     w2 = geometry.conv_out(w, k, s, pad, d)
+                    budget(n, line, c // groups * cout * k * k + (cout if bias else 0), cout * h2 * w2)
                     add(nn.Conv2d(c, cout, k, s, pad, dilation=d, groups=groups, bias=bias), n)
                 c, h, w = cout, h2, w2
             elif op == "pool":
@@ -210,6 +229,7 @@ def build(text: str) -> BuiltSpec:  # noqa: C901 - one branch per spec keyword, 
                 r = _int(args[0], "reduction", n, line, 1, MAX_CHANNELS) if args else 4
                 if len(args) > 1:
                     raise SpecError(f"line {n} ({line!r}): expected 'se REDUCTION', e.g. 'se 4'")
+                budget(n, line, 2 * c * max(c // r, 1) + c + max(c // r, 1), c * h * w)
                 add(SqueezeExcitation(c, max(c // r, 1)), n)
             elif op == "flatten":
                 _no_args(args, n, line)
@@ -226,6 +246,7 @@ def build(text: str) -> BuiltSpec:  # noqa: C901 - one branch per spec keyword, 
                 if flat > MAX_FEATURES // max(out, 1) and flat * out > MAX_FEATURES:
                     raise SpecError(f"line {n} ({line!r}): {flat} x {out} weights is too large "
                                     f"(at most {MAX_FEATURES:,}); add pooling before the fc layer")
+                budget(n, line, flat * out + out, out)
                 add(nn.Linear(flat, out), n)
                 flat = out
             else:

@@ -44,7 +44,7 @@ def outsize(args: argparse.Namespace) -> dict:
     g = ConvGeometry(h, w, args.kernel, args.stride, args.padding, args.dilation, args.kind, args.pool,
                      args.ceil_mode, args.output_padding, args.in_channels, args.out_channels, args.groups,
                      not args.no_bias)
-    e = explain(g)
+    e = explain(g, max_windows=1)
     out = asdict(e)
     out.pop("windows")
     out["output"] = [e.out_channels, e.out_height, e.out_width]
@@ -68,7 +68,7 @@ def summary(args: argparse.Namespace) -> dict:
     from vizcore.models import registry as zoo
     from vizcore.models import weights as mweights
 
-    if args.model:
+    if args.model is not None:
         entry = zoo.get_entry(args.model)
         model = mweights.get_model(args.model)
         shape = entry.input_size

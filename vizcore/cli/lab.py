@@ -36,9 +36,14 @@ def _add_compare(p: argparse.ArgumentParser) -> None:
 @command("compare", "Compare two configurations' final metrics over seeds (t-interval, Welch/paired test)",
          _add_compare)
 def _compare(args: argparse.Namespace) -> dict:
+    a, b = _floats(args.a), _floats(args.b)
+    seeds_a, seeds_b = _ints(args.seeds_a), _ints(args.seeds_b)
+    for flag, seeds, values in (("--seeds-a", seeds_a, a), ("--seeds-b", seeds_b, b)):
+        if seeds is not None and len(seeds) != len(values):
+            raise CLIError(f"expected {flag} to give one seed per value ({len(values)}), got {len(seeds)}")
     from vizcore.lab.stats import compare
 
-    d = compare(_floats(args.a), _floats(args.b), seeds_a=_ints(args.seeds_a), seeds_b=_ints(args.seeds_b),
+    d = compare(a, b, seeds_a=seeds_a, seeds_b=seeds_b,
                 name_a=args.name_a, name_b=args.name_b, confidence=args.confidence, alpha=args.alpha)
     return {"a": {"mean": d.a.mean, "half_width": d.a.half_width, "n": d.a.n},
             "b": {"mean": d.b.mean, "half_width": d.b.half_width, "n": d.b.n},

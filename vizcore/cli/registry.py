@@ -6,6 +6,7 @@ Each command is registered with :func:`command`: an ``add`` function that declar
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from collections.abc import Callable
@@ -63,10 +64,21 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
+# Where JSON goes: the real standard output, set by main() while it sends everything else that library code
+# prints (download notices, progress) to standard error, so ``--json`` output is only JSON.
+JSON_OUT: list[Any] = []
+
+
 def print_json(obj: Any, *, lines: bool = False) -> None:
     text = json.dumps(to_jsonable(obj), separators=(",", ":") if lines else None, indent=None if lines else 2)
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+    out = JSON_OUT[-1] if JSON_OUT else sys.stdout
+    if out is None:  # started with standard output closed (`>&-`)
+        raise OSError(errno.EBADF, "standard output is closed", "<stdout>")
+    try:
+        out.write(text + "\n")
+        out.flush()
+    except OSError as exc:  # a closed pipe or a full device: say it was the output, not some input file
+        raise OSError(exc.errno, exc.strerror or str(exc), "<stdout>") from None
 
 
 def parse_shape(text: str) -> tuple[int, ...]:

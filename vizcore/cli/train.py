@@ -74,7 +74,10 @@ def _load_config(args: argparse.Namespace):
             text = Path(args.config).read_text()
         except OSError as exc:
             raise CLIError(f"expected a readable config file, got {str(args.config)!r} ({exc.strerror})") from None
-        data = TrainConfig.from_json(text).to_dict()
+        try:
+            data = TrainConfig.from_json(text).to_dict()
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise CLIError(f"expected a valid config file, got {str(args.config)!r}: {exc}") from None
     for f in _config_fields():
         if hasattr(args, f.name):  # flags default to SUPPRESS: only the ones given are present
             data[f.name] = getattr(args, f.name)
@@ -88,10 +91,10 @@ def run_train(args: argparse.Namespace) -> None:
     config = _load_config(args)
     store = RunStore(args.db)
     store.mark_interrupted()
+    from vizcore.lab.queue import check_before_create
     from vizcore.lab.queue import dataset_num_classes as _num_classes
-    from vizcore.train.budget import preflight
 
-    preflight(config, _num_classes(config.dataset))
+    check_before_create(store, config, _num_classes(config.dataset))  # refused runs leave no record behind
     run_id = store.create(config, args.name, args.group)
     run = store.make_run(run_id)
 
@@ -127,7 +130,7 @@ def _add_runs(p: argparse.ArgumentParser) -> None:
 def run_runs(args: argparse.Namespace) -> Any:
     from vizcore.lab.store import RunStore
 
-    store = RunStore(args.db)
+    store = RunStore(args.db, readonly=not args.delete)  # listings open the store read-only
     store.mark_interrupted()
     if args.metrics:
         store.get(args.metrics)

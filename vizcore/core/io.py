@@ -49,3 +49,22 @@ def torch_save(obj: Any, path: str | Path) -> Path:
     import torch
 
     return write_with(path, lambda t: torch.save(obj, t))
+
+
+def check_writable(folder: str | Path, need_bytes: int = 0) -> Path:
+    """Check that ``folder`` (created if missing) takes a new file and has ``need_bytes`` free, by writing and
+    removing a probe file (permission bits alone mislead: read-only mounts, root, ACLs). ValueError naming the
+    folder and the reason otherwise."""
+    d = Path(folder)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-check.", dir=d)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ValueError(f"expected a writable folder, got {d} ({exc.strerror or exc})") from None
+    free = shutil.disk_usage(d).free
+    if free < need_bytes:
+        raise ValueError(f"expected at least {need_bytes / 2**20:.0f} MB free in {d}, got {free / 2**20:.0f} MB; "
+                         "free some disk space")
+    return d

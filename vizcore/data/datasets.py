@@ -6,6 +6,7 @@ Real data: torchvision's CIFAR-10 (Krizhevsky, 2009), MNIST (LeCun et al., 1998)
 """
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,41 +234,84 @@ def _load_torchvision(name: str, split: str, n: int | None, size: int, seed: int
 
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+MAX_FILES_SCANNED = 100_000  # directory entries visited at most: a root at "/" must not walk the file system
+
+
+def _scan_folder(base: Path, label: str) -> tuple[list[str], list[tuple[str, int]]]:
+    """Class folders (sorted, hidden ones skipped) and (image path, class index) pairs below ``base``.
+
+    Symbolic links to folders are not followed and at most ``MAX_FILES_SCANNED`` entries are visited; messages
+    name the folder by ``label`` and never list what it holds.
+    """
+    seen = 0
+
+    def entries(d: Path) -> list[os.DirEntry]:
+        nonlocal seen
+        try:
+            with os.scandir(d) as it:
+                out = []
+                for e in it:
+                    seen += 1
+                    if seen > MAX_FILES_SCANNED:
+                        raise ValueError(f"expected an image folder of at most {MAX_FILES_SCANNED:,} files, got a "
+                                         f"larger one ({label}); choose a smaller folder")
+                    out.append(e)
+                return out
+        except PermissionError:
+            return []
+
+    classes = sorted(e.name for e in entries(base) if not e.name.startswith(".") and e.is_dir(follow_symlinks=False))
+    samples: list[tuple[str, int]] = []
+    for idx, cls in enumerate(classes):
+        stack = [base / cls]
+        while stack:
+            for e in sorted(entries(stack.pop()), key=lambda e: e.name):
+                if e.name.startswith("."):
+                    continue
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(Path(e.path))
+                elif e.name.lower().endswith(IMAGE_EXTENSIONS) and e.is_file():
+                    samples.append((e.path, idx))
+    samples.sort()
+    return classes, samples
 
 
 def _load_folder(split: str, n: int | None, size: int, seed: int, root: str | Path | None) -> ImageSet:
-    from torchvision.datasets.folder import find_classes, make_dataset
+    from vizcore.data.images import fit_image
 
     if root is None:
         raise ValueError("expected root= the path of an image folder (root/<class>/<image>), got None")
     root = Path(root).expanduser()
+    label = f"folder {root.name or str(root)!r}"
     if not root.is_dir():
-        raise ValueError(f"expected an existing image folder, got {str(root)!r}")
+        raise ValueError(f"expected an existing image folder, got {label} (not a folder)")
     split_dir = root / split
-    presplit = all((root / s).is_dir() for s in SPLITS[:1]) and split_dir.is_dir()
+    presplit = (root / SPLITS[0]).is_dir() and split_dir.is_dir()
     base = split_dir if presplit else root
-    try:
-        classes, class_to_idx = find_classes(str(base))
-        samples = make_dataset(str(base), class_to_idx, extensions=IMAGE_EXTENSIONS)
-    except (FileNotFoundError, RuntimeError) as exc:
-        raise ValueError(f"expected class folders with images (.png, .jpg, ...) in {base}, got none ({exc})") from None
-    if len(classes) < 2:
-        raise ValueError(f"expected at least 2 class folders in {base}, got {len(classes)}")
+    all_classes, samples = _scan_folder(base, label)
+    used = sorted({c for _, c in samples})  # class folders holding at least one image
+    if len(used) < 2:
+        raise ValueError(f"expected at least 2 class folders with images (.png, .jpg, ...) in {label}, got "
+                         f"{len(used)}")
+    remap = {old: new for new, old in enumerate(used)}
+    classes = [all_classes[i] for i in used]
+    samples = [(p, remap[c]) for p, c in samples]
     idx = torch.arange(len(samples))
     if not presplit:
         idx = _partition(len(samples), split, (0.1, 0.1), seed).sort().values
     idx = _take(idx, n, seed)
     if idx.numel() == 0:
-        raise ValueError(f"expected images in split {split!r} of {base}, got none (too few images to split)")
+        raise ValueError(f"expected images in split {split!r} of {label}, got none (too few images to split)")
     check_n_size(int(idx.numel()), size, MAX_SIZE)
     imgs = []
     for i in idx.tolist():
         path, _ = samples[i]
         try:
             arr = decode_image(Path(path).read_bytes())
-        except ValueError as exc:
-            raise ValueError(f"expected a readable image at {path}, got: {exc}") from None
-        t = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)[None]
-        imgs.append(resize_images(t, size)[0])
+        except (ValueError, OSError) as exc:
+            msg = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ValueError(f"expected a readable image at {Path(path).relative_to(base)} in {label}, got: {msg}"
+                             ) from None
+        imgs.append(torch.from_numpy(fit_image(arr, size)).permute(2, 0, 1))
     labels = torch.tensor([samples[i][1] for i in idx.tolist()], dtype=torch.int64)
     return ImageSet(torch.stack(imgs).contiguous(), labels, tuple(classes), "folder")

@@ -9,7 +9,10 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from vizcore.core.budget import check_memory
 from vizcore.data.imageset import MIN_SIZE, resize_images
+
+MAX_ASPECT = 50  # longest side / shortest side accepted: wider panoramas fit, 1x30,000 strips do not
 
 # ------------------------------------------------------------------------------------------- photos & uploads
 
@@ -45,9 +48,14 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
     if arr.dtype == np.bool_:
         return arr.astype(np.uint8) * 255
     if np.issubdtype(arr.dtype, np.floating):
-        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
-        scaled = (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
-        return np.nan_to_num(scaled * 255.0).round().astype(np.uint8)
+        # Scale by the finite values only: one Inf pixel would otherwise make every other pixel 0 (all black).
+        finite = np.isfinite(arr)
+        if not finite.any():
+            raise ValueError("expected an image with finite pixel values, got one that is all NaN or infinite")
+        lo, hi = float(arr[finite].min()), float(arr[finite].max())
+        clipped = np.clip(np.where(finite, arr, np.where(arr > 0, hi, lo)), lo, hi).astype(np.float64)
+        scaled = (clipped - lo) / (hi - lo) if hi > lo else np.zeros_like(clipped)
+        return (scaled * 255.0).round().astype(np.uint8)
     # Integer modes wider than 8 bits (16-bit PNG/TIFF): keep the top 8 bits of the 16-bit range.
     return (np.clip(arr.astype(np.int64), 0, 65535) >> 8).astype(np.uint8)
 
@@ -58,7 +66,8 @@ def decode_image(data: bytes, max_bytes: int = 20_000_000, max_pixels: int = 40_
     EXIF orientation is applied; grey, 16-bit, palette and CMYK images are converted; transparency is
     composited over white; animated images give their first frame. ValueError, in words, for empty or
     oversized input, bytes that are not an image, truncated files and images of more than ``max_pixels``
-    pixels (checked from the header before decoding, so decompression bombs are never expanded).
+    pixels or a side ratio above ``MAX_ASPECT`` (checked from the header before decoding, so decompression
+    bombs and 1x30,000 strips are never expanded), and decodes above the memory budget.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -80,12 +89,7 @@ def decode_image(data: bytes, max_bytes: int = 20_000_000, max_pixels: int = 40_
         raise ValueError("expected an image file (PNG, JPEG, GIF, WebP, BMP, TIFF), got bytes that are not an image") from None
     except Exception as exc:  # other parser errors on malformed headers
         raise ValueError(f"expected a readable image file, got one that cannot be opened ({exc})") from None
-    w, h = im.size
-    if w < 1 or h < 1:
-        raise ValueError(f"expected an image with pixels, got size {w}x{h}")
-    if w * h > max_pixels:
-        raise ValueError(f"expected an image of at most {max_pixels:,} pixels, got {w}x{h} = {w * h:,} "
-                         "(too large, or a decompression bomb)")
+    _check_header_size(*im.size, max_pixels)
     try:
         if getattr(im, "n_frames", 1) > 1:
             im.seek(0)  # animated GIF/WebP/APNG: the first frame
@@ -109,9 +113,25 @@ def decode_image(data: bytes, max_bytes: int = 20_000_000, max_pixels: int = 40_
     return np.ascontiguousarray(arr[:, :, :3])
 
 
+def _check_header_size(w: int, h: int, max_pixels: int) -> None:
+    """Refuse sizes from the header, before any pixel is decoded."""
+    if w < 1 or h < 1:
+        raise ValueError(f"expected an image with pixels, got size {w}x{h}")
+    if w * h > max_pixels:
+        raise ValueError(f"expected an image of at most {max_pixels:,} pixels, got {w}x{h} = {w * h:,} "
+                         "(too large, or a decompression bomb)")
+    if max(w, h) > MAX_ASPECT * min(w, h):
+        raise ValueError(f"expected an image at most {MAX_ASPECT} times as long as it is wide, got {w}x{h}")
+    check_memory(f"decoding a {w}x{h} image", w * h * 4 * 3)  # RGBA decode, conversion, copy
+
+
 def fit_image(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     """What the model sees, as uint8: (H, W, 3) -> (size, size, 3) by shorter side + centre crop (int size), or
-    (h, w, 3) by a plain resize (tuple size). Antialiased bilinear. Pages overlay maps on this image."""
+    (h, w, 3) by a plain resize (tuple size). Antialiased bilinear. Pages overlay maps on this image.
+
+    The centre square is cut before resizing, so memory is bounded by the output and the input, whatever the
+    aspect ratio (resizing a 1x30,000 strip's short side to 224 first would ask for 5 GB).
+    """
     t = _hwc_to_tensor(image)
     if isinstance(size, (tuple, list)):
         from torchvision.transforms.v2 import functional as TF
@@ -121,7 +141,10 @@ def fit_image(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
         out = TF.resize(t, list(size), antialias=True)
     else:
         _check_hw((size, size))
-        out = resize_images(t, int(size))
+        h, w = t.shape[-2:]
+        side = min(h, w)
+        top, left = (h - side) // 2, (w - side) // 2
+        out = resize_images(t[..., top:top + side, left:left + side], int(size))
     return out[0].permute(1, 2, 0).contiguous().numpy()
 
 

@@ -12,6 +12,19 @@ if TYPE_CHECKING:
 
 
 MAX_FRAMES = 240  # animation frames at most; larger outputs are sampled evenly
+MAX_GRID_SIDE = 256  # padded input side drawn at most (a 256x256 heatmap is ~2 MB of figure JSON)
+MAX_TAPS = 100_000  # kernel-tap markers over all frames: large kernels get fewer frames
+
+
+def animation_limit(g: ConvGeometry, e: Explained) -> str | None:
+    """Why the animation of ``g`` is not drawn (a sentence), or None when it is: the padded input must fit
+    ``MAX_GRID_SIDE`` pixels a side (the arithmetic itself has no such limit)."""
+    top, bottom, left, right = e.pad
+    ph, pw = g.height + top + bottom, g.width + left + right
+    if max(ph, pw) > MAX_GRID_SIDE:
+        return (f"The animation is drawn for padded inputs of at most {MAX_GRID_SIDE}×{MAX_GRID_SIDE} pixels, "
+                f"got {ph}×{pw}; the numbers above hold at any size.")
+    return None
 
 
 def sliding_window_figure(g: ConvGeometry, e: Explained, max_frames: int = MAX_FRAMES) -> go.Figure:
@@ -19,17 +32,20 @@ def sliding_window_figure(g: ConvGeometry, e: Explained, max_frames: int = MAX_F
 
     One frame per output position (sampled evenly above ``max_frames``). Input pixels are blue, padding grey,
     and pixels no window ever covers (dropped by the floor) red. Dilation shows as spaced kernel taps.
+    ValueError (see :func:`animation_limit`) when the padded input is too large to draw.
     """
+    from vizcore.arch.geometry import sample_windows
 
-
-
+    reason = animation_limit(g, e)
+    if reason:
+        raise ValueError(reason)
     top, bottom, left, right = e.pad
     ph, pw = g.height + top + bottom, g.width + left + right
     k_eff = g.dilation * (g.kernel - 1) + 1
     grid = np.zeros((ph, pw))
     grid[top:top + g.height, left:left + g.width] = 1.0
-    rows = sorted({w[2] for w in e.windows})
-    cols = sorted({w[3] for w in e.windows})
+    rows = range(0, e.out_height * g.stride, g.stride)  # every window's top row (not only the sampled ones)
+    cols = range(0, e.out_width * g.stride, g.stride)
     row_cov = np.zeros(ph, dtype=bool)
     col_cov = np.zeros(pw, dtype=bool)
     for r in rows:
@@ -48,10 +64,8 @@ def sliding_window_figure(g: ConvGeometry, e: Explained, max_frames: int = MAX_F
                              text=hover, hovertemplate="row %{y}, col %{x}: %{text}<extra></extra>"), 1, 1)
     fig.add_trace(go.Heatmap(z=np.zeros((e.out_height, e.out_width)), colorscale=[[0, "#fdd0a2"], [1, "#fdd0a2"]],
                              showscale=False, xgap=1, ygap=1, hovertemplate="output (%{y}, %{x})<extra></extra>"), 1, 2)
-    windows = e.windows
-    if len(windows) > max_frames:
-        idx = np.linspace(0, len(windows) - 1, max_frames).round().astype(int)
-        windows = [windows[i] for i in idx]
+    max_frames = max(1, min(max_frames, MAX_TAPS // (g.kernel * g.kernel)))
+    windows = sample_windows(e.out_height, e.out_width, g.stride, max_frames)
     taps = np.arange(g.kernel) * g.dilation
 
     def tap_xy(top_: int, left_: int) -> tuple[list[int], list[int]]:
@@ -78,7 +92,8 @@ def sliding_window_figure(g: ConvGeometry, e: Explained, max_frames: int = MAX_F
     fig.update_layout(shapes=[box(t0, l0)])
     steps = [dict(method="animate", label=f"({r},{c})", args=[[str(i)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
                   transition=dict(duration=0))]) for i, (r, c, _, _) in enumerate(windows)]
-    sampled = "" if len(windows) == len(e.windows) else f" — {len(windows)} of {len(e.windows)} positions shown"
+    n_all = e.out_height * e.out_width
+    sampled = "" if len(windows) == n_all else f" — {len(windows)} of {n_all:,} positions shown"
     fig.update_layout(
         title=f"Sliding window: {g.kernel}×{g.kernel} kernel, stride {g.stride}, dilation {g.dilation}{sampled}",
         height=620, showlegend=False, margin=dict(t=90, b=170, l=50, r=20),

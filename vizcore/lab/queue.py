@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from vizcore.core import paths
+from vizcore.core.io import check_writable
 from vizcore.lab.store import RunStore
-from vizcore.train.budget import preflight
+from vizcore.train.budget import estimate_memory_detail, preflight
 from vizcore.train.config import FINAL_STATUSES, Status, TrainConfig
 from vizcore.train.engine import Event, Run
 
@@ -35,7 +36,7 @@ class Lab:
     """
 
     def __init__(self, db_path: str | Path | None = None, concurrency: int | None = None) -> None:
-        self.store = RunStore(db_path)
+        self.store = RunStore(db_path, recover=True)  # a damaged file is kept aside; the pages keep working
         self.interrupted_on_start = self.store.mark_interrupted()
         self.concurrency = concurrency or _default_concurrency()
         if not 1 <= self.concurrency <= 16:
@@ -52,10 +53,7 @@ class Lab:
         if self._closed:
             raise ValueError("expected an open lab, got one that was shut down")
         num_classes = len(data[0].classes) if data is not None else dataset_num_classes(config.dataset)
-        preflight(config, num_classes)
-        for ref in (config.distill_teacher, config.transfer_from):
-            if ref and ref != "pretrained" and not Path(ref).expanduser().is_file():
-                self.store.resolve(ref)  # ValueError naming the problem: unknown run, or no checkpoint yet
+        check_before_create(self.store, config, num_classes, with_data=data is None)
         run_id = self.store.create(config, name, group)
         run = self.store.make_run(run_id, data)
         run.subscribe(lambda ev: self._on_event(run_id, ev))
@@ -147,6 +145,38 @@ class Lab:
             end = time.time() + timeout
             for run in runs:
                 run.wait(max(0.0, end - time.time()))
+
+
+CHECKPOINT_MARGIN_BYTES = 64 << 20  # free space kept beyond the checkpoint itself (sidecar, store, temp files)
+
+
+def check_before_create(store: RunStore, config: TrainConfig, num_classes: int, with_data: bool = True) -> None:
+    """Everything that can be known before a run record exists, so a refused run leaves no ``failed`` record:
+    the data set name (and its folder), teacher and transfer sources, device/memory/time budgets
+    (:func:`vizcore.train.budget.preflight`), and a checkpoint folder that is writable with room for the
+    weights. ValueError with a sentence otherwise."""
+    import os
+
+    from vizcore.data import datasets as vdata
+
+    for what in ("data_root", "distill_teacher", "transfer_from"):
+        value = getattr(config, what)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"expected {what} to be a path or name as text, got {value!r}")
+    if with_data and config.dataset not in vdata.DATASETS:
+        raise ValueError(f"expected a data set from {', '.join(vdata.list_datasets())}, got {config.dataset!r}")
+    if with_data and config.dataset == "folder" and not (config.data_root and Path(config.data_root).expanduser().is_dir()):
+        raise ValueError(f"expected data_root to be an image folder for the 'folder' data set, got {config.data_root!r}")
+    for what, ref in (("distill_teacher", config.distill_teacher), ("transfer_from", config.transfer_from)):
+        if not ref or ref == "pretrained" or Path(ref).expanduser().is_file():
+            continue
+        if "/" in ref or os.sep in ref or ref.endswith((".pt", ".pth")):
+            raise ValueError(f"expected {what} to be an existing checkpoint file or a stored run id, got {ref!r} "
+                             "(no such file)")
+        store.resolve(ref)  # ValueError naming the problem: unknown run, or no checkpoint yet
+    preflight(config, num_classes)
+    need = 4 * estimate_memory_detail(config, num_classes).params + CHECKPOINT_MARGIN_BYTES
+    check_writable(store.path.parent / "checkpoints", need)  # before the first epoch, not after it
 
 
 def dataset_num_classes(dataset: str) -> int:

@@ -100,22 +100,98 @@ def _pid_alive(pid: int | None) -> bool:
     return True
 
 
+class StoreError(ValueError):
+    """The run store file cannot be used (not a database, corrupt, unreadable); the message says how to recover."""
+
+
+def quarantine(path: str | Path) -> Path:
+    """Move a damaged store (and its -wal/-shm files) aside as ``<name>.corrupt-<unix time>``; returns the new
+    name of the main file. The old file is kept for inspection; a new store can then be created at ``path``."""
+    p = Path(path)
+    aside = p.with_name(f"{p.name}.corrupt-{int(time.time())}")
+    for suffix in ("-wal", "-shm"):
+        side = Path(str(p) + suffix)
+        if side.exists():
+            side.replace(Path(str(aside) + suffix))
+    p.replace(aside)
+    return aside
+
+
 class RunStore:
     """SQLite-backed record of runs. Thread-safe (one connection, one lock); several processes may share a file.
 
     ``path`` defaults to ``data_dir()/runs.sqlite``; checkpoints go to ``data_dir()/checkpoints/<id>.pt``.
+    ``readonly`` opens an existing file for listings only (a read-only file or folder still lists); ``recover``
+    moves a damaged file aside (:func:`quarantine`) and starts a new store, keeping the old file (the server
+    does this so every page keeps working; ``recovered_from`` names the kept file). Without it, a damaged file
+    raises :class:`StoreError` saying how to recover.
     """
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, *, readonly: bool = False, recover: bool = False) -> None:
         self.path = Path(path) if path is not None else paths.data_dir() / "runs.sqlite"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly and self.path.is_file()
+        self.recovered_from: Path | None = None
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints, fast commits
-        with self._lock:
-            self._db.executescript(_SCHEMA)
+        try:
+            self._db = self._open()
+        except StoreError:
+            if not recover or not self.path.is_file():
+                raise
+            self.recovered_from = quarantine(self.path)
+            self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        p = self.path
+        if p.exists() and not p.is_file():
+            what = "a folder" if p.is_dir() else "a device or other special file"
+            raise StoreError(f"expected a run store database file at {p}, got {what}")
+        if not p.exists():
+            try:
+                p.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the run store folder {p.parent}: {exc.strerror or exc}") from None
+        if p.exists() and not os.access(p, os.R_OK):
+            raise StoreError(f"cannot read the run store {p}: permission denied")
+        if not self.readonly and (p.exists() and not os.access(p, os.W_OK)
+                                  or not os.access(p.parent, os.W_OK)):
+            raise StoreError(f"cannot write the run store {p}: permission denied (a read-only file or folder); "
+                             "listing runs still works")
+        db = None
+        try:
+            if self.readonly:
+                db = self._connect_readonly(p)
+            else:
+                db = sqlite3.connect(p, check_same_thread=False, timeout=30.0, isolation_level=None)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA foreign_keys=ON")
+                db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints, fast commits
+                db.executescript(_SCHEMA)
+            cols = {r[1] for r in db.execute("PRAGMA table_info(runs)").fetchall()}
+            if not {"id", "config", "status"} <= cols:
+                raise sqlite3.DatabaseError("it has no runs table of ConvScope's")
+        except sqlite3.DatabaseError as exc:
+            if db is not None:
+                db.close()
+            raise StoreError(
+                f"the run store {p} is not a usable ConvScope database ({exc}); move it aside to start a new "
+                f"one and keep the old file (mv {p} {p}.corrupt)") from None
+        return db
+
+    @staticmethod
+    def _connect_readonly(p: Path) -> sqlite3.Connection:
+        uri = p.resolve().as_uri()
+        try:
+            db = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False, timeout=30.0,
+                                 isolation_level=None)
+            db.execute("SELECT COUNT(*) FROM runs").fetchone()
+            return db
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                raise
+            # A WAL store in a read-only folder cannot make its shared-memory file: read it as a snapshot.
+            db = sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False, isolation_level=None)
+            db.execute("SELECT COUNT(*) FROM runs").fetchone()
+            return db
 
     def db_journal_mode(self) -> str:
         """The SQLite journal mode in force ("wal": readers never block the writing run)."""
@@ -214,7 +290,9 @@ class RunStore:
         Returns the ids marked.
         """
         host = socket.gethostname()
-        marked = []
+        marked: list[str] = []
+        if self.readonly:  # a listing cannot write; the statuses are corrected by the next writer
+            return marked
         with self._lock:
             rows = self._db.execute("SELECT id, pid, host, epochs_done FROM runs WHERE status IN ('queued','running')"
                                     ).fetchall()

@@ -6,7 +6,10 @@ code runs), with an optional JSON sidecar (model name, classes) written by :func
 """
 from __future__ import annotations
 
+import errno
 import json
+import os
+import pickle
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,7 +17,7 @@ import torch
 import torchvision
 from torch import nn
 
-from vizcore.core import download
+from vizcore.core import download, io
 from vizcore.models.registry import ModelEntry, build_model, get_entry
 
 WeightsArg = Literal["random", "pretrained"] | str | Path
@@ -62,19 +65,44 @@ def _load_pretrained(entry: ModelEntry, timeout_s: float) -> nn.Module:
         ) from None
 
 
-def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
-    """Load a ``state_dict`` file (``weights_only=True``: no code runs) into ``model``; clear error on mismatch."""
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """A ``state_dict`` file's tensors (``weights_only=True``: no code runs), or ValueError in words: missing,
+    unreadable, empty, not a PyTorch file, or holding Python objects other than tensors."""
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"expected a checkpoint file, got {str(p)!r} (no such file)")
+    if not os.access(p, os.R_OK):
+        raise ValueError(f"expected a readable checkpoint file, got {str(p)!r} (permission denied)")
+    if p.stat().st_size == 0:
+        raise ValueError(f"expected a checkpoint file with weights, got {p.name} (an empty file)")
     try:
         state = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle errors, refused globals, truncated zip: all mean "not a plain state_dict"
-        raise ValueError(f"expected a state_dict checkpoint, could not read {p.name}: {' '.join(str(exc).split())[:200]}") from None
+    except pickle.UnpicklingError as exc:
+        if "global" not in str(exc).lower():  # not a refused class or function: bytes that are no pickle
+            raise ValueError(f"expected a PyTorch state_dict file, got {p.name}, which is truncated or not a "
+                             "PyTorch file") from None
+        # refused globals: the file holds Python objects, and loading them would run code
+        raise ValueError(f"expected a checkpoint holding only tensors, got {p.name}, which holds other Python "
+                         "objects (refused: loading them could run code; save model.state_dict() instead)") from None
+    except OSError as exc:
+        raise ValueError(f"expected a readable checkpoint file, got {p.name} ({exc.strerror or exc})") from None
+    except Exception:  # truncated zip, not a torch file at all
+        raise ValueError(f"expected a PyTorch state_dict file, got {p.name}, which is truncated or not a "
+                         "PyTorch file") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"expected a state_dict (name -> tensor) in {p.name}, got {type(state).__name__}")
+    if not state:
+        raise ValueError(f"expected a state_dict with tensors in {p.name}, got an empty one")
+    return state
+
+
+def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
+    """Load a ``state_dict`` file (``weights_only=True``: no code runs) into ``model``; clear error on mismatch,
+    on integer tensors where the model has floating-point ones, and on NaN or infinite weights."""
+    p = Path(path)
+    state = read_state_dict(p)
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -90,6 +118,12 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
         raise ValueError(f"checkpoint {p.name} does not fit this model: " + "; ".join(parts))
+    for k, mine in own.items():
+        if mine.is_floating_point() and not state[k].is_floating_point():
+            raise ValueError(f"expected floating-point weights in {p.name}, got {state[k].dtype} for {k}")
+        if state[k].is_floating_point() and not bool(torch.isfinite(state[k]).all()):
+            raise ValueError(f"expected finite weights in {p.name}, got NaN or infinite values in {k} "
+                             "(a diverged run's checkpoint?)")
     model.load_state_dict(state)
     return model
 
@@ -113,25 +147,21 @@ def get_model(name: str, weights: WeightsArg = "random", num_classes: int | None
     return load_checkpoint(model, weights).eval()
 
 
-
-
-
-
 def save_checkpoint(model: nn.Module, path: str | Path, meta: dict[str, Any]) -> Path:
     """Write the model's ``state_dict`` to ``path`` and ``meta`` (model name, classes...) to ``path + .json``.
 
-    Written to a temporary file then renamed, so a reader never sees half a checkpoint.
+    Written to a temporary file then renamed (:mod:`vizcore.core.io`), so a reader never sees half a checkpoint
+    and a failed write (disk full, permission denied) leaves no temporary file behind.
     """
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
     state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
-    torch.save(state, tmp)
-    tmp.replace(p)
-    meta_path = p.with_name(p.name + ".json")
-    tmp_meta = meta_path.with_name(meta_path.name + ".tmp")
-    tmp_meta.write_text(json.dumps(meta, sort_keys=True, default=str))
-    tmp_meta.replace(meta_path)
+    try:
+        io.torch_save(state, p)
+        io.write_text(p.with_name(p.name + ".json"), json.dumps(meta, sort_keys=True, default=str))
+    except (OSError, RuntimeError) as exc:  # torch's zip writer reports a full disk as a RuntimeError
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "the write failed (disk full?)"
+        code = exc.errno if isinstance(exc, OSError) and exc.errno else errno.EIO
+        raise OSError(code, f"could not write the checkpoint: {reason}", str(p)) from None
     return p
 
 
@@ -142,9 +172,19 @@ def checkpoint_meta(path: str | Path) -> dict[str, Any] | None:
         return None
     try:
         data = json.loads(meta.read_text())
-    except (OSError, json.JSONDecodeError):
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return None
+    classes = data.get("classes")
+    if classes is not None and (not isinstance(classes, list) or not all(isinstance(c, str) for c in classes)):
+        raise ValueError(f"expected 'classes' in {meta.name} to be a list of class names, got {classes!r:.80}")
+    nc = data.get("num_classes")
+    if nc is not None and (isinstance(nc, bool) or not isinstance(nc, int) or nc < 1):
+        raise ValueError(f"expected 'num_classes' in {meta.name} to be a positive integer, got {nc!r:.80}")
+    if data.get("model") is not None and not isinstance(data["model"], str):
+        raise ValueError(f"expected 'model' in {meta.name} to be a model name, got {data['model']!r:.80}")
+    return data
 
 
 def load_trained(path: str | Path, model: str | None = None, num_classes: int | None = None) -> nn.Module:

@@ -137,8 +137,8 @@ def preflight(config: TrainConfig, num_classes: int = 10) -> Preflight:
     t = estimate_time_s(config, str(dev), num_classes)
     if t > config.time_budget_s:
         raise ValueError(
-            f"expected a run that fits the time budget of {config.time_budget_s:.0f} s, got an estimate of "
-            f"{t:.0f} s on {dev.type.upper()}; lower epochs, train_size or image_size, or raise time_budget_s")
+            f"expected a run that fits the time budget of {config.time_budget_s:.3g} s, got an estimate of "
+            f"{t:.3g} s on {dev.type.upper()}; lower epochs, train_size or image_size, or raise time_budget_s")
     notes = []
     if config.precision != "fp32" and dev.type == "cpu":
         notes.append("on CPU, bf16 autocast is usually slower than fp32 for small convolutions (about 20x on a "

@@ -194,6 +194,8 @@ class Run:
             self._set_status(status, message)
         except ValueError as exc:
             self._set_status("failed", str(exc))
+        except OSError as exc:  # disk full, permission denied: a sentence with the path, not a traceback
+            self._set_status("failed", f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
         except Exception as exc:  # noqa: BLE001 — reported as the run's failure, with its type
             traceback.print_exc()
             self._set_status("failed", f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
