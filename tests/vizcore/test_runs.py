@@ -200,3 +200,20 @@ def test_shipped_default_model_is_used_and_has_learned(tmp_path, monkeypatch):
     with torch.no_grad():
         pred = model((test.images.float() / 255 - mean) / std).argmax(1)
     assert (pred == test.labels).float().mean() >= 0.85  # learned shapes: chance is 0.10
+
+
+def test_a_store_that_cannot_be_written_stops_the_run_with_one_line(tmp_path, monkeypatch, capfd):
+    import sqlite3
+
+    store = run_store.RunStore(tmp_path / "runs.sqlite")
+    rid = store.create(tiny_config(epochs=3), name="disk full")
+    run = store.make_run(rid, data())
+
+    def full(*_a, **_k):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(store, "add_metric", full)
+    assert run.run_sync() == "failed"
+    assert "could not be written (database or disk is full)" in run.message and run.epochs_done < 3
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and err.count("database or disk is full") == 1

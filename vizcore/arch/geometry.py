@@ -264,6 +264,7 @@ def sample_windows(out_h: int, out_w: int, stride: int, max_windows: int = MAX_W
     """
     _check_int("max_windows", max_windows, 1, 100_000)
     total = out_h * out_w
+    flat: range | list[int]
     if total <= max_windows:
         flat = range(total)
     else:

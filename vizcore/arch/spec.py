@@ -175,7 +175,8 @@ def build(text: str) -> BuiltSpec:  # noqa: C901 - one branch per spec keyword, 
                     add(nn.ConvTranspose2d(c, cout, k, s, p, opad, bias=bias, dilation=d), n)
                 else:
                     ptxt = o.get("p", "0")
-                    pad: int | str = ptxt if ptxt in ("same", "valid") else _int(ptxt, "padding", n, line, 0, 64)
+                    pad: geometry.Padding = (ptxt if ptxt in ("same", "valid")  # type: ignore[assignment]
+                                             else _int(ptxt, "padding", n, line, 0, 64))
                     if cout % groups or c % groups:
                         raise SpecError(f"line {n} ({line!r}): groups {groups} must divide input channels {c} and "
                                         f"output channels {cout}")

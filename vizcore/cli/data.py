@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from vizcore.cli.registry import command
 
@@ -11,7 +12,7 @@ def _add_datasets(p: argparse.ArgumentParser) -> None:
 
 
 @command("datasets", "List the data sets: channels, default size, classes, whether they work offline.", _add_datasets)
-def run_datasets(args: argparse.Namespace) -> list[dict]:
+def run_datasets(args: argparse.Namespace) -> list[Any]:
     from vizcore.data import datasets
 
     return [datasets.DATASETS[name] for name in datasets.list_datasets()]

@@ -71,7 +71,7 @@ def summary(args: argparse.Namespace) -> dict:
     if args.model is not None:
         entry = zoo.get_entry(args.model)
         model = mweights.get_model(args.model)
-        shape = entry.input_size
+        shape: tuple[int, ...] = entry.input_size
         name = args.model
     else:
         if args.spec == "-":

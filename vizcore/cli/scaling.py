@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import asdict
+from functools import partial
 
 from vizcore.cli.registry import command
 
@@ -49,6 +50,6 @@ def run_tweaks(args: argparse.Namespace) -> list[dict]:
         raise CLIError(f"expected --size between 32 and 1024, got {args.size}")
     out = []
     for f in FORMS:
-        params, macs = meta_cost(lambda f=f: resnet50_form(f), (3, args.size, args.size))
+        params, macs = meta_cost(partial(resnet50_form, f), (3, args.size, args.size))
         out.append({"form": f.upper(), "model": f"resnet50_{f}", "params": params, "macs": macs})
     return out

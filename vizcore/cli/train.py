@@ -51,7 +51,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
         hint = hints[f.name]
         origin_args = typing.get_args(hint)
         default = getattr(TrainConfig(), f.name)
-        kw = {"help": f"{docs.get(f.name, '')} (default {default})".replace("%", "%%")}
+        kw: dict[str, Any] = {"help": f"{docs.get(f.name, '')} (default {default})".replace("%", "%%")}
         if hint is bool:
             p.add_argument(flag, type=_bool, metavar="BOOL", default=argparse.SUPPRESS, **kw)
         elif hint is int:

@@ -94,7 +94,7 @@ def decode_image(data: bytes, max_bytes: int = 20_000_000, max_pixels: int = 40_
         if getattr(im, "n_frames", 1) > 1:
             im.seek(0)  # animated GIF/WebP/APNG: the first frame
         im.load()
-        im = ImageOps.exif_transpose(im) or im
+        im = ImageOps.exif_transpose(im) or im  # type: ignore[assignment]  # an Image either way
     except Exception as exc:  # truncated files raise OSError on load
         raise ValueError(f"expected a complete image file, got a truncated or corrupt one ({exc})") from None
     mode = im.mode
@@ -136,8 +136,8 @@ def fit_image(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     if isinstance(size, (tuple, list)):
         from torchvision.transforms.v2 import functional as TF
 
-        size = tuple(size)
-        _check_hw(size)
+        hw = (int(size[0]), int(size[1])) if len(size) == 2 else tuple(size)
+        _check_hw(hw)
         out = TF.resize(t, list(size), antialias=True)
     else:
         _check_hw((size, size))

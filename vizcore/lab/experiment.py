@@ -48,6 +48,14 @@ def _keep(value: Any, default: Any) -> Any:
     return value if value else default
 
 
+def _tweak(form: str) -> Trick:
+    """Bag of Tricks §4 on the small bottleneck ResNet: form A (off) against ``form`` (on)."""
+    model = f"resnet_small_{form}"
+    return Trick(f"resnet_{form}", f"ResNet-{form.upper()} tweak (vs ResNet-A; small bottleneck ResNet)",
+                 "model tweaks", lambda c: {"model": "resnet_small_a"}, lambda c: {"model": model},
+                 lambda c: c.model == model, f"resnet_{form}")
+
+
 TRICKS: dict[str, Trick] = {t.key: t for t in (
     Trick("linear_scaling", "linear LR scaling (lr·b/256)", "efficient training",
           lambda c: {"linear_scaling": False}, lambda c: {"linear_scaling": True}, lambda c: c.linear_scaling),
@@ -78,9 +86,7 @@ TRICKS: dict[str, Trick] = {t.key: t for t in (
     Trick("augment", "data augmentation preset", "data augmentation",
           lambda c: {"augment": "none"}, lambda c: {"augment": c.augment if c.augment != "none" else "flip_crop"},
           lambda c: c.augment != "none"),
-    *(Trick(f"resnet_{f}", f"ResNet-{f.upper()} tweak (vs ResNet-A; small bottleneck ResNet)", "model tweaks",
-            lambda c: {"model": "resnet_small_a"}, lambda c, f=f: {"model": f"resnet_small_{f}"},
-            lambda c, f=f: c.model == f"resnet_small_{f}", f"resnet_{f}") for f in ("b", "c", "d")),
+    *(_tweak(f) for f in ("b", "c", "d")),
     Trick("distillation", "knowledge distillation", "knowledge distillation",
           lambda c: {"distill_teacher": None}, lambda c: {"distill_teacher": _need_teacher(c)},
           lambda c: c.distill_teacher is not None, "distillation"),

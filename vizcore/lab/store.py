@@ -7,6 +7,7 @@ checkpoint path. Runs survive a restart; a run whose process died is marked ``in
 """
 from __future__ import annotations
 
+import builtins
 import csv
 import dataclasses
 import io
@@ -14,6 +15,7 @@ import json
 import os
 import socket
 import sqlite3
+import sys
 import threading
 import time
 import uuid
@@ -283,7 +285,7 @@ class RunStore:
         for p in (self.checkpoint_path(run_id), Path(str(self.checkpoint_path(run_id)) + ".json")):
             p.unlink(missing_ok=True)
 
-    def mark_interrupted(self) -> list[str]:
+    def mark_interrupted(self) -> builtins.list[str]:
         """Runs left ``queued``/``running`` by a process that no longer exists become ``interrupted``.
 
         Called on start-up; runs owned by a live process (another app or a CLI run on this host) are left alone.
@@ -337,12 +339,12 @@ class RunStore:
             rows = self._db.execute(q + " ORDER BY created_at DESC, rowid DESC", args).fetchall()
         return [self._record(r) for r in rows]
 
-    def groups(self) -> list[str]:
+    def groups(self) -> builtins.list[str]:
         with self._lock:
             rows = self._db.execute("SELECT DISTINCT grp FROM runs WHERE grp IS NOT NULL ORDER BY grp").fetchall()
         return [r[0] for r in rows]
 
-    def metrics(self, run_id: str, kind: str = "epoch") -> list[dict[str, Any]]:
+    def metrics(self, run_id: str, kind: str = "epoch") -> builtins.list[dict[str, Any]]:
         """The run's "epoch" (default) or "step" events in order, as dicts without the "kind" key."""
         if kind not in ("step", "epoch"):
             raise ValueError(f"expected kind 'step' or 'epoch', got {kind!r}")
@@ -386,8 +388,9 @@ class RunStore:
     def attach(self, run: Run) -> None:
         """Record ``run``'s events in this store (status, info, step and epoch metrics, checkpoint)."""
         run_id = run.id
+        broken: list[str] = []  # the first write error: the run stops once, with that sentence
 
-        def on_event(ev: Event) -> None:
+        def record(ev: Event) -> None:
             kind = ev.get("kind")
             if kind in ("step", "epoch"):
                 self.add_metric(run_id, ev)
@@ -397,6 +400,17 @@ class RunStore:
                 self.set_info(run_id, {k: v for k, v in ev.items() if k != "kind"})
             elif kind == "status":
                 self.set_status(run_id, ev["status"], ev.get("message", ""))
+
+        def on_event(ev: Event) -> None:
+            try:
+                record(ev)
+            except (sqlite3.Error, OSError) as exc:  # disk full, store removed or locked: metrics cannot be kept
+                if broken:
+                    return
+                broken.append(f"the run store {self.path} could not be written ({' '.join(str(exc).split())}); "
+                              "the run was stopped so no work goes unrecorded")
+                sys.stderr.write(f"ConvScope: run {run_id}: {broken[0]}\n")
+                run.abort(broken[0])
 
         run.subscribe(on_event)
 

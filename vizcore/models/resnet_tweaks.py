@@ -76,7 +76,9 @@ def resnet50_form(form: str = "b", num_classes: int = 1000) -> ResNet:
     from torchvision.models import resnet50
 
     _check_form(form)
-    return apply_form(resnet50(num_classes=num_classes), form)  # type: ignore[return-value]
+    model = resnet50(num_classes=num_classes)
+    apply_form(model, form)
+    return model
 
 
 class SmallBottleneckResNet(nn.Module):

@@ -121,6 +121,7 @@ class Run:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.callbacks: list[Callback] = list(callbacks)
+        self._abort_reason: str | None = None
         self._state: TrainState | None = None
         self._meter: EpochMeter | None = None
         self._t_epoch = 0.0
@@ -154,6 +155,12 @@ class Run:
         if self._thread is None and self.status == "queued":
             self._set_status("cancelled", "cancelled before it started")
             self._done.set()
+
+    def abort(self, reason: str) -> None:
+        """Stop the run after the current step and end it as ``failed`` with ``reason`` (e.g. a subscriber that
+        can no longer record it)."""
+        self._abort_reason = reason
+        self.cancel()
 
     def wait(self, timeout: float | None = None) -> str:
         """Block until the run ends (or ``timeout`` seconds pass); returns the status."""
@@ -354,6 +361,8 @@ class Run:
                 win_loss = torch.zeros((), device=state.device)
                 win_t, win_n, win_steps = now, 0, 0
             if self._cancel.is_set():
+                if self._abort_reason is not None:
+                    return "failed", f"{self._abort_reason} (epoch {epoch}, step {state.step})"
                 return "cancelled", f"cancelled in epoch {epoch} at step {state.step}; " + self._keep_note(epoch)
             if time.perf_counter() - state.t_start > cfg.time_budget_s:
                 return "cancelled", (f"stopped at the time budget of {cfg.time_budget_s:.0f} s in epoch {epoch}; "
@@ -382,6 +391,8 @@ class Run:
         self._save(state.model, epoch)
         run_callbacks(self.callbacks, "on_epoch_end", state, ev)
         self._emit(ev)
+        if self._abort_reason is not None:
+            return "failed", f"{self._abort_reason} (after epoch {epoch})"
         return None
 
     def _keep_note(self, epoch: int) -> str:
