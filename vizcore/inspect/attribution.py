@@ -70,7 +70,7 @@ class Attribution:
     method: str  # key of METHODS
     layer: str | None  # module path of the layer (layer methods), None for pixel-space methods
     targets: torch.Tensor  # (N,) int64 class explained per image
-    maps: torch.Tensor  # (N, H, W) float, non-negative, at the input's resolution
+    maps: torch.Tensor  # (N, H, W) float (the input's dtype), non-negative, at the input's resolution
     low_res: torch.Tensor | None  # (N, h, w) the layer-resolution map (layer methods), else None
 
 
@@ -260,8 +260,8 @@ def attribute(model: nn.Module, x: torch.Tensor, method: Method, targets: torch.
                                              strides=(x.shape[1], stride, stride), baselines=0.0, target=t,
                                              perturbations_per_eval=batch_size)
             maps = occ.mean(1).clamp(min=0)
-    return Attribution(method, layer if method in LAYER_METHODS else None, t, maps.detach().float(),
-                       None if low is None else low.detach().float())
+    return Attribution(method, layer if method in LAYER_METHODS else None, t, maps.detach(),
+                       None if low is None else low.detach())
 
 
 def _check_spatial(t: torch.Tensor, layer: str | None) -> None:
