@@ -110,12 +110,41 @@ def _check_prepared(model: nn.Module) -> None:
                              f"{type(m).__name__} at {path!r}")
 
 
-def _num_outputs(model: nn.Module) -> int | None:
+def num_outputs(model: nn.Module) -> int | None:
+    """Outputs of the model's last Linear layer (its classes), None when it has none."""
     last = None
     for m in model.modules():
         if isinstance(m, nn.Linear):
             last = m
     return None if last is None else int(last.out_features)
+
+
+def load_model(name: str, weights: str = "random") -> nn.Module:
+    """Zoo model ``name`` with weights "random", "pretrained" or a checkpoint path (a Training Lab checkpoint
+    brings its own classes and architecture from its metadata). Not yet prepared: pass it to :func:`shared`."""
+    from vizcore.models import weights as mweights
+
+    if weights not in ("random", "pretrained") and mweights.checkpoint_meta(weights):
+        return mweights.load_trained(weights, model=name)
+    return mweights.get_model(name, weights=weights)
+
+
+def class_names(name: str, weights: str, n_out: int) -> list[str]:
+    """Names of the ``n_out`` outputs: a checkpoint's classes, ImageNet's for pretrained weights, else numbers."""
+    from vizcore.models import registry as zoo
+    from vizcore.models import weights as mweights
+
+    if weights == "pretrained" and zoo.get_entry(name).tv_name:
+        import torchvision
+
+        cats = torchvision.models.get_model_weights(zoo.get_entry(name).tv_name).DEFAULT.meta["categories"]
+        if len(cats) == n_out:
+            return list(cats)
+    elif weights != "random":
+        classes = (mweights.checkpoint_meta(weights) or {}).get("classes") or []
+        if len(classes) == n_out:
+            return [str(c) for c in classes]
+    return [f"class {i}" for i in range(n_out)]
 
 
 # ------------------------------------------------------------------------------------------- layers
@@ -225,7 +254,7 @@ def attribute(model: nn.Module, x: torch.Tensor, method: Method, targets: torch.
     if ig_steps < 1 or batch_size < 1:
         raise ValueError(f"expected positive ig_steps and batch_size, got {ig_steps} and {batch_size}")
     _check_prepared(model)
-    t = _targets(targets, x.shape[0], _num_outputs(model), x.device)
+    t = _targets(targets, x.shape[0], num_outputs(model), x.device)
     mod = _layer(model, layer, method) if method in LAYER_METHODS else None
     size = tuple(x.shape[2:])
     x = x.detach()
