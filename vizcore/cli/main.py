@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _load_commands() -> None:
     # Importing the command modules registers them (once: Python caches modules).
-    from vizcore.cli import data, geometry, lab, models, rf, train  # noqa: F401
+    from vizcore.cli import cam, data, geometry, lab, models, rf, train  # noqa: F401
 
 
 def main(argv: Sequence[str] | None = None) -> int:
