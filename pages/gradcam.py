@@ -154,12 +154,15 @@ by_path = {la.path: la for la in spatial}
 
 with st.sidebar:
     st.markdown("**Input image**")
+    st.session_state.setdefault("cam_source", "Shapes data set")  # the default model knows shapes, and they have masks
     raw = image_picker("cam")
     mask_raw = picked_shape_mask("cam")
 digest = hashlib.sha256(np.ascontiguousarray(raw).tobytes()).hexdigest()
 in_h = entry.input_size[1]
-shown = image_io.fit_image(raw, in_h)  # what the model sees
+shown = image_io.fit_image(raw, max(in_h, 224))  # what the model sees, at least 224 pixels wide for the eye
+scale = shown.shape[0] / in_h
 mask = None if mask_raw is None else figures.resize_map(mask_raw.astype(float), in_h, in_h) > 0.5
+mask_shown = None if mask is None else figures.resize_map(mask.astype(float), *shown.shape[:2]) > 0.5
 
 with user_errors("Could not classify the image: "):
     probs, top = predictions(name, weights, stamp, digest, raw)
@@ -199,14 +202,17 @@ if "occlusion" in methods or "integrated_gradients" in methods:
 for t in targets:
     st.markdown(f"**{classes[t]}** — probability {100 * float(probs[list(top).index(t)]):.1f}%"
                 if t in top else f"**{classes[t]}** (not in the top 5)")
-    cols = st.columns(len(methods))
+    cols = st.columns(max(3, len(methods)))
     for col, m in zip(cols, methods):
         with user_errors(f"{TITLES[m]} failed: "):
             cmap = cam(name, weights, stamp, digest, m, layer, t, raw)
-        peak = attr.peak_location(torch.from_numpy(cmap)[None])[0] if cmap.max() > 0 else None
+        peak = None
+        if cmap.max() > 0:
+            r, c = attr.peak_location(torch.from_numpy(cmap)[None])[0]
+            peak = ((r + 0.5) * scale - 0.5, (c + 0.5) * scale - 0.5)  # model pixels -> shown pixels
         where = f" · {layer}" if m in attr.LAYER_METHODS else ""
-        col.plotly_chart(figures.overlay_figure(shown, cmap, alpha, f"{TITLES[m]}{where}", mask=mask, peak=peak),
-                         width="stretch", key=f"cam_overlay_{m}_{t}")
+        col.plotly_chart(figures.overlay_figure(shown, cmap, alpha, f"{TITLES[m]}{where}", mask=mask_shown,
+                                                peak=peak), width="stretch", key=f"cam_overlay_{m}_{t}")
         col.download_button("PNG", _png(figures.overlay_rgb(shown, cmap, alpha)), f"{name}_{m}_{t}.png",
                             "image/png", key=f"cam_png_{m}_{t}")
         if mask is not None:
@@ -245,7 +251,9 @@ elif measure == "Sanity check":
     st.plotly_chart(figures.sanity_figure(res, TITLES, metrics.SANITY_THRESHOLD, step), width="stretch",
                     key="cam_sanity")
     strips = [figures.overlay_rgb(shown, r.strip[step], alpha) for r in res.values()]
-    st.plotly_chart(image_grid(np.stack(strips), titles=[TITLES[m] for m in res], cols=len(strips),
+    strips = strips + [shown] if len(strips) == 1 else strips  # the image itself beside a single map
+    st.plotly_chart(image_grid(np.stack(strips), titles=[TITLES[m] for m in res] + ["image"] * (len(res) == 1),
+                               cols=len(strips),
                                title=f"Maps after {step} randomised group(s)", cell_px=180), key="cam_sanity_maps")
     st.caption(" · ".join(f"{TITLES[m]}: rank correlation {r.spearman[-1]:.2f} after all groups — "
                           f"{'passes (the map depends on the weights)' if r.passes else 'fails (the map survives random weights)'}"

@@ -57,9 +57,10 @@ def test_default_render_methods_targets_and_measures() -> None:
 
 def test_shapes_image_shows_its_mask_score_and_random_weights_are_labelled() -> None:
     at = _page().run()
-    at.radio(key="cam_source").set_value("Shapes data set").run()
-    assert not at.exception
+    assert at.radio(key="cam_source").value == "Shapes data set"  # the default model's own kind of image
     assert "of the map inside it (object area" in _captions(at)
+    at.radio(key="cam_source").set_value("Sample photo").run()
+    assert not at.exception and "of the map inside it" not in _captions(at)
     at.radio(key="cam_weights").set_value("random").run()
     assert not at.exception and any("Random weights" in w.value for w in at.warning)
 

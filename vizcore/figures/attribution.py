@@ -59,7 +59,7 @@ def _outline(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
 
 
 def overlay_figure(image: NDArray[np.uint8], cam: NDArray, alpha: float, title: str,
-                   mask: NDArray[np.bool_] | None = None, peak: tuple[int, int] | None = None) -> go.Figure:
+                   mask: NDArray[np.bool_] | None = None, peak: tuple[float, float] | None = None) -> go.Figure:
     """One overlay with a colour bar (relative importance 0-1); optional object-mask outline (white) and the
     map's peak (a cross), both in the image's pixels."""
     rgb = overlay_rgb(image, cam, alpha)
@@ -104,7 +104,7 @@ def localisation_figure(results: Mapping[str, object], titles: Mapping[str, str]
         fig.add_trace(go.Bar(x=names, y=vals, marker_color=PALETTE[:len(names)], showlegend=False,
                              text=[f"{v:.0f}%" for v in vals], textposition="outside"), row=1, col=col)
         fig.add_trace(go.Scatter(x=names, y=[100 * getattr(r, chance) for r in results.values()], mode="markers",
-                                 marker=dict(symbol="line-ew-open", size=40, color=GREY, line=dict(width=3)),
+                                 marker=dict(symbol="line-ew-open", size=60, color="black", line=dict(width=3, color="black")),
                                  name="chance (mask area)", showlegend=col == 1), row=1, col=col)
         fig.update_yaxes(title_text="% of images" if col == 1 else "% of map mass", range=[0, 110], row=1, col=col)
         fig.update_xaxes(title_text="method", row=1, col=col)
@@ -149,7 +149,8 @@ def sanity_figure(results: Mapping[str, object], titles: Mapping[str, str], thre
     ticks = ["trained"] + [f"+{b}" for b in blocks]
     fig.update_xaxes(title_text="layer groups re-initialised, from the logits down", tickvals=list(range(len(ticks))),
                      ticktext=ticks)
-    fig.update_yaxes(title_text="similarity to the original map", range=[-0.2, 1.05])
+    low = min([-0.2] + [float(np.nanmin(np.r_[r.spearman, r.ssim])) - 0.05 for r in results.values()])
+    fig.update_yaxes(title_text="similarity to the original map", range=[low, 1.05])
     fig.update_layout(title="Sanity check: cascading randomisation (Adebayo et al., 2018)", height=440,
                       margin=dict(l=50, r=10, t=60, b=60))
     return fig
