@@ -14,7 +14,7 @@ pytestmark = pytest.mark.e2e
 def test_change_method_and_see_the_overlay(server: str, browser, tmp_path_factory) -> None:
     with opened(browser, f"{server}/gradcam", height=1400) as (page, errors):
         assert page.locator("h1").first.inner_text().strip() == "Grad-CAM & attributions"
-        assert page.locator(".js-plotly-plot .gtitle", has_text="Grad-CAM · features").count() == 1
+        page.wait_for_selector(".js-plotly-plot .gtitle >> text=Grad-CAM · features", timeout=120_000)
         page.locator("[data-testid='stMultiSelect'] input").first.click()
         page.get_by_role("option", name="Layer-CAM").click()
         page.keyboard.press("Escape")
