@@ -18,6 +18,7 @@ PAGES = {
     ],
     "Seeing inside": [
         st.Page("pages/receptive_field.py", title="Receptive Field", icon=":material/center_focus_strong:"),
+        st.Page("pages/gradcam.py", title="Grad-CAM & attributions", icon=":material/local_fire_department:"),
     ],
     "Training": [
         st.Page("pages/training_lab.py", title="Training Lab", icon=":material/model_training:"),

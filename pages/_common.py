@@ -162,3 +162,19 @@ def trained_checkpoint(model_name: str) -> tuple[str | None, str]:
         return _default_checkpoint(), "ConvScope's default model (small_cnn trained on the embedded shapes)"
     return None, ("no trained weights for this model here: train one in the Training Lab and press "
                   "'Open in other pages', or pick Small CNN, which has a default trained model")
+
+
+def picked_shape_mask(key: str, shapes_size: int = 128) -> np.ndarray | None:
+    """The object mask (H, W) bool of the image :func:`image_picker` (same ``key``) shows, when it is one of the
+    embedded shapes; None for photos and uploads."""
+    if st.session_state.get(f"{key}_source") != "Shapes data set":
+        return None
+    idx = int(st.session_state.get(f"{key}_shape", 0))
+    return _shapes_masks(shapes_size)[idx]
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _shapes_masks(size: int) -> np.ndarray:
+    from vizcore.data import shapes
+
+    return shapes.make_shapes(_SHAPES_N, size=size, seed=0).masks.numpy()

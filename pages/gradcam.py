@@ -1,0 +1,274 @@
+"""Grad-CAM & attributions: where a classifier looks (Selvaraju et al., ICCV 2017, and relatives), and whether
+the maps are right — against the embedded shapes' object masks, by deletion/insertion, and by the sanity check of
+Adebayo et al. (NeurIPS 2018)."""
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+from PIL import Image
+
+from pages._common import image_picker, picked_shape_mask, trained_checkpoint, user_errors
+from vizcore.core import device as vdevice
+from vizcore.data import images as image_io
+from vizcore.figures import attribution as figures
+from vizcore.figures.images import image_grid
+from vizcore.inspect import attribution as attr
+from vizcore.inspect import cam_metrics as metrics
+from vizcore.models import preprocess
+from vizcore.models import registry as zoo
+from vizcore.models import weights as mweights
+
+TITLES = {k: v.title for k, v in attr.METHODS.items()}
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def shared_model(name: str, weights: str, stamp: float):
+    """(private model copy on the compute device, its lock): one per model and weights, serving every session.
+    ``stamp`` (the checkpoint's mtime) renews the entry when the file changes."""
+    model, lock = attr.shared(attr.load_model(name, weights))
+    return model.to(vdevice.pick_device()), lock
+
+
+@st.cache_data(show_spinner="Finding the spatial layers…", max_entries=32)
+def layers(name: str) -> list[attr.LayerInfo]:
+    """Spatial layers of a zoo model (geometry only: random weights suffice)."""
+    return attr.spatial_layers(zoo.build_model(name), zoo.get_entry(name).input_size)
+
+
+def _x(name: str, image: np.ndarray, device: torch.device) -> torch.Tensor:
+    return preprocess.for_model(name).image(image, zoo.get_entry(name).input_size[1]).to(device)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def predictions(name: str, weights: str, stamp: float, digest: str, _image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    model, lock = shared_model(name, weights, stamp)
+    with lock:
+        p, i = attr.predict(model, _x(name, _image, next(model.parameters()).device), k=5)
+    return p[0].cpu().numpy(), i[0].cpu().numpy()
+
+
+@st.cache_data(show_spinner="Computing the map…", max_entries=128)
+def cam(name: str, weights: str, stamp: float, digest: str, method: str, layer: str, target: int,
+        _image: np.ndarray) -> np.ndarray:
+    model, lock = shared_model(name, weights, stamp)
+    x = _x(name, _image, next(model.parameters()).device)
+    return attr.attribute(model, x, method, target, layer, lock=lock).maps[0].cpu().double().numpy()
+
+
+def _progress_bar(text: str):
+    bar = st.progress(0.0, text=text)
+    return bar, lambda f, t: bar.progress(min(max(f, 0.0), 1.0), text=f"{text} {t}")
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def localisation(name: str, weights: str, stamp: float, methods: tuple[str, ...], layer: str, n: int) -> dict:
+    model, lock = shared_model(name, weights, stamp)
+    x, masks, ds = metrics.shapes_for_model(name, n, seed=1)
+    x = x.to(next(model.parameters()).device)
+    trained_on_shapes = tuple(attr.class_names(name, weights, 10)) == ds.classes
+    with lock:
+        targets = ds.labels if trained_on_shapes else attr.predict(model, x, 1)[1][:, 0].cpu()
+    bar, cb = _progress_bar("Scoring maps against the object masks…")
+    res = metrics.localisation_of(model, x, masks, targets.to(x.device), methods, layer, lock=lock, progress=cb)
+    bar.empty()
+    return {"results": res, "true_labels": trained_on_shapes}
+
+
+@st.cache_data(show_spinner="Deleting and inserting pixels…", max_entries=32)
+def faithfulness(name: str, weights: str, stamp: float, digest: str, methods: tuple[str, ...], layer: str,
+                 target: int, _image: np.ndarray) -> dict:
+    model, lock = shared_model(name, weights, stamp)
+    x = _x(name, _image, next(model.parameters()).device)
+    t = torch.tensor([target], device=x.device)
+    return {m: metrics.faithfulness(model, x, attr.attribute(model, x, m, t, layer, lock=lock).maps, t, lock=lock)
+            for m in methods}
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def sanity(name: str, weights: str, stamp: float, digest: str, methods: tuple[str, ...], layer: str, target: int,
+           _image: np.ndarray) -> dict:
+    model, lock = shared_model(name, weights, stamp)
+    x = _x(name, _image, next(model.parameters()).device)
+    bar, cb = _progress_bar("Randomising the network from the logits down…")
+    res = metrics.cascading_randomisation(model, x, torch.tensor([target], device=x.device), methods, layer,
+                                          max_steps=6, lock=lock, progress=cb)
+    bar.empty()
+    return res
+
+
+@st.cache_data(show_spinner="Explaining cue-conflict images…", max_entries=16)
+def cues(name: str, weights: str, stamp: float, method: str, layer: str, n: int):
+    model, lock = shared_model(name, weights, stamp)
+    x, _, ds = metrics.shapes_for_model(name, n, seed=5, cue_conflict=True)
+    x = x.to(next(model.parameters()).device)
+    res = metrics.cue_conflict_maps(model, x, ds.labels, ds.texture_labels, method, layer, lock=lock)
+    return res.decision, res.shape_maps.cpu().numpy(), res.texture_maps.cpu().numpy(), ds
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+st.title("Grad-CAM & attributions")
+st.markdown(
+    "Which part of the image made the network say its class? **Grad-CAM** weighs a layer's feature maps by the "
+    "average gradient of the class score and keeps the positive evidence; its relatives weigh differently, or "
+    "work on the pixels directly. Below the maps: numbers that say whether a map is *right*.")
+
+# ----------------------------------------------------------------------------------------- model and weights
+names = zoo.list_models()
+c1, c2, c3 = st.columns([2, 2, 3])
+name = c1.selectbox("Model", names, index=names.index("small_cnn"), key="cam_model",
+                    format_func=lambda n: zoo.get_entry(n).title)
+entry = zoo.get_entry(name)
+wchoice = c2.radio("Weights", ["trained", "random", "pretrained"], horizontal=True, key="cam_weights")
+weights, stamp = "random", 0.0
+if wchoice == "trained":
+    ckpt, source = trained_checkpoint(name)
+    if ckpt:
+        weights, stamp = ckpt, Path(ckpt).stat().st_mtime
+        c3.caption(f"Weights: {source}.")
+    else:
+        c3.info(f"Showing random weights — {source}.")
+elif wchoice == "pretrained":
+    if entry.has_pretrained and mweights.pretrained_available(name):
+        weights = "pretrained"
+    else:
+        c3.info("Pretrained weights for this model are not on this machine (no download here); "
+                "showing random weights.")
+if weights == "random":
+    st.warning("**Random weights**: these maps explain an untrained network. They show what the architecture "
+               "alone does to a map, not what a classifier learned.")
+
+with user_errors("Could not load the model: "):
+    model, _ = shared_model(name, weights, stamp)
+    spatial = layers(name)
+by_path = {la.path: la for la in spatial}
+
+with st.sidebar:
+    st.markdown("**Input image**")
+    st.session_state.setdefault("cam_source", "Shapes data set")  # the default model knows shapes, and they have masks
+    raw = image_picker("cam")
+    mask_raw = picked_shape_mask("cam")
+digest = hashlib.sha256(np.ascontiguousarray(raw).tobytes()).hexdigest()
+in_h = entry.input_size[1]
+shown = image_io.fit_image(raw, max(in_h, 224))  # what the model sees, at least 224 pixels wide for the eye
+scale = shown.shape[0] / in_h
+mask = None if mask_raw is None else figures.resize_map(mask_raw.astype(float), in_h, in_h) > 0.5
+mask_shown = None if mask is None else figures.resize_map(mask.astype(float), *shown.shape[:2]) > 0.5
+
+with user_errors("Could not classify the image: "):
+    probs, top = predictions(name, weights, stamp, digest, raw)
+classes = attr.class_names(name, weights, attr.num_outputs(model) or entry.num_classes)
+
+# ----------------------------------------------------------------------------------------- what to explain
+left, right = st.columns([2, 3])
+left.plotly_chart(figures.topk_figure(probs, [classes[i] for i in top], title=f"{entry.title}: top 5"),
+                  width="stretch", key="cam_topk")
+with right:
+    methods = st.multiselect("Methods (1–4, side by side)", list(attr.METHODS), default=["gradcam"], max_selections=4,
+                             key="cam_methods", format_func=lambda m: TITLES[m])
+    paths = list(by_path)
+    layer = st.selectbox("Layer (for the Grad-CAM family)", paths, index=paths.index(entry.cam_layer),
+                         key=f"cam_layer_{name}",
+                         format_func=lambda p: f"{p} · {by_path[p].kind} · {'×'.join(map(str, by_path[p].out_shape))}")
+    if layer == entry.cam_layer:
+        st.caption("Default: " + attr.default_layer_reason(by_path[layer]) + ".")
+    mode = st.radio("Explain", ["Predicted class", "Chosen classes", "Top-k"], horizontal=True, key="cam_target")
+    if mode == "Chosen classes":
+        chosen = st.multiselect("Classes (1–2)", list(range(len(classes))), default=[int(top[0])], max_selections=2,
+                                key="cam_classes", format_func=lambda i: classes[i])
+        targets = [int(c) for c in chosen] or [int(top[0])]
+    elif mode == "Top-k":
+        k = st.slider("k", 2, 4, 2, key="cam_k")
+        targets = [int(c) for c in top[:k]]
+    else:
+        targets = [int(top[0])]
+    alpha = st.slider("Map opacity", 0.0, 1.0, 0.5, 0.05, key="cam_alpha")
+if not methods:
+    st.info("Pick at least one method.")
+    st.stop()
+if "occlusion" in methods or "integrated_gradients" in methods:
+    st.caption("Occlusion runs one forward per occluded square and Integrated Gradients 32; they take longer.")
+
+# ----------------------------------------------------------------------------------------- overlays
+for t in targets:
+    st.markdown(f"**{classes[t]}** — probability {100 * float(probs[list(top).index(t)]):.1f}%"
+                if t in top else f"**{classes[t]}** (not in the top 5)")
+    cols = st.columns(max(3, len(methods)))
+    for col, m in zip(cols, methods):
+        with user_errors(f"{TITLES[m]} failed: "):
+            cmap = cam(name, weights, stamp, digest, m, layer, t, raw)
+        peak = None
+        if cmap.max() > 0:
+            r, c = attr.peak_location(torch.from_numpy(cmap)[None])[0]
+            peak = ((r + 0.5) * scale - 0.5, (c + 0.5) * scale - 0.5)  # model pixels -> shown pixels
+        where = f" · {layer}" if m in attr.LAYER_METHODS else ""
+        col.plotly_chart(figures.overlay_figure(shown, cmap, alpha, f"{TITLES[m]}{where}", mask=mask_shown,
+                                                peak=peak), width="stretch", key=f"cam_overlay_{m}_{t}")
+        col.download_button("PNG", _png(figures.overlay_rgb(shown, cmap, alpha)), f"{name}_{m}_{t}.png",
+                            "image/png", key=f"cam_png_{m}_{t}")
+        if mask is not None:
+            loc = metrics.localisation(torch.from_numpy(cmap)[None], torch.from_numpy(mask)[None])
+            col.caption(f"Peak {'inside' if loc.pointing else 'outside'} the object; "
+                        f"{100 * loc.energy:.0f}% of the map inside it (object area {100 * loc.energy_chance:.0f}%).")
+st.caption("Maps scaled to their own maximum; white outline = the object's mask (embedded shapes); × = maximum. "
+           + " ".join(f"{TITLES[m]}: {attr.METHODS[m].reduce}." for m in methods))
+
+# ----------------------------------------------------------------------------------------- is it right?
+st.subheader("Is the explanation right?")
+measure = st.radio("Measure", ["Localisation", "Faithfulness", "Sanity check", "Shape or texture"], horizontal=True,
+                   key="cam_measure")
+fast = [m for m in methods if m not in ("occlusion", "integrated_gradients")] or methods[:1]
+if measure == "Localisation":
+    n = st.slider("Shapes images", 20, 200, 100 if in_h <= 64 else 20, 20, key="cam_loc_n")
+    with user_errors():
+        out = localisation(name, weights, stamp, tuple(fast), layer, n)
+    st.plotly_chart(figures.localisation_figure(out["results"], TITLES, layer, n), width="stretch", key="cam_loc")
+    st.caption(("Maps of each image's true class. " if out["true_labels"] else
+                "This model was not trained on the shapes: maps of its predicted class. ")
+               + "Grey tick = chance: the share of the image the object covers (a random point's hit rate and a "
+               "flat map's energy share). Occlusion and Integrated Gradients are left out here (slow).")
+elif measure == "Faithfulness":
+    with user_errors():
+        res = faithfulness(name, weights, stamp, digest, tuple(methods), layer, targets[0], raw)
+    st.plotly_chart(figures.faithfulness_figure(res, TITLES), width="stretch", key="cam_faith")
+    st.caption(" · ".join(f"{TITLES[m]}: average drop {r.average_drop:.1f}%, increase in confidence "
+                          f"{r.increase:.0f}%" for m, r in res.items())
+               + f" — for {classes[targets[0]]} on this image (Petsiuk et al., 2018; Chattopadhay et al., 2018).")
+elif measure == "Sanity check":
+    with user_errors():
+        res = sanity(name, weights, stamp, digest, tuple(fast), layer, targets[0], raw)
+    first = next(iter(res.values()))
+    step = st.slider("Layer groups randomised", 0, len(first.blocks), len(first.blocks), key="cam_sanity_step")
+    st.plotly_chart(figures.sanity_figure(res, TITLES, metrics.SANITY_THRESHOLD, step), width="stretch",
+                    key="cam_sanity")
+    strips = [figures.overlay_rgb(shown, r.strip[step], alpha) for r in res.values()]
+    strips = strips + [shown] if len(strips) == 1 else strips  # the image itself beside a single map
+    st.plotly_chart(image_grid(np.stack(strips), titles=[TITLES[m] for m in res] + ["image"] * (len(res) == 1),
+                               cols=len(strips),
+                               title=f"Maps after {step} randomised group(s)", cell_px=180), key="cam_sanity_maps")
+    st.caption(" · ".join(f"{TITLES[m]}: rank correlation {r.spearman[-1]:.2f} after all groups — "
+                          f"{'passes (the map depends on the weights)' if r.passes else 'fails (the map survives random weights)'}"
+                          for m, r in res.items()))
+else:
+    with user_errors():
+        decision, smaps, tmaps, ds = cues(name, weights, stamp, fast[0], layer, 6)
+    imgs = ds.images.permute(0, 2, 3, 1).numpy()
+    tiles, titles = [], []
+    for i in range(len(decision)):
+        tiles += [imgs[i], figures.overlay_rgb(imgs[i], smaps[i], alpha), figures.overlay_rgb(imgs[i], tmaps[i], alpha)]
+        titles += [f"followed {decision[i]}", f"shape: {ds.classes[int(ds.labels[i])]}",
+                   f"texture: {ds.classes[int(ds.texture_labels[i])]}"]
+    st.plotly_chart(image_grid(np.stack(tiles), titles=titles, cols=6, cell_px=110,
+                               title=f"{TITLES[fast[0]]} on cue-conflict images: image, map for the outline's "
+                                     "class, map for the texture's class"), key="cam_cues")
+    st.caption("Cue-conflict images draw one class's outline filled with another class's typical texture "
+               "(Geirhos et al., 2019). 'followed shape' means the model chose the outline's class.")

@@ -1,0 +1,137 @@
+"""Localisation metrics on synthetic maps with known answers; faithfulness curves; the sanity check."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from vizcore.inspect import attribution as A
+from vizcore.inspect import cam_metrics as M
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # tiny models: two OpenMP threads on a busy machine spend more time waiting on each other than computing
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _masks() -> torch.Tensor:
+    m = torch.zeros(3, 10, 10, dtype=torch.bool)
+    m[0, 2:5, 2:5] = True  # 9 pixels
+    m[1, 5:, :] = True  # 50 pixels
+    m[2, 0, 0] = True  # 1 pixel
+    return m
+
+
+def test_pointing_game_with_known_peaks_and_tolerance() -> None:
+    masks = _masks()
+    maps = torch.zeros(3, 10, 10)
+    maps[0, 3, 3] = 1.0  # inside
+    maps[1, 4, 7] = 1.0  # one row above the mask
+    # image 2: all zero, no maximum
+    assert M.pointing_hits(maps, masks).tolist() == [True, False, False]
+    assert M.pointing_hits(maps, masks, tolerance=1).tolist() == [True, True, False]
+    loc = M.localisation(maps, masks)
+    assert loc.pointing == pytest.approx(1 / 3) and loc.empty == 1 and loc.n == 3
+    assert loc.pointing_chance == pytest.approx((9 + 50 + 1) / 300)
+    wide = M.localisation(maps, masks, tolerance=1)
+    assert wide.pointing == pytest.approx(2 / 3)
+    assert wide.pointing_chance == pytest.approx((25 + 60 + 4) / 300)  # masks widened by one pixel
+
+
+def test_energy_in_mask_with_known_shares() -> None:
+    masks = _masks()
+    maps = torch.ones(3, 10, 10)  # uniform: the share is the area fraction
+    np.testing.assert_allclose(M.energy_in_mask(maps, masks).numpy(), [0.09, 0.5, 0.01])
+    maps[0] = 0.0
+    maps[0, 2:5, 2:5] = 2.0
+    maps[0, 9, 9] = 6.0  # 18 inside, 6 outside
+    maps[2] = 0.0
+    e = M.energy_in_mask(maps, masks)
+    assert e[0] == pytest.approx(0.75) and e[1] == pytest.approx(0.5) and math.isnan(float(e[2]))
+    loc = M.localisation(maps, masks)
+    assert loc.energy == pytest.approx((0.75 + 0.5) / 2) and loc.energy_chance == pytest.approx(0.2) and loc.empty == 1
+
+
+def test_metric_errors() -> None:
+    masks = _masks()
+    with pytest.raises(ValueError, match="same shape"):
+        M.localisation(torch.zeros(3, 10, 9), masks)
+    with pytest.raises(ValueError, match="boolean masks"):
+        M.energy_in_mask(torch.zeros(3, 10, 10), masks.float())
+    with pytest.raises(ValueError, match="non-negative maps"):
+        M.energy_in_mask(-torch.ones(3, 10, 10), masks)
+    with pytest.raises(ValueError, match="non-negative tolerance"):
+        M.pointing_hits(torch.zeros(3, 10, 10), masks, tolerance=-1)
+
+
+class RegionModel(nn.Module):
+    """Logit of class 0 = 8 x mean of channel 0 over the top-left 4x4 corner; class 1 = 0."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = 8 * x[:, 0, :4, :4].mean((1, 2))
+        return torch.stack([s, torch.zeros_like(s)], 1)
+
+
+def test_deletion_and_insertion_prefer_the_right_map() -> None:
+    x = torch.zeros(2, 3, 8, 8)
+    x[:, 0, :4, :4] = 0.5  # the blurred copy spreads the corner out: less evidence before insertion
+    model, t = RegionModel(), torch.zeros(2, dtype=torch.long)
+    good = torch.zeros(2, 8, 8)
+    good[:, :4, :4] = 1.0
+    good += torch.linspace(0, 0.01, 64).view(1, 8, 8)  # distinct values: a fixed order
+    bad = 1.0 - good
+    fg, fb = M.faithfulness(model, x, good, t, steps=8), M.faithfulness(model, x, bad, t, steps=8)
+    p_full = 1 / (1 + math.exp(-4.0))
+    assert fg.deletion[0] == pytest.approx(p_full) and fg.insertion[-1] == pytest.approx(p_full)
+    assert fg.deletion[-1] == pytest.approx(0.5)  # all pixels at the mean colour: logits tie
+    assert fg.insertion[0] < fg.insertion[2] == pytest.approx(p_full)  # the corner is back after a quarter
+    assert fg.deletion[2] == pytest.approx(0.5)  # the 16 corner pixels are the first quarter of the good order
+    assert fg.deletion_auc < fb.deletion_auc and fg.insertion_auc > fb.insertion_auc
+    with pytest.raises(ValueError, match="maps of shape"):
+        M.faithfulness(model, x, good[:1], t)
+    with pytest.raises(ValueError, match="at least one step"):
+        M.faithfulness(model, x, good, t, steps=0)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    from vizcore.lab.default_model import default_model
+    from vizcore.models.weights import load_trained
+
+    return load_trained(default_model())
+
+
+def test_sanity_check_curve_falls_for_gradcam_on_the_default_model(trained) -> None:
+    before = {k: v.clone() for k, v in trained.state_dict().items()}
+    x, _, ds = M.shapes_for_model("small_cnn", 4, seed=3)
+    res = M.cascading_randomisation(trained, x, ds.labels, ["gradcam"], "features", max_steps=5)["gradcam"]
+    assert M.weighted_layers(trained, (3, 32, 32)) == ["features.0", "features.4", "features.8", "features.11", "fc"]
+    assert res.blocks == ("fc", "features.11", "features.8", "features.4", "features.0")
+    assert res.strip.shape == (6, 32, 32)
+    assert res.spearman[0] == 1.0 and res.ssim[0] == 1.0
+    assert res.spearman[-1] < M.SANITY_THRESHOLD and res.passes
+    assert all(torch.equal(before[k], v) for k, v in trained.state_dict().items())  # worked on a copy
+    with pytest.raises(ValueError, match="max_steps >= 1"):
+        M.cascading_randomisation(trained, x, ds.labels, ["gradcam"], "features", max_steps=0)
+
+
+def test_localisation_and_cue_conflict_on_the_default_model(trained) -> None:
+    model = A.prepare(trained)
+    x, masks, ds = M.shapes_for_model("small_cnn", 20, seed=1)
+    assert x.shape == (20, 3, 32, 32) and masks.shape == (20, 32, 32)
+    loc = M.localisation_of(model, x, masks, ds.labels, ["gradcam"], "features")["gradcam"]
+    assert loc.n == 20 and loc.pointing > loc.pointing_chance and loc.energy > loc.energy_chance
+    xc, _, cue = M.shapes_for_model("small_cnn", 6, seed=2, cue_conflict=True)
+    cm = M.cue_conflict_maps(model, xc, cue.labels, cue.texture_labels, "gradcam", "features")
+    for p, s, t, d in zip(cm.predicted.tolist(), cue.labels.tolist(), cue.texture_labels.tolist(), cm.decision):
+        assert d == ("shape" if p == s else "texture" if p == t else "other")
+    assert cm.shape_maps.shape == cm.texture_maps.shape == (6, 32, 32)
+    _, big_masks, _ = M.shapes_for_model("resnet18", 1)
+    assert big_masks.shape == (1, 224, 224) and 0 < big_masks.float().mean() < 1
