@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from vizcore.cli.registry import CLIError, command
 
@@ -67,7 +68,7 @@ def _image(spec: str | None, name: str):
     return np.asarray(datasets.decode_image(path.read_bytes())), None
 
 
-def _methods(text: str | None, default: tuple[str, ...]) -> list[str]:
+def _methods(text: str | None, default: tuple[str, ...]) -> list[Any]:  # Method names, checked below
     from vizcore.inspect.attribution import METHODS
 
     ms = [m.strip() for m in text.split(",") if m.strip()] if text else list(default)
@@ -117,10 +118,11 @@ def run(args: argparse.Namespace) -> dict:
     preds = [{"class": int(i), "name": names[int(i)], "probability": float(p)} for p, i in zip(probs[0], top[0])]
     if args.sanity:
         methods = _methods(args.methods, ("gradcam", "gradcam_pp", "layercam", "guided_gradcam", "saliency"))
-        res = metrics.cascading_randomisation(model, x, torch.tensor([target]), methods, layer, max_steps=args.steps)
+        sanity = metrics.cascading_randomisation(model, x, torch.tensor([target]), methods, layer,
+                                                 max_steps=args.steps)
         return {**head, "target": target, "predictions": preds, "sanity": {
             m: {"blocks": ["trained", *r.blocks], "spearman": r.spearman, "ssim": r.ssim, "passes": r.passes}
-            for m, r in res.items()}}
+            for m, r in sanity.items()}}
     a = attr.attribute(model, x, _methods(args.method, ())[0], target, layer)
     small = F.adaptive_avg_pool2d(attr.normalise(a.maps.double())[:, None], min(_MAP_SIDE, side))[0, 0]
     out = {**head, "method": a.method, "target": target, "target_name": names[target], "predictions": preds,

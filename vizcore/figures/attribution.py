@@ -3,6 +3,7 @@ curves and the cascading-randomisation sanity check (Adebayo et al., NeurIPS 201
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -91,7 +92,7 @@ def topk_figure(probs: Sequence[float], names: Sequence[str], title: str = "Top 
     return fig
 
 
-def localisation_figure(results: Mapping[str, object], titles: Mapping[str, str], layer: str,
+def localisation_figure(results: Mapping[str, Any], titles: Mapping[str, str], layer: str,
                         n: int) -> go.Figure:
     """Pointing game and energy in the mask per method (bars, %) with each one's chance level (grey ticks).
 
@@ -113,7 +114,7 @@ def localisation_figure(results: Mapping[str, object], titles: Mapping[str, str]
     return fig
 
 
-def faithfulness_figure(results: Mapping[str, object], titles: Mapping[str, str]) -> go.Figure:
+def faithfulness_figure(results: Mapping[str, Any], titles: Mapping[str, str]) -> go.Figure:
     """Deletion and insertion curves per method (target probability vs share of pixels, AUC in the legend)."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Deletion (lower is better)", "Insertion (higher is better)"))
     for i, (m, r) in enumerate(results.items()):
@@ -130,7 +131,7 @@ def faithfulness_figure(results: Mapping[str, object], titles: Mapping[str, str]
     return fig
 
 
-def sanity_figure(results: Mapping[str, object], titles: Mapping[str, str], threshold: float,
+def sanity_figure(results: Mapping[str, Any], titles: Mapping[str, str], threshold: float,
                   current: int | None = None) -> go.Figure:
     """Spearman rank correlation (solid) and SSIM (dotted) with the original map vs randomised layer groups."""
     fig = go.Figure()

@@ -114,6 +114,7 @@ def shapes_for_model(name: str, n: int, seed: int = 1, cue_conflict: bool = Fals
     ds = shapes.make_shapes(n, size=min(h, MAX_SHAPES_SIZE), seed=seed, cue_conflict=cue_conflict)
     x = for_model(name).batch(ds.images)
     masks = ds.masks
+    assert masks is not None  # the shapes renderer always draws masks
     if x.shape[-1] != h:
         x = F.interpolate(x, size=(h, h), mode="bilinear", align_corners=False, antialias=True)
         masks = F.interpolate(masks[:, None].float(), size=(h, h), mode="nearest")[:, 0] > 0.5
@@ -259,7 +260,8 @@ def cascading_randomisation(model: nn.Module, x: torch.Tensor, targets: torch.Te
         raise ValueError(f"expected max_steps >= 1, got {max_steps}")
     with lock if lock is not None else nullcontext():
         work = prepare(model).to(x.device)
-    groups = _groups(weighted_layers(work, tuple(x.shape[1:])), max_steps)
+    c, h, w = (int(v) for v in x.shape[1:])
+    groups = _groups(weighted_layers(work, (c, h, w)), max_steps)
     original = {m: attribute(work, x, m, targets, layer).maps for m in methods}
     rows = {m: [(1.0, 1.0)] for m in methods}
     strips = {m: [normalise(original[m][:1])[0].cpu().double().numpy()] for m in methods}
@@ -267,7 +269,7 @@ def cascading_randomisation(model: nn.Module, x: torch.Tensor, targets: torch.Te
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed + k)
             for p in group:
-                work.get_submodule(p).reset_parameters()
+                work.get_submodule(p).reset_parameters()  # type: ignore[operator]  # conv/linear/BN layers
         work.requires_grad_(False)
         for m in methods:
             maps = attribute(work, x, m, targets, layer).maps
