@@ -71,19 +71,19 @@ def perspective(images: torch.Tensor, endpoints: list[list[list[int]]], fill_mod
     return sample_grid(images, torch.cat(grids), fill_mode, fill)
 
 
-def elastic_displacement(seed: int, alpha: float, sigma: float, height: int, width: int) -> torch.Tensor:
-    """The displacement field of ``v2.ElasticTransform`` (uniform noise, Gaussian-smoothed, scaled by alpha), drawn
-    from ``seed`` -> (1, H, W, 2) in grid units (Simard et al., ICDAR 2003)."""
-    g = torch.Generator().manual_seed(int(seed))
-    fields = []
-    for size in (width, height):
-        d = torch.rand(1, 1, height, width, generator=g) * 2 - 1
-        if sigma > 0.0:
-            k = int(8 * sigma + 1)
-            k += 1 - k % 2  # the kernel size must be odd
-            d = F.gaussian_blur(d, [k, k], [sigma, sigma])
-        fields.append(d * alpha / size)
-    return torch.cat(fields, 1).permute(0, 2, 3, 1)
+def elastic_displacement(seeds: list[int], alpha: float, sigma: float, height: int, width: int) -> torch.Tensor:
+    """The displacement fields of ``v2.ElasticTransform`` (uniform noise in [-1, 1], Gaussian-smoothed with a
+    kernel of side 8·sigma + 1, scaled by alpha / side), one per seed -> (N, H, W, 2) in grid units (Simard et
+    al., ICDAR 2003). All fields share the kernel, so they are smoothed in one call."""
+    noise = torch.stack([torch.rand(2, height, width, generator=torch.Generator().manual_seed(int(s)))
+                         for s in seeds]) * 2 - 1  # (N, 2, H, W): dx, dy
+    if sigma > 0.0:
+        k = int(8 * sigma + 1)
+        k += 1 - k % 2  # the kernel side must be odd
+        while k // 2 >= min(height, width):  # reflect padding needs a margin smaller than the image
+            k -= 2
+        noise = F.gaussian_blur(noise, [k, k], [sigma, sigma])
+    return (noise * torch.tensor([alpha / width, alpha / height]).view(1, 2, 1, 1)).permute(0, 2, 3, 1)
 
 
 def elastic(images: torch.Tensor, seeds: list[int], alpha: float, sigma: float, fill_mode: FillMode = "constant",
@@ -91,7 +91,7 @@ def elastic(images: torch.Tensor, seeds: list[int], alpha: float, sigma: float, 
     """``F.elastic`` with one displacement field per image (from its seed), in one resampling."""
     _, _, h, w = images.shape
     base = tv_geom._create_identity_grid((h, w), device=images.device, dtype=torch.float32)
-    disp = torch.cat([elastic_displacement(s, alpha, sigma, h, w) for s in seeds]).to(images.device)
+    disp = elastic_displacement(seeds, alpha, sigma, h, w).to(images.device)
     return sample_grid(images, base + disp, fill_mode, fill)
 
 
@@ -160,6 +160,20 @@ def saturation(images: torch.Tensor, factors: list[float]) -> torch.Tensor:
         return images
     grey = tv_color._rgb_to_grayscale_image(images, 1, preserve_dtype=False)
     return _blend(images, grey, _per_image(factors, images))
+
+
+def blend_jitter(images: torch.Tensor, factors: list[float], kind: torch.Tensor) -> torch.Tensor:
+    """Brightness (kind 2), contrast (3) or saturation (4) per image in one blend; other kinds pass unchanged
+    (their factor must be 1). kind: (N, 1, 1, 1) int."""
+    if images.shape[1] == 3:
+        grey = tv_color._rgb_to_grayscale_image(images, 1, preserve_dtype=False)
+    else:
+        grey = images.float()
+    mean = grey.floor().mean(dim=(-3, -2, -1), keepdim=True)
+    if images.shape[1] == 1:  # torchvision leaves grey images unchanged by saturation
+        grey = torch.where(kind == 4, images.float(), grey)
+    other = torch.where(kind == 2, 0.0, torch.where(kind == 3, mean, grey))
+    return _blend(images, other, _per_image(factors, images))
 
 
 def hue(images: torch.Tensor, factors: list[float]) -> torch.Tensor:

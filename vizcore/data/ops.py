@@ -176,28 +176,35 @@ _JITTER = ("brightness", "contrast", "saturation", "hue")
 
 def _draw_jitter(p: Params, n: int, h: int, w: int, g: torch.Generator) -> list[Draw]:
     # v2.ColorJitter.make_params: a random order of the four, each factor uniform (hue: a shift in [-h, h])
+    order = torch.rand(n, 4, generator=g).argsort(1).tolist()  # a uniform permutation per image
+    u = torch.rand(n, 4, generator=g, dtype=torch.float64).tolist()
     out = []
-    for _ in range(n):
-        order = [_JITTER[int(i)] for i in torch.randperm(4, generator=g)]
-        e: Draw = {"order": [k for k in order if p[k] > 0]}
-        for k in _JITTER:
-            if p[k] > 0:
-                lo, hi = (-p[k], p[k]) if k == "hue" else (max(0.0, 1 - p[k]), 1 + p[k])
-                e[k] = round(_u(g, 1, lo, hi)[0], 4)
+    for o, r in zip(order, u):
+        e: Draw = {"order": [_JITTER[k] for k in o if p[_JITTER[k]] > 0]}
+        for k, name in enumerate(_JITTER):
+            if p[name] > 0:
+                lo, hi = (-p[name], p[name]) if name == "hue" else (max(0.0, 1 - p[name]), 1 + p[name])
+                e[name] = round(lo + (hi - lo) * r[k], 4)
         out.append(e)
     return out
 
 
 def _apply_jitter(x: torch.Tensor, d: list[Draw], p: Params) -> torch.Tensor:
-    fns = {"brightness": kernels.brightness, "contrast": kernels.contrast, "saturation": kernels.saturation,
-           "hue": kernels.hue}
-    x = x.clone()
-    for pos in range(4):  # position in each image's order; one batched call per (position, operation)
-        for k, fn in fns.items():
-            idx = [i for i, e in enumerate(d) if len(e["order"]) > pos and e["order"][pos] == k]
-            if idx:
-                t = torch.tensor(idx, device=x.device)
-                x[t] = fn(x[t], [d[i][k] for i in idx])
+    # One pass per position in the images' orders. Brightness, contrast and saturation are all torchvision's
+    # blend f·x + (1 - f)·other (other = black, the grey mean, the grey image): one batched blend per position,
+    # each image with its own factor and its own "other"; factor 1 (no operation at this position) is exact.
+    for pos in range(max((len(e["order"]) for e in d), default=0)):
+        at = [e["order"][pos] if len(e["order"]) > pos else "" for e in d]
+        hue_idx = [i for i, k in enumerate(at) if k == "hue"]
+        if len(hue_idx) < len(d):
+            factors = [d[i][k] if k and k != "hue" else 1.0 for i, k in enumerate(at)]
+            kind = torch.tensor([("", "hue", "brightness", "contrast", "saturation").index(k) for k in at],
+                                device=x.device).view(-1, 1, 1, 1)
+            x = kernels.blend_jitter(x, factors, kind)
+        if hue_idx:
+            t = torch.tensor(hue_idx, device=x.device)
+            x = x.clone()
+            x[t] = kernels.hue(x[t], [d[i]["hue"] for i in hue_idx])
     return x
 
 
