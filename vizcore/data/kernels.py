@@ -158,18 +158,18 @@ def saturation(images: torch.Tensor, factors: list[float]) -> torch.Tensor:
     """``F.adjust_saturation`` per image: blend with the grey image (grey images pass unchanged)."""
     if images.shape[1] == 1:
         return images
-    grey = tv_color._rgb_to_grayscale_image(images, 1, preserve_dtype=False)
+    grey = tv_color._rgb_to_grayscale_image(images, 1, preserve_dtype=False).floor_()  # as torchvision for uint8
     return _blend(images, grey, _per_image(factors, images))
 
 
 def blend_jitter(images: torch.Tensor, factors: list[float], kind: torch.Tensor) -> torch.Tensor:
     """Brightness (kind 2), contrast (3) or saturation (4) per image in one blend; other kinds pass unchanged
     (their factor must be 1). kind: (N, 1, 1, 1) int."""
-    if images.shape[1] == 3:
-        grey = tv_color._rgb_to_grayscale_image(images, 1, preserve_dtype=False)
+    if images.shape[1] == 3:  # torchvision floors the grey image of uint8 input for both contrast and saturation
+        grey = tv_color._rgb_to_grayscale_image(images, 1, preserve_dtype=False).floor_()
     else:
         grey = images.float()
-    mean = grey.floor().mean(dim=(-3, -2, -1), keepdim=True)
+    mean = grey.mean(dim=(-3, -2, -1), keepdim=True)
     if images.shape[1] == 1:  # torchvision leaves grey images unchanged by saturation
         grey = torch.where(kind == 4, images.float(), grey)
     other = torch.where(kind == 2, 0.0, torch.where(kind == 3, mean, grey))
