@@ -61,7 +61,8 @@ def _uid() -> int:
     return st.session_state["aug_uid"]
 
 
-def _add(op: str) -> None:
+def _add() -> None:
+    op = st.session_state["aug_new_op"]  # read here: a callback's args were bound on the previous run
     _steps().append({"uid": _uid(), "op": op, "p": 1.0 if op in ("randaugment", "trivialaugment") else 0.5,
                      "params": {}})
 
@@ -118,8 +119,8 @@ c1, c2, c3, c4 = st.columns([2, 1, 2, 1])
 preset = c1.selectbox("Start from a preset", list(PRESET_PIPELINES), 1, key="aug_preset")
 if c2.button("Load preset", key="aug_load_preset"):
     _set_steps(PRESET_PIPELINES[preset])
-new_op = c3.selectbox("Operation", list(OPS), key="aug_new_op", format_func=lambda o: f"{OPS[o].title} ({o})")
-c4.button("Add", key="aug_add", on_click=_add, args=(new_op,), type="primary")
+c3.selectbox("Operation", list(OPS), key="aug_new_op", format_func=lambda o: f"{OPS[o].title} ({o})")
+c4.button("Add", key="aug_add", on_click=_add, type="primary")
 
 steps = _steps()
 if not steps:
