@@ -99,9 +99,9 @@ def main() -> None:
     print(f"{torch.get_num_threads()} threads; pipeline: " + " -> ".join(s.label() for s in PIPE.steps))
     t_pipe, t_compose, t_replay = [], [], []
     for r in range(args.repeats):  # alternate so drifting load hits all three alike
-        t_pipe.append(best(lambda: PIPE.run(images, torch.Generator().manual_seed(r)), 1))
+        t_pipe.append(best(lambda r=r: PIPE.run(images, torch.Generator().manual_seed(r)), 1))
         t_compose.append(best(lambda: torch.stack([COMPOSE(x) for x in images]), 1))
-        t_replay.append(best(lambda: replay_per_image(images, r), 1))
+        t_replay.append(best(lambda r=r: replay_per_image(images, r), 1))
     p, c, rp = min(t_pipe), min(t_compose), min(t_replay)
     print(f"batched pipeline            : {1000 * p:8.2f} ms per batch of {args.batch}")
     print(f"v2.Compose per image        : {1000 * c:8.2f} ms")

@@ -279,7 +279,7 @@ def _apply_boxes(x: torch.Tensor, d: list[Draw], p: Params) -> torch.Tensor:
 
 # ---------------------------------------------------------------------------------------- the table
 
-_RANGE = "range"
+_RANGE: Literal["range"] = "range"
 OPS: dict[str, OpDef] = {op.name: op for op in [
     OpDef("hflip", "Horizontal flip", "v2.RandomHorizontalFlip", (), _none,
           _single(lambda x, p: x.flip(-1)), True),
