@@ -22,6 +22,7 @@ PAGES = {
     ],
     "Training": [
         st.Page("pages/training_lab.py", title="Training Lab", icon=":material/model_training:"),
+        st.Page("pages/augmentation_lab.py", title="Augmentation Lab", icon=":material/auto_fix_high:"),
     ],
 }
 

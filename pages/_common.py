@@ -130,6 +130,7 @@ def image_picker(key: str, shapes_size: int = 128) -> np.ndarray:
 
 
 CHECKPOINT_KEY = "checkpoint_path"  # set by the Training Lab's "Open in other pages"
+AUGMENT_PIPELINE_KEY = "augment_pipeline_for_lab"  # pipeline JSON set by the Augmentation Lab's "Use in Training Lab"
 
 
 @st.cache_resource(show_spinner=False)

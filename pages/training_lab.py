@@ -12,7 +12,7 @@ import os
 import pandas as pd
 import streamlit as st
 
-from pages._common import CHECKPOINT_KEY, user_errors
+from pages._common import AUGMENT_PIPELINE_KEY, CHECKPOINT_KEY, user_errors
 from pages._lab_live import follow, watch
 from vizcore.core import paths
 from vizcore.data import datasets as vdata
@@ -134,6 +134,16 @@ with tabs[4]:
                                 "TrivialAugmentWide (Müller & Hutter, 2021)")
     ra_n = c2.number_input("RandAugment N", 1, 10, 2, key="lab_ra_n", disabled=augment != "randaugment")
     ra_m = c3.number_input("RandAugment M", 0, 30, 9, key="lab_ra_m", disabled=augment != "randaugment")
+    aug_pipeline = st.session_state.get(AUGMENT_PIPELINE_KEY)  # sent by the Augmentation Lab
+    if aug_pipeline and st.toggle("Use the pipeline from the Augmentation Lab (replaces the preset)", True,
+                                  key="lab_use_pipeline"):
+        with user_errors("The pipeline from the Augmentation Lab is not valid: "):
+            from vizcore.data.pipeline import Pipeline
+
+            st.caption("Pipeline: " + " → ".join(s.label() for s in Pipeline.from_json(aug_pipeline).steps))
+        augment = "none"
+    else:
+        aug_pipeline = None
 
 all_runs = store.list()  # read once per rerun; sections 1 and 5 both use it
 finished_with_ckpt = [r for r in all_runs if r.status == "done" and r.checkpoint]
@@ -169,7 +179,7 @@ with user_errors("This configuration cannot run: "):
         randaugment_m=int(ra_m), distill_teacher=teacher, distill_T=float(distill_T),
         distill_alpha=float(distill_alpha), transfer=transfer,
         transfer_from=transfer_from if transfer != "none" else None, backbone_lr_mult=float(backbone_lr_mult),
-        seed=int(seed), time_budget_s=float(time_budget), data_root=data_root)
+        seed=int(seed), time_budget_s=float(time_budget), data_root=data_root, augment_pipeline=aug_pipeline)
 
 spe = config.steps_per_epoch()
 lrs = lr_sched.lr_schedule(config, spe)
@@ -330,6 +340,12 @@ else:
         with user_errors():
             store.rename(rid, new_name)
             st.rerun()
+    if rec.config.augment_pipeline:
+        with st.expander("Augmentation pipeline of this run"):
+            from vizcore.data.pipeline import Pipeline
+
+            st.markdown("\n".join(f"{k + 1}. {s.label()}" for k, s in
+                                   enumerate(Pipeline.from_json(rec.config.augment_pipeline).steps)))
     config_json, metrics_csv = store.export(rid)
     c2.download_button("Config (JSON)", config_json, f"run_{rid}_config.json", "application/json", key="lab_dl_json")
     c2.download_button("Metrics (CSV)", metrics_csv, f"run_{rid}_metrics.csv", "text/csv", key="lab_dl_csv")

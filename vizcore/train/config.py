@@ -79,6 +79,8 @@ class TrainConfig:
     augment: AugmentName = _field("none", "augmentation preset: none, flip_crop, randaugment, trivialaugment")
     randaugment_n: int = _field(2, "RandAugment: ops per image")
     randaugment_m: int = _field(9, "RandAugment: magnitude, 0..30")
+    augment_pipeline: str | None = _field(None, "augmentation pipeline in place of the preset: JSON text (object or "
+                                                "list of operations) or a JSON file path; stored as JSON")
     distill_teacher: str | None = _field(None, "knowledge distillation teacher: a run id or a checkpoint path")
     distill_T: float = _field(4.0, "distillation temperature T")
     distill_alpha: float = _field(0.5, "weight α of the distillation term; (1-α) goes to the hard-label loss")
@@ -118,6 +120,15 @@ class TrainConfig:
         check_choice("augment", self.augment, AUGMENTS)
         check_range("randaugment_n", self.randaugment_n, 1, 10, integer=True)
         check_range("randaugment_m", self.randaugment_m, 0, 30, integer=True)
+        if self.augment_pipeline is not None:
+            from vizcore.data.pipeline import load_pipeline
+
+            # a file path or a dict becomes canonical JSON text: the stored run holds the pipeline itself
+            canonical = json.dumps(load_pipeline(self.augment_pipeline).to_dict(), sort_keys=True, separators=(",", ":"))
+            object.__setattr__(self, "augment_pipeline", canonical)
+            if self.augment != "none":
+                raise ValueError(f"expected augment='none' with an augment_pipeline (the pipeline replaces the "
+                                 f"preset), got augment={self.augment!r}")
         if self.distill_teacher is not None and (not isinstance(self.distill_teacher, str) or not self.distill_teacher):
             raise ValueError(f"expected distill_teacher to be a run id or checkpoint path, got {self.distill_teacher!r}")
         check_range("distill_T", self.distill_T, 0.0, 100.0, lo_open=True)

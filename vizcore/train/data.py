@@ -59,3 +59,13 @@ def augment_config(config: TrainConfig) -> Any:
     return AugmentConfig(preset=config.augment, randaugment_n=config.randaugment_n,
                          randaugment_m=config.randaugment_m, mixup_alpha=config.mixup_alpha,
                          cutmix_alpha=config.cutmix_alpha, mix_prob=config.mix_prob)
+
+
+def augment_pipeline(config: TrainConfig) -> Any:
+    """The per-image :class:`vizcore.data.pipeline.Pipeline` of a run: its ``augment_pipeline``, else its preset
+    as a named pipeline (the same draws and pixels as the preset)."""
+    from vizcore.data.pipeline import Pipeline, preset_pipeline
+
+    if config.augment_pipeline is not None:
+        return Pipeline.from_json(config.augment_pipeline)
+    return preset_pipeline(config.augment, config.randaugment_n, config.randaugment_m)

@@ -48,7 +48,7 @@ from vizcore.models.preprocess import for_model
 from vizcore.models.weights import checkpoint_meta, get_model, load_checkpoint, save_checkpoint
 from vizcore.train.budget import preflight
 from vizcore.train.config import FINAL_STATUSES, Status, TrainConfig
-from vizcore.train.data import augment_config, load_data, to_tensor_data
+from vizcore.train.data import augment_config, augment_pipeline, load_data, to_tensor_data
 from vizcore.train.loop import (
     Callback,
     EpochMeter,
@@ -291,6 +291,7 @@ class Run:
             x_train=train_set.images.to(device), y_train=train_set.labels.to(device),
             x_val=val_set.images.to(device), y_val=val_set.labels.to(device),
             num_classes=num_classes, steps_per_epoch=spe, student=for_model(cfg.model), aug=augment_config(cfg),
+            pipeline=augment_pipeline(cfg),
             gen=torch.Generator(device=device).manual_seed(cfg.seed),
             aug_gen=torch.Generator().manual_seed(cfg.seed + 1),  # augmentation and mixing draws (CPU)
             head=head, frozen=frozen, teacher=teacher,

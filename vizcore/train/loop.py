@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vizcore.data.augment import AugmentConfig, augment, mix_batch
+from vizcore.data.augment import AugmentConfig, mix_batch
+from vizcore.data.pipeline import Pipeline
 from vizcore.models.preprocess import Preprocess
 from vizcore.train.tricks import kd_loss
 
@@ -49,6 +50,7 @@ class TrainState:
     aug: AugmentConfig
     gen: torch.Generator  # data order (on the device)
     aug_gen: torch.Generator  # augmentation and mixing draws (CPU)
+    pipeline: Pipeline | None = None  # per-image augmentation (the preset as a pipeline, or the config's own)
     head: str | None = None  # classifier module path (transfer runs)
     frozen: bool = False  # linear probe: only the head trains
     teacher: nn.Module | None = None
@@ -118,8 +120,8 @@ def train_step(state: TrainState, idx: torch.Tensor) -> tuple[torch.Tensor, torc
     """
     cfg = state.config
     xb, yb = state.x_train[idx], state.y_train[idx]
-    if state.aug.preset != "none":
-        xb, _ = augment(xb, state.aug, state.aug_gen)
+    if state.pipeline is not None and state.pipeline.steps:
+        xb, _ = state.pipeline.run(xb, state.aug_gen)
     x01 = xb.float().div_(255.0)
     target: torch.Tensor = yb
     if state.aug.mixes:  # mixed in [0, 1] pixel space, before normalisation
