@@ -68,7 +68,8 @@ class _Image(torch.nn.Module):
     def forward(self) -> torch.Tensor:
         if not self.fourier:
             return torch.sigmoid(self.pix)
-        spec = torch.view_as_complex(self.spec) * self.scale
+        scale = self.get_buffer("scale")
+        spec = torch.view_as_complex(self.spec) * scale
         img = torch.fft.irfft2(spec, s=(self.h, self.w), norm="ortho")
         img = torch.einsum("cd,dhw->chw", _COLOR.to(img.device), img)
         return torch.sigmoid(img)[None]

@@ -213,9 +213,14 @@ def ablation(paths: Sequence[str], mode: AblateMode = "one",
         if mode == "one":
             out[_gate(p)] = torch.ones_like
         else:
-            m = means[p]  # type: ignore[index]
-            out[_gate(p)] = lambda s, m=m: m.to(s.device, s.dtype).view(1, -1, 1, 1).expand_as(s).contiguous()
+            out[_gate(p)] = _constant(means[p])  # type: ignore[index]
     return out
+
+
+def _constant(mean: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    def fill(s: torch.Tensor) -> torch.Tensor:
+        return mean.to(s.device, s.dtype).view(1, -1, 1, 1).expand_as(s).contiguous()
+    return fill
 
 
 def predict(model: nn.Module, x: torch.Tensor, replace: dict[str, Callable] | None = None,
