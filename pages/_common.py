@@ -144,8 +144,13 @@ def trained_checkpoint(model_name: str) -> tuple[str | None, str]:
     if model_name == "small_cnn":
         return _default_checkpoint(), "ConvScope's default model (small_cnn trained on the embedded shapes)"
     if model_name == "se_resnet_small":
-        return _default_checkpoint(model_name), "ConvScope's default SE model (se_resnet_small trained on the " \
-                                                "embedded shapes)"
+        from vizcore.lab.default_model import default_model_ready
+
+        if default_model_ready(model_name):  # never start a long training from a page visit
+            return _default_checkpoint(model_name), "ConvScope's default SE model (se_resnet_small trained on " \
+                                                    "the embedded shapes)"
+        return None, ("the default SE-ResNet is not built on this machine yet: run `python -m vizcore "
+                      "default-model --model se_resnet_small` once (CPU minutes), or train one in the Training Lab")
     return None, ("no trained weights for this model here: train one in the Training Lab and press "
                   "'Open in other pages', or pick Small CNN, which has a default trained model")
 

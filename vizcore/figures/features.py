@@ -135,8 +135,16 @@ def depth_figure(profile: Sequence[dict], title: str = "Map size and channels wi
     fig.update_layout(title=title, height=340, margin=dict(l=60, r=60, t=50, b=50),
                       legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
     fig.update_xaxes(title_text="spatial layers in execution order")
-    fig.update_yaxes(title_text="map height (units, log)", type="log", secondary_y=False)
-    fig.update_yaxes(title_text="channels", secondary_y=True)
+    def pow2(values: list[int]) -> list[int]:
+        top = max(values) if values else 1
+        return [2 ** i for i in range(int(np.log2(max(top, 1))) + 2)]
+
+    hs = pow2([int(p["height"]) for p in profile])
+    cs = pow2([int(p["channels"]) for p in profile])
+    fig.update_yaxes(title_text="map height (units, log scale)", type="log", tickvals=hs, ticktext=[str(v) for v in hs],
+                     secondary_y=False)
+    fig.update_yaxes(title_text="channels (log scale)", type="log", tickvals=cs, ticktext=[str(v) for v in cs],
+                     showgrid=False, secondary_y=True)
     return fig
 
 

@@ -98,6 +98,15 @@ def _is_complete(path: Path, cfg: TrainConfig, fingerprint: str) -> bool:
             and meta.get("data_fingerprint") == fingerprint)
 
 
+def default_model_ready(model: str = "small_cnn") -> bool:
+    """True when default model ``model`` needs no training: a complete copy is cached or shipped."""
+    cfg = DEFAULT_CONFIGS[model] if model in DEFAULT_CONFIGS else None
+    if cfg is None:
+        raise ValueError(f"expected a default model from {', '.join(DEFAULT_CONFIGS)}, got {model!r}")
+    fp = data_fingerprint(cfg)
+    return _is_complete(default_model_path(model), cfg, fp) or _is_complete(shipped_path(model), cfg, fp)
+
+
 def default_model(progress: Callable[[float, str], None] | None = None, retrain: bool = False,
                   config: TrainConfig | None = None, model: str = "small_cnn") -> Path:
     """The checkpoint of the default model (small_cnn on the embedded shapes), ready on first use.
