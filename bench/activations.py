@@ -39,8 +39,8 @@ def capture_ratios(repeat: int) -> None:
     for batch in (1, 8):
         x = torch.randn(batch, 3, 224, 224, generator=torch.Generator().manual_seed(0))
         runs: dict[str, list[float]] = {"capture": [], "feature extractor": [], "plain forward": []}
-        calls = {"capture": lambda: capture.capture(model, ["layer1"], x)["layer1"],
-                 "feature extractor": lambda: extractor(x)["layer1"], "plain forward": lambda: model(x)}
+        calls = {"capture": lambda x=x: capture.capture(model, ["layer1"], x)["layer1"],
+                 "feature extractor": lambda x=x: extractor(x)["layer1"], "plain forward": lambda x=x: model(x)}
         with torch.no_grad():
             torch.testing.assert_close(calls["capture"](), calls["feature extractor"]())
             for _ in range(2):  # warm-up

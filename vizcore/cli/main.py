@@ -33,8 +33,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def _load_commands() -> None:
     # Importing the command modules registers them (once: Python caches modules).
-    from vizcore.cli import data, geometry, lab, models, rf, train  # noqa: F401
-    from vizcore.cli import inspect_cmds  # noqa: F401
+    from vizcore.cli import data, geometry, inspect_cmds, lab, models, rf, train  # noqa: F401
 
 
 def main(argv: Sequence[str] | None = None) -> int:

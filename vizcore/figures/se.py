@@ -47,8 +47,7 @@ def before_after_figure(before: np.ndarray, after: np.ndarray, gate: float, titl
         fig.add_trace(go.Heatmap(z=m, zmin=lo, zmax=hi, colorscale="Viridis", showscale=c == 2,
                                  colorbar=dict(title=dict(text="activation", side="right")),
                                  hovertemplate="unit (%{y}, %{x}): %{z:.3f}<extra></extra>"), 1, c)
-        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{c if c > 1 else ''}", title_text="row (units)",
-                         row=1, col=c)
+        fig.update_yaxes(autorange="reversed", title_text="row (units)" if c == 1 else None, row=1, col=c)
         fig.update_xaxes(title_text="column (units)", row=1, col=c)
     fig.update_layout(title=title, height=360, margin=dict(l=60, r=20, t=70, b=50))
     return fig
