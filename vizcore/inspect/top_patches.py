@@ -162,5 +162,6 @@ def patch(image: NDArray[np.uint8], nf: NodeField, unit: tuple[int, int]) -> NDA
 
 def channel_patches(images: NDArray[np.uint8], nf: NodeField, top: TopUnits, c: int) -> list[NDArray[np.uint8]]:
     """Patches of the top units of channel ``c``; images: (N, H, W, 3) uint8, the searched set in order."""
+    top.channel(c)  # checks c
     return [patch(images[int(top.image[c, r])], nf, (int(top.unit[c, r, 0]), int(top.unit[c, r, 1])))
             for r in range(top.values.shape[1])]
