@@ -49,12 +49,14 @@ class Capture:
                  ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"expected a torch.nn.Module, got {type(model).__name__}")
-        known = dict(model.named_modules())
         names = list(dict.fromkeys(modules))
-        missing = [n for n in names + list(replace or {}) if n not in known]
-        if missing:
-            some = ", ".join(list(known)[1:7])
-            raise ValueError(f"expected module paths of this model (e.g. {some}, ...), got {missing[0]!r}")
+        known: dict[str, nn.Module] = {}
+        for n in [*names, *(replace or {})]:
+            try:  # get_submodule walks one path: cheaper than listing every module on each capture
+                known[n] = model.get_submodule(n)
+            except AttributeError:
+                some = ", ".join([k for k, _ in model.named_modules()][1:7])
+                raise ValueError(f"expected module paths of this model (e.g. {some}, ...), got {n!r}") from None
         self.model = model
         self.names = names
         self.detach, self.keep_inputs, self.stop_early = detach, inputs, stop_early
@@ -112,13 +114,8 @@ def capture(model: nn.Module, modules: Sequence[str], x: torch.Tensor, *, inputs
     x: (N, C, H, W) on the model's device -> {module path: output tensor}. The model is put in eval mode for the
     call and restored; hooks are gone afterwards, also when the forward raises.
     """
-    was = model.training
-    model.eval()
-    try:
-        with Capture(model, modules, inputs=inputs, stop_early=stop_early) as cap, torch.no_grad():
-            cap.run(x)
-    finally:
-        model.train(was)
+    with eval_mode(model), Capture(model, modules, inputs=inputs, stop_early=stop_early) as cap, torch.no_grad():
+        cap.run(x)
     out = dict(cap.outputs)
     if inputs:
         out.update({f"{k}:input": v for k, v in cap.inputs.items()})
@@ -142,13 +139,8 @@ class NodeRunner:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, C, H, W) -> the node's output (N, ...) in eval mode, without gradients."""
-        was = self.sub.training
-        self.sub.eval()
-        try:
-            with torch.no_grad():
-                out = self.sub(x)
-        finally:
-            self.sub.train(was)
+        with eval_mode(self.sub), torch.no_grad():
+            out = self.sub(x)
         if not isinstance(out, torch.Tensor):
             raise ValueError(f"expected node {self.node} to output a tensor, got {type(out).__name__}")
         return out
@@ -161,10 +153,15 @@ def node_output(gm: fx.GraphModule, node: str, x: torch.Tensor) -> torch.Tensor:
 
 @contextmanager
 def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """The model in eval mode for the block, its previous mode restored after (also on error)."""
-    was = model.training
+    """The model in eval mode for the block, its previous mode restored after (also on error).
+
+    A model already in eval mode (the usual case: zoo models are built in eval mode) is left alone, which saves
+    walking every module twice per call."""
+    if not model.training:
+        yield model
+        return
     model.eval()
     try:
         yield model
     finally:
-        model.train(was)
+        model.train(True)
