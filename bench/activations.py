@@ -46,10 +46,13 @@ def capture_ratios(repeat: int) -> None:
             for _ in range(2):  # warm-up
                 for f in calls.values():
                     f()
-            for _ in range(repeat):
-                for k, f in calls.items():  # interleaved: load changes hit every contender alike
+            keys = list(calls)
+            for r in range(repeat):
+                # interleaved (load changes hit every contender alike), order rotated (no one always runs on the
+                # caches the previous contender warmed)
+                for k in keys[r % 3:] + keys[:r % 3]:
                     t0 = time.perf_counter()
-                    f()
+                    calls[k]()
                     runs[k].append(time.perf_counter() - t0)
         med = {k: statistics.median(v) for k, v in runs.items()}
         print(f"resnet18 layer1, 224x224, batch {batch}: " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in med.items()))
