@@ -19,6 +19,8 @@ PAGES = {
     "Seeing inside": [
         st.Page("pages/receptive_field.py", title="Receptive Field", icon=":material/center_focus_strong:"),
         st.Page("pages/gradcam.py", title="Grad-CAM & attributions", icon=":material/local_fire_department:"),
+        st.Page("pages/features.py", title="Features", icon=":material/filter:"),
+        st.Page("pages/se_attention.py", title="SE Attention", icon=":material/tune:"),
     ],
     "Training": [
         st.Page("pages/training_lab.py", title="Training Lab", icon=":material/model_training:"),

@@ -134,12 +134,12 @@ AUGMENT_PIPELINE_KEY = "augment_pipeline_for_lab"  # pipeline JSON set by the Au
 
 
 @st.cache_resource(show_spinner=False)
-def _default_checkpoint() -> str:
+def _default_checkpoint(model: str = "small_cnn") -> str:
     from vizcore.lab import default_model as runs
 
     bar = st.progress(0.0, text="Preparing ConvScope's default trained model…")
     try:
-        path = runs.default_model(lambda frac, text: bar.progress(min(max(frac, 0.0), 1.0), text=text))
+        path = runs.default_model(lambda frac, text: bar.progress(min(max(frac, 0.0), 1.0), text=text), model=model)
     finally:
         bar.empty()
     return str(path)
@@ -161,6 +161,14 @@ def trained_checkpoint(model_name: str) -> tuple[str | None, str]:
                            f"val. accuracy {meta.get('val_acc', float('nan')):.1%})"
     if model_name == "small_cnn":
         return _default_checkpoint(), "ConvScope's default model (small_cnn trained on the embedded shapes)"
+    if model_name == "se_resnet_small":
+        from vizcore.lab.default_model import default_model_ready
+
+        if default_model_ready(model_name):  # never start a long training from a page visit
+            return _default_checkpoint(model_name), "ConvScope's default SE model (se_resnet_small trained on " \
+                                                    "the embedded shapes)"
+        return None, ("the default SE-ResNet is not built on this machine yet: run `python -m vizcore "
+                      "default-model --model se_resnet_small` once (CPU minutes), or train one in the Training Lab")
     return None, ("no trained weights for this model here: train one in the Training Lab and press "
                   "'Open in other pages', or pick Small CNN, which has a default trained model")
 
@@ -179,3 +187,54 @@ def _shapes_masks(size: int) -> np.ndarray:
     from vizcore.data import shapes
 
     return shapes.make_shapes(_SHAPES_N, size=size, seed=0).masks.numpy()
+
+
+# ------------------------------------------------------------------------------------------- weights + shared model
+
+
+def weights_picker(name: str, key: str, default: str = "random") -> tuple[str, float, str]:
+    """Radio for the weights of zoo model ``name``: (weights argument, checkpoint mtime, label in words).
+
+    "trained": the Training Lab's chosen run or ConvScope's default model; "pretrained": torchvision's when on
+    this machine. Whatever is missing falls back to random weights, said so. Browser users choose only weights the
+    app owns: no free file path.
+    """
+    from pathlib import Path
+
+    from vizcore.models import registry as zoo
+    from vizcore.models import weights as mweights
+
+    options = ["random", "trained", "pretrained"]
+    c1, c2 = st.columns([2, 3])
+    choice = c1.radio("Weights", options, index=options.index(default), horizontal=True, key=key)
+    if choice == "trained":
+        ckpt, source = trained_checkpoint(name)
+        if ckpt:
+            return ckpt, Path(ckpt).stat().st_mtime, source
+        c2.info(f"Showing random weights — {source}.")
+    elif choice == "pretrained":
+        if zoo.get_entry(name).has_pretrained and mweights.pretrained_available(name):
+            return "pretrained", 0.0, "torchvision's ImageNet weights"
+        c2.info("Pretrained weights for this model are not on this machine (no download here); showing random "
+                "weights.")
+    return "random", 0.0, "random (untrained) weights"
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def traced_model(name: str, weights: str, stamp: float):
+    """(model, its receptive-field table with the traced graph, the lock its users hold), cached for every session.
+
+    Hooks and forward passes on the shared model happen under the lock; ``stamp`` renews the cache on a new file.
+    """
+    import threading
+
+    from vizcore.arch import receptive_field as rf
+    from vizcore.models import registry as zoo
+    from vizcore.models import weights as mweights
+
+    if weights not in ("random", "pretrained") and mweights.checkpoint_meta(weights):
+        model = mweights.load_trained(weights, model=name)
+    else:
+        model = mweights.get_model(name, weights=weights)
+    model.to(vdevice.pick_device())
+    return model, rf.analyze(model, zoo.get_entry(name).input_size), threading.Lock()

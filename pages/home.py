@@ -20,6 +20,12 @@ PAGES = [
     ("pages/receptive_field.py", "Receptive Field",
      "Which input pixels a unit sees: exact receptive fields, effective stride and padding for branching "
      "networks, the box a chosen unit sees on an image, and the effective receptive field of trained weights."),
+    ("pages/features.py", "Features",
+     "What the channels see: filters, activation maps for your image, the image patches that excite a channel "
+     "most over a data set, and an input optimised to excite it."),
+    ("pages/se_attention.py", "SE Attention",
+     "Squeeze-and-excitation gates for your image and per class (the SENet paper's analysis on your data), and "
+     "what switching them off costs."),
     ("pages/training_lab.py", "Training Lab",
      "Train small models live and compare the Bag of Tricks — warmup, cosine schedules, label smoothing, mixup, "
      "cutmix, zero-gamma, distillation, transfer learning, augmentation — over several seeds, with honest "

@@ -155,13 +155,15 @@ def _add_default(p: argparse.ArgumentParser) -> None:
                    help="train again from DEFAULT_CONFIG (reproduces the shipped checkpoint) even if one exists")
     p.add_argument("--ship", action="store_true",
                    help="also copy the result into vizcore/resources as the checkpoint shipped with ConvScope")
+    p.add_argument("--model", default="small_cnn", choices=["small_cnn", "se_resnet_small"],
+                   help="which default model: small_cnn (default) or se_resnet_small (for the SE Attention page)")
 
 
-@command("default-model", "Build (or reuse) the default trained model: small_cnn on the embedded shapes.", _add_default)
+@command("default-model", "Build (or reuse) a default trained model: small_cnn (or se_resnet_small) on the embedded shapes.", _add_default)
 def run_default(args: argparse.Namespace) -> dict:
     import time
 
-    from vizcore.lab.default_model import DEFAULT_CONFIG, default_model
+    from vizcore.lab.default_model import DEFAULT_CONFIGS, default_model, shipped_path
     from vizcore.models.weights import checkpoint_meta
 
     last = [""]
@@ -173,19 +175,18 @@ def run_default(args: argparse.Namespace) -> dict:
             sys.stderr.flush()
 
     t = time.perf_counter()
-    path = default_model(progress, retrain=args.retrain)
+    path = default_model(progress, retrain=args.retrain, model=args.model)
     if not args.json:
         sys.stderr.write("\n")
     if args.ship:
         from vizcore.core import io as vio
-        from vizcore.lab.default_model import SHIPPED_DEFAULT
-
-        vio.copy_file(path, SHIPPED_DEFAULT)
-        vio.copy_file(Path(str(path) + ".json"), Path(str(SHIPPED_DEFAULT) + ".json"))
+        shipped = shipped_path(args.model)
+        vio.copy_file(path, shipped)
+        vio.copy_file(Path(str(path) + ".json"), Path(str(shipped) + ".json"))
     meta = checkpoint_meta(path) or {}
     hist = meta.get("history") or []
     source = "cached" if "cached" in last[0] else "shipped" if "shipped" in last[0] else "trained"
     return {"checkpoint": str(path), "source": source, "model": meta.get("model"), "classes": meta.get("classes"),
             "val_acc": meta.get("val_acc"), "epochs": len(hist),
             "train_time_s": hist[-1]["elapsed_s"] if hist else None, "wall_s": time.perf_counter() - t,
-            "config": DEFAULT_CONFIG.to_dict()}
+            "config": DEFAULT_CONFIGS[args.model].to_dict()}

@@ -27,3 +27,33 @@ def feature_map(table: FieldTable, node: str, x: torch.Tensor) -> NDArray[np.flo
     finally:
         sub.train(was)
     return out[0].abs().mean(0).double().cpu().numpy()
+
+
+# ---------------------------------------------------------------------------------------- per-channel view
+
+
+def channel_stats(act: torch.Tensor | NDArray[np.floating]) -> dict[str, NDArray[np.float64]]:
+    """Per-channel statistics of one image's activation act: (C, H, W) tensor or array.
+
+    Returns {"mean", "max", "zero_fraction"} arrays of shape (C,); zero_fraction is the share of units that are
+    exactly 0 (after a ReLU: inactive units; ~0 elsewhere).
+    """
+    if act.ndim != 3:
+        raise ValueError(f"expected an activation of shape (C, H, W), got {tuple(act.shape)}")
+    a = torch.as_tensor(act).detach().double().cpu().flatten(1)
+    return {"mean": a.mean(1).numpy(), "max": a.amax(1).numpy(), "zero_fraction": (a == 0).double().mean(1).numpy()}
+
+
+def channel_order(stats: dict[str, NDArray[np.float64]], by: str = "mean") -> NDArray[np.int64]:
+    """Channel indices sorted by ``by`` ("mean" or "max"), largest first."""
+    if by not in ("mean", "max"):
+        raise ValueError(f"expected sorting by 'mean' or 'max', got {by!r}")
+    return np.argsort(-stats[by], kind="stable").astype(np.int64)
+
+
+def depth_profile(table: FieldTable) -> list[dict[str, object]]:
+    """Spatial size and channel count of every spatial layer call, in execution order (how maps shrink and
+    channels grow with depth): [{"node", "module", "op", "channels", "height", "width"}]."""
+    return [{"node": n.node, "module": n.module or n.node, "op": n.op, "channels": int(n.out_shape[0]),
+             "height": int(n.out_shape[1]), "width": int(n.out_shape[2])}
+            for n in table.nodes if n.spatial and n.is_layer]

@@ -1,0 +1,224 @@
+"""Features: filters, activation maps, top-activating patches and activation maximisation (Zeiler & Fergus 2014;
+Yosinski et al. 2015; Olah et al., Distill 2017), for every zoo model with random or trained weights."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import streamlit as st
+
+from pages._common import image_picker, traced_model, user_errors, weights_picker
+from vizcore.data import images as image_io
+from vizcore.figures import features as figs
+from vizcore.inspect import activations, capture, filters, maximize, top_patches
+from vizcore.models import preprocess
+from vizcore.models import registry as zoo
+
+_DEFAULT_MODEL = "small_cnn"
+_VIEWS = ["Filters", "Activation maps", "Top-activating patches", "Activation maximisation"]
+
+
+def _device(model):
+    return next(model.parameters()).device
+
+
+@st.cache_data(show_spinner="Computing the activations…", max_entries=32)
+def node_act(name: str, weights: str, stamp: float, node: str, digest: str, _image: np.ndarray) -> np.ndarray:
+    model, table, lock = traced_model(name, weights, stamp)
+    x = preprocess.for_model(name).image(_image, zoo.get_entry(name).input_size[1]).to(_device(model))
+    with lock:
+        return capture.node_output(table.graph, node, x)[0].float().cpu().numpy()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def top_units(name: str, weights: str, stamp: float, node: str, dataset: str, n: int, k: int,
+              root: str | None) -> tuple[dict, np.ndarray]:
+    """Top-k units of every channel of ``node`` over the data set (cached per weights, node and data set)."""
+    model, table, lock = traced_model(name, weights, stamp)
+    size = zoo.get_entry(name).input_size[1]
+    imgs = top_patches.load_images(dataset, n, size, root=root)
+    prep, dev = preprocess.for_model(name), _device(model)
+    bar = st.progress(0.0, text=f"Searching {n:,} images…")
+    try:
+        with lock:
+            res = top_patches.top_units(capture.NodeRunner(table.graph, node), imgs, k=k, batch_size=128,
+                                        prepare=lambda b: prep.batch(b.to(dev)),
+                                        progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
+    finally:
+        bar.empty()
+    arr = imgs.permute(0, 2, 3, 1).numpy()
+    if arr.shape[-1] == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+    return {"values": res.values.numpy(), "image": res.image.numpy(), "unit": res.unit.numpy()}, arr
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def maximized(name: str, weights: str, stamp: float, node: str, channel: int, size: int,
+              cfg: maximize.MaximizeConfig) -> tuple[np.ndarray, list[float]]:
+    model, table, lock = traced_model(name, weights, stamp)
+    bar = st.progress(0.0, text="Optimising the input…")
+    try:
+        with lock:
+            runner = capture.NodeRunner(table.graph, node)
+            with capture.eval_mode(runner.sub):
+                res = maximize.maximize(runner.sub, channel, (size, size), preprocess.for_model(name), cfg,
+                                        device=_device(model), progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
+    finally:
+        bar.empty()
+    return res.image, res.activation
+
+
+st.title("Features: what the channels see")
+st.markdown("Each convolution layer learns **filters**; applied to an image they give **activation maps**, one "
+            "per channel. Look at the filters, at the maps for your image, at the image patches that excite a "
+            "channel most over a whole data set, and at an input optimised to excite it.")
+
+names = zoo.list_models()
+c1, c2 = st.columns([2, 5])
+name = c1.selectbox("Model", names, index=names.index(_DEFAULT_MODEL), key="ft_model",
+                    format_func=lambda n: zoo.get_entry(n).title)
+entry = zoo.get_entry(name)
+with c2:
+    weights, stamp, wlabel = weights_picker(name, "ft_weights", default="trained" if name == _DEFAULT_MODEL
+                                            else "random")
+with user_errors("Could not load the model: "):
+    model, table, lock = traced_model(name, weights, stamp)
+if weights == "random":
+    st.caption("⚠️ **Random (untrained) weights**: filters are noise and maps show what a random network does.")
+else:
+    st.caption(f"Weights: {wlabel}.")
+_, in_h, _ = entry.input_size
+view = st.segmented_control("View", _VIEWS, default=_VIEWS[1], key="ft_view") or _VIEWS[1]
+
+# ----------------------------------------------------------------------------------------- filters
+if view == "Filters":
+    convs = filters.conv_layers(model)
+    layer = st.selectbox("Convolution layer", convs, key=f"ft_conv_{name}")
+    w = filters.conv_weight(model, layer)
+    st.caption(f"Weight shape (out, in/groups, kh, kw) = {tuple(w.shape)}")
+    if w.shape[1] in (1, 3):
+        grid = filters.rgb_filters(w[:256])
+        title = f"{layer}: {len(grid.images)} first-layer filters as {'RGB' if w.shape[1] == 3 else 'grey'} patches"
+        labels = [str(i) for i in range(len(grid.images))]
+    else:
+        oc = int(st.number_input(f"Output channel (0–{w.shape[0] - 1})", 0, w.shape[0] - 1, 0, key=f"ft_oc_{name}"))
+        grid = filters.channel_kernels(w[:, :256], oc)
+        title = f"{layer}, output channel {oc}: its kernel on each of the first {len(grid.images)} input channels"
+        labels = [f"in {i}" for i in range(len(grid.images))]
+    st.plotly_chart(figs.filters_figure(grid.images, grid.low, grid.high, labels, title), key="ft_filters")
+    span = np.abs(np.concatenate([grid.low, grid.high]))
+    st.caption(f"Each patch is scaled to its own min–max (black = its most negative weight, white = its most "
+               f"positive); the weights span ±{span.max():.3g}. Hover a patch for its range.")
+    stats = filters.filter_stats(w)
+    dup = sorted({i for a, b, _ in stats.duplicates for i in (a, b)})
+    st.plotly_chart(figs.filter_norms_figure(stats.norms, stats.dead, dup, f"{layer}: L2 norm of each of the "
+                                             f"{w.shape[0]} filters"), key="ft_norms")
+    st.markdown(f"**Dead filters** (norm below {filters.DEAD_RELATIVE_NORM:.0%} of the median): "
+                f"{', '.join(map(str, stats.dead)) or 'none'}. **Near-duplicates** (|cosine| > "
+                f"{filters.DUPLICATE_COSINE}): " + (", ".join(f"{a}–{b} ({c:+.3f})" for a, b, c in stats.duplicates[:12])
+                                                    or "none") + ".")
+    st.stop()
+
+# ----------------------------------------------------------------------------------------- node, image, channel
+spatial = [n for n in table.nodes if n.spatial]
+by_name = {n.node: n for n in spatial}
+default_node = next((n.node for n in reversed(spatial) if n.map_size and n.map_size[0] >= 4 and n.is_layer),
+                    spatial[-1].node)
+node = st.selectbox("Layer (any spatial node, execution order)", list(by_name), index=list(by_name).index(default_node),
+                    key=f"ft_node_{name}", format_func=lambda n: f"{by_name[n].module or n} · {by_name[n].op} · "
+                                                                 f"{'×'.join(map(str, by_name[n].out_shape))}")
+nf = by_name[node]
+n_channels, h, w_ = nf.out_shape
+with st.sidebar:
+    st.markdown("**Input image**")
+    raw = image_picker("ft")
+shown = image_io.fit_image(raw, in_h)
+digest = hashlib.sha256(np.ascontiguousarray(raw).tobytes()).hexdigest()
+with user_errors("Could not compute the activations: "):
+    act = node_act(name, weights, stamp, node, digest, raw)
+stats = activations.channel_stats(act)
+ckey = f"ft_channel_{name}_{node}"
+st.session_state.setdefault(ckey, int(activations.channel_order(stats, "max")[0]))
+channel = int(st.number_input(f"Channel (0–{n_channels - 1})", 0, n_channels - 1, key=ckey))
+
+if view == "Activation maps":
+    sort_by = st.radio("Sort channels by", ["mean", "max"], horizontal=True, key="ft_sort")
+    order = activations.channel_order(stats, sort_by)
+    st.plotly_chart(figs.channel_grid_figure(act, order, f"{nf.module or node}: the {min(32, n_channels)} channels "
+                                             f"with the highest {sort_by} (of {n_channels})"), key="ft_grid")
+    ys = np.array([nf.unit_box(i, 0, (in_h, in_h)).centre[0] for i in range(h)])
+    xs = np.array([nf.unit_box(0, j, (in_h, in_h)).centre[1] for j in range(w_)])
+    ukey = f"ft_overlay_{name}_{node}_{channel}"
+    ev = st.session_state.get(ukey)
+    pts = (ev or {}).get("selection", {}).get("points", []) if isinstance(ev, dict) else \
+        (getattr(getattr(ev, "selection", None), "points", None) or [])
+    box = None
+    if pts:
+        i, j = int(np.abs(ys - pts[0]["y"]).argmin()), int(np.abs(xs - pts[0]["x"]).argmin())
+        ub = nf.unit_box(i, j, (in_h, in_h))
+        box = ub.clipped
+        st.caption(f"Unit ({i}, {j}): activation {act[channel, i, j]:.3f}; receptive field {nf.size[0]}×{nf.size[1]} "
+                   f"px, rows {ub.clipped[0]}…{ub.clipped[2]}, columns {ub.clipped[1]}…{ub.clipped[3]} on the image.")
+    else:
+        st.caption("Click the map to draw a unit's receptive field.")
+    st.plotly_chart(figs.overlay_figure(shown, act[channel], ys, xs, box, f"Channel {channel} of "
+                                        f"{nf.module or node} ({h}×{w_} units) over the {in_h}×{in_h} input"),
+                    key=ukey, on_select="rerun", selection_mode="points")
+    m = st.columns(3)
+    m[0].metric("Mean", f"{stats['mean'][channel]:.3f}")
+    m[1].metric("Max", f"{stats['max'][channel]:.3f}")
+    m[2].metric("Units at zero", f"{stats['zero_fraction'][channel]:.0%}")
+    st.plotly_chart(figs.channel_stats_figure(stats, order, f"Per-channel statistics of {nf.module or node}"),
+                    key="ft_stats")
+    st.plotly_chart(figs.depth_figure(activations.depth_profile(table), f"{entry.title}: maps shrink, channels grow"),
+                    key="ft_depth")
+    st.caption("The fraction of zeros counts units exactly 0: after a ReLU they are inactive for this image.")
+
+elif view == "Top-activating patches":
+    d1, d2, d3, d4 = st.columns(4)
+    dataset = d1.selectbox("Data set", list(top_patches.PATCH_SETS), key="ft_tp_data",
+                           format_func=lambda d: {"shapes": "Embedded shapes", "digits": "Digits (scikit-learn)",
+                                                  "photos": "Sample photos, cut into crops",
+                                                  "folder": "Image folder"}[d])
+    root = d1.text_input("Folder", key="ft_tp_root") if dataset == "folder" else None
+    n = int(d2.slider("Images searched", 100, 5000, 1000, 100, key="ft_tp_n"))
+    k = int(d3.slider("Top k", 1, 36, 9, key="ft_tp_k"))
+    run_key = (name, weights, stamp, node, dataset, n, k, root)
+    if d4.button("Find top patches", key="ft_tp_run", type="primary"):
+        st.session_state["ft_tp_done"] = run_key
+    if st.session_state.get("ft_tp_done") == run_key:
+        with user_errors("Could not search the data set: "):
+            res, images = top_units(name, weights, stamp, node, dataset, n, k, root)
+        recs = [(float(res["values"][channel, r]), int(res["image"][channel, r]), tuple(res["unit"][channel, r]))
+                for r in range(res["values"].shape[1])]
+        patches = [top_patches.patch(images[i], nf, u) for _, i, u in recs]
+        st.plotly_chart(figs.patches_figure(patches, [v for v, _, _ in recs],
+                                            f"Channel {channel} of {nf.module or node}: top {len(recs)} units over "
+                                            f"{n:,} images"), key="ft_patches")
+        st.caption(f"Each patch is the {nf.size[0]}×{nf.size[1]}-pixel receptive field of one unit; change the "
+                   "channel above to browse others without searching again (all channels are kept).")
+    else:
+        st.info("Press **Find top patches** to search the data set (all channels at once; cached per weights, "
+                "layer and data set).")
+
+else:  # activation maximisation
+    a1, a2, a3, a4, a5 = st.columns(5)
+    steps = int(a1.slider("Steps", 16, 512, 128, 16, key="ft_am_steps"))
+    jitter = int(a2.slider("Jitter (px)", 0, 16, max(1, in_h // 16), key="ft_am_jitter"))
+    tv = float(a3.select_slider("Total variation", [0.0, 1e-4, 1e-3, 1e-2, 1e-1], 1e-3, key="ft_am_tv"))
+    fourier = a4.toggle("Fourier, decorrelated", value=True, key="ft_am_fourier")
+    seed = int(a5.number_input("Seed", 0, 2**31 - 1, 0, key="ft_am_seed"))
+    with user_errors():
+        cfg = maximize.MaximizeConfig(steps=steps, jitter=jitter, tv_weight=tv, fourier=fourier, seed=seed)
+    akey = (name, weights, stamp, node, channel, cfg)
+    if st.button("Optimise the input", key="ft_am_run", type="primary"):
+        st.session_state["ft_am_done"] = akey
+    if st.session_state.get("ft_am_done") == akey:
+        with user_errors("Could not optimise: "):
+            img, trace = maximized(name, weights, stamp, node, channel, in_h, cfg)
+        st.plotly_chart(figs.maximize_figure(img, trace, f"Input that excites channel {channel} of "
+                                             f"{nf.module or node} (seed {seed})"), key="ft_am_fig")
+        st.caption(f"Seed {seed}, {steps} Adam steps, jitter ±{jitter} px, TV weight {tv:g}, "
+                   f"{'Fourier + colour-decorrelated' if fourier else 'raw pixel'} parameterisation.")
+    else:
+        st.info("Press **Optimise the input** to run gradient ascent on the image for this channel.")

@@ -1,0 +1,188 @@
+"""SE Attention: the channel gates of squeeze-and-excitation blocks, per image and per class, and what removing
+them costs (Hu, Shen, Albanie, Sun, Wu. Squeeze-and-Excitation Networks, TPAMI 2019, §7.2)."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import streamlit as st
+import torch
+
+from pages._common import image_picker, traced_model, user_errors, weights_picker
+from vizcore.figures import se as figs
+from vizcore.inspect import se
+from vizcore.inspect.top_patches import load_labelled
+from vizcore.models import preprocess
+from vizcore.models import registry as zoo
+from vizcore.models.weights import checkpoint_meta
+
+_DEFAULT_MODEL = "se_resnet_small"
+_SETS = {"shapes": "Embedded shapes", "digits": "Digits (scikit-learn)", "folder": "Image folder"}
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _prep(name: str, dev: torch.device):
+    p = preprocess.for_model(name)
+    return lambda b: p.batch(b.to(dev))
+
+
+@st.cache_data(show_spinner="Reading the gates…", max_entries=32)
+def image_gates(name: str, weights: str, stamp: float, digest: str, _image: np.ndarray
+                ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    model, _, lock = traced_model(name, weights, stamp)
+    x = preprocess.for_model(name).image(_image, zoo.get_entry(name).input_size[1]).to(_device(model))
+    with lock:
+        ex = se.excitations(model, x)
+    return {p: g[0].numpy() for p, g in ex.gates.items()}, torch.softmax(ex.logits[0], 0).numpy()
+
+
+@st.cache_data(show_spinner="Scaling the block's input…", max_entries=32)
+def block_maps(name: str, weights: str, stamp: float, block: str, digest: str, _image: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    model, _, lock = traced_model(name, weights, stamp)
+    x = preprocess.for_model(name).image(_image, zoo.get_entry(name).input_size[1]).to(_device(model))
+    with lock:
+        before, after, gates = se.before_after(model, x, block)
+    return before.numpy(), after.numpy(), gates.numpy()
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def class_analysis(name: str, weights: str, stamp: float, dataset: str, n: int, root: str | None
+                   ) -> tuple[list[dict], dict[str, np.ndarray], tuple[str, ...], str]:
+    model, _, lock = traced_model(name, weights, stamp)
+    ds = load_labelled(dataset, n, zoo.get_entry(name).input_size[1], root=root)
+    bar = st.progress(0.0, text="Reading the gates of every image…")
+    try:
+        with lock:
+            res, means = se.by_class(model, ds.images, ds.labels, ds.classes, _prep(name, _device(model)),
+                                     progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
+    finally:
+        bar.empty()
+    last = [a.path for i, a in enumerate(res) if i == len(res) - 1 or res[i + 1].stage != a.stage]
+    rows = [{**a.to_dict(), "last": a.path in last} for a in res]
+    return rows, {p: m.numpy() for p, m in means.items()}, ds.classes, se.describe(res, last, weights == "random")
+
+
+@st.cache_data(show_spinner="Running the model with and without the chosen gates…", max_entries=16)
+def ablation(name: str, weights: str, stamp: float, dataset: str, n: int, root: str | None, blocks: tuple[str, ...],
+             mode: str, digest: str, _image: np.ndarray) -> dict:
+    _, means, _, _ = class_analysis(name, weights, stamp, dataset, n, root)
+    model, _, lock = traced_model(name, weights, stamp)
+    ds = load_labelled(dataset, n, zoo.get_entry(name).input_size[1], root=root)
+    dev = _device(model)
+    x = _prep(name, dev)(ds.images)
+    one = preprocess.for_model(name).image(_image, zoo.get_entry(name).input_size[1]).to(dev)
+    repl = se.ablation(blocks, mode, {p: torch.from_numpy(m) for p, m in means.items()})  # type: ignore[arg-type]
+    with lock:
+        base, abl = se.predict(model, x).argmax(1), se.predict(model, x, repl).argmax(1)
+        p0, p1 = torch.softmax(se.predict(model, one)[0], 0), torch.softmax(se.predict(model, one, repl)[0], 0)
+    return {"acc": float((base == ds.labels).double().mean()), "acc_ablated": float((abl == ds.labels).double().mean()),
+            "changed": int((base != abl).sum()), "n": len(ds.labels), "p0": p0.numpy(), "p1": p1.numpy()}
+
+
+def _class_names(weights: str, n: int) -> list[str]:
+    meta = checkpoint_meta(weights) if weights not in ("random", "pretrained") else None
+    if meta and isinstance(meta.get("classes"), list) and len(meta["classes"]) == n:
+        return [str(c) for c in meta["classes"]]
+    if weights == "pretrained" and n == 1000:
+        from torchvision.models import ResNet18_Weights
+
+        return list(ResNet18_Weights.DEFAULT.meta["categories"])
+    return [f"class {i}" for i in range(n)]
+
+
+st.title("SE attention: which channels a block lets through")
+st.markdown("A **squeeze-and-excitation** block (Hu et al., 2018) looks at the whole image, then multiplies each "
+            "channel by a gate between 0 and 1. Here you see those gates for your image, how they depend on the "
+            "class (the paper's §7.2 analysis, redone on your data), and what the network loses without them.")
+
+names = zoo.list_models("se")
+c1, c2 = st.columns([2, 5])
+name = c1.selectbox("Model", names, index=names.index(_DEFAULT_MODEL), key="se_model",
+                    format_func=lambda n: zoo.get_entry(n).title)
+entry = zoo.get_entry(name)
+with c2:
+    weights, stamp, wlabel = weights_picker(name, "se_weights", default="trained" if name == _DEFAULT_MODEL
+                                            else "random")
+with user_errors("Could not load the model: "):
+    model, table, lock = traced_model(name, weights, stamp)
+if weights == "random":
+    st.warning("**Random (untrained) weights**: every gate sits near 0.5 and says nothing about the image. Pick "
+               "'trained' (ConvScope's SE-ResNet on the shapes) or pretrained weights to see real attention.")
+else:
+    st.caption(f"Weights: {wlabel}.")
+with st.sidebar:
+    st.markdown("**Input image**")
+    raw = image_picker("se")
+digest = hashlib.sha256(np.ascontiguousarray(raw).tobytes()).hexdigest()
+info = {b.path: b for b in se.blocks(model)}
+
+# ----------------------------------------------------------------------------------------- this image
+with user_errors("Could not read the gates: "):
+    gates, probs = image_gates(name, weights, stamp, digest, raw)
+classes = _class_names(weights, len(probs))
+top = int(probs.argmax())
+st.caption(f"Prediction for this image: **{classes[top]}** ({probs[top]:.1%}). {len(gates)} SE blocks.")
+st.plotly_chart(figs.gates_heatmap(gates, f"{entry.title}: the gates of all {len(gates)} SE blocks for this image"),
+                key="se_heat")
+paths = list(gates)
+block = st.selectbox("SE block", paths, index=len(paths) - 1, key=f"se_block_{name}")
+b = info[block]
+left, right = st.columns(2)
+left.plotly_chart(figs.gates_bar(gates[block], block), key="se_bar")
+before, after, g = block_maps(name, weights, stamp, block, digest, raw)
+ch = int(right.number_input(f"Channel (0–{b.channels - 1})", 0, b.channels - 1, int(np.argmin(g)), key=f"se_ch_{name}"))
+right.plotly_chart(figs.before_after_figure(before[ch], after[ch], float(g[ch]), f"{block}, channel {ch}"),
+                   key="se_before_after")
+sem = model.get_submodule(block)
+total = sum(p.numel() for p in model.parameters())
+st.markdown(
+    f"**How {block} works.** *Squeeze*: global average pooling turns its {b.channels}×{before.shape[1]}×"
+    f"{before.shape[2]} input into {b.channels} numbers, one per channel. *Excitation*: a bottleneck — a 1×1 "
+    f"convolution {b.channels}→{b.squeeze} (reduction r = {b.reduction:g}), {type(sem.activation).__name__}, "
+    f"then {b.squeeze}→{b.channels} and a {b.gate} — gives {b.channels} gates in [0, 1]. *Scale*: channel c of "
+    f"the input is multiplied by its gate s_c. Cost: 2·{b.channels}·{b.squeeze} weights + {b.squeeze + b.channels} "
+    f"biases = {b.params:,} parameters ({b.params / total:.2%} of the model's {total:,}); all {len(info)} blocks "
+    f"together: {sum(x.params for x in info.values()) / total:.1%}.")
+
+# ----------------------------------------------------------------------------------------- by class
+st.subheader("Gates per class (Hu et al., TPAMI 2019, §7.2, Figs. 6–7)")
+big = entry.input_size[1] > 64
+a1, a2, a3 = st.columns(3)
+dataset = a1.selectbox("Labelled data", list(_SETS), format_func=_SETS.__getitem__, key="se_data")
+root = a1.text_input("Folder (root/<class>/images)", key="se_root") if dataset == "folder" else None
+n = int(a2.slider("Images per class", 5, 30 if big else 100, 10 if big else 50, key="se_n"))
+akey = (name, weights, stamp, dataset, n, root)
+if a3.button("Run the by-class analysis", key="se_run", type="primary"):
+    st.session_state["se_done"] = akey
+if st.session_state.get("se_done") == akey:
+    with user_errors("Could not run the analysis: "):
+        rows, means, ds_classes, text = class_analysis(name, weights, stamp, dataset, n, root)
+    st.plotly_chart(figs.class_means_figure([r for r in rows if r["last"]], ds_classes), key="se_class_means")
+    st.plotly_chart(figs.specificity_figure(rows), key="se_spec")
+    st.markdown(text)
+    st.caption("Class specificity: the share of the gates' variance (over images and channels) explained by the "
+               "class, adjusted for chance like an adjusted R². Stage: the blocks working at one map size.")
+
+    st.subheader("Ablation: switch gates off")
+    b1, b2, b3 = st.columns([3, 2, 1])
+    chosen = b1.multiselect("Blocks to ablate", paths, default=[paths[-1]], key=f"se_abl_{name}")
+    mode = b2.radio("Replace their gates by", ["one", "mean"], horizontal=True, key="se_abl_mode",
+                    format_func=lambda m: "1 (block = identity)" if m == "one" else "their data-set mean")
+    if chosen and b3.button("Ablate", key="se_abl_run"):
+        st.session_state["se_abl_done"] = (akey, tuple(chosen), mode)
+    if chosen and st.session_state.get("se_abl_done") == (akey, tuple(chosen), mode):
+        with user_errors("Could not ablate: "):
+            r = ablation(name, weights, stamp, dataset, n, root, tuple(chosen), mode, digest, raw)
+        m = st.columns(3)
+        m[0].metric("Accuracy on the analysis set", f"{r['acc']:.1%}")
+        m[1].metric("With the gates ablated", f"{r['acc_ablated']:.1%}", delta=f"{100 * (r['acc_ablated'] - r['acc']):+.1f} pts")
+        m[2].metric("Predictions changed", f"{r['changed']} of {r['n']}")
+        t0, t1 = int(r["p0"].argmax()), int(r["p1"].argmax())
+        st.caption(f"This image: {classes[t0]} ({r['p0'][t0]:.1%}) → {classes[t1]} ({r['p1'][t1]:.1%}) with "
+                   f"{', '.join(chosen)} ablated.")
+else:
+    st.info("Press **Run the by-class analysis** to read the gates of every image of the data set.")

@@ -1,0 +1,42 @@
+"""Seeing inside, in a real browser: pick a channel and find its top patches; run the SE by-class analysis."""
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import opened, wait_until_idle
+
+pytestmark = pytest.mark.e2e
+
+
+def _no_exception(page) -> None:
+    exc = page.locator('[data-testid="stException"]')
+    assert exc.count() == 0, exc.first.inner_text()
+
+
+def test_features_pick_a_channel_and_find_top_patches(server: str, browser) -> None:
+    with opened(browser, f"{server}/features") as (page, errors):
+        page.locator("button", has_text="Top-activating patches").first.click(force=True)
+        wait_until_idle(page)
+        channel = page.get_by_label("Channel (0–127)")
+        channel.fill("5")
+        channel.press("Enter")
+        wait_until_idle(page)
+        page.locator("button", has_text="Find top patches").first.click(force=True)
+        page.wait_for_function("() => document.body.innerText.includes('Channel 5 of features.13: top 9 units')",
+                               timeout=240_000)
+        wait_until_idle(page)
+        _no_exception(page)
+        assert "receptive field of one unit" in page.inner_text("body")
+        assert not errors, errors
+
+
+def test_se_attention_runs_the_by_class_analysis(server: str, browser) -> None:
+    with opened(browser, f"{server}/se_attention") as (page, errors):
+        assert "SE attention" in page.locator("h1").first.inner_text()
+        page.locator("button", has_text="Run the by-class analysis").first.click(force=True)
+        page.wait_for_function("() => document.body.innerText.includes('Class specificity (share of gate variance')",
+                               timeout=240_000)
+        wait_until_idle(page)
+        _no_exception(page)
+        assert "Ablation: switch gates off" in page.inner_text("body")
+        assert not errors, errors
