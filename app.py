@@ -14,7 +14,7 @@ PAGES = {
     "Building blocks": [
         st.Page("pages/conv_arithmetic.py", title="Conv Arithmetic", icon=":material/grid_on:"),
         st.Page("pages/architectures.py", title="Architectures", icon=":material/account_tree:"),
-        st.Page("pages/model_scaling.py", title="Model tweaks & scaling", icon=":material/tune:"),
+        st.Page("pages/model_scaling.py", title="Model tweaks & scaling", icon=":material/open_in_full:"),
     ],
     "Seeing inside": [
         st.Page("pages/receptive_field.py", title="Receptive Field", icon=":material/center_focus_strong:"),
