@@ -78,9 +78,12 @@ c1, c2, c3 = st.columns([2, 2, 3])
 name = c1.selectbox("Model", names, index=names.index(_DEFAULT_MODEL), key="rf_model",
                     format_func=lambda n: zoo.get_entry(n).title)
 entry = zoo.get_entry(name)
-wchoice = c2.radio("Weights", ["random", "trained", "pretrained", "checkpoint"], horizontal=True, key="rf_weights",
+# Only weights the app owns (its default model, Training Lab runs, torchvision's cached files): no free file path,
+# so a browser user can never open a server file by name.
+wchoice = c2.radio("Weights", ["random", "trained", "pretrained"], horizontal=True, key="rf_weights",
                    help="Only the effective field and the feature map depend on the weights; the theoretical "
-                        "field is geometry.")
+                        "field is geometry. 'trained' is the run chosen in the Training Lab or ConvScope's default "
+                        "model.")
 weights, stamp = "random", 0.0
 if wchoice == "trained":
     ckpt, source = trained_checkpoint(name)
@@ -95,11 +98,6 @@ elif wchoice == "pretrained":
     else:
         c3.info("Pretrained weights for this model are not on this machine (no download here); "
                 "showing random weights.")
-elif wchoice == "checkpoint":
-    path = c3.text_input("Checkpoint file (a state_dict saved by the Training Lab or torch.save)", key="rf_ckpt")
-    if path.strip():
-        p = Path(path.strip()).expanduser()
-        weights, stamp = str(p), (p.stat().st_mtime if p.is_file() else 0.0)
 
 with user_errors("Could not load the model: "):
     records = field_records(name)

@@ -47,15 +47,15 @@ def test_default_render_and_interactions_change_outputs() -> None:
     assert _metric(at, "Field of the stack") == "5×5"
 
 
-def test_shapes_image_and_bad_checkpoint() -> None:
+def test_shapes_image_and_no_free_checkpoint_path() -> None:
     at = AppTest.from_file("../../pages/receptive_field.py", default_timeout=240)
     at.session_state["rf_model"] = "small_cnn"
     at.run()
     at.radio(key="rf_source").set_value("Shapes data set").run()
     assert not at.exception and any("Class:" in c.value for c in at.caption)
-    at.radio(key="rf_weights").set_value("checkpoint").run()
-    at.text_input(key="rf_ckpt").input("/nonexistent/model.pt").run()
-    assert any("no such file" in e.value for e in at.error)
+    # browser users choose only weights the app owns: no option or box that opens a server path
+    assert at.radio(key="rf_weights").options == ["random", "trained", "pretrained"]
+    assert not [t for t in at.text_input if "heckpoint" in t.label]
 
 
 def test_click_on_the_grid_selects_the_unit() -> None:
