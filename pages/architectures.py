@@ -53,7 +53,7 @@ def layer_table(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([{
         "#": r["index"], "name": r["name"], "type": r["type"], "kernel": _fmt(r["kernel"]),
         "stride": _fmt(r["stride"]), "padding": _fmt(r["padding"]), "dilation": _fmt(r["dilation"]),
-        "groups": "" if r["groups"] is None else r["groups"], "input": _fmt(r["in_shape"]),
+        "groups": "" if r["groups"] is None else str(r["groups"]), "input": _fmt(r["in_shape"]),  # one type
         "output": _fmt(r["out_shape"]), "params": r["params"], "MACs": r["macs"],
         "trainable": {True: "yes", False: "frozen", None: ""}[r["trainable"]],
     } for r in rows])
