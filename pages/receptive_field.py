@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import threading
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
+import torch
 
-from pages._common import image_picker, trained_checkpoint, user_errors
+from pages._common import CHECKPOINT_KEY, _default_checkpoint, image_picker, user_errors
+from pages._nav import page_link
 from vizcore.arch import kernel_stack as kstack
 from vizcore.arch import receptive_field as rf
 from vizcore.arch import rf_measured
+from vizcore.core import paths
 from vizcore.data import images as image_io
 from vizcore.figures import receptive_field as figures
 from vizcore.inspect import activations
@@ -62,6 +67,81 @@ def erf(name: str, weights: str, stamp: float, node: str, unit: tuple[int, int],
     return res.heatmap, res.summary()
 
 
+# ----------------------------------------------------------------------------------------- trained weights
+# Browser users pick trained weights only from what the app owns: ConvScope's default model, the Training Lab's
+# stored runs of this architecture, or a checkpoint file they upload (read with weights_only=True). No free path
+# on the server's disk.
+
+DEFAULT_SOURCE = "default"  # the default model's checkpoint, prepared on first use
+UPLOAD_MAX_BYTES = 200 * 2**20  # Streamlit's own upload limit
+
+
+def _store_stamp(data_dir: str) -> float:
+    """Latest change of the run store (SQLite writes land in the -wal file first)."""
+    db = Path(data_dir) / "runs.sqlite"
+    return max((p.stat().st_mtime for p in (db, Path(str(db) + "-wal")) if p.is_file()), default=0.0)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _stored_runs(data_dir: str, name: str, stamp: float) -> list[tuple[str, str]]:
+    """(checkpoint path, label) of the stored runs of architecture ``name`` that completed an epoch, newest first;
+    ``stamp`` (the store's last change) renews the cache when runs change."""
+    from vizcore.lab.store import RunStore
+
+    db = Path(data_dir) / "runs.sqlite"
+    if not db.is_file():
+        return []
+    store = RunStore(db)
+    try:
+        out = []
+        for r in store.list():
+            if (r.config.model == name and r.checkpoint and r.epochs_done and Path(r.checkpoint).is_file()
+                    and r.status in ("done", "cancelled", "diverged", "interrupted")):
+                acc = "" if r.val_acc is None else f", val. accuracy {100 * r.val_acc:.1f}%"
+                out.append((r.checkpoint, f"Training Lab run “{r.name}” ({r.config.dataset}{acc}) #{r.id}"))
+        return out
+    finally:
+        store.close()
+
+
+def trained_sources(name: str) -> dict[str, str]:
+    """Trained weights the app has for ``name``: source key (a checkpoint path or DEFAULT_SOURCE) -> label."""
+    out = {}
+    if name == "small_cnn":
+        out[DEFAULT_SOURCE] = "ConvScope's default model (small_cnn trained on the embedded shapes)"
+    d = str(paths.data_dir())
+    out.update(dict(_stored_runs(d, name, _store_stamp(d))))
+    return out
+
+
+def _uploaded_checkpoint(name: str, raw: bytes, filename: str) -> str:
+    """Check an uploaded state_dict (``torch.load(weights_only=True)``: no code runs) against ``name``, keep it
+    in the data directory with its metadata, and return its path. ValueError says what is wrong."""
+    if len(raw) > UPLOAD_MAX_BYTES:
+        raise ValueError(f"the file has {len(raw) / 2**20:.0f} MB, more than {UPLOAD_MAX_BYTES // 2**20} MB")
+    try:
+        state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle errors, refused globals, truncated zip: not a plain state_dict
+        raise ValueError(f"not a PyTorch state_dict ({' '.join(str(exc).split())[:160]})") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"expected a state_dict (layer name -> tensor), got {type(state).__name__}")
+    with torch.device("meta"):
+        probe = zoo.get_entry(name).builder(num_classes=zoo.get_entry(name).num_classes)
+    head = zoo.classifier_path(probe)
+    weight = state.get(f"{head}.weight")
+    if weight is None or weight.ndim != 2:
+        raise ValueError(f"this is not a {zoo.get_entry(name).title} checkpoint (no {head}.weight in it)")
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    path = paths.sub_dir("uploads") / f"{name}-{digest}.pt"
+    if not path.is_file():
+        torch.save(state, path)
+        Path(str(path) + ".json").write_text(json.dumps(
+            {"model": name, "num_classes": int(weight.shape[0]), "source": "upload", "filename": filename}))
+    return str(path)
+
+
 st.title("Receptive fields")
 st.markdown(
     "A unit of a convolutional layer only sees part of the image: its **receptive field**. Pick a layer and a "
@@ -70,32 +150,55 @@ st.markdown(
 
 # ----------------------------------------------------------------------------------------- model and layer
 names = zoo.list_models()
+opened = st.session_state.get(CHECKPOINT_KEY)  # a run chosen in the Training Lab ("Open in other pages")
+if opened and st.session_state.get("rf_ckpt_seen") != opened:  # newly chosen: show it, once
+    st.session_state["rf_ckpt_seen"] = opened
+    run_model = (checkpoint_meta(opened) or {}).get("model")
+    if run_model in names:
+        st.session_state["rf_model"] = run_model
+        st.session_state["rf_weights"] = "trained"
+        st.session_state[f"rf_trained_{run_model}"] = opened
+st.session_state.setdefault("rf_model", _DEFAULT_MODEL)  # a default through session state: the Lab may set it too
 c1, c2, c3 = st.columns([2, 2, 3])
-name = c1.selectbox("Model", names, index=names.index(_DEFAULT_MODEL), key="rf_model",
-                    format_func=lambda n: zoo.get_entry(n).title)
+name = c1.selectbox("Model", names, key="rf_model", format_func=lambda n: zoo.get_entry(n).title)
 entry = zoo.get_entry(name)
-wchoice = c2.radio("Weights", ["random", "trained", "pretrained", "checkpoint"], horizontal=True, key="rf_weights",
+sources = trained_sources(name)
+choices = ["random", "trained", "pretrained", "uploaded file"] if sources else ["random", "pretrained", "uploaded file"]
+if st.session_state.get("rf_weights") not in choices:
+    st.session_state["rf_weights"] = "random"
+wchoice = c2.radio("Weights", choices, horizontal=True, key="rf_weights",
                    help="Only the effective field and the feature map depend on the weights; the theoretical "
                         "field is geometry.")
 weights, stamp = "random", 0.0
+if not sources:
+    c3.caption(f"No trained weights for {entry.title} here yet: train one in the Training Lab (a run of this "
+               "model appears here once it completes an epoch), or upload a checkpoint.")
+    page_link(c3, "pages/training_lab.py", "Train one in the Training Lab", ":material/model_training:")
 if wchoice == "trained":
-    ckpt, source = trained_checkpoint(name)
-    if ckpt:
-        weights, stamp = ckpt, Path(ckpt).stat().st_mtime
-        c3.caption(f"Weights: {source}.")
-    else:
-        c3.info(f"Showing random weights — {source}.")
+    keys = list(sources)
+    if st.session_state.get(f"rf_trained_{name}") not in keys:
+        st.session_state[f"rf_trained_{name}"] = opened if opened in keys else keys[0]
+    pick = c3.selectbox("Trained weights", keys, key=f"rf_trained_{name}", format_func=sources.get)
+    ckpt = _default_checkpoint() if pick == DEFAULT_SOURCE else pick
+    weights, stamp = ckpt, Path(ckpt).stat().st_mtime
+    c3.caption(f"Weights: {sources[pick]}.")
 elif wchoice == "pretrained":
     if entry.has_pretrained and mweights.pretrained_available(name):
         weights = "pretrained"
     else:
         c3.info("Pretrained weights for this model are not on this machine (no download here); "
                 "showing random weights.")
-elif wchoice == "checkpoint":
-    path = c3.text_input("Checkpoint file (a state_dict saved by the Training Lab or torch.save)", key="rf_ckpt")
-    if path.strip():
-        p = Path(path.strip()).expanduser()
-        weights, stamp = str(p), (p.stat().st_mtime if p.is_file() else 0.0)
+elif wchoice == "uploaded file":
+    up = c3.file_uploader(f"A state_dict of {entry.title} (.pt or .pth, read with weights_only=True: no code runs)",
+                          type=["pt", "pth"], key="rf_upload_ckpt")
+    if up is not None:
+        try:
+            path = _uploaded_checkpoint(name, up.getvalue(), up.name)
+            model_table(name, path, Path(path).stat().st_mtime)  # loads it: a mismatch is reported here
+            weights, stamp = path, Path(path).stat().st_mtime
+            c3.caption(f"Weights: the uploaded file {up.name}.")
+        except ValueError as exc:
+            c3.error(f"Could not use {up.name}: {exc}. Showing random weights.")
 
 with user_errors("Could not load the model: "):
     records = field_records(name)
