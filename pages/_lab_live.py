@@ -107,8 +107,7 @@ def _comparison_body(store, exp) -> None:
                              if math.isfinite(r["95% low (%)"]) else "—"),
         "seeds done": r["seeds done"], "pending": r["pending"], "failed/cancelled": r["failed/cancelled"],
         "time per run (s)": _text(r["time per run (s)"], ".1f"),
-        "throughput (img/s)": _text(r["throughput (img/s)"], ",.0f"),
-        "in words": r["final val accuracy (%)"]} for r in rows]),
+        "throughput (img/s)": _text(r["throughput (img/s)"], ",.0f")} for r in rows]),
         hide_index=True, width="stretch", key="lab_cmp_table")
     cut = [r.accuracy for r in summary.rows if r.accuracy is not None and r.accuracy.clipped]
     if cut:

@@ -278,7 +278,7 @@ else:
 # ---------------------------------------------------------------------------------------- 4. paper vs measured
 st.header("4 · Paper says vs you measured")
 st.caption(reference.SCALE_NOTE)
-measured: dict[str, tuple[float, float]] = {}
+measured: dict[str, object] = {}  # trick reference -> the Difference of its newest A/B
 for e in experiments:
     if not e.name.startswith("A/B") or len(e.arms) != 2:
         continue
@@ -288,22 +288,28 @@ for e in experiments:
         continue
     s = exp_results.experiment_summary(store, e)
     if s.differences:
-        measured[t.reference] = (s.differences[0].diff, s.differences[0].half_width)
+        measured[t.reference] = s.differences[0]
 published = reference.published_deltas()
 shown = [d for d in published if d.trick in {t.reference for t in vexp.TRICKS.values()}]
 st.plotly_chart(figures.paper_vs_measured_figure(
-    [d.label for d in shown], [d.delta for d in shown], [measured.get(d.trick, (None, None))[0] for d in shown],
-    [measured.get(d.trick, (None, math.nan))[1] for d in shown]), key="lab_paper_chart")
-def _points(v: float | None, fmt: str) -> str:
-    return "not measured yet" if v is None or math.isnan(v) else format(v, fmt)
+    [d.label for d in shown], [d.delta for d in shown],
+    [measured[d.trick].diff if d.trick in measured else None for d in shown],
+    [measured[d.trick].half_width if d.trick in measured else math.nan for d in shown]), key="lab_paper_chart")
+
+
+def _here(d) -> tuple[str, str, str]:
+    """(measured B − A, its 95% interval, the verdict) of a Difference, in words where a number would mislead."""
+    if d is None:
+        return "not measured yet", "", ""
+    why = {"can't tell": "one seed a side", "no variation": "no spread between seeds"}.get(d.decision)
+    return (f"{d.diff:+.2f}", why or f"{d.low:+.2f} to {d.high:+.2f}", d.decision)
 
 
 st.dataframe(pd.DataFrame([{
     "trick": d.label, "table": d.table, "column": d.column, "added to": d.baseline_row,
-    "paper (points)": f"{d.delta:+.2f}",
-    "measured here (points)": _points(measured.get(d.trick, (math.nan,))[0], "+.2f"),
-    "± 95% here": _points(measured.get(d.trick, (math.nan, math.nan))[1], ".2f")} for d in published]),
-    hide_index=True, key="lab_paper_table")
+    "paper (points)": f"{d.delta:+.2f}", **dict(zip(("measured here (points)", "95% interval here", "verdict here"),
+                                                    _here(measured.get(d.trick))))} for d in published]),
+    hide_index=True, width="stretch", key="lab_paper_table")
 st.caption("Source: He, Zhang, Zhang, Zhang, Xie, Li, *Bag of Tricks for Image Classification with Convolutional "
            "Neural Networks*, CVPR 2019 (arXiv:1812.01187) — the deltas are differences between consecutive rows of "
            "its Tables 4 (efficient training, ResNet-50), 5 (ResNet-50 tweaks) and 6 (training refinements); each "

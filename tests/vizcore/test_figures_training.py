@@ -93,3 +93,14 @@ def test_comparison_bars_use_the_cut_interval_and_stay_in_bounds():
     assert b.mean + err.array[1] == pytest.approx(100.0)
     lo, hi = fig.layout.yaxis.range
     assert lo >= -2.0 and hi <= 102.0
+
+
+def test_live_curves_of_a_one_step_run_draw_every_panel():
+    """Issue 9: a run with one logged step showed empty LR and throughput panels (a line through one point)."""
+    fig = figures.live_curves_figure(steps=[1], step_loss=[2.3], step_lr=[0.05], step_throughput=[180.0],
+                                     epochs=[1], train_loss=[2.3], val_loss=[2.3], train_acc=[10.0], val_acc=[9.4])
+    for t in fig.data:
+        assert "markers" in t["mode"], t["name"]
+    long = figures.live_curves_figure(steps=list(range(1, 200)), step_loss=[1.0] * 199, step_lr=[0.1] * 199,
+                                      step_throughput=[100.0] * 199)
+    assert next(t for t in long.data if t["name"] == "LR")["mode"] == "lines"

@@ -56,6 +56,8 @@ def live_curves_figure(steps=(), step_loss=(), step_lr=(), step_throughput=(), e
     traces = []
 
     def add(x, y, name, axis, colour, mode="lines", dash=None, width=2):
+        if mode == "lines" and len(y) <= MARKERS_UP_TO:  # a line through one point draws nothing: an empty panel
+            mode = "lines+markers"
         if len(y):
             # numpy arrays: plotly validates them in one step (lists element by element) and sends them packed
             traces.append(dict(type="scatter", x=np.asarray(x, dtype=float), y=np.asarray(y, dtype=float),

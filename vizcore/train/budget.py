@@ -266,7 +266,8 @@ def _calibrate(model_name: str, image_size: int, batch_size: int, device: str,
     entry = zoo.get_entry(model_name)
     dev = torch.device(device)
     flops = _forward_flops(model_name, image_size, num_classes)
-    b = int(max(1, min(batch_size, 32, _CALIBRATION_FLOP_BUDGET // max(3 * flops, 1))))
+    # at least 2 images: BatchNorm cannot train on one value per channel (a 1x1 map of one image)
+    b = int(max(2, min(batch_size, 32, _CALIBRATION_FLOP_BUDGET // max(3 * flops, 1))))
     model = zoo.build_model(model_name, num_classes=num_classes).to(dev).train()
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     gen = torch.Generator().manual_seed(0)
@@ -305,13 +306,13 @@ def _calibrate(model_name: str, image_size: int, batch_size: int, device: str,
             model(x)
             sync()
             ev = b / max(time.perf_counter() - t0, 1e-9)
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError) as exc:
         raise ValueError(f"expected an image size {model_name} can take, got {image_size}x{image_size} "
                          f"({' '.join(str(exc).split())[:160]})") from None
     return train, ev, b, n
 
 
-def calibrated_rates(config: TrainConfig, device: str | None = None, num_classes: int = 10) -> Rates:
+def calibrated_rates(config: TrainConfig, device: str | None = None) -> Rates:
     """Rates from a short calibration: a warm-up step, then optimizer steps on random images for about
     :data:`CALIBRATION_S` (at most 5), at the run's image size, precision and device. Cached per process.
 
@@ -371,6 +372,7 @@ def estimate_time(config: TrainConfig, device: str | None = None, num_classes: i
                   store_path=None) -> TimeEstimate | None:
     """Estimated wall time of ``config`` on ``device`` (None: the device a run would use) from throughput
     measured on this machine: finished runs in the store, else (``calibrate``) a short calibration.
+    ``num_classes`` does not change the rates (a head's size barely matters); kept for callers' symmetry.
 
     Returns None only when ``calibrate`` is False and the store has no run to measure from.
     """
@@ -379,7 +381,7 @@ def estimate_time(config: TrainConfig, device: str | None = None, num_classes: i
     if rates is None:
         if not calibrate:
             return None
-        rates = calibrated_rates(config, dev, num_classes)
+        rates = calibrated_rates(config, dev)
     setup, setup_source = _setup(config, store_path, calibrate)
     train = config.steps_per_epoch() * config.batch_size / rates.train_images_per_s
     val = config.val_size / rates.eval_images_per_s
