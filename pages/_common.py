@@ -5,6 +5,7 @@ The only place pages share Streamlit code; vizcore never imports this.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -32,6 +33,30 @@ def _ensure_navigation_app() -> None:
 
 
 _ensure_navigation_app()
+
+
+def _warm_up() -> None:
+    """Import the model zoo (torchvision: about 2 s on 2 cores) while the first page is read, so the first visit
+    to a page that needs it does not wait for the import.
+
+    Only modules that nothing inspects half-imported: a page importing them meanwhile waits on Python's import
+    lock. Not pandas or plotly: plotly peeks at ``sys.modules["pandas"]`` without importing it, and a pandas
+    half-imported by this thread broke a chart.
+    """
+    import torchvision  # noqa: F401
+
+    import vizcore.models.registry  # noqa: F401
+
+
+@st.cache_resource(show_spinner=False)
+def _start_warm_up() -> threading.Thread:
+    """Once per server process: the warm-up in a background thread."""
+    t = threading.Thread(target=_warm_up, name="convscope-warm-up", daemon=True)
+    t.start()
+    return t
+
+
+_start_warm_up()
 
 
 @st.cache_resource(show_spinner=False)
@@ -192,31 +217,106 @@ def _shapes_masks(size: int) -> np.ndarray:
 # ------------------------------------------------------------------------------------------- weights + shared model
 
 
-def weights_picker(name: str, key: str, default: str = "random") -> tuple[str, float, str]:
-    """Radio for the weights of zoo model ``name``: (weights argument, checkpoint mtime, label in words).
+DEFAULT_SOURCE = "default"  # key of ConvScope's default trained model among the trained sources
 
-    "trained": the Training Lab's chosen run or ConvScope's default model; "pretrained": torchvision's when on
-    this machine. Whatever is missing falls back to random weights, said so. Browser users choose only weights the
-    app owns: no free file path.
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _stored_runs(model: str, data_dir: str, stamp: float) -> list[tuple[str, str]]:
+    """(checkpoint, label) of the Training Lab's runs of ``model``; ``stamp`` (the store's last change) and
+    ``data_dir`` renew the cache."""
+    from vizcore.lab.trained import trained_runs
+
+    return [(r.checkpoint, r.label) for r in trained_runs(model)]
+
+
+def trained_sources(name: str) -> tuple[dict[str, str], str]:
+    """Trained weights the app owns for zoo model ``name``: {source key: label} (a checkpoint path, or
+    DEFAULT_SOURCE for ConvScope's default model), and a sentence for when there are none or one is missing."""
+    from vizcore.core import paths
+    from vizcore.lab.default_model import default_model_ready
+    from vizcore.lab.trained import store_stamp
+
+    out: dict[str, str] = {}
+    note = ""
+    if name == "small_cnn":
+        out[DEFAULT_SOURCE] = "ConvScope's default model (small_cnn trained on the embedded shapes)"
+    elif name == "se_resnet_small":
+        if default_model_ready(name):  # never start a long training from a page visit
+            out[DEFAULT_SOURCE] = "ConvScope's default SE model (se_resnet_small trained on the embedded shapes)"
+        else:
+            note = ("The default SE-ResNet is not built on this machine yet: run `python -m vizcore default-model "
+                    "--model se_resnet_small` once (CPU minutes), or train one in the Training Lab.")
+    d = str(paths.data_dir())
+    out.update(dict(_stored_runs(name, d, store_stamp())))
+    if not out and not note:
+        note = (f"No trained weights for {zoo_title(name)} here yet: train one in the Training Lab (a run of this "
+                "model appears here once it completes an epoch), or upload a checkpoint.")
+    return out, note
+
+
+def zoo_title(name: str) -> str:
+    from vizcore.models import registry as zoo
+
+    return zoo.get_entry(name).title
+
+
+def weights_picker(name: str, key: str, default: str = "random") -> tuple[str, float, str]:
+    """Weights of zoo model ``name``: (weights argument, checkpoint mtime, label in words).
+
+    Offers "trained" only where trained weights exist (ConvScope's default models, the Training Lab's runs of
+    this architecture: a second box picks one), "pretrained" (torchvision's, when on this machine), and an
+    uploaded state_dict (read with ``weights_only=True``: no code runs). Browser users choose only weights the
+    app owns: no free file path. A run chosen in the Training Lab ("Open in other pages") is preselected once.
     """
     from pathlib import Path
 
+    from pages._nav import page_link
     from vizcore.models import registry as zoo
     from vizcore.models import weights as mweights
 
-    options = ["random", "trained", "pretrained"]
+    sources, note = trained_sources(name)
+    options = ["random"] + (["trained"] if sources else []) + ["pretrained", "uploaded file"]
+    pick_key = f"{key}_trained_{name}"
+    opened = st.session_state.get(CHECKPOINT_KEY)
+    if opened in sources and st.session_state.get(f"{key}_opened") != opened:  # newly opened from the Lab
+        st.session_state[f"{key}_opened"] = opened
+        st.session_state[key] = "trained"
+        st.session_state[pick_key] = opened
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = default if default in options else "random"
     c1, c2 = st.columns([2, 3])
-    choice = c1.radio("Weights", options, index=options.index(default), horizontal=True, key=key)
+    choice = c1.radio("Weights", options, horizontal=True, key=key,
+                      help="'trained': ConvScope's default model or a Training Lab run of this architecture; "
+                           "'uploaded file': a state_dict you saved with torch.save(model.state_dict(), ...).")
+    if note:
+        c2.caption(note)
+        if not sources:
+            page_link(c2, "pages/training_lab.py", "Train one in the Training Lab", ":material/model_training:")
     if choice == "trained":
-        ckpt, source = trained_checkpoint(name)
-        if ckpt:
-            return ckpt, Path(ckpt).stat().st_mtime, source
-        c2.info(f"Showing random weights — {source}.")
-    elif choice == "pretrained":
+        keys = list(sources)
+        if st.session_state.get(pick_key) not in keys:
+            st.session_state[pick_key] = keys[0]
+        pick = c2.selectbox("Trained weights", keys, key=pick_key, format_func=sources.get)
+        ckpt = _default_checkpoint(name) if pick == DEFAULT_SOURCE else pick
+        c2.caption(f"Weights: {sources[pick]}.")
+        return ckpt, Path(ckpt).stat().st_mtime, sources[pick]
+    if choice == "pretrained":
         if zoo.get_entry(name).has_pretrained and mweights.pretrained_available(name):
             return "pretrained", 0.0, "torchvision's ImageNet weights"
         c2.info("Pretrained weights for this model are not on this machine (no download here); showing random "
                 "weights.")
+    elif choice == "uploaded file":
+        up = c2.file_uploader(f"A state_dict of {zoo_title(name)} (.pt or .pth, at most "
+                              f"{mweights.UPLOAD_MAX_BYTES // 2**20} MB; read with weights_only=True: no code runs)",
+                              type=["pt", "pth"], key=f"{key}_upload")
+        if up is not None:
+            try:
+                path = mweights.import_state_dict(name, up.getvalue(), up.name)
+            except (ValueError, OSError) as exc:
+                c2.error(f"Could not use {up.name}: {error_sentence(exc)}. Showing random weights.")
+            else:
+                c2.caption(f"Weights: the uploaded file {up.name}.")
+                return str(path), path.stat().st_mtime, f"the uploaded file {up.name}"
     return "random", 0.0, "random (untrained) weights"
 
 

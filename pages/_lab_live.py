@@ -1,21 +1,38 @@
-"""The Training Lab's live view: a fragment that polls the run store and redraws one run.
+"""The Training Lab's live views: fragments that poll the run store and redraw one run, and one comparison.
 
-Kept apart from the page so the fragment can be rerun on its own (every ``poll_s`` seconds) and measured on
-its own (bench/live_charts.py). The worker threads never call Streamlit: they write to the store, this reads it.
+Kept apart from the page so the fragments can be rerun on their own (every ``poll_s`` seconds) and measured on
+their own (bench/live_charts.py). The worker threads never call Streamlit: they write to the store, this reads it.
 """
 from __future__ import annotations
 
+import math
+
+import pandas as pd
 import streamlit as st
 
 from vizcore.figures import training as figures
 from vizcore.lab import monitor
+from vizcore.lab import results as exp_results
 
-WATCH_KEY = "lab_watch"  # the watched run id: the selectbox's key, set by the page when a run is started
+WATCH_KEY = "lab_watch"  # the watched run id: the selectbox's key
+NEXT_KEY = "lab_watch_next"  # a run to watch from the next draw of the live view on (set by follow)
+ACTIVE_KEY = "lab_active_count"  # runs queued or running when the page last drew
 
 
 def follow(run_id: str) -> None:
-    """Watch ``run_id`` from now on (call before the live view is drawn in this script run)."""
-    st.session_state[WATCH_KEY] = run_id
+    """Watch ``run_id`` from the next draw of the live view on.
+
+    Safe to call anywhere in a script run, also after the live view's "Run to watch" box was drawn (the
+    A/B queue button sits below it): the box's own key may not change once drawn in a run, so the run id waits
+    under another key and the live view moves the box to it before drawing it.
+    """
+    st.session_state[NEXT_KEY] = run_id
+
+
+def _run_label(rec) -> str:
+    # no status here: a select box's option labels are not redrawn while it is open or unchanged, so a status
+    # in them went stale ("— running" after the run had finished); the line under the box says the status.
+    return f"{rec.name} · #{rec.id}"
 
 
 def _watch_body(lab) -> None:
@@ -25,35 +42,102 @@ def _watch_body(lab) -> None:
         st.info("No runs yet: press **Start run** above, or queue a comparison below.")
         return
     ids = [r.id for r in runs]
-    names = {r.id: f"{r.name} — {r.status}" for r in runs}
-    if st.session_state.get(WATCH_KEY) not in ids:  # never chosen, or deleted: follow the newest run
+    by_id = {r.id: r for r in runs}
+    wanted = st.session_state.pop(NEXT_KEY, None)
+    if wanted in ids:
+        st.session_state[WATCH_KEY] = wanted
+    elif st.session_state.get(WATCH_KEY) not in ids:  # never chosen, or deleted: follow the newest run
         st.session_state[WATCH_KEY] = ids[0]
-    rid = st.selectbox("Run to watch", ids, format_func=names.get, key=WATCH_KEY)
+    rid = st.selectbox("Run to watch", ids, format_func=lambda i: _run_label(by_id[i]), key=WATCH_KEY)
     snap = monitor.snapshot(store, rid)
-    st.progress(snap.fraction, text=snap.status_text())
+    # the status once: a progress bar while it waits or trains, a coloured box once it ended badly
     if not snap.finished:
+        st.progress(snap.fraction, text=snap.status_text())
         if st.button("Cancel this run", key="lab_cancel"):
             lab.cancel(rid)
             st.toast("Cancelling after the current step")
+    elif snap.status == "done":
+        st.progress(1.0, text=snap.status_text())
     elif snap.status in ("diverged", "failed"):
         st.error(snap.status_text())
-    elif snap.status in ("cancelled", "interrupted"):
+    else:  # cancelled, interrupted
         st.warning(snap.status_text())
     s, e = snap.steps, snap.epochs_data
-    if s.get("step") or e.get("epoch"):
+    if snap.has_curves:
         st.plotly_chart(figures.live_curves_figure(
             s["step"], s["loss"], s["lr"], s["throughput"], e["epoch"], e["train_loss"], e["val_loss"],
             e["train_acc"], e["val_acc"], title=f"Live curves of {snap.name}"), key="lab_live_chart")
+    elif snap.finished:
+        st.caption("No curves: the run ended before its first logged step.")
+    else:
+        st.caption("Curves appear after the first logged steps.")
     queued = lab.queued()
     if queued:
         st.caption(f"{len(queued)} run(s) waiting in the queue; the lab trains {lab.concurrency} at a time.")
     n_active = len(lab.running()) + len(queued)
-    before = st.session_state.get("lab_active_count", n_active)
-    st.session_state["lab_active_count"] = n_active
-    if n_active != before:  # a run ended or started elsewhere: rerun the page (comparisons, poll rate)
-        st.rerun()
+    before = st.session_state.get(ACTIVE_KEY, n_active)
+    st.session_state[ACTIVE_KEY] = n_active
+    if n_active != before:  # a run ended or started elsewhere: rerun the page (lists, paper table, poll rate)
+        st.rerun(scope="app")
 
 
 def watch(lab, poll_s: float | None) -> None:
     """Draw the live view of the lab's runs, refreshed every ``poll_s`` seconds (None: only on page reruns)."""
     st.fragment(run_every=poll_s)(_watch_body)(lab)
+
+
+# ---------------------------------------------------------------------------------------- a comparison, live
+
+
+def _text(v: float, fmt: str) -> str:
+    return "—" if v is None or not math.isfinite(v) else format(v, fmt)
+
+
+def _comparison_body(store, exp) -> None:
+    summary = exp_results.experiment_summary(store, exp)
+    rows = exp_results.table_rows(summary)
+    pending = sum(r.pending for r in summary.rows)
+    st.subheader("Final validation accuracy: mean and 95% interval over seeds")
+    if pending:
+        st.caption(f"{pending} run(s) of this comparison still queued or training: the table and charts fill in "
+                   "as they finish.")
+    st.dataframe(pd.DataFrame([{
+        "configuration": r["configuration"], "mean (%)": _text(r["mean (%)"], ".2f"),
+        "95% interval (%)": (f"{r['95% low (%)']:.2f} to {r['95% high (%)']:.2f}"
+                             if math.isfinite(r["95% low (%)"]) else "—"),
+        "seeds done": r["seeds done"], "pending": r["pending"], "failed/cancelled": r["failed/cancelled"],
+        "time per run (s)": _text(r["time per run (s)"], ".1f"),
+        "throughput (img/s)": _text(r["throughput (img/s)"], ",.0f")} for r in rows]),
+        hide_index=True, width="stretch", key="lab_cmp_table")
+    cut = [r.accuracy for r in summary.rows if r.accuracy is not None and r.accuracy.clipped]
+    if cut:
+        st.caption("Intervals are Student-t intervals of the mean over seeds, cut at 0 or 100 where they reached "
+                   "past what an accuracy can be (cutting there never removes the true mean).")
+    if summary.differences:
+        st.subheader("Difference against the baseline")
+        for d in summary.differences:
+            (st.success if d.significant else st.info)(d.verdict)
+        st.dataframe(pd.DataFrame(exp_results.difference_rows(summary)), hide_index=True, width="stretch",
+                     key="lab_diff_table", column_config={
+                         "B − A (points)": st.column_config.NumberColumn(format="%+.2f")})
+        st.caption("Paired t-test when both sides ran the same seeds (else Welch's); effect size: d_z for paired "
+                   "seeds, Cohen's d otherwise. p ≥ 0.05 is reported as within noise; fewer than 3 seeds a side, "
+                   "or no spread between seeds, decides nothing, and the verdict says so.")
+    elif any(r.values for r in summary.rows):
+        st.info("Waiting for the other configurations to finish a run before a difference can be computed.")
+    c1, c2 = st.columns(2)
+    if summary.bands:
+        c1.plotly_chart(figures.band_curves_figure(summary.bands), key="lab_band_chart")
+    done_rows = [r for r in summary.rows if r.accuracy is not None]
+    if done_rows:
+        c2.plotly_chart(figures.comparison_bar_figure(
+            [r.arm for r in done_rows], [r.accuracy.mean for r in done_rows],
+            [r.accuracy.half_width for r in done_rows], [list(r.values) for r in done_rows],
+            lows=[r.accuracy.low for r in done_rows], highs=[r.accuracy.high for r in done_rows],
+            bounds=exp_results.PERCENT), key="lab_bar_chart")
+
+
+def comparison(store, exp, poll_s: float | None) -> None:
+    """Draw a comparison's table, verdicts and charts, refreshed every ``poll_s`` seconds while its runs train
+    (None: only on page reruns), so results appear without touching anything."""
+    st.fragment(run_every=poll_s)(_comparison_body)(store, exp)

@@ -1,9 +1,17 @@
-"""Architectures: per-layer shapes, parameters and multiply-adds of classic CNNs, side by side or custom-built."""
+"""Architectures: per-layer shapes, parameters and multiply-adds of classic CNNs, side by side or custom-built.
+
+Only the view and the chart on screen are computed (a segmented control, not tabs: Streamlit runs every tab's
+body on every rerun). Each zoo summary is traced once per (model, input size) on PyTorch's "meta" device —
+shapes and FLOP counts without allocating weights or computing a single value (VGG-16 at 224 is 15 G
+multiply-adds on the CPU otherwise) — and kept for the whole server; the numbers are the same as a real
+forward pass (tests/pages/test_architectures_page.py checks every zoo model).
+"""
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
+from pages._arch_trace import trace
 from pages._common import user_errors
 from vizcore.arch import spec
 from vizcore.arch.summary import summarize
@@ -11,22 +19,37 @@ from vizcore.figures import arch as figures
 from vizcore.models import registry as zoo
 
 st.title("Architectures")
-st.caption("Every number below comes from one real forward pass: shapes from torch, multiply-adds from "
-           "torch's FLOP counter (MACs = FLOPs / 2, the convention of torchvision's published GFLOPS).")
+st.caption("Every number below comes from one forward pass traced by torch: shapes from torch itself, multiply-adds "
+           "from torch's FLOP counter (MACs = FLOPs / 2, the convention of torchvision's published GFLOPS).")
+
+VIEWS = ["One model", "Compare models", "Custom stack", "Classic tables"]
+METRICS = {"spatial": "Spatial size", "channels": "Channels", "params": "Parameters", "macs": "Multiply-adds"}
+COUNT = st.column_config.NumberColumn(format="localized")  # 11,689,512: thousands separators
 
 
-@st.cache_data(show_spinner="Tracing the model…", max_entries=64)
+@st.cache_resource(show_spinner="Tracing the model…", max_entries=64)
 def model_summary(name: str, shape: tuple[int, int, int]) -> dict:
-    s = summarize(zoo.build_model(name), shape)
-    return {"rows": s.to_rows(), "params": s.total_params, "trainable": s.trainable_params, "macs": s.total_macs,
-            "output": s.output_shape, "stages": s.stages}
+    """:func:`trace`, once per (model, input size) for the whole server (read-only: never mutate the result)."""
+    return trace(name, shape)
 
 
-@st.cache_data(show_spinner="Building the stack…", max_entries=32)
+@st.cache_resource(show_spinner="Building the stack…", max_entries=32)
 def spec_summary(text: str) -> dict:
     built = spec.check(text)
     s = summarize(built.model, built.input_shape)
-    return {"rows": s.to_rows(), "params": s.total_params, "trainable": s.trainable_params, "macs": s.total_macs,
+    rows = s.to_rows()
+    lines = {i + 1: ln.split("#", 1)[0].strip() for i, ln in enumerate(text.splitlines())}
+    owners = built.layer_lines
+    for r in rows:  # "3" -> "line 5: conv", "7.fc1" -> "line 9: se · fc1" (the spec line and its operation)
+        top, _, sub = r["name"].partition(".")
+        if top.isdigit() and int(top) < len(owners):
+            i = int(top)
+            n = owners[i]
+            op = lines.get(n, "").split()[0] if lines.get(n) else r["type"]
+            # a line that builds two modules (fc after a feature map: Flatten, then Linear) names the helper
+            helper = f" · {r['type'].lower()}" if not sub and i + 1 < len(owners) and owners[i + 1] == n else ""
+            r["name"] = f"line {n}: {op}" + (f" · {sub}" if sub else helper)
+    return {"rows": rows, "params": s.total_params, "trainable": s.trainable_params, "macs": s.total_macs,
             "output": s.output_shape, "stages": s.stages, "input": built.input_shape}
 
 
@@ -42,6 +65,7 @@ def published(name: str) -> dict | None:
 
 
 def _fmt(v: object) -> str:
+    """A layer setting as text: '3×3', '2', or '' for none (one type per column: Arrow needs it)."""
     if v is None:
         return ""
     if isinstance(v, (list, tuple)):
@@ -53,10 +77,18 @@ def layer_table(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([{
         "#": r["index"], "name": r["name"], "type": r["type"], "kernel": _fmt(r["kernel"]),
         "stride": _fmt(r["stride"]), "padding": _fmt(r["padding"]), "dilation": _fmt(r["dilation"]),
-        "groups": "" if r["groups"] is None else str(r["groups"]), "input": _fmt(r["in_shape"]),  # one type
+        "groups": _fmt(r["groups"]), "input": _fmt(r["in_shape"]),
         "output": _fmt(r["out_shape"]), "params": r["params"], "MACs": r["macs"],
         "trainable": {True: "yes", False: "frozen", None: ""}[r["trainable"]],
     } for r in rows])
+
+
+def _choice(label: str, options: list[str], key: str, default: str, fmt=None) -> str:
+    """A segmented control that always has a value (clicking the selected segment again would clear it)."""
+    if st.session_state.get(key) is None:  # first visit, or the segment was clicked off
+        st.session_state[key] = default
+    picked = st.segmented_control(label, options, key=key, **({"format_func": fmt} if fmt else {}))
+    return picked if picked is not None else default
 
 
 def show_summary(data: dict, key: str) -> None:
@@ -66,18 +98,14 @@ def show_summary(data: dict, key: str) -> None:
     m3.metric("Multiply-adds / image", f"{data['macs'] / 1e9:.3f} G" if data["macs"] > 1e8 else f"{data['macs']:,}")
     m4.metric("Layers (leaf calls)", len(data["rows"]))
     st.dataframe(layer_table(data["rows"]), hide_index=True, width="stretch", height=420,
-                 column_config={"params": st.column_config.NumberColumn(format="localized"),
-                                "MACs": st.column_config.NumberColumn(format="localized")})
-    tabs = st.tabs(["Spatial size", "Channels", "Parameters", "Multiply-adds"])
-    for tab, metric in zip(tabs, ["spatial", "channels", "params", "macs"]):
-        with tab:
-            st.plotly_chart(figures.layer_metric_figure(data["rows"], metric), width="stretch",
-                            key=f"{key}_{metric}")
+                 column_config={"params": COUNT, "MACs": COUNT})
+    metric = _choice("Chart per layer", list(METRICS), f"{key}_chart", "spatial", METRICS.get)
+    st.plotly_chart(figures.layer_metric_figure(data["rows"], metric), width="stretch", key=f"{key}_{metric}")
 
 
-one, compare, custom, classic = st.tabs(["One model", "Compare models", "Custom stack", "Classic tables"])
+view = _choice("View", VIEWS, "arch_view", VIEWS[0])
 
-with one:
+if view == "One model":
     names = zoo.list_models()
     name = st.selectbox("Model", names, index=names.index("resnet18"), key="arch_model",
                         format_func=lambda n: zoo.get_entry(n).title)
@@ -96,30 +124,28 @@ with one:
                    f"(224×224): {'✓ matches' if ok else '✗ differs from'} the table below.")
     show_summary(data, "one")
 
-with compare:
+elif view == "Compare models":
     picks = st.multiselect("Models (2–4)", zoo.list_models(), default=["resnet18", "mobilenet_v2", "efficientnet_b0"],
                            max_selections=4, key="arch_compare", format_func=lambda n: zoo.get_entry(n).title)
     if len(picks) < 2:
         st.info("Pick at least two models to compare.")
     else:
-        results = {}
-        progress = st.progress(0.0, text="Tracing models…")
-        for i, n in enumerate(picks):
-            results[zoo.get_entry(n).title] = model_summary(n, zoo.get_entry(n).input_size)
-            progress.progress((i + 1) / len(picks), text=f"Traced {zoo.get_entry(n).title}")
-        progress.empty()
+        results = {zoo.get_entry(n).title: model_summary(n, zoo.get_entry(n).input_size) for n in picks}
         st.dataframe(pd.DataFrame([{
             "model": t, "input": _fmt(zoo.get_entry(n).input_size), "parameters": d["params"],
             "multiply-adds (G)": round(d["macs"] / 1e9, 3), "layers": len(d["rows"]), "stages": len(d["stages"]),
-        } for n, (t, d) in zip(picks, results.items())]), hide_index=True, width="stretch")
+        } for n, (t, d) in zip(picks, results.items())]), hide_index=True, width="stretch",
+            column_config={"parameters": COUNT, "layers": COUNT})
         st.plotly_chart(figures.totals_comparison_figure({t: d for t, d in results.items()}),
                         width="stretch", key="cmp_totals")
-        metric = st.radio("Per-stage", ["macs", "params", "layers"], horizontal=True, key="cmp_metric",
-                          format_func={"macs": "multiply-adds", "params": "parameters", "layers": "layers"}.get)
+        metric = _choice("Per stage", ["macs", "params", "layers"], "cmp_metric", "macs",
+                         {"macs": "multiply-adds", "params": "parameters", "layers": "layers"}.get)
         st.plotly_chart(figures.stage_comparison_figure({t: d["stages"] for t, d in results.items()}, metric),
                         width="stretch", key="cmp_stages")
+        st.caption("A stage is a run of layers at one output resolution; the bars line up by resolution, so each "
+                   "model's stages at the same size stand side by side (hover a bar for its stage number).")
 
-with custom:
+elif view == "Custom stack":
     st.markdown("Type a stack, one layer per line. Channels flow from layer to layer; sizes are checked as it builds.")
     with st.expander("Spec grammar"):
         st.code(spec.GRAMMAR, language=None)
@@ -130,13 +156,13 @@ with custom:
     show_summary(data, "custom")
     st.caption("The same spec works from the command line: `python -m vizcore summary --spec my_stack.txt --json`.")
 
-with classic:
+else:  # Classic tables
     st.subheader("LeNet-5 (LeCun et al., 1998)")
     lenet = model_summary("lenet5", (1, 32, 32))
     st.dataframe(pd.DataFrame([{"layer": r["name"], "type": r["type"], "output": _fmt(r["out_shape"]),
                                 "maps": r["out_shape"][0], "params": r["params"]}
                                for r in lenet["rows"] if r["type"] in ("Conv2d", "AvgPool2d", "Linear")]),
-                 hide_index=True, width="stretch")
+                 hide_index=True, width="stretch", column_config={"params": COUNT})
     st.caption("32 → 28 → 14 → 10 → 5 → 1 with 6, 16 and 120 feature maps: each 5×5 conv without padding takes 4 "
                "pixels off, each 2×2 pooling halves the size.")
     st.subheader("AlexNet: the paper's 227 input vs torchvision's 224 with padding 2")

@@ -1,9 +1,16 @@
-"""Conv Arithmetic: how kernel, stride, padding and dilation set a layer's output size, parameters and cost."""
+"""Conv Arithmetic: how kernel, stride, padding and dilation set a layer's output size, parameters and cost.
+
+Impossible settings are explained where the result would be (the inputs stay in view) with what would work
+instead: the largest kernel, the smallest padding, the group counts that divide the channels.
+"""
 from __future__ import annotations
+
+import math
+import re
 
 import streamlit as st
 
-from pages._common import user_errors
+import pages._common  # noqa: F401 — routes a fresh server's first deep link through app.py's navigation
 from vizcore.arch.geometry import ConvGeometry, explain
 from vizcore.figures import geometry as figures
 
@@ -45,18 +52,86 @@ with left:
     groups = c3.number_input("Groups", 1, 4096, 1, key="ca_g", disabled=kind == "pool")
     bias = st.checkbox("Bias", value=True, key="ca_bias", disabled=kind == "pool")
 
-with user_errors("Impossible settings: "):
+
+
+def _reason(exc: Exception) -> str:
+    """The error in words, without a leading "impossible settings:" (the page says that once itself)."""
+    text = re.sub(r"^\s*impossible settings:\s*", "", str(exc), flags=re.IGNORECASE)
+    return text[:1].upper() + text[1:] if text else type(exc).__name__
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def what_would_work(kind: str, size: int, kernel: int, stride: int, padding: int | str, dilation: int, cin: int,
+                    cout: int, groups: int, out_pad: int) -> list[str]:
+    """Settings near the user's that are possible, one sentence each (``size``: the smaller input side)."""
+    out: list[str] = []
+    pad = 0 if padding == "valid" else padding
+    if isinstance(pad, int):
+        k_eff = dilation * (kernel - 1) + 1
+        if kind in ("conv", "pool") and k_eff > size + 2 * pad:
+            k_max = (size + 2 * pad - 1) // dilation + 1
+            p_min = math.ceil((k_eff - size) / 2)
+            out.append(f"Largest kernel that fits {size} px with padding {pad} and dilation {dilation}: "
+                       f"K = {k_max}.")
+            if kind == "conv" or p_min <= kernel // 2:
+                out.append(f"Smallest padding for a {kernel}×{kernel} kernel with dilation {dilation}: "
+                           f"P = {p_min} per side.")
+            if kernel > 1 and dilation > 1:
+                out.append(f"Largest dilation for a {kernel}×{kernel} kernel: "
+                           f"D = {max((size + 2 * pad - 1) // (kernel - 1), 1)}.")
+        if kind == "pool" and pad > kernel // 2:
+            out.append(f"PyTorch pads pooling by at most half the kernel: P ≤ {kernel // 2} for K = {kernel}.")
+        if kind == "transposed":
+            if out_pad >= max(stride, dilation):
+                out.append(f"Output padding must be smaller than the stride or the dilation: at most "
+                           f"{max(stride, dilation) - 1}.")
+            most = ((size - 1) * stride + dilation * (kernel - 1) + min(out_pad, max(stride, dilation) - 1)) // 2
+            if pad > most:
+                out.append(f"Largest padding that leaves an output: P = {most}.")
+    if kind != "pool" and (cin % groups or cout % groups):
+        ok = [d for d in _divisors(math.gcd(cin, cout))]
+        out.append(f"Groups must divide C_in = {cin} and C_out = {cout}: "
+                   f"{', '.join(map(str, ok[:12]))}{' …' if len(ok) > 12 else ''}.")
+    return out
+
+
+error: str | None = None
+try:
     geo = ConvGeometry(int(height), int(width), int(kernel), int(stride), padding, int(dilation), kind, pool_mode,
                        ceil_mode, int(out_pad), int(cin), int(cout), int(groups), bias)
     result = explain(geo)
+except (ValueError, TypeError) as exc:
+    error = _reason(exc)
 
 
 @st.cache_data(show_spinner="Drawing the animation…", max_entries=8)  # figures are bounded (~3 MB each)
 def _animation(g: ConvGeometry):
-    return figures.sliding_window_figure(g, explain(g))
+    fig = figures.sliding_window_figure(g, explain(g))
+    # Play/Pause on a row of their own, the position slider (and its label) on the row below: side by side they
+    # overlapped the slider's label as soon as the chart was narrower than the page
+    fig.update_layout(height=(fig.layout.height or 620) + 60, margin=dict(b=230))
+    if fig.layout.updatemenus:
+        fig.layout.updatemenus[0].update(x=0, xanchor="left", y=-0.2, yanchor="top", pad=dict(t=0, r=0, b=0, l=0))
+    if fig.layout.sliders:
+        fig.layout.sliders[0].update(x=0, len=1.0, y=-0.32, yanchor="top", pad=dict(t=30, b=10))
+    return fig
 
 
 with right:
+    if error is not None:
+        st.error(f"Impossible settings: {error}")
+        hints = what_would_work(kind, min(int(height), int(width)), int(kernel), int(stride), padding,
+                                int(dilation), int(cin), int(cout), int(groups), int(out_pad))
+        if hints:
+            st.markdown("**What would work** (everything else as set on the left):\n" +
+                        "\n".join(f"- {h}" for h in hints))
+        st.latex(LATEX[kind if not (kind == "pool" and ceil_mode) else "pool_ceil"])
+        st.caption("Change a setting on the left: the output size, the formula with your numbers and the "
+                   "animation come back as soon as the layer is possible.")
+        st.stop()
     m1, m2, m3 = st.columns(3)
     m1.metric("Output (C×H×W)", f"{result.out_channels}×{result.out_height}×{result.out_width}")
     m2.metric("Parameters", f"{result.params:,}")

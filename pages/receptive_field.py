@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from pages._common import image_picker, trained_checkpoint, user_errors
+from pages._common import CHECKPOINT_KEY, image_picker, user_errors, weights_picker
 from vizcore.arch import kernel_stack as kstack
 from vizcore.arch import receptive_field as rf
 from vizcore.arch import rf_measured
@@ -74,30 +73,20 @@ st.markdown(
 
 # ----------------------------------------------------------------------------------------- model and layer
 names = zoo.list_models()
-c1, c2, c3 = st.columns([2, 2, 3])
-name = c1.selectbox("Model", names, index=names.index(_DEFAULT_MODEL), key="rf_model",
-                    format_func=lambda n: zoo.get_entry(n).title)
+opened = st.session_state.get(CHECKPOINT_KEY)  # a run chosen in the Training Lab ("Open in other pages")
+if opened and st.session_state.get("rf_opened_model") != opened:  # newly chosen: show its architecture, once
+    st.session_state["rf_opened_model"] = opened
+    run_model = (checkpoint_meta(opened) or {}).get("model")
+    if run_model in names:
+        st.session_state["rf_model"] = run_model
+st.session_state.setdefault("rf_model", _DEFAULT_MODEL)  # a default through session state: the Lab may set it too
+c1, c2 = st.columns([2, 5])
+name = c1.selectbox("Model", names, key="rf_model", format_func=lambda n: zoo.get_entry(n).title,
+                    help="Only the effective field and the feature map depend on the weights; the theoretical "
+                         "field is geometry.")
 entry = zoo.get_entry(name)
-# Only weights the app owns (its default model, Training Lab runs, torchvision's cached files): no free file path,
-# so a browser user can never open a server file by name.
-wchoice = c2.radio("Weights", ["random", "trained", "pretrained"], horizontal=True, key="rf_weights",
-                   help="Only the effective field and the feature map depend on the weights; the theoretical "
-                        "field is geometry. 'trained' is the run chosen in the Training Lab or ConvScope's default "
-                        "model.")
-weights, stamp = "random", 0.0
-if wchoice == "trained":
-    ckpt, source = trained_checkpoint(name)
-    if ckpt:
-        weights, stamp = ckpt, Path(ckpt).stat().st_mtime
-        c3.caption(f"Weights: {source}.")
-    else:
-        c3.info(f"Showing random weights — {source}.")
-elif wchoice == "pretrained":
-    if entry.has_pretrained and mweights.pretrained_available(name):
-        weights = "pretrained"
-    else:
-        c3.info("Pretrained weights for this model are not on this machine (no download here); "
-                "showing random weights.")
+with c2:
+    weights, stamp, _wlabel = weights_picker(name, "rf_weights")
 
 with user_errors("Could not load the model: "):
     records = field_records(name)

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pandas as pd
 import streamlit as st
 
 from pages._common import AUGMENT_PIPELINE_KEY, CHECKPOINT_KEY, user_errors
-from pages._lab_live import follow, watch
+from pages._lab_live import ACTIVE_KEY, comparison, follow, watch
+from pages._nav import page_link
 from vizcore.core import paths
 from vizcore.data import datasets as vdata
 from vizcore.figures import training as figures
@@ -46,6 +49,27 @@ def _shape_bias_cached(checkpoint: str, mtime: float):
 def _shape_bias(checkpoint: str):
     """Shape bias of a checkpoint, cached on its path and modification time (a rerun retrains nothing)."""
     return _shape_bias_cached(checkpoint, os.path.getmtime(checkpoint))
+
+
+@contextmanager
+def said(prefix: str) -> Iterator[None]:
+    """Show a ValueError/TypeError in words and go on with the rest of the page (the other sections stay)."""
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        st.error(f"{prefix}{exc}")
+
+
+@st.cache_data(show_spinner="Measuring how fast this machine trains this model…", ttl=10, max_entries=64)
+def _estimate(config: train_config.TrainConfig) -> tuple[float, str]:
+    """(seconds, where the rates come from) of one run: the store's finished runs, else a short calibration."""
+    est = budget.estimate_time(config)
+    return est.seconds, est.text()
+
+
+@st.cache_data(show_spinner="Measuring how fast this machine trains this model…", ttl=10, max_entries=32)
+def _plan_estimate(configs: tuple[train_config.TrainConfig, ...]) -> float:
+    return budget.estimate_plan_s(list(configs))
 
 
 def _models() -> list[str]:
@@ -187,14 +211,22 @@ warm = int(round(config.warmup_epochs * spe))
 st.plotly_chart(figures.lr_schedule_figure(
     lrs, spe, warm, title=f"Learning-rate schedule: {config.schedule}"
     + (f" with {config.warmup_epochs:g} epoch(s) of warmup" if warm else "")), key="lab_lr_preview")
-st.caption(f"Peak LR {config.effective_lr:.4g} · {spe} steps per epoch · {len(lrs)} steps in all · "
-           f"rough time estimate: {monitor.format_seconds(budget.estimate_time_s(config))} per run")
+try:
+    est_s, est_source = _estimate(config)
+    est_text = f"about {monitor.format_seconds(est_s)} per run ({est_source})"
+except ValueError as exc:  # e.g. an image size the model cannot take: said here, and again if started
+    est_text = f"no time estimate: {exc}"
+st.caption(f"Peak LR {config.effective_lr:.4g} · {spe} steps per epoch · {len(lrs)} steps in all · {est_text}")
+if len(lrs) < exp_results.MIN_STEPS:
+    st.warning(f"{len(lrs)} optimizer step{'s' if len(lrs) != 1 else ''} in all ({int(train_size)} training images "
+               f"at batch {int(batch_size)}, {int(epochs)} epoch{'s' if int(epochs) != 1 else ''}): too few for the "
+               "network to learn much. Use more training images, a smaller batch or more epochs.")
 
 c1, c2 = st.columns([1, 3])
 run_name = c2.text_input("Run name (optional)", "", key="lab_run_name", label_visibility="collapsed",
                          placeholder="Run name (optional)")
 if c1.button("Start run", type="primary", key="lab_start"):
-    with user_errors("Not started: "):
+    with said("Not started: "):
         rid = lab.submit(config, name=run_name or None)
         follow(rid)
         st.toast(f"Queued run {rid}")
@@ -203,9 +235,7 @@ if c1.button("Start run", type="primary", key="lab_start"):
 # ---------------------------------------------------------------------------------------- 2. watch
 st.header("2 · Watch")
 active = lab.running() + lab.queued()
-
-
-st.session_state["lab_active_count"] = len(active)
+st.session_state[ACTIVE_KEY] = len(active)
 # Poll fast while something trains here; slowly otherwise, so runs started from another tab still show up.
 watch(lab, POLL_S if active else IDLE_POLL_S)
 
@@ -225,73 +255,49 @@ else:
                             key="lab_cmp_tricks", format_func=lambda k: vexp.TRICKS[k].label)
 n_seeds = c3.number_input("Seeds per config", 1, vexp.MAX_SEEDS, vexp.DEFAULT_SEEDS, key="lab_n_seeds")
 first_seed = c4.number_input("First seed", 0, 10_000, 0, key="lab_first_seed")
-if int(n_seeds) == 1:
-    st.warning("With one seed per configuration no interval and no test are possible: the comparison will say so.")
 plan = None
-with user_errors("Cannot plan this comparison: "):
+with said("Cannot plan this comparison: "):
     if chosen:
         plan = (vexp.plan_ab(config, chosen[0], int(n_seeds), int(first_seed)) if mode == "A/B"
                 else vexp.plan_grid(config, chosen, int(n_seeds), int(first_seed)))
 if plan is not None:
     n_runs = len(plan.runs())
-    est = sum(budget.estimate_time_s(cfg) for _, _, cfg in plan.runs())
+    for w in exp_results.plan_warnings(plan):  # before queueing: settings too small to mean anything
+        st.warning(w)
+    est = math.nan
+    with said("No time estimate: "):
+        est = _plan_estimate(tuple(cfg for _, _, cfg in plan.runs()))
     if st.button(f"Queue {n_runs} runs ({len(plan.arms)} configs × {len(plan.seeds)} seeds, about "
-                 f"{monitor.format_seconds(est)})", key="lab_queue"):
-        with user_errors("Not queued: "):
+                 f"{monitor.format_seconds(est)} in all)", key="lab_queue"):
+        with said("Not queued: "):
             exp = vexp.submit_plan(lab, plan)
             st.session_state["lab_experiment"] = exp.id
-            follow(exp.runs[0]["run_id"])
+            follow(exp.runs[0]["run_id"])  # the live view above moves to it on the rerun
             st.rerun()
 
 experiments = [e for e in vexp.list_experiments() if e.kind == "compare"]
-summary = None
 if not experiments:
     st.info("No comparison yet. Queue one above: the default A/B (cosine vs step decay, 3 seeds each) takes a few "
             "minutes on a CPU at the default sizes.")
 else:
     exp_ids = [e.id for e in experiments]
     want = st.session_state.get("lab_experiment")
-    exp_id = st.selectbox("Comparison", exp_ids, exp_ids.index(want) if want in exp_ids else 0, key="lab_exp_select",
-                          format_func=lambda i: next(f"{e.name} · {len(e.runs)} runs · #{e.id}" for e in experiments
-                                                     if e.id == i))
+    if want in exp_ids and st.session_state.get("lab_exp_shown") != want:  # a new comparison: show it
+        st.session_state["lab_exp_select"] = want
+    st.session_state["lab_exp_shown"] = want
+    if st.session_state.get("lab_exp_select") not in exp_ids:
+        st.session_state["lab_exp_select"] = exp_ids[0]
+    names = {e.id: f"{e.name} · {len(e.runs)} runs · #{e.id}" for e in experiments}
+    exp_id = st.selectbox("Comparison", exp_ids, key="lab_exp_select", format_func=names.get)
     exp = vexp.get_experiment(exp_id)
-    summary = exp_results.experiment_summary(store, exp)
-    rows = pd.DataFrame(exp_results.table_rows(summary))
-    st.subheader("Final validation accuracy: mean ± 95% interval over seeds")
-    st.dataframe(rows, hide_index=True, key="lab_cmp_table", column_config={
-        "mean (%)": st.column_config.NumberColumn(format="%.2f"),
-        "± 95% (points)": st.column_config.NumberColumn(format="%.2f"),
-        "time per run (s)": st.column_config.NumberColumn(format="%.1f"),
-        "throughput (img/s)": st.column_config.NumberColumn(format="%.0f")})
-    if summary.differences:
-        st.subheader("Difference against the baseline")
-        for d in summary.differences:
-            (st.success if d.significant else st.info)(d.verdict)
-        st.dataframe(pd.DataFrame([{
-            "A (baseline)": d.name_a, "B": d.name_b, "B − A (points)": d.diff, "± 95% (points)": d.half_width,
-            "p-value": d.p_value, "test": d.test, "effect size": d.effect_size, "n A": d.a.n, "n B": d.b.n}
-            for d in summary.differences]), hide_index=True, key="lab_diff_table", column_config={
-                "B − A (points)": st.column_config.NumberColumn(format="%+.2f"),
-                "± 95% (points)": st.column_config.NumberColumn(format="%.2f"),
-                "p-value": st.column_config.NumberColumn(format="%.3f"),
-                "effect size": st.column_config.NumberColumn(format="%.2f")})
-        st.caption("Welch's t-test (paired by seed when both sides ran the same seeds); effect size: Cohen's d, "
-                   "or d_z for paired seeds. p ≥ 0.05 is reported as within noise.")
-    elif any(r.values for r in summary.rows):
-        st.info("Waiting for the other configurations to finish a run before a difference can be computed.")
-    c1, c2 = st.columns(2)
-    if summary.bands:
-        c1.plotly_chart(figures.band_curves_figure(summary.bands), key="lab_band_chart")
-    done_rows = [r for r in summary.rows if r.accuracy is not None]
-    if done_rows:
-        c2.plotly_chart(figures.comparison_bar_figure(
-            [r.arm for r in done_rows], [r.accuracy.mean for r in done_rows],
-            [r.accuracy.half_width for r in done_rows], [list(r.values) for r in done_rows]), key="lab_bar_chart")
+    status = {r.id: r.status for r in all_runs}
+    pending = any(status.get(r["run_id"]) in ("queued", "running") for r in exp.runs)
+    comparison(store, exp, POLL_S if pending else None)
 
 # ---------------------------------------------------------------------------------------- 4. paper vs measured
 st.header("4 · Paper says vs you measured")
 st.caption(reference.SCALE_NOTE)
-measured: dict[str, tuple[float, float]] = {}
+measured: dict[str, object] = {}  # trick reference -> the Difference of its newest A/B
 for e in experiments:
     if not e.name.startswith("A/B") or len(e.arms) != 2:
         continue
@@ -301,43 +307,58 @@ for e in experiments:
         continue
     s = exp_results.experiment_summary(store, e)
     if s.differences:
-        measured[t.reference] = (s.differences[0].diff, s.differences[0].half_width)
+        measured[t.reference] = s.differences[0]
 published = reference.published_deltas()
 shown = [d for d in published if d.trick in {t.reference for t in vexp.TRICKS.values()}]
 st.plotly_chart(figures.paper_vs_measured_figure(
-    [d.label for d in shown], [d.delta for d in shown], [measured.get(d.trick, (None, None))[0] for d in shown],
-    [measured.get(d.trick, (None, math.nan))[1] for d in shown]), key="lab_paper_chart")
-def _points(v: float | None, fmt: str) -> str:
-    return "not measured yet" if v is None or math.isnan(v) else format(v, fmt)
+    [d.label for d in shown], [d.delta for d in shown],
+    [measured[d.trick].diff if d.trick in measured else None for d in shown],
+    [measured[d.trick].half_width if d.trick in measured else math.nan for d in shown]), key="lab_paper_chart")
+
+
+def _here(d) -> tuple[str, str, str]:
+    """(measured B − A, its 95% interval, the verdict) of a Difference, in words where a number would mislead."""
+    if d is None:
+        return "not measured yet", "", ""
+    why = {"can't tell": "one seed a side", "no variation": "no spread between seeds"}.get(d.decision)
+    return (f"{d.diff:+.2f}", why or f"{d.low:+.2f} to {d.high:+.2f}", d.decision)
 
 
 st.dataframe(pd.DataFrame([{
     "trick": d.label, "table": d.table, "column": d.column, "added to": d.baseline_row,
-    "paper (points)": f"{d.delta:+.2f}",
-    "measured here (points)": _points(measured.get(d.trick, (math.nan,))[0], "+.2f"),
-    "± 95% here": _points(measured.get(d.trick, (math.nan, math.nan))[1], ".2f")} for d in published]),
-    hide_index=True, key="lab_paper_table")
-st.caption(f"Source: {reference.citation()} Note on the figures: {reference.verified_note()}.")
+    "paper (points)": f"{d.delta:+.2f}", **dict(zip(("measured here (points)", "95% interval here", "verdict here"),
+                                                    _here(measured.get(d.trick))))} for d in published]),
+    hide_index=True, width="stretch", key="lab_paper_table")
+st.caption("Source: He, Zhang, Zhang, Zhang, Xie, Li, *Bag of Tricks for Image Classification with Convolutional "
+           "Neural Networks*, CVPR 2019 (arXiv:1812.01187) — the deltas are differences between consecutive rows of "
+           "its Tables 4 (efficient training, ResNet-50), 5 (ResNet-50 tweaks) and 6 (training refinements); each "
+           "row above names its table. ImageNet scale: top-1 validation accuracy after training on 1.28 M images "
+           "of 1000 classes. The paper's Table 1 figures were checked against its text.")
 
 # ---------------------------------------------------------------------------------------- 5. runs
 st.header("5 · Runs")
 if not all_runs:
     st.info("Runs you start appear here: rename, delete, export, or open one in the other pages.")
 else:
+    # fixed widths that add up to less than the page's width: every column shows whole ("cancelled", not
+    # "cancell"), and the long ones (group, message) are cut with an ellipsis, their full text on hover
     st.dataframe(pd.DataFrame([{
-        "name": r.name, "status": r.status, "group": r.group or "", "model": r.config.model,
-        "data": r.config.dataset, "epochs": f"{r.epochs_done}/{r.config.epochs}",
-        "val acc (%)": None if r.val_acc is None else 100 * r.val_acc, "message": r.message, "id": r.id}
-        for r in all_runs]), hide_index=True, key="lab_runs_table",
-        column_config={"val acc (%)": st.column_config.NumberColumn(format="%.1f")})
+        "name": r.name, "status": r.status, "val acc (%)": "—" if r.val_acc is None else f"{100 * r.val_acc:.1f}",
+        "epochs": f"{r.epochs_done}/{r.config.epochs}", "model · data": f"{r.config.model} · {r.config.dataset}",
+        "group": r.group or "", "message": r.message, "id": r.id}
+        for r in all_runs]), hide_index=True, key="lab_runs_table", width="stretch", column_config={
+            "name": st.column_config.TextColumn(width=170), "status": st.column_config.TextColumn(width=85),
+            "val acc (%)": st.column_config.TextColumn(width=80), "epochs": st.column_config.TextColumn(width=60),
+            "model · data": st.column_config.TextColumn(width=140), "group": st.column_config.TextColumn(width=120),
+            "message": st.column_config.TextColumn(width=170), "id": st.column_config.TextColumn(width=105)})
     by_id = {r.id: r for r in all_runs}
     rid = st.selectbox("Run", list(by_id), key="lab_manage_select",
-                       format_func=lambda i: f"{by_id[i].name} ({by_id[i].status}) #{i}")
+                       format_func=lambda i: f"{by_id[i].name} · #{i}")
     rec = by_id[rid]
     c1, c2, c3, c4 = st.columns(4)
     new_name = c1.text_input("New name", rec.name, key=f"lab_rename_{rid}")
     if c1.button("Rename", key="lab_rename"):
-        with user_errors():
+        with said("Not renamed: "):
             store.rename(rid, new_name)
             st.rerun()
     if rec.config.augment_pipeline:
@@ -351,15 +372,16 @@ else:
     c2.download_button("Metrics (CSV)", metrics_csv, f"run_{rid}_metrics.csv", "text/csv", key="lab_dl_csv")
     confirm = c3.checkbox("Yes, delete it", key=f"lab_confirm_delete_{rid}")
     if c3.button("Delete run", disabled=not confirm, key="lab_delete"):
-        with user_errors("Not deleted: "):
+        with said("Not deleted: "):
             store.delete(rid)
             st.rerun()
     if rec.checkpoint and rec.status in ("done", "cancelled", "diverged") and rec.epochs_done:
         if c4.button("Open in other pages", key="lab_open"):
             st.session_state[CHECKPOINT_KEY] = rec.checkpoint
         if st.session_state.get(CHECKPOINT_KEY) == rec.checkpoint:
-            c4.success("Selected for this browser session: the Receptive Field page shows its effective "
-                       "receptive field and feature maps when you pick this run's model with weights 'trained'.")
+            c4.success("Selected for this browser session: the Receptive Field page now shows this run's model "
+                       "with its trained weights (effective receptive field, feature maps).")
+            page_link(c4, "pages/receptive_field.py", "Open the Receptive Field page", ":material/center_focus_strong:")
     else:
         c4.caption("No checkpoint to open: the run has not completed an epoch.")
 

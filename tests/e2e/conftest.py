@@ -1,7 +1,14 @@
-"""A real server (`streamlit run app.py`) on a free localhost port and Debian's Chromium driven by Playwright."""
+"""A real server (`streamlit run app.py`) on a free localhost port and Debian's Chromium driven by Playwright.
+
+The server's store already holds runs (tests/seed.py: finished runs with checkpoints, a cancelled one, a
+finished A/B), as a user's would after a while: issue 9's crash only showed then. Every test fails on
+anything new in the server log that looks like a warning, an error or a traceback (checked after each test),
+and the flow tests on any browser console error or Streamlit error element.
+"""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -25,10 +32,31 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+SERVER_LOG_PROBLEMS = re.compile(r"Traceback|Error|Exception|Warning|WARNING|unsuccessful")
+
+
+class Server(str):
+    """The server's URL (a str), with its data directory and log file."""
+
+    data_dir: Path
+    log_path: Path
+
+    def log_size(self) -> int:
+        return self.log_path.stat().st_size
+
+    def log_since(self, offset: int) -> str:
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            f.seek(offset)
+            return f.read()
+
+
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    from tests.seed import seed_store
+
     port = _free_port()
     data = tmp_path_factory.mktemp("e2e-data")
+    seeded = seed_store(data)
     env = {**os.environ, "CONVSCOPE_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"}
     log = open(data / "server.log", "w")
     proc = subprocess.Popen(
@@ -50,7 +78,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError("streamlit did not become healthy within 120 s")
             time.sleep(0.5)
-        yield url
+        srv = Server(url)
+        srv.data_dir, srv.log_path, srv.seeded = data, data / "server.log", seeded
+        yield srv
     finally:
         proc.terminate()
         try:
@@ -72,6 +102,20 @@ def browser() -> Iterator[object]:
             yield b
         finally:
             b.close()
+
+
+@pytest.fixture(autouse=True)
+def server_log_stays_clean(request) -> Iterator[None]:
+    """After each browser test: nothing in the server log that looks like a warning, an error or a traceback."""
+    if "server" not in request.fixturenames:
+        yield
+        return
+    srv: Server = request.getfixturevalue("server")
+    start = srv.log_size()
+    yield
+    new = srv.log_since(start)
+    bad = [ln for ln in new.splitlines() if SERVER_LOG_PROBLEMS.search(ln)]
+    assert not bad, "server log:\n" + new[-4000:]
 
 
 def wait_until_idle(page, timeout_ms: int = 180_000) -> None:
@@ -96,3 +140,49 @@ def opened(browser, url: str, height: int = 1000) -> Iterator[tuple[object, list
         yield page, errors
     finally:
         page.close()
+
+
+# ---------------------------------------------------------------------------------------- flows as a user
+
+
+@contextmanager
+def app(browser, server: str, height: int = 1200) -> Iterator[tuple[object, list[str]]]:
+    """The app opened at its home page, as a user would (pages are then reached through the sidebar, so one
+    browser session keeps its state); yields (page, problems), where problems collects JavaScript errors and
+    browser console errors."""
+    page = browser.new_page(viewport={"width": 1400, "height": height})
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    try:
+        page.goto(server, wait_until="domcontentloaded", timeout=120_000)
+        wait_until_idle(page)
+        yield page, problems
+    finally:
+        page.close()
+
+
+def go_to(page, title: str) -> None:
+    """Open a page through the sidebar navigation."""
+    page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+    page.wait_for_function(f"() => document.querySelector('h1') && document.querySelector('h1').innerText.includes({title.split()[0]!r})",
+                           timeout=120_000)
+    wait_until_idle(page)
+
+
+def set_number(page, key: str, value: int) -> None:
+    box = page.locator(f".st-key-{key} input")
+    box.fill(str(value))
+    box.press("Enter")
+    wait_until_idle(page)
+
+
+def assert_clean(page, problems: list[str], expected_error: str | None = None) -> None:
+    """No Streamlit error element (exceptions, st.error boxes — but the one ``expected_error`` starts, if given)
+    and no browser problem so far."""
+    exc = page.locator('[data-testid="stException"]')
+    assert exc.count() == 0, exc.first.inner_text()
+    errors = [t for t in page.locator('[data-testid="stAlertContentError"]').all_inner_texts()
+              if not (expected_error and t.strip().startswith(expected_error))]
+    assert not errors, errors
+    assert not problems, problems

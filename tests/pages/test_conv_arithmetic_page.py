@@ -63,3 +63,35 @@ def test_pooling_ceil_mode_and_same_padding() -> None:
     assert _metric(at, "Output (C×H×W)") == "16×14×14"
     assert any("Even kernel" in w.value for w in at.warning)
     assert any("Uneven padding" in i.value for i in at.info)
+
+
+def test_impossible_settings_are_explained_in_place_with_what_would_work() -> None:
+    """Issue 9, defect 7: the message read "Impossible settings: impossible settings: …" and the whole right
+    column (formula, numbers) disappeared; now it says it once, in place, with the nearest possible settings."""
+    at = _app()
+    at.number_input(key="ca_k").set_value(11)
+    at.number_input(key="ca_p").set_value(0).run()
+    assert not at.exception
+    msg = at.error[0].value
+    assert msg.startswith("Impossible settings: ") and msg.lower().count("impossible settings") == 1
+    work = next(m.value for m in at.markdown if m.value.startswith("**What would work**"))
+    assert "K = 7" in work  # 7 px, no padding: a 7×7 kernel is the largest that fits
+    assert "P = 2 per side" in work  # (11 - 7) / 2
+    assert at.latex  # the formula stays in view
+    at.number_input(key="ca_k").set_value(7).run()
+    assert not at.error and _metric(at, "Output (C×H×W)") == "16×1×1"
+
+
+def test_impossible_groups_and_transposed_padding_name_the_valid_values() -> None:
+    at = _app()
+    at.number_input(key="ca_cin").set_value(12)
+    at.number_input(key="ca_cout").set_value(18)
+    at.number_input(key="ca_g").set_value(4).run()
+    work = next(m.value for m in at.markdown if m.value.startswith("**What would work**"))
+    assert "Groups must divide C_in = 12 and C_out = 18: 1, 2, 3, 6." in work
+    at.number_input(key="ca_g").set_value(1)
+    at.radio(key="ca_kind").set_value("Transposed convolution").run()
+    at.number_input(key="ca_p").set_value(20).run()
+    assert at.error and at.error[0].value.startswith("Impossible settings: ")
+    work = next(m.value for m in at.markdown if m.value.startswith("**What would work**"))
+    assert "Largest padding that leaves an output: P = 4." in work  # (6·1 + 2 + 0) // 2

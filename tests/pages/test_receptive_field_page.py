@@ -47,15 +47,37 @@ def test_default_render_and_interactions_change_outputs() -> None:
     assert _metric(at, "Field of the stack") == "5×5"
 
 
-def test_shapes_image_and_no_free_checkpoint_path() -> None:
+def test_shapes_image_and_uploaded_checkpoints(tmp_path, monkeypatch) -> None:
+    """No free path on the server's disk (issue 9): weights come from an upload, read with weights_only=True."""
+    import io
+
+    import torch
+
+    from vizcore.models import weights as mweights
+
+    monkeypatch.setenv("CONVSCOPE_DATA_DIR", str(tmp_path))
     at = AppTest.from_file("../../pages/receptive_field.py", default_timeout=240)
     at.session_state["rf_model"] = "small_cnn"
     at.run()
     at.radio(key="rf_source").set_value("Shapes data set").run()
     assert not at.exception and any("Class:" in c.value for c in at.caption)
-    # browser users choose only weights the app owns: no option or box that opens a server path
-    assert at.radio(key="rf_weights").options == ["random", "trained", "pretrained"]
-    assert not [t for t in at.text_input if "heckpoint" in t.label]
+    assert "checkpoint" not in at.radio(key="rf_weights").options and not at.text_input
+    at.radio(key="rf_weights").set_value("uploaded file").run()
+    at.file_uploader(key="rf_weights_upload").set_value(("model.pt", b"not a checkpoint", "application/octet-stream"))
+    at.run()
+    assert not at.exception
+    assert any("Could not use model.pt: expected a PyTorch state_dict" in e.value for e in at.error)
+    buf = io.BytesIO()  # a real small_cnn state_dict with 3 classes (what the Lab trains on 3 shapes)
+    torch.save(mweights.get_model("small_cnn", num_classes=3, seed=3).state_dict(), buf)
+    at.file_uploader(key="rf_weights_upload").set_value(("mine.pt", buf.getvalue(), "application/octet-stream"))
+    at.run()
+    assert not at.exception and not at.error
+    assert any("Weights: the uploaded file mine.pt" in c.value for c in at.caption)
+    wrong = io.BytesIO()
+    torch.save(mweights.get_model("lenet5").state_dict(), wrong)
+    at.file_uploader(key="rf_weights_upload").set_value(("lenet.pt", wrong.getvalue(), "application/octet-stream"))
+    at.run()
+    assert any("Could not use lenet.pt" in e.value for e in at.error)
 
 
 def test_click_on_the_grid_selects_the_unit() -> None:
@@ -74,8 +96,7 @@ def test_click_on_the_grid_selects_the_unit() -> None:
 
 
 def test_trained_weights_change_the_effective_field(tmp_path, monkeypatch) -> None:
-    """'trained' loads the default small_cnn (shipped checkpoint) and gives another ERF than random weights;
-    a model with no trained weights says so in words; a Training Lab run chosen for the session is used."""
+    """'trained' loads the default small_cnn (shipped checkpoint) and gives another ERF than random weights."""
     monkeypatch.setenv("CONVSCOPE_DATA_DIR", str(tmp_path))
     at = AppTest.from_file("../../pages/receptive_field.py", default_timeout=240).run()
     at.selectbox(key="rf_model").set_value("small_cnn").run()
@@ -87,20 +108,58 @@ def test_trained_weights_change_the_effective_field(tmp_path, monkeypatch) -> No
     assert any("default model" in c.value for c in at.caption)
     assert _metric(at, "ERF radius (95% of the mass)") != radius_random
 
-    at.selectbox(key="rf_model").set_value("lenet5").run()
-    assert not at.exception
-    assert any("no trained weights for this model" in i.value for i in at.info)
 
-    # a run from the Training Lab: a lenet5 checkpoint with its metadata
+def test_trained_is_offered_only_where_trained_weights_exist(tmp_path, monkeypatch) -> None:
+    """Issue 9, defect 5: "trained" with ResNet-18 silently showed random weights (and an info box). Now it is
+    offered only for the default model and stored runs of the architecture, says so next to the choice, and
+    links to the Training Lab."""
+    monkeypatch.setenv("CONVSCOPE_DATA_DIR", str(tmp_path))
+    at = AppTest.from_file("../../app.py", default_timeout=240).run()  # the app: its navigation resolves links
+    at.switch_page("pages/receptive_field.py").run()
+    assert at.selectbox(key="rf_model").value == "resnet18"
+    assert at.radio(key="rf_weights").options == ["random", "pretrained", "uploaded file"]
+    assert any("No trained weights for ResNet-18 here yet" in c.value for c in at.caption)
+    link = next(x for x in at.get("page_link") if "Training Lab" in x.proto.label)
+    assert link.proto.page.endswith("training_lab")
+    at.selectbox(key="rf_model").set_value("lenet5").run()
+    assert "trained" not in at.radio(key="rf_weights").options
+
+    # a finished Training Lab run of lenet5 in the store: now "trained" offers it, named
     import torch
 
-    from vizcore.models import weights as zoo
+    from vizcore.lab.store import RunStore
+    from vizcore.models import weights as mweights
     from vizcore.models.weights import save_checkpoint
+    from vizcore.train.config import TrainConfig
 
-    ckpt = save_checkpoint(zoo.get_model("lenet5", seed=5), tmp_path / "run.pt",
-                           {"model": "lenet5", "num_classes": 10, "run_id": "r1", "dataset": "digits", "val_acc": 0.9})
-    at.session_state["checkpoint_path"] = str(ckpt)
+    store = RunStore(tmp_path / "runs.sqlite")
+    rid = store.create(TrainConfig(model="lenet5", dataset="digits", epochs=1), name="digits run")
+    store.set_status(rid, "running")
+    store.add_metric(rid, {"kind": "epoch", "epoch": 1, "val_acc": 0.9})
+    ckpt = save_checkpoint(mweights.get_model("lenet5", seed=5), store.checkpoint_path(rid),
+                           {"model": "lenet5", "num_classes": 10, "run_id": rid, "dataset": "digits", "val_acc": 0.9})
+    store.set_checkpoint(rid, ckpt)
+    store.set_status(rid, "done")
+    store.close()
+    at.session_state["checkpoint_path"] = str(ckpt)  # as "Open in other pages" in the Lab sets it
     at.run()
-    assert not at.exception
-    assert any("Training Lab run r1" in c.value for c in at.caption)
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.radio(key="rf_weights").value == "trained"
+    assert any(f"Training Lab run “digits run” (digits, val. accuracy 90.0%) #{rid}" in c.value for c in at.caption)
     assert torch.load(ckpt, weights_only=True)  # still a plain state_dict
+
+
+def test_open_in_other_pages_switches_to_the_runs_model(seeded) -> None:
+    """A run opened from the Lab shows on this page at once: its architecture, its weights."""
+    from vizcore.lab.store import RunStore
+
+    store = RunStore(seeded.data_dir / "runs.sqlite")
+    rec = store.get(seeded.done[0])
+    store.close()
+    at = AppTest.from_file("../../pages/receptive_field.py", default_timeout=240)
+    at.session_state["checkpoint_path"] = rec.checkpoint
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.selectbox(key="rf_model").value == "small_cnn" and at.radio(key="rf_weights").value == "trained"
+    assert at.selectbox(key="rf_weights_trained_small_cnn").value == rec.checkpoint
+    assert any("seeded baseline" in c.value for c in at.caption)

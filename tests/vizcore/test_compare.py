@@ -116,13 +116,61 @@ def test_two_seeds_use_one_degree_of_freedom_when_paired():
     assert d.p_value == pytest.approx(stats.ttest_rel([81.0, 82.5], [80.0, 81.0]).pvalue)
 
 
-def test_zero_variance_limits():
+def test_zero_variance_has_no_test_and_says_why():
+    """Issue 9: two seeds giving identical accuracies read "+0.00 ± 0.00, p = 1.000" — a certainty the runs do not
+    have. With no spread there is no t statistic: p and the interval are undefined and the verdict says why."""
     same = compare([75.0, 75.0, 75.0], [75.0, 75.0, 75.0])
-    assert same.p_value == 1.0 and not same.significant and same.verdict.startswith("within noise")
-    shifted = compare([75.0, 75.0], [76.0, 76.0])
-    assert shifted.p_value == 0.0 and shifted.significant and shifted.half_width == 0.0
-    assert "no seed-to-seed variation" in shifted.verdict
+    assert math.isnan(same.p_value) and not same.significant and same.decision == "no variation"
+    assert same.verdict.startswith("can't tell: no seed-to-seed variation") and "± 0.00" not in same.verdict
+    paired_zero = compare([9.38, 9.38], [9.38, 9.38], seeds_a=[0, 1], seeds_b=[0, 1], bounds=(0, 100))
+    assert math.isnan(paired_zero.p_value) and math.isnan(paired_zero.half_width)
+    assert "exactly the same value" in paired_zero.verdict and "p=1.000" not in paired_zero.verdict
+    shifted = compare([75.0, 75.0, 75.0], [76.0, 76.0, 76.0])
+    assert math.isnan(shifted.p_value) and not shifted.significant and "no seed-to-seed variation" in shifted.verdict
     assert math.isnan(shifted.effect_size)
+
+
+def test_two_seeds_a_side_are_too_few_to_decide():
+    """Even a small p from one degree of freedom is not a decision: the verdict says plainly n is too small."""
+    d = compare([80.0, 81.0], [85.0, 86.1], seeds_a=[0, 1], seeds_b=[0, 1], bounds=(0, 100))
+    assert d.p_value < 0.05 and not d.significant and d.decision == "too few seeds"
+    assert d.verdict.startswith("too few seeds to decide") and "at least 3" in d.verdict
+    three = compare([80.0, 81.0, 80.5], [85.0, 86.1, 85.2], seeds_a=[0, 1, 2], seeds_b=[0, 1, 2])
+    assert three.significant and three.decision == "better"
+
+
+@pytest.mark.parametrize("values", [
+    [0.0, 3.1], [1.0, 0.0, 6.0], [0.0, 0.0, 0.0, 1.6, 9.4],  # near 0: n = 2, 3, 5
+    [100.0, 93.8], [99.0, 100.0, 94.0], [100.0, 100.0, 96.9, 100.0, 90.6],  # near 100
+    [10.0, 19.5], [48.0, 52.0, 50.0],  # the issue's wide case, and one far from the bounds
+])
+def test_accuracy_interval_stays_in_0_100(values):
+    """Issue 9: 2 seeds gave accuracy intervals from -30% to +49%. Bounded intervals stay inside [0, 100],
+    keep the arithmetic mean inside, equal the t-interval wherever it did not cross a bound, and say when cut."""
+    iv = mean_interval(values, bounds=(0, 100))
+    t_lo, t_hi = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values))
+    assert 0.0 <= iv.low <= iv.mean <= iv.high <= 100.0
+    assert iv.mean == pytest.approx(np.mean(values)) and iv.n == len(values)
+    assert iv.low == pytest.approx(max(t_lo, 0.0)) and iv.high == pytest.approx(min(t_hi, 100.0))
+    assert iv.clipped == (t_lo < 0 or t_hi > 100)
+    if iv.clipped:
+        assert "cut at" in iv.text()
+    assert ("too few seeds" in iv.text()) == (len(values) < 3)
+
+
+def test_bounded_interval_and_difference_edge_cases():
+    exact = mean_interval([100.0, 100.0, 100.0], bounds=(0, 100))
+    assert exact.low == exact.high == 100.0 and not exact.clipped
+    assert math.isnan(mean_interval([42.0], bounds=(0, 100)).low)
+    with pytest.raises(ValueError, match="within 0 to 100"):
+        mean_interval([101.0, 50.0], bounds=(0, 100))
+    with pytest.raises(ValueError, match="low < high"):
+        mean_interval([1.0, 2.0], bounds=(5, 5))
+    d = compare([0.0, 0.0, 3.1], [100.0, 96.9, 100.0], bounds=(0, 100))  # a difference can reach +-100 at most
+    assert -100.0 <= d.low <= d.diff <= d.high <= 100.0
+    assert -100.0 <= d.b.low and d.b.high <= 100.0 and d.a.low >= 0.0
+    bd = band([[0.0, 50.0], [3.0, 100.0]], bounds=(0, 100))
+    assert bd.low.min() >= 0.0 and bd.high.max() <= 100.0
 
 
 def test_compare_rejects_bad_input():

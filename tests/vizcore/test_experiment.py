@@ -122,7 +122,9 @@ def test_experiment_files_round_trip_and_results_from_a_real_store(tmp_path):
     assert [r.values for r in s.rows] == [pytest.approx((50.0, 51.0)), pytest.approx((60.0, 61.0))]
     assert s.rows[0].throughput == 200.0
     d = s.differences[0]
-    assert d.diff == pytest.approx(10.0) and d.test == "paired" and d.half_width == pytest.approx(0.0, abs=1e-9)
+    # every seed gained exactly 10 points: no spread, so no test (issue 9), and the verdict says why
+    assert d.diff == pytest.approx(10.0) and d.test == "paired" and d.decision == "no variation"
+    assert math.isnan(d.p_value) and "every seed gave the same difference (+10.00 points)" in d.verdict
     store.delete(ids[0])
     assert len(exp_results.results(store, again)) == 3  # a deleted run is left out
     vexp.delete_experiment(exp.id)

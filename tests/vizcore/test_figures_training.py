@@ -68,3 +68,39 @@ def test_comparison_bar_and_paper_figures():
     fig3 = figures.shape_bias_figure(["plain", "heavy aug"], [3, 6], [6, 3], [1, 1])
     _labelled(fig3)
     assert fig3.data[0].x[0] == pytest.approx(30.0)
+
+
+def test_lr_preview_of_a_one_step_run_is_not_an_empty_chart():
+    """Issue 9: 32 images at batch 64 is one optimizer step; a line through one point draws nothing."""
+    fig = figures.lr_schedule_figure([0.05], steps_per_epoch=1)
+    assert "markers" in fig.data[0].mode and list(fig.data[0].y) == [0.05]
+    assert list(fig.layout.xaxis.range) == [-1, 1]
+    assert any("one step" in a.text for a in fig.layout.annotations)
+    assert "markers" in figures.lr_schedule_figure(np.linspace(0.1, 0.0, 8)).data[0].mode
+    assert figures.lr_schedule_figure(np.linspace(0.1, 0.0, 500)).data[0].mode == "lines"
+
+
+def test_comparison_bars_use_the_cut_interval_and_stay_in_bounds():
+    """An accuracy interval cut at 0 or 100 is asymmetric, and the axis never shows past [0, 100]."""
+    from vizcore.lab.stats import mean_interval
+
+    a, b = mean_interval([10.0, 19.5], bounds=(0, 100)), mean_interval([99.0, 100.0, 100.0], bounds=(0, 100))
+    fig = figures.comparison_bar_figure(["A", "B"], [a.mean, b.mean], [a.half_width, b.half_width],
+                                        lows=[a.low, b.low], highs=[a.high, b.high], bounds=(0, 100))
+    err = fig.data[0].error_y
+    assert err.symmetric is False
+    assert a.mean - err.arrayminus[0] == pytest.approx(0.0) and a.mean + err.array[0] == pytest.approx(a.high)
+    assert b.mean + err.array[1] == pytest.approx(100.0)
+    lo, hi = fig.layout.yaxis.range
+    assert lo >= -2.0 and hi <= 102.0
+
+
+def test_live_curves_of_a_one_step_run_draw_every_panel():
+    """Issue 9: a run with one logged step showed empty LR and throughput panels (a line through one point)."""
+    fig = figures.live_curves_figure(steps=[1], step_loss=[2.3], step_lr=[0.05], step_throughput=[180.0],
+                                     epochs=[1], train_loss=[2.3], val_loss=[2.3], train_acc=[10.0], val_acc=[9.4])
+    for t in fig.data:
+        assert "markers" in t["mode"], t["name"]
+    long = figures.live_curves_figure(steps=list(range(1, 200)), step_loss=[1.0] * 199, step_lr=[0.1] * 199,
+                                      step_throughput=[100.0] * 199)
+    assert next(t for t in long.data if t["name"] == "LR")["mode"] == "lines"

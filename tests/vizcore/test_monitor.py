@@ -40,8 +40,9 @@ def test_snapshot_progress_eta_and_end(tmp_path):
     started = store.get(rid).started_at
     snap = monitor.snapshot(store, rid, now=started + 10.0)
     assert snap.total_steps == 8 and snap.step == 2 and snap.fraction == pytest.approx(0.25)
-    assert snap.eta_s == pytest.approx(30.0)  # 10 s for a quarter -> 30 s left
-    assert "about 30 s left" in snap.status_text()
+    # 6 steps of 16 images left at 100 images/s, and 2 validation passes of 16 images (a third of a step's cost)
+    assert snap.eta_s == pytest.approx(6 * 16 / 100 + 2 * 16 / 300)
+    assert "about 1 s left" in snap.status_text()
     assert snap.steps["loss"] == [2.0, 1.0]
     store.add_metric(rid, {"kind": "epoch", "epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.1,
                            "val_acc": 0.25, "lr": 0.1, "time_s": 1.0, "elapsed_s": 1.0})
@@ -50,4 +51,49 @@ def test_snapshot_progress_eta_and_end(tmp_path):
     assert snap.finished and snap.eta_s == 0.0
     assert snap.epochs_data["val_acc"] == [25.0]
     assert "diverged" in snap.status_text() and "nan at step 5" in snap.status_text()
+    store.close()
+
+
+def _seed_history(store, n_runs=2, ips=400.0, setup_s=18.0):
+    """Finished runs of the same model and size: what the store knows about this machine's pace."""
+    cfg = TrainConfig(train_size=3200, val_size=800, epochs=3, batch_size=32)
+    for i in range(n_runs):
+        rid = store.create(cfg, name=f"past {i}")
+        store.set_status(rid, "running")
+        store.set_info(rid, {"device": "cpu", "steps_per_epoch": 100})
+        for ep in (1, 2, 3):
+            train_s = 3200 / ips
+            store.add_metric(rid, {"kind": "epoch", "epoch": ep, "val_acc": 0.5, "images_per_s": ips,
+                                   "train_time_s": train_s, "time_s": train_s + 2.0,
+                                   "elapsed_s": setup_s + ep * (train_s + 2.0)})
+        store.set_status(rid, "done")
+    return cfg
+
+
+def test_eta_early_in_a_run_is_not_swamped_by_data_preparation(tmp_path):
+    """Issue 9: 20 s into a 78 s run (18 s of it preparing data) the ETA said "7 min 36 s left". The time
+    left is the steps left at the measured pace, leaning on the store's rates until a few windows are in."""
+    store = RunStore(tmp_path / "r.sqlite")
+    cfg = _seed_history(store)  # 3 epochs x (8 s training + 2 s validation) + 18 s setup = 48 s a run
+    rid = store.create(cfg, name="now")
+    snap = monitor.snapshot(store, rid)
+    assert snap.eta_s == pytest.approx(18.0 + 3 * 10.0)  # queued: the whole run, from the history
+    store.set_status(rid, "running")
+    store.set_info(rid, {"device": "cpu", "steps_per_epoch": 100})
+    started = store.get(rid).started_at
+    prep = monitor.snapshot(store, rid, now=started + 5.0)
+    assert prep.preparing and "preparing the data" in prep.status_text()
+    assert prep.eta_s == pytest.approx(13.0 + 30.0)  # 13 s of setup left, then 3 epochs
+    # 20 s in: setup took 18 s, one window of 5 steps at 400 images/s (about 0.4 s)
+    store.add_metric(rid, {"kind": "step", "step": 5, "epoch": 1, "loss": 2.0, "lr": 0.1, "throughput": 400.0})
+    snap = monitor.snapshot(store, rid, now=started + 20.0)
+    truth = 295 * 32 / 400 + 3 * 2.0  # 29.6 s of training + 3 validation passes
+    assert snap.eta_s == pytest.approx(truth, rel=0.05)
+    old_rule = 20.0 * (1 - snap.fraction) / snap.fraction
+    assert old_rule > 300  # what the page used to say: over 5 minutes
+    # a slow window (another process took the CPU) does not swing the estimate: the median of recent windows
+    for k, tput in enumerate([400.0, 40.0, 400.0, 400.0], start=2):
+        store.add_metric(rid, {"kind": "step", "step": 5 * k, "epoch": 1, "loss": 2.0, "lr": 0.1, "throughput": tput})
+    snap = monitor.snapshot(store, rid, now=started + 22.0)
+    assert snap.eta_s == pytest.approx((300 - 25) * 32 / 400 + 3 * 2.0, rel=0.01)
     store.close()

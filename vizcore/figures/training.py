@@ -6,19 +6,29 @@ import plotly.graph_objects as go
 
 from vizcore.figures.palette import PALETTE, rgba
 
+MARKERS_UP_TO = 60  # steps: a short schedule is drawn with a marker per step (one step would be no line at all)
+
 
 def lr_schedule_figure(lrs, steps_per_epoch: int | None = None, warmup_steps: int = 0,
                        title: str = "Learning-rate schedule") -> go.Figure:
-    """Per-step learning rate (lrs: shape (n_steps,)), warmup shaded, x in steps with epochs on hover."""
+    """Per-step learning rate (lrs: shape (n_steps,)), warmup shaded, x in steps with epochs on hover.
+
+    Short schedules get a marker per step, so a run of one or a few steps still shows its LR.
+    """
     lrs = [float(v) for v in lrs]
     steps = list(range(len(lrs)))
     hover = "step %{x}<br>LR %{y:.4g}<extra></extra>"
+    mode = "lines+markers" if len(lrs) <= MARKERS_UP_TO else "lines"
     if steps_per_epoch:
         epochs = [s / steps_per_epoch for s in steps]
-        fig = go.Figure(go.Scatter(x=steps, y=lrs, mode="lines", name="LR", customdata=epochs,
+        fig = go.Figure(go.Scatter(x=steps, y=lrs, mode=mode, name="LR", customdata=epochs,
                                    hovertemplate="step %{x} (epoch %{customdata:.2f})<br>LR %{y:.4g}<extra></extra>"))
     else:
-        fig = go.Figure(go.Scatter(x=steps, y=lrs, mode="lines", name="LR", hovertemplate=hover))
+        fig = go.Figure(go.Scatter(x=steps, y=lrs, mode=mode, name="LR", hovertemplate=hover))
+    if len(lrs) == 1:
+        fig.update_xaxes(range=[-1, 1], tickvals=[0])
+        fig.add_annotation(x=0, y=lrs[0], text=f"the whole run is one step at LR {lrs[0]:.4g}", showarrow=True,
+                           arrowhead=2, ax=0, ay=-40)
     if warmup_steps > 0:
         fig.add_vrect(x0=0, x1=warmup_steps, fillcolor="orange", opacity=0.15, line_width=0,
                       annotation_text="warmup", annotation_position="top left")
@@ -46,6 +56,8 @@ def live_curves_figure(steps=(), step_loss=(), step_lr=(), step_throughput=(), e
     traces = []
 
     def add(x, y, name, axis, colour, mode="lines", dash=None, width=2):
+        if mode == "lines" and len(y) <= MARKERS_UP_TO:  # a line through one point draws nothing: an empty panel
+            mode = "lines+markers"
         if len(y):
             # numpy arrays: plotly validates them in one step (lists element by element) and sends them packed
             traces.append(dict(type="scatter", x=np.asarray(x, dtype=float), y=np.asarray(y, dtype=float),
@@ -104,17 +116,35 @@ def band_curves_figure(bands: dict, metric: str = "validation accuracy", unit: s
 
 
 def comparison_bar_figure(names, means, half_widths, values=None, metric: str = "final validation accuracy",
-                          unit: str = "%", title: str | None = None) -> go.Figure:
+                          unit: str = "%", title: str | None = None, lows=None, highs=None,
+                          bounds: tuple[float, float] | None = None) -> go.Figure:
     """Mean per configuration with its 95% interval as error bars; optional per-seed values as dots.
 
     names, means, half_widths: shape (n_configs,); half width NaN (one seed) draws no bar.
+    lows, highs: optional interval ends (an interval cut at a bound is asymmetric); they win over half_widths.
     values: optional list of per-seed value lists, one per configuration.
+    bounds: the range the metric can take (accuracy: (0, 100)); the axis never shows past it.
     """
     names = [str(n) for n in names]
-    err = [0.0 if (h is None or h != h) else float(h) for h in half_widths]
-    fig = go.Figure(go.Bar(x=names, y=[float(m) for m in means], error_y=dict(type="data", array=err, visible=True),
+    mus = [float(m) for m in means]
+
+    def ok(v) -> bool:
+        return v is not None and v == v
+
+    if lows is not None and highs is not None:
+        up = [float(h) - m if ok(h) else 0.0 for h, m in zip(highs, mus)]
+        down = [m - float(lo) if ok(lo) else 0.0 for lo, m in zip(lows, mus)]
+    else:
+        up = down = [float(h) if ok(h) else 0.0 for h in half_widths]
+    err = up
+    ends_lo = [m - d for m, d in zip(mus, down)]
+    ends_hi = [m + u for m, u in zip(mus, up)]
+    fig = go.Figure(go.Bar(x=names, y=mus, error_y=dict(type="data", array=up, arrayminus=down, symmetric=False,
+                                                         visible=True),
                            marker_color=[PALETTE[i % len(PALETTE)] for i in range(len(names))], name="mean",
-                           hovertemplate="%{x}<br>mean %{y:.2f} ± %{error_y.array:.2f}<extra></extra>"))
+                           customdata=[[lo, hi] for lo, hi in zip(ends_lo, ends_hi)],
+                           hovertemplate="%{x}<br>mean %{y:.2f}, 95% interval %{customdata[0]:.2f} to "
+                                         "%{customdata[1]:.2f}<extra></extra>"))
     if values is not None:
         xs, ys = [], []
         for n, vs in zip(names, values):
@@ -123,12 +153,17 @@ def comparison_bar_figure(names, means, half_widths, values=None, metric: str = 
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name="one seed",
                                  marker=dict(color="black", size=7, symbol="circle-open")))
     seed_values = [float(v) for vs in (values or []) for v in vs]
-    ends = [float(m) - e for m, e in zip(means, err)] + [float(m) + e for m, e in zip(means, err)] + seed_values
+    ends = ends_lo + ends_hi + seed_values
     lo, hi = (min(ends), max(ends)) if ends else (0.0, 1.0)
     pad = max((hi - lo) * 0.3, 0.5)
-    fig.update_layout(title=title or f"{metric.capitalize()}: mean ± 95% interval over seeds",
+    lo, hi = lo - pad, hi + pad
+    if bounds is not None:
+        margin = 0.02 * (bounds[1] - bounds[0])  # room for the error bar's cap at a bound
+        lo, hi = max(lo, bounds[0] - margin), min(hi, bounds[1] + margin)
+    del err
+    fig.update_layout(title=title or f"{metric.capitalize()}: mean and 95% interval over seeds",
                       xaxis_title="configuration", yaxis_title=f"{metric} ({unit})", height=360,
-                      yaxis_range=[lo - pad, hi + pad], margin=dict(l=60, r=20, t=50, b=50))
+                      yaxis_range=[lo, hi], margin=dict(l=60, r=20, t=50, b=50))
     return fig
 
 

@@ -1,4 +1,8 @@
-"""Results of an experiment: per-arm summaries over seeds (intervals, bands, the A/B verdict) and shape bias rows."""
+"""Results of an experiment: per-arm summaries over seeds (intervals, bands, the A/B verdict) and shape bias rows,
+and the warnings to show before queueing settings too small for a comparison to mean anything.
+
+Accuracies are in % and bounded: every interval here is cut to [0, 100] (:mod:`vizcore.lab.stats`).
+"""
 from __future__ import annotations
 
 import math
@@ -7,8 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vizcore.lab.experiment import Experiment
-from vizcore.lab.stats import Band, Difference, Interval, band, compare, mean_interval
+from vizcore.lab.experiment import Experiment, Plan
+from vizcore.lab.stats import MIN_SEEDS_TO_DECIDE, Band, Difference, Interval, band, compare, mean_interval
+
+PERCENT = (0.0, 100.0)  # accuracy and shape bias, in %
 
 
 @dataclass(frozen=True)
@@ -32,7 +38,7 @@ class ArmSummary:
     """One row of the comparison table: an arm's final accuracy over its finished seeds."""
 
     arm: str  # arm name
-    accuracy: Interval | None  # mean ± t-interval of final val accuracy (%) over done seeds; None if none done
+    accuracy: Interval | None  # mean and t-interval (cut to [0, 100]) of final val accuracy (%) over done seeds
     seeds: tuple[int, ...]  # seeds that finished ("done")
     values: tuple[float, ...]  # their final val accuracy, %
     pending: int  # runs queued or running
@@ -64,20 +70,20 @@ def summarize(arms: Sequence[str], results: Iterable[RunResult], confidence: flo
         done = sorted((r for r in rs if r.status == "done" and r.val_acc), key=lambda r: r.seed)
         vals = tuple(r.final for r in done)
         rows.append(ArmSummary(
-            a, mean_interval(vals, confidence) if vals else None, tuple(r.seed for r in done), vals,
+            a, mean_interval(vals, confidence, PERCENT) if vals else None, tuple(r.seed for r in done), vals,
             sum(r.status in ("queued", "running") for r in rs),
             sum(r.status in ("cancelled", "diverged", "failed", "interrupted") for r in rs),
             _mean([r.time_s for r in done]), _mean([r.throughput for r in done])))
         curves = [list(r.val_acc) for r in rs if r.val_acc and r.status in ("done", "running")]
         if curves:
-            bands[a] = band(curves, confidence)
+            bands[a] = band(curves, confidence, bounds=PERCENT)
     diffs = []
     base = rows[0] if rows else None
     if base is not None and base.values:
         for row in rows[1:]:
             if row.values:
                 diffs.append(compare(base.values, row.values, seeds_a=base.seeds, seeds_b=row.seeds,
-                                     name_a=base.arm, name_b=row.arm, confidence=confidence))
+                                     name_a=base.arm, name_b=row.arm, confidence=confidence, bounds=PERCENT))
     return Summary(tuple(rows), tuple(diffs), bands)
 
 
@@ -87,7 +93,8 @@ def _mean(xs: Sequence[float]) -> float:
 
 
 def table_rows(summary: Summary) -> list[dict[str, Any]]:
-    """The comparison table as plain rows (for a dataframe, CSV or JSON)."""
+    """The comparison table as plain rows (for a dataframe, CSV or JSON). Every column has one type: numbers
+    are floats (NaN where not measured yet), the interval is text."""
     out = []
     for r in summary.rows:
         acc = r.accuracy
@@ -95,14 +102,32 @@ def table_rows(summary: Summary) -> list[dict[str, Any]]:
             "configuration": r.arm,
             "final val accuracy (%)": acc.text() if acc is not None else "no finished run yet",
             "mean (%)": acc.mean if acc else math.nan,
-            "± 95% (points)": acc.half_width if acc else math.nan,
+            "95% low (%)": acc.low if acc else math.nan,
+            "95% high (%)": acc.high if acc else math.nan,
             "seeds done": len(r.seeds),
             "pending": r.pending,
             "failed/cancelled": r.failed,
-            "time per run (s)": r.time_s,
-            "throughput (img/s)": r.throughput,
+            "time per run (s)": float(r.time_s),
+            "throughput (img/s)": float(r.throughput),
         })
     return out
+
+
+def difference_rows(summary: Summary) -> list[dict[str, Any]]:
+    """The differences against the baseline as rows. Undefined statistics (one seed, no spread) are words, not
+    "None" or a made-up 0: the p-value, interval and effect size columns are text."""
+    def num(v: float, fmt: str, missing: str) -> str:
+        return missing if v is None or not math.isfinite(v) else format(v, fmt)
+
+    rows = []
+    for d in summary.differences:
+        missing = {"can't tell": "one seed", "no variation": "no spread"}.get(d.decision, "—")
+        rows.append({
+            "A (baseline)": d.name_a, "B": d.name_b, "B − A (points)": float(d.diff),
+            "95% interval (points)": (f"{d.low:+.2f} to {d.high:+.2f}" if math.isfinite(d.low) else missing),
+            "p-value": num(d.p_value, ".3f", missing), "test": d.test, "effect size": num(d.effect_size, ".2f", missing),
+            "verdict": d.decision, "n A": int(d.a.n), "n B": int(d.b.n)})
+    return rows
 
 
 def results(store: Any, exp: Experiment) -> list[RunResult]:
@@ -178,4 +203,52 @@ def shape_bias_difference(rows: Sequence[ShapeBiasRow], arms: Sequence[str]) -> 
         return None
     return compare([v for _, v in side[a0]], [v for _, v in side[a1]], seeds_a=[s for s, _ in side[a0]],
                    seeds_b=[s for s, _ in side[a1]], name_a=a0, name_b=a1, unit="points of shape bias",
-                   words=("more shape-biased", "less shape-biased"))
+                   words=("more shape-biased", "less shape-biased"), bounds=PERCENT)
+
+
+# ---------------------------------------------------------------------------------------- before queueing
+
+MIN_STEPS = 20  # optimizer steps per run below which a network has hardly started to learn
+MIN_VAL = 100  # validation images below which one image moves accuracy by more than a point
+
+
+def plan_warnings(plan: Plan) -> list[str]:
+    """What makes this comparison unable to mean anything, in words, before anything is queued.
+
+    Checks the steps each run trains, the validation set's resolution, the seeds per arm, and whether the
+    toggled trick changes anything at these settings (e.g. cosine vs step decay over one step: the same LR).
+    """
+    from vizcore.train import schedule as lr_sched
+
+    out: list[str] = []
+    cfg = plan.arms[0].config
+    spe = cfg.steps_per_epoch()
+    steps = spe * cfg.epochs
+    if steps < MIN_STEPS:
+        why = (f"{cfg.train_size} training images at batch {cfg.batch_size} = {spe} optimizer step"
+               f"{'s' if spe != 1 else ''} per epoch × {cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}")
+        out.append(f"Each run trains only {steps} optimizer step{'s' if steps != 1 else ''} ({why}): the networks "
+                   f"barely move from their random start, so every configuration scores near chance and the "
+                   f"comparison measures noise. Use at least {MIN_STEPS} steps: more training images, a smaller "
+                   "batch or more epochs.")
+    if cfg.val_size < MIN_VAL:
+        out.append(f"{cfg.val_size} validation images: one image moves accuracy by {100 / cfg.val_size:.1f} "
+                   "points, coarser than most tricks' effect. Use a few hundred.")
+    if len(plan.seeds) < MIN_SEEDS_TO_DECIDE:
+        out.append(f"{len(plan.seeds)} seed{'s' if len(plan.seeds) != 1 else ''} per configuration: too few to "
+                   f"decide anything (the verdict will say so). Use at least {MIN_SEEDS_TO_DECIDE}, better 5.")
+    sched_fields = {"schedule", "warmup_epochs", "linear_scaling", "step_size", "gamma", "lr"}
+    only_schedule = len(plan.arms) > 1 and all(set(_changed(plan.arms[0].config, a.config)) <= sched_fields
+                                               for a in plan.arms[1:])
+    if only_schedule and steps <= 10_000 and len({  # same LR at every step: the arms are the same training
+            tuple(round(float(v), 12) for v in lr_sched.lr_schedule(a.config)) for a in plan.arms}) == 1:
+        out.append("At these settings the configurations follow exactly the same learning-rate schedule "
+                   f"({steps} step{'s' if steps != 1 else ''}), so they are the same training: any difference is "
+                   "seed noise. Train for more steps.")
+    return out
+
+
+def _changed(a: Any, b: Any) -> list[str]:
+    import dataclasses
+
+    return [f.name for f in dataclasses.fields(a) if getattr(a, f.name) != getattr(b, f.name)]

@@ -13,6 +13,13 @@ turns the final accuracies of repeated runs into
 
 The tests are scipy's (``scipy.stats.t``, ``ttest_ind(equal_var=False)``, ``ttest_rel``); this module only
 handles the cases scipy leaves undefined (one seed, zero variance) and words the result.
+
+Bounded metrics (accuracy lives in [0, 100]): pass ``bounds=(0, 100)``. The t-interval of the mean is then
+intersected with the bounds, and the interval says so (``clipped``). Cutting an interval at values the mean
+cannot take never removes the true mean, so the interval keeps its coverage; unlike a logit-scale interval it
+stays an interval for the arithmetic mean that the tables show, and needs no guess for values of exactly 0 or
+100. With few seeds the interval is honest rather than useful (two seeds: t = 12.7), and the verdict says that
+too few seeds cannot decide (:data:`MIN_SEEDS_TO_DECIDE`).
 """
 from __future__ import annotations
 
@@ -25,6 +32,9 @@ import numpy as np
 from scipy import stats
 
 TestKind = Literal["paired", "welch", "none"]
+Decision = Literal["better", "worse", "within noise", "too few seeds", "no variation", "can't tell"]
+
+MIN_SEEDS_TO_DECIDE = 3  # below this per side the verdict is "too few seeds to decide", whatever p says
 
 
 def _as_values(values: Sequence[float] | np.ndarray, what: str) -> np.ndarray:
@@ -43,9 +53,11 @@ def _check_confidence(confidence: float) -> None:
 
 @dataclass(frozen=True)
 class Interval:
-    """Mean of ``n`` values with a two-sided Student-t confidence interval.
+    """Mean of ``n`` values with a two-sided Student-t confidence interval [low, high].
 
-    ``half_width`` is NaN for n = 1 (one value has no spread to estimate) and 0 when all values are equal.
+    ``half_width`` is the t half width before any clipping: NaN for n = 1 (one value has no spread to estimate)
+    and 0 when all values are equal. With ``bounds`` the interval is cut to them (``clipped`` says so), so
+    ``low``/``high`` may be closer to the mean than ``half_width`` on one side.
     """
 
     mean: float  # sample mean
@@ -53,20 +65,61 @@ class Interval:
     n: int  # number of values (seeds)
     half_width: float  # t_{(1+confidence)/2, n-1} * std / sqrt(n); NaN for n = 1
     confidence: float  # e.g. 0.95
+    low: float = math.nan  # lower end (mean - half width, cut at the lower bound); NaN for n = 1
+    high: float = math.nan  # upper end; NaN for n = 1
+    bounds: tuple[float, float] | None = None  # the range the values can take, e.g. (0, 100) for accuracy in %
+    clipped: bool = False  # the t-interval reached past a bound and was cut there
+
+    def __post_init__(self) -> None:
+        if math.isnan(self.low) and math.isnan(self.high) and not math.isnan(self.half_width):
+            object.__setattr__(self, "low", self.mean - self.half_width)
+            object.__setattr__(self, "high", self.mean + self.half_width)
 
     @property
-    def low(self) -> float:
-        return self.mean - self.half_width
+    def too_few(self) -> bool:
+        """Fewer seeds than a decision needs (:data:`MIN_SEEDS_TO_DECIDE`)."""
+        return self.n < MIN_SEEDS_TO_DECIDE
 
-    @property
-    def high(self) -> float:
-        return self.mean + self.half_width
+    def range_text(self, digits: int = 2) -> str:
+        """'79.10 to 83.30', or '' without an interval."""
+        if math.isnan(self.half_width):
+            return ""
+        return f"{self.low:.{digits}f} to {self.high:.{digits}f}"
 
     def text(self, digits: int = 2) -> str:
-        """'81.20 ± 0.53 (n=3)', or '81.20 (n=1, no interval)'."""
+        """'81.20 ± 0.53 (n=3)'; '9.75, 95% interval 0.00 to 70.10 (cut at 0; n=2, too few seeds)';
+        '81.20 (n=1, no interval)'."""
         if math.isnan(self.half_width):
             return f"{self.mean:.{digits}f} (n=1, no interval)"
-        return f"{self.mean:.{digits}f} ± {self.half_width:.{digits}f} (n={self.n})"
+        few = ", too few seeds" if self.too_few else ""
+        if self.clipped and self.bounds is not None:
+            cut = [f"{b:g}" for b, hit in ((self.bounds[0], self.low <= self.bounds[0]),
+                                           (self.bounds[1], self.high >= self.bounds[1])) if hit]
+            return (f"{self.mean:.{digits}f}, {self.confidence * 100:.0f}% interval {self.range_text(digits)} "
+                    f"(cut at {' and '.join(cut)}; n={self.n}{few})")
+        return f"{self.mean:.{digits}f} ± {self.half_width:.{digits}f} (n={self.n}{few})"
+
+
+def _clip(mean: float, half: float, bounds: tuple[float, float] | None) -> tuple[float, float, bool]:
+    """(low, high, clipped) of mean ± half cut to ``bounds``."""
+    if math.isnan(half):
+        return math.nan, math.nan, False
+    low, high = mean - half, mean + half
+    if bounds is None:
+        return low, high, False
+    lo, hi = bounds
+    clipped = low < lo or high > hi
+    return max(low, lo), min(high, hi), clipped
+
+
+def _check_bounds(bounds: tuple[float, float] | None, x: np.ndarray | None = None, what: str = "") -> None:
+    if bounds is None:
+        return
+    lo, hi = (float(b) for b in bounds)
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(f"expected bounds (low, high) with low < high, got {bounds!r}")
+    if x is not None and (np.any(x < lo) or np.any(x > hi)):
+        raise ValueError(f"expected values of {what} within {lo:g} to {hi:g}, got {x.tolist()}")
 
 
 def t_half_width(std: float, n: int, confidence: float = 0.95) -> float:
@@ -77,18 +130,27 @@ def t_half_width(std: float, n: int, confidence: float = 0.95) -> float:
     return float(stats.t.ppf(0.5 + confidence / 2.0, n - 1) * std / math.sqrt(n))
 
 
-def mean_interval(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -> Interval:
-    """Mean ± t-interval of ``values`` (shape (n,), e.g. final accuracy of n seeds).
+def mean_interval(values: Sequence[float] | np.ndarray, confidence: float = 0.95,
+                  bounds: tuple[float, float] | None = None) -> Interval:
+    """Mean and t-interval of ``values`` (shape (n,), e.g. final accuracy of n seeds).
+
+    bounds: the range the values live in (e.g. (0, 100) for accuracy in %): the interval is cut to it.
 
     >>> mean_interval([80.0, 81.0, 82.0]).text()
     '81.00 ± 2.48 (n=3)'
+    >>> mean_interval([99.0, 100.0, 100.0], bounds=(0, 100)).high
+    100.0
     """
     _check_confidence(confidence)
     x = _as_values(values, "the interval")
+    _check_bounds(bounds, x, "the interval")
     n = int(x.size)
     mean = float(x.mean())
     std = float(x.std(ddof=1)) if n > 1 else math.nan
-    return Interval(mean, std, n, t_half_width(std, n, confidence), confidence)
+    half = t_half_width(std, n, confidence)
+    low, high, clipped = _clip(mean, half, bounds)
+    return Interval(mean, std, n, half, confidence, low, high, (float(bounds[0]), float(bounds[1])) if bounds else None,
+                    clipped)
 
 
 @dataclass(frozen=True)
@@ -101,22 +163,22 @@ class Difference:
     b: Interval  # B's mean and interval
     diff: float  # mean(B) - mean(A) (paired: mean of per-seed differences, the same number)
     half_width: float  # half width of the interval of the difference; NaN when no test is possible
-    p_value: float  # two-sided; NaN when no test is possible
+    p_value: float  # two-sided; NaN when no test is possible (one seed, or no spread at all)
     test: TestKind  # "paired" (same seeds both sides), "welch" (unequal variances), "none" (a side has n=1)
     df: float  # degrees of freedom of the t statistic; NaN for "none"
     effect_size: float  # Cohen's d (pooled SD) for Welch, d_z (mean/SD of differences) for paired; NaN if undefined
-    significant: bool  # p < alpha
+    significant: bool  # p < alpha with enough seeds to decide (both sides >= MIN_SEEDS_TO_DECIDE)
     alpha: float  # significance level used for the verdict
     unit: str  # "points" for accuracy in %
     verdict: str  # one plain sentence
+    decision: Decision = "can't tell"  # the verdict in one word or two, for tables
+    low: float = math.nan  # lower end of the difference's interval (cut at -(range) with bounds)
+    high: float = math.nan  # upper end
 
-    @property
-    def low(self) -> float:
-        return self.diff - self.half_width
-
-    @property
-    def high(self) -> float:
-        return self.diff + self.half_width
+    def __post_init__(self) -> None:
+        if math.isnan(self.low) and math.isnan(self.high) and not math.isnan(self.half_width):
+            object.__setattr__(self, "low", self.diff - self.half_width)
+            object.__setattr__(self, "high", self.diff + self.half_width)
 
 
 def _p_text(p: float) -> str:
@@ -124,10 +186,13 @@ def _p_text(p: float) -> str:
 
 
 def _t_test(t_stat_num: float, se: float, df: float) -> tuple[float, float]:
-    """(t, two-sided p) for numerator / se with ``df`` degrees of freedom, defined at se = 0 as a limit."""
+    """(t, two-sided p) for numerator / se with ``df`` degrees of freedom; (NaN, NaN) at se = 0.
+
+    With no spread at all (every seed gave the same number, or the same difference) the t statistic is 0/0 or
+    x/0: no test is defined, and a p of 0 or 1 would claim a certainty the runs do not have.
+    """
     if se == 0.0:
-        # Every seed gave the same number on each side: no noise is left to explain a difference.
-        return (0.0, 1.0) if t_stat_num == 0.0 else (math.copysign(math.inf, t_stat_num), 0.0)
+        return math.nan, math.nan
     t = t_stat_num / se
     return t, float(2.0 * stats.t.sf(abs(t), df))
 
@@ -145,6 +210,7 @@ def compare(
     unit: str = "points",
     higher_is_better: bool = True,
     words: tuple[str, str] = ("better", "worse"),
+    bounds: tuple[float, float] | None = None,
 ) -> Difference:
     """Compare final metrics of two configurations over seeds.
 
@@ -153,14 +219,19 @@ def compare(
     values are paired by seed and a paired t-test (``scipy.stats.ttest_rel``) is used; otherwise Welch's
     t-test (``scipy.stats.ttest_ind(equal_var=False)``), which does not assume equal variances.
 
-    With one seed on a side no test is possible and the verdict says so rather than reading a number.
+    With one seed on a side no test is possible and the verdict says so rather than reading a number; with
+    fewer than :data:`MIN_SEEDS_TO_DECIDE` seeds a side the numbers are shown but the verdict is "too few seeds
+    to decide"; with no spread at all (every seed the same) there is no test either, and the verdict says why.
     words: how the verdict names a significant gain and loss ("better"/"worse"; e.g. "more shape-biased").
+    bounds: the range of the values (e.g. (0, 100) for accuracy in %): the per-side intervals are cut to it,
+    and the difference's interval to ±(high - low).
     """
     _check_confidence(confidence)
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"expected a significance level alpha in (0, 1), got {alpha!r}")
+    _check_bounds(bounds)
     xa, xb = _as_values(a, name_a), _as_values(b, name_b)
-    ia, ib = mean_interval(xa, confidence), mean_interval(xb, confidence)
+    ia, ib = mean_interval(xa, confidence, bounds), mean_interval(xb, confidence, bounds)
     diff = ib.mean - ia.mean
 
     paired = False
@@ -178,56 +249,86 @@ def compare(
             order = {s: i for i, s in enumerate(sb)}
             xb_aligned = xb[[order[s] for s in sa]]
 
+    spread = True
+    tiny = 1e-9 * max(1.0, float(np.max(np.abs(xa))), float(np.max(np.abs(xb))))  # rounding, not seed noise
     if ia.n < 2 or ib.n < 2:
         test: TestKind = "none"
         half = p = df = eff = math.nan
-        t_crit = math.nan
     elif paired:
         test = "paired"
         d = xb_aligned - xa
         n = d.size
         df = float(n - 1)
         sd = float(d.std(ddof=1))
-        se = sd / math.sqrt(n)
+        se = sd / math.sqrt(n) if sd > tiny else 0.0
+        spread = se > 0
         _, p = _t_test(float(d.mean()), se, df)
-        t_crit = float(stats.t.ppf(0.5 + confidence / 2.0, df))
-        half = t_crit * se
-        eff = float(d.mean() / sd) if sd > 0 else math.nan
+        half = float(stats.t.ppf(0.5 + confidence / 2.0, df)) * se if spread else math.nan
+        eff = float(d.mean() / sd) if spread else math.nan
     else:
         test = "welch"
         va, vb = xa.var(ddof=1) / xa.size, xb.var(ddof=1) / xb.size
-        se = math.sqrt(va + vb)
-        # Welch-Satterthwaite degrees of freedom; with zero variance on both sides it is undefined, and
-        # the p-value is the limit (0 or 1) anyway.
-        df = float((va + vb) ** 2 / (va**2 / (xa.size - 1) + vb**2 / (xb.size - 1))) if se > 0 else math.nan
+        se = math.sqrt(va + vb) if math.sqrt(va + vb) > tiny else 0.0
+        spread = se > 0
+        # Welch-Satterthwaite degrees of freedom; undefined with zero variance on both sides (no test then).
+        df = float((va + vb) ** 2 / (va**2 / (xa.size - 1) + vb**2 / (xb.size - 1))) if spread else math.nan
         _, p = _t_test(diff, se, df)
-        t_crit = float(stats.t.ppf(0.5 + confidence / 2.0, df)) if se > 0 else 0.0
-        half = t_crit * se
+        half = float(stats.t.ppf(0.5 + confidence / 2.0, df)) * se if spread else math.nan
         pooled = math.sqrt(((xa.size - 1) * xa.var(ddof=1) + (xb.size - 1) * xb.var(ddof=1)) / (xa.size + xb.size - 2))
-        eff = float(diff / pooled) if pooled > 0 else math.nan
+        eff = float(diff / pooled) if pooled > tiny else math.nan
 
-    significant = bool(test != "none" and p < alpha)
-    verdict = _verdict(name_a, name_b, ia, ib, diff, half, p, test, significant, confidence, unit, higher_is_better, words)
-    return Difference(name_a, name_b, ia, ib, float(diff), float(half), float(p), test, float(df), float(eff),
-                      significant, alpha, unit, verdict)
-
-
-def _verdict(name_a: str, name_b: str, ia: Interval, ib: Interval, diff: float, half: float, p: float,
-             test: TestKind, significant: bool, confidence: float, unit: str, higher_is_better: bool,
-             words: tuple[str, str]) -> str:
-    pct = f"{confidence * 100:.0f}%"
+    width = None if bounds is None else (-(bounds[1] - bounds[0]), bounds[1] - bounds[0])
+    low, high, _ = _clip(float(diff), float(half), width)
+    enough = min(ia.n, ib.n) >= MIN_SEEDS_TO_DECIDE
+    significant = bool(test != "none" and spread and enough and p < alpha)
     if test == "none":
+        decision: Decision = "can't tell"
+    elif not spread:
+        decision = "no variation"
+    elif not enough:
+        decision = "too few seeds"
+    elif significant:
+        decision = "better" if (diff > 0) == higher_is_better else "worse"
+    else:
+        decision = "within noise"
+    verdict = _verdict(name_a, name_b, ia, ib, diff, half, low, high, p, test, decision, confidence, unit, words,
+                       xa, xb)
+    return Difference(name_a, name_b, ia, ib, float(diff), float(half), float(p), test, float(df), float(eff),
+                      significant, alpha, unit, verdict, decision, low, high)
+
+
+def _verdict(name_a: str, name_b: str, ia: Interval, ib: Interval, diff: float, half: float, low: float,
+             high: float, p: float, test: TestKind, decision: Decision, confidence: float, unit: str,
+             words: tuple[str, str], xa: np.ndarray, xb: np.ndarray) -> str:
+    pct = f"{confidence * 100:.0f}%"
+    seeds = f"n={ia.n} vs {ib.n}"
+    if decision == "can't tell":
         return (f"can't tell: {name_b} - {name_a} = {diff:+.2f} {unit} from n={ia.n} vs n={ib.n} seeds; "
                 f"a single seed can't tell a difference from seed-to-seed noise, so repeat each run over "
-                f"at least 2 (better 3 or more) seeds.")
+                f"at least {MIN_SEEDS_TO_DECIDE} (better 5) seeds.")
     how = "paired by seed" if test == "paired" else "Welch t-test"
-    if not significant:
+    if decision == "no variation":
+        if test == "paired":
+            same = (f"each seed gave exactly the same value with {name_a} and with {name_b}" if diff == 0
+                    else f"every seed gave the same difference ({diff:+.2f} {unit})")
+        else:
+            same = f"every seed of {name_a} gave {xa[0]:.2f} and every seed of {name_b} gave {xb[0]:.2f}"
+        return (f"can't tell: no seed-to-seed variation — {same} ({seeds}), so there is no noise to test a "
+                f"difference against. Identical results across seeds usually mean the runs were too short or "
+                f"too small to learn anything that depends on the seed (see the steps per run); train longer "
+                f"or on more images.")
+    ci = f"{pct} interval {low:+.2f} to {high:+.2f} {unit}"
+    if decision == "too few seeds":
+        return (f"too few seeds to decide: {name_b} - {name_a} = {diff:+.2f} {unit} ({ci}, {_p_text(p)}, {how}, "
+                f"{seeds}). With under {MIN_SEEDS_TO_DECIDE} seeds a side the spread itself is barely measured "
+                f"and the interval is too wide to separate a trick from seed noise: repeat with at least "
+                f"{MIN_SEEDS_TO_DECIDE} (better 5) seeds.")
+    if decision == "within noise":
         return (f"within noise: {name_b} - {name_a} = {diff:+.2f} ± {half:.2f} {unit} ({pct} interval, "
-                f"{_p_text(p)}, {how}, n={ia.n} vs {ib.n}); the seeds do not show a real difference.")
-    better = (diff > 0) == higher_is_better
-    zero_var = " (no seed-to-seed variation measured)" if half == 0.0 else ""
-    return (f"{name_b} is {words[0] if better else words[1]} than {name_a} by {abs(diff):.2f} ± {half:.2f} {unit} "
-            f"({pct} interval, {_p_text(p)}, {how}, n={ia.n} vs {ib.n}){zero_var}.")
+                f"{_p_text(p)}, {how}, {seeds}); the seeds do not show a real difference.")
+    word = words[0] if decision == "better" else words[1]
+    return (f"{name_b} is {word} than {name_a} by {abs(diff):.2f} ± {half:.2f} {unit} "
+            f"({pct} interval, {_p_text(p)}, {how}, {seeds}).")
 
 
 @dataclass(frozen=True)
@@ -245,12 +346,14 @@ class Band:
     n: np.ndarray  # seeds contributing at each epoch (int)
 
 
-def band(curves: Sequence[Sequence[float]], confidence: float = 0.95, x: Sequence[float] | None = None) -> Band:
+def band(curves: Sequence[Sequence[float]], confidence: float = 0.95, x: Sequence[float] | None = None,
+         bounds: tuple[float, float] | None = None) -> Band:
     """Mean and ``confidence`` t-interval per position over curves (one per seed, each shape (n_epochs_i,)).
 
-    x: optional positions (default 1..max length).
+    x: optional positions (default 1..max length). bounds: the band is cut to this range (accuracy: (0, 100)).
     """
     _check_confidence(confidence)
+    _check_bounds(bounds)
     if len(curves) == 0:
         raise ValueError("expected at least one curve, got none")
     length = max(len(c) for c in curves)
@@ -266,7 +369,10 @@ def band(curves: Sequence[Sequence[float]], confidence: float = 0.95, x: Sequenc
     xs = np.arange(1, length + 1, dtype=np.float64) if x is None else np.asarray(x, dtype=np.float64)
     if xs.shape != (length,):
         raise ValueError(f"expected {length} x positions, got {xs.shape[0] if xs.ndim else 0}")
-    return Band(xs, mean, mean - half, mean + half, n)
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = np.maximum(low, bounds[0]), np.minimum(high, bounds[1])
+    return Band(xs, mean, low, high, n)
 
 
 def _nanmean(grid: np.ndarray, n: np.ndarray) -> np.ndarray:

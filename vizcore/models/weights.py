@@ -7,9 +7,12 @@ code runs), with an optional JSON sidecar (model name, classes) written by :func
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import pickle
+import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,8 +20,8 @@ import torch
 import torchvision
 from torch import nn
 
-from vizcore.core import download, io
-from vizcore.models.registry import ModelEntry, build_model, get_entry
+from vizcore.core import budget, download, io, paths
+from vizcore.models.registry import ModelEntry, build_model, classifier_path, get_entry
 
 WeightsArg = Literal["random", "pretrained"] | str | Path
 
@@ -76,7 +79,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if p.stat().st_size == 0:
         raise ValueError(f"expected a checkpoint file with weights, got {p.name} (an empty file)")
     try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the refusal below says it in words
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "global" not in str(exc).lower():  # not a refused class or function: bytes that are no pickle
             raise ValueError(f"expected a PyTorch state_dict file, got {p.name}, which is truncated or not a "
@@ -98,26 +103,34 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def _fit_problems(own: dict[str, tuple[int, ...]], state: dict[str, torch.Tensor]) -> str | None:
+    """What keeps ``state`` from loading into a model whose tensors have the shapes ``own``, in words, or None."""
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k])]
+    if not (missing or unexpected or wrong):
+        return None
+    parts = []
+    if wrong:
+        k = wrong[0]
+        parts.append(f"{len(wrong)} tensors of the wrong shape (e.g. {k}: checkpoint {tuple(state[k].shape)}, "
+                     f"model {tuple(own[k])})")
+    if missing:
+        parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+    return "; ".join(parts)
+
+
 def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
     """Load a ``state_dict`` file (``weights_only=True``: no code runs) into ``model``; clear error on mismatch,
     on integer tensors where the model has floating-point ones, and on NaN or infinite weights."""
     p = Path(path)
     state = read_state_dict(p)
     own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or wrong:
-        parts = []
-        if wrong:
-            k = wrong[0]
-            parts.append(f"{len(wrong)} tensors of the wrong shape (e.g. {k}: checkpoint {tuple(state[k].shape)}, "
-                         f"model {tuple(own[k].shape)})")
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-        raise ValueError(f"checkpoint {p.name} does not fit this model: " + "; ".join(parts))
+    problems = _fit_problems({k: tuple(v.shape) for k, v in own.items()}, state)
+    if problems:
+        raise ValueError(f"checkpoint {p.name} does not fit this model: {problems}")
     for k, mine in own.items():
         if mine.is_floating_point() and not state[k].is_floating_point():
             raise ValueError(f"expected floating-point weights in {p.name}, got {state[k].dtype} for {k}")
@@ -196,3 +209,46 @@ def load_trained(path: str | Path, model: str | None = None, num_classes: int | 
     nc = num_classes if num_classes is not None else meta.get("num_classes")
     m = build_model(name, num_classes=nc)
     return load_checkpoint(m, path).eval()
+
+
+UPLOAD_MAX_BYTES = 200 * 2**20  # Streamlit's own upload limit
+
+
+def import_state_dict(name: str, raw: bytes, filename: str) -> Path:
+    """Keep an uploaded ``state_dict`` of zoo model ``name`` in the data directory's ``uploads`` folder, with
+    metadata, and return its path (the same file for the same bytes).
+
+    Checked before it is kept: its size (at most 200 MB, and within the server's memory budget), that it holds
+    only tensors (``weights_only=True``: no code runs), and that every tensor fits ``name`` with the classes its
+    head has (shapes compared on PyTorch's meta device: nothing of the model's size is allocated). ValueError
+    in words otherwise.
+    """
+    if len(raw) > UPLOAD_MAX_BYTES:
+        raise ValueError(f"expected a file of at most {UPLOAD_MAX_BYTES // 2**20} MB, got {len(raw) / 2**20:.0f} MB")
+    budget.check_memory(f"reading the {len(raw) / 2**20:.0f} MB file", 2 * len(raw))
+    entry = get_entry(name)
+    folder = paths.sub_dir("uploads")
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        probe_file = Path(tmp) / "upload.pt"
+        probe_file.write_bytes(raw)
+        try:
+            state = read_state_dict(probe_file)
+        except ValueError as exc:
+            raise ValueError(str(exc).replace("upload.pt", repr(filename))) from None
+    with torch.device("meta"):
+        head = classifier_path(entry.builder(num_classes=entry.num_classes))
+    weight = state.get(f"{head}.weight")
+    if weight is None or weight.ndim != 2:
+        raise ValueError(f"expected a {entry.title} checkpoint, got one without {head}.weight (another model?)")
+    num_classes = int(weight.shape[0])
+    with torch.device("meta"):
+        own = {k: tuple(v.shape) for k, v in entry.builder(num_classes=num_classes).state_dict().items()}
+    problems = _fit_problems(own, state)
+    if problems:
+        raise ValueError(f"expected a {entry.title} checkpoint, got one that does not fit it: {problems}")
+    path = folder / f"{name}-{hashlib.sha256(raw).hexdigest()[:16]}.pt"
+    if not path.is_file():
+        io.write_bytes(path, raw)
+        io.write_text(path.with_name(path.name + ".json"), json.dumps(
+            {"model": name, "num_classes": num_classes, "source": "upload", "filename": filename[:200]}))
+    return path

@@ -1,0 +1,187 @@
+"""The main flows of issue 9 in a real browser, on a server whose store already holds runs (tests/seed.py).
+
+Each flow fails on any Streamlit error element, any browser console or JavaScript error, and (conftest.py)
+anything in the server log that looks like a warning, an error or a traceback. Runs are tiny: 64 images,
+one epoch.
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.e2e.conftest import app, assert_clean, go_to, set_number, wait_until_idle
+
+pytestmark = pytest.mark.e2e
+
+PROGRESS = '[data-testid="stProgress"]'
+# (an element being redrawn stays on the page, marked data-stale="true", until its replacement arrives)
+
+
+def _shown(page, key: str) -> str:
+    """The option a select box shows."""
+    return page.locator(f".st-key-{key} input").input_value()
+
+
+def _tiny(page, train: int = 64, batch: int = 32) -> None:
+    set_number(page, "lab_train_size", train)
+    set_number(page, "lab_val_size", 32)
+    set_number(page, "lab_epochs", 1)
+    if batch != 64:  # the batch select slider, through its keyboard handle
+        handle = page.locator(".st-key-lab_batch input[type=range]")
+        handle.focus()
+        for _ in range({16: 2, 32: 1}[batch]):
+            handle.press("ArrowLeft")
+        wait_until_idle(page)
+
+
+def _wait_text(page, selector: str, pattern: str, timeout_ms: int = 180_000) -> str:
+    """Wait (without touching the page) until an element matching ``selector`` has text matching ``pattern``."""
+    found = page.wait_for_function(
+        "([sel, pat]) => { const e = [...document.querySelectorAll(sel)].find(e => new RegExp(pat).test(e.innerText));"
+        " return e ? e.innerText : null; }",
+        arg=[selector, pattern], timeout=timeout_ms, polling=300)
+    return found.json_value()
+
+
+def _runs_table_fits(page) -> None:
+    """The Runs table is no wider than its area: no column cut off at the right (issue 9: "cancell")."""
+    fits = page.evaluate("""() => { const tables = [...document.querySelectorAll('[data-testid="stDataFrame"]')];
+        const t = tables[tables.length - 1]; const s = t.querySelector('.dvn-scroller');
+        return s ? s.scrollWidth <= s.clientWidth + 1 : null; }""")
+    assert fits, "the Runs table scrolls sideways: a column is cut off"
+
+
+def test_start_a_run_and_watch_it_finish(server: str, browser) -> None:
+    with app(browser, server, height=1400) as (page, problems):
+        go_to(page, "Training Lab")
+        _tiny(page, batch=16)  # 4 steps
+        page.locator(".st-key-lab_run_name input").fill("browser run")
+        page.locator(".st-key-lab_run_name input").press("Enter")
+        wait_until_idle(page)
+        page.get_by_role("button", name="Start run").click()
+        _wait_text(page, PROGRESS, r"browser run: (training|preparing|waiting)")
+        done = _wait_text(page, PROGRESS, r"browser run: finished")
+        assert "final val accuracy" in done
+        wait_until_idle(page)
+        watched = _shown(page, "lab_watch")
+        assert "browser run" in watched and "running" not in watched  # no stale status in the box
+        assert page.locator(".st-key-lab_live_chart[data-stale=false] .js-plotly-plot").count() == 1
+        assert page.locator(".st-key-lab_live_chart[data-stale=false] .js-plotly-plot").evaluate("gd => gd.data.length") > 0
+        _runs_table_fits(page)
+        assert_clean(page, problems)
+
+
+def test_queue_an_ab_and_the_comparison_appears_by_itself(server: str, browser) -> None:
+    with app(browser, server, height=1400) as (page, problems):
+        go_to(page, "Training Lab")
+        _tiny(page)
+        set_number(page, "lab_n_seeds", 2)
+        warnings = " ".join(page.locator('[data-testid="stAlertContentWarning"]').all_inner_texts())
+        assert "optimizer step" in warnings and "too few to decide" in warnings  # said before queueing
+        queue = page.get_by_role("button", name=re.compile(r"Queue 4 runs"))
+        assert re.search(r"about \d+ (s|min)", queue.inner_text())
+        queue.click()
+        wait_until_idle(page)
+        assert_clean(page, problems)
+        # from here on nothing is touched: the comparison must fill in live
+        _wait_text(page, '[data-testid="stAlertContainer"]', r"too few seeds to decide|no seed-to-seed variation",
+                   300_000)  # both seeds of both arms done
+        assert page.locator(".st-key-lab_bar_chart[data-stale=false] .js-plotly-plot").count() == 1
+        assert "A/B: cosine" in _shown(page, "lab_exp_select")
+        assert page.get_by_text("4 · Paper says vs you measured").count() == 1  # sections 4-6 still there
+        assert_clean(page, problems)
+
+
+def test_cancel_a_run(server: str, browser) -> None:
+    with app(browser, server, height=1400) as (page, problems):
+        go_to(page, "Training Lab")
+        set_number(page, "lab_train_size", 2000)
+        set_number(page, "lab_epochs", 3)
+        page.locator(".st-key-lab_run_name input").fill("to cancel")
+        page.locator(".st-key-lab_run_name input").press("Enter")
+        wait_until_idle(page)
+        page.get_by_role("button", name="Start run").click()
+        wait_until_idle(page)
+        assert_clean(page, problems)  # started, not refused
+        _wait_text(page, PROGRESS, r"to cancel: (training|preparing|waiting)")
+        page.get_by_role("button", name="Cancel this run").click()
+        said = _wait_text(page, '[data-testid="stAlertContainer"]', r": cancelled after")
+        wait_until_idle(page)
+        # the status once (not also in a progress bar), and no chart frames without data
+        everywhere = page.locator('[data-testid="stMain"]').inner_text()
+        assert everywhere.count(said.strip().split(" — ")[0]) == 1
+        assert page.locator(PROGRESS).count() == 0 or "cancelled" not in page.locator(PROGRESS).first.inner_text()
+        for n in page.locator(".st-key-lab_live_chart[data-stale=false] .js-plotly-plot").evaluate_all(
+                "gds => gds.map(gd => gd.data.filter(t => (t.x || []).length).length)"):
+            assert n > 0
+        assert "running" not in _shown(page, "lab_watch")
+        _runs_table_fits(page)
+        assert_clean(page, problems)
+
+
+def test_open_a_run_in_other_pages(server, browser) -> None:
+    with app(browser, server, height=1400) as (page, problems):
+        go_to(page, "Training Lab")
+        box = page.locator(".st-key-lab_manage_select input")
+        box.click()
+        box.fill("seeded baseline")  # typing filters the (virtualised) list of runs
+        page.get_by_role("option", name=re.compile(r"^seeded baseline")).click()
+        wait_until_idle(page)
+        page.get_by_role("button", name="Open in other pages").click()
+        wait_until_idle(page)
+        page.get_by_role("link", name="Open the Receptive Field page").click()
+        page.wait_for_function("() => { const h = document.querySelector('h1'); return h && h.innerText.includes('Receptive'); }",
+                               timeout=120_000)
+        wait_until_idle(page)
+        assert "Small CNN" in _shown(page, "rf_model")
+        caption = _wait_text(page, '[data-testid="stCaptionContainer"]', r"Weights: Training Lab run")
+        assert "seeded baseline" in caption
+        assert_clean(page, problems)
+
+
+def test_click_a_unit_on_the_receptive_field_page(server: str, browser) -> None:
+    with app(browser, server) as (page, problems):
+        go_to(page, "Receptive Field")
+        _wait_text(page, '[data-testid="stMetric"]', r"Centre \(row, col\)")
+        before = _wait_text(page, '[data-testid="stMetric"]', r"Centre")
+        grid = page.locator('[class*="st-key-rf_grid"] .js-plotly-plot').first
+        xy = grid.evaluate("""gd => { const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+            const r = gd.getBoundingClientRect();
+            return [r.left + xa._offset + xa.l2p(1), r.top + ya._offset + ya.l2p(2)]; }""")
+        page.mouse.click(*xy)  # unit row 2, column 1
+        after = _wait_text(page, '[data-testid="stMetric"]', r"Centre")
+        page.wait_for_function("b => ![...document.querySelectorAll('[data-testid=\"stMetric\"]')]"
+                               ".some(e => e.innerText === b)", arg=before, timeout=120_000)
+        wait_until_idle(page)
+        after = _wait_text(page, '[data-testid="stMetric"]', r"Centre")
+        assert after != before
+        assert page.locator('[class*="st-key-rf_i_"] input[type=range]').input_value() == "2"
+        assert page.locator('[class*="st-key-rf_j_"] input[type=range]').input_value() == "1"
+        assert_clean(page, problems)
+
+
+def test_impossible_conv_arithmetic_setting(server: str, browser) -> None:
+    with app(browser, server) as (page, problems):
+        go_to(page, "Conv Arithmetic")
+        # Play/Pause do not overlap the position slider or its label
+        boxes = page.locator(".st-key-ca_anim .js-plotly-plot").evaluate("""gd => {
+            const r = e => e.getBoundingClientRect();
+            const buttons = [...gd.querySelectorAll('.updatemenu-button')].map(r);
+            const slider = [...gd.querySelectorAll('.slider-label, .slider-rail-rect, .slider-grip-rect')].map(r);
+            return {buttons: buttons.map(b => [b.left, b.top, b.right, b.bottom]),
+                    slider: slider.map(b => [b.left, b.top, b.right, b.bottom])}; }""")
+        assert boxes["buttons"] and boxes["slider"]
+        for b in boxes["buttons"]:
+            for s in boxes["slider"]:
+                assert b[2] <= s[0] or s[2] <= b[0] or b[3] <= s[1] or s[3] <= b[1], (b, s)
+        set_number(page, "ca_k", 11)
+        set_number(page, "ca_p", 0)
+        msg = _wait_text(page, '[data-testid="stAlertContentError"]', r"Impossible settings")
+        assert msg.lower().count("impossible settings") == 1
+        assert "K = 7" in page.locator('[data-testid="stMain"]').inner_text()  # what would work, in place
+        assert page.locator(".st-key-ca_k input").is_visible()
+        assert_clean(page, problems, expected_error="Impossible settings:")
+        set_number(page, "ca_k", 7)
+        assert "16×1×1" in _wait_text(page, '[data-testid="stMetric"]', r"Output")
+        assert_clean(page, problems)

@@ -1,0 +1,66 @@
+"""Page tests (AppTest): a store that already holds finished runs, and no Arrow fallback in any table.
+
+Issue 9: the Lab's A/B flow crashed only when runs already existed, and a table column mixing '' and integers
+logged a traceback on every rerun — neither showed in page tests that started from an empty store and did not
+read Streamlit's log.
+"""
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from tests.seed import Seeded, seed_store
+
+ARROW_FALLBACK = "Serialization of dataframe to Arrow table was unsuccessful"
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def no_arrow_fallback():
+    """Fail any page test whose tables Streamlit had to re-type column by column (it logs a traceback)."""
+    logger = logging.getLogger("streamlit.dataframe_util")  # the logger streamlit.dataframe_util writes to
+    handler, level = _Records(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield handler.records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    bad = [r.getMessage() for r in handler.records if ARROW_FALLBACK in r.getMessage()]
+    assert not bad, f"a table mixes types in a column: {bad[0]}"
+
+
+def _shutdown_labs() -> None:
+    from vizcore.lab import queue as runs
+
+    for lab in list(runs._LABS.values()):  # no run outlives its test
+        lab.shutdown(wait=True, timeout=30)
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    """An empty data directory (no runs yet)."""
+    d = tmp_path / "convscope"
+    monkeypatch.setenv("CONVSCOPE_DATA_DIR", str(d))
+    yield d
+    _shutdown_labs()
+
+
+@pytest.fixture
+def seeded(tmp_path, monkeypatch) -> Seeded:
+    """A data directory whose store already holds finished runs, a cancelled one and a finished A/B."""
+    d = tmp_path / "seeded"
+    out = seed_store(d)
+    monkeypatch.setenv("CONVSCOPE_DATA_DIR", str(d))
+    yield out
+    _shutdown_labs()

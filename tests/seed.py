@@ -1,0 +1,123 @@
+"""A run store that already holds runs, written directly through :class:`vizcore.lab.store.RunStore` (no training).
+
+Page tests and browser tests start from it as well as from an empty store: the defects of issue 9 (a crash when
+any run exists, stale statuses) only showed with runs already there. Each seeded run looks like a real one:
+config, status, per-step and per-epoch metrics (with images/s), a loadable checkpoint with its sidecar, and an
+A/B experiment over two seeds that is already finished.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vizcore.lab.store import RunStore
+from vizcore.train.config import TrainConfig
+
+SEED_CONFIG = TrainConfig(model="small_cnn", dataset="shapes", train_size=256, val_size=64, image_size=32,
+                          epochs=2, batch_size=32, lr=0.05, schedule="cosine")
+IMAGES_PER_S = 1500.0  # the throughput the seeded runs record (per model and image size)
+SETUP_S = 0.4  # seconds between "running" and the first step (data generation, model build)
+
+
+@dataclass
+class Seeded:
+    """What :func:`seed_store` wrote."""
+
+    data_dir: Path
+    done: list[str] = field(default_factory=list)  # finished runs with a checkpoint
+    cancelled: str = ""  # a run cancelled before any epoch
+    experiment: str = ""  # an A/B experiment whose four runs are done
+    ab_runs: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def _data_dir(d: Path):
+    old = os.environ.get("CONVSCOPE_DATA_DIR")
+    os.environ["CONVSCOPE_DATA_DIR"] = str(d)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("CONVSCOPE_DATA_DIR", None)
+        else:
+            os.environ["CONVSCOPE_DATA_DIR"] = old
+
+
+def _finished_run(store: RunStore, cfg: TrainConfig, name: str, accs: list[float], group: str | None = None,
+                  images_per_s: float = IMAGES_PER_S, start: float | None = None) -> str:
+    """A run as the engine records it: steps and epochs with throughput, a checkpoint per epoch, then 'done'."""
+    import time
+
+    from vizcore.models import registry as zoo
+    from vizcore.models.weights import save_checkpoint
+
+    rid = store.create(cfg, name=name, group=group)
+    store.set_status(rid, "running")
+    spe = cfg.steps_per_epoch()
+    n_img = spe * cfg.batch_size
+    train_s = n_img / images_per_s
+    val_s = cfg.val_size / (3 * images_per_s)
+    store.set_info(rid, {"classes": ["circle", "square", "triangle"], "num_classes": 3, "device": "cpu",
+                         "steps_per_epoch": spe, "params": 0, "notes": []})
+    model = zoo.build_model(cfg.model, num_classes=3, seed=cfg.seed)
+    ckpt = store.checkpoint_path(rid)
+    step = 0
+    for epoch, acc in enumerate(accs, start=1):
+        for _ in range(spe):
+            step += 1
+            if step % cfg.log_every == 0 or step % spe == 0:
+                store.add_metric(rid, {"kind": "step", "step": step, "epoch": epoch, "loss": 1.5 / step,
+                                       "lr": cfg.lr, "throughput": images_per_s})
+        store.add_metric(rid, {"kind": "epoch", "epoch": epoch, "train_loss": 1.0 / epoch, "train_acc": acc,
+                               "val_loss": 1.1 / epoch, "val_acc": acc, "lr": cfg.lr,
+                               "time_s": train_s + val_s, "train_time_s": train_s, "images_per_s": images_per_s,
+                               "elapsed_s": SETUP_S + epoch * (train_s + val_s)})
+        save_checkpoint(model, ckpt, {"model": cfg.model, "num_classes": 3, "classes": ["circle", "square", "triangle"],
+                                      "dataset": cfg.dataset, "image_size": cfg.image_size, "epoch": epoch,
+                                      "run_id": rid, "val_acc": acc, "config": cfg.to_dict()})
+        store.set_checkpoint(rid, ckpt)
+    store.set_status(rid, "done", f"{len(accs)} epochs; val accuracy {100 * accs[-1]:.1f}%")
+    # wall time as the engine would have taken it
+    t0 = time.time() - 60 if start is None else start
+    store._db.execute("UPDATE runs SET started_at=?, finished_at=? WHERE id=?",
+                      (t0, t0 + SETUP_S + len(accs) * (train_s + val_s), rid))
+    return rid
+
+
+def seed_store(data_dir: str | Path, with_experiment: bool = True) -> Seeded:
+    """Write finished runs (two plain, one cancelled) and, with ``with_experiment``, a finished A/B (2 seeds)."""
+    import dataclasses
+
+    from vizcore.lab import experiment as vexp
+
+    d = Path(data_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    out = Seeded(d)
+    with _data_dir(d):
+        store = RunStore(d / "runs.sqlite")
+        try:
+            out.done.append(_finished_run(store, SEED_CONFIG, "seeded baseline", [0.55, 0.71]))
+            out.done.append(_finished_run(store, dataclasses.replace(SEED_CONFIG, seed=1), "seeded seed 1",
+                                          [0.52, 0.68]))
+            rid = store.create(SEED_CONFIG, name="seeded cancelled")
+            store.set_status(rid, "running")
+            store.set_status(rid, "cancelled", "cancelled in epoch 1 at step 2; no epoch completed, no checkpoint")
+            out.cancelled = rid
+            if with_experiment:
+                plan = vexp.plan_ab(SEED_CONFIG, "label_smoothing", n_seeds=2)
+                accs = {("label_smoothing off", 0): [0.60, 0.70], ("label_smoothing off", 1): [0.58, 0.74],
+                        ("label_smoothing on", 0): [0.61, 0.72], ("label_smoothing on", 1): [0.60, 0.75]}
+                exp_id = "5eed0ab000"
+                group = f"{plan.name} #{exp_id}"
+                ids = [_finished_run(store, cfg, f"{arm} · seed {seed}", accs[(arm, seed)], group=group)
+                       for arm, seed, cfg in plan.runs()]
+                exp = vexp.Experiment(exp_id, plan.name, [a.name for a in plan.arms],
+                                      [{"arm": arm, "seed": seed, "run_id": r}
+                                       for (arm, seed, _), r in zip(plan.runs(), ids)], kind="compare")
+                exp.save()
+                out.experiment, out.ab_runs = exp_id, ids
+        finally:
+            store.close()
+    return out
