@@ -416,6 +416,11 @@ def estimate_plan_s(configs: list[TrainConfig], device: str | None = None, num_c
     return total
 
 
+def _secs(x: float) -> str:
+    """Seconds in a message: 0.001, 2.5, 78, 3600 (three significant digits below 100, whole seconds above)."""
+    return f"{x:.3g}" if x < 100 else f"{x:.0f}"
+
+
 @dataclass(frozen=True)
 class Preflight:
     device: str  # resolved device ("cpu", "cuda:0", ...)
@@ -447,8 +452,8 @@ def preflight(config: TrainConfig, num_classes: int = 10) -> Preflight:
     t = est.seconds
     if t > config.time_budget_s:
         raise ValueError(
-            f"expected a run that fits the time budget of {config.time_budget_s:.0f} s, got an estimate of "
-            f"{t:.0f} s on {dev.type.upper()} ({est.rates.detail}); lower epochs, train_size or image_size, "
+            f"expected a run that fits the time budget of {_secs(config.time_budget_s)} s, got an estimate of "
+            f"{_secs(t)} s on {dev.type.upper()} ({est.rates.detail}); lower epochs, train_size or image_size, "
             "or raise time_budget_s")
     notes = []
     if config.precision != "fp32" and dev.type == "cpu":
