@@ -5,7 +5,6 @@ The only place pages share Streamlit code; vizcore never imports this.
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -36,27 +35,19 @@ _ensure_navigation_app()
 
 
 def _warm_up() -> None:
-    """Import the model zoo (torchvision: about 2 s on 2 cores) while the first page is read, so the first visit
-    to a page that needs it does not wait for the import.
+    """Import the model zoo (torchvision: about 2 s on 2 cores) once per server process, in the script thread.
 
-    Only modules that nothing inspects half-imported: a page importing them meanwhile waits on Python's import
-    lock. Not pandas or plotly: plotly peeks at ``sys.modules["pandas"]`` without importing it, and a pandas
-    half-imported by this thread broke a chart.
+    Done at the first visit of any page (app.py imports this module), so later pages that need the zoo open
+    without that wait. Not in a background thread: a page importing ``torchvision.transforms`` while another
+    thread was half-way through ``import torchvision`` got a partially initialised module (an ImportError in
+    the server log, and a page that never finished).
     """
     import torchvision  # noqa: F401
 
     import vizcore.models.registry  # noqa: F401
 
 
-@st.cache_resource(show_spinner=False)
-def _start_warm_up() -> threading.Thread:
-    """Once per server process: the warm-up in a background thread."""
-    t = threading.Thread(target=_warm_up, name="convscope-warm-up", daemon=True)
-    t.start()
-    return t
-
-
-_start_warm_up()
+_warm_up()
 
 
 @st.cache_resource(show_spinner=False)
