@@ -309,6 +309,9 @@ else:
 
 # ----------------------------------------------------------------------------------------- CAM over training
 st.subheader("CAM over training")
+st.markdown("How the map forms while the network learns: a Training Lab run that kept its last epochs' weights "
+            "shows this image's map after each of those epochs, and how often the maps of held-out shapes land on "
+            "the object, epoch by epoch.")
 runs = epoch_runs(name)
 if not runs:
     st.info(f"No finished Training Lab run of {entry.title} kept its epoch weights yet. In the Training Lab, set "
@@ -368,5 +371,6 @@ st.caption(here + ". " + (
     + ("Scores: maps of each image's true class. " if mode == "true class" else
        "This run was not trained on the shapes: scores use the class its last kept epoch predicts. ")
     + ("These are the epochs of the weights chosen above. " if rid == chosen_run else
-       "This run's final weights are not the ones chosen above unless you open it from the Training Lab. ")
+       "The maps further up use the weights chosen at the top, not this run's (open the run from the Training "
+       "Lab to use them there too). ")
     + f"Images at the run's size ({size}×{size} pixels); held-out shapes (a split no run trains on)."))

@@ -104,7 +104,7 @@ def test_cam_over_training_of_the_chosen_lab_run(tmp_path) -> None:
     slider = at.select_slider(key=f"cam_ep_epoch_{rid}")
     assert slider.options == ["1", "2"] and slider.value == 2
     chart = _spec_with(at, "Localisation over training")
-    assert "pointing game" in chart and "chance: object area" in chart and "epoch (kept weights)" in chart
+    assert "pointing game" in chart and "chance: the object's area" in chart and "epoch (kept weights)" in chart
     assert "Grad-CAM · epoch 2 · " in _spec_with(at, "· epoch ")
     assert "These are the epochs of the weights chosen above" in _captions(at)
     assert "Epoch 2: probability of" in _captions(at) and "of the map inside it" in _captions(at)
@@ -112,3 +112,7 @@ def test_cam_over_training_of_the_chosen_lab_run(tmp_path) -> None:
     slider.set_value(1).run()
     assert not at.exception and not at.error
     assert "Grad-CAM · epoch 1 · " in _spec_with(at, "· epoch ") and "Epoch 1: probability of" in _captions(at)
+
+    at.radio(key="cam_source").set_value("Sample photo").run()  # no mask: the epoch's map without a mask score
+    assert not at.exception and not at.error
+    assert "Epoch 1: probability of" in _captions(at) and "of the map inside it" not in _captions(at)

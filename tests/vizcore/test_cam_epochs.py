@@ -88,7 +88,8 @@ def test_score_per_epoch_equals_the_score_from_that_checkpoint(trained) -> None:
     assert [t.name for t in fig.data][:2] == ["pointing game (% of images, peak inside the object)",
                                               "energy inside the object (% of map mass)"]
     assert list(fig.data[0].x) == [2, 3] and fig.layout.yaxis.title.text == "score (%)"
-    assert "chance" in fig.layout.annotations[0].text
+    chance = next(t for t in fig.data if t.name.startswith("chance"))
+    assert list(chance.y) == [100 * res.scores[0].localisation.energy_chance] * 2
 
 
 def test_store_delete_removes_the_kept_epochs(tmp_path) -> None:

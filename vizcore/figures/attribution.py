@@ -132,10 +132,11 @@ def cam_epochs_figure(scores: Sequence[Any], method: str, layer: str, n: int,
                                  mode="lines+markers", name="validation accuracy (%)",
                                  line=dict(color=GREY, dash="dot")))
     chance = [100 * s.localisation.energy_chance for s in scores]
-    if chance:
+    if chance:  # a legend entry, not an annotation: text on the plot collides with the epoch marker
         level = float(np.mean(chance))
-        fig.add_hline(y=level, line=dict(color="black", dash="dash", width=1),
-                      annotation_text=f"chance: object area {level:.0f}%", annotation_position="bottom right")
+        fig.add_trace(go.Scatter(x=[min(epochs) - 0.3, max(epochs) + 0.3], y=[level, level], mode="lines",
+                                 name=f"chance: the object's area ({level:.0f}% of the image)", hoverinfo="name",
+                                 line=dict(color="black", dash="dash", width=1)))
     if current is not None:
         fig.add_vline(x=current, line=dict(color="black", width=1))
     fig.update_xaxes(title_text="epoch (kept weights)", tickmode="array", tickvals=epochs,
