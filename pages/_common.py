@@ -161,34 +161,6 @@ def _default_checkpoint(model: str = "small_cnn") -> str:
     return str(path)
 
 
-def trained_checkpoint(model_name: str) -> tuple[str | None, str]:
-    """A trained checkpoint for ``model_name`` and where it comes from, or (None, reason).
-
-    The run chosen in the Training Lab ("Open in other pages") wins when it trained this architecture;
-    otherwise the default model (small_cnn on the embedded shapes) serves ``small_cnn``.
-    """
-    from vizcore.models.weights import checkpoint_meta
-
-    chosen = st.session_state.get(CHECKPOINT_KEY)
-    if chosen:
-        meta = checkpoint_meta(chosen) or {}
-        if meta.get("model") == model_name:
-            return chosen, f"Training Lab run {meta.get('run_id', '')} ({meta.get('dataset', '?')}, " \
-                           f"val. accuracy {meta.get('val_acc', float('nan')):.1%})"
-    if model_name == "small_cnn":
-        return _default_checkpoint(), "ConvScope's default model (small_cnn trained on the embedded shapes)"
-    if model_name == "se_resnet_small":
-        from vizcore.lab.default_model import default_model_ready
-
-        if default_model_ready(model_name):  # never start a long training from a page visit
-            return _default_checkpoint(model_name), "ConvScope's default SE model (se_resnet_small trained on " \
-                                                    "the embedded shapes)"
-        return None, ("the default SE-ResNet is not built on this machine yet: run `python -m vizcore "
-                      "default-model --model se_resnet_small` once (CPU minutes), or train one in the Training Lab")
-    return None, ("no trained weights for this model here: train one in the Training Lab and press "
-                  "'Open in other pages', or pick Small CNN, which has a default trained model")
-
-
 def picked_shape_mask(key: str, shapes_size: int = 128) -> np.ndarray | None:
     """The object mask (H, W) bool of the image :func:`image_picker` (same ``key``) shows, when it is one of the
     embedded shapes; None for photos and uploads."""

@@ -191,6 +191,8 @@ with tabs[6]:
                                        disabled=transfer != "finetune_lower_lr")
 
 time_budget = st.sidebar.number_input("Time budget per run (s)", 10, 24 * 3600, 600, key="lab_time_budget")
+keep_epochs = st.sidebar.number_input("Keep weights of the last E epochs (0 = off)", 0, train_config.MAX_EPOCHS, 0,
+                                      key="lab_keep_epochs", help="for CAM over training on the Grad-CAM page")
 with user_errors("This configuration cannot run: "):
     config = train_config.TrainConfig(
         model=model_name, dataset=dataset, train_size=int(train_size), val_size=int(val_size),
@@ -203,7 +205,8 @@ with user_errors("This configuration cannot run: "):
         randaugment_m=int(ra_m), distill_teacher=teacher, distill_T=float(distill_T),
         distill_alpha=float(distill_alpha), transfer=transfer,
         transfer_from=transfer_from if transfer != "none" else None, backbone_lr_mult=float(backbone_lr_mult),
-        seed=int(seed), time_budget_s=float(time_budget), data_root=data_root, augment_pipeline=aug_pipeline)
+        seed=int(seed), time_budget_s=float(time_budget), data_root=data_root, augment_pipeline=aug_pipeline,
+        keep_epochs=int(keep_epochs))
 
 spe = config.steps_per_epoch()
 lrs = lr_sched.lr_schedule(config, spe)

@@ -30,11 +30,14 @@ def _page() -> AppTest:
 def test_default_render_methods_targets_and_measures() -> None:
     at = _page().run()
     assert not at.exception, [e.message for e in at.exception]
-    assert not at.error and not at.warning  # trained weights: no "random weights" warning
+    assert not at.warning  # trained weights: no "random weights" warning
+    assert not at.error
     assert "Default: features is the last convolutional stage (128 maps of 8×8)" in _captions(at)
     charts = [c for c in at.get("plotly_chart")]
     assert len(charts) == 3  # top-5, one overlay, the localisation chart
     assert "Pointing game" in charts[-1].proto.spec and "chance (mask area)" in charts[-1].proto.spec
+    assert "CAM over training" in [h.value for h in at.subheader]  # no run kept its epochs: how to get one
+    assert any("**Keep weights of the last E epochs**" in i.value and "--keep-epochs 5" in i.value for i in at.info)
 
     at.multiselect(key="cam_methods").set_value(["gradcam", "layercam", "saliency"]).run()
     assert not at.exception and len(at.get("plotly_chart")) == 5
@@ -64,3 +67,52 @@ def test_shapes_image_shows_its_mask_score_and_random_weights_are_labelled() -> 
     at.radio(key="cam_weights").set_value("random").run()
     assert not at.exception and any("Random weights" in w.value for w in at.warning)
 
+
+
+def _seed_run(data_dir) -> tuple[str, str]:
+    """A finished small_cnn run on 64 shapes that kept both of its epochs, in the page's store."""
+    from vizcore.lab.store import RunStore
+    from vizcore.train.config import TrainConfig
+
+    store = RunStore(data_dir / "runs.sqlite")
+    cfg = TrainConfig(model="small_cnn", dataset="shapes", train_size=64, val_size=32, epochs=2, batch_size=32,
+                      lr=0.05, device="cpu", keep_epochs=2)
+    rid = store.create(cfg, name="kept epochs")
+    assert store.make_run(rid).run_sync() == "done"
+    ckpt = store.get(rid).checkpoint
+    store.close()
+    assert ckpt
+    return rid, ckpt
+
+
+def _spec_with(at: AppTest, text: str) -> str:
+    return next(c.proto.spec for c in at.get("plotly_chart") if text in c.proto.spec)
+
+
+def test_cam_over_training_of_the_chosen_lab_run(tmp_path) -> None:
+    from pages._common import CHECKPOINT_KEY
+
+    rid, ckpt = _seed_run(tmp_path)
+    at = _page()
+    at.session_state[CHECKPOINT_KEY] = ckpt  # as the Training Lab's "Open in other pages" does
+    at.session_state["cam_ep_n"] = 20
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error
+    assert any(f"Training Lab run {rid}" in c for c in _captions(at).split(" | "))
+    assert at.selectbox(key="cam_ep_run").value == rid
+    slider = at.select_slider(key=f"cam_ep_epoch_{rid}")
+    assert slider.options == ["1", "2"] and slider.value == 2
+    chart = _spec_with(at, "Localisation over training")
+    assert "pointing game" in chart and "chance: the object's area" in chart and "epoch (kept weights)" in chart
+    assert "Grad-CAM · epoch 2 · " in _spec_with(at, "· epoch ")
+    assert "These are the epochs of the weights chosen above" in _captions(at)
+    assert "Epoch 2: probability of" in _captions(at) and "of the map inside it" in _captions(at)
+
+    slider.set_value(1).run()
+    assert not at.exception and not at.error
+    assert "Grad-CAM · epoch 1 · " in _spec_with(at, "· epoch ") and "Epoch 1: probability of" in _captions(at)
+
+    at.radio(key="cam_source").set_value("Sample photo").run()  # no mask: the epoch's map without a mask score
+    assert not at.exception and not at.error
+    assert "Epoch 1: probability of" in _captions(at) and "of the map inside it" not in _captions(at)

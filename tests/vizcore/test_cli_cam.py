@@ -61,3 +61,65 @@ def test_bad_arguments_exit_2_with_one_line(capsys, argv: list[str], message: st
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
     assert re.search(message, err), err
+
+
+_TINY = ["--dataset", "shapes", "--train-size", "64", "--val-size", "32", "--epochs", "2", "--batch-size", "32",
+         "--device", "cpu"]
+
+
+def _train(capsys, db, *extra: str) -> dict:
+    assert main(["train", "--db", str(db), *_TINY, *extra, "--json"]) == 0
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def _error(capsys, *argv: str) -> str:
+    assert main(list(argv)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    return err
+
+
+def test_cam_epochs_of_a_run_that_kept_its_epochs(capsys, tmp_path) -> None:
+    db = tmp_path / "runs.sqlite"
+    summary = _train(capsys, db, "--keep-epochs", "2")
+    assert summary["status"] == "done" and summary["kept_epochs"] == [1, 2]
+    rid = summary["run_id"]
+    out = _json(capsys, "cam-epochs", "--run", rid, "--db", str(db), "--n", "8", "--image-index", "2", "--json")
+    assert {k: out[k] for k in ("run_id", "model", "layer", "method", "image_size", "n", "targets", "epochs")} == {
+        "run_id": rid, "model": "small_cnn", "layer": "features", "method": "gradcam", "image_size": 32, "n": 8,
+        "targets": "true class", "epochs": [1, 2]}
+    assert [s["epoch"] for s in out["scores"]] == [1, 2]
+    for s in out["scores"]:
+        assert 0 <= s["pointing"] <= 1 and 0 <= s["val_acc"] <= 1 and set(s) == {
+            "epoch", "val_acc", "accuracy", "pointing", "energy", "empty"}
+    assert 0 < out["chance"]["pointing"] == out["chance"]["energy"] < 1
+    img = out["image"]
+    assert img["index"] == 2 and img["class_name"] and set(img["maps"]) == {"1", "2"}
+    assert torch.tensor(img["maps"]["2"]).shape == (16, 16) and img["map_side"] == 16
+
+    assert main(["runs", "--db", str(db), "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    assert listing[0]["kept_epochs"] == [1, 2]
+    by_dir = _json(capsys, "cam-epochs", "--epochs-dir", str(tmp_path / "checkpoints" / f"{rid}_epochs"), "--n", "8",
+                   "--json")
+    assert by_dir["run_id"] == rid and by_dir["scores"] == out["scores"]
+
+
+def test_cam_epochs_errors_exit_2_with_one_line(capsys, tmp_path) -> None:
+    db = tmp_path / "runs.sqlite"
+    rid = _train(capsys, db)["run_id"]  # keep_epochs off (the default)
+    assert re.search(r"expected a run with kept epoch weights \(train with --keep-epochs E\), got run "
+                     rf"{rid} \(done, keep_epochs 0", _error(capsys, "cam-epochs", "--run", rid, "--db", str(db)))
+    assert "expected a stored run id" in _error(capsys, "cam-epochs", "--run", "nosuchrun", "--db", str(db))
+    assert "(none there)" in _error(capsys, "cam-epochs", "--epochs-dir", str(tmp_path))
+    own = tmp_path / "own"
+    summary = _train(capsys, db, "--keep-epochs", "1", "--epochs-dir", str(own))
+    assert sorted(p.name for p in own.iterdir()) == ["epoch_002.pt", "epoch_002.pt.json"]
+    assert "--n between 1 and 1000" in _error(capsys, "cam-epochs", "--epochs-dir", str(own), "--n", "0")
+    assert "image index in [0, 4)" in _error(capsys, "cam-epochs", "--run", summary["run_id"], "--db", str(db),
+                                             "--n", "4", "--image-index", "4")
+    assert "expected methods from" in _error(capsys, "cam-epochs", "--epochs-dir", str(own), "--method", "lime")
+    assert "holding 1 (e.g. epoch_002.pt) from another run" in _error(
+        capsys, "train", "--db", str(db), *_TINY, "--keep-epochs", "1", "--epochs-dir", str(own))
+    assert "expected --keep-epochs E > 0 with --epochs-dir" in _error(
+        capsys, "train", "--db", str(db), *_TINY, "--epochs-dir", str(tmp_path / "new"))

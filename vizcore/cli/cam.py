@@ -1,5 +1,6 @@
 """`cam`: attribution maps (Grad-CAM and relatives) of one image, their localisation on the embedded shapes, or
-the cascading-randomisation sanity check (Adebayo et al., NeurIPS 2018)."""
+the cascading-randomisation sanity check (Adebayo et al., NeurIPS 2018). `cam-epochs`: CAM over training, the
+localisation per kept epoch of a run trained with ``--keep-epochs``."""
 from __future__ import annotations
 
 import argparse
@@ -131,3 +132,67 @@ def run(args: argparse.Namespace) -> dict:
     if mask is not None:
         out["localisation"] = metrics.localisation(a.maps, torch.from_numpy(mask)[None])
     return out
+
+
+def _add_epochs(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--run", metavar="RUN_ID", help="a stored run trained with --keep-epochs E")
+    g.add_argument("--epochs-dir", type=Path, metavar="DIR", help="a folder of epoch_<k>.pt files (train --epochs-dir)")
+    p.add_argument("--db", type=Path, help="run store database (default: data dir/runs.sqlite)")
+    p.add_argument("--n", type=int, default=100, help="held-out shapes images scored per epoch (default 100)")
+    p.add_argument("--layer", help="module path of the layer (default: the zoo entry's CAM layer)")
+    p.add_argument("--method", default="gradcam", help="attribution method (default gradcam)")
+    p.add_argument("--image-index", type=int, default=0, help="which scored image's maps to print (default 0)")
+
+
+@command("cam-epochs", "CAM over training: localisation of Grad-CAM per kept epoch of a run (pointing game, energy "
+                       "in the mask) and one image's map at each epoch.", _add_epochs)
+def run_epochs(args: argparse.Namespace) -> dict:
+    import torch
+    import torch.nn.functional as F
+
+    from vizcore.inspect import attribution as attr
+    from vizcore.inspect import cam_epochs
+    from vizcore.models import registry as zoo
+    from vizcore.models.weights import checkpoint_meta
+
+    run_id = None
+    if args.run:
+        from vizcore.lab.store import RunStore
+
+        store = RunStore(args.db, readonly=True)
+        rec = store.get(args.run)
+        files = store.epoch_checkpoints(rec.id)
+        if not files:
+            raise CLIError(f"expected a run with kept epoch weights (train with --keep-epochs E), got run {rec.id} "
+                           f"({rec.status}, keep_epochs {rec.config.keep_epochs}, no epoch files)")
+        run_id, model, size = rec.id, rec.config.model, rec.config.image_size
+    else:
+        files = cam_epochs.epoch_files(args.epochs_dir)
+        if not files:
+            raise CLIError(f"expected a folder of epoch_<k>.pt files, got {str(args.epochs_dir)!r} (none there)")
+        meta = checkpoint_meta(files[max(files)]) or {}
+        if not meta.get("model"):
+            raise CLIError(f"expected epoch files with metadata (a .json beside each), got none in {str(args.epochs_dir)!r}")
+        model = str(meta["model"])
+        size = int(meta.get("image_size") or zoo.get_entry(model).input_size[1])
+        run_id = meta.get("run_id")
+    method = _methods(args.method, ())[0]
+    if not 1 <= args.n <= cam_epochs.MAX_IMAGES:
+        raise CLIError(f"expected --n between 1 and {cam_epochs.MAX_IMAGES}, got {args.n}")
+    res = cam_epochs.cam_over_training(files, model, size, n=args.n, layer=args.layer, method=method,
+                                       image_index=args.image_index)
+    names = (checkpoint_meta(files[max(files)]) or {}).get("classes") or []
+    first = res.scores[0].localisation
+    small = F.adaptive_avg_pool2d(attr.normalise(torch.from_numpy(res.maps))[:, None], min(_MAP_SIDE, size))[:, 0]
+    return {"run_id": run_id, "model": model, "layer": res.layer, "method": res.method, "image_size": size,
+            "n": args.n, "targets": res.targets, "epochs": list(res.epochs),
+            "scores": [{"epoch": s.epoch, "val_acc": s.val_acc, "accuracy": s.accuracy,
+                        "pointing": s.localisation.pointing, "energy": s.localisation.energy,
+                        "empty": s.localisation.empty} for s in res.scores],
+            "chance": {"pointing": first.pointing_chance, "energy": first.energy_chance},
+            "image": {"index": res.image_index, "class": res.image_class,
+                      "class_name": names[res.image_class] if res.image_class < len(names) else None,
+                      "map_side": int(small.shape[-1]),
+                      "maps": {str(e): m.round(decimals=3) for e, m in zip(res.epochs, small)}}}
+

@@ -46,6 +46,9 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="run name shown in the lab")
     p.add_argument("--group", help="comparison group")
     p.add_argument("--db", type=Path, help="run store database (default: data dir/runs.sqlite)")
+    p.add_argument("--epochs-dir", type=Path, metavar="DIR",
+                   help="with --keep-epochs E: folder for the last E epochs' weights (default: beside the run's "
+                        "checkpoint in the data dir; the run record names it either way)")
     for f in _config_fields():
         flag = "--" + f.name.replace("_", "-")
         hint = hints[f.name]
@@ -95,8 +98,10 @@ def run_train(args: argparse.Namespace) -> None:
     from vizcore.lab.queue import dataset_num_classes as _num_classes
 
     check_before_create(store, config, _num_classes(config.dataset))  # refused runs leave no record behind
+    if args.epochs_dir is not None:
+        _check_epochs_dir(args.epochs_dir, config)
     run_id = store.create(config, args.name, args.group)
-    run = store.make_run(run_id)
+    run = store.make_run(run_id, epochs_dir=args.epochs_dir)
 
     def on_event(ev: dict) -> None:
         if ev["kind"] == "epoch":
@@ -111,10 +116,28 @@ def run_train(args: argparse.Namespace) -> None:
     rec = store.get(run_id)
     summary = {"kind": "summary", "run_id": run_id, "name": rec.name, "status": status, "message": rec.message,
                "epochs_done": rec.epochs_done, "val_acc": rec.val_acc, "best_val_acc": rec.best_val_acc,
-               "checkpoint": rec.checkpoint, "info": rec.info}
+               "checkpoint": rec.checkpoint, "kept_epochs": rec.kept_epochs, "info": rec.info}
     print_json(summary, lines=True)
     if status == "failed":
         raise CLIError(rec.message)
+
+
+def _check_epochs_dir(folder: Path, config) -> None:
+    """--epochs-dir: only with --keep-epochs, a writable folder with room, holding no other run's epoch files
+    (their names would collide)."""
+    from vizcore.core.io import check_writable
+    from vizcore.lab.queue import dataset_num_classes
+    from vizcore.train.budget import kept_epochs_bytes
+
+    if not config.keep_epochs:
+        raise CLIError(f"expected --keep-epochs E > 0 with --epochs-dir, got keep_epochs={config.keep_epochs}")
+    if folder.exists() and not folder.is_dir():
+        raise CLIError(f"expected --epochs-dir to be a folder, got {str(folder)!r} (a file)")
+    taken = sorted(folder.glob("epoch_*.pt")) if folder.is_dir() else []
+    if taken:
+        raise CLIError(f"expected an --epochs-dir without epoch checkpoints, got {str(folder)!r} holding "
+                       f"{len(taken)} (e.g. {taken[0].name}) from another run; choose a new folder")
+    check_writable(folder, kept_epochs_bytes(config, dataset_num_classes(config.dataset)))
 
 
 def _add_runs(p: argparse.ArgumentParser) -> None:
@@ -146,7 +169,7 @@ def run_runs(args: argparse.Namespace) -> Any:
         out.append({"id": r.id, "name": r.name, "group": r.group, "status": r.status, "message": r.message,
                     "model": r.config.model, "dataset": r.config.dataset, "epochs": r.config.epochs,
                     "epochs_done": r.epochs_done, "val_acc": r.val_acc, "best_val_acc": r.best_val_acc,
-                    "created_at": r.created_at, "checkpoint": r.checkpoint})
+                    "created_at": r.created_at, "checkpoint": r.checkpoint, "kept_epochs": r.kept_epochs})
     return out
 
 

@@ -1,5 +1,6 @@
-"""Figures of attribution maps: overlays, top-k predictions, localisation against chance, deletion/insertion
-curves and the cascading-randomisation sanity check (Adebayo et al., NeurIPS 2018)."""
+"""Figures of attribution maps: overlays, top-k predictions, localisation against chance (also per epoch of a
+run: CAM over training), deletion/insertion curves and the cascading-randomisation sanity check (Adebayo et al.,
+NeurIPS 2018)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -111,6 +112,38 @@ def localisation_figure(results: Mapping[str, Any], titles: Mapping[str, str], l
         fig.update_xaxes(title_text="method", row=1, col=col)
     fig.update_layout(title=f"Localisation on {n} embedded shapes images (layer {layer})", height=420,
                       margin=dict(l=50, r=10, t=80, b=50), legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def cam_epochs_figure(scores: Sequence[Any], method: str, layer: str, n: int,
+                      current: int | None = None) -> go.Figure:
+    """Localisation per kept epoch: pointing game and energy in the mask (%), the run's validation accuracy (%)
+    and the chance level (the objects' mean area, %); a vertical line at epoch ``current``.
+
+    scores: EpochScore-like objects (epoch, val_acc, localisation with pointing, energy and their chances)."""
+    epochs = [int(s.epoch) for s in scores]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=epochs, y=[100 * s.localisation.pointing for s in scores], mode="lines+markers",
+                             name="pointing game (% of images, peak inside the object)", line=dict(color=PALETTE[0])))
+    fig.add_trace(go.Scatter(x=epochs, y=[100 * s.localisation.energy for s in scores], mode="lines+markers",
+                             name="energy inside the object (% of map mass)", line=dict(color=PALETTE[1])))
+    if any(s.val_acc is not None for s in scores):
+        fig.add_trace(go.Scatter(x=epochs, y=[None if s.val_acc is None else 100 * s.val_acc for s in scores],
+                                 mode="lines+markers", name="validation accuracy (%)",
+                                 line=dict(color=GREY, dash="dot")))
+    chance = [100 * s.localisation.energy_chance for s in scores]
+    if chance:  # a legend entry, not an annotation: text on the plot collides with the epoch marker
+        level = float(np.mean(chance))
+        fig.add_trace(go.Scatter(x=[min(epochs) - 0.3, max(epochs) + 0.3], y=[level, level], mode="lines",
+                                 name=f"chance: the object's area ({level:.0f}% of the image)", hoverinfo="name",
+                                 line=dict(color="black", dash="dash", width=1)))
+    if current is not None:
+        fig.add_vline(x=current, line=dict(color="black", width=1))
+    fig.update_xaxes(title_text="epoch (kept weights)", tickmode="array", tickvals=epochs,
+                     range=[min(epochs, default=1) - 0.3, max(epochs, default=1) + 0.3])
+    fig.update_yaxes(title_text="score (%)", range=[0, 105])
+    fig.update_layout(title=f"Localisation over training: {method} at {layer}, {n} held-out shapes images",
+                      height=420, margin=dict(l=50, r=10, t=60, b=50), legend=dict(orientation="h", y=-0.22))
     return fig
 
 

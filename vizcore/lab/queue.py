@@ -14,7 +14,7 @@ from typing import Any
 from vizcore.core import paths
 from vizcore.core.io import check_writable
 from vizcore.lab.store import RunStore
-from vizcore.train.budget import estimate_memory_detail, preflight
+from vizcore.train.budget import estimate_memory_detail, kept_epochs_bytes, preflight
 from vizcore.train.config import FINAL_STATUSES, Status, TrainConfig
 from vizcore.train.engine import Event, Run
 
@@ -154,7 +154,7 @@ def check_before_create(store: RunStore, config: TrainConfig, num_classes: int, 
     """Everything that can be known before a run record exists, so a refused run leaves no ``failed`` record:
     the data set name (and its folder), teacher and transfer sources, device/memory/time budgets
     (:func:`vizcore.train.budget.preflight`), and a checkpoint folder that is writable with room for the
-    weights. ValueError with a sentence otherwise."""
+    weights (and the kept epochs' weights). ValueError with a sentence otherwise."""
     import os
 
     from vizcore.data import datasets as vdata
@@ -175,7 +175,8 @@ def check_before_create(store: RunStore, config: TrainConfig, num_classes: int, 
                              "(no such file)")
         store.resolve(ref)  # ValueError naming the problem: unknown run, or no checkpoint yet
     preflight(config, num_classes)
-    need = 4 * estimate_memory_detail(config, num_classes).params + CHECKPOINT_MARGIN_BYTES
+    need = (4 * estimate_memory_detail(config, num_classes).params + kept_epochs_bytes(config, num_classes)
+            + CHECKPOINT_MARGIN_BYTES)
     check_writable(store.path.parent / "checkpoints", need)  # before the first epoch, not after it
 
 

@@ -26,7 +26,7 @@ from typing import Any
 from vizcore.core import paths
 from vizcore.models.weights import checkpoint_meta
 from vizcore.train.config import FINAL_STATUSES, Status, TrainConfig
-from vizcore.train.engine import Event, Run
+from vizcore.train.engine import Event, Run, epochs_folder
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -78,11 +78,16 @@ class RunRecord:
     val_acc: float | None  # validation accuracy after the last completed epoch, [0, 1]
     best_val_acc: float | None  # best validation accuracy over the epochs, [0, 1]
     checkpoint: str | None  # state_dict file of the last completed epoch
-    info: dict[str, Any]  # classes, device, parameter count, param groups, notes
+    info: dict[str, Any]  # classes, device, parameter count, param groups, notes; kept_epochs, epochs_dir
 
     @property
     def finished(self) -> bool:
         return self.status in FINAL_STATUSES
+
+    @property
+    def kept_epochs(self) -> builtins.list[int]:
+        """Epochs whose weights the run keeps (``config.keep_epochs`` > 0), oldest first; [] when none."""
+        return [int(e) for e in self.info.get("kept_epochs") or []]
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -257,6 +262,16 @@ class RunStore:
                     "UPDATE runs SET epochs_done=?, val_acc=?, best_val_acc=MAX(COALESCE(best_val_acc, -1), ?) "
                     "WHERE id=?", (seq, acc, acc if acc is not None else -1, run_id))
 
+    def merge_info(self, run_id: str, fields: dict[str, Any]) -> None:
+        """Update some keys of a run's info (one transaction: a concurrent reader sees before or after)."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            row = self._db.execute("SELECT info FROM runs WHERE id=?", (run_id,)).fetchone()
+            if row is None:
+                raise ValueError(f"expected a stored run id, got {run_id!r}")
+            info = {**json.loads(row[0] or "{}"), **fields}
+            self._db.execute("UPDATE runs SET info=? WHERE id=?", (json.dumps(info, default=str), run_id))
+
     def set_checkpoint(self, run_id: str, path: str | Path | None) -> None:
         with self._lock:
             self._db.execute("UPDATE runs SET checkpoint=? WHERE id=?", (str(path) if path else None, run_id))
@@ -274,7 +289,8 @@ class RunStore:
             self._db.execute("UPDATE runs SET grp=? WHERE id=?", (group, run_id))
 
     def delete(self, run_id: str) -> None:
-        """Remove a finished run, its metrics and its checkpoint files; refuses a queued or running one."""
+        """Remove a finished run, its metrics and its checkpoint files (the kept epochs' too); refuses a queued
+        or running one."""
         rec = self.get(run_id)
         if rec.status in ("queued", "running"):
             raise ValueError(f"expected a finished run to delete, got {run_id} with status {rec.status!r} (cancel it first)")
@@ -284,6 +300,25 @@ class RunStore:
             self._db.execute("DELETE FROM runs WHERE id=?", (run_id,))
         for p in (self.checkpoint_path(run_id), Path(str(self.checkpoint_path(run_id)) + ".json")):
             p.unlink(missing_ok=True)
+        self._delete_epochs(run_id, rec.info.get("epochs_dir"))
+
+    def _delete_epochs(self, run_id: str, folder: str | None) -> None:
+        """Remove the epoch weights this run wrote (its run id in their metadata: a shared folder keeps the
+        others'), and its default epochs folder once empty."""
+        default = epochs_folder(self.checkpoint_path(run_id))
+        for d in {default, *([Path(folder)] if folder else [])}:
+            if not d.is_dir():
+                continue
+            for p in d.glob("epoch_*.pt"):
+                try:
+                    owner = (checkpoint_meta(p) or {}).get("run_id")
+                except ValueError:  # a damaged sidecar: not provably ours, left alone
+                    continue
+                if owner == run_id:
+                    p.unlink(missing_ok=True)
+                    Path(str(p) + ".json").unlink(missing_ok=True)
+            if d == default and not any(d.iterdir()):
+                d.rmdir()
 
     def mark_interrupted(self) -> builtins.list[str]:
         """Runs left ``queued``/``running`` by a process that no longer exists become ``interrupted``.
@@ -373,6 +408,20 @@ class RunStore:
         d.mkdir(parents=True, exist_ok=True)
         return d / f"{run_id}.pt"
 
+    def epoch_checkpoints(self, run_id: str) -> dict[int, Path]:
+        """The kept epoch weights of a run that exist on disk: epoch -> checkpoint file (oldest first); {} for a
+        run trained without ``keep_epochs``. Same format as the run's final checkpoint."""
+        rec = self.get(run_id)
+        folder = rec.info.get("epochs_dir")
+        if not folder:
+            return {}
+        out = {}
+        for e in rec.kept_epochs:
+            p = Path(folder) / f"epoch_{e:03d}.pt"
+            if p.is_file():
+                out[e] = p
+        return out
+
     def resolve(self, ref: str) -> tuple[Path, dict[str, Any]]:
         """A stored run id -> (its checkpoint path, metadata); used for teachers and transfer sources."""
         rec = self.get(ref)
@@ -396,6 +445,8 @@ class RunStore:
                 self.add_metric(run_id, ev)
                 if kind == "epoch" and run.checkpoint_path is not None:
                     self.set_checkpoint(run_id, run.checkpoint_path)
+                if kind == "epoch" and run.epoch_keeper is not None:  # its file is written before the event
+                    self.merge_info(run_id, {"kept_epochs": run.kept_epochs})
             elif kind == "info":
                 self.set_info(run_id, {k: v for k, v in ev.items() if k != "kind"})
             elif kind == "status":
@@ -414,10 +465,13 @@ class RunStore:
 
         run.subscribe(on_event)
 
-    def make_run(self, run_id: str, data: tuple[Any, Any] | None = None) -> Run:
-        """A :class:`Run` for stored run ``run_id``, recording into this store."""
+    def make_run(self, run_id: str, data: tuple[Any, Any] | None = None,
+                 epochs_dir: str | Path | None = None) -> Run:
+        """A :class:`Run` for stored run ``run_id``, recording into this store. Kept epoch weights
+        (``keep_epochs``) go to ``epochs_dir``, by default ``checkpoints/<id>_epochs`` beside the run's
+        checkpoint; the record's info names the folder and the epochs kept, and :meth:`delete` removes them."""
         rec = self.get(run_id)
         run = Run(rec.config, run_id, checkpoint_path=self.checkpoint_path(run_id), data=data,
-                  resolve_run=self.resolve)
+                  resolve_run=self.resolve, epochs_dir=epochs_dir)
         self.attach(run)
         return run

@@ -1,10 +1,11 @@
 """Checks before a run starts: memory estimated from a shape-only forward pass, time from throughput measured on
-this machine, device and precision."""
+this machine, device and precision, and the disk the kept epoch weights (``keep_epochs``) take."""
 from __future__ import annotations
 
 import contextlib
 import functools
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -76,6 +77,45 @@ def estimate_memory_detail(config: TrainConfig, num_classes: int = 10, channels:
     return MemoryEstimate(n_params, param_bytes, act, data, param_bytes + act + data)
 
 
+# Disk budget for the weights a run keeps per epoch (``keep_epochs``): a server shared by a class must not let
+# one run fill its disk with 200 copies of a large model. Set CONVSCOPE_KEPT_EPOCHS_BUDGET_MB to change it.
+KEPT_EPOCHS_ENV_VAR = "CONVSCOPE_KEPT_EPOCHS_BUDGET_MB"
+KEPT_EPOCHS_BUDGET_MB = 1024
+_SIDECAR_BYTES = 8 << 10  # the JSON metadata beside each checkpoint (config, classes): a few KB
+
+
+def kept_epochs_budget_bytes() -> int:
+    """The kept-epochs disk budget in bytes: ``CONVSCOPE_KEPT_EPOCHS_BUDGET_MB`` or 1,024 MB; ValueError when
+    the variable is not a whole number of megabytes in [1, 1048576]."""
+    raw = os.environ.get(KEPT_EPOCHS_ENV_VAR, "").strip()
+    if not raw:
+        return KEPT_EPOCHS_BUDGET_MB << 20
+    try:
+        mb = int(raw)
+    except ValueError:
+        raise ValueError(f"expected {KEPT_EPOCHS_ENV_VAR} to be a whole number of megabytes, got {raw!r}") from None
+    if not 1 <= mb <= 1 << 20:
+        raise ValueError(f"expected {KEPT_EPOCHS_ENV_VAR} between 1 and 1048576, got {mb}")
+    return mb << 20
+
+
+@functools.lru_cache(maxsize=256)
+def _state_dict_bytes(model_name: str, num_classes: int) -> int:
+    entry = zoo.get_entry(model_name)
+    with torch.device("meta"):
+        model = entry.builder(num_classes=num_classes)
+    return sum(t.numel() * t.element_size() for t in model.state_dict().values())
+
+
+def checkpoint_bytes(config: TrainConfig, num_classes: int = 10) -> int:
+    """Size of one checkpoint of ``config``'s model on disk: its state_dict (weights and buffers, counted on the
+    meta device) plus the JSON sidecar."""
+    return _state_dict_bytes(config.model, num_classes) + _SIDECAR_BYTES
+
+
+def kept_epochs_bytes(config: TrainConfig, num_classes: int = 10) -> int:
+    """Disk taken by the epoch weights a run keeps: min(keep_epochs, epochs) checkpoints (0 when off)."""
+    return min(config.keep_epochs, config.epochs) * checkpoint_bytes(config, num_classes)
 
 
 def estimate_flops(config: TrainConfig, num_classes: int = 10) -> int:
@@ -447,6 +487,15 @@ def preflight(config: TrainConfig, num_classes: int = 10) -> Preflight:
             f"expected training memory within the budget of {config.memory_budget_mb} MB, got an estimate of "
             f"{mem.total_bytes / 2**20:.0f} MB (activations {mem.activation_bytes / 2**20:.0f} MB for batch "
             f"{config.batch_size} at {config.image_size}x{config.image_size}); lower batch_size or image_size")
+    if config.keep_epochs:
+        kept, budget_kept = kept_epochs_bytes(config, num_classes), kept_epochs_budget_bytes()
+        if kept > budget_kept:
+            one = checkpoint_bytes(config, num_classes)
+            raise ValueError(
+                f"expected the kept epoch weights within the disk budget of {budget_kept / 2**20:.0f} MB, got "
+                f"{min(config.keep_epochs, config.epochs)} epochs × {one / 2**20:.1f} MB = {kept / 2**20:.0f} MB "
+                f"for {config.model}; keep at most {max(budget_kept // one, 0)} epochs ({KEPT_EPOCHS_ENV_VAR} "
+                "sets the budget)")
     est = estimate_time(config, str(dev), num_classes)
     assert est is not None
     t = est.seconds

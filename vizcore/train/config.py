@@ -49,7 +49,8 @@ class TrainConfig:
     """Everything that defines a training run. Derive variants with ``dataclasses.replace``.
 
     Upper bounds: epochs ≤ 200, batch_size ≤ 4096, train_size ≤ 200 000, val_size ≤ 50 000,
-    8 ≤ image_size ≤ 256, lr ≤ 10, time budget ≤ 24 h, memory budget ≤ 256 GiB.
+    8 ≤ image_size ≤ 256, lr ≤ 10, time budget ≤ 24 h, memory budget ≤ 256 GiB, keep_epochs ≤ 200 (and the
+    kept weights within :data:`vizcore.train.budget.KEPT_EPOCHS_BUDGET_MB` on disk).
     """
 
     model: str = _field("small_cnn", "zoo name (vizcore.models.registry.list_models())")
@@ -92,6 +93,7 @@ class TrainConfig:
     time_budget_s: float = _field(600.0, "wall-clock budget: refused before start if the estimate exceeds it; stopped at it")
     memory_budget_mb: int = _field(4096, "refused before start if the estimated training memory exceeds it")
     log_every: int = _field(5, "steps between 'step' events (each costs one device sync)")
+    keep_epochs: int = _field(0, "keep the weights of the last E epochs (0 = off) for CAM over training")
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
@@ -147,6 +149,7 @@ class TrainConfig:
         check_range("time_budget_s", self.time_budget_s, 0.0, MAX_TIME_BUDGET_S, lo_open=True)
         check_range("memory_budget_mb", self.memory_budget_mb, 1, MAX_MEMORY_BUDGET_MB, integer=True)
         check_range("log_every", self.log_every, 1, 10_000, integer=True)
+        check_range("keep_epochs", self.keep_epochs, 0, MAX_EPOCHS, integer=True)
 
     # ---- derived values
     @property

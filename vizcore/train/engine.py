@@ -51,6 +51,7 @@ from vizcore.train.config import FINAL_STATUSES, Status, TrainConfig
 from vizcore.train.data import augment_config, augment_pipeline, load_data, to_tensor_data
 from vizcore.train.loop import (
     Callback,
+    EpochCheckpoints,
     EpochMeter,
     Event,
     TrainState,
@@ -90,7 +91,10 @@ class Run:
       zero-gamma layers, notes;
     * ``{"kind": "status", "status", "message"}`` on every status change.
 
-    The final weights (after the last completed epoch) go to ``checkpoint_path`` when given. ``data``
+    The final weights (after the last completed epoch) go to ``checkpoint_path`` when given. With
+    ``config.keep_epochs`` = E > 0 the weights of the last E epochs also go to ``epochs_dir`` (default: the folder
+    ``<checkpoint_path without .pt>_epochs`` beside the final checkpoint) as ``epoch_<k>.pt``, in the same format
+    (:class:`~vizcore.train.loop.EpochCheckpoints`); :attr:`kept_epochs` lists them. ``data``
     (train, val) skips loading the data set (tests, benchmarks); ``resolve_run`` maps a run id to its
     checkpoint for distillation teachers and transfer sources. ``callbacks`` (:class:`~vizcore.train.loop.Callback`)
     see the live training state after setup, every step and every epoch, and the run's end.
@@ -100,7 +104,8 @@ class Run:
                  checkpoint_path: str | Path | None = None,
                  data: tuple[Any, Any] | None = None,
                  resolve_run: Resolver | None = None,
-                 callbacks: Sequence[Callback] = ()) -> None:
+                 callbacks: Sequence[Callback] = (),
+                 epochs_dir: str | Path | None = None) -> None:
         if not isinstance(config, TrainConfig):
             raise TypeError(f"expected a TrainConfig, got {type(config).__name__}")
         self.id: str = run_id or uuid.uuid4().hex[:12]
@@ -121,6 +126,18 @@ class Run:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.callbacks: list[Callback] = list(callbacks)
+        self.epoch_keeper: EpochCheckpoints | None = None
+        if config.keep_epochs:
+            if epochs_dir is not None:
+                folder = Path(epochs_dir)
+            elif self.checkpoint_path is not None:
+                folder = epochs_folder(self.checkpoint_path)
+            else:
+                raise ValueError(f"expected epochs_dir or checkpoint_path for keep_epochs={config.keep_epochs} "
+                                 "(where the epoch weights go), got neither")
+            self.epoch_keeper = EpochCheckpoints(folder, config.keep_epochs,
+                                                 meta_fn=lambda _state, ev: self._checkpoint_meta(ev["epoch"]))
+            self.callbacks.append(self.epoch_keeper)
         self._abort_reason: str | None = None
         self._state: TrainState | None = None
         self._meter: EpochMeter | None = None
@@ -175,6 +192,11 @@ class Run:
     @property
     def finished(self) -> bool:
         return self.status in FINAL_STATUSES
+
+    @property
+    def kept_epochs(self) -> list[int]:
+        """Epochs whose weights are kept on disk now (``config.keep_epochs`` > 0), oldest first."""
+        return self.epoch_keeper.epochs if self.epoch_keeper is not None else []
 
     # ---- internals
     def _emit(self, event: Event) -> None:
@@ -309,6 +331,9 @@ class Run:
             "param_groups": [{"name": g["name"], "lr": g["lr"], "weight_decay": g["weight_decay"],
                               "params": sum(p.numel() for p in g["params"])} for g in groups],
         })
+        if self.epoch_keeper is not None:
+            self.info.update({"keep_epochs": cfg.keep_epochs, "epochs_dir": str(self.epoch_keeper.folder),
+                              "kept_epochs": []})
         return state
 
     def _train(self) -> tuple[Status, str]:
@@ -406,12 +431,21 @@ class Run:
         return "diverged", (f"loss became {value} at step {step} (epoch {epoch}); lower the learning rate "
                             f"(effective {self.config.effective_lr:g}) or add warmup; " + self._keep_note(epoch))
 
-    def _save(self, model: nn.Module, epoch: int) -> None:
-        if self.checkpoint_path is None:
-            return
-        meta = {"model": self.config.model, "num_classes": self.info.get("num_classes"),
+    def _checkpoint_meta(self, epoch: int) -> dict[str, Any]:
+        """The sidecar metadata of a checkpoint after ``epoch`` (final and kept epochs alike)."""
+        return {"model": self.config.model, "num_classes": self.info.get("num_classes"),
                 "classes": self.info.get("classes"), "dataset": self.config.dataset,
                 "image_size": self.config.image_size, "epoch": epoch, "run_id": self.id,
                 "val_acc": self.history[-1]["val_acc"] if self.history else None,
                 "config": self.config.to_dict()}
-        save_checkpoint(model, self.checkpoint_path, meta)
+
+    def _save(self, model: nn.Module, epoch: int) -> None:
+        if self.checkpoint_path is None:
+            return
+        save_checkpoint(model, self.checkpoint_path, self._checkpoint_meta(epoch))
+
+
+def epochs_folder(checkpoint_path: str | Path) -> Path:
+    """Where a run keeps its epoch weights by default: ``<checkpoint without its suffix>_epochs`` beside it."""
+    p = Path(checkpoint_path)
+    return p.with_name(p.stem + "_epochs")

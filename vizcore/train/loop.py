@@ -177,22 +177,38 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, prepare: Callab
 
 class EpochCheckpoints(Callback):
     """Keep the weights of the last ``keep_last`` completed epochs as ``folder/epoch_<k>.pt`` (with metadata),
-    e.g. to watch how a Grad-CAM map forms over training. Older epoch files are removed as new ones arrive."""
+    e.g. to watch how a Grad-CAM map forms over training. Older epoch files are removed as new ones arrive.
 
-    def __init__(self, folder: str | Path, keep_last: int = 5, meta: dict[str, Any] | None = None) -> None:
+    The files are ordinary checkpoints (:func:`vizcore.models.weights.save_checkpoint`): anything that loads a
+    run's final checkpoint loads them. ``meta`` is added to every sidecar; ``meta_fn(state, event)``, when given,
+    supplies the rest (the engine passes the same metadata as its final checkpoint's)."""
+
+    def __init__(self, folder: str | Path, keep_last: int = 5, meta: dict[str, Any] | None = None,
+                 meta_fn: Callable[[TrainState, Event], dict[str, Any]] | None = None) -> None:
         if not isinstance(keep_last, int) or isinstance(keep_last, bool) or not 1 <= keep_last <= 200:
             raise ValueError(f"expected keep_last between 1 and 200, got {keep_last!r}")
         self.folder = Path(folder)
         self.keep_last = keep_last
         self.meta = dict(meta or {})
+        self.meta_fn = meta_fn
         self.saved: list[Path] = []
+
+    @staticmethod
+    def file_name(epoch: int) -> str:
+        return f"epoch_{epoch:03d}.pt"
+
+    @property
+    def epochs(self) -> list[int]:
+        """The epochs whose weights are on disk now, oldest first."""
+        return [int(p.stem.split("_")[1]) for p in self.saved]
 
     def on_epoch_end(self, state: TrainState, event: Event) -> None:
         from vizcore.models.weights import save_checkpoint
 
-        path = save_checkpoint(state.model, self.folder / f"epoch_{event['epoch']:03d}.pt",
-                               {**self.meta, "epoch": event["epoch"], "val_acc": event["val_acc"],
-                                "model": state.config.model, "num_classes": state.num_classes})
+        extra = self.meta_fn(state, event) if self.meta_fn is not None else {}
+        path = save_checkpoint(state.model, self.folder / self.file_name(event["epoch"]),
+                               {"model": state.config.model, "num_classes": state.num_classes, **self.meta, **extra,
+                                "epoch": event["epoch"], "val_acc": event["val_acc"]})
         self.saved.append(path)
         while len(self.saved) > self.keep_last:
             old = self.saved.pop(0)
