@@ -99,7 +99,7 @@ def test_cam_over_training_of_the_chosen_lab_run(tmp_path) -> None:
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     assert not at.error
-    assert any(f"Training Lab run {rid}" in c for c in _captions(at).split(" | "))
+    assert any("Weights: Training Lab run" in c and f"#{rid}" in c for c in _captions(at).split(" | "))
     assert at.selectbox(key="cam_ep_run").value == rid
     slider = at.select_slider(key=f"cam_ep_epoch_{rid}")
     assert slider.options == ["1", "2"] and slider.value == 2
