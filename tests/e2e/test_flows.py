@@ -44,6 +44,13 @@ def _wait_text(page, selector: str, pattern: str, timeout_ms: int = 180_000) -> 
     return found.json_value()
 
 
+def _one_fresh(page, selector: str, timeout_ms: int = 60_000) -> None:
+    """Wait until exactly one element matches ``selector`` (a live fragment rerunning marks its chart stale for a
+    moment; an instant count races it on a loaded machine)."""
+    page.wait_for_function("sel => document.querySelectorAll(sel).length === 1", arg=selector,
+                           timeout=timeout_ms, polling=200)
+
+
 def _runs_table_fits(page) -> None:
     """The Runs table is no wider than its area: no column cut off at the right (issue 9: "cancell")."""
     fits = page.evaluate("""() => { const tables = [...document.querySelectorAll('[data-testid="stDataFrame"]')];
@@ -66,7 +73,7 @@ def test_start_a_run_and_watch_it_finish(server: str, browser) -> None:
         wait_until_idle(page)
         watched = _shown(page, "lab_watch")
         assert "browser run" in watched and "running" not in watched  # no stale status in the box
-        assert page.locator(".st-key-lab_live_chart[data-stale=false] .js-plotly-plot").count() == 1
+        _one_fresh(page, ".st-key-lab_live_chart[data-stale=false] .js-plotly-plot")
         assert page.locator(".st-key-lab_live_chart[data-stale=false] .js-plotly-plot").evaluate("gd => gd.data.length") > 0
         _runs_table_fits(page)
         assert_clean(page, problems)
@@ -87,7 +94,7 @@ def test_queue_an_ab_and_the_comparison_appears_by_itself(server: str, browser) 
         # from here on nothing is touched: the comparison must fill in live
         _wait_text(page, '[data-testid="stAlertContainer"]', r"too few seeds to decide|no seed-to-seed variation",
                    300_000)  # both seeds of both arms done
-        assert page.locator(".st-key-lab_bar_chart[data-stale=false] .js-plotly-plot").count() == 1
+        _one_fresh(page, ".st-key-lab_bar_chart[data-stale=false] .js-plotly-plot")
         assert "A/B: cosine" in _shown(page, "lab_exp_select")
         assert page.get_by_text("4 · Paper says vs you measured").count() == 1  # sections 4-6 still there
         assert_clean(page, problems)
