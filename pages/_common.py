@@ -224,7 +224,7 @@ def zoo_title(name: str) -> str:
 
 
 def weights_picker(name: str, key: str, default: str = "random") -> tuple[str, float, str]:
-    """Weights of zoo model ``name``: (weights argument, checkpoint mtime, label in words).
+    """Weights of zoo model ``name``: (weights argument, checkpoint mtime, label in words: the page shows it).
 
     Offers "trained" only where trained weights exist (ConvScope's default models, the Training Lab's runs of
     this architecture: a second box picks one), "pretrained" (torchvision's, when on this machine), and an
@@ -261,7 +261,6 @@ def weights_picker(name: str, key: str, default: str = "random") -> tuple[str, f
             st.session_state[pick_key] = keys[0]
         pick = c2.selectbox("Trained weights", keys, key=pick_key, format_func=sources.get)
         ckpt = _default_checkpoint(name) if pick == DEFAULT_SOURCE else pick
-        c2.caption(f"Weights: {sources[pick]}.")
         return ckpt, Path(ckpt).stat().st_mtime, sources[pick]
     if choice == "pretrained":
         if zoo.get_entry(name).has_pretrained and mweights.pretrained_available(name):
@@ -278,7 +277,6 @@ def weights_picker(name: str, key: str, default: str = "random") -> tuple[str, f
             except (ValueError, OSError) as exc:
                 c2.error(f"Could not use {up.name}: {error_sentence(exc)}. Showing random weights.")
             else:
-                c2.caption(f"Weights: the uploaded file {up.name}.")
                 return str(path), path.stat().st_mtime, f"the uploaded file {up.name}"
     return "random", 0.0, "random (untrained) weights"
 

@@ -86,7 +86,8 @@ name = c1.selectbox("Model", names, key="rf_model", format_func=lambda n: zoo.ge
                          "field is geometry.")
 entry = zoo.get_entry(name)
 with c2:
-    weights, stamp, _wlabel = weights_picker(name, "rf_weights")
+    weights, stamp, wlabel = weights_picker(name, "rf_weights")
+    st.caption(f"Weights: {wlabel}.")
 
 with user_errors("Could not load the model: "):
     records = field_records(name)
