@@ -39,8 +39,10 @@ def test_defaults_are_the_documented_recipe():
     doc = train_config.__doc__ or ""
     assert cfg.model == "fast_cnn" and cfg.model in doc
     for text in (f"{cfg.epochs} epochs of {cfg.train_size:,}", f"batch {cfg.batch_size}", f"at {cfg.lr}",
-                 f"label smoothing {cfg.label_smoothing}"):
+                 f"validated on {cfg.val_size:,}", f"{cfg.warmup_epochs} epochs of warmup" if cfg.warmup_epochs != 0.5
+                 else "half an epoch of warmup"):
         assert text in doc, text
+    assert ("no label smoothing" in doc) == (cfg.label_smoothing == 0.0)
     assert (cfg.whiten_stem, cfg.tta_flip, cfg.channels_last, cfg.augment, cfg.data_seed) == (True, True, True,
                                                                                                 "flip", 0)
     docs = train_config.field_docs()

@@ -71,8 +71,9 @@ def estimate_memory_detail(config: TrainConfig, num_classes: int = 10, channels:
 
 
 # Rough sustained training throughput in FLOP/s for the time estimate (measured order of magnitude for small
-# CNNs: 2 shared CPU cores ~ 2e10, one modern GPU ~ 2e12 for these tiny models' kernel sizes).
-_DEVICE_FLOPS = {"cpu": 2e10, "cuda": 2e12, "mps": 2e11}
+# CNNs: 2 idle CPU cores ~ 8e10 -- fast_cnn trains ~2,400 images/s of 3 x 13.7 MFLOP, small_cnn ~700 of
+# 3 x 38 MFLOP, bench/recipe.py and bench/default_run.py -- one modern GPU ~ 2e12 for these tiny kernels).
+_DEVICE_FLOPS = {"cpu": 8e10, "cuda": 2e12, "mps": 2e11}
 
 
 def estimate_flops(config: TrainConfig, num_classes: int = 10) -> int:
@@ -100,11 +101,12 @@ def _forward_flops(model_name: str, image_size: int, num_classes: int) -> int:
 
 
 def estimate_time_s(config: TrainConfig, device: str = "cpu", num_classes: int = 10) -> float:
-    """Rough wall-clock estimate: 3 × forward FLOPs (forward + backward) × images × epochs ÷ device FLOP/s."""
+    """Rough wall-clock estimate: 3 × forward FLOPs (forward + backward) × images × epochs, plus one forward per
+    validation image and epoch (two with flip test-time augmentation), ÷ device FLOP/s."""
     kind = torch.device(device).type
     flops = estimate_flops(config, num_classes)
     train = 3 * flops * config.steps_per_epoch() * config.batch_size * config.epochs
-    val = flops * config.val_size * config.epochs
+    val = flops * config.val_size * config.epochs * (2 if config.tta_flip else 1)
     return (train + val) / _DEVICE_FLOPS.get(kind, 2e10)
 
 
