@@ -57,7 +57,7 @@ def cli_run(seed: int) -> dict:
     if rc != 0 or summary is None or summary["status"] != "done":
         raise SystemExit(f"seed {seed}: the run did not finish (exit {rc}, {summary})")
     first90 = next((e for e in epochs if e["val_acc"] >= 0.9), None)
-    return {"seed": seed, "val_acc": 100 * summary["val_acc"], "wall_s": wall, "cpu_s": cpu,
+    return {"seed": seed, "val_acc": 100 * summary["val_acc"], "wall_s": wall, "cpu_s": cpu, "load_1min": os.getloadavg()[0],
             "time_to_90_s": first90["wall_s"] if first90 else None,
             "run_time_to_90_s": first90["elapsed_s"] if first90 else None,
             "epochs": [(e["epoch"], round(100 * e["val_acc"], 2), round(e["wall_s"], 1)) for e in epochs]}
@@ -156,10 +156,13 @@ def main() -> None:
     runs = [cli_run(int(s)) for s in args.seeds.split(",")]
     report["runs"] = runs
     print("\n1. python -m vizcore train --json (fresh process and data directory per seed)")
-    print(f"{'seed':>4} {'val acc %':>9} {'to 90% s':>9} {'wall s':>7} {'CPU s':>6}  epochs (epoch, val %, wall s)")
+    print(f"{'seed':>4} {'val acc %':>9} {'to 90% s':>9} {'wall s':>7} {'CPU s':>6} {'load':>5}  epochs (epoch, val %, "
+          "wall s)")
     for r in runs:
         t90 = f"{r['time_to_90_s']:.1f}" if r["time_to_90_s"] is not None else "never"
-        print(f"{r['seed']:>4} {r['val_acc']:>9.2f} {t90:>9} {r['wall_s']:>7.1f} {r['cpu_s']:>6.1f}  {r['epochs']}")
+        print(f"{r['seed']:>4} {r['val_acc']:>9.2f} {t90:>9} {r['wall_s']:>7.1f} {r['cpu_s']:>6.1f} "
+              f"{r['load_1min']:>5.2f}  {r['epochs']}")
+    print("(load: 1-minute load average at the end of the run; above ~2.3 something else shared the 2 cores)")
     accs = [r["val_acc"] for r in runs]
     sd = statistics.stdev(accs) if len(accs) > 1 else float("nan")
     walls = [r["wall_s"] for r in runs]
@@ -174,7 +177,7 @@ def main() -> None:
         ab = ab_run(3)
         report["ab"] = ab
         print(f"\n2. A/B label smoothing, 3 seeds per arm: {ab['wall_s']:.1f} s wall (ratio to the 180 s target "
-              f"{ab['wall_s'] / 180:.2f})")
+              f"{ab['wall_s'] / 180:.2f}); load average at the end {os.getloadavg()[0]:.2f}")
         for row in ab["table"]:
             print("   ", {k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()})
         for d in ab["differences"]:
@@ -187,7 +190,8 @@ def main() -> None:
     if not args.no_throughput:
         tp = throughput(args.epochs_timed, args.repeats)
         report["throughput"] = tp
-        print(f"\n3. training images/s, {tp['threads']} threads, batch {tp['batch']}, best of {args.epochs_timed} "
+        print(f"\n3. training images/s (load average at the end {os.getloadavg()[0]:.2f}), {tp['threads']} threads, "
+              f"batch {tp['batch']}, best of {args.epochs_timed} "
               f"epochs x {args.repeats}: bare PyTorch loop {tp['bare_images_per_s']:.0f}, engine "
               f"{tp['engine_images_per_s']:.0f} -> ratio engine / bare {tp['ratio']:.3f} (target >= 0.9)")
     print("\n" + json.dumps(report, default=str))
