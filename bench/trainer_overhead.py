@@ -94,6 +94,9 @@ TRICKS: dict[str, dict] = {
     "TrivialAugment": {"augment": "trivialaugment"},
     "adamw": {"optimizer": "adamw", "lr": 1e-3},
     "distillation (same-size teacher)": {"distill_teacher": "<teacher>"},
+    "whitened frozen stem": {"whiten_stem": True},
+    "channels_last": {"channels_last": True},
+    "flip": {"augment": "flip"},
     "bf16 autocast": {"precision": "bf16"},
     "fp16 autocast + GradScaler": {"precision": "fp16"},
 }
@@ -115,7 +118,11 @@ def main() -> None:
     device = torch.device(args.device)
     cfg = train_config.TrainConfig(model=args.model, dataset="synthetic", train_size=args.batch * args.steps,
                         val_size=args.batch, epochs=1 + args.epochs, batch_size=args.batch, lr=0.01, schedule="constant",
-                        device=args.device, log_every=1, time_budget_s=3600)
+                        device=args.device, log_every=1, time_budget_s=3600,
+                        # the plain loop the bare one mirrors: the default recipe's tricks off, each one measured
+                        # below as a trick of its own
+                        warmup_epochs=0.0, no_bias_decay=False, augment="none", whiten_stem=False, tta_flip=False,
+                        channels_last=device.type == "cuda")
     data = synthetic(cfg.train_size, cfg.image_size, 10, 0)
     val = synthetic(cfg.val_size, cfg.image_size, 10, 1)
     print(f"device {device} ({torch.get_num_threads()} threads), model {args.model}, batch {args.batch}, "

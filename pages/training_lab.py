@@ -72,9 +72,12 @@ def _plan_estimate(configs: tuple[train_config.TrainConfig, ...]) -> float:
     return budget.estimate_plan_s(list(configs))
 
 
+DEFAULT = train_config.TrainConfig()  # the default run is the fast recipe (TrainConfig's defaults)
+
+
 def _models() -> list[str]:
     names = zoo.list_models()
-    small = sorted((n for n in names if "small" in zoo.get_entry(n).tags), key=lambda n: n != "small_cnn")
+    small = sorted((n for n in names if "small" in zoo.get_entry(n).tags), key=lambda n: n != DEFAULT.model)
     return small + [n for n in names if n not in small]
 
 
@@ -93,13 +96,15 @@ c1, c2, c3, c4 = st.columns(4)
 model_name = c1.selectbox("Model", _models(), key="lab_model", format_func=lambda n: zoo.get_entry(n).title)
 dataset = c2.selectbox("Data set", [d for d in vdata.list_datasets() if d != "shapes_cue_conflict"], key="lab_dataset",
                        format_func=lambda d: vdata.DATASETS[d].title + ("" if vdata.DATASETS[d].offline else " (download)"))
-epochs = c3.number_input("Epochs", 1, train_config.MAX_EPOCHS, 4, key="lab_epochs")
-batch_size = c4.select_slider("Batch size", [16, 32, 64, 128, 256, 512], 64, key="lab_batch")
+epochs = c3.number_input("Epochs", 1, train_config.MAX_EPOCHS, DEFAULT.epochs, key="lab_epochs")
+batch_size = c4.select_slider("Batch size", [16, 32, 64, 128, 256, 512], DEFAULT.batch_size, key="lab_batch")
 c1, c2, c3, c4 = st.columns(4)
-train_size = c1.number_input("Training images", 32, train_config.MAX_TRAIN_SIZE, 2000, step=500, key="lab_train_size")
-val_size = c2.number_input("Validation images", 16, train_config.MAX_VAL_SIZE, 500, step=100, key="lab_val_size")
-image_size = c3.select_slider("Image size (px)", [16, 24, 32, 48, 64, 96, 128], 32, key="lab_image_size")
-seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="lab_seed")
+train_size = c1.number_input("Training images", 32, train_config.MAX_TRAIN_SIZE, DEFAULT.train_size, step=500,
+                             key="lab_train_size")
+val_size = c2.number_input("Validation images", 16, train_config.MAX_VAL_SIZE, DEFAULT.val_size, step=100,
+                           key="lab_val_size")
+image_size = c3.select_slider("Image size (px)", [16, 24, 32, 48, 64, 96, 128], DEFAULT.image_size, key="lab_image_size")
+seed = c4.number_input("Seed", 0, 2**31 - 1, DEFAULT.seed, key="lab_seed")
 data_root = None
 if dataset == "folder" or not vdata.DATASETS[dataset].offline:
     # Browser users choose among folders the operator configured; they never type a server path.
@@ -122,39 +127,44 @@ tabs = st.tabs(["Optimizer", "Efficient training", "Model tweaks", "Training ref
                 "Knowledge distillation", "Transfer learning"])
 with tabs[0]:
     c1, c2, c3, c4 = st.columns(4)
-    optimizer = c1.selectbox("Optimizer", train_config.OPTIMIZERS, 1, key="lab_optimizer",
+    optimizer = c1.selectbox("Optimizer", train_config.OPTIMIZERS, train_config.OPTIMIZERS.index(DEFAULT.optimizer),
+                             key="lab_optimizer",
                              help="sgd: heavy-ball momentum; nesterov: Nesterov momentum; adamw: decoupled weight decay")
-    lr = c2.number_input("Base learning rate", 1e-5, train_config.MAX_LR, 0.05, format="%.4f", key="lab_lr")
-    momentum = c3.number_input("Momentum", 0.0, 0.999, 0.9, key="lab_momentum")
-    weight_decay = c4.number_input("Weight decay", 0.0, 1.0, 5e-4, format="%.5f", key="lab_wd")
+    lr = c2.number_input("Base learning rate", 1e-5, train_config.MAX_LR, DEFAULT.lr, format="%.4f", key="lab_lr")
+    momentum = c3.number_input("Momentum", 0.0, 0.999, DEFAULT.momentum, key="lab_momentum")
+    weight_decay = c4.number_input("Weight decay", 0.0, 1.0, DEFAULT.weight_decay, format="%.5f", key="lab_wd")
 with tabs[1]:
     c1, c2, c3 = st.columns(3)
-    linear_scaling = c1.toggle("Linear LR scaling (lr × batch / 256)", False, key="lab_linear_scaling")
-    warmup_epochs = c2.slider("LR warmup (epochs)", 0.0, float(epochs), 0.0, 0.5, key="lab_warmup")
+    linear_scaling = c1.toggle("Linear LR scaling (lr × batch / 256)", DEFAULT.linear_scaling, key="lab_linear_scaling")
+    warmup_epochs = c2.slider("LR warmup (epochs)", 0.0, float(epochs), min(DEFAULT.warmup_epochs, float(epochs)), 0.5,
+                              key="lab_warmup")
     precision = c3.selectbox("Precision", train_config.PRECISIONS, 0, key="lab_precision",
                              help="fp16 needs a CUDA GPU; on CPU bf16 autocast is usually slower for small convs")
     c1, c2 = st.columns(2)
     zero_gamma = c1.toggle("Zero γ (last BN of each residual block)", False, key="lab_zero_gamma")
-    no_bias_decay = c2.toggle("No bias decay (biases and BN out of weight decay)", False, key="lab_no_bias_decay")
+    no_bias_decay = c2.toggle("No bias decay (biases and BN out of weight decay)", DEFAULT.no_bias_decay,
+                              key="lab_no_bias_decay")
 with tabs[2]:
     st.markdown("The paper's ResNet-B/C/D tweaks change the stem and downsampling of ResNet-50. Here the model "
                 "itself is the tweak: compare **Small CNN** (plain) with **Small SE-ResNet** (residual + "
                 "squeeze-and-excitation) by running both with the same seeds.")
 with tabs[3]:
     c1, c2, c3 = st.columns(3)
-    schedule = c1.selectbox("LR schedule", train_config.SCHEDULES, 2, key="lab_schedule")
+    schedule = c1.selectbox("LR schedule", train_config.SCHEDULES, train_config.SCHEDULES.index(DEFAULT.schedule),
+                            key="lab_schedule")
     step_size = c2.number_input("Step decay every (epochs)", 0.5, float(train_config.MAX_EPOCHS), 2.0, 0.5, key="lab_step_size",
                                 disabled=schedule != "step")
     gamma = c3.number_input("Step decay factor γ", 0.01, 1.0, 0.1, key="lab_gamma", disabled=schedule != "step")
     c1, c2, c3, c4 = st.columns(4)
-    label_smoothing = c1.slider("Label smoothing ε", 0.0, 0.5, 0.0, 0.05, key="lab_ls")
+    label_smoothing = c1.slider("Label smoothing ε", 0.0, 0.5, DEFAULT.label_smoothing, 0.05, key="lab_ls")
     mixup_alpha = c2.slider("Mixup α (0 = off)", 0.0, 2.0, 0.0, 0.1, key="lab_mixup")
     cutmix_alpha = c3.slider("CutMix α (0 = off)", 0.0, 2.0, 0.0, 0.1, key="lab_cutmix")
     mix_prob = c4.slider("Mix probability", 0.0, 1.0, 1.0, 0.1, key="lab_mix_prob")
 with tabs[4]:
     c1, c2, c3 = st.columns(3)
-    augment = c1.selectbox("Augmentation preset", train_config.AUGMENTS, 0, key="lab_augment",
-                           help="torchvision.transforms.v2: flip+crop, RandAugment (Cubuk et al., 2020), "
+    augment = c1.selectbox("Augmentation preset", train_config.AUGMENTS, train_config.AUGMENTS.index(DEFAULT.augment),
+                           key="lab_augment",
+                           help="torchvision.transforms.v2: flip, flip+crop, RandAugment (Cubuk et al., 2020), "
                                 "TrivialAugmentWide (Müller & Hutter, 2021)")
     ra_n = c2.number_input("RandAugment N", 1, 10, 2, key="lab_ra_n", disabled=augment != "randaugment")
     ra_m = c3.number_input("RandAugment M", 0, 30, 9, key="lab_ra_m", disabled=augment != "randaugment")

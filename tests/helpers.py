@@ -20,7 +20,9 @@ def tiny_data(n: int = 64, channels: int = 3, size: int = 32, classes: int = 4, 
 
 
 def tiny_config(**kw) -> train_config.TrainConfig:
+    """A tiny plain run: every trick of the default recipe off (tests turn on what they test)."""
     base = dict(model="small_cnn", dataset="tensors", train_size=64, val_size=32, epochs=1, batch_size=32,
-                lr=0.05, device="cpu", log_every=1)
+                lr=0.05, device="cpu", log_every=1, warmup_epochs=0.0, no_bias_decay=False, label_smoothing=0.0,
+                augment="none", whiten_stem=False, tta_flip=False, channels_last=False)
     base.update(kw)
     return train_config.TrainConfig(**base)

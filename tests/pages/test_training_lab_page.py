@@ -55,8 +55,25 @@ def test_default_render_has_no_exception(data_dir):
     assert any("No runs yet" in i.value for i in at.info)
 
 
+def test_default_run_is_the_recipe(data_dir):
+    from vizcore.train import schedule
+    from vizcore.train.config import TrainConfig
+
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    recipe = TrainConfig()
+    assert at.selectbox(key="lab_model").value == recipe.model
+    assert (at.number_input(key="lab_train_size").value, at.number_input(key="lab_val_size").value,
+            at.number_input(key="lab_epochs").value, at.select_slider(key="lab_batch").value) == (
+        recipe.train_size, recipe.val_size, recipe.epochs, recipe.batch_size)
+    assert at.selectbox(key="lab_augment").value == recipe.augment
+    assert _lr_preview(at) == pytest.approx(schedule.lr_schedule(recipe).tolist())  # lr, warmup, cosine
+
+
 def test_trick_widgets_change_the_lr_preview(data_dir):
     at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at.number_input(key="lab_lr").set_value(0.05)
+    at.select_slider(key="lab_batch").set_value(64)
+    at.slider(key="lab_warmup").set_value(0.0).run()
     cosine = _lr_preview(at)
     assert cosine[0] == pytest.approx(0.05) and cosine[-1] < 0.01  # cosine from the base LR towards 0
     at.slider(key="lab_warmup").set_value(1.0).run()

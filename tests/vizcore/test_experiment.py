@@ -13,7 +13,9 @@ from vizcore.lab import results as exp_results
 from vizcore.lab.store import RunStore
 from vizcore.train.config import TrainConfig
 
-BASE = TrainConfig(train_size=64, val_size=32, epochs=2, batch_size=16, schedule="cosine")
+# warmup and label smoothing off: the trick tests below turn them on from zero
+BASE = TrainConfig(train_size=64, val_size=32, epochs=2, batch_size=16, schedule="cosine", warmup_epochs=0.0,
+                   label_smoothing=0.0)
 
 
 def test_with_trick_keeps_the_base_setting_and_turns_off():

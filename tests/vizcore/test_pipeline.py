@@ -207,13 +207,13 @@ def test_json_round_trip_and_train_config(tmp_path):
     assert Pipeline.from_json(pipe.to_json()) == pipe
     path = tmp_path / "pipe.json"
     path.write_text(pipe.to_json())
-    cfg = TrainConfig(augment_pipeline=str(path))
+    cfg = TrainConfig(augment="none", augment_pipeline=str(path))
     assert Pipeline.from_json(cfg.augment_pipeline) == pipe  # the file's content is held, not its path
     assert TrainConfig.from_json(cfg.to_json()) == cfg
     with pytest.raises(ValueError, match="expected augment='none' with an augment_pipeline"):
         TrainConfig(augment="flip_crop", augment_pipeline=str(path))
     with pytest.raises(ValueError, match="expected an operation from"):
-        TrainConfig(augment_pipeline='[{"op": "nope"}]')
+        TrainConfig(augment="none", augment_pipeline='[{"op": "nope"}]')
 
 
 def test_a_pipeline_from_the_page_state_trains_and_is_stored(tmp_path):

@@ -20,7 +20,8 @@ from vizcore.models import weights
 from vizcore.models.registry import build_model
 from vizcore.train.config import TrainConfig
 
-TINY = ["--epochs", "1", "--train-size", "32", "--val-size", "16", "--image-size", "16", "--batch-size", "16"]
+TINY = ["--model", "small_cnn", "--epochs", "1", "--train-size", "32", "--val-size", "16", "--image-size", "16",
+        "--batch-size", "16"]
 
 
 def cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:

@@ -53,7 +53,7 @@ def _add_augment(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="shapes", help="data set name (see `datasets`)")
     p.add_argument("--n", type=int, default=4, help="images to augment (first n of the training split)")
     p.add_argument("--size", type=int, default=None, help="image side in pixels (default: the data set's)")
-    p.add_argument("--preset", default="flip_crop", help="none, flip_crop, randaugment, trivialaugment")
+    p.add_argument("--preset", default="flip_crop", help="none, flip, flip_crop, randaugment, trivialaugment")
     p.add_argument("--ra-n", type=int, default=2, help="RandAugment operations per image")
     p.add_argument("--ra-m", type=int, default=9, help="RandAugment magnitude 0..30")
     p.add_argument("--mixup", type=float, default=0.0, help="MixUp alpha (0 = off)")

@@ -78,13 +78,26 @@ def _load_config(args: argparse.Namespace):
         except OSError as exc:
             raise CLIError(f"expected a readable config file, got {str(args.config)!r} ({exc.strerror})") from None
         try:
-            data = TrainConfig.from_json(text).to_dict()
+            try:
+                raw = json.loads(text)
+            except json.JSONDecodeError:
+                raw = None  # from_json words the error
+            data = (TrainConfig.from_dict(_pipeline_replaces_preset(raw)) if isinstance(raw, dict)
+                    else TrainConfig.from_json(text)).to_dict()
         except (ValueError, TypeError, AttributeError) as exc:
             raise CLIError(f"expected a valid config file, got {str(args.config)!r}: {exc}") from None
     for f in _config_fields():
         if hasattr(args, f.name):  # flags default to SUPPRESS: only the ones given are present
             data[f.name] = getattr(args, f.name)
-    return TrainConfig.from_dict(data)
+    return TrainConfig.from_dict(_pipeline_replaces_preset(data))
+
+
+def _pipeline_replaces_preset(data: dict[str, Any]) -> dict[str, Any]:
+    """An augmentation pipeline given without a preset replaces the default preset (a preset named as well is
+    refused by TrainConfig)."""
+    if data.get("augment_pipeline") and "augment" not in data:
+        return {**data, "augment": "none"}
+    return data
 
 
 @command("train", "Train a model (flags or --config run.json); one JSON line per epoch, then a summary.", _add_train)

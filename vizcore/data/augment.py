@@ -2,6 +2,7 @@
 
 Presets (``AugmentConfig.preset``):
 - ``"none"``: images pass unchanged.
+- ``"flip"``: random horizontal flip (p = 0.5) only -- the fast recipe's augmentation (airbench).
 - ``"flip_crop"``: random horizontal flip (p = 0.5) and a random crop from the image reflect-padded by
   ``crop_padding`` pixels -- the standard CIFAR recipe (He et al., "Deep residual learning", CVPR 2016).
 - ``"randaugment"``: flip + crop, then ``randaugment_n`` operations drawn uniformly from the 14 of RandAugment at
@@ -28,8 +29,8 @@ import numpy as np
 import torch
 from torchvision.transforms import v2
 
-Preset = Literal["none", "flip_crop", "randaugment", "trivialaugment"]
-PRESETS: tuple[str, ...] = ("none", "flip_crop", "randaugment", "trivialaugment")
+Preset = Literal["none", "flip", "flip_crop", "randaugment", "trivialaugment"]
+PRESETS: tuple[str, ...] = ("none", "flip", "flip_crop", "randaugment", "trivialaugment")
 NUM_MAGNITUDE_BINS = 31  # torchvision's default: magnitudes 0..30
 
 # torchvision's operation tables: name -> (magnitudes(num_bins, height, width) or None, signed).
@@ -43,7 +44,7 @@ TRIVIALAUGMENT_OPS: tuple[str, ...] = tuple(_TA._AUGMENTATION_SPACE)
 class AugmentConfig:
     """Augmentation of a training batch. Derive variants with ``dataclasses.replace``."""
 
-    preset: Preset = "flip_crop"  # none | flip_crop | randaugment | trivialaugment (the last two include flip_crop)
+    preset: Preset = "flip_crop"  # none | flip | flip_crop | randaugment | trivialaugment (the last two include flip_crop)
     crop_padding: int = 4  # reflect padding (pixels) before the random crop; 0 = flip only
     randaugment_n: int = 2  # RandAugment: operations per image (N)
     randaugment_m: int = 9  # RandAugment: magnitude bin 0..30 (M)
@@ -119,7 +120,7 @@ def _coin(n: int, p: float, generator: torch.Generator, device: torch.device | s
 def draw_params(cfg: AugmentConfig, n: int, height: int, width: int, generator: torch.Generator) -> AugmentParams:
     """Draw the random choices for a batch of ``n`` images of ``height`` x ``width`` (CPU generator)."""
     geometric = cfg.preset != "none"
-    pad = cfg.crop_padding if geometric else 0
+    pad = cfg.crop_padding if geometric and cfg.preset != "flip" else 0
     flip = _coin(n, 0.5, generator) if geometric else torch.zeros(n, dtype=torch.bool)
     crop = torch.randint(0, 2 * pad + 1, (n, 2), generator=generator) if pad else torch.zeros(n, 2, dtype=torch.int64)
     ops: list[tuple[tuple[str, float], ...]] = [() for _ in range(n)]

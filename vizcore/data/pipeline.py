@@ -268,14 +268,14 @@ def check_images(images: torch.Tensor) -> None:
 
 
 def preset_pipeline(preset: str, randaugment_n: int = 2, randaugment_m: int = 9, crop_padding: int = 4) -> Pipeline:
-    """The pipeline of an :class:`vizcore.data.augment.AugmentConfig` preset: none, flip_crop, randaugment,
+    """The pipeline of an :class:`vizcore.data.augment.AugmentConfig` preset: none, flip, flip_crop, randaugment,
     trivialaugment (the last two after flip + crop), drawing and applying exactly what the preset does."""
-    if preset not in ("none", "flip_crop", "randaugment", "trivialaugment"):
-        raise ValueError(f"expected preset none, flip_crop, randaugment or trivialaugment, got {preset!r}")
+    if preset not in ("none", "flip", "flip_crop", "randaugment", "trivialaugment"):
+        raise ValueError(f"expected preset none, flip, flip_crop, randaugment or trivialaugment, got {preset!r}")
     if preset == "none":
         return Pipeline((), "none")
     steps = [Step("hflip", 0.5)]
-    if crop_padding:
+    if crop_padding and preset != "flip":
         steps.append(Step("crop", 1.0, {"padding": crop_padding, "fill_mode": "reflect"}))
     if preset == "randaugment":
         steps.append(Step("randaugment", 1.0, {"n": randaugment_n, "m": randaugment_m}))
@@ -285,7 +285,7 @@ def preset_pipeline(preset: str, randaugment_n: int = 2, randaugment_m: int = 9,
 
 
 PRESET_PIPELINES: dict[str, Pipeline] = {name: preset_pipeline(name)
-                                         for name in ("none", "flip_crop", "randaugment", "trivialaugment")}
+                                         for name in ("none", "flip", "flip_crop", "randaugment", "trivialaugment")}
 
 
 def load_pipeline(source: Any) -> Pipeline:

@@ -15,7 +15,7 @@ from typing import Any
 from vizcore.core import io as vio
 from vizcore.core import paths
 from vizcore.models.weights import checkpoint_meta
-from vizcore.train.config import TrainConfig
+from vizcore.train.config import TrainConfig, legacy_values
 from vizcore.train.engine import Event, Run
 
 # ---------------------------------------------------------------------------------------- default model
@@ -24,10 +24,13 @@ from vizcore.train.engine import Event, Run
 # accuracy (passing 90% at epoch 8; a 5-epoch schedule stops near 88% after a minute on 2 cores). That is a
 # few minutes of CPU, so its checkpoint ships with ConvScope
 # (vizcore/resources, ~1 MB) and `python -m vizcore default-model --retrain --ship` reproduces it.
+# Every field is spelled out: the shipped checkpoint must not change when TrainConfig's defaults (the fast
+# recipe) do. The fields added with the recipe keep the values this model was trained with (legacy_values()).
 DEFAULT_CONFIG = TrainConfig(
     model="small_cnn", dataset="shapes", train_size=10_000, val_size=1000, image_size=32, epochs=15,
     batch_size=64, optimizer="nesterov", lr=0.1, schedule="cosine", warmup_epochs=0.3, weight_decay=5e-4,
-    label_smoothing=0.0, augment="none", seed=0, device="cpu", time_budget_s=3600.0,
+    no_bias_decay=False, label_smoothing=0.0, augment="none", seed=0, device="cpu", time_budget_s=3600.0,
+    **legacy_values(),
 )
 
 # The second default model: the small SE-ResNet (Hu et al., 2018) on the same shapes, so the SE Attention page
@@ -66,10 +69,11 @@ SHIPPED_DEFAULT = shipped_path("small_cnn")
 
 def _same_config(stored: Any, cfg: TrainConfig) -> bool:
     """``stored`` (a config dict from a checkpoint's metadata) describes ``cfg``; fields added to TrainConfig
-    since it was written count as equal when ``cfg`` keeps their defaults."""
+    since it was written count as equal when ``cfg`` has the value that reproduces the old behaviour (the
+    field's legacy value, else its default)."""
     if not isinstance(stored, dict):
         return False
-    current, defaults = cfg.to_dict(), TrainConfig().to_dict()
+    current, defaults = cfg.to_dict(), {**TrainConfig().to_dict(), **legacy_values()}
     return (all(k in current and current[k] == v for k, v in stored.items())
             and all(current[k] == defaults[k] for k in current if k not in stored))
 
@@ -84,7 +88,8 @@ def data_fingerprint(cfg: TrainConfig) -> str:
 
     from vizcore.data import datasets as vdata
 
-    ds = vdata.load_dataset(cfg.dataset, split="val", n=16, size=cfg.image_size, seed=cfg.seed, root=cfg.data_root)
+    ds = vdata.load_dataset(cfg.dataset, split="val", n=16, size=cfg.image_size, seed=cfg.effective_data_seed,
+                            root=cfg.data_root)
     h = hashlib.sha256()
     h.update(ds.images.contiguous().numpy().tobytes())
     h.update(ds.labels.numpy().astype("int64").tobytes())

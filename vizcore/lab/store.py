@@ -349,7 +349,7 @@ class RunStore:
     def _record(self, row: tuple) -> RunRecord:
         (rid, name, grp, config, status, message, created, started, finished, epochs, val_acc, best, ckpt,
          info) = row
-        return RunRecord(rid, name, grp, TrainConfig.from_json(config), status, message, created, started,
+        return RunRecord(rid, name, grp, TrainConfig.from_json(config, stored=True), status, message, created, started,
                          finished, epochs, val_acc, best if best is None or best >= 0 else None, ckpt,
                          json.loads(info or "{}"))
 

@@ -7,7 +7,8 @@ need besides the module: input size, normalisation, the default Grad-CAM layer a
 torchvision builds AlexNet (Krizhevsky et al., 2012), VGG (Simonyan & Zisserman, 2015), GoogLeNet (Szegedy et
 al., 2015), ResNet (He et al., 2016), DenseNet (Huang et al., 2017), MobileNetV2/V3 (Sandler et al., 2018;
 Howard et al., 2019), EfficientNet (Tan & Le, 2019) and RegNetY (Radosavovic et al., 2020). ConvScope's own
-(:mod:`vizcore.models.small`): LeNet-5, AlexNet at the paper's 227x227 input, a small CNN and a small SE-ResNet.
+(:mod:`vizcore.models.small`): LeNet-5, AlexNet at the paper's 227x227 input, a small CNN, a small SE-ResNet
+and the fast CNN of the default training recipe.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from torch import nn
 from torchvision.ops import SqueezeExcitation
 
 from vizcore.models.resnet_tweaks import FORMS, SmallBottleneckResNet, resnet50_form
-from vizcore.models.small import LeNet5, SEResNetSmall, SmallCNN, alexnet_227
+from vizcore.models.small import FastCNN, LeNet5, SEResNetSmall, SmallCNN, alexnet_227
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -79,6 +80,9 @@ register(ModelEntry("lenet5", "LeNet-5", "LeNet", (1, 32, 32), 10, (0.5,), (0.5,
 register(ModelEntry("small_cnn", "Small CNN (32x32)", "VGG", (3, 32, 32), 10, HALF, HALF, "features", "convscope",
                     "A VGG-style stack of 3x3 convolutions (Simonyan & Zisserman, 2015), sized for 32x32",
                     SmallCNN, tags=("small",)))
+register(ModelEntry("fast_cnn", "Fast CNN (32x32, airbench-style)", "VGG", (3, 32, 32), 10, HALF, HALF, "layer3",
+                    "convscope", "Jordan, airbench: 94% on CIFAR-10 in 3.83 s (2024), a small BN conv net with a "
+                    "whitened 2x2 stem; sized here for 2 CPU cores", FastCNN, tags=("small",)))
 register(ModelEntry("se_resnet_small", "Small SE-ResNet (32x32)", "SENet", (3, 32, 32), 10, HALF, HALF, "layer3",
                     "convscope", "Hu, Shen, Sun. Squeeze-and-Excitation Networks, CVPR 2018", SEResNetSmall,
                     tags=("small", "se", "branching")))

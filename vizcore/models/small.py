@@ -1,7 +1,9 @@
-"""ConvScope's own small models: LeNet-5, AlexNet at 227x227, a small VGG-style CNN and a small SE-ResNet.
+"""ConvScope's own small models: LeNet-5, AlexNet at 227x227, a small VGG-style CNN, a small SE-ResNet and a
+fast CNN.
 
 LeNet-5 as in LeCun et al. (1998) (tanh, average pooling); AlexNet with the paper's 227x227 input and no conv1
-padding (Krizhevsky et al., 2012); a small CNN and a small SE-ResNet (Hu et al., 2018) for 32x32 images.
+padding (Krizhevsky et al., 2012); a small CNN, a small SE-ResNet (Hu et al., 2018) and the fast CNN of the
+default training recipe (after Keller Jordan's airbench, 2024) for 32x32 images.
 """
 from __future__ import annotations
 
@@ -101,6 +103,38 @@ class SEResNetSmall(nn.Module):
         self.layer3 = nn.Sequential(SEBasicBlock(2 * w, 4 * w, 2), SEBasicBlock(4 * w, 4 * w))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(4 * w, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.layer3(self.layer2(self.layer1(self.stem(x))))
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+class FastCNN(nn.Module):
+    """The default recipe's network: a 2x2 "whitening" stem and three conv-pool-BN blocks, sized for 2 CPU cores.
+
+    After Keller Jordan's airbench (``airbench/lib_airbench94.py``, 94% on CIFAR-10 in seconds on a GPU): a 2x2
+    conv stem with 24 = 2 · (3 · 2 · 2) maps, so it can hold the ± eigenvectors of the 2x2 patch covariance
+    (``TrainConfig.whiten_stem`` sets and freezes them; otherwise it trains like any conv); then per block a 3x3
+    conv, 2x2 max-pool, BN, GELU and a second 3x3 conv-BN-GELU (16/32/64 maps: airbench's 64/256/256 would cost
+    minutes per epoch on a CPU); global max-pooling and a linear head without bias. 32 -> 31 -> 15 -> 7 -> 3.
+    """
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, widths: tuple[int, int, int] = (16, 32, 64),
+                 stem_channels: int = 24) -> None:
+        super().__init__()
+
+        def block(cin: int, cout: int) -> nn.Sequential:
+            return nn.Sequential(
+                nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(cout), nn.GELU(),
+                nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.GELU())
+
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, stem_channels, 2, bias=True), nn.GELU())
+        a, b, c = widths
+        self.layer1 = block(stem_channels, a)
+        self.layer2 = block(a, b)
+        self.layer3 = block(b, c)
+        self.pool = nn.AdaptiveMaxPool2d(1)
+        self.fc = nn.Linear(c, num_classes, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.layer3(self.layer2(self.layer1(self.stem(x))))

@@ -508,6 +508,8 @@ def preflight(config: TrainConfig, num_classes: int = 10) -> Preflight:
     if config.precision != "fp32" and dev.type == "cpu":
         notes.append("on CPU, bf16 autocast is usually slower than fp32 for small convolutions (about 20x on a "
                      "2-core CPU without bf16 instructions, bench/trainer_overhead.py)")
+    if config.whiten_stem and config.transfer != "none":
+        notes.append("whiten_stem is an initialisation: ignored when transferring learned weights")
     if config.zero_gamma and config.transfer != "none":
         notes.append("zero_gamma is an initialisation: ignored when transferring learned weights")
     elif config.zero_gamma:

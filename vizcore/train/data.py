@@ -30,20 +30,23 @@ _DATA_CACHE_SIZE = 4  # a comparison of tricks reuses the same data; four 10k-im
 def load_data(config: TrainConfig) -> tuple[ImageSet, ImageSet]:
     """Train and validation sets of ``config.dataset`` at ``config.image_size`` (vizcore.data.load_dataset).
 
-    The last few distinct requests are kept in memory (read-only tensors), so runs that differ only in
-    tricks do not generate or decode the same images again.
+    The images come from ``config.effective_data_seed`` (``data_seed``, or ``seed`` when it is None): runs that
+    share a data seed train and validate on the same images, whatever their own seed. The last few distinct
+    requests are kept in memory (read-only tensors), so runs that differ only in tricks or seed do not generate
+    or decode the same images again.
     """
     from vizcore.data import datasets as vdata
 
-    key = (config.dataset, config.train_size, config.val_size, config.image_size, config.seed, config.data_root)
+    seed = config.effective_data_seed
+    key = (config.dataset, config.train_size, config.val_size, config.image_size, seed, config.data_root)
     with _DATA_CACHE_LOCK:
         hit = _DATA_CACHE.get(key)
     if hit is not None:
         return hit
     train = vdata.load_dataset(config.dataset, split="train", n=config.train_size, size=config.image_size,
-                               seed=config.seed, root=config.data_root)
+                               seed=seed, root=config.data_root)
     val = vdata.load_dataset(config.dataset, split="val", n=config.val_size, size=config.image_size,
-                             seed=config.seed, root=config.data_root)
+                             seed=seed, root=config.data_root)
     out = (to_tensor_data(train), to_tensor_data(val))
     with _DATA_CACHE_LOCK:
         _DATA_CACHE[key] = out

@@ -11,6 +11,9 @@ linear scaling    ``lr * batch_size / 256`` (Goyal et al., *Accurate, Large Mini
 LR warmup         ``torch.optim.lr_scheduler.LinearLR`` inside ``SequentialLR`` (Goyal et al., 2017)
 cosine / step LR  ``CosineAnnealingLR`` (Loshchilov & Hutter, *SGDR*, ICLR 2017) / ``StepLR``
 zero-gamma        last BN of each residual block starts at γ = 0 (Goyal et al., 2017; He et al., 2019 §3.1)
+whitened stem     first conv = ± eigenvectors of the training patches' covariance / √λ, frozen (airbench, 2024)
+flip TTA          validation logits averaged over each image and its mirror (airbench, 2024)
+channels_last     ``torch.channels_last`` images, weights and activations (oneDNN on CPU, tensor cores on GPU)
 no bias decay     weight decay only on conv/linear weights (Jia et al., 2018; He et al., 2019 §3.1)
 label smoothing   ``nn.CrossEntropyLoss(label_smoothing=)`` (Szegedy et al., *Rethinking Inception*, 2016)
 mixup / cutmix    ``torchvision.transforms.v2.MixUp`` / ``CutMix`` (Zhang et al., 2018; Yun et al., 2019)
@@ -61,7 +64,9 @@ from vizcore.train.loop import (
     train_step,
 )
 from vizcore.train.schedule import make_scheduler
-from vizcore.train.tricks import make_criterion, make_optimizer, param_groups, zero_gamma_
+from vizcore.train.tricks import make_criterion, make_optimizer, param_groups, whiten_stem_, zero_gamma_
+
+WHITEN_IMAGES = 512  # training images whose patches set the whitened stem (a 12x12 covariance needs few)
 
 
 def build_train_model(name: str, num_classes: int, seed: int = 0) -> nn.Module:
@@ -285,20 +290,25 @@ class Run:
         num_classes = len(train_set.classes)
         check = preflight(cfg, num_classes)
         device = torch.device(check.device)
-        on_gpu = device.type == "cuda"
 
         model, head = self._build_model(num_classes)
-        # zero-gamma is an initialisation: applied to loaded (transfer) weights it would erase learned blocks
+        # zero-gamma and whitening are initialisations: applied to loaded (transfer) weights they would erase
+        # learned layers
         zeroed = zero_gamma_(model) if cfg.zero_gamma and cfg.transfer == "none" else []
+        whitened = None
+        if cfg.whiten_stem and cfg.transfer == "none":
+            pre = for_model(cfg.model)
+            sample = train_set.images[:WHITEN_IMAGES].float().div_(255.0)
+            whitened = whiten_stem_(model, pre.normalize(sample))
         frozen = cfg.transfer == "linear_probe"
         if frozen:
             for n, p in model.named_parameters():
                 p.requires_grad_(n == head or n.startswith(str(head) + "."))
         model = model.to(device)
-        if on_gpu:
+        if cfg.channels_last:
             model = model.to(memory_format=torch.channels_last)
         teacher = self._teacher(num_classes, device)
-        if teacher is not None and on_gpu:
+        if teacher is not None and cfg.channels_last:
             teacher = teacher.to(memory_format=torch.channels_last)
 
         spe = cfg.steps_per_epoch(len(train_set.labels))
@@ -321,12 +331,13 @@ class Run:
             teacher_pre=for_model(self.info["teacher"]["model"]) if teacher is not None else None,
             scaler=torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None,
             amp_dtype={"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision),
-            channels_last=on_gpu, t_start=t_start)
+            channels_last=cfg.channels_last, t_start=t_start)
         self.info.update({
             "classes": list(train_set.classes), "num_classes": num_classes, "device": str(device),
             "params": sum(p.numel() for p in model.parameters()),
             "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
-            "steps_per_epoch": spe, "zero_gamma_layers": zeroed, "notes": list(check.notes),
+            "steps_per_epoch": spe, "zero_gamma_layers": zeroed, "whitened_stem": whitened,
+            "notes": list(check.notes),
             "memory_estimate_bytes": check.memory_bytes, "time_estimate_s": check.time_estimate_s,
             "param_groups": [{"name": g["name"], "lr": g["lr"], "weight_decay": g["weight_decay"],
                               "params": sum(p.numel() for p in g["params"])} for g in groups],
@@ -404,7 +415,7 @@ class Run:
         if not math.isfinite(train_loss):
             return self._stop_diverged(epoch, state.step, train_loss)
         val_loss, val_acc = evaluate(state.model, state.x_val, state.y_val, state.prepare, state.autocast,
-                                     criterion_batch=512)
+                                     criterion_batch=512, tta_flip=state.config.tta_flip)
         if not math.isfinite(val_loss):
             return self._stop_diverged(epoch, state.step, val_loss)
         ev = {"kind": "epoch", "epoch": epoch, "train_loss": train_loss,

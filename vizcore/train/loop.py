@@ -158,8 +158,12 @@ def set_train_mode(state: TrainState) -> None:
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, prepare: Callable[[torch.Tensor], torch.Tensor],
              autocast: Callable[[], AbstractContextManager[Any]] = nullcontext,
-             criterion_batch: int = 512) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` on uint8 images ``x`` (N, C, H, W) with labels ``y`` (N,)."""
+             criterion_batch: int = 512, tta_flip: bool = False) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` on uint8 images ``x`` (N, C, H, W) with labels ``y`` (N,).
+
+    ``tta_flip``: the logits are the mean of the logits of each image and of its horizontal mirror (flip
+    test-time augmentation, as in airbench); loss and accuracy are those of the averaged logits.
+    """
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), device=x.device)
@@ -168,6 +172,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, prepare: Callab
         xb, yb = x[i:i + criterion_batch], y[i:i + criterion_batch]
         with autocast():
             out = model(prepare(xb)).float()
+            if tta_flip:
+                out = (out + model(prepare(xb.flip(-1))).float()) / 2
         loss_sum += F.cross_entropy(out, yb, reduction="sum")
         correct += (out.argmax(1) == yb).sum()
     model.train(was_training)

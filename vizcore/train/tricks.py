@@ -1,7 +1,8 @@
-"""Tricks from the "Bag of Tricks" paper built on torch: zero-gamma, no bias decay, optimizers, label smoothing, distillation.
+"""Tricks built on torch: zero-gamma, no bias decay, optimizers, label smoothing, distillation, a whitened stem.
 
 He, Zhang, Zhang, Zhang, Xie, Li. *Bag of Tricks for Image Classification with Convolutional Neural Networks*,
-CVPR 2019, §3–§5.
+CVPR 2019, §3–§5; the whitened first layer of Keller Jordan's airbench (2024), after the ZCA/PCA whitening of
+image patches in Coates & Ng, *Learning Feature Representations with K-means* (2012).
 """
 from __future__ import annotations
 
@@ -114,3 +115,72 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, target: 
                     reduction="batchmean", log_target=True)
     hard = F.cross_entropy(student_logits, target, label_smoothing=label_smoothing)
     return alpha * T * T * soft + (1.0 - alpha) * hard
+
+
+def first_conv(model: nn.Module) -> tuple[str, nn.Conv2d]:
+    """The first ``nn.Conv2d`` of ``model`` in module order (the stem), with its path."""
+    for name, mod in model.named_modules():
+        if isinstance(mod, nn.Conv2d):
+            return name, mod
+    raise ValueError(f"expected a model with a Conv2d layer, got {type(model).__name__} without one")
+
+
+@torch.no_grad()
+def patch_whitening_filters(x: torch.Tensor, kernel_size: tuple[int, ...], out_channels: int,
+                            eps: float = 5e-4, dilation: tuple[int, ...] = (1, 1), chunk: int = 64) -> torch.Tensor:
+    """Conv filters that whiten the ``kernel_size`` patches of ``x``: ± eigenvectors of their covariance / √(λ + eps).
+
+    x: (N, C, H, W) float, the model's normalised input. With d = C · kh · kw, the d eigenvectors v_i of the
+    patch covariance (largest eigenvalue λ_i first; patches taken with ``dilation``, as the conv sees them) give filters v_i / √(λ_i + eps) and their negatives,
+    interleaved (+v_1, −v_1, +v_2, ...) and cut to ``out_channels`` ≤ 2d: a conv with these weights maps the
+    patches to decorrelated, unit-variance responses (both signs, so a following ReLU/GELU keeps all of them).
+    Returns (out_channels, C, kh, kw) float32.
+    """
+    n, c = x.shape[:2]
+    kh, kw = kernel_size
+    d = c * kh * kw
+    if not 1 <= out_channels <= 2 * d:
+        raise ValueError(f"expected a first conv with at most 2·C·kh·kw = {2 * d} output channels to whiten, "
+                         f"got {out_channels}")
+    total = torch.zeros(d, dtype=torch.float64)
+    outer = torch.zeros(d, d, dtype=torch.float64)
+    count = 0
+    for i in range(0, n, chunk):
+        p = F.unfold(x[i:i + chunk].double(), (kh, kw), dilation=tuple(dilation))  # (b, d, L): patches inside
+        p = p.transpose(1, 2).reshape(-1, d)
+        total += p.sum(0)
+        outer += p.T @ p
+        count += p.shape[0]
+    if count == 0:
+        raise ValueError(f"expected images of at least {kh}x{kw} pixels to whiten, got none")
+    mean = total / count
+    cov = outer / count - torch.outer(mean, mean)
+    eigvals, eigvecs = torch.linalg.eigh(cov)  # ascending
+    eigvals, eigvecs = eigvals.flip(0), eigvecs.flip(1)
+    filt = (eigvecs / torch.sqrt(eigvals.clamp(min=0) + eps)).T  # row i: v_i / sqrt(lambda_i + eps)
+    both = torch.stack([filt, -filt], 1).reshape(2 * d, d)  # +v1, -v1, +v2, -v2, ...
+    return both[:out_channels].reshape(out_channels, c, kh, kw).float()
+
+
+def whiten_stem_(model: nn.Module, x: torch.Tensor, eps: float = 5e-4) -> str:
+    """Set the first conv of ``model`` to :func:`patch_whitening_filters` of images ``x`` and freeze it, in place.
+
+    The bias (if any) is zeroed; weight and bias stop requiring gradients, so no optimizer step moves them and
+    backpropagation stops at the stem (it has nothing to train and its input needs no gradient). This is
+    airbench's whitened first layer: the next layers see decorrelated patches from the first step on, which
+    speeds up early training. Returns the conv's module path.
+    """
+    name, conv = first_conv(model)
+    if conv.groups != 1:
+        raise ValueError(f"expected a first conv without groups to whiten, got groups={conv.groups} in {name}")
+    if x.ndim != 4 or x.shape[1] != conv.in_channels:
+        raise ValueError(f"expected images (N, {conv.in_channels}, H, W) for the first conv, got {tuple(x.shape)}")
+    w = patch_whitening_filters(x.detach().to("cpu"), conv.kernel_size, conv.out_channels, eps, conv.dilation)
+    with torch.no_grad():
+        conv.weight.copy_(w.to(conv.weight.device, conv.weight.dtype))
+        if conv.bias is not None:
+            conv.bias.zero_()
+    conv.weight.requires_grad_(False)
+    if conv.bias is not None:
+        conv.bias.requires_grad_(False)
+    return name
