@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from vizcore.figures import training as figures
-from vizcore.lab import monitor
+from vizcore.lab import monitor, power
 from vizcore.lab import results as exp_results
 
 WATCH_KEY = "lab_watch"  # the watched run id: the selectbox's key
@@ -125,6 +125,7 @@ def _comparison_body(store, exp) -> None:
                    "or no spread between seeds, decides nothing, and the verdict says so.")
     elif any(r.values for r in summary.rows):
         st.info("Waiting for the other configurations to finish a run before a difference can be computed.")
+    _seeds_needed(summary)
     c1, c2 = st.columns(2)
     if summary.bands:
         c1.plotly_chart(figures.band_curves_figure(summary.bands), key="lab_band_chart")
@@ -135,6 +136,23 @@ def _comparison_body(store, exp) -> None:
             [r.accuracy.half_width for r in done_rows], [list(r.values) for r in done_rows],
             lows=[r.accuracy.low for r in done_rows], highs=[r.accuracy.high for r in done_rows],
             bounds=exp_results.PERCENT), key="lab_bar_chart")
+
+
+def _seeds_needed(summary) -> None:
+    """How many seeds an effect of a chosen size needs at the spread this comparison measured (power of the
+    two-sample t-test, :mod:`vizcore.lab.power`)."""
+    arms = [list(r.values) for r in summary.rows if len(r.values) >= 2]
+    if not arms:
+        return
+    st.subheader("How many seeds would an effect need?")
+    effect = st.number_input("Effect to find (accuracy points)", 0.05, 50.0, 0.5, 0.05, key="lab_power_effect",
+                             help="the size of a difference you want to find 80% of the time at α = 0.05")
+    sd = power.measured_spread(arms[0], arms[1]) if len(arms) > 1 else power.measured_spread(arms[0])
+    if not sd > 0:
+        st.caption("The seeds agree exactly so far: no spread to plan with yet.")
+        return
+    n = min(len(a) for a in arms)
+    st.info("At this comparison's seed-to-seed spread, " + power.estimate(sd, float(effect), n=n).text())
 
 
 def comparison(store, exp, poll_s: float | None) -> None:
