@@ -116,7 +116,8 @@ else:
 # ---------------------------------------------------------------------------------------- 2. build
 st.header("2 · Build the pipeline")
 c1, c2, c3, c4 = st.columns([2, 1, 2, 1])
-preset = c1.selectbox("Start from a preset", list(PRESET_PIPELINES), 1, key="aug_preset")
+preset = c1.selectbox("Start from a preset", list(PRESET_PIPELINES), list(PRESET_PIPELINES).index("flip_crop"),
+                      key="aug_preset")
 if c2.button("Load preset", key="aug_load_preset"):
     _set_steps(PRESET_PIPELINES[preset])
 c3.selectbox("Operation", list(OPS), key="aug_new_op", format_func=lambda o: f"{OPS[o].title} ({o})")
