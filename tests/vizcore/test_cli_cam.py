@@ -63,7 +63,7 @@ def test_bad_arguments_exit_2_with_one_line(capsys, argv: list[str], message: st
     assert re.search(message, err), err
 
 
-_TINY = ["--dataset", "shapes", "--train-size", "64", "--val-size", "32", "--epochs", "2", "--batch-size", "32",
+_TINY = ["--model", "small_cnn", "--dataset", "shapes", "--train-size", "64", "--val-size", "32", "--epochs", "2", "--batch-size", "32",
          "--device", "cpu"]
 
 
