@@ -1,14 +1,25 @@
 """Model tweaks and scaling: ResNet-A/B/C/D (Bag of Tricks §4) and EfficientNet's compound scaling."""
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import pandas as pd
 import streamlit as st
 
 from pages._common import user_errors
 from vizcore.arch import scaling
 from vizcore.figures import scaling as figures
-from vizcore.lab import reference
+from vizcore.lab import experiment as vexp
+from vizcore.lab import monitor, reference
+from vizcore.lab.queue import get_lab
+from vizcore.lab.scaling import FAMILY_BASE, model_cost, point_rows, scaling_points
+from vizcore.models import efficientnet_small as small_family
 from vizcore.models import resnet_tweaks
+from vizcore.train import budget
+from vizcore.train.config import TrainConfig
+
+POLL_S = 2.0  # seconds between updates of the family's chart while its runs train
 
 st.title("Model tweaks & scaling")
 st.caption("Small changes to where a network strides and how it widens — what they cost, and what they bought on "
@@ -97,3 +108,82 @@ st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
 st.caption("The published B1–B7 use hand-rounded multipliers (this table), not exactly α^φ, β^φ, γ^φ. Rebuilding "
            "B0's stage table at these multipliers gives torchvision's parameter counts exactly "
            "(`python -m vizcore scale --json`).")
+
+
+@st.cache_data(show_spinner="Estimating from this machine's measured speed…", ttl=10, max_entries=16)
+def _plan_estimate(configs: tuple[TrainConfig, ...]) -> float:
+    return budget.estimate_plan_s(list(configs))
+
+
+def _family_body(exp_id: str) -> None:
+    lab = get_lab()
+    exp = vexp.get_experiment(exp_id)
+    points = scaling_points(lab.store, exp)
+    pending = sum(p.pending for p in points)
+    if pending:
+        st.caption(f"{pending} run{'s' if pending != 1 else ''} still queued or training: the chart fills in as "
+                   "they finish (watch them live in the Training Lab).")
+    if any(p.accuracy is not None for p in points):
+        st.plotly_chart(figures.family_figure(points), width="stretch", key="sc_family_chart")
+    else:
+        st.info("No member has finished yet.")
+    rows = pd.DataFrame(point_rows(points))
+    if not rows.empty:
+        rows["parameters"] = rows["parameters"].map("{:,}".format)
+    st.dataframe(rows, hide_index=True, width="stretch")
+
+
+st.header("Scaling on the embedded shapes: accuracy against cost")
+st.markdown(
+    "A small EfficientNet for 32×32 images (B0's MBConv blocks with squeeze-and-excitation, four stages) and its "
+    "compound-scaled family: **φ = 1, 2, 3** multiply depth by 1.2^φ, width by 1.1^φ and the input side by "
+    "1.15^φ (32 → 37 → 42 → 49 px). Train them here on the embedded shapes, each at its own resolution, and see "
+    "what each doubling of cost buys.")
+fam = []
+for phi in small_family.FAMILY_PHIS:
+    sc = small_family.small_scale(phi)
+    fp, fm = model_cost(sc.name, sc.resolution)
+    fam.append({"model": sc.name, "φ": phi, "depth ×": round(sc.depth_mult, 3), "width ×": round(sc.width_mult, 3),
+                "resolution (px)": sc.resolution, "parameters": f"{fp:,}", "multiply-adds (M)": round(fm / 1e6, 2)})
+st.dataframe(pd.DataFrame(fam), hide_index=True, width="stretch")
+c1, c2, c3, c4 = st.columns(4)
+phis = c1.multiselect("Members (φ)", list(small_family.FAMILY_PHIS), [0, 1, 2], key="sc_train_phis")
+n_seeds = c2.number_input("Seeds per member", 1, vexp.MAX_SEEDS, 1, key="sc_train_seeds")
+epochs = c3.number_input("Epochs", 1, 50, FAMILY_BASE.epochs, key="sc_train_epochs")
+train_size = c4.number_input("Training images", 500, 50_000, FAMILY_BASE.train_size, step=500, key="sc_train_size")
+plan = None
+with user_errors("Cannot plan this: "):
+    if not phis:
+        raise ValueError("expected at least one member of the family, got none")
+    base = dataclasses.replace(FAMILY_BASE, epochs=int(epochs), train_size=int(train_size))
+    plan = vexp.plan_scaling(base, [int(p) for p in phis], int(n_seeds))
+if plan is not None:
+    est = math.nan
+    with user_errors("No time estimate: "):
+        est = _plan_estimate(tuple(cfg for _, _, cfg in plan.runs()))
+    n_runs = len(plan.runs())
+    if st.button(f"Queue {n_runs} run{'s' if n_runs != 1 else ''} in the Training Lab (about "
+                 f"{monitor.format_seconds(est)} in all)", key="sc_train_queue"):
+        with user_errors("Not queued: "):
+            exp = vexp.submit_plan(get_lab(), plan, kind="scaling")
+            st.session_state["sc_family_exp"] = exp.id
+            st.toast(f"Queued {n_runs} runs")
+    st.caption("The runs use the Training Lab's queue (one at a time) and its default recipe otherwise: Nesterov "
+               "SGD with warmup and cosine decay, random flips, flip test-time augmentation; the stem is not "
+               "whitened, so width scales every layer. One seed per member shows the trend; three tell it from noise.")
+
+family_exps = [e for e in vexp.list_experiments() if e.kind == "scaling"]
+if family_exps:
+    ids = [e.id for e in family_exps]
+    if st.session_state.get("sc_family_exp") in ids and st.session_state.get("sc_family_shown") != st.session_state["sc_family_exp"]:
+        st.session_state["sc_family_pick"] = st.session_state["sc_family_exp"]
+    st.session_state["sc_family_shown"] = st.session_state.get("sc_family_exp")
+    if st.session_state.get("sc_family_pick") not in ids:
+        st.session_state["sc_family_pick"] = ids[0]
+    label = {e.id: f"{e.name} · {len(e.runs)} runs · #{e.id}" for e in family_exps}
+    picked = st.selectbox("Trained family", ids, key="sc_family_pick", format_func=label.get)
+    live = any(r.status in ("queued", "running") for r in get_lab().store.list()
+               if r.id in {x["run_id"] for x in vexp.get_experiment(picked).runs})
+    st.fragment(run_every=POLL_S if live else None)(_family_body)(picked)
+else:
+    st.info("No family trained yet: queue one above.")

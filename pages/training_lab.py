@@ -105,6 +105,9 @@ val_size = c2.number_input("Validation images", 16, train_config.MAX_VAL_SIZE, D
                            key="lab_val_size")
 image_size = c3.select_slider("Image size (px)", [16, 24, 32, 48, 64, 96, 128], DEFAULT.image_size, key="lab_image_size")
 seed = c4.number_input("Seed", 0, 2**31 - 1, DEFAULT.seed, key="lab_seed")
+if "scaled" in zoo.get_entry(model_name).tags and zoo.get_entry(model_name).input_size[1] != image_size:
+    st.caption(f"{zoo.get_entry(model_name).title} is scaled for {zoo.get_entry(model_name).input_size[1]} px inputs; "
+               "the Model tweaks & scaling page trains each member of the family at its own resolution.")
 data_root = None
 if dataset == "folder" or not vdata.DATASETS[dataset].offline:
     # Browser users choose among folders the operator configured; they never type a server path.

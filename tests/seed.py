@@ -2,8 +2,8 @@
 
 Page tests and browser tests start from it as well as from an empty store: the defects of issue 9 (a crash when
 any run exists, stale statuses) only showed with runs already there. Each seeded run looks like a real one:
-config, status, per-step and per-epoch metrics (with images/s), a loadable checkpoint with its sidecar, and an
-A/B experiment over two seeds that is already finished.
+config, status, per-step and per-epoch metrics (with images/s), a loadable checkpoint with its sidecar, an A/B
+experiment over two seeds and a scaling experiment (Model tweaks & scaling page), both already finished.
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ class Seeded:
     cancelled: str = ""  # a run cancelled before any epoch
     experiment: str = ""  # an A/B experiment whose four runs are done
     ab_runs: list[str] = field(default_factory=list)
+    scaling: str = ""  # a finished scaling experiment (efficientnet_s0 and s1, one seed each)
 
 
 @contextmanager
@@ -87,7 +88,8 @@ def _finished_run(store: RunStore, cfg: TrainConfig, name: str, accs: list[float
 
 
 def seed_store(data_dir: str | Path, with_experiment: bool = True) -> Seeded:
-    """Write finished runs (two plain, one cancelled) and, with ``with_experiment``, a finished A/B (2 seeds)."""
+    """Write finished runs (two plain, one cancelled) and, with ``with_experiment``, a finished A/B (2 seeds) and a
+    finished scaling experiment (two members of the small EfficientNet family)."""
     import dataclasses
 
     from vizcore.lab import experiment as vexp
@@ -118,6 +120,14 @@ def seed_store(data_dir: str | Path, with_experiment: bool = True) -> Seeded:
                                        for (arm, seed, _), r in zip(plan.runs(), ids)], kind="compare")
                 exp.save()
                 out.experiment, out.ab_runs = exp_id, ids
+                fam = vexp.plan_scaling(dataclasses.replace(SEED_CONFIG, batch_size=64), [0, 1], n_seeds=1)
+                exp_id, group = "5eed5ca1e0", f"{fam.name} #5eed5ca1e0"
+                ids = [_finished_run(store, cfg, f"{arm} · seed {seed}", [0.40 + 0.1 * i, 0.62 + 0.1 * i], group=group,
+                                     images_per_s=400.0) for i, (arm, seed, cfg) in enumerate(fam.runs())]
+                vexp.Experiment(exp_id, fam.name, [a.name for a in fam.arms],
+                                [{"arm": arm, "seed": seed, "run_id": r} for (arm, seed, _), r in zip(fam.runs(), ids)],
+                                kind="scaling").save()
+                out.scaling = exp_id
         finally:
             store.close()
     return out

@@ -91,6 +91,9 @@ def test_queue_an_ab_and_the_comparison_appears_by_itself(server: str, browser) 
         queue.click()
         wait_until_idle(page)
         assert_clean(page, problems)
+        # the new comparison is the one shown (the seeded A/B is older), before any of its runs has finished
+        page.wait_for_function("() => { const e = document.querySelector('.st-key-lab_exp_select input');"
+                               " return e && e.value.includes('A/B: cosine'); }", timeout=60_000, polling=300)
         # from here on nothing is touched: the comparison must fill in live
         _wait_text(page, '[data-testid="stAlertContainer"]', r"too few seeds to decide|no seed-to-seed variation",
                    300_000)  # both seeds of both arms done

@@ -95,3 +95,21 @@ def test_plan_estimate_prepares_shared_data_once(tmp_path):
     plan = budget.estimate_plan_s([a, b, c], "cpu", store_path=store.path)
     assert plan == pytest.approx(3 * one.seconds - one.setup_s)
     store.close()
+
+
+def test_runs_of_a_few_steps_do_not_set_the_rate(tmp_path):
+    """Tiny runs (a few optimizer steps) measure warm-up: a 2-step run at 23 images/s once made the Lab refuse a
+    2-minute run as 19 minutes. They are left out; with nothing else in the store, the estimate calibrates."""
+    store = RunStore(tmp_path / "runs.sqlite")
+    tiny = dataclasses.replace(CFG, train_size=64, batch_size=32, epochs=1)  # 2 steps
+    _past_run(store, tiny, ips=23.0, val_s=1.0, setup_s=1.0)
+    assert budget.estimate_time(CFG, "cpu", calibrate=False, store_path=store.path) is None
+    est = budget.estimate_time(CFG, "cpu", store_path=store.path)
+    assert est.rates.source == "calibrated" and est.rates.train_images_per_s > 23.0
+    enough = dataclasses.replace(CFG, train_size=20 * 64, epochs=1)  # 20 steps: counted
+    _past_run(store, enough, ips=100.0, val_s=1.0, setup_s=1.0)
+    budget._HISTORY.clear()
+    est = budget.estimate_time(CFG, "cpu", store_path=store.path)
+    assert est.rates.source == "measured" and est.rates.train_images_per_s == pytest.approx(100.0)
+    assert "1 finished run of" in est.rates.detail
+    store.close()

@@ -99,21 +99,22 @@ def _add_ab(p: argparse.ArgumentParser) -> None:
                    help="override a base config field, e.g. --set epochs=2 --set train_size=1000")
 
 
-@command("ab", "Queue an A/B (one trick) or grid (2-3 tricks) over seeds in the lab, wait, print the comparison",
-         _add_ab)
-def _ab(args: argparse.Namespace) -> dict:
+def base_config(config_path: str | None, sets: list[str], default=None):
+    """TrainConfig from a JSON file (or ``default``, else TrainConfig's defaults) with ``FIELD=VALUE`` overrides
+    (values parsed as JSON)."""
     import dataclasses
     import json
     from pathlib import Path
 
-    from vizcore.lab import experiment as vexp
-    from vizcore.lab.queue import get_lab
     from vizcore.train.config import TrainConfig
 
-    base = TrainConfig.from_json(Path(args.config).read_text()) if args.config else TrainConfig()
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    if config_path:
+        base = TrainConfig.from_json(Path(config_path).read_text())
+    else:
+        base = default if default is not None else TrainConfig()
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
     over = {}
-    for item in args.set:
+    for item in sets:
         key, sep, value = item.partition("=")
         if not sep or key not in fields:
             raise CLIError(f"expected FIELD=VALUE with a TrainConfig field, got {item!r}")
@@ -121,7 +122,16 @@ def _ab(args: argparse.Namespace) -> dict:
             over[key] = json.loads(value)
         except json.JSONDecodeError:
             over[key] = value
-    base = dataclasses.replace(base, **over)
+    return dataclasses.replace(base, **over)
+
+
+@command("ab", "Queue an A/B (one trick) or grid (2-3 tricks) over seeds in the lab, wait, print the comparison",
+         _add_ab)
+def _ab(args: argparse.Namespace) -> dict:
+    from vizcore.lab import experiment as vexp
+    from vizcore.lab.queue import get_lab
+
+    base = base_config(args.config, args.set)
     plan = (vexp.plan_ab(base, args.trick[0], args.seeds, args.first_seed) if len(args.trick) == 1
             else vexp.plan_grid(base, args.trick, args.seeds, args.first_seed))
     lab = get_lab()

@@ -13,6 +13,16 @@ def _add_scale(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alpha", type=float, default=1.2, help="depth base α (Tan & Le: 1.2)")
     p.add_argument("--beta", type=float, default=1.1, help="width base β (Tan & Le: 1.1)")
     p.add_argument("--gamma", type=float, default=1.15, help="resolution base γ (Tan & Le: 1.15)")
+    p.add_argument("--train", action="store_true",
+                   help="train the small EfficientNet family (efficientnet_s<φ>) on the embedded shapes in the lab, "
+                        "wait, and print accuracy against cost")
+    p.add_argument("--phis", default="0,1,2", help="with --train: members of the family, comma-separated (0..3)")
+    p.add_argument("--seeds", type=int, default=1, help="with --train: seeds per member (default 1)")
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--config", help="with --train: JSON file of TrainConfig fields for the base configuration (default: the "
+                        "default recipe on 4,000 images for 4 epochs)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="with --train: override a base config field, e.g. --set epochs=3")
 
 
 @command("scale", "EfficientNet compound scaling: depth, width, resolution, parameters and multiply-adds from B0.",
@@ -32,7 +42,42 @@ def run_scale(args: argparse.Namespace) -> dict:
         rows.append({**asdict(s), "torchvision_params": params, "torchvision_gmacs": gmacs,
                      "torchvision_crop": crop})
     out["table"] = rows
+    out["small_family"] = _small_family()
+    if args.train:
+        out["trained"] = _train_family(args)
     return out
+
+
+def _small_family() -> list[dict]:
+    """The small EfficientNet family for 32x32 inputs: multipliers, resolution and cost of each member."""
+    from vizcore.lab.scaling import model_cost
+    from vizcore.models.efficientnet_small import FAMILY_PHIS, small_scale
+
+    out = []
+    for phi in FAMILY_PHIS:
+        s = small_scale(phi)
+        params, macs = model_cost(s.name, s.resolution)
+        out.append({"model": s.name, **asdict(s), "params": params, "macs": macs})
+    return out
+
+
+def _train_family(args: argparse.Namespace) -> dict:
+    from vizcore.cli.lab import base_config
+    from vizcore.cli.registry import CLIError
+    from vizcore.lab import experiment as vexp
+    from vizcore.lab.queue import get_lab
+    from vizcore.lab.scaling import FAMILY_BASE, point_rows, scaling_points
+
+    try:
+        phis = [int(v) for v in str(args.phis).split(",") if v.strip()]
+    except ValueError:
+        raise CLIError(f"expected --phis as comma-separated integers such as 0,1,2, got {args.phis!r}") from None
+    plan = vexp.plan_scaling(base_config(args.config, args.set, FAMILY_BASE), phis, args.seeds, args.first_seed)
+    lab = get_lab()
+    exp = vexp.submit_plan(lab, plan, kind="scaling")
+    for r in exp.runs:
+        lab.wait(r["run_id"])
+    return {"id": exp.id, "name": exp.name, "points": point_rows(scaling_points(lab.store, exp))}
 
 
 def _add_tweaks(p: argparse.ArgumentParser) -> None:

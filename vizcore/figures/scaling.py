@@ -1,12 +1,14 @@
-"""Figures of model tweaks and model scaling: ResNet-A..D cost and accuracy, EfficientNet cost against φ."""
+"""Figures of model tweaks and model scaling: ResNet-A..D cost and accuracy, EfficientNet cost against φ, and the
+small EfficientNet family's accuracy against cost on the embedded shapes."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from vizcore.figures.palette import BLUE, ORANGE, PALETTE, RED
+from vizcore.figures.palette import BLUE, LIGHT_GREY, ORANGE, PALETTE, RED
 
 
 def tweaks_figure(forms: Sequence[str], gmacs: Sequence[float], top1: Sequence[float]) -> go.Figure:
@@ -55,4 +57,31 @@ def scaling_figure(phi: Sequence[float], params: Sequence[int], macs: Sequence[i
     fig.update_yaxes(title_text="multiply-adds (G, log scale)", type="log", tickvals=ticks, row=1, col=2)
     fig.update_layout(title="EfficientNet compound scaling: cost grows about 2^φ", height=420,
                       legend=dict(orientation="h", y=-0.2), margin=dict(l=60, r=20, t=80, b=60))
+    return fig
+
+
+def family_figure(points: Sequence[Any]) -> go.Figure:
+    """Final validation accuracy (mean and 95% interval over seeds, each seed a small marker) against multiply-adds
+    of the small EfficientNet family (:class:`vizcore.lab.scaling.ScalingPoint`), log-scaled cost axis."""
+    fig = go.Figure()
+    done = [p for p in points if p.accuracy is not None]
+    for p in points:  # every seed, so two seeds that disagree are visible as two dots
+        if p.values:
+            fig.add_trace(go.Scatter(x=[p.macs / 1e6] * len(p.values), y=list(p.values), mode="markers",
+                                     marker=dict(color=LIGHT_GREY, size=7), name="one seed",
+                                     showlegend=p is next(q for q in points if q.values), hoverinfo="y"))
+    if done:
+        fig.add_trace(go.Scatter(
+            x=[p.macs / 1e6 for p in done], y=[p.accuracy.mean for p in done], mode="lines+markers+text",
+            text=[p.arm.split(" ")[0] for p in done], textposition="top left", name="mean over seeds",
+            marker=dict(color=BLUE, size=10), line=dict(color=BLUE),
+            error_y=dict(type="data", symmetric=False, array=[p.accuracy.high - p.accuracy.mean for p in done],
+                         arrayminus=[p.accuracy.mean - p.accuracy.low for p in done], color=BLUE),
+            customdata=[[p.params, p.resolution] for p in done],
+            hovertemplate="%{text}: %{y:.1f}% at %{x:.2f} M multiply-adds, %{customdata[0]:,} parameters, "
+                          "%{customdata[1]} px<extra></extra>"))
+    fig.update_xaxes(title_text="multiply-adds per image (millions, log scale)", type="log")
+    fig.update_yaxes(title_text="final validation accuracy (%)")
+    fig.update_layout(title="Small EfficientNet family on the embedded shapes: accuracy against cost", height=420,
+                      legend=dict(orientation="h", y=-0.25), margin=dict(l=60, r=20, t=60, b=60))
     return fig

@@ -197,6 +197,27 @@ def plan_shape_texture(base: TrainConfig, n_seeds: int = DEFAULT_SEEDS, first_se
     return Plan("shape vs texture", (plain, strong), _seeds(n_seeds, first_seed))
 
 
+def plan_scaling(base: TrainConfig, phis: Sequence[int] = (0, 1, 2), n_seeds: int = 1, first_seed: int = 0) -> Plan:
+    """Compound scaling on the embedded data (Tan & Le, 2019): ``base`` trained as each ``efficientnet_s<φ>``, each
+    at its own resolution (32 · γ^φ px), over ``n_seeds`` seeds; the first φ is the baseline.
+
+    Transfer and distillation are switched off (they would bring in weights of another size). The stem is not
+    whitened: whitening fixes the first conv's filters, which would make the width multiplier of the stem a
+    no-op in the comparison.
+    """
+    from vizcore.models.efficientnet_small import FAMILY_PHIS, small_scale
+
+    keys = list(dict.fromkeys(phis))
+    if not keys or any(p not in FAMILY_PHIS for p in keys):
+        raise ValueError(f"expected one or more φ from {', '.join(map(str, FAMILY_PHIS))}, got {list(phis)!r}")
+    plain = dataclasses.replace(base, transfer="none", transfer_from=None, distill_teacher=None, whiten_stem=False)
+    arms = []
+    for phi in sorted(keys):
+        s = small_scale(phi)
+        arms.append(Arm(f"φ={phi} ({s.resolution} px)", dataclasses.replace(plain, model=s.name, image_size=s.resolution)))
+    return Plan(f"scaling: φ = {', '.join(map(str, sorted(keys)))}", tuple(arms), _seeds(n_seeds, first_seed))
+
+
 # ---------------------------------------------------------------------------------------- stored experiments
 
 
@@ -213,7 +234,7 @@ class Experiment:
     arms: list[str]  # arm names, baseline first
     runs: list[dict[str, Any]]  # {"arm", "seed", "run_id"}
     created: float = field(default_factory=time.time)  # unix time
-    kind: str = "compare"  # "compare" or "shape_bias"
+    kind: str = "compare"  # "compare", "shape_bias" or "scaling"
 
     def save(self) -> Path:
         return vio.write_text(_dir() / f"{self.id}.json", json.dumps(dataclasses.asdict(self), indent=1))

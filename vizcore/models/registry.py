@@ -8,7 +8,8 @@ torchvision builds AlexNet (Krizhevsky et al., 2012), VGG (Simonyan & Zisserman,
 al., 2015), ResNet (He et al., 2016), DenseNet (Huang et al., 2017), MobileNetV2/V3 (Sandler et al., 2018;
 Howard et al., 2019), EfficientNet (Tan & Le, 2019) and RegNetY (Radosavovic et al., 2020). ConvScope's own
 (:mod:`vizcore.models.small`): LeNet-5, AlexNet at the paper's 227x227 input, a small CNN, a small SE-ResNet
-and the fast CNN of the default training recipe.
+and the fast CNN of the default training recipe; the ResNet-A/B/C/D forms (:mod:`vizcore.models.resnet_tweaks`)
+and a compound-scaled family of small EfficientNets (:mod:`vizcore.models.efficientnet_small`).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import torchvision
 from torch import nn
 from torchvision.ops import SqueezeExcitation
 
+from vizcore.models.efficientnet_small import FAMILY_PHIS, family_member, small_scale
 from vizcore.models.resnet_tweaks import FORMS, SmallBottleneckResNet, resnet50_form
 from vizcore.models.small import FastCNN, LeNet5, SEResNetSmall, SmallCNN, alexnet_227
 
@@ -130,6 +132,13 @@ for _f in FORMS:
     register(ModelEntry(f"resnet_small_{_f}", f"Small bottleneck ResNet-{_f.upper()} (32x32)", "ResNet", (3, 32, 32),
                         10, HALF, HALF, "layer3", "convscope", _TWEAKS.format(_f.upper()),
                         partial(SmallBottleneckResNet, form=_f), tags=("small", "branching", "variant")))
+for _phi in FAMILY_PHIS:
+    _s = small_scale(_phi)
+    register(ModelEntry(_s.name, f"Small EfficientNet φ={_phi} ({_s.resolution}x{_s.resolution})", "EfficientNet",
+                        (3, _s.resolution, _s.resolution), 10, HALF, HALF, "features.5", "convscope",
+                        "Tan, Le. EfficientNet: Rethinking Model Scaling for CNNs, ICML 2019 (B0's blocks for 32x32, "
+                        "compound-scaled)", partial(family_member, _phi),
+                        tags=("small", "branching", "depthwise", "se", "scaled")))
 register(ModelEntry("regnet_y_400mf", "RegNetY-400MF", "RegNet", cam_layer="trunk_output",
                     paper="Radosavovic et al. Designing Network Design Spaces, CVPR 2020",
                     builder=_tv("regnet_y_400mf"), tv_name="regnet_y_400mf", tags=("branching", "se"), **_IMNET))

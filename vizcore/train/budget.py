@@ -154,6 +154,7 @@ def _forward_flops(model_name: str, image_size: int, num_classes: int) -> int:
 # setup before it), else from a short calibration (a few optimizer steps of the model at the image size on the
 # device, and a few images of the data set generated). No device FLOP/s figure is guessed anywhere.
 
+MIN_HISTORY_STEPS = 20  # a finished run whose epochs trained fewer optimizer steps says little about throughput
 HISTORY_TTL_S = 10.0  # the store is re-read at most this often per (model, size, device)
 CALIBRATION_S = 0.25  # timed optimizer steps stop after about this long (after one warm-up step)
 _CALIBRATION_FLOP_BUDGET = 1e9  # forward+backward FLOPs of one calibration step (sizes its batch)
@@ -232,7 +233,9 @@ def history(store_path: Any = None) -> list[dict[str, Any]]:
 def history_row(config: TrainConfig, status: str, info: dict[str, Any], epochs: list[dict[str, Any]]
                 ) -> dict[str, Any] | None:
     """What one finished run measured, from its config, status, info and the engine's epoch events (None when
-    it has no epoch timings).
+    it has no epoch timings, or timed fewer than :data:`MIN_HISTORY_STEPS` optimizer steps: a run of a few steps
+    measures warm-up — seen here, 2-step runs said 23 images/s for a model that trains 1,500 a second, and the
+    budget then refused a 2-minute run as 19 minutes).
 
     Keys: model, dataset, image_size, device (kind), precision, batch_size, train_ips (images/s pooled over its
     epochs: train_images / train_seconds, so a one-step epoch dominated by warm-up weighs what it trained),
@@ -246,6 +249,8 @@ def history_row(config: TrainConfig, status: str, info: dict[str, Any], epochs: 
         return None
     images = sum(float(e["images_per_s"]) * float(e["train_time_s"]) for e in timed)
     seconds = sum(float(e["train_time_s"]) for e in timed)
+    if images < MIN_HISTORY_STEPS * config.batch_size:  # warm-up (first calls, allocations) is all it measured
+        return None
     val = [float(e["time_s"]) - float(e["train_time_s"]) for e in epochs
            if _pos(e.get("time_s")) and _pos(e.get("train_time_s")) and e["time_s"] > e["train_time_s"]]
     first = epochs[0]
