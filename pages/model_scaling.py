@@ -168,9 +168,11 @@ if plan is not None:
             exp = vexp.submit_plan(get_lab(), plan, kind="scaling")
             st.session_state["sc_family_exp"] = exp.id
             st.toast(f"Queued {n_runs} runs")
-    st.caption("The runs use the Training Lab's queue (one at a time) and its default recipe otherwise: Nesterov "
-               "SGD with warmup and cosine decay, random flips, flip test-time augmentation; the stem is not "
-               "whitened, so width scales every layer. One seed per member shows the trend; three tell it from noise.")
+    st.caption(f"The runs go through the Training Lab's queue, one at a time (watch them there). Each trains "
+               f"{FAMILY_BASE.epochs} epochs at batch {FAMILY_BASE.batch_size} with AdamW (lr {FAMILY_BASE.lr:g}, "
+               f"weight decay {FAMILY_BASE.weight_decay:g}), warmup and cosine decay, random flips and flip "
+               "test-time augmentation, on 2,000 validation images; the stem is not whitened, so width scales "
+               "every layer. One seed per member shows the trend; three tell it from noise.")
 
 family_exps = [e for e in vexp.list_experiments() if e.kind == "scaling"]
 if family_exps:
