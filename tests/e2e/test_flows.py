@@ -195,3 +195,30 @@ def test_impossible_conv_arithmetic_setting(server: str, browser) -> None:
         set_number(page, "ca_k", 7)
         assert "16×1×1" in _wait_text(page, '[data-testid="stMetric"]', r"Output")
         assert_clean(page, problems)
+
+
+def test_train_the_scaling_family_and_see_accuracy_against_cost(server: str, browser) -> None:
+    with app(browser, server, height=1400) as (page, problems):
+        go_to(page, "Model tweaks & scaling")
+        assert "scaling: φ = 0, 1" in _shown(page, "sc_family_pick")  # the seeded family, already trained
+        _one_fresh(page, ".st-key-sc_family_chart .js-plotly-plot")
+        set_number(page, "sc_train_epochs", 1)
+        set_number(page, "sc_train_size", 500)
+        box = page.locator(".st-key-sc_train_phis input")
+        box.focus()
+        for _ in range(2):  # φ = 2, then φ = 1 off: only efficientnet_s0 trains
+            box.press("Backspace")
+        wait_until_idle(page)
+        queue = page.get_by_role("button", name=re.compile(r"Queue 1 run in the Training Lab \(about \d+ (s|min)"))
+        queue.click()
+        wait_until_idle(page)
+        assert_clean(page, problems)
+        page.wait_for_function("() => { const e = document.querySelector('.st-key-sc_family_pick input');"
+                               " return e && e.value.startsWith('scaling: φ = 0 · 1 runs'); }", timeout=60_000)
+        # nothing touched from here: the fragment draws the point when the run finishes
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.st-key-sc_family_chart .js-plotly-plot')]"
+            ".some(gd => (gd.data || []).some(t => t.name === 'mean over seeds' && t.x.length === 1))",
+            timeout=300_000, polling=500)
+        wait_until_idle(page)
+        assert_clean(page, problems)
