@@ -31,6 +31,7 @@ class Seeded:
     experiment: str = ""  # an A/B experiment whose four runs are done
     ab_runs: list[str] = field(default_factory=list)
     scaling: str = ""  # a finished scaling experiment (efficientnet_s0 and s1, one seed each)
+    scaling_runs: list[str] = field(default_factory=list)  # its runs, the newest runs of the store
 
 
 @contextmanager
@@ -127,7 +128,7 @@ def seed_store(data_dir: str | Path, with_experiment: bool = True) -> Seeded:
                 vexp.Experiment(exp_id, fam.name, [a.name for a in fam.arms],
                                 [{"arm": arm, "seed": seed, "run_id": r} for (arm, seed, _), r in zip(fam.runs(), ids)],
                                 kind="scaling").save()
-                out.scaling = exp_id
+                out.scaling, out.scaling_runs = exp_id, ids
         finally:
             store.close()
     return out

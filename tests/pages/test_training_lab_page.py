@@ -195,7 +195,7 @@ def test_seeded_store_renders_every_section(seeded):
     assert not at.exception, [e.value for e in at.exception]
     assert [h.value for h in at.header] == ["1 · Set up a run", "2 · Watch", "3 · Compare tricks over seeds",
                                             "4 · Paper says vs you measured", "5 · Runs", "6 · Shape or texture?"]
-    assert at.selectbox(key="lab_watch").value == seeded.ab_runs[-1]  # the newest run
+    assert at.selectbox(key="lab_watch").value == seeded.scaling_runs[-1]  # the newest run
     assert _table(at, "seeds done") is not None  # the finished A/B is shown
     # issue 14: how many seeds an effect needs, from this A/B's spread: final accuracies 70, 74 vs 72, 75 (%)
     # give a pooled sd of sqrt((8 + 4.5) / 2) = 2.5 points; the two-sample t-test's power from scipy's noncentral t

@@ -106,7 +106,7 @@ def test_runs_of_a_few_steps_do_not_set_the_rate(tmp_path):
     assert budget.estimate_time(CFG, "cpu", calibrate=False, store_path=store.path) is None
     est = budget.estimate_time(CFG, "cpu", store_path=store.path)
     assert est.rates.source == "calibrated" and est.rates.train_images_per_s > 23.0
-    enough = dataclasses.replace(CFG, train_size=20 * 64, epochs=1)  # 20 steps: counted
+    enough = dataclasses.replace(CFG, train_size=10 * 64, epochs=1)  # 10 steps: counted
     _past_run(store, enough, ips=100.0, val_s=1.0, setup_s=1.0)
     budget._HISTORY.clear()
     est = budget.estimate_time(CFG, "cpu", store_path=store.path)

@@ -154,7 +154,7 @@ def _forward_flops(model_name: str, image_size: int, num_classes: int) -> int:
 # setup before it), else from a short calibration (a few optimizer steps of the model at the image size on the
 # device, and a few images of the data set generated). No device FLOP/s figure is guessed anywhere.
 
-MIN_HISTORY_STEPS = 20  # a finished run whose epochs trained fewer optimizer steps says little about throughput
+MIN_HISTORY_STEPS = 10  # a finished run whose epochs trained fewer optimizer steps says little about throughput
 HISTORY_TTL_S = 10.0  # the store is re-read at most this often per (model, size, device)
 CALIBRATION_S = 0.25  # timed optimizer steps stop after about this long (after one warm-up step)
 _CALIBRATION_FLOP_BUDGET = 1e9  # forward+backward FLOPs of one calibration step (sizes its batch)
