@@ -29,9 +29,8 @@ def test_trained_family_chart_from_a_store_that_holds_one(seeded) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="sc_family_pick").value == seeded.scaling
     table = at.dataframe[-1].value
-    assert list(table["model"]) == ["efficientnet_s0", "efficientnet_s1"]
-    assert list(table["resolution (px)"]) == [32, 37]
-    assert list(table["mean (%)"]) == [62.0, 72.0]  # the seeded final accuracies
+    assert list(table["configuration"]) == ["φ=0 (32 px)", "φ=1 (37 px)"]
+    assert [v.split(" ")[0] for v in table["final val accuracy (%)"]] == ["62.00", "72.00"]  # the seeded finals
     macs = list(table["multiply-adds (M)"])
     assert macs[0] < macs[1]
     assert any(c.proto.spec and "accuracy against cost" in c.proto.spec for c in at.get("plotly_chart"))
