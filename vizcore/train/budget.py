@@ -357,7 +357,8 @@ def _measure_rates(model_name: str, image_size: int, batch_size: int, device: st
     try:
         step()  # warm-up: allocations, kernel selection
         sync()
-        start, times = time.perf_counter(), []
+        start = time.perf_counter()
+        times: list[float] = []
         while len(times) < 3 or (len(times) < 5 and time.perf_counter() - start < CALIBRATION_S):
             t0 = time.perf_counter()
             step()
@@ -369,7 +370,7 @@ def _measure_rates(model_name: str, image_size: int, batch_size: int, device: st
         with torch.no_grad(), autocast():
             model(x)
             sync()
-            ev_times = []
+            ev_times: list[float] = []
             for _ in range(2):
                 t0 = time.perf_counter()
                 model(x)
