@@ -201,9 +201,9 @@ def plan_scaling(base: TrainConfig, phis: Sequence[int] = (0, 1, 2), n_seeds: in
     """Compound scaling on the embedded data (Tan & Le, 2019): ``base`` trained as each ``efficientnet_s<φ>``, each
     at its own resolution (32 · γ^φ px), over ``n_seeds`` seeds; the first φ is the baseline.
 
-    Transfer and distillation are switched off (they would bring in weights of another size). The stem is not
-    whitened: whitening fixes the first conv's filters, which would make the width multiplier of the stem a
-    no-op in the comparison.
+    Transfer and distillation are switched off (they would bring in weights of another size), and so is the
+    whitened stem (the fast recipe's initialisation for its 2x2 stem): every member starts from torchvision's
+    own EfficientNet initialisation, so the arms differ only in depth, width and resolution.
     """
     from vizcore.models.efficientnet_small import FAMILY_PHIS, small_scale
 
