@@ -1,6 +1,8 @@
 """ConvScope: entry point. Page config, the device badge and navigation; pages do the rest."""
 from __future__ import annotations
 
+import pages._startup  # noqa: F401  first import of every page: imports all modules once, in one thread
+
 import streamlit as st
 
 from pages._common import sidebar_device

@@ -4,6 +4,8 @@ The only place pages share Streamlit code; vizcore never imports this.
 """
 from __future__ import annotations
 
+import pages._startup  # noqa: F401  first import of every page: imports all modules once, in one thread
+
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,42 +14,6 @@ import numpy as np
 import streamlit as st
 
 from vizcore.core import device as vdevice
-
-
-def _ensure_navigation_app() -> None:
-    """Run every page through app.py's ``st.navigation``, even on a fresh server's first deep link.
-
-    Streamlit starts in its older "pages directory" mode when a ``pages/`` folder sits beside the main
-    script, and stays there until some session runs ``st.navigation``. A first visitor opening
-    ``/conv_arithmetic`` would get the bare page file (no page config, no device badge, helper modules
-    listed as pages). Leaving that mode and rerunning sends the request through app.py instead.
-    """
-    try:
-        from streamlit.runtime.pages_manager import PagesManager
-    except ImportError:  # a future Streamlit without the old mode
-        return
-    if getattr(PagesManager, "uses_pages_directory", False):
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
-_ensure_navigation_app()
-
-
-def _warm_up() -> None:
-    """Import the model zoo (torchvision: about 2 s on 2 cores) once per server process, in the script thread.
-
-    Done at the first visit of any page (app.py imports this module), so later pages that need the zoo open
-    without that wait. Not in a background thread: a page importing ``torchvision.transforms`` while another
-    thread was half-way through ``import torchvision`` got a partially initialised module (an ImportError in
-    the server log, and a page that never finished).
-    """
-    import torchvision  # noqa: F401
-
-    import vizcore.models.registry  # noqa: F401
-
-
-_warm_up()
 
 
 @st.cache_resource(show_spinner=False)

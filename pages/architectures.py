@@ -8,6 +8,8 @@ forward pass (tests/pages/test_architectures_page.py checks every zoo model).
 """
 from __future__ import annotations
 
+import pages._startup  # noqa: F401  first import of every page: imports all modules once, in one thread
+
 import pandas as pd
 import streamlit as st
 

@@ -6,6 +6,8 @@ export it or send it to the Training Lab, which trains with exactly this pipelin
 """
 from __future__ import annotations
 
+import pages._startup  # noqa: F401  first import of every page: imports all modules once, in one thread
+
 import json
 
 import numpy as np

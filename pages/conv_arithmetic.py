@@ -5,6 +5,8 @@ instead: the largest kernel, the smallest padding, the group counts that divide 
 """
 from __future__ import annotations
 
+import pages._startup  # noqa: F401  first import of every page: imports all modules once, in one thread
+
 import math
 import re
 

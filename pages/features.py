@@ -2,6 +2,8 @@
 Yosinski et al. 2015; Olah et al., Distill 2017), for every zoo model with random or trained weights."""
 from __future__ import annotations
 
+import pages._startup  # noqa: F401  first import of every page: imports all modules once, in one thread
+
 import hashlib
 
 import numpy as np

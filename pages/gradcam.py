@@ -3,6 +3,8 @@ the maps are right — against the embedded shapes' object masks, by deletion/in
 Adebayo et al. (NeurIPS 2018)."""
 from __future__ import annotations
 
+import pages._startup  # noqa: F401  first import of every page: imports all modules once, in one thread
+
 import hashlib
 import io
 import os

@@ -1,6 +1,8 @@
 """Home: what ConvScope is and what each page is for."""
 from __future__ import annotations
 
+import pages._startup  # noqa: F401  first import of every page: imports all modules once, in one thread
+
 import streamlit as st
 
 st.title("ConvScope")

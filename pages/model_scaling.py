@@ -1,6 +1,8 @@
 """Model tweaks and scaling: ResNet-A/B/C/D (Bag of Tricks §4) and EfficientNet's compound scaling."""
 from __future__ import annotations
 
+import pages._startup  # noqa: F401  first import of every page: imports all modules once, in one thread
+
 import dataclasses
 import math
 

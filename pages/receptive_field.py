@@ -2,6 +2,8 @@
 (Luo et al., NeurIPS 2016), for every model of the zoo."""
 from __future__ import annotations
 
+import pages._startup  # noqa: F401  first import of every page: imports all modules once, in one thread
+
 import hashlib
 import threading
 

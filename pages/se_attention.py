@@ -2,6 +2,8 @@
 them costs (Hu, Shen, Albanie, Sun, Wu. Squeeze-and-Excitation Networks, TPAMI 2019, §7.2)."""
 from __future__ import annotations
 
+import pages._startup  # noqa: F401  first import of every page: imports all modules once, in one thread
+
 import hashlib
 
 import numpy as np

@@ -6,6 +6,8 @@ the shape-vs-texture experiment. Runs belong to the process-wide lab, not to thi
 """
 from __future__ import annotations
 
+import pages._startup  # noqa: F401  first import of every page: imports all modules once, in one thread
+
 import math
 import os
 from collections.abc import Iterator
@@ -353,6 +355,14 @@ st.caption("Source: He, Zhang, Zhang, Zhang, Xie, Li, *Bag of Tricks for Image C
 
 # ---------------------------------------------------------------------------------------- 5. runs
 st.header("5 · Runs")
+for bad in store.damaged_runs():  # one unreadable record must not hide the others: say which, and offer a way out
+    w1, w2 = st.columns([5, 1])
+    w1.warning(f"Run {bad.name} (#{bad.id}) cannot be shown: its stored record is damaged ({bad.reason}). "
+               f"Delete it here, or export what is left with `python -m vizcore runs --export {bad.id}`.")
+    if w2.button("Delete this record", key=f"lab_delete_damaged_{bad.id}"):
+        with user_errors("Could not delete it: "):
+            store.delete(bad.id)
+        st.rerun()
 if not all_runs:
     st.info("Runs you start appear here: rename, delete, export, or open one in the other pages.")
 else:

@@ -50,14 +50,11 @@ class Server(str):
             return f.read()
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    from tests.seed import seed_store
-
+@contextmanager
+def running_server(data: Path, env_extra: dict[str, str] | None = None) -> Iterator[Server]:
+    """``streamlit run app.py`` on a free localhost port over data directory ``data``, healthy; stopped after."""
     port = _free_port()
-    data = tmp_path_factory.mktemp("e2e-data")
-    seeded = seed_store(data)
-    env = {**os.environ, "CONVSCOPE_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "CONVSCOPE_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1", **(env_extra or {})}
     log = open(data / "server.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", "--server.address=127.0.0.1",
@@ -79,7 +76,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 raise RuntimeError("streamlit did not become healthy within 120 s")
             time.sleep(0.5)
         srv = Server(url)
-        srv.data_dir, srv.log_path, srv.seeded = data, data / "server.log", seeded
+        srv.data_dir, srv.log_path = data, data / "server.log"
         yield srv
     finally:
         proc.terminate()
@@ -88,6 +85,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    from tests.seed import seed_store
+
+    data = tmp_path_factory.mktemp("e2e-data")
+    seeded = seed_store(data)
+    with running_server(data) as srv:
+        srv.seeded = seeded
+        yield srv
 
 
 @pytest.fixture(scope="session")

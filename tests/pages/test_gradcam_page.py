@@ -86,7 +86,12 @@ def _seed_run(data_dir) -> tuple[str, str]:
 
 
 def _spec_with(at: AppTest, text: str) -> str:
-    return next(c.proto.spec for c in at.get("plotly_chart") if text in c.proto.spec)
+    """The first chart whose text holds ``text``, as decoded text: plotly writes non-ASCII characters as
+    escapes (``\u00b7``) or as themselves depending on its JSON engine, so the spec is parsed, not grepped."""
+    import json
+
+    specs = [json.dumps(json.loads(c.proto.spec), ensure_ascii=False) for c in at.get("plotly_chart")]
+    return next(s for s in specs if text in s)
 
 
 def test_cam_over_training_of_the_chosen_lab_run(tmp_path) -> None:

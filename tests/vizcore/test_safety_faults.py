@@ -99,6 +99,7 @@ def test_listings_open_the_store_read_only(tmp_path: Path, capsys: pytest.Captur
 
 
 def test_sqlite_and_memory_errors_become_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    RunStore(tmp_path / "r.sqlite").close()
     with mock.patch.object(RunStore, "list", side_effect=sqlite3.OperationalError("database is locked")):
         rc, _, err = cli(capsys, "runs", "--db", str(tmp_path / "r.sqlite"))
     assert rc == 2 and one_error_line(err) == "error: the run store failed: database is locked"

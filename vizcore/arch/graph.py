@@ -2,6 +2,7 @@
 computed on the meta device, node helpers, and truncation of a graph at one node."""
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import torch
@@ -11,23 +12,69 @@ from torch import nn
 # ------------------------------------------------------------------------------------------- tracing
 
 
+_TRACE_LOCK = threading.Lock()  # one trace at a time: each patches nn.Module.__call__ for the whole process
+
+
+class _OwnThreadOnly:
+    """A tracer that records only the module calls of the thread tracing.
+
+    ``torch.fx`` traces by patching ``nn.Module.__call__`` and ``__getattr__`` process-wide for as long as the
+    trace runs. On a server, another session's ordinary forward pass running at that moment went through this
+    tracer and failed ("module is not installed as a submodule"); calls from other threads now run unchanged.
+    """
+
+    _tracing_thread: int | None = None
+
+    def trace(self, root: Any, concrete_args: Any = None) -> fx.Graph:
+        with _TRACE_LOCK:
+            self._tracing_thread = threading.get_ident()
+            try:
+                return super().trace(root, concrete_args)  # type: ignore[misc]
+            finally:
+                self._tracing_thread = None
+
+    def call_module(self, m: nn.Module, forward: Any, args: tuple, kwargs: dict) -> Any:
+        if threading.get_ident() != self._tracing_thread:
+            return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)  # type: ignore[misc]
+
+    def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict) -> Any:
+        if threading.get_ident() != self._tracing_thread:
+            return attr_val
+        return super().getattr(attr, attr_val, parameter_proxy_cache)  # type: ignore[misc]
+
+
+class _Tracer(_OwnThreadOnly, fx.Tracer):
+    pass
+
+
+def _path_tracer() -> fx.Tracer:
+    from torchvision.models.feature_extraction import NodePathTracer
+
+    class _PathTracer(_OwnThreadOnly, NodePathTracer):
+        pass
+
+    return _PathTracer()
+
+
 def trace(model: nn.Module) -> fx.GraphModule:
     """``torch.fx.symbolic_trace`` the model; on failure retry with torchvision's leaf-aware tracer.
 
     torchvision's feature-extraction tracer keeps the module paths (``NodePathTracer``) and treats
-    control-flow helpers as leaves; a model neither can trace is reported, not guessed.
+    control-flow helpers as leaves; a model neither can trace is reported, not guessed. Safe while other
+    threads run the same or other models (see :class:`_OwnThreadOnly`).
     """
     if isinstance(model, fx.GraphModule):
         return model
     if not isinstance(model, nn.Module):
         raise TypeError(f"expected a torch.nn.Module, got {type(model).__name__}")
     try:
-        return fx.symbolic_trace(model)
+        tracer: fx.Tracer = _Tracer()
+        graph = tracer.trace(model)
+        return fx.GraphModule(tracer.root, graph, type(model).__name__)
     except Exception as first:  # fx raises TraceError, TypeError, NotImplementedError... on dynamic code
         try:
-            from torchvision.models.feature_extraction import NodePathTracer
-
-            tracer = NodePathTracer()
+            tracer = _path_tracer()
             graph = tracer.trace(model)
             return fx.GraphModule(tracer.root, graph, type(model).__name__)
         except Exception:

@@ -33,6 +33,7 @@ from vizcore.arch.receptive_field import (
     NodeField,
     pair,
 )
+from vizcore.core.budget import check_memory
 
 
 class _PositivePath(fx.Interpreter):
@@ -139,6 +140,29 @@ def _one_unit_grad(out: torch.Tensor, unit: tuple[int, int] | None) -> torch.Ten
     return g
 
 
+def backprop_bytes(table: FieldTable, nf: NodeField, n_inputs: int, itemsize: int) -> int:
+    """Estimated bytes of one forward and backward pass of ``n_inputs`` inputs up to node ``nf``: every map on
+    the way is kept for the backward pass and gets a gradient of its size, and so does the input."""
+    def numel(shape: tuple[int, ...]) -> int:
+        out = 1
+        for v in shape:
+            out *= int(v)
+        return out
+
+    maps = 0
+    for other in table.nodes:
+        maps += numel(other.out_shape)
+        if other.node == nf.node:
+            break
+    return 2 * n_inputs * itemsize * (numel(table.input_size) + maps)
+
+
+def _check_budget(table: FieldTable, nf: NodeField, n_inputs: int, itemsize: int, what: str) -> None:
+    c, h, w = table.input_size
+    check_memory(f"{what} of {nf.node} for {n_inputs} input{'s' if n_inputs != 1 else ''} of {c}x{h}x{w}",
+                 backprop_bytes(table, nf, n_inputs, itemsize), "choose a smaller input size or an earlier layer")
+
+
 def gradient_extent(table: FieldTable, node: str, unit: tuple[int, int] | None = None) -> Box:
     """Measured field of ``unit`` of ``node``: the bounding box of the non-zero input gradient.
 
@@ -153,6 +177,7 @@ def gradient_extent(table: FieldTable, node: str, unit: tuple[int, int] | None =
         raise ValueError("expected a FieldTable made by analyze(), got one without its traced graph")
     nf = table.resolve(node)
     unit = _check_unit(nf, unit)
+    _check_budget(table, nf, 1, 8, "measuring the receptive field")
     sub = truncate(table.graph, nf.node)
     p = next(iter(table.graph.parameters()), None)
     dev = p.device if p is not None and p.device.type != "meta" else torch.device("cpu")  # weights unused
@@ -206,6 +231,8 @@ def effective_field(table: FieldTable, node: str, unit: tuple[int, int] | None =
         raise ValueError(f"expected a node with a spatial feature map, got {nf.node} with shape {list(nf.out_shape)}")
     unit = _check_unit(nf, unit)
     assert unit is not None
+    n_all = n_random + (int(images.shape[0]) if images is not None and images.ndim == 4 else 0)
+    _check_budget(table, nf, max(n_all, 1), 4, "the effective receptive field")
     c, h, w = table.input_size
     p = next(iter(table.graph.parameters()), None)
     dev, dt = (p.device, p.dtype) if p is not None else (torch.device("cpu"), torch.float32)

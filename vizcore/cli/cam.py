@@ -64,9 +64,10 @@ def _image(spec: str | None, name: str):
     path = Path(spec).expanduser()
     if not path.is_file():
         raise CLIError(f"expected a sample photo ({', '.join(sorted(photos))}) or an image file, got {spec!r}")
-    from vizcore.data import datasets
+    from vizcore.core.io import read_capped
+    from vizcore.data import datasets, images
 
-    return np.asarray(datasets.decode_image(path.read_bytes())), None
+    return np.asarray(datasets.decode_image(read_capped(path, images.MAX_FILE_BYTES, "image file"))), None
 
 
 def _methods(text: str | None, default: tuple[str, ...]) -> list[Any]:  # Method names, checked below

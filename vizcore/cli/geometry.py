@@ -7,6 +7,8 @@ from pathlib import Path
 
 from vizcore.cli.registry import CLIError, command, parse_shape
 
+MAX_SPEC_BYTES = 64_000  # a spec holds at most 200 layer lines: far below this
+
 
 def _padding(text: str) -> int | str:
     if text in ("same", "valid"):
@@ -75,12 +77,13 @@ def summary(args: argparse.Namespace) -> dict:
         name = args.model
     else:
         if args.spec == "-":
-            text = sys.stdin.read()
+            text = sys.stdin.read(MAX_SPEC_BYTES + 1)
+            if len(text) > MAX_SPEC_BYTES:
+                raise CLIError(f"expected a spec of at most {MAX_SPEC_BYTES // 1000} KB on standard input, got more")
         else:
-            path = Path(args.spec)
-            if not path.is_file():
-                raise CLIError(f"expected a spec file, got {args.spec!r} (no such file)")
-            text = path.read_text()
+            from vizcore.core.io import read_text_capped
+
+            text = read_text_capped(Path(args.spec), MAX_SPEC_BYTES, "spec file")
         built = spec.build(text)
         model, shape, name = built.model, built.input_shape, "custom"
     if args.input:

@@ -51,7 +51,9 @@ def _image(spec: str):
     p = Path(spec)
     if not p.is_file():
         raise CLIError(f"expected --image as a sample photo ({', '.join(photos)}) or an image file, got {spec!r}")
-    return image_io.decode_image(p.read_bytes())
+    from vizcore.core.io import read_capped
+
+    return image_io.decode_image(read_capped(p, image_io.MAX_FILE_BYTES, "image file"))
 
 
 def _input(name: str, spec: str):

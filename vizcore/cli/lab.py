@@ -109,7 +109,10 @@ def base_config(config_path: str | None, sets: list[str], default=None):
     from vizcore.train.config import TrainConfig
 
     if config_path:
-        base = TrainConfig.from_json(Path(config_path).read_text())
+        from vizcore.cli.train import MAX_CONFIG_BYTES
+        from vizcore.core.io import read_text_capped
+
+        base = TrainConfig.from_json(read_text_capped(Path(config_path), MAX_CONFIG_BYTES, "config file"))
     else:
         base = default if default is not None else TrainConfig()
     fields = {f.name for f in dataclasses.fields(TrainConfig)}

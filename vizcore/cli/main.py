@@ -92,7 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _stderr_line("error: interrupted")
         return 130
-    except (CLIError, ValueError, TypeError, KeyError, RuntimeError, OSError, MemoryError, sqlite3.Error) as exc:
+    except (CLIError, ValueError, TypeError, KeyError, RuntimeError, OSError, MemoryError, ArithmeticError,
+            sqlite3.Error) as exc:
         if isinstance(exc, OSError) and exc.filename == "<stdout>":
             _silence_stdout()
             _stderr_line(f"error: cannot write the output: {exc.strerror or exc}")

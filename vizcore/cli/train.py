@@ -17,6 +17,8 @@ from typing import Any
 
 from vizcore.cli.registry import CLIError, command, print_json
 
+MAX_CONFIG_BYTES = 1_000_000  # a TrainConfig with an augmentation pipeline is a few KB
+
 
 def _config_fields() -> list[dataclasses.Field]:
     from vizcore.train.config import TrainConfig
@@ -73,8 +75,10 @@ def _load_config(args: argparse.Namespace):
 
     data: dict[str, Any] = {}
     if args.config is not None:
+        from vizcore.core.io import read_text_capped
+
         try:
-            text = Path(args.config).read_text()
+            text = read_text_capped(Path(args.config), MAX_CONFIG_BYTES, "config file")
         except OSError as exc:
             raise CLIError(f"expected a readable config file, got {str(args.config)!r} ({exc.strerror})") from None
         try:
@@ -129,7 +133,9 @@ def run_train(args: argparse.Namespace) -> None:
     rec = store.get(run_id)
     summary = {"kind": "summary", "run_id": run_id, "name": rec.name, "status": status, "message": rec.message,
                "epochs_done": rec.epochs_done, "val_acc": rec.val_acc, "best_val_acc": rec.best_val_acc,
-               "checkpoint": rec.checkpoint, "kept_epochs": rec.kept_epochs, "info": rec.info}
+               "checkpoint": rec.checkpoint, "kept_epochs": rec.kept_epochs, "info": rec.info,
+               # a writing command says what it creates
+               "store": str(store.path), "store_created": not store.existed}
     print_json(summary, lines=True)
     if status == "failed":
         raise CLIError(rec.message)
@@ -166,10 +172,13 @@ def _add_runs(p: argparse.ArgumentParser) -> None:
 def run_runs(args: argparse.Namespace) -> Any:
     from vizcore.lab.store import RunStore
 
+    if args.db is not None and not args.db.exists():  # a listing never creates a store
+        raise CLIError(f"expected an existing run store, got {str(args.db)!r} (no such file; `train --db` creates one)")
     store = RunStore(args.db, readonly=not args.delete)  # listings open the store read-only
     store.mark_interrupted()
     if args.metrics:
-        store.get(args.metrics)
+        if not store.exists(args.metrics):
+            raise CLIError(f"expected a stored run id, got {args.metrics!r}")
         return store.metrics(args.metrics, "step" if args.steps else "epoch")
     if args.delete:
         store.delete(args.delete)
@@ -183,6 +192,9 @@ def run_runs(args: argparse.Namespace) -> Any:
                     "model": r.config.model, "dataset": r.config.dataset, "epochs": r.config.epochs,
                     "epochs_done": r.epochs_done, "val_acc": r.val_acc, "best_val_acc": r.best_val_acc,
                     "created_at": r.created_at, "checkpoint": r.checkpoint, "kept_epochs": r.kept_epochs})
+    for d in store.damaged_runs(args.group):  # listed, not hidden: the message says how to export or delete it
+        out.append({"id": d.id, "name": d.name, "group": None, "status": "damaged", "message": d.message,
+                    "created_at": d.created_at, "stored_status": d.status})
     return out
 
 

@@ -68,3 +68,31 @@ def check_writable(folder: str | Path, need_bytes: int = 0) -> Path:
         raise ValueError(f"expected at least {need_bytes / 2**20:.0f} MB free in {d}, got {free / 2**20:.0f} MB; "
                          "free some disk space")
     return d
+
+
+def read_capped(path: str | Path, max_bytes: int, what: str = "file") -> bytes:
+    """The bytes of ``path``, refusing anything larger than ``max_bytes`` without reading more than one byte past
+    it: a size from ``stat`` cannot be trusted (``/dev/zero``, a pipe and ``/proc`` files report 0), so the read
+    itself is bounded. ValueError (too large, a folder, no such file) in words, naming ``what``."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise ValueError(f"expected a {what}, got the folder {str(path)!r}")
+    if not p.exists():
+        raise ValueError(f"expected a {what}, got {str(path)!r} (no such file)")
+    with open(p, "rb") as f:
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ValueError(f"expected a {what} of at most {_size_words(max_bytes)}, got {str(path)!r} (larger)")
+    return data
+
+
+def read_text_capped(path: str | Path, max_bytes: int, what: str = "file") -> str:
+    """:func:`read_capped` decoded as UTF-8 (ValueError for text that is not UTF-8)."""
+    try:
+        return read_capped(path, max_bytes, what).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"expected a {what} of UTF-8 text, got {str(path)!r} (binary data)") from None
+
+
+def _size_words(n: int) -> str:
+    return f"{n / 1e6:g} MB" if n >= 1_000_000 else f"{n / 1e3:g} KB" if n >= 1000 else f"{n} bytes"

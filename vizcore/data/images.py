@@ -60,7 +60,10 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
     return (np.clip(arr.astype(np.int64), 0, 65535) >> 8).astype(np.uint8)
 
 
-def decode_image(data: bytes, max_bytes: int = 20_000_000, max_pixels: int = 40_000_000) -> np.ndarray:
+MAX_FILE_BYTES = 20_000_000  # an image file larger than this is refused before it is read
+
+
+def decode_image(data: bytes, max_bytes: int = MAX_FILE_BYTES, max_pixels: int = 40_000_000) -> np.ndarray:
     """Decode image file bytes (PNG, JPEG, GIF, WebP, BMP, TIFF, ...) to an (H, W, 3) uint8 RGB array.
 
     EXIF orientation is applied; grey, 16-bit, palette and CMYK images are converted; transparency is

@@ -80,7 +80,7 @@ class Step:
     params: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.op not in OPS:
+        if not isinstance(self.op, str) or self.op not in OPS:
             raise ValueError(f"expected an operation from {', '.join(OPS)}, got {self.op!r}")
         d = OPS[self.op]
         if isinstance(self.p, bool) or not isinstance(self.p, (int, float)) or not 0.0 <= self.p <= 1.0:
@@ -305,6 +305,6 @@ def load_pipeline(source: Any) -> Pipeline:
     path = Path(text).expanduser()
     if not path.is_file():
         raise ValueError(f"expected a pipeline JSON file, a preset name or JSON text, got {text!r} (no such file)")
-    if path.stat().st_size > MAX_JSON_BYTES:
-        raise ValueError(f"expected a pipeline file of at most {MAX_JSON_BYTES} bytes, got {path.stat().st_size}")
-    return Pipeline.from_json(path.read_text())
+    from vizcore.core.io import read_text_capped
+
+    return Pipeline.from_json(read_text_capped(path, MAX_JSON_BYTES, "pipeline file"))

@@ -83,11 +83,13 @@ def seeds_needed(effect: float, sd: float, alpha: float = 0.05, target: float = 
     _check_positive("effect", abs(effect))
     _check_positive("sd", sd)
     # The normal approximation is a lower bound to start from; then step up (exact power grows with n).
-    z = stats.norm.ppf(1.0 - alpha / 2.0) + stats.norm.ppf(target)
+    z = float(stats.norm.ppf(1.0 - alpha / 2.0) + stats.norm.ppf(target))
     factor = 1.0 if design == "paired" else 2.0
-    n = max(2, int(math.floor(factor * (z * sd / abs(effect)) ** 2)) - 1)
-    if n > MAX_SEEDS:
+    ratio = z * (sd / abs(effect))  # inf for an effect far inside the noise (1e-300 at sd 1e300)
+    if not ratio <= math.sqrt(MAX_SEEDS / factor):
         return None
+    approx = factor * ratio**2
+    n = max(2, int(math.floor(approx)) - 1)
     while n > 2 and power(n - 1, effect, sd, alpha, design) >= target:
         n -= 1
     while power(n, effect, sd, alpha, design) < target:
@@ -103,10 +105,12 @@ def min_detectable_effect(n: int, sd: float, alpha: float = 0.05, target: float 
     _check(design, alpha, target)
     _check_n(n, design)
     _check_positive("sd", sd)
-    hi = sd
-    while power(n, hi, sd, alpha, design) < target:
+    # Power depends on effect / sd only: search in units of sd, so no spread (1e-300 or 1e300) overflows.
+    hi = 1.0
+    while power(n, hi, 1.0, alpha, design) < target:
         hi *= 2.0
-    return float(optimize.brentq(lambda d: power(n, d, sd, alpha, design) - target, 0.0, hi, xtol=1e-10))
+    d = optimize.brentq(lambda x: power(n, x, 1.0, alpha, design) - target, 0.0, hi, xtol=1e-12)
+    return float(d * sd)
 
 
 def _values(values: Sequence[float], what: str) -> np.ndarray:

@@ -107,6 +107,32 @@ def _pid_alive(pid: int | None) -> bool:
     return True
 
 
+class DamagedRunError(ValueError):
+    """One stored run's record cannot be read (its config or info is not valid JSON or not a valid config); the
+    message names the run and says how to export or delete it. The store's other runs stay readable."""
+
+    def __init__(self, run_id: str, name: str, reason: str) -> None:
+        self.run_id, self.name, self.reason = run_id, name, reason
+        super().__init__(f"the stored record of run {run_id} ({name}) is damaged: {reason}; export what is left with "
+                         f"`python -m vizcore runs --export {run_id}` or remove it with "
+                         f"`python -m vizcore runs --delete {run_id}`")
+
+
+@dataclass(frozen=True)
+class DamagedRun:
+    """A run whose record :meth:`RunStore.list` could not read: listed apart, so the others still show."""
+
+    id: str
+    name: str
+    status: str
+    created_at: float
+    reason: str  # what is wrong, in words
+
+    @property
+    def message(self) -> str:
+        return str(DamagedRunError(self.id, self.name, self.reason))
+
+
 class StoreError(ValueError):
     """The run store file cannot be used (not a database, corrupt, unreadable); the message says how to recover."""
 
@@ -136,7 +162,9 @@ class RunStore:
 
     def __init__(self, path: str | Path | None = None, *, readonly: bool = False, recover: bool = False) -> None:
         self.path = Path(path) if path is not None else paths.data_dir() / "runs.sqlite"
-        self.readonly = readonly and self.path.is_file()
+        # A listing never creates: read-only on a missing file is an empty store in memory, nothing on disk.
+        self.readonly = readonly
+        self.existed = self.path.is_file()  # False: this object created the file (or, read-only, found none)
         self.recovered_from: Path | None = None
         self._lock = threading.RLock()
         try:
@@ -152,6 +180,10 @@ class RunStore:
         if p.exists() and not p.is_file():
             what = "a folder" if p.is_dir() else "a device or other special file"
             raise StoreError(f"expected a run store database file at {p}, got {what}")
+        if self.readonly and not p.exists():
+            mem = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+            mem.executescript(_SCHEMA)
+            return mem
         if not p.exists():
             try:
                 p.parent.mkdir(parents=True, exist_ok=True)
@@ -291,16 +323,20 @@ class RunStore:
     def delete(self, run_id: str) -> None:
         """Remove a finished run, its metrics and its checkpoint files (the kept epochs' too); refuses a queued
         or running one."""
-        rec = self.get(run_id)
-        if rec.status in ("queued", "running"):
-            raise ValueError(f"expected a finished run to delete, got {run_id} with status {rec.status!r} (cancel it first)")
+        try:
+            rec: RunRecord | None = self.get(run_id)
+            status: str = rec.status if rec is not None else ""
+        except DamagedRunError:  # a damaged record can still be removed, with its checkpoint
+            rec, status = None, str(self._raw(run_id)["status"])
+        if status in ("queued", "running") and (rec is not None or self._owner_alive(run_id)):
+            raise ValueError(f"expected a finished run to delete, got {run_id} with status {status!r} (cancel it first)")
         with self._lock, self._db:
             self._db.execute("BEGIN")
             self._db.execute("DELETE FROM metrics WHERE run_id=?", (run_id,))
             self._db.execute("DELETE FROM runs WHERE id=?", (run_id,))
         for p in (self.checkpoint_path(run_id), Path(str(self.checkpoint_path(run_id)) + ".json")):
             p.unlink(missing_ok=True)
-        self._delete_epochs(run_id, rec.info.get("epochs_dir"))
+        self._delete_epochs(run_id, rec.info.get("epochs_dir") if rec is not None else None)
 
     def _delete_epochs(self, run_id: str, folder: str | None) -> None:
         """Remove the epoch weights this run wrote (its run id in their metadata: a shared folder keeps the
@@ -349,12 +385,40 @@ class RunStore:
     def _record(self, row: tuple) -> RunRecord:
         (rid, name, grp, config, status, message, created, started, finished, epochs, val_acc, best, ckpt,
          info) = row
-        return RunRecord(rid, name, grp, TrainConfig.from_json(config, stored=True), status, message, created, started,
-                         finished, epochs, val_acc, best if best is None or best >= 0 else None, ckpt,
-                         json.loads(info or "{}"))
+        try:
+            cfg = TrainConfig.from_json(config, stored=True)
+        except (ValueError, TypeError) as exc:
+            raise DamagedRunError(rid, name, f"its config cannot be read ({' '.join(str(exc).split())[:160]})"
+                                  ) from None
+        try:
+            extra = json.loads(info or "{}")
+        except ValueError:
+            extra = None
+        if not isinstance(extra, dict):
+            raise DamagedRunError(rid, name, "its info is not a JSON object")
+        return RunRecord(rid, name, grp, cfg, status, message, created, started, finished, epochs, val_acc,
+                         best if best is None or best >= 0 else None, ckpt, extra)
 
     _COLS = ("id, name, grp, config, status, message, created_at, started_at, finished_at, epochs_done, val_acc, "
              "best_val_acc, checkpoint, info")
+
+    def _raw(self, run_id: str) -> dict[str, Any]:
+        """A run's stored row as text, without parsing it (for damaged records)."""
+        with self._lock:
+            cur = self._db.execute("SELECT * FROM runs WHERE id=?", (run_id,))
+            row = cur.fetchone()
+            names = [d[0] for d in cur.description]
+        if row is None:
+            raise ValueError(f"expected a stored run id, got {run_id!r}")
+        return dict(zip(names, row))
+
+    def _owner_alive(self, run_id: str) -> bool:
+        raw = self._raw(run_id)
+        return raw["host"] == socket.gethostname() and _pid_alive(raw["pid"])
+
+    def exists(self, run_id: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone() is not None
 
     def get(self, run_id: str) -> RunRecord:
         with self._lock:
@@ -364,7 +428,15 @@ class RunStore:
         return self._record(row)
 
     def list(self, group: str | None = None) -> list[RunRecord]:
-        """All runs, newest first; only those of ``group`` when given."""
+        """All readable runs, newest first; only those of ``group`` when given. Damaged records are left out
+        (see :meth:`damaged_runs`), so one bad row never hides the others."""
+        return self._scan(group)[0]
+
+    def damaged_runs(self, group: str | None = None) -> builtins.list[DamagedRun]:
+        """The runs whose records cannot be read, newest first, each with what is wrong and how to fix it."""
+        return self._scan(group)[1]
+
+    def _scan(self, group: str | None) -> tuple[builtins.list[RunRecord], builtins.list[DamagedRun]]:
         q = f"SELECT {self._COLS} FROM runs"
         args: tuple = ()
         if group is not None:
@@ -372,7 +444,13 @@ class RunStore:
             args = (group,)
         with self._lock:
             rows = self._db.execute(q + " ORDER BY created_at DESC, rowid DESC", args).fetchall()
-        return [self._record(r) for r in rows]
+        out, damaged = [], []
+        for r in rows:
+            try:
+                out.append(self._record(r))
+            except DamagedRunError as exc:
+                damaged.append(DamagedRun(r[0], r[1], r[4], r[6], exc.reason))
+        return out, damaged
 
     def groups(self) -> builtins.list[str]:
         with self._lock:
@@ -390,9 +468,15 @@ class RunStore:
 
     def export(self, run_id: str) -> tuple[str, str]:
         """(config as JSON, epoch metrics as CSV) of a run, for download."""
-        rec = self.get(run_id)
-        config_json = json.dumps({"id": rec.id, "name": rec.name, "group": rec.group, "status": rec.status,
-                                  "message": rec.message, "config": rec.config.to_dict()}, indent=2)
+        try:
+            rec = self.get(run_id)
+            config_json = json.dumps({"id": rec.id, "name": rec.name, "group": rec.group, "status": rec.status,
+                                      "message": rec.message, "config": rec.config.to_dict()}, indent=2)
+        except DamagedRunError as exc:  # hand back what is stored, as text, with the reason
+            raw = self._raw(run_id)
+            config_json = json.dumps({"id": run_id, "name": raw["name"], "group": raw["grp"], "status": raw["status"],
+                                      "message": raw["message"], "damaged": exc.reason,
+                                      "config_text": raw["config"]}, indent=2)
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=list(EPOCH_COLUMNS), extrasaction="ignore", lineterminator="\n")
         w.writeheader()

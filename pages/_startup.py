@@ -1,0 +1,115 @@
+"""Import, once per server process and in one thread, every module the app's code imports.
+
+Streamlit runs each browser session's script in its own thread. When a class opens the app at once, several
+threads import the same modules at the same moment; Python breaks the resulting import-lock cycles by handing one
+thread a half-initialised module ("cannot import name 'image_picker' from 'pages._common'", "partially initialized
+module 'pandas' has no attribute 'Series'"), and the page crashes. So app.py and every page import this
+module first (``import pages._startup``; a fresh server runs a deep-linked page file before app.py, see
+``pages/_common.py``): the first session imports everything, in one thread, while the others wait for this
+module's import to finish (holding no other import lock, so no cycle can form); later sessions find it done.
+``tests/test_startup.py`` checks that every page keeps that first import.
+
+The list is read from the source itself — every ``import`` in ``app.py``, ``pages/`` and ``vizcore/``, at any depth
+(function-level imports too) — so a new page or module is covered without anyone keeping a list. This module
+imports nothing but the standard library, so importing it cannot race.
+"""
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# Streamlit imports these lazily when a page first draws a table, a chart or an image.
+LAZY_FOR_STREAMLIT = ("pyarrow", "pandas", "plotly.io", "plotly.graph_objects", "PIL.Image", "numpy")
+
+_lock = threading.Lock()
+_done: list[float] = []  # seconds the import took, once done
+
+
+def imported_names(root: Path = ROOT) -> list[str]:
+    """Absolute module names (and ``from X import Y`` candidates ``X.Y``) imported anywhere in app.py, pages/ and
+    vizcore/, in a stable order: packages before their submodules."""
+    files = [root / "app.py", *sorted((root / "pages").glob("*.py")), *sorted((root / "vizcore").rglob("*.py"))]
+    names: set[str] = set(LAZY_FOR_STREAMLIT)
+    for f in files:
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"), str(f))):
+            if isinstance(node, ast.Import):
+                names.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module)
+                names.update(f"{node.module}.{a.name}" for a in node.names if a.name != "*")
+    names.discard("__future__")
+    names.update(_vizcore_modules(root))
+    return sorted(names, key=lambda n: (n.count("."), n))
+
+
+def _vizcore_modules(root: Path) -> list[str]:
+    out = []
+    for f in sorted((root / "vizcore").rglob("*.py")):
+        rel = f.relative_to(root).with_suffix("")
+        parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+        if rel.name != "__main__":
+            out.append(".".join(parts))
+    return out
+
+
+def _is_module(name: str) -> bool:
+    """Whether ``name`` is an installed module (``X.Y`` from ``from X import Y`` may be a plain attribute; a
+    package that is not installed, an optional one, is skipped)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def import_all() -> float:
+    """Import every module of :func:`imported_names` once per process; returns the seconds the first call took
+    (later calls return at once with the same figure). Thread-safe: concurrent callers wait for the first."""
+    if _done:
+        return _done[0]
+    with _lock:
+        if not _done:
+            t0 = time.perf_counter()
+            for name in imported_names():
+                # pages.* are Streamlit code with effects at import (caches, a rerun): their own imports are
+                # all in this list, so importing them later, from several threads, takes no lock that can cycle
+                if name.endswith("__main__") or name == "pages" or name.startswith("pages."):
+                    continue
+                if _is_module(name):
+                    importlib.import_module(name)
+            _done.append(time.perf_counter() - t0)
+    return _done[0]
+
+
+def leave_pages_directory_mode() -> bool:
+    """Run every page through app.py's ``st.navigation``, even on a fresh server's first deep link.
+
+    Streamlit starts in its older "pages directory" mode when a ``pages/`` folder sits beside the main script,
+    and stays there until some session runs ``st.navigation``: a first visitor opening ``/conv_arithmetic`` would
+    get the bare page file (no page config, no device badge, helper modules listed as pages). Streamlit offers no
+    setting for this, so the class attribute it reads is set here, at the first import, before the slow imports
+    (sessions starting after that take the navigation path). Returns whether this run was in the old mode;
+    ``tests/test_startup.py`` fails if a Streamlit upgrade renames the attribute.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a future Streamlit without the old mode
+        return False
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        return True
+    return False
+
+
+_bare_page = leave_pages_directory_mode()
+import_all()  # on first import: app.py and every page import this module before any other
+if _bare_page:
+    import streamlit as st
+
+    # Last, after every import: a rerun raised while this module is imported leaves it half-made for a
+    # concurrent importer, which is harmless only because importers use no name from it.
+    st.rerun()  # this request again, through app.py
