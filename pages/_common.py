@@ -111,6 +111,37 @@ def image_picker(key: str, shapes_size: int = 128) -> np.ndarray:
     return photos[name]
 
 
+# ------------------------------------------------------------------------------------------- data folders
+
+DOWNLOADS = "Data directory (downloads)"  # the choice that means "no folder: the data directory's own copy"
+
+
+def data_folder_picker(container, key: str, *, downloads: bool = False,
+                       label: str = "Data folder") -> str | None:
+    """Choose an image folder (root/<class>/<image>) among those the server's operator allows; never a typed path.
+
+    The only way a page reads a server folder: the choices are the names of :func:`vizcore.core.paths.data_folders`
+    (``CONVSCOPE_DATA_FOLDERS`` or the data directory's ``folders`` file), so nothing a browser user does can name,
+    or learn anything about, another path. With ``downloads`` the first choice is the data directory itself (for
+    data sets that download there). Returns the chosen folder's path, or None (downloads, or none configured: then
+    a sentence says how the operator adds one).
+    """
+    from vizcore.core import paths
+
+    folders = paths.data_folders()
+    choices = ([DOWNLOADS] if downloads else []) + list(folders)
+    if not choices:
+        container.info(f"No image folders are offered on this server. Its operator lists them in "
+                       f"{paths.FOLDERS_ENV_VAR} or in the data directory's '{paths.FOLDERS_FILE}' file (one per line).")
+        return None
+    picked = container.selectbox(label, choices, key=key,
+                                 help="image folders (root/<class>/<image>) the operator of this server offers")
+    if picked == DOWNLOADS:
+        return None
+    with user_errors(f"{label}: "):
+        return str(paths.resolve_data_folder(picked))
+
+
 CHECKPOINT_KEY = "checkpoint_path"  # set by the Training Lab's "Open in other pages"
 AUGMENT_PIPELINE_KEY = "augment_pipeline_for_lab"  # pipeline JSON set by the Augmentation Lab's "Use in Training Lab"
 

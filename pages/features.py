@@ -9,7 +9,7 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from pages._common import image_picker, traced_model, user_errors, weights_picker
+from pages._common import data_folder_picker, image_picker, traced_model, user_errors, weights_picker
 from vizcore.data import images as image_io
 from vizcore.figures import features as figs
 from vizcore.inspect import activations, capture, filters, maximize, top_patches
@@ -182,11 +182,11 @@ elif view == "Top-activating patches":
                            format_func=lambda d: {"shapes": "Embedded shapes", "digits": "Digits (scikit-learn)",
                                                   "photos": "Sample photos, cut into crops",
                                                   "folder": "Image folder"}[d])
-    root = d1.text_input("Folder", key="ft_tp_root") if dataset == "folder" else None
+    root = data_folder_picker(d1, "ft_tp_root") if dataset == "folder" else None
     n = int(d2.slider("Images searched", 100, 5000, 1000, 100, key="ft_tp_n"))
     k = int(d3.slider("Top k", 1, 36, 9, key="ft_tp_k"))
     run_key = (name, weights, stamp, node, dataset, n, k, root)
-    if d4.button("Find top patches", key="ft_tp_run", type="primary"):
+    if d4.button("Find top patches", key="ft_tp_run", type="primary", disabled=dataset == "folder" and root is None):
         st.session_state["ft_tp_done"] = run_key
     if st.session_state.get("ft_tp_done") == run_key:
         with user_errors("Could not search the data set: "):

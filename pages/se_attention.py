@@ -10,7 +10,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from pages._common import image_picker, traced_model, user_errors, weights_picker
+from pages._common import data_folder_picker, image_picker, traced_model, user_errors, weights_picker
 from vizcore.figures import se as figs
 from vizcore.inspect import se
 from vizcore.inspect.top_patches import load_labelled
@@ -155,10 +155,10 @@ st.subheader("Gates per class (Hu et al., TPAMI 2019, §7.2, Figs. 6–7)")
 big = entry.input_size[1] > 64
 a1, a2, a3 = st.columns(3)
 dataset = a1.selectbox("Labelled data", list(_SETS), format_func=_SETS.__getitem__, key="se_data")
-root = a1.text_input("Folder (root/<class>/images)", key="se_root") if dataset == "folder" else None
+root = data_folder_picker(a1, "se_root") if dataset == "folder" else None
 n = int(a2.slider("Images per class", 5, 30 if big else 100, 10 if big else 50, key="se_n"))
 akey = (name, weights, stamp, dataset, n, root)
-if a3.button("Run the by-class analysis", key="se_run", type="primary"):
+if a3.button("Run the by-class analysis", key="se_run", type="primary", disabled=dataset == "folder" and root is None):
     st.session_state["se_done"] = akey
 if st.session_state.get("se_done") == akey:
     with user_errors("Could not run the analysis: "):

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import pandas as pd
 import streamlit as st
 
-from pages._common import AUGMENT_PIPELINE_KEY, CHECKPOINT_KEY, user_errors
+from pages._common import AUGMENT_PIPELINE_KEY, CHECKPOINT_KEY, data_folder_picker, user_errors
 from pages._lab_live import ACTIVE_KEY, comparison, follow, watch
 from pages._nav import page_link
 from vizcore.core import paths
@@ -112,19 +112,7 @@ if "scaled" in zoo.get_entry(model_name).tags and zoo.get_entry(model_name).inpu
                "the Model tweaks & scaling page trains each member of the family at its own resolution.")
 data_root = None
 if dataset == "folder" or not vdata.DATASETS[dataset].offline:
-    # Browser users choose among folders the operator configured; they never type a server path.
-    folders = paths.data_folders()
-    default_label = "Data directory (downloads)"
-    choices = ([] if dataset == "folder" else [default_label]) + list(folders)
-    if not choices:
-        st.info(f"No image folders are configured on this server. The operator lists them in "
-                f"{paths.FOLDERS_ENV_VAR} or in the data directory's '{paths.FOLDERS_FILE}' file (one per line).")
-    else:
-        picked = st.selectbox("Data folder", choices, key="lab_data_folder",
-                              help="image folders (root/<class>/<image>) the operator of this server offers")
-        if picked != default_label:
-            with user_errors("Data folder: "):
-                data_root = str(paths.resolve_data_folder(picked))
+    data_root = data_folder_picker(st, "lab_data_folder", downloads=dataset != "folder")
 
 st.caption("Tricks, grouped as the paper groups them (§3 efficient training, §4 model tweaks, §5 training "
            "refinements), plus data augmentation, knowledge distillation and transfer learning.")

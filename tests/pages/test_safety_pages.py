@@ -89,3 +89,30 @@ def test_training_lab_survives_a_damaged_store(data_dir: Path) -> None:
     assert not at.exception, [e.value for e in at.exception]
     kept = [p.name for p in data_dir.iterdir() if p.name.startswith("runs.sqlite.corrupt-")]
     assert len(kept) == 1 and (data_dir / kept[0]).read_bytes() == b"not a database" * 10
+
+
+def test_training_lab_lists_the_other_runs_beside_a_damaged_record(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.seed import seed_store
+    from vizcore.lab.store import RunStore
+
+    d = tmp_path / "seeded"
+    seeded = seed_store(d)
+    monkeypatch.setenv("CONVSCOPE_DATA_DIR", str(d))
+    bad = seeded.done[0]
+    store = RunStore(d / "runs.sqlite")
+    store._db.execute("UPDATE runs SET config='{not json' WHERE id=?", (bad,))
+    at = AppTest.from_file("../../pages/training_lab.py", default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    [warn] = [w.value for w in at.warning if bad in w.value]
+    assert "damaged" in warn and f"runs --export {bad}" in warn
+    [table] = [t.value for t in at.dataframe if "id" in t.value.columns and "status" in t.value.columns]
+    assert bad not in set(table["id"]) and seeded.done[1] in set(table["id"])
+    at.button(key=f"lab_delete_damaged_{bad}").click().run()
+    assert not at.exception and not [w for w in at.warning if bad in w.value]
+    assert not store.exists(bad) and store.damaged_runs() == []
+    from vizcore.lab import queue as runs
+
+    for lab in list(runs._LABS.values()):
+        lab.shutdown(wait=True, timeout=30)
+    runs._LABS.clear()
