@@ -30,6 +30,14 @@ IDLE_JS = ("() => { const a = document.querySelector('[data-testid=\"stApp\"]');
            " && document.querySelector('h1') && !document.querySelector('[data-testid=\"stStatusWidget\"]')); }")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used so far (Linux /proc)."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wave(browser, url: str, paths: list[str], timeout_s: float) -> tuple[dict[str, float], list[str]]:
     """Open ``paths`` (one session each) at once; seconds until each was idle, and the pages with an error."""
     pages = []
@@ -70,13 +78,17 @@ def main() -> None:
             print(f"server healthy after {time.monotonic() - t_start:.1f} s; {args.sessions} sessions per wave")
             results = {}
             for name in ("fresh", "warm"):
+                cpu0 = cpu_seconds(url.pid)
                 done, bad = wave(browser, url, paths, args.timeout)
+                cpu = cpu_seconds(url.pid) - cpu0
                 results[name] = done
                 times = sorted(done.values())
                 slowest = max(done, key=done.get) if done else "-"
                 print(f"{name:5s}: {len(done)}/{len(paths)} idle; median {statistics.median(times):.1f} s, "
                       f"slowest {times[-1]:.1f} s ({slowest}); errors on: {bad or 'none'}")
                 print("       " + ", ".join(f"{k.split()[1]} {v:.1f}" for k, v in sorted(done.items())))
+                print(f"       server CPU for the wave: {cpu:.1f} s (the browsers' rendering, on the same cores "
+                      f"here, is not in it: on 2 cores the server alone needs at least {cpu / 2:.1f} s of wall time)")
             alone, _ = wave(browser, url, [""], args.timeout)
             one = next(iter(alone.values()))
             print(f"peer: one session alone on the warm server, home idle after {one:.1f} s")

@@ -40,6 +40,7 @@ class Server(str):
 
     data_dir: Path
     log_path: Path
+    pid: int
 
     def log_size(self) -> int:
         return self.log_path.stat().st_size
@@ -76,7 +77,7 @@ def running_server(data: Path, env_extra: dict[str, str] | None = None) -> Itera
                 raise RuntimeError("streamlit did not become healthy within 120 s")
             time.sleep(0.5)
         srv = Server(url)
-        srv.data_dir, srv.log_path = data, data / "server.log"
+        srv.data_dir, srv.log_path, srv.pid = data, data / "server.log", proc.pid
         yield srv
     finally:
         proc.terminate()
@@ -194,3 +195,11 @@ def assert_clean(page, problems: list[str], expected_error: str | None = None) -
               if not (expected_error and t.strip().startswith(expected_error))]
     assert not errors, errors
     assert not problems, problems
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    """The class test first: it must meet the session's server fresh, before any other test has warmed it."""
+    first = [i for i in items if i.nodeid.startswith("tests/e2e/test_class.py")]
+    rest = [i for i in items if i not in first]
+    at = next((k for k, i in enumerate(rest) if i.nodeid.startswith("tests/e2e/")), len(rest))
+    items[:] = rest[:at] + first + rest[at:]

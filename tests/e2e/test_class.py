@@ -13,47 +13,44 @@ from pathlib import Path
 import pytest
 
 from tests.app_pages import app_pages
-from tests.e2e.conftest import SERVER_LOG_PROBLEMS, running_server, wait_until_idle
+from tests.e2e.conftest import SERVER_LOG_PROBLEMS, wait_until_idle
 
 pytestmark = pytest.mark.e2e
 
 SESSIONS = 12
 
 
-def test_a_class_opens_every_page_at_once(browser, tmp_path: Path) -> None:
-    from tests.seed import seed_store
-
-    data = tmp_path / "data"
-    data.mkdir()
-    seed_store(data)
+def test_a_class_opens_every_page_at_once(browser, server) -> None:
+    # The session's server, still fresh: tests/e2e/conftest.py runs this test before every other browser test.
     paths = ["" if default else Path(path).stem for path, default in app_pages()]
     urls = [paths[i % len(paths)] for i in range(SESSIONS)]
     assert set(urls) == set(paths)  # every page at least once
-    with running_server(data) as srv:
-        opened: list[tuple[str, object, list[str]]] = []
-        try:
-            t0 = time.monotonic()
-            for u in urls:  # each page in its own browser context: a separate session, as twelve students are
-                ctx = browser.new_context(viewport={"width": 1400, "height": 900})
-                page = ctx.new_page()
-                errors: list[str] = []
-                page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
-                page.goto(f"{srv}/{u}", wait_until="commit", timeout=60_000)
-                opened.append((u, page, errors))
-            idle_s = {}
-            for u, page, _ in opened:
-                wait_until_idle(page, timeout_ms=240_000)
-                idle_s[u or "home"] = round(time.monotonic() - t0, 1)
-            for u, page, errors in opened:
-                exc = page.locator('[data-testid="stException"]')
-                assert exc.count() == 0, f"/{u}: {exc.first.inner_text()}"
-                assert page.locator("h1").first.inner_text().strip(), f"/{u}: no title"
-                assert "Compute device" in page.locator('[data-testid="stSidebar"]').inner_text(), f"/{u}"
-                assert not errors, (u, errors)
-            print(f"{SESSIONS} sessions idle after (s): {idle_s}")
-        finally:
-            for _, page, _ in opened:
-                page.context.close()
-        log = srv.log_path.read_text(encoding="utf-8", errors="replace")
-        bad = [ln for ln in log.splitlines() if SERVER_LOG_PROBLEMS.search(ln)]
-        assert not bad, "server log:\n" + log[-4000:]
+    srv = server
+    opened: list[tuple[str, object, list[str]]] = []
+    try:
+        t0 = time.monotonic()
+        for u in urls:  # each page in its own browser context: a separate session, as twelve students are
+            ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+            page = ctx.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+            page.goto(f"{srv}/{u}", wait_until="commit", timeout=60_000)
+            opened.append((u, page, errors))
+        idle_s = {}
+        for u, page, _ in opened:
+            wait_until_idle(page, timeout_ms=240_000)
+            idle_s[u or "home"] = round(time.monotonic() - t0, 1)
+        for u, page, errors in opened:
+            exc = page.locator('[data-testid="stException"]')
+            assert exc.count() == 0, f"/{u}: {exc.first.inner_text()}"
+            assert page.locator("h1").first.inner_text().strip(), f"/{u}: no title"
+            assert "Compute device" in page.locator('[data-testid="stSidebar"]').inner_text(), f"/{u}"
+            assert not errors, (u, errors)
+        print(f"{SESSIONS} sessions idle after (s): {idle_s}")
+    finally:
+        for _, page, _ in opened:
+            page.context.close()
+    # the whole log: anything since the server started (the autouse check reads only this test's part)
+    log = srv.log_path.read_text(encoding="utf-8", errors="replace")
+    bad = [ln for ln in log.splitlines() if SERVER_LOG_PROBLEMS.search(ln)]
+    assert not bad, "server log:\n" + log[-4000:]
