@@ -50,9 +50,12 @@ def tweak_rows() -> list[dict]:
 
 
 @st.cache_data(show_spinner="Scaling B0…", max_entries=64)
-def phi_curve(alpha: float, beta: float, gamma: float, phis: tuple[float, ...]) -> tuple[list[int], list[int]]:
-    res = [scaling.scale_phi(p, alpha, beta, gamma) for p in phis]
-    return [r.params for r in res], [r.macs for r in res]
+def phi_curve(alpha: float, beta: float, gamma: float, phis: tuple[float, ...]
+              ) -> tuple[list[int | None], list[int | None]]:
+    """Parameters and multiply-adds of B0 scaled by each φ; None where that member cannot be built here."""
+    res = [None if scaling.out_of_range(p, alpha, beta, gamma) else scaling.scale_phi(p, alpha, beta, gamma)
+           for p in phis]
+    return [r.params if r else None for r in res], [r.macs if r else None for r in res]
 
 
 @st.cache_data(show_spinner=False)
@@ -88,18 +91,23 @@ beta = c3.number_input("β (width)", 1.0, 2.0, scaling.BETA, 0.05, key="sc_beta"
 gamma = c4.number_input("γ (resolution)", 1.0, 2.0, scaling.GAMMA, 0.05, key="sc_gamma")
 with user_errors():
     d, w, r = scaling.multipliers(phi, alpha, beta, gamma)
-    chosen = scaling.scale_phi(phi, alpha, beta, gamma)
+    too_big = scaling.out_of_range(phi, alpha, beta, gamma)
+    chosen = None if too_big else scaling.scale_phi(phi, alpha, beta, gamma)
     phis = tuple(float(x) for x in range(8))  # integer steps: each point is one model built on the meta device
     params, macs = phi_curve(alpha, beta, gamma, phis)
 m = st.columns(5)
 m[0].metric("depth × (layers)", f"{d:.2f}")
 m[1].metric("width × (channels)", f"{w:.2f}")
-m[2].metric("resolution", f"{r} px")
-m[3].metric("parameters", f"{chosen.params / 1e6:.2f} M")
-m[4].metric("multiply-adds", f"{chosen.macs / 1e9:.2f} G")
-st.caption(f"α·β²·γ² = {scaling.flops_factor(alpha, beta, gamma):.2f}: each step of φ multiplies the cost by about "
-           f"that much. Blocks per stage: {', '.join(map(str, chosen.layers))}; output channels per stage: "
-           f"{', '.join(map(str, chosen.channels))}.")
+m[2].metric("resolution", f"{r:,} px")
+m[3].metric("parameters", f"{chosen.params / 1e6:.2f} M" if chosen else "—")
+m[4].metric("multiply-adds", f"{chosen.macs / 1e9:.2f} G" if chosen else "—")
+if chosen is None:
+    st.warning(f"At φ = {phi:g} with α = {alpha:g}, β = {beta:g}, γ = {gamma:g} this network is not built here: "
+               f"{too_big}. Lower φ or the base it multiplies; the chart shows the members that can be built.")
+else:
+    st.caption(f"α·β²·γ² = {scaling.flops_factor(alpha, beta, gamma):.2f}: each step of φ multiplies the cost by "
+               f"about that much. Blocks per stage: {', '.join(map(str, chosen.layers))}; output channels per stage: "
+               f"{', '.join(map(str, chosen.channels))}.")
 st.plotly_chart(figures.scaling_figure(phis, params, macs, published_totals(), chosen=phi), width="stretch")
 table = []
 for name, (wm, dm, res, _drop) in scaling.EFFICIENTNET_TABLE.items():

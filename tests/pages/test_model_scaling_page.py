@@ -24,6 +24,32 @@ def test_tweak_table_and_phi_explorer() -> None:
     assert _metric(at, "resolution") == "224 px"  # γ = 1: resolution does not grow
 
 
+def test_every_extreme_of_the_scaling_widgets_gives_a_page() -> None:
+    import json
+
+    at = AppTest.from_file(PAGE, default_timeout=300).run()
+    for phi, alpha, beta, gamma in [(7.0, 2.0, 2.0, 2.0), (7.0, 1.3, 1.1, 1.15), (1.0, 1.5, 1.1, 1.15),
+                                    (0.0, 2.0, 2.0, 2.0), (7.0, 1.0, 1.0, 1.0), (0.5, 1.0, 2.0, 1.0)]:
+        at.slider(key="sc_phi").set_value(phi)
+        for key, v in (("sc_alpha", alpha), ("sc_beta", beta), ("sc_gamma", gamma)):
+            at.number_input(key=key).set_value(v)
+        at.run()
+        assert not at.exception and not at.error, (phi, alpha, beta, gamma, [e.value for e in at.error])
+        spec = json.loads(next(c.proto.spec for c in at.get("plotly_chart") if "compound scaling" in c.proto.spec))
+        line = spec["data"][0]
+        d = alpha ** phi
+        if d > 6 or beta ** phi > 6 or 224 * gamma ** phi > 1024:  # this member cannot be built: said in words
+            warn = " ".join(w.value for w in at.warning)
+            assert "is not built here" in warn and "depth_mult" not in warn and _metric(at, "parameters") == "—"
+        else:
+            assert _metric(at, "parameters").endswith(" M")
+        built = [p for p in range(8) if alpha ** p <= 6 and beta ** p <= 6 and 224 * gamma ** p <= 1024]
+        assert line["x"] == [float(p) for p in built]  # the chart keeps every member that can be built
+        if len(built) < 8:
+            assert "not built here" in json.dumps(spec["layout"]["annotations"])
+        assert "Scaling on the embedded shapes" in " ".join(h.value for h in at.header)  # the page goes on
+
+
 def test_trained_family_chart_from_a_store_that_holds_one(seeded) -> None:
     at = AppTest.from_file(PAGE, default_timeout=300).run()
     assert not at.exception, [e.value for e in at.exception]

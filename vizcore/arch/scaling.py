@@ -64,6 +64,26 @@ def multipliers(phi: float, alpha: float = ALPHA, beta: float = BETA, gamma: flo
     return alpha ** phi, beta ** phi, int(round(base_resolution * gamma ** phi))
 
 
+MAX_RESOLUTION = 1024  # pixels: the largest input side this module counts
+
+
+def out_of_range(phi: float, alpha: float = ALPHA, beta: float = BETA, gamma: float = GAMMA) -> str | None:
+    """Why B0 scaled by φ with these bases cannot be built here, in words; None when it can.
+
+    >>> out_of_range(7, 1.3)
+    'depth ×6.27 is above ×6 (the largest this counts)'
+    """
+    d, w, r = multipliers(phi, alpha, beta, gamma)
+    reasons = []
+    if d > MAX_MULT:
+        reasons.append(f"depth ×{d:.3g} is above ×{MAX_MULT:g}")
+    if w > MAX_MULT:
+        reasons.append(f"width ×{w:.3g} is above ×{MAX_MULT:g}")
+    if r > MAX_RESOLUTION:
+        reasons.append(f"resolution {r:,} px is above {MAX_RESOLUTION:,} px")
+    return " and ".join(reasons) + " (the largest this counts)" if reasons else None
+
+
 def flops_factor(alpha: float = ALPHA, beta: float = BETA, gamma: float = GAMMA) -> float:
     """α·β²·γ²: how much one step of φ multiplies FLOPs (≈ 2 for the paper's constants)."""
     return alpha * beta ** 2 * gamma ** 2
@@ -98,7 +118,7 @@ def scale_b0(width_mult: float, depth_mult: float, resolution: int, name: str = 
     """Parameters and multiply-adds of B0 scaled by these multipliers, at ``resolution``."""
     from torchvision.models.efficientnet import MBConvConfig
 
-    _check("resolution", resolution, 32, 1024)
+    _check("resolution", resolution, 32, MAX_RESOLUTION)
     params, macs = meta_cost(lambda: build_b0_scaled(width_mult, depth_mult), (3, int(resolution), int(resolution)))
     layers = tuple(MBConvConfig.adjust_depth(n, depth_mult) for *_, n in B0_STAGES)
     channels = tuple(MBConvConfig.adjust_channels(cout, width_mult) for *_, cout, _n in B0_STAGES)

@@ -28,17 +28,25 @@ def tweaks_figure(forms: Sequence[str], gmacs: Sequence[float], top1: Sequence[f
     return fig
 
 
-def scaling_figure(phi: Sequence[float], params: Sequence[int], macs: Sequence[int],
+def scaling_figure(phi: Sequence[float], params: Sequence[int | None], macs: Sequence[int | None],
                    published: dict[str, tuple[int, float]], chosen: float | None = None) -> go.Figure:
     """Parameters (M) and multiply-adds (G) of B0 scaled by φ (lines), with torchvision's B0–B7 (markers).
 
-    published: name -> (parameters, G multiply-adds) at torchvision's evaluation size.
+    published: name -> (parameters, G multiply-adds) at torchvision's evaluation size. A None in ``params`` /
+    ``macs`` is a member that cannot be built: left out of the line, and named in a note under the chart.
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Parameters", "Multiply-adds per image"))
-    fig.add_trace(go.Scatter(x=list(phi), y=[p / 1e6 for p in params], mode="lines+markers", name="B0 scaled by φ",
-                             line=dict(color=BLUE)), 1, 1)
-    fig.add_trace(go.Scatter(x=list(phi), y=[m / 1e9 for m in macs], mode="lines+markers", name="B0 scaled by φ",
-                             line=dict(color=BLUE), showlegend=False), 1, 2)
+    ok = [i for i, p in enumerate(params) if p is not None and macs[i] is not None]
+    fig.add_trace(go.Scatter(x=[phi[i] for i in ok], y=[params[i] / 1e6 for i in ok],  # type: ignore[operator]
+                             mode="lines+markers", name="B0 scaled by φ", line=dict(color=BLUE)), 1, 1)
+    fig.add_trace(go.Scatter(x=[phi[i] for i in ok], y=[macs[i] / 1e9 for i in ok],  # type: ignore[operator]
+                             mode="lines+markers", name="B0 scaled by φ", line=dict(color=BLUE), showlegend=False),
+                  1, 2)
+    missing = [phi[i] for i in range(len(phi)) if i not in ok]
+    if missing:
+        fig.add_annotation(text=f"not built here (above the largest depth, width or resolution counted): φ = "
+                                f"{', '.join(f'{p:g}' for p in missing)}", xref="paper", yref="paper", x=0.5,
+                           y=-0.32, showarrow=False, font=dict(color=ORANGE))
     names = list(published)
     # B_k sits near φ = k on the paper's grid; the markers show torchvision's published totals
     xs = [float(n[1:]) for n in names]
