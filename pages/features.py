@@ -40,7 +40,7 @@ def top_units(name: str, weights: str, stamp: float, node: str, dataset: str, n:
     size = zoo.get_entry(name).input_size[1]
     imgs = top_patches.load_images(dataset, n, size, root=root)
     prep, dev = preprocess.for_model(name), _device(model)
-    bar = st.progress(0.0, text=f"Searching {n:,} images…")
+    bar = st.progress(0.0, text=f"Searching {len(imgs):,} images…")
     try:
         with lock:
             res = top_patches.top_units(capture.NodeRunner(table.graph, node), imgs, k=k, batch_size=128,
@@ -196,9 +196,11 @@ elif view == "Top-activating patches":
         patches = [top_patches.patch(images[i], nf, u) for _, i, u in recs]
         st.plotly_chart(figs.patches_figure(patches, [v for v, _, _ in recs],
                                             f"Channel {channel} of {nf.module or node}: top {len(recs)} units over "
-                                            f"{n:,} images"), key="ft_patches")
+                                            f"{len(images):,} images"), key="ft_patches")
         st.caption(f"Each patch is the {nf.size[0]}×{nf.size[1]}-pixel receptive field of one unit; change the "
-                   "channel above to browse others without searching again (all channels are kept).")
+                   "channel above to browse others without searching again (all channels are kept)."
+                   + (f" Its validation images number {len(images):,}, fewer than the {n:,} asked for: all were searched."
+                      if len(images) < n else ""))
     else:
         st.info("Press **Find top patches** to search the data set (all channels at once; cached per weights, "
                 "layer and data set).")

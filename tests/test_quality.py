@@ -1,8 +1,9 @@
 """Lint (ruff: errors, imports, bugbear, complexity) and types (mypy on vizcore), as configured in pyproject.toml."""
 from __future__ import annotations
 
-import shutil
+import importlib.util
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,9 +12,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run(tool: str, *args: str) -> subprocess.CompletedProcess:
-    if shutil.which(tool) is None:
+    # the tool of this interpreter's environment (a virtual environment need not be on PATH)
+    if importlib.util.find_spec(tool) is None:
         pytest.fail(f"{tool} is not installed: pip install -r requirements-dev.txt")
-    return subprocess.run([tool, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", tool, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
 def test_ruff_is_clean() -> None:
