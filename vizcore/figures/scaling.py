@@ -46,7 +46,7 @@ def scaling_figure(phi: Sequence[float], params: Sequence[int | None], macs: Seq
     if missing:
         fig.add_annotation(text=f"not built here (above the largest depth, width or resolution counted): φ = "
                                 f"{', '.join(f'{p:g}' for p in missing)}", xref="paper", yref="paper", x=0.5,
-                           y=-0.32, showarrow=False, font=dict(color=ORANGE))
+                           y=-0.33, yanchor="top", showarrow=False, font=dict(color=ORANGE))
     names = list(published)
     # B_k sits near φ = k on the paper's grid; the markers show torchvision's published totals
     xs = [float(n[1:]) for n in names]
@@ -63,8 +63,8 @@ def scaling_figure(phi: Sequence[float], params: Sequence[int | None], macs: Seq
     ticks = [0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500]
     fig.update_yaxes(title_text="parameters (millions, log scale)", type="log", tickvals=ticks, row=1, col=1)
     fig.update_yaxes(title_text="multiply-adds (G, log scale)", type="log", tickvals=ticks, row=1, col=2)
-    fig.update_layout(title="EfficientNet compound scaling: cost grows about 2^φ", height=420,
-                      legend=dict(orientation="h", y=-0.2), margin=dict(l=60, r=20, t=80, b=60))
+    fig.update_layout(title="EfficientNet compound scaling: cost grows about 2^φ", height=460 if missing else 420,
+                      legend=dict(orientation="h", y=-0.2), margin=dict(l=60, r=20, t=80, b=120 if missing else 60))
     return fig
 
 
