@@ -1,9 +1,70 @@
-"""A link to another page of the app that also works when a page script runs on its own (tests, bare runs)."""
+"""The app's pages (one list: app.py's navigation and Home's directory are both built from it), and a link to
+another page that also works when a page script runs on its own (tests, bare runs)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from streamlit.errors import StreamlitAPIException
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    path: str  # the page file, relative to the app's folder
+    title: str  # its name in the navigation
+    icon: str  # a Material icon
+    blurb: str  # what the page is for, one or two sentences (Home's directory)
+    default: bool = False  # the page "/" opens
+
+
+SECTIONS: dict[str, list[PageInfo]] = {
+    "Overview": [
+        PageInfo("pages/home.py", "Home", ":material/home:", "What ConvScope is and what each page is for.", True),
+    ],
+    "Building blocks": [
+        PageInfo("pages/conv_arithmetic.py", "Conv Arithmetic", ":material/grid_on:",
+                 "How kernel, stride, padding and dilation set a layer's output size — the formula filled in with "
+                 "your numbers, parameters, multiply-adds, warnings when pixels are dropped, and the kernel sliding "
+                 "over the input."),
+        PageInfo("pages/architectures.py", "Architectures", ":material/account_tree:",
+                 "LeNet-5, AlexNet, VGG, GoogLeNet, ResNet, DenseNet, MobileNet, EfficientNet, RegNet and SE blocks "
+                 "layer by layer: shapes, parameters and multiply-adds, checked against torchvision's published "
+                 "totals; compare up to four models, or type your own stack."),
+        PageInfo("pages/model_scaling.py", "Model tweaks & scaling", ":material/open_in_full:",
+                 "ResNet-50 forms A–D (Bag of Tricks §4) and EfficientNet's compound scaling: what each tweak and "
+                 "each step of φ costs, and a small EfficientNet family trained here to see what the cost buys."),
+    ],
+    "Seeing inside": [
+        PageInfo("pages/receptive_field.py", "Receptive Field", ":material/center_focus_strong:",
+                 "Which input pixels a unit sees: exact receptive fields, effective stride and padding for branching "
+                 "networks, the box a chosen unit sees on an image, and the effective receptive field of trained "
+                 "weights."),
+        PageInfo("pages/gradcam.py", "Grad-CAM & attributions", ":material/local_fire_department:",
+                 "Where a model looks: Grad-CAM, Grad-CAM++, Layer-CAM, guided Grad-CAM, saliency, integrated "
+                 "gradients and occlusion on your image, scored against the object's mask, the sanity check with "
+                 "randomised weights, and the map over training."),
+        PageInfo("pages/features.py", "Features", ":material/filter:",
+                 "What the channels see: filters, activation maps for your image, the image patches that excite a "
+                 "channel most over a data set, and an input optimised to excite it."),
+        PageInfo("pages/se_attention.py", "SE Attention", ":material/tune:",
+                 "Squeeze-and-excitation gates for your image and per class (the SENet paper's analysis on your "
+                 "data), and what switching them off costs."),
+    ],
+    "Training": [
+        PageInfo("pages/training_lab.py", "Training Lab", ":material/model_training:",
+                 "Train small models live and compare the Bag of Tricks — warmup, cosine schedules, label smoothing, "
+                 "mixup, cutmix, zero-gamma, distillation, transfer learning, augmentation — over several seeds, with "
+                 "honest statistics."),
+        PageInfo("pages/augmentation_lab.py", "Augmentation Lab", ":material/auto_fix_high:",
+                 "Build an augmentation pipeline step by step, see what each copy drew on your image, measure what it "
+                 "does to a trained model, and send it to the Training Lab."),
+    ],
+}
+
+
+def all_pages() -> list[PageInfo]:
+    """Every page, in navigation order."""
+    return [p for section in SECTIONS.values() for p in section]
 
 
 def page_link(container, page: str, label: str, icon: str | None = None) -> None:

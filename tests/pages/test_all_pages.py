@@ -29,3 +29,17 @@ def test_page_renders_without_exception(page: str) -> None:
     assert any("Compute device" in getattr(c.proto, "body", "") for c in at.sidebar.children.values())
     at.switch_page(page).run()
     assert not at.exception, [e.message for e in at.exception]
+
+
+def test_home_links_every_other_page_of_the_navigation() -> None:
+    from pages._nav import all_pages
+
+    at = AppTest.from_file("../../app.py", default_timeout=240).run()
+    assert not at.exception
+    links = at.get("page_link")
+    labels = [link.proto.label for link in links]
+    others = [p for p in all_pages() if not p.default]
+    assert len(others) == 10 - 1 and len(links) == len(others)
+    for info in others:
+        assert f"**{info.title}**" in labels, info.title
+    assert all(link.proto.page for link in links)  # resolved through st.navigation, not a plain fallback link
