@@ -161,7 +161,8 @@ with user_errors("This pipeline is not valid: "):
 st.header("3 · Random draws")
 c1, c2, c3 = st.columns([1, 1, 1])
 n_draws = int(c1.number_input(f"Draws (1–{MAX_DRAWS})", 1, MAX_DRAWS, 8, key="aug_n"))
-seed = int(c2.number_input("Seed", 0, 2**31 - 1, 0, key="aug_seed"))
+st.session_state.setdefault("aug_seed", 0)  # set here, not as the widget's value: Re-roll's callback sets it too
+seed = int(c2.number_input("Seed", 0, 2**31 - 1, key="aug_seed"))
 c3.button("Re-roll", key="aug_reroll", on_click=_reroll, help="the next seed: new draws")
 if base.shape[0] == 1:
     batch = base.expand(n_draws, -1, -1, -1).contiguous()

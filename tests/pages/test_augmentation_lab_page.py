@@ -29,6 +29,7 @@ def test_build_reroll_measure_and_send() -> None:
     at.button(key="aug_add").click().run()
     uid = at.session_state["aug_steps"][0]["uid"]
     at.slider(key=f"aug_{uid}_p").set_value(1.0).run()
+    at.slider(key=f"aug_{at.session_state['aug_steps'][1]['uid']}_p").set_value(0.5).run()
     drawn = list(_table(at, "what it drew")["what it drew"])
     assert all(d.startswith("rotation angle=") for d in drawn), drawn
     at.button(key="aug_reroll").click().run()
@@ -43,6 +44,8 @@ def test_build_reroll_measure_and_send() -> None:
     assert not at.exception, [e.message for e in at.exception]
     effect = _table(at, "accuracy, augmented (%)")
     assert len(effect) == 3  # two operations and the whole pipeline
+    texts = [str(v) for v in effect.to_numpy().ravel()]
+    assert not any("p=0.5" in t for t in texts), texts  # each operation alone is measured with p = 1, as said
     assert effect["accuracy, original (%)"].iloc[0] > 80  # the default model knows its shapes
     assert ((effect["accuracy, augmented (%)"] >= 0) & (effect["accuracy, augmented (%)"] <= 100)).all()
     at.button(key="aug_send").click().run()

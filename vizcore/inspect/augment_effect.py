@@ -92,7 +92,9 @@ def augmentation_effect(model: nn.Module, prepare: Callable[[torch.Tensor], torc
     try:
         base_pred, base_conf = _predict(model, prepare, images, labels, batch)
         acc0, conf0 = float((base_pred == labels).float().mean()), float(base_conf.mean())
-        variants = [(pipeline.single(k), s.op, s.label()) for k, s in enumerate(pipeline.steps)]
+        # each operation alone is applied with p = 1: its label says so, not the p it has in the pipeline
+        variants = [(single, s.op, single.steps[0].label()) for k, s in enumerate(pipeline.steps)
+                    for single in (pipeline.single(k),)]
         if len(pipeline.steps) > 1:
             variants.append((pipeline, "pipeline", f"whole pipeline ({len(pipeline.steps)} steps, own p)"))
         rows = []
