@@ -63,3 +63,16 @@ def test_bad_inputs() -> None:
         summarize(m, (3, 0, 8))
     with pytest.raises(ValueError, match="at most"):
         summarize(m, (3, 4096, 4096))
+
+
+def test_a_too_small_input_says_where_the_map_ran_out_in_words() -> None:
+    m = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3))
+    with pytest.raises(ValueError) as info:
+        summarize(m, (3, 6, 6))  # 6 -> conv 4 -> pool 2: the second 3x3 conv has no room
+    msg = str(info.value)
+    assert "after 2 (MaxPool2d) the feature map is only 8×2×2, too small for the next layer" in msg
+    assert "Calculated" not in msg and "Given input size" not in msg  # no raw PyTorch text
+    with pytest.raises(ValueError, match="the first layer's kernel is larger than the input"):
+        summarize(m, (3, 2, 2))
+    with pytest.raises(ValueError, match="expected input.*to have 3 channels"):  # other faults keep torch's reason
+        summarize(m, (1, 8, 8))

@@ -81,6 +81,23 @@ def _shape(t: object) -> tuple[int, ...]:
     return ()
 
 
+_TOO_SMALL = ("too small", "Output size", "Kernel size can't be greater", "larger than the input")
+
+
+def _why_not(exc: RuntimeError, calls: list, names: dict, root_cls: str) -> str:
+    """In words: where a too-small input ran out of pixels (the last layer that still had a map, and its map), or
+    torch's own first line for anything else (e.g. a wrong channel count)."""
+    text = str(exc).strip()
+    if calls and any(k in text for k in _TOO_SMALL):
+        mod, _, osh = calls[-1]
+        shape = "×".join(str(d) for d in osh) if isinstance(osh, tuple) else str(osh)
+        return (f"after {names.get(mod) or root_cls} ({type(mod).__name__}) the feature map is only {shape}, too "
+                "small for the next layer; choose a larger input")
+    if any(k in text for k in _TOO_SMALL):
+        return "the first layer's kernel is larger than the input; choose a larger input"
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def summarize(model: nn.Module, input_shape: tuple[int, ...], device: torch.device | str = "cpu") -> ModelSummary:
     """Run one forward pass of a zero image of ``input_shape`` (C, H, W) and record every leaf module call.
 
@@ -110,8 +127,8 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...], device: torch.devi
         with torch.no_grad(), counter:
             y = model(x)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"expected an input shape this model accepts, got {tuple(input_shape)}: {first}") from None
+        raise ValueError(f"expected an input shape this model accepts, got {tuple(input_shape)}: "
+                         f"{_why_not(exc, calls, names, root_cls)}") from None
     finally:
         for h in handles:
             h.remove()
