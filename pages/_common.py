@@ -158,6 +158,29 @@ def _default_checkpoint(model: str = "small_cnn") -> str:
     return str(path)
 
 
+def outside_training_note(weights: str, picker_key: str) -> str:
+    """A sentence when the picked image is outside what the chosen weights were trained on — a photo or an upload
+    shown to a model trained on the embedded shapes or the 8×8 digits — else ''. Its answer is then one of its own
+    classes whatever the photo shows, and the page should say so beside the prediction."""
+    from vizcore.models import weights as mweights
+
+    if weights in ("random", "pretrained") or st.session_state.get(f"{picker_key}_source") == "Shapes data set":
+        return ""
+    try:
+        meta = mweights.checkpoint_meta(weights) or {}
+    except (ValueError, OSError):
+        return ""
+    dataset = str((meta.get("config") or {}).get("dataset", ""))
+    names = {"shapes": "the embedded shapes", "shapes_cue_conflict": "the embedded shapes", "digits": "8×8 digits"}
+    if dataset not in names:
+        return ""
+    classes = list(meta.get("classes") or [])
+    listed = f" ({len(classes)} classes: {', '.join(map(str, classes))})" if classes else ""
+    return (f"This model was trained only on {names[dataset]}{listed}: this image is outside what it has seen, so it "
+            "answers with one of those classes whatever the image shows. Pick an image of the shapes data set to "
+            "see it on its own ground.")
+
+
 def picked_shape_mask(key: str, shapes_size: int = 128) -> np.ndarray | None:
     """The object mask (H, W) bool of the image :func:`image_picker` (same ``key``) shows, when it is one of the
     embedded shapes; None for photos and uploads."""

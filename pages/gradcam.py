@@ -14,7 +14,7 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from pages._common import image_picker, picked_shape_mask, user_errors, weights_picker
+from pages._common import image_picker, outside_training_note, picked_shape_mask, user_errors, weights_picker
 from vizcore.core import device as vdevice
 from vizcore.core import paths as vpaths
 from vizcore.data import images as image_io
@@ -208,6 +208,8 @@ classes = attr.class_names(name, weights, attr.num_outputs(model) or entry.num_c
 left, right = st.columns([2, 3])
 left.plotly_chart(figures.topk_figure(probs, [classes[i] for i in top], title=f"{entry.title}: top 5"),
                   width="stretch", key="cam_topk")
+if note := outside_training_note(weights, "cam"):
+    left.info(note)
 with right:
     methods = st.multiselect("Methods (1–4, side by side)", list(attr.METHODS), default=["gradcam"], max_selections=4,
                              key="cam_methods", format_func=lambda m: TITLES[m])

@@ -10,7 +10,14 @@ import numpy as np
 import streamlit as st
 import torch
 
-from pages._common import data_folder_picker, image_picker, traced_model, user_errors, weights_picker
+from pages._common import (
+    data_folder_picker,
+    image_picker,
+    outside_training_note,
+    traced_model,
+    user_errors,
+    weights_picker,
+)
 from vizcore.figures import se as figs
 from vizcore.inspect import se
 from vizcore.inspect.top_patches import load_labelled
@@ -128,6 +135,8 @@ with user_errors("Could not read the gates: "):
 classes = _class_names(weights, len(probs))
 top = int(probs.argmax())
 st.caption(f"Prediction for this image: **{classes[top]}** ({probs[top]:.1%}). {len(gates)} SE blocks.")
+if note := outside_training_note(weights, "se"):
+    st.info(note)
 st.plotly_chart(figs.gates_heatmap(gates, f"{entry.title}: the gates of all {len(gates)} SE blocks for this image"),
                 key="se_heat")
 paths = list(gates)

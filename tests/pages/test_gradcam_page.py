@@ -121,3 +121,15 @@ def test_cam_over_training_of_the_chosen_lab_run(tmp_path) -> None:
     at.radio(key="cam_source").set_value("Sample photo").run()  # no mask: the epoch's map without a mask score
     assert not at.exception and not at.error
     assert "Epoch 1: probability of" in _captions(at) and "of the map inside it" not in _captions(at)
+
+
+def test_a_photo_shown_to_a_shapes_model_is_called_outside_what_it_has_seen() -> None:
+    at = _page().run()  # ConvScope's shapes-trained model on one of the shapes: nothing to say
+    assert not at.exception, [e.message for e in at.exception]
+    assert not [i for i in at.info if "outside what it has seen" in i.value]
+    at.radio(key="cam_source").set_value("Sample photo").run()  # the cat
+    assert not at.exception, [e.message for e in at.exception]
+    [note] = [i.value for i in at.info if "outside what it has seen" in i.value]
+    assert "trained only on the embedded shapes (10 classes: circle, square" in note
+    at.radio(key="cam_weights").set_value("random").run()  # no training data to be outside of
+    assert not at.exception and not [i for i in at.info if "outside what it has seen" in i.value]
