@@ -46,8 +46,11 @@ def _watch_body(lab) -> None:
     wanted = st.session_state.pop(NEXT_KEY, None)
     if wanted in ids:
         st.session_state[WATCH_KEY] = wanted
-    elif st.session_state.get(WATCH_KEY) not in ids:  # never chosen, or deleted: follow the newest run
-        st.session_state[WATCH_KEY] = ids[0]
+    elif st.session_state.get(WATCH_KEY) not in ids:  # never chosen (a new tab, a reload), or deleted
+        # the run training now, if any: after a reload during an A/B the newest run is the last queued one,
+        # which only waits, while an earlier one trains
+        running = [r.id for r in runs if r.status == "running"]
+        st.session_state[WATCH_KEY] = running[0] if running else ids[0]
     rid = st.selectbox("Run to watch", ids, format_func=lambda i: _run_label(by_id[i]), key=WATCH_KEY)
     snap = monitor.snapshot(store, rid)
     # the status once: a progress bar while it waits or trains, a coloured box once it ended badly

@@ -293,3 +293,24 @@ def test_time_estimate_comes_from_the_runs_this_machine_finished(seeded):
     per_run = SETUP_S * (256 + 500) / (256 + 64) + 4 * (256 / IMAGES_PER_S + 500 / (3 * IMAGES_PER_S))
     assert budget.estimate_time(cfg, "cpu").seconds == pytest.approx(per_run, rel=0.01)
     assert f"about {per_run:.0f} s per run" in cap
+
+
+def test_a_new_tab_during_an_ab_watches_the_run_that_trains(seeded):
+    """Issue 26, defect 3: after a reload while an A/B's first run trained, "Run to watch" showed the last queued
+    run (waiting for a slot, empty). A new session watches the run that is training."""
+    import time
+
+    from vizcore.lab.store import RunStore
+
+    store = RunStore(seeded.data_dir / "runs.sqlite")
+    cfg = store.get(seeded.done[0]).config
+    training = store.create(cfg, "A/B arm a · seed 0", "A/B in flight")
+    time.sleep(0.01)
+    waiting = store.create(cfg, "A/B arm b · seed 0", "A/B in flight")  # newer: first in the list
+    store.set_status(training, "running")  # owned by this (live) process: not marked interrupted
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert store.list()[0].id == waiting
+    assert at.selectbox(key="lab_watch").value == training
+    store.set_status(training, "cancelled", "test over")
+    store.set_status(waiting, "cancelled", "test over")
