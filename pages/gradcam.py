@@ -123,7 +123,7 @@ def run_store(path: str) -> RunStore:
 
 def epoch_runs(model_name: str) -> list[RunRecord]:
     """Finished Training Lab runs of ``model_name`` that kept epoch weights, newest first."""
-    path = vpaths.data_dir() / "runs.sqlite"
+    path = vpaths.run_store_path()
     if not path.is_file():
         return []
     return [r for r in run_store(str(path)).list()
@@ -332,7 +332,7 @@ rid = c1.selectbox("Run with kept epoch weights", ids, index=ids.index(chosen_ru
                    f"{', '.join(map(str, by_id[i].kept_epochs))} of {by_id[i].epochs_done} · #{i}")
 n_ep = c2.slider("Held-out shapes images scored per epoch", 20, 200, 60, 20, key="cam_ep_n")
 rec = by_id[rid]
-files = run_store(str(vpaths.data_dir() / "runs.sqlite")).epoch_checkpoints(rid)
+files = run_store(str(vpaths.run_store_path())).epoch_checkpoints(rid)
 if not files:
     st.info("The epoch weights of this run are no longer on disk (deleted with the run's folder?).")
     st.stop()

@@ -4,7 +4,6 @@ from __future__ import annotations
 import pages._startup  # noqa: F401  first import of every page: imports all modules once, in one thread
 
 import dataclasses
-import math
 
 import pandas as pd
 import streamlit as st
@@ -13,13 +12,13 @@ from pages._common import user_errors
 from vizcore.arch import scaling
 from vizcore.figures import scaling as figures
 from vizcore.lab import experiment as vexp
-from vizcore.lab import monitor, reference
+from vizcore.lab import history, reference
 from vizcore.lab.queue import get_lab
 from vizcore.lab.scaling import FAMILY_BASE, model_cost, point_rows, scaling_points
 from vizcore.models import efficientnet_small as small_family
 from vizcore.models import resnet_tweaks
-from vizcore.train import budget
 from vizcore.train.config import TrainConfig
+from vizcore.train.timing import format_range
 
 POLL_S = 2.0  # seconds between updates of the family's chart while its runs train
 
@@ -120,9 +119,11 @@ st.caption("The published B1–B7 use hand-rounded multipliers (this table), not
            "(`python -m vizcore scale --json`).")
 
 
-@st.cache_data(show_spinner="Estimating from this machine's measured speed…", ttl=10, max_entries=16)
-def _plan_estimate(configs: tuple[TrainConfig, ...]) -> float:
-    return budget.estimate_plan_s(list(configs))
+def _plan_range(configs: tuple[TrainConfig, ...]) -> tuple[float, float]:
+    """(low, high) seconds of the family's runs one after another (:func:`vizcore.lab.history.estimate_plan`)."""
+    with st.spinner("Estimating from the runs that finished on this machine…"):
+        est = history.estimate_plan(configs)
+    return est.low, est.high
 
 
 def _family_body(exp_id: str) -> None:
@@ -171,12 +172,12 @@ with user_errors("Cannot plan this: "):
     base = dataclasses.replace(FAMILY_BASE, epochs=int(epochs), train_size=int(train_size))
     plan = vexp.plan_scaling(base, [int(p) for p in phis], int(n_seeds))
 if plan is not None:
-    est = math.nan
+    est_words = "time unknown"
     with user_errors("No time estimate: "):
-        est = _plan_estimate(tuple(cfg for _, _, cfg in plan.runs()))
+        est_words = format_range(*_plan_range(tuple(cfg for _, _, cfg in plan.runs())))
     n_runs = len(plan.runs())
-    if st.button(f"Queue {n_runs} run{'s' if n_runs != 1 else ''} in the Training Lab (about "
-                 f"{monitor.format_seconds(est)} in all)", key="sc_train_queue"):
+    if st.button(f"Queue {n_runs} run{'s' if n_runs != 1 else ''} in the Training Lab ({est_words} in all)",
+                 key="sc_train_queue"):
         with user_errors("Not queued: "):
             exp = vexp.submit_plan(get_lab(), plan, kind="scaling")
             st.session_state["sc_family_exp"] = exp.id

@@ -23,13 +23,13 @@ from vizcore.core import paths
 from vizcore.data import datasets as vdata
 from vizcore.figures import training as figures
 from vizcore.lab import experiment as vexp
-from vizcore.lab import monitor, reference
+from vizcore.lab import history, reference
 from vizcore.lab import results as exp_results
 from vizcore.lab.queue import Lab, get_lab
 from vizcore.models import registry as zoo
-from vizcore.train import budget
 from vizcore.train import config as train_config
 from vizcore.train import schedule as lr_sched
+from vizcore.train.timing import format_range
 
 POLL_S = 1.0  # seconds between live updates while something trains
 IDLE_POLL_S = 5.0  # seconds between checks for runs started elsewhere (another tab, the CLI)
@@ -62,16 +62,20 @@ def said(prefix: str) -> Iterator[None]:
         st.error(f"{prefix}{exc}")
 
 
-@st.cache_data(show_spinner="Measuring how fast this machine trains this model…", ttl=10, max_entries=64)
-def _estimate(config: train_config.TrainConfig) -> tuple[float, str]:
-    """(seconds, where the rates come from) of one run: the store's finished runs, else a short calibration."""
-    est = budget.estimate_time(config)
-    return est.seconds, est.text()
+def _estimate(config: train_config.TrainConfig) -> str:
+    """How long one run takes here, in words: a range and where it comes from (the store's finished runs of
+    this configuration or this model, else a short calibration; :func:`vizcore.lab.history.estimate`)."""
+    with st.spinner("Estimating from the runs that finished on this machine…"):
+        est = history.estimate(config)
+    assert est is not None  # calibrate=True always gives one
+    return f"{format_range(est.low, est.high)} per run ({est.detail})"
 
 
-@st.cache_data(show_spinner="Measuring how fast this machine trains this model…", ttl=10, max_entries=32)
-def _plan_estimate(configs: tuple[train_config.TrainConfig, ...]) -> float:
-    return budget.estimate_plan_s(list(configs))
+def _plan_estimate(configs: tuple[train_config.TrainConfig, ...]) -> str:
+    """How long a comparison's runs take one after another, as a range in words."""
+    with st.spinner("Estimating from the runs that finished on this machine…"):
+        est = history.estimate_plan(configs)
+    return format_range(est.low, est.high)
 
 
 DEFAULT = train_config.TrainConfig()  # the default run is the fast recipe (TrainConfig's defaults)
@@ -218,8 +222,7 @@ st.plotly_chart(figures.lr_schedule_figure(
     lrs, spe, warm, title=f"Learning-rate schedule: {config.schedule}"
     + (f" with {config.warmup_epochs:g} epoch(s) of warmup" if warm else "")), key="lab_lr_preview")
 try:
-    est_s, est_source = _estimate(config)
-    est_text = f"about {monitor.format_seconds(est_s)} per run ({est_source})"
+    est_text = _estimate(config)
 except ValueError as exc:  # e.g. an image size the model cannot take: said here, and again if started
     est_text = f"no time estimate: {exc}"
 st.caption(f"Peak LR {config.effective_lr:.4g} · {spe} steps per epoch · {len(lrs)} steps in all · {est_text}")
@@ -270,11 +273,11 @@ if plan is not None:
     n_runs = len(plan.runs())
     for w in exp_results.plan_warnings(plan):  # before queueing: settings too small to mean anything
         st.warning(w)
-    est = math.nan
+    est_words = "time unknown"
     with said("No time estimate: "):
-        est = _plan_estimate(tuple(cfg for _, _, cfg in plan.runs()))
-    if st.button(f"Queue {n_runs} runs ({len(plan.arms)} configs × {len(plan.seeds)} seeds, about "
-                 f"{monitor.format_seconds(est)} in all)", key="lab_queue"):
+        est_words = _plan_estimate(tuple(cfg for _, _, cfg in plan.runs()))
+    if st.button(f"Queue {n_runs} runs ({len(plan.arms)} configs × {len(plan.seeds)} seeds, {est_words} in all)",
+                 key="lab_queue"):
         with said("Not queued: "):
             exp = vexp.submit_plan(lab, plan)
             st.session_state["lab_experiment"] = exp.id
@@ -283,8 +286,8 @@ if plan is not None:
 
 experiments = [e for e in vexp.list_experiments() if e.kind == "compare"]
 if not experiments:
-    st.info("No comparison yet. Queue one above: the default A/B (cosine vs step decay, 3 seeds each) takes a few "
-            "minutes on a CPU at the default sizes.")
+    st.info("No comparison yet. Queue one above: the default A/B is cosine vs step decay, 3 seeds each; the "
+            "button says how long its runs take on this machine.")
 else:
     exp_ids = [e.id for e in experiments]
     want = st.session_state.get("lab_experiment")

@@ -16,8 +16,9 @@ from vizcore.inspect.attribution import prepare
 from vizcore.lab.queue import check_before_create
 from vizcore.lab.store import RunStore
 from vizcore.models import weights as mweights
-from vizcore.train import budget, engine
 from vizcore.train import config as train_config
+from vizcore.train import disk, engine
+from vizcore.train.preflight import preflight
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -128,9 +129,9 @@ def test_off_by_default_and_bounded() -> None:
 
 def test_disk_budget_refuses_too_many_kept_epochs(tmp_path, monkeypatch) -> None:
     cfg = shapes_config(epochs=3, keep_epochs=200)
-    one = budget.checkpoint_bytes(cfg)
-    assert budget.kept_epochs_bytes(cfg) == 3 * one  # never more files than epochs
-    assert budget.kept_epochs_bytes(dataclasses.replace(cfg, keep_epochs=0)) == 0
+    one = disk.checkpoint_bytes(cfg)
+    assert disk.kept_epochs_bytes(cfg) == 3 * one  # never more files than epochs
+    assert disk.kept_epochs_bytes(dataclasses.replace(cfg, keep_epochs=0)) == 0
     store = RunStore(tmp_path / "runs.sqlite")
     rid = store.create(shapes_config(epochs=1, keep_epochs=1))
     store.make_run(rid).run_sync()
@@ -141,13 +142,13 @@ def test_disk_budget_refuses_too_many_kept_epochs(tmp_path, monkeypatch) -> None
                                    time_budget_s=24 * 3600)
     with pytest.raises(ValueError, match=r"kept epoch weights within the disk budget of 1024 MB, got 50 epochs × "
                                          r"[\d.]+ MB = \d+ MB for resnet18; keep at most \d+ epochs"):
-        budget.preflight(big)
-    monkeypatch.setenv(budget.KEPT_EPOCHS_ENV_VAR, "1")
+        preflight(big)
+    monkeypatch.setenv(disk.KEPT_EPOCHS_ENV_VAR, "1")
     with pytest.raises(ValueError, match="disk budget of 1 MB"):
         check_before_create(store, shapes_config(keep_epochs=3, epochs=3), 10, with_data=False)
-    monkeypatch.setenv(budget.KEPT_EPOCHS_ENV_VAR, "lots")
+    monkeypatch.setenv(disk.KEPT_EPOCHS_ENV_VAR, "lots")
     with pytest.raises(ValueError, match="whole number of megabytes"):
-        budget.preflight(shapes_config())
+        preflight(shapes_config())
 
 
 def test_checkpoint_list_errors(tmp_path) -> None:

@@ -40,8 +40,9 @@ def test_snapshot_progress_eta_and_end(tmp_path):
     started = store.get(rid).started_at
     snap = monitor.snapshot(store, rid, now=started + 10.0)
     assert snap.total_steps == 8 and snap.step == 2 and snap.fraction == pytest.approx(0.25)
-    # 6 steps of 16 images left at 100 images/s, and 2 validation passes of 16 images (a third of a step's cost)
-    assert snap.eta_s == pytest.approx(6 * 16 / 100 + 2 * 16 / 300)
+    # 6 steps of 16 images left at 100 images/s, and 2 validation passes of 16 images (a forward costs a third of
+    # a step; flip test-time augmentation, on by default, runs two)
+    assert snap.eta_s == pytest.approx(6 * 16 / 100 + 2 * 2 * 16 / 300)
     assert "about 1 s left" in snap.status_text()
     assert snap.steps["loss"] == [2.0, 1.0]
     store.add_metric(rid, {"kind": "epoch", "epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.1,

@@ -14,10 +14,11 @@ from vizcore.data.augment import mix_batch
 from vizcore.models import preprocess
 from vizcore.models import registry as zoo
 from vizcore.models import weights as mweights
-from vizcore.train import budget, engine, loop, tricks
 from vizcore.train import config as train_config
 from vizcore.train import data as train_data
+from vizcore.train import engine, loop, memory, tricks
 from vizcore.train import schedule as lr_sched
+from vizcore.train.preflight import preflight
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -323,21 +324,21 @@ def test_cancel_stops_after_the_current_step():
 
 def test_preflight_budgets_and_messages():
     with pytest.raises(ValueError, match="memory within the budget of 1 MB"):
-        budget.preflight(tiny_config(memory_budget_mb=1))
+        preflight(tiny_config(memory_budget_mb=1))
     with pytest.raises(ValueError, match="fp16 autocast with a GradScaler needs a CUDA GPU"):
-        budget.preflight(tiny_config(precision="fp16"))
+        preflight(tiny_config(precision="fp16"))
     with pytest.raises(ValueError, match="image size alexnet can take"):
-        budget.preflight(tiny_config(model="alexnet", image_size=16))
+        preflight(tiny_config(model="alexnet", image_size=16))
     with pytest.raises(ValueError, match="time budget"):
-        budget.preflight(tiny_config(model="resnet18", train_size=50_000, epochs=100, time_budget_s=60, memory_budget_mb=100_000))
-    notes = budget.preflight(tiny_config(zero_gamma=True, precision="bf16")).notes
+        preflight(tiny_config(model="resnet18", train_size=50_000, epochs=100, time_budget_s=60, memory_budget_mb=100_000))
+    notes = preflight(tiny_config(zero_gamma=True, precision="bf16")).notes
     assert any("no residual blocks" in n for n in notes) and any("bf16" in n for n in notes)
 
 
 def test_memory_estimate_grows_with_batch_and_image():
-    small = budget.estimate_memory_detail(tiny_config(batch_size=32))
-    assert budget.estimate_memory_detail(tiny_config(batch_size=64)).activation_bytes == 2 * small.activation_bytes
-    assert budget.estimate_memory_detail(tiny_config(image_size=64)).activation_bytes == pytest.approx(
+    small = memory.estimate_memory_detail(tiny_config(batch_size=32))
+    assert memory.estimate_memory_detail(tiny_config(batch_size=64)).activation_bytes == 2 * small.activation_bytes
+    assert memory.estimate_memory_detail(tiny_config(image_size=64)).activation_bytes == pytest.approx(
         4 * small.activation_bytes, rel=0.02)
     n_params = sum(p.numel() for p in zoo.build_model("small_cnn", num_classes=10).parameters())
     assert small.params == n_params

@@ -1,9 +1,11 @@
-"""CLI sub-commands for training: ``train``, ``runs``, ``default-model``.
+"""CLI sub-commands for training: ``train``, ``estimate``, ``runs``, ``default-model``.
 
 ``python -m vizcore train --config run.json --json`` (or ``--epochs 3 --lr 0.05 ...``, flags override the file)
 trains in the foreground, records the run in the store, prints one JSON line per epoch and a final summary
 line. ``python -m vizcore runs --json`` lists stored runs. ``python -m vizcore default-model --json`` builds
-(or reuses) the default trained model and prints its checkpoint path and accuracy.
+(or reuses) the default trained model and prints its checkpoint path and accuracy. ``python -m vizcore estimate
+--json`` (the same flags as ``train``; ``--ab TRICK --seeds N`` for a comparison) says how long it would take on
+this machine, from the runs that finished here: the estimate the Training Lab shows.
 """
 from __future__ import annotations
 
@@ -146,7 +148,7 @@ def _check_epochs_dir(folder: Path, config) -> None:
     (their names would collide)."""
     from vizcore.core.io import check_writable
     from vizcore.lab.queue import dataset_num_classes
-    from vizcore.train.budget import kept_epochs_bytes
+    from vizcore.train.disk import kept_epochs_bytes
 
     if not config.keep_epochs:
         raise CLIError(f"expected --keep-epochs E > 0 with --epochs-dir, got keep_epochs={config.keep_epochs}")
@@ -157,6 +159,38 @@ def _check_epochs_dir(folder: Path, config) -> None:
         raise CLIError(f"expected an --epochs-dir without epoch checkpoints, got {str(folder)!r} holding "
                        f"{len(taken)} (e.g. {taken[0].name}) from another run; choose a new folder")
     check_writable(folder, kept_epochs_bytes(config, dataset_num_classes(config.dataset)))
+
+
+def _add_estimate(p: argparse.ArgumentParser) -> None:
+    _add_train(p)
+    p.add_argument("--ab", metavar="TRICK", help="estimate an A/B of this trick over --seeds seeds instead of one run")
+    p.add_argument("--seeds", type=int, default=3, help="with --ab: seeds per arm (default 3)")
+
+
+@command("estimate", "How long a run (or an --ab comparison) would take here, from the runs that finished here.",
+         _add_estimate)
+def run_estimate(args: argparse.Namespace) -> dict:
+    from vizcore.lab import history
+
+    config = _load_config(args)
+    if args.ab is not None:
+        from vizcore.lab import experiment as vexp
+
+        if args.ab not in vexp.TRICKS:
+            raise CLIError(f"expected --ab from {', '.join(vexp.TRICKS)}, got {args.ab!r}")
+        if not 1 <= args.seeds <= vexp.MAX_SEEDS:
+            raise CLIError(f"expected --seeds between 1 and {vexp.MAX_SEEDS}, got {args.seeds}")
+        configs = [cfg for _, _, cfg in vexp.plan_ab(config, args.ab, args.seeds).runs()]
+        est = history.estimate_plan(configs, args.db)
+    else:
+        configs = [config]
+        found = history.estimate(config, args.db)
+        assert found is not None  # calibrate=True always gives one
+        est = found
+    return {"runs": len(configs), "seconds": est.seconds, "low_s": est.low, "high_s": est.high,
+            "text": est.text(), "source": est.source, "finished_runs_used": est.runs, "setup_s": est.setup_s,
+            "train_s_per_epoch": est.train_s_per_epoch, "val_s_per_epoch": est.val_s_per_epoch,
+            "tail_s": est.tail_s}
 
 
 def _add_runs(p: argparse.ArgumentParser) -> None:

@@ -17,6 +17,14 @@ def data_dir() -> Path:
     return root
 
 
+RUN_STORE = "runs.sqlite"
+
+
+def run_store_path() -> Path:
+    """The default run store: ``<data dir>/runs.sqlite`` (SQLite; :mod:`vizcore.lab.store`)."""
+    return data_dir() / RUN_STORE
+
+
 def sub_dir(name: str) -> Path:
     """A named folder inside the data directory (``datasets``, ``checkpoints``, ``torch_hub``...), created if missing."""
     if not name or "/" in name or name in {".", ".."}:

@@ -5,7 +5,6 @@ directory on first use, or trained then.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import threading
 from collections.abc import Callable
@@ -34,10 +33,16 @@ DEFAULT_CONFIG = TrainConfig(
 )
 
 # The second default model: the small SE-ResNet (Hu et al., 2018) on the same shapes, so the SE Attention page
-# shows trained excitations offline (an untrained SE gate sits at 0.5 and says nothing). It costs about five
-# times the small CNN per image, so it sees fewer images for fewer epochs; still above 90% validation accuracy.
-SE_DEFAULT_CONFIG = dataclasses.replace(DEFAULT_CONFIG, model="se_resnet_small", train_size=5000, epochs=6,
-                                        time_budget_s=4 * 3600.0)
+# shows trained excitations offline (an untrained SE gate sits at 0.5 and says nothing). Trained with the fast
+# recipe (whitened stem, no-bias-decay, flips, 16,000 images, 4 epochs): 99.6% validation accuracy in about
+# 5.5 minutes on 2 cores, and its Grad-CAM maps pass the randomisation sanity check (the older 6-epoch, 5,000
+# image model reached 83% and its maps survived random weights). Every field spelled out, as above.
+SE_DEFAULT_CONFIG = TrainConfig(
+    model="se_resnet_small", dataset="shapes", train_size=16_000, val_size=4000, image_size=32, epochs=4,
+    batch_size=128, optimizer="nesterov", lr=0.3, momentum=0.9, schedule="cosine", warmup_epochs=0.5,
+    weight_decay=5e-4, no_bias_decay=True, label_smoothing=0.0, augment="flip", seed=0, data_seed=0,
+    whiten_stem=True, tta_flip=True, channels_last=True, device="cpu", time_budget_s=4 * 3600.0,
+)
 
 DEFAULT_CONFIGS: dict[str, TrainConfig] = {"small_cnn": DEFAULT_CONFIG, "se_resnet_small": SE_DEFAULT_CONFIG}
 

@@ -293,11 +293,13 @@ def submit_plan(lab: Any, plan: Plan, kind: str = "compare", data: tuple[Any, An
     shows which experiment it belongs to. Configs are checked by the lab before anything is queued: a config
     refused by its budget raises ValueError and queues nothing. ``data`` overrides loading (tests).
     """
-    from vizcore.train.budget import preflight
+    from vizcore.lab import history
+    from vizcore.train.preflight import preflight
 
     runs = plan.runs()
+    past = history.past_runs(getattr(getattr(lab, "store", None), "path", None))
     for _, _, cfg in runs[: len(plan.arms)]:  # one seed per arm is enough: budgets do not depend on the seed
-        preflight(cfg, _num_classes(cfg, data))
+        preflight(cfg, _num_classes(cfg, data), past)
     exp_id = uuid.uuid4().hex[:10]
     group = f"{plan.name} #{exp_id}"
     ids = [lab.submit(cfg, name=f"{arm} · seed {seed}", group=group, data=data) for arm, seed, cfg in runs]

@@ -4,7 +4,7 @@ The time left is not "elapsed × (1 − done) / done": early in a run the elapse
 and that rule said "7 min 36 s left" 20 s into a 78 s run. Instead the steps left are divided by the training
 throughput of the last few logged windows (their median: one slow window does not swing it), the validation
 passes left are timed from the epochs done, and until a few windows are in, the estimate leans on the rates
-measured on this machine before the run (:func:`vizcore.train.budget.estimate_time`).
+measured on this machine before the run (:func:`vizcore.lab.history.estimate`).
 
 Workers write events into the store (:mod:`vizcore.lab.store`); a viewer polls :func:`snapshot` as often as it likes.
 Reading is cheap (two indexed queries) and never blocks the worker (SQLite in WAL mode). The snapshot carries
@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from vizcore.train import budget
+from vizcore.train.timing import format_seconds
 
 STATUS_WORDS = {
     "queued": "waiting for a free slot in the lab's queue",
@@ -76,20 +76,6 @@ class Snapshot:
         return f"{self.name}: {words} after {format_seconds(self.elapsed_s)}{tail}{msg}"
 
 
-def format_seconds(s: float) -> str:
-    """62.3 -> '1 min 2 s'; 5.2 -> '5 s'."""
-    if s is None or not math.isfinite(s):
-        return "unknown"
-    s = max(0.0, float(s))
-    if s < 60:
-        return f"{s:.0f} s"
-    m, sec = divmod(int(round(s)), 60)
-    if m < 60:
-        return f"{m} min {sec} s"
-    h, m = divmod(m, 60)
-    return f"{h} h {m} min"
-
-
 def thin(values: list[Any], max_points: int) -> list[Any]:
     """Every k-th value (k chosen so at most ``max_points`` remain), always keeping the last."""
     if max_points < 2:
@@ -122,7 +108,7 @@ def snapshot(store: Any, run_id: str, max_points: int = 400, now: float | None =
     else:
         elapsed = (rec.finished_at if rec.finished_at is not None else now) - rec.started_at
     if rec.status in ("queued", "running"):
-        eta = time_left(rec, steps, epochs, step, spe, elapsed, getattr(store, "path", None))
+        eta = time_left(rec, steps, epochs, step, spe, elapsed, getattr(store, "path", None), now)
     else:
         eta = 0.0
     pts = thin(steps, max_points)
@@ -143,28 +129,35 @@ TRUST_AFTER = 3  # windows after which the measured pace alone sets the ETA (bef
 def _prior(cfg: Any, store_path: Any) -> Any:
     """The pre-run estimate from the finished runs of the watched store (no calibration: this runs every poll)."""
     try:
-        return budget.estimate_time(cfg, calibrate=False, store_path=store_path)
+        from vizcore.lab import history
+
+        return history.estimate(cfg, store_path, calibrate=False)
     except (ValueError, RuntimeError, OSError):
         return None
 
 
 def time_left(rec: Any, steps: list[dict[str, Any]], epochs: list[dict[str, Any]], step: int, spe: int,
-              elapsed: float, store_path: Any = None) -> float:
+              elapsed: float, store_path: Any = None, now: float | None = None) -> float:
     """Seconds left of a queued or running run (NaN while nothing is known).
 
     measured = steps left × batch / median throughput of the last RECENT_WINDOWS windows
-               + validation passes left × median validation time of the epochs done;
+               + validation passes left × median validation time of the epochs done (the pass of the epoch
+               in progress included: at 100% of the steps, the last validation is what is left)
+               + the tail after the last epoch (final checkpoint and writes), as finished runs measured it;
     prior = the same from the pre-run estimate (plus what is left of its data preparation);
-    ETA = prior until the first window, then a blend reaching the measured value after TRUST_AFTER windows.
+    ETA = prior until the first window, then a blend reaching the measured value after TRUST_AFTER windows,
+    less the time since the last event the run logged (the countdown moves between events; it stops at 1 s
+    rather than claim the run is over while it still evaluates).
     """
     cfg = rec.config
     total = cfg.epochs * spe
     steps_left = max(total - step, 0)
-    val_left = cfg.epochs - rec.epochs_done
+    val_left = max(cfg.epochs - rec.epochs_done, 0)
     prior = _prior(cfg, store_path)
+    tail = prior.tail_s if prior is not None else 0.0
     prior_left = math.nan
     if prior is not None:
-        prior_left = steps_left / spe * prior.train_s_per_epoch + val_left * prior.val_s_per_epoch
+        prior_left = steps_left / spe * prior.train_s_per_epoch + val_left * prior.val_s_per_epoch + tail
         if not steps:
             prior_left += max(prior.setup_s - elapsed, 0.0)
     elif rec.info.get("time_estimate_s") and rec.status == "running" and steps:
@@ -180,44 +173,21 @@ def time_left(rec: Any, steps: list[dict[str, Any]], epochs: list[dict[str, Any]
                  if isinstance(e.get("time_s"), (int, float)) and isinstance(e.get("train_time_s"), (int, float))]
     if val_times:
         val_s = sorted(val_times)[len(val_times) // 2]
-    elif prior is not None:
+    elif prior is not None and prior.val_s_per_epoch > 0:
         val_s = prior.val_s_per_epoch
-    else:
-        val_s = cfg.val_size / (3.0 * pace)  # a forward pass costs about a third of a training step
-    measured = steps_left * cfg.batch_size / pace + val_left * val_s
+    else:  # a forward pass costs about a third of a training step; flip test-time augmentation doubles it
+        val_s = cfg.val_size * (2 if cfg.tta_flip else 1) / (3.0 * pace)
+    measured = steps_left * cfg.batch_size / pace + val_left * val_s + tail
     if math.isnan(prior_left):
-        return measured
-    w = min(1.0, len(steps) / TRUST_AFTER)
-    return w * measured + (1.0 - w) * prior_left
+        left = measured
+    else:
+        w = min(1.0, len(steps) / TRUST_AFTER)
+        left = w * measured + (1.0 - w) * prior_left
+    stamps = [float(e["time"]) for e in (steps[-1], epochs[-1] if epochs else {}) if _num(e.get("time"))]
+    if stamps and now is not None:
+        left -= max(now - max(stamps), 0.0)
+    return max(left, 1.0)
 
 
-# ---------------------------------------------------------------------------------------- what runs measured
-
-
-def store_history(store_path: Any = None) -> list[dict[str, Any]]:
-    """:func:`vizcore.train.budget.history_row` of every finished run in the store at ``store_path`` (None: the
-    default ``data_dir()/runs.sqlite``): the throughput this machine measured, per model and image size."""
-    from pathlib import Path
-
-    from vizcore.core import paths
-    from vizcore.lab.store import RunStore
-
-    path = Path(store_path) if store_path is not None else paths.data_dir() / "runs.sqlite"
-    if not path.is_file():
-        return []
-    store = RunStore(path)
-    try:
-        rows = []
-        for rec in store.list():
-            if rec.epochs_done and rec.status in ("done", "cancelled"):
-                row = budget.history_row(rec.config, rec.status, rec.info, store.metrics(rec.id, "epoch"))
-                if row is not None:
-                    rows.append(row)
-        return rows
-    finally:
-        store.close()
-
-
-# The train layer estimates time from what runs measured, but may not import the lab that stores them: the lab
-# hands it this reader (any process that watches or queues runs imports this module).
-budget.set_history_provider(store_history)
+def _num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)

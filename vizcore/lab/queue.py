@@ -13,10 +13,13 @@ from typing import Any
 
 from vizcore.core import paths
 from vizcore.core.io import check_writable
+from vizcore.lab import history as run_history
 from vizcore.lab.store import RunStore
-from vizcore.train.budget import estimate_memory_detail, kept_epochs_bytes, preflight
 from vizcore.train.config import FINAL_STATUSES, Status, TrainConfig
+from vizcore.train.disk import kept_epochs_bytes
 from vizcore.train.engine import Event, Run
+from vizcore.train.memory import estimate_memory_detail
+from vizcore.train.preflight import preflight
 
 # ---------------------------------------------------------------------------------------- lab
 
@@ -31,7 +34,7 @@ class Lab:
     """The process-wide run queue: bounded concurrency, owns the store. Thread-safe.
 
     Runs start in submission order as slots free up. ``submit`` checks the config before queueing
-    (device, memory and time budgets: :func:`vizcore.train.budget.preflight`) so a refused run is an error at
+    (device, memory and time budgets: :func:`vizcore.train.preflight.preflight`) so a refused run is an error at
     once, not a failed record later.
     """
 
@@ -55,7 +58,7 @@ class Lab:
         num_classes = len(data[0].classes) if data is not None else dataset_num_classes(config.dataset)
         check_before_create(self.store, config, num_classes, with_data=data is None)
         run_id = self.store.create(config, name, group)
-        run = self.store.make_run(run_id, data)
+        run = self.store.make_run(run_id, data, history=run_history.past_runs(self.store.path))
         run.subscribe(lambda ev: self._on_event(run_id, ev))
         with self._lock:
             self._runs[run_id] = run
@@ -153,7 +156,7 @@ CHECKPOINT_MARGIN_BYTES = 64 << 20  # free space kept beyond the checkpoint itse
 def check_before_create(store: RunStore, config: TrainConfig, num_classes: int, with_data: bool = True) -> None:
     """Everything that can be known before a run record exists, so a refused run leaves no ``failed`` record:
     the data set name (and its folder), teacher and transfer sources, device/memory/time budgets
-    (:func:`vizcore.train.budget.preflight`), and a checkpoint folder that is writable with room for the
+    (:func:`vizcore.train.preflight.preflight`), and a checkpoint folder that is writable with room for the
     weights (and the kept epochs' weights). ValueError with a sentence otherwise."""
     import os
 
@@ -174,7 +177,7 @@ def check_before_create(store: RunStore, config: TrainConfig, num_classes: int, 
             raise ValueError(f"expected {what} to be an existing checkpoint file or a stored run id, got {ref!r} "
                              "(no such file)")
         store.resolve(ref)  # ValueError naming the problem: unknown run, or no checkpoint yet
-    preflight(config, num_classes)
+    preflight(config, num_classes, run_history.past_runs(store.path))
     need = (4 * estimate_memory_detail(config, num_classes).params + kept_epochs_bytes(config, num_classes)
             + CHECKPOINT_MARGIN_BYTES)
     check_writable(store.path.parent / "checkpoints", need)  # before the first epoch, not after it
@@ -198,7 +201,7 @@ _LABS_LOCK = threading.Lock()
 
 def get_lab(db_path: str | Path | None = None) -> Lab:
     """The process-wide :class:`Lab` for a database (default ``data_dir()/runs.sqlite``), created once."""
-    key = str(Path(db_path) if db_path is not None else paths.data_dir() / "runs.sqlite")
+    key = str(Path(db_path) if db_path is not None else paths.run_store_path())
     with _LABS_LOCK:
         lab = _LABS.get(key)
         if lab is None or lab._closed:

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from vizcore.core import paths
 from vizcore.models.weights import checkpoint_meta
 from vizcore.train.config import FINAL_STATUSES, Status, TrainConfig
 from vizcore.train.engine import Event, Run, epochs_folder
+from vizcore.train.timing import PastRun
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -161,7 +163,7 @@ class RunStore:
     """
 
     def __init__(self, path: str | Path | None = None, *, readonly: bool = False, recover: bool = False) -> None:
-        self.path = Path(path) if path is not None else paths.data_dir() / "runs.sqlite"
+        self.path = Path(path) if path is not None else paths.run_store_path()
         # A listing never creates: read-only on a missing file is an empty store in memory, nothing on disk.
         self.readonly = readonly
         self.existed = self.path.is_file()  # False: this object created the file (or, read-only, found none)
@@ -315,11 +317,6 @@ class RunStore:
         with self._lock:
             self._db.execute("UPDATE runs SET name=? WHERE id=?", (name.strip(), run_id))
 
-    def set_group(self, run_id: str, group: str | None) -> None:
-        self.get(run_id)
-        with self._lock:
-            self._db.execute("UPDATE runs SET grp=? WHERE id=?", (group, run_id))
-
     def delete(self, run_id: str) -> None:
         """Remove a finished run, its metrics and its checkpoint files (the kept epochs' too); refuses a queued
         or running one."""
@@ -452,6 +449,13 @@ class RunStore:
                 damaged.append(DamagedRun(r[0], r[1], r[4], r[6], exc.reason))
         return out, damaged
 
+    def finished_stamp(self) -> tuple:
+        """(how many runs have ended, when the latest ended, how many runs there are): changes whenever a run
+        ends or is deleted, so a cache of what finished runs measured knows when to read again."""
+        with self._lock:
+            row = self._db.execute("SELECT COUNT(finished_at), MAX(finished_at), COUNT(*) FROM runs").fetchone()
+        return tuple(row)
+
     def groups(self) -> builtins.list[str]:
         with self._lock:
             rows = self._db.execute("SELECT DISTINCT grp FROM runs WHERE grp IS NOT NULL ORDER BY grp").fetchall()
@@ -550,12 +554,13 @@ class RunStore:
         run.subscribe(on_event)
 
     def make_run(self, run_id: str, data: tuple[Any, Any] | None = None,
-                 epochs_dir: str | Path | None = None) -> Run:
+                 epochs_dir: str | Path | None = None, history: Sequence[PastRun] = ()) -> Run:
         """A :class:`Run` for stored run ``run_id``, recording into this store. Kept epoch weights
         (``keep_epochs``) go to ``epochs_dir``, by default ``checkpoints/<id>_epochs`` beside the run's
-        checkpoint; the record's info names the folder and the epochs kept, and :meth:`delete` removes them."""
+        checkpoint; the record's info names the folder and the epochs kept, and :meth:`delete` removes them.
+        ``history``: finished runs the run's time estimate rests on (:func:`vizcore.lab.history.past_runs`)."""
         rec = self.get(run_id)
         run = Run(rec.config, run_id, checkpoint_path=self.checkpoint_path(run_id), data=data,
-                  resolve_run=self.resolve, epochs_dir=epochs_dir)
+                  resolve_run=self.resolve, epochs_dir=epochs_dir, history=history)
         self.attach(run)
         return run

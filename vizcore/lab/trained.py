@@ -25,14 +25,14 @@ class TrainedRun:
 def store_stamp(store_path: str | Path | None = None) -> float:
     """Latest change of the run store file (SQLite writes land in its -wal file first); 0 when there is none.
     A cache keyed on it renews when runs change."""
-    db = Path(store_path) if store_path is not None else paths.data_dir() / "runs.sqlite"
+    db = Path(store_path) if store_path is not None else paths.run_store_path()
     return max((p.stat().st_mtime for p in (db, Path(str(db) + "-wal")) if p.is_file()), default=0.0)
 
 
 def trained_runs(model: str, store_path: str | Path | None = None) -> list[TrainedRun]:
     """Stored runs of architecture ``model`` with a checkpoint on disk, newest first; [] without a store (or with
     one that cannot be read: the pages keep working, the Training Lab says what is wrong with it)."""
-    db = Path(store_path) if store_path is not None else paths.data_dir() / "runs.sqlite"
+    db = Path(store_path) if store_path is not None else paths.run_store_path()
     if not db.is_file():
         return []
     try:

@@ -65,7 +65,7 @@ class TrainConfig:
 
     Upper bounds: epochs ≤ 200, batch_size ≤ 4096, train_size ≤ 200 000, val_size ≤ 50 000,
     8 ≤ image_size ≤ 256, lr ≤ 10, time budget ≤ 24 h, memory budget ≤ 256 GiB, keep_epochs ≤ 200 (and the
-    kept weights within :data:`vizcore.train.budget.KEPT_EPOCHS_BUDGET_MB` on disk).
+    kept weights within :data:`vizcore.train.disk.KEPT_EPOCHS_BUDGET_MB` on disk).
     """
 
     model: str = _field("fast_cnn", "zoo name (vizcore.models.registry.list_models())")

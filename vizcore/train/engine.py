@@ -49,7 +49,6 @@ from torch import nn
 from vizcore.models import registry as zoo
 from vizcore.models.preprocess import for_model
 from vizcore.models.weights import checkpoint_meta, get_model, load_checkpoint, save_checkpoint
-from vizcore.train.budget import preflight
 from vizcore.train.config import FINAL_STATUSES, Status, TrainConfig
 from vizcore.train.data import augment_config, augment_pipeline, load_data, to_tensor_data
 from vizcore.train.loop import (
@@ -63,7 +62,9 @@ from vizcore.train.loop import (
     set_train_mode,
     train_step,
 )
+from vizcore.train.preflight import preflight
 from vizcore.train.schedule import make_scheduler
+from vizcore.train.timing import PastRun
 from vizcore.train.tricks import make_criterion, make_optimizer, param_groups, whiten_stem_, zero_gamma_
 
 WHITEN_IMAGES = 512  # training images whose patches set the whitened stem (a 12x12 covariance needs few)
@@ -110,7 +111,8 @@ class Run:
                  data: tuple[Any, Any] | None = None,
                  resolve_run: Resolver | None = None,
                  callbacks: Sequence[Callback] = (),
-                 epochs_dir: str | Path | None = None) -> None:
+                 epochs_dir: str | Path | None = None,
+                 history: Sequence[PastRun] = ()) -> None:
         if not isinstance(config, TrainConfig):
             raise TypeError(f"expected a TrainConfig, got {type(config).__name__}")
         self.id: str = run_id or uuid.uuid4().hex[:12]
@@ -124,6 +126,7 @@ class Run:
         self.info: dict[str, Any] = {}  # classes, device, parameter count, notes... filled when training starts
         self.model: nn.Module | None = None  # the trained model once the run ended (eval mode, on CPU)
         self._data = data
+        self._history = tuple(history)  # finished runs on this machine: the time estimate rests on them
         self._resolve_run = resolve_run
         self._subscribers: list[Callable[[Event], None]] = []
         self._cancel = threading.Event()
@@ -288,7 +291,7 @@ class Run:
         train_raw, val_raw = self._data if self._data is not None else load_data(cfg)
         train_set, val_set = to_tensor_data(train_raw), to_tensor_data(val_raw)
         num_classes = len(train_set.classes)
-        check = preflight(cfg, num_classes)
+        check = preflight(cfg, num_classes, self._history)
         device = torch.device(check.device)
 
         model, head = self._build_model(num_classes)
@@ -392,7 +395,7 @@ class Run:
                     return self._stop_diverged(epoch, state.step, mean_loss)
                 now = time.perf_counter()
                 ev = {"kind": "step", "step": state.step, "epoch": epoch, "loss": mean_loss, "lr": float(lr_used),
-                      "throughput": win_n / max(now - win_t, 1e-9)}
+                      "throughput": win_n / max(now - win_t, 1e-9), "time": time.time()}
                 self.last_step = ev
                 self._emit(ev)
                 win_loss = torch.zeros((), device=state.device)
@@ -422,7 +425,7 @@ class Run:
               "train_acc": int(meter.correct) / max(meter.seen, 1), "val_loss": val_loss, "val_acc": val_acc,
               "lr": float(state.optimizer.param_groups[0]["lr"]), "time_s": time.perf_counter() - self._t_epoch,
               "train_time_s": train_time, "images_per_s": meter.seen / max(train_time, 1e-9),
-              "elapsed_s": time.perf_counter() - state.t_start}
+              "elapsed_s": time.perf_counter() - state.t_start, "time": time.time()}
         self.history.append(ev)
         self.epochs_done = epoch
         self._save(state.model, epoch)

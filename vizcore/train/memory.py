@@ -1,0 +1,92 @@
+"""Training memory, estimated from a shape-only forward pass on the meta device (no real compute)."""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from vizcore.models import registry as zoo
+from vizcore.train.config import TrainConfig
+
+__all__ = ["MemoryEstimate", "estimate_memory_detail", "forward_flops"]
+
+
+def _activation_numel(model: nn.Module, x: torch.Tensor) -> int:
+    """Sum of the output sizes of every leaf module for input ``x`` (what autograd keeps for backward)."""
+    total = 0
+
+    def hook(_m: nn.Module, _i: Any, out: Any) -> None:
+        nonlocal total
+        if isinstance(out, torch.Tensor):
+            total += out.numel()
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return total
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    params: int  # parameter count
+    param_bytes: int  # weights + gradients + optimizer state
+    activation_bytes: int  # activations kept for backward, whole batch
+    data_bytes: int  # the data set kept as uint8 on the device
+    total_bytes: int  # sum of the above
+
+
+def estimate_memory_detail(config: TrainConfig, num_classes: int = 10, channels: int | None = None) -> MemoryEstimate:
+    """Training memory estimate from a shape-only ("meta" device) forward pass: no real compute.
+
+    activations ≈ batch · Σ(leaf-module output sizes) · bytes per element (2 with bf16/fp16 autocast, else 4);
+    parameters · 4 bytes · (1 weight + 1 grad + 1 momentum, or 2 moments for AdamW);
+    data = (train + val) · C · H · W bytes (uint8). Raises ValueError when the model cannot take the input size.
+    """
+    entry = zoo.get_entry(config.model)
+    c = entry.input_size[0]
+    with torch.device("meta"):
+        model = entry.builder(num_classes=num_classes).eval()  # eval: BN accepts a batch of one
+        x = torch.empty(1, c, config.image_size, config.image_size)
+    try:
+        per_image = _activation_numel(model, x)
+    except RuntimeError as exc:
+        raise ValueError(f"expected an image size {config.model} can take, got {config.image_size}x"
+                         f"{config.image_size} ({' '.join(str(exc).split())[:160]})") from None
+    n_params = sum(p.numel() for p in model.parameters())
+    act_elem = 2 if config.precision in ("bf16", "fp16") else 4
+    states = 2 if config.optimizer == "adamw" else 1
+    param_bytes = n_params * 4 * (2 + states)
+    act = config.batch_size * per_image * act_elem
+    data_c = channels if channels is not None else c
+    data = (config.train_size + config.val_size) * data_c * config.image_size ** 2
+    return MemoryEstimate(n_params, param_bytes, act, data, param_bytes + act + data)
+
+
+
+@functools.lru_cache(maxsize=256)
+def forward_flops(model_name: str, image_size: int, num_classes: int) -> int:
+    """FLOPs of one forward pass of one image (``torch.utils.flop_counter`` on the meta device): sizes the
+    calibration batch of :mod:`vizcore.train.timing`, so calibrating a large model stays short. Cached: it
+    depends only on architecture and input size."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    entry = zoo.get_entry(model_name)
+    with torch.device("meta"):
+        model = entry.builder(num_classes=num_classes).eval()
+        x = torch.empty(1, entry.input_size[0], image_size, image_size)
+    counter = FlopCounterMode(display=False)
+    try:
+        with counter, torch.no_grad():
+            model(x)
+    except RuntimeError as exc:
+        raise ValueError(f"expected an image size {model_name} can take, got {image_size}x"
+                         f"{image_size} ({' '.join(str(exc).split())[:160]})") from None
+    return int(counter.get_total_flops())
+

@@ -1,0 +1,430 @@
+"""How long a run will take on this machine: from the runs that finished here, else a short measurement.
+
+A run's wall time = setup (data generation or decoding, model build) + epochs x (training + validation) + a
+tail (the last checkpoint, the model back to the CPU, the store's last writes). The estimate comes from, in
+this order:
+
+1. **the same configuration** (every field that changes the cost equal; seeds, learning rates, schedules and
+   regularisers do not): the finished runs' own wall times, the most recent weighted most;
+2. **a similar one** (same model, image size, device and precision): the seconds per training image, per
+   validation image and per prepared image those runs measured, recent ones weighted most;
+3. **a calibration** only when no run of the model finished here: a warm-up step, then a few optimizer steps
+   at the run's batch size, the fastest counting, so a step stalled by other work on the machine does not set
+   the rate (a 3-step probe taken while another run trained once said 22 images/s for a model that trains 700
+   a second, and "26 min" for a 47 s run).
+
+Every estimate is a range (``low``..``high``): the spread of the runs it comes from, wider the further the
+source is from the configuration asked about. The history is passed in (:class:`PastRun` rows, which the lab
+reads from its run store, :func:`vizcore.lab.history.past_runs`): this layer never reads the store itself.
+No device FLOP/s figure is guessed anywhere.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from vizcore.models import registry as zoo
+from vizcore.train.config import TrainConfig
+from vizcore.train.memory import forward_flops
+
+__all__ = ["PastRun", "TimeEstimate", "estimate_plan", "estimate_time", "format_range", "past_run"]
+
+MIN_HISTORY_STEPS = 10  # a run that trained fewer optimizer steps measured warm-up, not throughput
+RECENCY = 0.6  # weight of the k-th most recent run: RECENCY ** k (the machine's load drifts; recent runs know it)
+MAX_RUNS = 8  # at most this many recent runs per estimate
+# how far the range reaches beyond the runs' own spread, by source: the further from the configuration asked
+# about, the wider (calibration leans towards overestimating: a few steps on a fresh model run slower)
+MARGIN = {"same": 0.10, "similar": 0.25, "calibrated": 0.5}
+CALIBRATION_S = 0.25  # timed optimizer steps (3 to 5, after one warm-up step) stop after about this long
+_CALIBRATION_FLOP_BUDGET = 4e9  # forward+backward FLOPs of one calibration step (caps its batch)
+CALIBRATION_CLASSES = 10  # the head's size barely matters
+CALIBRATION_TTL_S = 300.0  # a calibration is reused this long, then measured again
+
+
+# ---------------------------------------------------------------------------------------- what runs measured
+
+# Fields that do not change what a run costs: runs differing only in these are "the same configuration".
+_FREE = frozenset({"seed", "data_seed", "lr", "momentum", "linear_scaling", "optimizer", "schedule",
+                   "warmup_epochs", "step_size", "gamma", "weight_decay", "no_bias_decay", "label_smoothing",
+                   "zero_gamma", "randaugment_m", "mix_prob", "distill_T", "distill_alpha", "backbone_lr_mult",
+                   "time_budget_s", "memory_budget_mb", "log_every", "device", "transfer_from"})
+
+
+def cost_key(config: TrainConfig) -> tuple:
+    """The fields of ``config`` that change what a run costs, as a hashable tuple."""
+    return tuple(sorted((k, repr(v)) for k, v in config.to_dict().items() if k not in _FREE))
+
+
+@dataclass(frozen=True)
+class PastRun:
+    """What one finished run measured on this machine (built by :func:`past_run`)."""
+
+    config: TrainConfig
+    device: str  # device kind: cpu, cuda, mps
+    finished_at: float  # unix time (orders runs by recency)
+    complete: bool  # every planned epoch trained ("done"): its wall time is a whole run's
+    wall_s: float  # started to finished
+    setup_s: float  # before the first step (data, model)
+    train_s: float  # seconds of optimizer steps, all epochs
+    train_images: float  # images those steps trained on
+    val_s: float  # seconds of one validation pass (median over epochs; NaN when unknown)
+    tail_s: float  # after the last epoch's event (last checkpoint, status writes)
+
+
+def _pos(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+
+
+def _median(xs: Sequence[float]) -> float:
+    ys = sorted(x for x in xs if math.isfinite(x))
+    if not ys:
+        return math.nan
+    m = len(ys) // 2
+    return ys[m] if len(ys) % 2 else (ys[m - 1] + ys[m]) / 2
+
+
+def past_run(config: TrainConfig, status: str, info: dict[str, Any], epochs: Sequence[dict[str, Any]],
+             started_at: float | None, finished_at: float | None) -> PastRun | None:
+    """A :class:`PastRun` from a stored run's config, status, info, epoch events and start/end times; None when
+    it measured nothing useful: it did not finish ("done" or "cancelled"), has no epoch timings, or trained
+    fewer than :data:`MIN_HISTORY_STEPS` optimizer steps (warm-up is all such a run measures: seen here, 2-step
+    runs said 23 images/s for a model that trains 1,500 a second)."""
+    if status not in ("done", "cancelled") or finished_at is None:
+        return None
+    timed = [e for e in epochs if _pos(e.get("images_per_s")) and _pos(e.get("train_time_s"))]
+    if not timed:
+        return None
+    images = sum(float(e["images_per_s"]) * float(e["train_time_s"]) for e in timed)
+    seconds = sum(float(e["train_time_s"]) for e in timed)
+    if images < MIN_HISTORY_STEPS * config.batch_size:
+        return None
+    val = _median([float(e["time_s"]) - float(e["train_time_s"]) for e in epochs
+                   if _pos(e.get("time_s")) and _pos(e.get("train_time_s")) and e["time_s"] > e["train_time_s"]])
+    first, last = epochs[0], epochs[-1]
+    setup = (float(first["elapsed_s"]) - float(first["time_s"])
+             if _pos(first.get("elapsed_s")) and _pos(first.get("time_s")) else math.nan)
+    wall = finished_at - started_at if started_at is not None and finished_at >= started_at else math.nan
+    tail = wall - float(last["elapsed_s"]) if _pos(last.get("elapsed_s")) and math.isfinite(wall) else math.nan
+    device = str(info.get("device") or "cpu").split(":")[0]
+    return PastRun(config, device, float(finished_at), status == "done" and len(epochs) >= config.epochs,
+                   wall, max(setup, 0.0) if math.isfinite(setup) else math.nan, seconds, images, val,
+                   max(tail, 0.0) if math.isfinite(tail) else math.nan)
+
+
+# ---------------------------------------------------------------------------------------- the estimate
+
+
+@dataclass(frozen=True)
+class TimeEstimate:
+    """Estimated wall time of a run: a central figure, a range, its parts and where they come from."""
+
+    seconds: float  # setup_s + epochs x (train_s_per_epoch + val_s_per_epoch) + tail_s
+    low: float  # the range the run should land in
+    high: float
+    setup_s: float  # before the first step: data generation/decoding, model build
+    train_s_per_epoch: float  # the optimizer steps of one epoch
+    val_s_per_epoch: float  # one validation pass (twice the forwards with flip test-time augmentation)
+    tail_s: float  # after the last epoch
+    source: str  # "same" (runs of this configuration), "similar" (of this model), "calibrated"
+    runs: int  # finished runs it rests on (0 when calibrated)
+    detail: str  # where it comes from, in words, for the page: no internal rates
+
+    def text(self) -> str:
+        return f"{format_range(self.low, self.high)}, {self.detail}"
+
+
+def format_seconds(s: float) -> str:
+    """62.3 -> '1 min 2 s'; 5.2 -> '5 s'; 4000 -> '1 h 7 min'."""
+    if s is None or not math.isfinite(s):
+        return "unknown"
+    s = max(0.0, float(s))
+    if s < 60:
+        return f"{s:.0f} s"
+    m, sec = divmod(int(round(s)), 60)
+    if m < 60:
+        return f"{m} min {sec} s"
+    h, m = divmod(m, 60)
+    return f"{h} h {m} min"
+
+
+def _round_nice(s: float, up: bool) -> float:
+    """Seconds rounded to what a person reads: whole seconds below a minute, 5 s below 5 minutes, then 30 s."""
+    step = 1.0 if s < 60 else 5.0 if s < 300 else 30.0 if s < 3600 else 300.0
+    f = math.ceil if up else math.floor
+    return max(step if up else 0.0, f(s / step) * step)
+
+
+def format_range(low: float, high: float) -> str:
+    """'40 s to 55 s', '1 min 5 s to 1 min 30 s': a range, rounded, never false precision."""
+    lo, hi = _round_nice(low, up=False), _round_nice(high, up=True)
+    if hi <= lo:
+        return f"about {format_seconds(hi)}"
+    return f"{format_seconds(lo)} to {format_seconds(hi)}"
+
+
+def _weights(rows: Sequence[PastRun]) -> list[tuple[PastRun, float]]:
+    recent = sorted(rows, key=lambda r: r.finished_at, reverse=True)[:MAX_RUNS]
+    return [(r, RECENCY ** k) for k, r in enumerate(recent)]
+
+
+def _wmean(pairs: Sequence[tuple[float, float]]) -> float:
+    ok = [(v, w) for v, w in pairs if math.isfinite(v)]
+    if not ok:
+        return math.nan
+    return sum(v * w for v, w in ok) / sum(w for _, w in ok)
+
+
+def _device_kind(device: str | torch.device | None) -> str:
+    if device is None:
+        from vizcore.core.device import pick_device
+
+        return pick_device().type
+    return torch.device(device).type
+
+
+def _tta(config: TrainConfig) -> float:
+    return 2.0 if config.tta_flip else 1.0  # flip test-time augmentation: two forwards per validation image
+
+
+def _ago(t: float) -> str:
+    return format_seconds(max(time.time() - t, 0.0)) + " ago"
+
+
+def _from_same(config: TrainConfig, rows: Sequence[PastRun]) -> TimeEstimate | None:
+    same = [r for r in rows if r.complete and math.isfinite(r.wall_s) and cost_key(r.config) == cost_key(config)]
+    if not same:
+        return None
+    pairs = _weights(same)
+    wall = _wmean([(r.wall_s, w) for r, w in pairs])
+    setup = _wmean([(r.setup_s, w) for r, w in pairs])
+    train = _wmean([(r.train_s / max(r.config.epochs, 1), w) for r, w in pairs])
+    val = _wmean([(r.val_s, w) for r, w in pairs])
+    tail = _wmean([(r.tail_s, w) for r, w in pairs])
+    walls = [r.wall_s for r, _ in pairs]
+    m = MARGIN["same"]
+    n = len(pairs)
+    detail = (f"from {n} finished run{'s' if n != 1 else ''} of this configuration here "
+              f"(the latest {_ago(pairs[0][0].finished_at)})")
+    setup, train, val, tail = (0.0 if math.isnan(x) else x for x in (setup, train, val, tail))
+    return TimeEstimate(wall, min(walls) * (1 - m), max(walls) * (1 + m), setup, train, val, tail, "same", n, detail)
+
+
+def _from_similar(config: TrainConfig, rows: Sequence[PastRun], calibrate: bool) -> TimeEstimate | None:
+    model_rows = [r for r in rows if r.config.model == config.model and r.config.image_size == config.image_size
+                  and r.config.precision == config.precision]
+    same_batch = [r for r in model_rows if r.config.batch_size == config.batch_size]
+    use = same_batch or model_rows
+    if not use:
+        return None
+    pairs = _weights(use)
+    per_train = _wmean([(r.train_s / r.train_images, w) for r, w in pairs])
+    per_val = _wmean([(r.val_s / (r.config.val_size * _tta(r.config)), w) for r, w in pairs if r.config.val_size])
+    if not math.isfinite(per_val):
+        per_val = per_train / 3.0  # a forward pass costs about a third of a training step
+    tail = _wmean([(r.tail_s, w) for r, w in pairs])
+    data_rows = [r for r in rows if r.config.dataset == config.dataset and r.config.image_size == config.image_size]
+    setup, setup_known = 0.0, False
+    if data_rows:
+        per_img = _wmean([(r.setup_s / max(r.config.train_size + r.config.val_size, 1), w)
+                          for r, w in _weights(data_rows)])
+        if math.isfinite(per_img):
+            setup, setup_known = per_img * (config.train_size + config.val_size), True
+    if not setup_known and calibrate:
+        setup = _data_setup_s(config)
+    train = config.steps_per_epoch() * config.batch_size * per_train
+    val = config.val_size * _tta(config) * per_val
+    tail = 0.0 if math.isnan(tail) else tail
+    total = setup + config.epochs * (train + val) + tail
+    spread = [r.train_s / r.train_images for r, _ in pairs]
+    rel = max(spread) / min(spread) if min(spread) > 0 else 1.0
+    m = MARGIN["similar"]
+    n = len(pairs)
+    detail = (f"from {n} finished run{'s' if n != 1 else ''} of {config.model} at {config.image_size} px here "
+              "with other settings")
+    return TimeEstimate(total, total / rel * (1 - m), total * rel * (1 + m), setup, train, val, tail, "similar",
+                        n, detail)
+
+
+def _calibrated(config: TrainConfig, device: str | None) -> TimeEstimate:
+    from vizcore.core.device import pick_device
+
+    dev = str(pick_device(device or config.device))
+    train_ips, eval_ips = _calibrate(config.model, config.image_size, config.batch_size, dev, config.precision,
+                                     config.channels_last)
+    setup = _data_setup_s(config)
+    train = config.steps_per_epoch() * config.batch_size / train_ips
+    val = config.val_size * _tta(config) / eval_ips
+    total = setup + config.epochs * (train + val)
+    m = MARGIN["calibrated"]
+    detail = (f"a rough guess from a few training steps timed just now (no run of {config.model} at "
+              f"{config.image_size} px has finished here yet; the first one makes the next estimate closer)")
+    return TimeEstimate(total, total * (1 - m), total * (1 + m), setup, train, val, 0.0, "calibrated", 0, detail)
+
+
+def estimate_time(config: TrainConfig, history: Sequence[PastRun] = (), device: str | None = None,
+                  calibrate: bool = True) -> TimeEstimate | None:
+    """Estimated wall time of ``config`` on ``device`` (None: the device a run would use), from ``history``
+    (finished runs on this machine) first, else (``calibrate``) a short calibration. None only when
+    ``calibrate`` is False and no finished run of the model helps."""
+    kind = _device_kind(device or config.device)
+    rows = [r for r in history if r.device == kind]
+    est = _from_same(config, rows) or _from_similar(config, rows, calibrate)
+    if est is None and calibrate:
+        est = _calibrated(config, device)
+    return est
+
+
+def _data_key(config: TrainConfig) -> tuple:
+    # what vizcore.train.data.load_data keeps in memory: runs sharing it prepare their data once
+    return (config.dataset, config.train_size, config.val_size, config.image_size, config.data_seed,
+            config.data_root)
+
+
+def estimate_plan(configs: Sequence[TrainConfig], history: Sequence[PastRun] = (),
+                  device: str | None = None) -> TimeEstimate:
+    """The estimate of a queue of runs, one after another: the sum of each run's (its range too); a data set
+    shared by runs that differ only in a trick or a seed is prepared once (the engine keeps it in memory)."""
+    if not configs:
+        raise ValueError("expected at least one run to estimate, got none")
+    total = low = high = 0.0
+    seen: set[tuple] = set()
+    cache: dict[tuple, TimeEstimate] = {}
+    ests = []
+    for cfg in configs:
+        k = cost_key(cfg)
+        est = cache.get(k)
+        if est is None:
+            fresh = estimate_time(cfg, history, device)
+            assert fresh is not None  # calibrate=True always gives an estimate
+            est = cache[k] = fresh
+        ests.append(est)
+        shared = est.setup_s if _data_key(cfg) in seen else 0.0
+        seen.add(_data_key(cfg))
+        total += est.seconds - shared
+        low += est.low - shared
+        high += est.high - shared
+    worst = max(ests, key=lambda e: ("same", "similar", "calibrated").index(e.source))  # the least sure part
+    n = len(configs)
+    detail = f"{n} run{'s' if n != 1 else ''} one after another; {worst.detail}"
+    return TimeEstimate(total, max(low, 0.0), high, sum(e.setup_s for e in ests), math.nan, math.nan, 0.0,
+                        worst.source, worst.runs, detail)
+
+
+# ---------------------------------------------------------------------------------------- calibration
+
+_CALIBRATIONS: dict[tuple, tuple[float, tuple[float, float]]] = {}
+_CALIBRATIONS_LOCK = threading.Lock()
+
+
+def _calibrate(model_name: str, image_size: int, batch_size: int, device: str, precision: str,
+               channels_last: bool = False) -> tuple[float, float]:
+    """:func:`_measure_rates`, cached for :data:`CALIBRATION_TTL_S` seconds per setting."""
+    key = (model_name, image_size, batch_size, device, precision, channels_last)
+    now = time.monotonic()
+    with _CALIBRATIONS_LOCK:
+        hit = _CALIBRATIONS.get(key)
+        if hit is not None and now - hit[0] < CALIBRATION_TTL_S:
+            return hit[1]
+    out = _measure_rates(*key)
+    with _CALIBRATIONS_LOCK:
+        _CALIBRATIONS[key] = (time.monotonic(), out)
+    return out
+
+
+def _measure_rates(model_name: str, image_size: int, batch_size: int, device: str, precision: str,
+                   channels_last: bool = False) -> tuple[float, float]:
+    """(train images/s, eval images/s) from a few optimizer steps on random images, at the run's batch size
+    (capped so one step stays short on a large model). Each step is timed on its own and the fastest counts: on
+    a shared server another session's work can stall one step for a second."""
+    num_classes = CALIBRATION_CLASSES
+    entry = zoo.get_entry(model_name)
+    dev = torch.device(device)
+    flops = forward_flops(model_name, image_size, num_classes)
+    # at least 2 images: BatchNorm cannot train on one value per channel (a 1x1 map of one image)
+    b = int(max(2, min(batch_size, _CALIBRATION_FLOP_BUDGET // max(3 * flops, 1))))
+    model = zoo.build_model(model_name, num_classes=num_classes).to(dev).train()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(b, entry.input_size[0], image_size, image_size, generator=gen).to(dev).to(memory_format=fmt)
+    y = torch.randint(0, num_classes, (b,), generator=gen).to(dev)
+    amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+
+    def autocast():
+        return torch.autocast(dev.type, dtype=amp) if amp is not None else contextlib.nullcontext()
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    def step() -> None:
+        with autocast():
+            loss = torch.nn.functional.cross_entropy(model(x).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    try:
+        step()  # warm-up: allocations, kernel selection
+        sync()
+        start = time.perf_counter()
+        times: list[float] = []
+        while len(times) < 3 or (len(times) < 5 and time.perf_counter() - start < CALIBRATION_S):
+            t0 = time.perf_counter()
+            step()
+            sync()
+            times.append(time.perf_counter() - t0)
+        train = b / max(min(times), 1e-9)
+        model.eval()
+        with torch.no_grad(), autocast():
+            model(x)
+            sync()
+            ev_times: list[float] = []
+            for _ in range(2):
+                t0 = time.perf_counter()
+                model(x)
+                sync()
+                ev_times.append(time.perf_counter() - t0)
+            ev = b / max(min(ev_times), 1e-9)
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"expected an image size {model_name} can take, got {image_size}x{image_size} "
+                         f"({' '.join(str(exc).split())[:160]})") from None
+    return train, ev
+
+
+@functools.lru_cache(maxsize=32)
+def _data_cost(dataset: str, image_size: int) -> tuple[float, float]:
+    """(fixed seconds, seconds per image) to generate (shapes) or decode (digits) a data set, from two small
+    loads after a warm-up one (imports, file reads); (NaN, NaN) for data read from files at run time."""
+    from vizcore.data import datasets as vdata
+
+    info = vdata.DATASETS.get(dataset)
+    if info is None or not info.offline or dataset == "folder":
+        return math.nan, math.nan
+
+    def timed(n: int, seed: int) -> float:
+        t0 = time.perf_counter()
+        vdata.load_dataset(dataset, split="test", n=n, size=image_size, seed=seed)
+        return time.perf_counter() - t0
+
+    try:
+        timed(1, 987_653)
+        small, large = timed(8, 987_654), timed(40, 987_655)
+    except ValueError:  # a size the data set cannot make: the run itself will say so
+        return math.nan, math.nan
+    per = max(large - small, 0.0) / 32
+    return max(small - 8 * per, 0.0), per
+
+
+def _data_setup_s(config: TrainConfig) -> float:
+    fixed, per = _data_cost(config.dataset, config.image_size)
+    return 0.0 if math.isnan(per) else fixed + per * (config.train_size + config.val_size)
