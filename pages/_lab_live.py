@@ -10,6 +10,7 @@ import math
 import pandas as pd
 import streamlit as st
 
+from vizcore.core.device import busy_text
 from vizcore.figures import training as figures
 from vizcore.lab import monitor, power
 from vizcore.lab import results as exp_results
@@ -75,8 +76,13 @@ def _watch_body(lab) -> None:
     else:
         st.caption("Curves appear after the first logged steps.")
     queued = lab.queued()
-    if queued:
+    if snap.status == "queued" and rid in queued:
+        st.info(monitor.queue_text(lab, rid))
+    elif queued:
         st.caption(f"{len(queued)} run(s) waiting in the queue; the lab trains {lab.concurrency} at a time.")
+    busy = busy_text()
+    if busy and not snap.finished:
+        st.warning(busy)
     n_active = len(lab.running()) + len(queued)
     before = st.session_state.get(ACTIVE_KEY, n_active)
     st.session_state[ACTIVE_KEY] = n_active
@@ -109,9 +115,12 @@ def _comparison_body(store, exp) -> None:
         "95% interval (%)": (f"{r['95% low (%)']:.2f} to {r['95% high (%)']:.2f}"
                              if math.isfinite(r["95% low (%)"]) else "—"),
         "seeds done": r["seeds done"], "pending": r["pending"], "failed/cancelled": r["failed/cancelled"],
-        "time per run (s)": _text(r["time per run (s)"], ".1f"),
-        "throughput (img/s)": _text(r["throughput (img/s)"], ",.0f")} for r in rows]),
+        "wall time per run (s)": _text(r["wall time per run (s)"], ".1f"),
+        "throughput (img/s)": _text(r["throughput (img/s)"], ",.0f"),
+        "server load (per core)": _text(r["server load (per core)"], ".2f")} for r in rows]),
         hide_index=True, width="stretch", key="lab_cmp_table")
+    note = exp_results.load_note(summary)
+    (st.warning if note.startswith("The configurations ran under different") else st.caption)(note)
     cut = [r.accuracy for r in summary.rows if r.accuracy is not None and r.accuracy.clipped]
     if cut:
         st.caption("Intervals are Student-t intervals of the mean over seeds, cut at 0 or 100 where they reached "
@@ -126,6 +135,10 @@ def _comparison_body(store, exp) -> None:
         st.caption("Paired t-test when both sides ran the same seeds (else Welch's); effect size: d_z for paired "
                    "seeds, Cohen's d otherwise. p ≥ 0.05 is reported as within noise; fewer than 3 seeds a side, "
                    "or no spread between seeds, decides nothing, and the verdict says so.")
+        ds = summary.differences
+        st.plotly_chart(figures.difference_figure(
+            [f"{d.name_b} vs {d.name_a}" for d in ds], [d.diff for d in ds], [d.low for d in ds],
+            [d.high for d in ds]), key="lab_diff_chart")
     elif any(r.values for r in summary.rows):
         st.info("Waiting for the other configurations to finish a run before a difference can be computed.")
     _seeds_needed(summary)
@@ -134,7 +147,7 @@ def _comparison_body(store, exp) -> None:
         c1.plotly_chart(figures.band_curves_figure(summary.bands), key="lab_band_chart")
     done_rows = [r for r in summary.rows if r.accuracy is not None]
     if done_rows:
-        c2.plotly_chart(figures.comparison_bar_figure(
+        c2.plotly_chart(figures.comparison_figure(
             [r.arm for r in done_rows], [r.accuracy.mean for r in done_rows],
             [r.accuracy.half_width for r in done_rows], [list(r.values) for r in done_rows],
             lows=[r.accuracy.low for r in done_rows], highs=[r.accuracy.high for r in done_rows],

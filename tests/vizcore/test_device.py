@@ -43,3 +43,18 @@ def test_summary_on_cuda_matches_cpu() -> None:
     assert [r.out_shape for r in cpu.layers] == [r.out_shape for r in gpu.layers]
     assert cpu.total_macs == gpu.total_macs and cpu.total_params == gpu.total_params
     assert device.describe().kind == "cuda"
+
+
+def test_the_machine_says_when_it_is_busy(monkeypatch) -> None:
+    """Issue 26, defect 4: under load a 47 s run took 537 s and nothing said why."""
+    import os
+
+    from vizcore.core import device
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (6.0, 5.0, 4.0))
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert device.load_per_core() == 3.0
+    assert device.busy_text().startswith("The server is busy (load 6.0 on 2 cores)")
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.0, 1.0, 1.0))
+    assert device.busy_text() is None
+    assert device.busy_text(float("nan")) is None

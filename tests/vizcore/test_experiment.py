@@ -158,3 +158,22 @@ def test_model_tweak_ab_compares_resnet_a_with_the_tweaked_form() -> None:
     assert [a.config.model for a in plan.arms] == ["resnet_small_a", "resnet_small_d"]
     assert vexp.TRICKS["resnet_d"].reference == "resnet_d"
     assert published_delta("resnet_d").delta == pytest.approx(77.16 - 76.21)  # Table 5
+
+
+def test_wall_time_is_never_presented_as_the_tricks_effect():
+    """Issue 26, defect 4: an A/B table showed 325 s vs 90 s per run because one arm ran while the server was
+    busy; a student read "label smoothing trains 3.6x faster". The table names the load each arm ran under and
+    says when the loads differ."""
+    def run(arm, seed, t, load):
+        return exp_results.RunResult(arm, seed, "done", (97.0, 98.0), t, 100.0, load)
+
+    calm = exp_results.summarize(["A", "B"], [run("A", 0, 90.0, 0.9), run("B", 0, 95.0, 1.0)])
+    assert exp_results.table_rows(calm)[0]["server load (per core)"] == pytest.approx(0.9)
+    assert exp_results.load_note(calm).startswith("Wall time and throughput depend on")
+    busy = exp_results.summarize(["A", "B"], [run("A", 0, 90.0, 0.9), run("A", 1, 92.0, 1.1),
+                                               run("B", 0, 325.0, 3.5), run("B", 1, 300.0, 3.3)])
+    rows = exp_results.table_rows(busy)
+    assert rows[1]["wall time per run (s)"] == pytest.approx(312.5) and rows[1]["server load (per core)"] == pytest.approx(3.4)
+    note = exp_results.load_note(busy)
+    assert note.startswith("The configurations ran under different server load (A: 1.00 per core, B: 3.40)")
+    assert "the server's, not the trick's" in note

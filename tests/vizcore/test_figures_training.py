@@ -58,7 +58,7 @@ def test_band_figure_mean_and_band():
 
 
 def test_comparison_bar_and_paper_figures():
-    fig = figures.comparison_bar_figure(["A", "B"], [80.0, 81.0], [1.2, math.nan], values=[[79.0, 81.0], [81.0]])
+    fig = figures.comparison_figure(["A", "B"], [80.0, 81.0], [1.2, math.nan], values=[[79.0, 81.0], [81.0]])
     _labelled(fig)
     assert list(fig.data[0].error_y.array) == [1.2, 0.0]
     fig2 = figures.paper_vs_measured_figure(["cosine"], [0.75], [1.3], [0.4])
@@ -68,6 +68,23 @@ def test_comparison_bar_and_paper_figures():
     fig3 = figures.shape_bias_figure(["plain", "heavy aug"], [3, 6], [6, 3], [1, 1])
     _labelled(fig3)
     assert fig3.data[0].x[0] == pytest.approx(30.0)
+
+
+def test_comparisons_are_dots_on_a_zoomed_axis_and_differences_sit_around_zero():
+    """Issue 26, defect 4: the A/B bar chart's axis started at 91%, so a half-point difference looked like a factor
+    of two. Means are dots (a zoomed axis then exaggerates nothing), and the difference gets its own chart: its
+    95% interval around a zero line."""
+    fig = figures.comparison_figure(["A", "B"], [98.2, 98.7], [0.3, 0.3], values=[[98.0, 98.4], [98.5, 98.9]])
+    assert fig.data[0].type == "scatter" and fig.data[0].mode == "markers"
+    assert not any(t.type == "bar" for t in fig.data)
+    diff = figures.difference_figure(["B vs A"], [0.5], [-0.1], [1.1])
+    _labelled(diff)
+    assert list(diff.data[0].error_x.array) == [pytest.approx(0.6)] and list(diff.data[0].error_x.arrayminus) == [
+        pytest.approx(0.6)]
+    lo, hi = diff.layout.xaxis.range
+    assert lo == pytest.approx(-hi) and lo < -1.1 and any(s.x0 == 0 for s in diff.layout.shapes)  # zero centred
+    one_seed = figures.difference_figure(["B vs A"], [0.5], [math.nan], [math.nan])
+    assert list(one_seed.data[0].error_x.array) == [0.0]
 
 
 def test_lr_preview_of_a_one_step_run_is_not_an_empty_chart():
@@ -85,7 +102,7 @@ def test_comparison_bars_use_the_cut_interval_and_stay_in_bounds():
     from vizcore.lab.stats import mean_interval
 
     a, b = mean_interval([10.0, 19.5], bounds=(0, 100)), mean_interval([99.0, 100.0, 100.0], bounds=(0, 100))
-    fig = figures.comparison_bar_figure(["A", "B"], [a.mean, b.mean], [a.half_width, b.half_width],
+    fig = figures.comparison_figure(["A", "B"], [a.mean, b.mean], [a.half_width, b.half_width],
                                         lows=[a.low, b.low], highs=[a.high, b.high], bounds=(0, 100))
     err = fig.data[0].error_y
     assert err.symmetric is False

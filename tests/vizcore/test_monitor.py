@@ -98,3 +98,39 @@ def test_eta_early_in_a_run_is_not_swamped_by_data_preparation(tmp_path):
     snap = monitor.snapshot(store, rid, now=started + 22.0)
     assert snap.eta_s == pytest.approx((300 - 25) * 32 / 400 + 3 * 2.0, rel=0.01)
     store.close()
+
+
+def test_a_queued_run_says_its_place_and_the_runs_ahead(tmp_path):
+    """Issue 26, defect 4: a queued run said only "waiting for a free slot". It says its place in the queue, how
+    many runs are ahead and, once their times are known, about when it starts."""
+    import time as _time
+
+    store = RunStore(tmp_path / "r.sqlite")
+    cfg = TrainConfig(train_size=640, val_size=64, epochs=1, batch_size=64, device="cpu")
+    done = store.create(cfg)  # a finished run of the same configuration: 12 s
+    store.set_status(done, "running")
+    store.set_info(done, {"device": "cpu"})
+    store.add_metric(done, {"kind": "epoch", "epoch": 1, "val_acc": 0.5, "images_per_s": 64.0, "train_time_s": 10.0,
+                            "time_s": 11.0, "elapsed_s": 11.5})
+    store.set_status(done, "done")
+    end = _time.time()
+    store._db.execute("UPDATE runs SET started_at=?, finished_at=? WHERE id=?", (end - 12.0, end, done))
+    ids = [store.create(cfg) for _ in range(3)]
+
+    class FakeLab:  # the queue's view: one run training, two waiting behind it
+        concurrency = 1
+
+        def __init__(self):
+            self.store = store
+
+        def running(self):
+            return []
+
+        def queued(self):
+            return ids
+
+    text = monitor.queue_text(FakeLab(), ids[2])
+    assert text.startswith("Waiting: place 3 in the queue, 2 runs ahead of it (the lab trains 1 at a time)")
+    assert "start in about 24 s" in text  # two runs of this configuration, 12 s each
+    assert monitor.queue_text(FakeLab(), "nope") == "Not waiting in this lab's queue."
+    store.close()

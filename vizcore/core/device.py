@@ -61,3 +61,27 @@ def describe(device: torch.device | str | None = None) -> DeviceInfo:
     name = platform.processor() or platform.machine() or "CPU"
     threads = torch.get_num_threads()
     return DeviceInfo("cpu", f"{name}, {threads} threads", None)
+
+
+# ---------------------------------------------------------------------------------------- the machine's load
+
+BUSY_PER_CORE = 1.0  # a 1-minute load average above this per core: work waits for a core
+
+
+def load_per_core() -> float:
+    """The machine's 1-minute load average divided by its cores (NaN where the system does not say): about 1
+    when every core is busy; above 1, work waits for a core and everything takes longer than it would alone."""
+    try:
+        return os.getloadavg()[0] / max(os.cpu_count() or 1, 1)
+    except (OSError, AttributeError):  # Windows has no load average
+        return float("nan")
+
+
+def busy_text(load: float | None = None) -> str | None:
+    """A sentence saying the machine is busy, or None when it is not (or cannot say)."""
+    x = load_per_core() if load is None else load
+    if not x > BUSY_PER_CORE:  # NaN included
+        return None
+    cores = os.cpu_count() or 1
+    return (f"The server is busy (load {x * cores:.1f} on {cores} core{'s' if cores != 1 else ''}): training runs "
+            "and pages take longer than usual, and time estimates made when it was quieter run short.")

@@ -191,3 +191,30 @@ def time_left(rec: Any, steps: list[dict[str, Any]], epochs: list[dict[str, Any]
 
 def _num(v: Any) -> bool:
     return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def queue_text(lab: Any, run_id: str) -> str:
+    """Where a queued run stands, in words: its place in the lab's queue, the runs ahead of it and about how
+    long until it starts (what the runs ahead have left, from their live countdowns and estimates)."""
+    from vizcore.lab import history
+
+    queued = lab.queued()
+    if run_id not in queued:
+        return "Not waiting in this lab's queue."
+    pos = queued.index(run_id)
+    running = lab.running()
+    store = lab.store
+    waits: list[float] = []
+    for rid in running:
+        waits.append(snapshot(store, rid, max_points=1).eta_s)
+    for rid in queued[:pos]:
+        est = history.estimate(store.get(rid).config, getattr(store, "path", None), calibrate=False)
+        waits.append(est.seconds if est is not None else math.nan)
+    ahead = len(running) + pos
+    slots = max(int(getattr(lab, "concurrency", 1)), 1)
+    words = (f"Waiting: place {pos + 1} in the queue, {ahead} run{'s' if ahead != 1 else ''} ahead of it "
+             f"(the lab trains {slots} at a time)")
+    known = [w for w in waits if math.isfinite(w)]
+    if waits and len(known) == len(waits):
+        words += f"; it should start in about {format_seconds(sum(known) / slots)}"
+    return words + "."

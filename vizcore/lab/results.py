@@ -27,6 +27,7 @@ class RunResult:
     val_acc: tuple[float, ...]  # validation accuracy per completed epoch, in %
     time_s: float  # wall time of the completed epochs, s
     throughput: float  # mean training images / s (NaN when unknown)
+    load: float = math.nan  # the server's load per core while it ran (mean over its epochs; NaN when unknown)
 
     @property
     def final(self) -> float:
@@ -43,8 +44,9 @@ class ArmSummary:
     values: tuple[float, ...]  # their final val accuracy, %
     pending: int  # runs queued or running
     failed: int  # runs cancelled, diverged, failed or interrupted
-    time_s: float  # mean wall time per done run, s
+    time_s: float  # mean wall time per done run, s (depends on the server's load, not only on the trick)
     throughput: float  # mean training images / s over done runs
+    load: float = math.nan  # mean server load per core while the done runs trained
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def summarize(arms: Sequence[str], results: Iterable[RunResult], confidence: flo
             a, mean_interval(vals, confidence, PERCENT) if vals else None, tuple(r.seed for r in done), vals,
             sum(r.status in ("queued", "running") for r in rs),
             sum(r.status in ("cancelled", "diverged", "failed", "interrupted") for r in rs),
-            _mean([r.time_s for r in done]), _mean([r.throughput for r in done])))
+            _mean([r.time_s for r in done]), _mean([r.throughput for r in done]), _mean([r.load for r in done])))
         curves = [list(r.val_acc) for r in rs if r.val_acc and r.status in ("done", "running")]
         if curves:
             bands[a] = band(curves, confidence, bounds=PERCENT)
@@ -107,10 +109,31 @@ def table_rows(summary: Summary) -> list[dict[str, Any]]:
             "seeds done": len(r.seeds),
             "pending": r.pending,
             "failed/cancelled": r.failed,
-            "time per run (s)": float(r.time_s),
+            "wall time per run (s)": float(r.time_s),
             "throughput (img/s)": float(r.throughput),
+            "server load (per core)": float(r.load),
         })
     return out
+
+
+LOAD_DIFFERS = 1.5  # arms whose mean server loads differ by this factor ran under different conditions
+
+
+def load_note(summary: Summary) -> str:
+    """Why the wall times of a comparison's configurations must not be read as the tricks' effect: always a
+    caption; with a warning's words when the arms ran under clearly different server load."""
+    loads = [(r.arm, r.load) for r in summary.rows if math.isfinite(r.load) and r.load > 0]
+    base = ("Wall time and throughput depend on what else the server ran while each run trained (its load per "
+            "core, 1 = every core busy): compare them between configurations only when their loads are alike. "
+            "A trick changes the time only when it changes the work (mixup or CutMix, test-time augmentation, "
+            "another model or batch size).")
+    if len(loads) >= 2:
+        lo, hi = min(loads, key=lambda x: x[1]), max(loads, key=lambda x: x[1])
+        if hi[1] > LOAD_DIFFERS * max(lo[1], 0.25):
+            return (f"The configurations ran under different server load ({lo[0]}: {lo[1]:.2f} per core, "
+                    f"{hi[0]}: {hi[1]:.2f}): the difference in their wall times is the server's, not the "
+                    "trick's. " + base)
+    return base
 
 
 def difference_rows(summary: Summary) -> list[dict[str, Any]]:
@@ -145,9 +168,10 @@ def results(store: Any, exp: Experiment) -> list[RunResult]:
             t = rec.finished_at - rec.started_at
         else:
             t = float(epochs[-1].get("elapsed_s", math.nan)) if epochs else math.nan
+        loads = [float(e["load"]) for e in epochs if isinstance(e.get("load"), (int, float))]
         out.append(RunResult(r["arm"], int(r["seed"]), rec.status,
                              tuple(100.0 * float(e["val_acc"]) for e in epochs), float(t),
-                             sum(tput) / len(tput) if tput else math.nan))
+                             sum(tput) / len(tput) if tput else math.nan, _mean(loads)))
     return out
 
 

@@ -84,5 +84,5 @@ def point_rows(points: list[ScalingPoint]) -> list[dict[str, Any]]:
         "final val accuracy (%)": p.accuracy.text() if p.accuracy is not None else "no finished run yet",
         "mean (%)": p.accuracy.mean if p.accuracy is not None else math.nan,
         "seeds done": len(p.values), "pending": p.pending, "failed/cancelled": p.failed,
-        "time per run (s)": float(p.time_s), "throughput (img/s)": float(p.throughput),
+        "wall time per run (s)": float(p.time_s), "throughput (img/s)": float(p.throughput),
     } for p in points]

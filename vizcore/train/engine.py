@@ -46,6 +46,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vizcore.core.device import load_per_core
 from vizcore.models import registry as zoo
 from vizcore.models.preprocess import for_model
 from vizcore.models.weights import checkpoint_meta, get_model, load_checkpoint, save_checkpoint
@@ -425,7 +426,7 @@ class Run:
               "train_acc": int(meter.correct) / max(meter.seen, 1), "val_loss": val_loss, "val_acc": val_acc,
               "lr": float(state.optimizer.param_groups[0]["lr"]), "time_s": time.perf_counter() - self._t_epoch,
               "train_time_s": train_time, "images_per_s": meter.seen / max(train_time, 1e-9),
-              "elapsed_s": time.perf_counter() - state.t_start, "time": time.time()}
+              "elapsed_s": time.perf_counter() - state.t_start, "time": time.time(), "load": load_per_core()}
         self.history.append(ev)
         self.epochs_done = epoch
         self._save(state.model, epoch)
