@@ -112,7 +112,7 @@ def main() -> None:
     cfg = train_config.TrainConfig(model="small_cnn", dataset="synthetic", train_size=args.train_batch * args.steps,
                                    val_size=args.train_batch, epochs=1 + args.epochs, batch_size=args.train_batch,
                                    lr=0.01, schedule="constant", device="cpu", log_every=args.steps,
-                                   time_budget_s=3600)
+                                   time_budget_s=3600, augment="none")  # the pipeline is the only augmentation
     with_pipe = train_config.TrainConfig(**{**cfg.to_dict(), "augment_pipeline": PIPE.to_json()})
     data = train_data.TensorData(torch.randint(0, 256, (cfg.train_size, 3, 32, 32), generator=g, dtype=torch.uint8),
                                  torch.randint(0, 10, (cfg.train_size,), generator=g), tuple(f"c{i}" for i in range(10)))

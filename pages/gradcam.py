@@ -296,6 +296,17 @@ elif measure == "Sanity check":
     st.caption(" · ".join(f"{TITLES[m]}: rank correlation {r.spearman[-1]:.2f} after all groups — "
                           f"{'passes (the map depends on the weights)' if r.passes else 'fails (the map survives random weights)'}"
                           for m, r in res.items()))
+    failed = [TITLES[m] for m, r in res.items() if not r.passes]
+    if failed:
+        st.warning(
+            f"{', '.join(failed)} failed the sanity check (Adebayo et al., 2018): after every layer was given "
+            f"random weights the map still looks like it did (rank correlation ≥ {metrics.SANITY_THRESHOLD:g}), "
+            "so on this image it shows what the *architecture and the image* make salient — edges, bright "
+            "regions — not what the trained model learned. Do not read it as the model's reason. What to do: "
+            "try another image, one like the training data (a model trained on the shapes says little about a "
+            "photo); try another layer (an earlier one often depends more on the weights); train the model "
+            "longer or to a higher accuracy (a weak model's maps are mostly architecture); and prefer the methods "
+            "that pass here.")
 else:
     with user_errors():
         decision, smaps, tmaps, ds = cues(name, weights, stamp, fast[0], layer, 6)

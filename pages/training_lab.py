@@ -16,17 +16,16 @@ from contextlib import contextmanager
 import pandas as pd
 import streamlit as st
 
-from pages._common import AUGMENT_PIPELINE_KEY, CHECKPOINT_KEY, data_folder_picker, user_errors
+from pages._common import CHECKPOINT_KEY, user_errors
+from pages._lab_form import config_form, restore
 from pages._lab_live import ACTIVE_KEY, comparison, follow, watch
 from pages._nav import page_link
 from vizcore.core import paths
-from vizcore.data import datasets as vdata
 from vizcore.figures import training as figures
 from vizcore.lab import experiment as vexp
 from vizcore.lab import history, reference
 from vizcore.lab import results as exp_results
 from vizcore.lab.queue import Lab, get_lab
-from vizcore.models import registry as zoo
 from vizcore.train import config as train_config
 from vizcore.train import schedule as lr_sched
 from vizcore.train.timing import format_range
@@ -78,13 +77,41 @@ def _plan_estimate(configs: tuple[train_config.TrainConfig, ...]) -> str:
     return format_range(est.low, est.high)
 
 
-DEFAULT = train_config.TrainConfig()  # the default run is the fast recipe (TrainConfig's defaults)
+IN_FLIGHT_KEY = "lab_in_flight"  # the comparison in flight when this session first drew the page (or None)
 
 
-def _models() -> list[str]:
-    names = zoo.list_models()
-    small = sorted((n for n in names if "small" in zoo.get_entry(n).tags), key=lambda n: n != DEFAULT.model)
-    return small + [n for n in names if n not in small]
+def _in_flight(experiments: list, runs: list) -> vexp.Experiment | None:
+    """The newest comparison with runs still queued or training."""
+    status = {r.id: r.status for r in runs}
+    return next((e for e in experiments if any(status.get(r["run_id"]) in ("queued", "running") for r in e.runs)),
+                None)
+
+
+def _show_in_flight(experiments: list, runs: list) -> None:
+    """A new session (a reload, a second tab) while a comparison trains shows it as it was queued: its base
+    configuration in the form, its design in section 3, its results below. Later comparisons queued elsewhere
+    never overwrite a form this session is editing."""
+    if IN_FLIGHT_KEY not in st.session_state:
+        flight = _in_flight(experiments, runs)
+        st.session_state[IN_FLIGHT_KEY] = flight.id if flight is not None and flight.form else None
+        if flight is not None and flight.form:
+            with said("Could not show the comparison in flight as it was queued: "):
+                restore(train_config.TrainConfig.from_dict(flight.form["base"]))
+                design = flight.form.get("design", {})
+                st.session_state["lab_cmp_mode"] = design.get("mode", "A/B")
+                tricks = [t for t in design.get("tricks", []) if t in vexp.TRICKS]
+                if st.session_state["lab_cmp_mode"] == "A/B" and tricks:
+                    st.session_state["lab_cmp_trick"] = tricks[0]
+                elif tricks:
+                    st.session_state["lab_cmp_tricks"] = tricks
+                st.session_state["lab_n_seeds"] = int(design.get("n_seeds", vexp.DEFAULT_SEEDS))
+                st.session_state["lab_first_seed"] = int(design.get("first_seed", 0))
+                st.session_state["lab_experiment"] = flight.id
+    shown = st.session_state.get(IN_FLIGHT_KEY)
+    flight = next((e for e in experiments if e.id == shown), None)
+    if flight is not None and _in_flight([flight], runs) is not None:
+        st.info(f"**{flight.name}** is training ({len(flight.runs)} runs): the form shows its base configuration "
+                "and section 3 its design, as they were queued; its results fill in below as runs finish.")
 
 
 st.title("Training Lab")
@@ -98,122 +125,14 @@ store = lab.store
 
 # ---------------------------------------------------------------------------------------- 1. set up
 st.header("1 · Set up a run")
-c1, c2, c3, c4 = st.columns(4)
-model_name = c1.selectbox("Model", _models(), key="lab_model", format_func=lambda n: zoo.get_entry(n).title)
-dataset = c2.selectbox("Data set", [d for d in vdata.list_datasets() if d != "shapes_cue_conflict"], key="lab_dataset",
-                       format_func=lambda d: vdata.DATASETS[d].title + ("" if vdata.DATASETS[d].offline else " (download)"))
-epochs = c3.number_input("Epochs", 1, train_config.MAX_EPOCHS, DEFAULT.epochs, key="lab_epochs")
-batch_size = c4.select_slider("Batch size", [16, 32, 64, 128, 256, 512], DEFAULT.batch_size, key="lab_batch")
-c1, c2, c3, c4 = st.columns(4)
-train_size = c1.number_input("Training images", 32, train_config.MAX_TRAIN_SIZE, DEFAULT.train_size, step=500,
-                             key="lab_train_size")
-val_size = c2.number_input("Validation images", 16, train_config.MAX_VAL_SIZE, DEFAULT.val_size, step=100,
-                           key="lab_val_size")
-image_size = c3.select_slider("Image size (px)", [16, 24, 32, 48, 64, 96, 128], DEFAULT.image_size, key="lab_image_size")
-seed = c4.number_input("Seed", 0, 2**31 - 1, DEFAULT.seed, key="lab_seed")
-if "scaled" in zoo.get_entry(model_name).tags and zoo.get_entry(model_name).input_size[1] != image_size:
-    st.caption(f"{zoo.get_entry(model_name).title} is scaled for {zoo.get_entry(model_name).input_size[1]} px inputs; "
-               "the Model tweaks & scaling page trains each member of the family at its own resolution.")
-data_root = None
-if dataset == "folder" or not vdata.DATASETS[dataset].offline:
-    data_root = data_folder_picker(st, "lab_data_folder", downloads=dataset != "folder")
-
-st.caption("Tricks, grouped as the paper groups them (§3 efficient training, §4 model tweaks, §5 training "
-           "refinements), plus data augmentation, knowledge distillation and transfer learning.")
-tabs = st.tabs(["Optimizer", "Efficient training", "Model tweaks", "Training refinements", "Data augmentation",
-                "Knowledge distillation", "Transfer learning"])
-with tabs[0]:
-    c1, c2, c3, c4 = st.columns(4)
-    optimizer = c1.selectbox("Optimizer", train_config.OPTIMIZERS, train_config.OPTIMIZERS.index(DEFAULT.optimizer),
-                             key="lab_optimizer",
-                             help="sgd: heavy-ball momentum; nesterov: Nesterov momentum; adamw: decoupled weight decay")
-    lr = c2.number_input("Base learning rate", 1e-5, train_config.MAX_LR, DEFAULT.lr, format="%.4f", key="lab_lr")
-    momentum = c3.number_input("Momentum", 0.0, 0.999, DEFAULT.momentum, key="lab_momentum")
-    weight_decay = c4.number_input("Weight decay", 0.0, 1.0, DEFAULT.weight_decay, format="%.5f", key="lab_wd")
-with tabs[1]:
-    c1, c2, c3 = st.columns(3)
-    linear_scaling = c1.toggle("Linear LR scaling (lr × batch / 256)", DEFAULT.linear_scaling, key="lab_linear_scaling")
-    warmup_epochs = c2.slider("LR warmup (epochs)", 0.0, float(epochs), min(DEFAULT.warmup_epochs, float(epochs)), 0.5,
-                              key="lab_warmup")
-    precision = c3.selectbox("Precision", train_config.PRECISIONS, 0, key="lab_precision",
-                             help="fp16 needs a CUDA GPU; on CPU bf16 autocast is usually slower for small convs")
-    c1, c2 = st.columns(2)
-    zero_gamma = c1.toggle("Zero γ (last BN of each residual block)", False, key="lab_zero_gamma")
-    no_bias_decay = c2.toggle("No bias decay (biases and BN out of weight decay)", DEFAULT.no_bias_decay,
-                              key="lab_no_bias_decay")
-with tabs[2]:
-    st.markdown("The paper's ResNet-B/C/D tweaks change the stem and downsampling of ResNet-50. Here the model "
-                "itself is the tweak: compare **Small CNN** (plain) with **Small SE-ResNet** (residual + "
-                "squeeze-and-excitation) by running both with the same seeds.")
-with tabs[3]:
-    c1, c2, c3 = st.columns(3)
-    schedule = c1.selectbox("LR schedule", train_config.SCHEDULES, train_config.SCHEDULES.index(DEFAULT.schedule),
-                            key="lab_schedule")
-    step_size = c2.number_input("Step decay every (epochs)", 0.5, float(train_config.MAX_EPOCHS), 2.0, 0.5, key="lab_step_size",
-                                disabled=schedule != "step")
-    gamma = c3.number_input("Step decay factor γ", 0.01, 1.0, 0.1, key="lab_gamma", disabled=schedule != "step")
-    c1, c2, c3, c4 = st.columns(4)
-    label_smoothing = c1.slider("Label smoothing ε", 0.0, 0.5, DEFAULT.label_smoothing, 0.05, key="lab_ls")
-    mixup_alpha = c2.slider("Mixup α (0 = off)", 0.0, 2.0, 0.0, 0.1, key="lab_mixup")
-    cutmix_alpha = c3.slider("CutMix α (0 = off)", 0.0, 2.0, 0.0, 0.1, key="lab_cutmix")
-    mix_prob = c4.slider("Mix probability", 0.0, 1.0, 1.0, 0.1, key="lab_mix_prob")
-with tabs[4]:
-    c1, c2, c3 = st.columns(3)
-    augment = c1.selectbox("Augmentation preset", train_config.AUGMENTS, train_config.AUGMENTS.index(DEFAULT.augment),
-                           key="lab_augment",
-                           help="torchvision.transforms.v2: flip, flip+crop, RandAugment (Cubuk et al., 2020), "
-                                "TrivialAugmentWide (Müller & Hutter, 2021)")
-    ra_n = c2.number_input("RandAugment N", 1, 10, 2, key="lab_ra_n", disabled=augment != "randaugment")
-    ra_m = c3.number_input("RandAugment M", 0, 30, 9, key="lab_ra_m", disabled=augment != "randaugment")
-    aug_pipeline = st.session_state.get(AUGMENT_PIPELINE_KEY)  # sent by the Augmentation Lab
-    if aug_pipeline and st.toggle("Use the pipeline from the Augmentation Lab (replaces the preset)", True,
-                                  key="lab_use_pipeline"):
-        with user_errors("The pipeline from the Augmentation Lab is not valid: "):
-            from vizcore.data.pipeline import Pipeline
-
-            st.caption("Pipeline: " + " → ".join(s.label() for s in Pipeline.from_json(aug_pipeline).steps))
-        augment = "none"
-    else:
-        aug_pipeline = None
-
-all_runs = store.list()  # read once per rerun; sections 1 and 5 both use it
+all_runs = store.list()  # read once per rerun; sections 1, 3 and 5 use it
+experiments = [e for e in vexp.list_experiments() if e.kind == "compare"]
+_show_in_flight(experiments, all_runs)
 finished_with_ckpt = [r for r in all_runs if r.status == "done" and r.checkpoint]
 run_label = {r.id: f"{r.name} ({r.config.model}, {100 * (r.val_acc or 0):.1f}%)" for r in finished_with_ckpt}
-with tabs[5]:
-    c1, c2, c3 = st.columns(3)
-    teacher = c1.selectbox("Teacher (a finished run)", [None, *run_label], key="lab_teacher",
-                           format_func=lambda i: "none (no distillation)" if i is None else run_label[i])
-    distill_T = c2.slider("Temperature T", 1.0, 20.0, 4.0, 0.5, key="lab_T", disabled=teacher is None)
-    distill_alpha = c3.slider("Distillation weight α", 0.0, 1.0, 0.5, 0.05, key="lab_alpha", disabled=teacher is None)
-    if not run_label:
-        st.caption("Finish a run first: any finished run can be the teacher (Hinton et al., 2015).")
-with tabs[6]:
-    c1, c2, c3 = st.columns(3)
-    transfer = c1.selectbox("Transfer", train_config.TRANSFERS, 0, key="lab_transfer",
-                            help="linear probe: frozen backbone; fine-tune: all layers; lower LR: backbone at lr × mult")
-    sources = ["pretrained", *run_label]
-    transfer_from = c2.selectbox("From", sources, key="lab_transfer_from", disabled=transfer == "none",
-                                 format_func=lambda i: "ImageNet weights (if cached)" if i == "pretrained" else run_label[i])
-    backbone_lr_mult = c3.number_input("Backbone LR multiplier", 0.001, 1.0, 0.1, key="lab_backbone_mult",
-                                       disabled=transfer != "finetune_lower_lr")
-
-time_budget = st.sidebar.number_input("Time budget per run (s)", 10, 24 * 3600, 600, key="lab_time_budget")
-keep_epochs = st.sidebar.number_input("Keep weights of the last E epochs (0 = off)", 0, train_config.MAX_EPOCHS, 0,
-                                      key="lab_keep_epochs", help="for CAM over training on the Grad-CAM page")
-with user_errors("This configuration cannot run: "):
-    config = train_config.TrainConfig(
-        model=model_name, dataset=dataset, train_size=int(train_size), val_size=int(val_size),
-        image_size=int(image_size), epochs=int(epochs), batch_size=int(batch_size), optimizer=optimizer,
-        lr=float(lr), momentum=float(momentum), linear_scaling=linear_scaling, schedule=schedule,
-        warmup_epochs=float(warmup_epochs), step_size=float(step_size), gamma=float(gamma),
-        weight_decay=float(weight_decay), no_bias_decay=no_bias_decay, label_smoothing=float(label_smoothing),
-        mixup_alpha=float(mixup_alpha), cutmix_alpha=float(cutmix_alpha), mix_prob=float(mix_prob),
-        zero_gamma=zero_gamma, precision=precision, augment=augment, randaugment_n=int(ra_n),
-        randaugment_m=int(ra_m), distill_teacher=teacher, distill_T=float(distill_T),
-        distill_alpha=float(distill_alpha), transfer=transfer,
-        transfer_from=transfer_from if transfer != "none" else None, backbone_lr_mult=float(backbone_lr_mult),
-        seed=int(seed), time_budget_s=float(time_budget), data_root=data_root, augment_pipeline=aug_pipeline,
-        keep_epochs=int(keep_epochs))
+config = config_form(run_label)
+if config is None:
+    st.stop()
 
 spe = config.steps_per_epoch()
 lrs = lr_sched.lr_schedule(config, spe)
@@ -227,8 +146,8 @@ except ValueError as exc:  # e.g. an image size the model cannot take: said here
     est_text = f"no time estimate: {exc}"
 st.caption(f"Peak LR {config.effective_lr:.4g} · {spe} steps per epoch · {len(lrs)} steps in all · {est_text}")
 if len(lrs) < exp_results.MIN_STEPS:
-    st.warning(f"{len(lrs)} optimizer step{'s' if len(lrs) != 1 else ''} in all ({int(train_size)} training images "
-               f"at batch {int(batch_size)}, {int(epochs)} epoch{'s' if int(epochs) != 1 else ''}): too few for the "
+    st.warning(f"{len(lrs)} optimizer step{'s' if len(lrs) != 1 else ''} in all ({config.train_size} training images "
+               f"at batch {config.batch_size}, {config.epochs} epoch{'s' if config.epochs != 1 else ''}): too few for the "
                "network to learn much. Use more training images, a smaller batch or more epochs.")
 
 c1, c2 = st.columns([1, 3])
@@ -279,12 +198,13 @@ if plan is not None:
     if st.button(f"Queue {n_runs} runs ({len(plan.arms)} configs × {len(plan.seeds)} seeds, {est_words} in all)",
                  key="lab_queue"):
         with said("Not queued: "):
-            exp = vexp.submit_plan(lab, plan)
+            exp = vexp.submit_plan(lab, plan, form={"base": config.to_dict(), "design": {
+                "mode": mode, "tricks": list(chosen), "n_seeds": int(n_seeds), "first_seed": int(first_seed)}})
+            experiments.insert(0, exp)
             st.session_state["lab_experiment"] = exp.id
             follow(exp.runs[0]["run_id"])  # the live view above moves to it on the rerun
             st.rerun()
 
-experiments = [e for e in vexp.list_experiments() if e.kind == "compare"]
 if not experiments:
     st.info("No comparison yet. Queue one above: the default A/B is cosine vs step decay, 3 seeds each; the "
             "button says how long its runs take on this machine.")

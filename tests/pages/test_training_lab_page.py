@@ -318,3 +318,51 @@ def test_a_new_tab_during_an_ab_watches_the_run_that_trains(seeded):
     assert at.selectbox(key="lab_watch").value == training
     store.set_status(training, "cancelled", "test over")
     store.set_status(waiting, "cancelled", "test over")
+
+
+def test_a_new_tab_during_an_ab_shows_the_comparison_as_it_was_queued(seeded):
+    """Issue 26, defect 3 (second half): after a reload the form was back to its defaults and no longer showed
+    the comparison in flight. A new session shows its base configuration in the form and its design in the
+    comparison section; a session already editing keeps its own form."""
+    import dataclasses
+
+    from vizcore.lab import experiment as vexp
+    from vizcore.lab.store import RunStore
+    from vizcore.train.config import TrainConfig
+
+    store = RunStore(seeded.data_dir / "runs.sqlite")
+    base = dataclasses.replace(TrainConfig(), model="small_cnn", epochs=3, train_size=1500, lr=0.05,
+                               label_smoothing=0.1, tta_flip=False, data_seed=None, seed=4)
+    plan = vexp.plan_ab(base, "mixup", 4, first_seed=4)
+    ids = [store.create(cfg, f"{arm} · seed {s}", "in flight") for arm, s, cfg in plan.runs()]
+    store.set_status(ids[0], "running")  # owned by this (live) process: not marked interrupted
+    exp = vexp.Experiment("abcdef0123", plan.name, [a.name for a in plan.arms],
+                          [{"arm": a, "seed": s, "run_id": rid} for (a, s, _), rid in zip(plan.runs(), ids)],
+                          form={"base": base.to_dict(), "design": {"mode": "A/B", "tricks": ["mixup"], "n_seeds": 4,
+                                                                   "first_seed": 4}})
+    exp.save()
+    try:
+        at = AppTest.from_file(PAGE, default_timeout=120).run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert at.selectbox(key="lab_model").value == "small_cnn" and at.number_input(key="lab_epochs").value == 3
+        assert at.number_input(key="lab_train_size").value == 1500 and at.number_input(key="lab_lr").value == 0.05
+        assert at.slider(key="lab_ls").value == 0.1 and at.toggle(key="lab_tta_flip").value is False
+        assert at.toggle(key="lab_data_seed_per_run").value is True and at.number_input(key="lab_seed").value == 4
+        assert at.selectbox(key="lab_cmp_trick").value == "mixup" and at.number_input(key="lab_n_seeds").value == 4
+        assert at.number_input(key="lab_first_seed").value == 4
+        assert at.selectbox(key="lab_exp_select").value == exp.id
+        assert any("is training (8 runs)" in i.value for i in at.info)
+        warnings = [w.value for w in at.warning if "Session State" in w.value]
+        assert not warnings  # widgets take their values from the session state only
+        # the same session edits the form: its edits stay on the next rerun
+        at.number_input(key="lab_epochs").set_value(5).run()
+        assert at.number_input(key="lab_epochs").value == 5 and at.selectbox(key="lab_model").value == "small_cnn"
+        # a session that was open before: its own form, untouched
+        fresh = AppTest.from_file(PAGE, default_timeout=120)
+        fresh.session_state["lab_in_flight"] = None
+        fresh.run()
+        assert fresh.number_input(key="lab_epochs").value == TrainConfig().epochs
+    finally:
+        for rid in ids:
+            store.set_status(rid, "cancelled", "test over")
+        vexp.delete_experiment(exp.id)

@@ -24,7 +24,7 @@ CFG = TrainConfig(model="small_cnn", dataset="shapes", train_size=2000, val_size
 
 
 def _past_run(store: RunStore, cfg: TrainConfig, ips: float, val_s: float, setup_s: float, tail_s: float = 0.5,
-              ended: float | None = None) -> str:
+              ended: float | None = None, load: float | None = None) -> str:
     """A finished run as the engine and the store record it: per epoch its images/s, training and total
     seconds and the elapsed time since setup began; the run's start and end times."""
     rid = store.create(cfg)
@@ -34,7 +34,8 @@ def _past_run(store: RunStore, cfg: TrainConfig, ips: float, val_s: float, setup
     for ep in range(1, cfg.epochs + 1):
         store.add_metric(rid, {"kind": "epoch", "epoch": ep, "val_acc": 0.5, "images_per_s": ips,
                                "train_time_s": train_s, "time_s": train_s + val_s,
-                               "elapsed_s": setup_s + ep * (train_s + val_s)})
+                               "elapsed_s": setup_s + ep * (train_s + val_s),
+                               **({"load": load} if load is not None else {})})
     store.set_status(rid, "done")
     wall = setup_s + cfg.epochs * (train_s + val_s) + tail_s
     end = time.time() if ended is None else ended
@@ -219,4 +220,22 @@ def test_the_countdown_counts_the_last_validation_and_moves_between_events(tmp_p
     later = monitor.snapshot(store, rid, now=t_last + 6.0)
     assert later.eta_s == pytest.approx(6.0, abs=0.5)  # the countdown moved on with the clock
     assert monitor.snapshot(store, rid, now=t_last + 60.0).eta_s == 1.0  # overdue: "about 1 s", never 0 or less
+    store.close()
+
+
+def test_runs_measured_under_another_load_are_scaled_to_the_load_now(tmp_path):
+    """Issue 26: under load a 47 s run took 537 s. Runs record the machine's load per core; an estimate made
+    while the server is busier than when its runs trained says so, and scales them."""
+    assert timing.load_factor(0.0, 1.0, threads=2) == pytest.approx(1.0)  # idle now, idle then (its own threads)
+    cores = __import__("os").cpu_count() or 1
+    assert timing.load_factor(2.0, 1.0, threads=cores) == pytest.approx(3.0)  # two busy processes per core more
+    assert timing.load_factor(0.0, 3.0, threads=cores) == pytest.approx(1 / 3)  # measured on a busy server
+    assert timing.load_factor(float("nan"), 1.0) == 1.0 and timing.load_factor(1.0, float("nan")) == 1.0
+    store = RunStore(tmp_path / "runs.sqlite")
+    _past_run(store, CFG, ips=100.0, val_s=1.0, setup_s=5.0, load=1.0)  # idle but for its own threads
+    idle = timing.estimate_time(CFG, history.past_runs(store.path), "cpu", load_now=0.0)
+    busy = timing.estimate_time(CFG, history.past_runs(store.path), "cpu", load_now=3.0)
+    f = timing.load_factor(3.0, 1.0)
+    assert busy.seconds == pytest.approx(idle.seconds * f) and busy.high > idle.high * f
+    assert f"× {f:.1f} for a server busier now than then" in busy.detail
     store.close()

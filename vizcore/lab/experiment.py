@@ -235,6 +235,9 @@ class Experiment:
     runs: list[dict[str, Any]]  # {"arm", "seed", "run_id"}
     created: float = field(default_factory=time.time)  # unix time
     kind: str = "compare"  # "compare", "shape_bias" or "scaling"
+    # how it was asked for, to show it again as it was queued (a reload, a second tab): the base config
+    # ("base", TrainConfig fields) and the design ("design": "A/B" or "grid", "tricks", "n_seeds", "first_seed")
+    form: dict[str, Any] = field(default_factory=dict)
 
     def save(self) -> Path:
         return vio.write_text(_dir() / f"{self.id}.json", json.dumps(dataclasses.asdict(self), indent=1))
@@ -286,12 +289,14 @@ def delete_experiment(exp_id: str) -> None:
 # ---------------------------------------------------------------------------------------- lab wiring
 
 
-def submit_plan(lab: Any, plan: Plan, kind: str = "compare", data: tuple[Any, Any] | None = None) -> Experiment:
+def submit_plan(lab: Any, plan: Plan, kind: str = "compare", data: tuple[Any, Any] | None = None,
+                form: dict[str, Any] | None = None) -> Experiment:
     """Queue every run of ``plan`` in ``lab`` (a :class:`vizcore.lab.queue.Lab`) and record the experiment.
 
     Each run is named "<arm> · seed <s>" and grouped under the plan's name and experiment id, so the run list
     shows which experiment it belongs to. Configs are checked by the lab before anything is queued: a config
-    refused by its budget raises ValueError and queues nothing. ``data`` overrides loading (tests).
+    refused by its budget raises ValueError and queues nothing. ``data`` overrides loading (tests). ``form``: how
+    it was asked for (:attr:`Experiment.form`), kept with it.
     """
     from vizcore.lab import history
     from vizcore.train.preflight import preflight
@@ -304,7 +309,8 @@ def submit_plan(lab: Any, plan: Plan, kind: str = "compare", data: tuple[Any, An
     group = f"{plan.name} #{exp_id}"
     ids = [lab.submit(cfg, name=f"{arm} · seed {seed}", group=group, data=data) for arm, seed, cfg in runs]
     exp = Experiment(exp_id, plan.name, [a.name for a in plan.arms],
-                     [{"arm": arm, "seed": seed, "run_id": rid} for (arm, seed, _), rid in zip(runs, ids)], kind=kind)
+                     [{"arm": arm, "seed": seed, "run_id": rid} for (arm, seed, _), rid in zip(runs, ids)], kind=kind,
+                     form=dict(form or {}))
     exp.save()
     return exp
 

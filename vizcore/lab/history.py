@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vizcore.core import paths
+from vizcore.core.device import load_per_core
 from vizcore.train import timing
 from vizcore.train.config import TrainConfig
 
@@ -53,12 +54,14 @@ def past_runs(store_path: Any = None) -> list[timing.PastRun]:
 
 
 def estimate(config: TrainConfig, store_path: Any = None, device: str | None = None,
-             calibrate: bool = True) -> timing.TimeEstimate | None:
-    """How long ``config`` will take here (:func:`vizcore.train.timing.estimate_time` on the store's history)."""
-    return timing.estimate_time(config, past_runs(store_path), device, calibrate)
+             calibrate: bool = True, at_load_now: bool = True) -> timing.TimeEstimate | None:
+    """How long ``config`` will take here (:func:`vizcore.train.timing.estimate_time` on the store's history),
+    at the machine's load now (``at_load_now``; off for a run already training, whose own load is in it)."""
+    return timing.estimate_time(config, past_runs(store_path), device, calibrate,
+                                load_per_core() if at_load_now else None)
 
 
 def estimate_plan(configs: Sequence[TrainConfig], store_path: Any = None,
                   device: str | None = None) -> timing.TimeEstimate:
     """How long ``configs`` take one after another (:func:`vizcore.train.timing.estimate_plan`)."""
-    return timing.estimate_plan(list(configs), past_runs(store_path), device)
+    return timing.estimate_plan(list(configs), past_runs(store_path), device, load_per_core())

@@ -131,7 +131,7 @@ def _prior(cfg: Any, store_path: Any) -> Any:
     try:
         from vizcore.lab import history
 
-        return history.estimate(cfg, store_path, calibrate=False)
+        return history.estimate(cfg, store_path, calibrate=False, at_load_now=False)
     except (ValueError, RuntimeError, OSError):
         return None
 

@@ -21,8 +21,10 @@ No device FLOP/s figure is guessed anywhere.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import math
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -77,6 +79,7 @@ class PastRun:
     train_images: float  # images those steps trained on
     val_s: float  # seconds of one validation pass (median over epochs; NaN when unknown)
     tail_s: float  # after the last epoch's event (last checkpoint, status writes)
+    load: float = math.nan  # the machine's load per core while it trained (mean over epochs; NaN: unknown)
 
 
 def _pos(v: Any) -> bool:
@@ -114,9 +117,11 @@ def past_run(config: TrainConfig, status: str, info: dict[str, Any], epochs: Seq
     wall = finished_at - started_at if started_at is not None and finished_at >= started_at else math.nan
     tail = wall - float(last["elapsed_s"]) if _pos(last.get("elapsed_s")) and math.isfinite(wall) else math.nan
     device = str(info.get("device") or "cpu").split(":")[0]
+    loads = [float(e["load"]) for e in epochs if _pos(e.get("load"))]
     return PastRun(config, device, float(finished_at), status == "done" and len(epochs) >= config.epochs,
                    wall, max(setup, 0.0) if math.isfinite(setup) else math.nan, seconds, images, val,
-                   max(tail, 0.0) if math.isfinite(tail) else math.nan)
+                   max(tail, 0.0) if math.isfinite(tail) else math.nan,
+                   sum(loads) / len(loads) if loads else math.nan)
 
 
 # ---------------------------------------------------------------------------------------- the estimate
@@ -270,16 +275,54 @@ def _calibrated(config: TrainConfig, device: str | None) -> TimeEstimate:
 
 
 def estimate_time(config: TrainConfig, history: Sequence[PastRun] = (), device: str | None = None,
-                  calibrate: bool = True) -> TimeEstimate | None:
+                  calibrate: bool = True, load_now: float | None = None) -> TimeEstimate | None:
     """Estimated wall time of ``config`` on ``device`` (None: the device a run would use), from ``history``
     (finished runs on this machine) first, else (``calibrate``) a short calibration. None only when
-    ``calibrate`` is False and no finished run of the model helps."""
+    ``calibrate`` is False and no finished run of the model helps.
+
+    ``load_now``: the machine's load per core now (:func:`vizcore.core.device.load_per_core`); on a CPU, runs
+    measured under another load are scaled to it (:func:`load_factor`)."""
     kind = _device_kind(device or config.device)
     rows = [r for r in history if r.device == kind]
     est = _from_same(config, rows) or _from_similar(config, rows, calibrate)
+    if est is not None and kind == "cpu" and load_now is not None:
+        then = _wmean([(r.load, w) for r, w in _weights(_sources(config, rows, est.source))])
+        est = _scaled(est, load_factor(load_now, then))
     if est is None and calibrate:
         est = _calibrated(config, device)
     return est
+
+
+def load_factor(load_now: float, load_then: float, threads: int | None = None) -> float:
+    """How much slower (> 1) or faster (< 1) a CPU run goes now than the runs measured under ``load_then``.
+
+    Loads are per core (1 = every core busy). A run adds its own threads' share to the load it finds; past
+    runs recorded the load with themselves in it. Above one per core, work shares the cores:
+    factor = max(1, load_now + threads / cores) / max(1, load_then), kept within [1/3, 6]. 1 when either load
+    is unknown."""
+    if not (math.isfinite(load_now) and math.isfinite(load_then) and load_now >= 0 and load_then > 0):
+        return 1.0
+    cores = max(os.cpu_count() or 1, 1)
+    share = (threads if threads is not None else torch.get_num_threads()) / cores
+    return min(max(max(1.0, load_now + share) / max(1.0, load_then), 1 / 3), 6.0)
+
+
+def _sources(config: TrainConfig, rows: Sequence[PastRun], source: str) -> list[PastRun]:
+    if source == "same":
+        return [r for r in rows if r.complete and cost_key(r.config) == cost_key(config)]
+    return [r for r in rows if r.config.model == config.model and r.config.image_size == config.image_size]
+
+
+def _scaled(est: TimeEstimate, f: float) -> TimeEstimate:
+    if abs(f - 1.0) < 0.1:
+        return est
+    word = "busier" if f > 1 else "quieter"
+    # how far the load changes a run is itself uncertain: the range reaches from half the change to all of it
+    lo, hi = (1 + (f - 1) / 2, f * 1.1) if f > 1 else (f * 0.9, 1 - (1 - f) / 2)
+    return dataclasses.replace(
+        est, seconds=est.seconds * f, low=est.low * lo, high=est.high * hi,
+        setup_s=est.setup_s * f, train_s_per_epoch=est.train_s_per_epoch * f, val_s_per_epoch=est.val_s_per_epoch * f,
+        tail_s=est.tail_s * f, detail=f"{est.detail}; × {f:.1f} for a server {word} now than then")
 
 
 def _data_key(config: TrainConfig) -> tuple:
@@ -289,7 +332,7 @@ def _data_key(config: TrainConfig) -> tuple:
 
 
 def estimate_plan(configs: Sequence[TrainConfig], history: Sequence[PastRun] = (),
-                  device: str | None = None) -> TimeEstimate:
+                  device: str | None = None, load_now: float | None = None) -> TimeEstimate:
     """The estimate of a queue of runs, one after another: the sum of each run's (its range too); a data set
     shared by runs that differ only in a trick or a seed is prepared once (the engine keeps it in memory)."""
     if not configs:
@@ -302,7 +345,7 @@ def estimate_plan(configs: Sequence[TrainConfig], history: Sequence[PastRun] = (
         k = cost_key(cfg)
         est = cache.get(k)
         if est is None:
-            fresh = estimate_time(cfg, history, device)
+            fresh = estimate_time(cfg, history, device, load_now=load_now)
             assert fresh is not None  # calibrate=True always gives an estimate
             est = cache[k] = fresh
         ests.append(est)
