@@ -88,7 +88,7 @@ def config_form(finished: dict[str, str]) -> TrainConfig | None:
     image_size = c3.select_slider("Image size (px)", IMAGE_SIZES, key="lab_image_size",
                                   help=_h("image_size"))
     seed = c4.number_input("Seed", 0, 2**31 - 1, key="lab_seed", help=_h("seed"))
-    per_run = c5.toggle("Other images per seed", key=OTHER_IMAGES_KEY, help=_h("data_seed"))
+    per_run = c5.toggle("New images per seed", key=OTHER_IMAGES_KEY, help=_h("data_seed"))
     data_seed = c5.number_input("Data set seed", 0, 2**31 - 1, key="lab_data_seed", disabled=per_run,
                                 help=_h("data_seed"))
     entry = zoo.get_entry(model_name)

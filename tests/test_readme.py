@@ -27,3 +27,17 @@ def test_readme_offers_the_cpu_wheel_index_next_to_the_default_install() -> None
     assert set(pins) == {"torch", "torchvision"}
     for name, version in pins.items():  # the same versions as requirements.txt, so the next install keeps them
         assert f"{name}=={version}" in cpu
+
+
+def test_readme_lists_every_page_with_its_screenshot() -> None:
+    """Issue 26, defect 6: README's introduction named 4 of 9 pages. It lists the app's page list (pages/_nav), each
+    with a screenshot kept in the repository (docs/screenshots.py takes them)."""
+    from pages._nav import all_pages
+
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Pages"):text.index("\n## ", text.index("## Pages") + 1)]
+    for info in all_pages():
+        shot = f"docs/screenshots/{Path(info.path).stem}.png"
+        assert f"**{info.title}**" in section and f"]({shot})" in section, info.title
+        data = (ROOT / shot).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, shot  # a real picture, not a placeholder
