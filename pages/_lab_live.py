@@ -16,6 +16,7 @@ from vizcore.lab import monitor, power
 from vizcore.lab import results as exp_results
 
 WATCH_KEY = "lab_watch"  # the watched run id: the selectbox's key
+CHOSEN_KEY = "lab_watch_chosen"  # the run the user (or follow) chose; none: the live view picks the active run
 NEXT_KEY = "lab_watch_next"  # a run to watch from the next draw of the live view on (set by follow)
 ACTIVE_KEY = "lab_active_count"  # runs queued or running when the page last drew
 
@@ -46,13 +47,20 @@ def _watch_body(lab) -> None:
     by_id = {r.id: r for r in runs}
     wanted = st.session_state.pop(NEXT_KEY, None)
     if wanted in ids:
-        st.session_state[WATCH_KEY] = wanted
-    elif st.session_state.get(WATCH_KEY) not in ids:  # never chosen (a new tab, a reload), or deleted
-        # the run training now, if any: after a reload during an A/B the newest run is the last queued one,
-        # which only waits, while an earlier one trains
+        st.session_state[CHOSEN_KEY] = wanted
+    chosen = st.session_state.get(CHOSEN_KEY)
+    if chosen not in ids:  # nothing chosen (a new tab, a reload) or deleted: the run training now, else the next
+        # to start, else the newest (after a reload during an A/B the newest is the last queued, which only waits)
         running = [r.id for r in runs if r.status == "running"]
-        st.session_state[WATCH_KEY] = running[0] if running else ids[0]
-    rid = st.selectbox("Run to watch", ids, format_func=lambda i: _run_label(by_id[i]), key=WATCH_KEY)
+        waiting = [r.id for r in reversed(runs) if r.status == "queued"]
+        chosen = running[0] if running else waiting[0] if waiting else ids[0]
+    st.session_state[WATCH_KEY] = chosen  # the box is drawn from the choice, every draw
+
+    def _picked() -> None:
+        st.session_state[CHOSEN_KEY] = st.session_state[WATCH_KEY]
+
+    rid = st.selectbox("Run to watch", ids, format_func=lambda i: _run_label(by_id[i]), key=WATCH_KEY,
+                       on_change=_picked)
     snap = monitor.snapshot(store, rid)
     # the status once: a progress bar while it waits or trains, a coloured box once it ended badly
     if not snap.finished:

@@ -174,15 +174,19 @@ st.markdown("Queue the configuration above with one trick toggled (**A/B**) or e
             "queue; the table fills in as they finish.")
 trick_keys = list(vexp.TRICKS)
 c1, c2, c3, c4 = st.columns([1.2, 2, 1, 1])
+for key, default in (("lab_cmp_mode", "A/B"), ("lab_cmp_trick", "cosine"), ("lab_cmp_tricks", ["cosine", "label_smoothing"]),
+                     ("lab_n_seeds", vexp.DEFAULT_SEEDS), ("lab_first_seed", 0)):
+    st.session_state.setdefault(key, default)  # the widgets take their values from here (a comparison in flight
+    # may have put its design here): a default given to the widget as well would be a second, conflicting one
 mode = c1.radio("Design", ["A/B", "grid"], key="lab_cmp_mode", horizontal=True)
 if mode == "A/B":
-    chosen = [c2.selectbox("Trick to toggle", trick_keys, trick_keys.index("cosine"), key="lab_cmp_trick",
+    chosen = [c2.selectbox("Trick to toggle", trick_keys, key="lab_cmp_trick",
                            format_func=lambda k: f"{vexp.TRICKS[k].label} · {vexp.TRICKS[k].group}")]
 else:
-    chosen = c2.multiselect("Tricks (up to 3)", trick_keys, ["cosine", "label_smoothing"], max_selections=3,
-                            key="lab_cmp_tricks", format_func=lambda k: vexp.TRICKS[k].label)
-n_seeds = c3.number_input("Seeds per config", 1, vexp.MAX_SEEDS, vexp.DEFAULT_SEEDS, key="lab_n_seeds")
-first_seed = c4.number_input("First seed", 0, 10_000, 0, key="lab_first_seed")
+    chosen = c2.multiselect("Tricks (up to 3)", trick_keys, max_selections=3, key="lab_cmp_tricks",
+                            format_func=lambda k: vexp.TRICKS[k].label)
+n_seeds = c3.number_input("Seeds per config", 1, vexp.MAX_SEEDS, key="lab_n_seeds")
+first_seed = c4.number_input("First seed", 0, 10_000, key="lab_first_seed")
 plan = None
 with said("Cannot plan this comparison: "):
     if chosen:

@@ -115,22 +115,30 @@ def test_a_queued_run_says_its_place_and_the_runs_ahead(tmp_path):
     store.set_status(done, "done")
     end = _time.time()
     store._db.execute("UPDATE runs SET started_at=?, finished_at=? WHERE id=?", (end - 12.0, end, done))
+    training = store.create(cfg)  # half way through its 10 steps at 64 images/s: 5 s of steps, 1 s of validation
+    store.set_status(training, "running")
+    store.set_info(training, {"device": "cpu"})
+    for step in range(1, 6):
+        store.add_metric(training, {"kind": "step", "step": step, "epoch": 1, "loss": 1.0, "lr": 0.1,
+                                    "throughput": 64.0})
     ids = [store.create(cfg) for _ in range(3)]
 
-    class FakeLab:  # the queue's view: one run training, two waiting behind it
+    class FakeLab:  # the queue's view: one run training, three waiting behind it
         concurrency = 1
 
         def __init__(self):
             self.store = store
 
         def running(self):
-            return []
+            return [training]
 
         def queued(self):
             return ids
 
     text = monitor.queue_text(FakeLab(), ids[2])
-    assert text.startswith("Waiting: place 3 in the queue, 2 runs ahead of it (the lab trains 1 at a time)")
-    assert "start in about 24 s" in text  # two runs of this configuration, 12 s each
+    assert text.startswith("Waiting: place 3 in the queue, 3 runs ahead of it (the lab trains 1 at a time)")
+    left = monitor.snapshot(store, training).eta_s  # the training run's own countdown
+    assert 5.0 < left < 9.0
+    assert f"start in about {monitor.format_seconds(left + 24.0)}" in text  # + two runs of 12 s each
     assert monitor.queue_text(FakeLab(), "nope") == "Not waiting in this lab's queue."
     store.close()

@@ -160,8 +160,9 @@ def time_left(rec: Any, steps: list[dict[str, Any]], epochs: list[dict[str, Any]
         prior_left = steps_left / spe * prior.train_s_per_epoch + val_left * prior.val_s_per_epoch + tail
         if not steps:
             prior_left += max(prior.setup_s - elapsed, 0.0)
-    elif rec.info.get("time_estimate_s") and rec.status == "running" and steps:
-        prior_left = float(rec.info["time_estimate_s"]) * steps_left / max(total, 1)
+    elif rec.info.get("time_estimate_s") and rec.status == "running":  # the run's own estimate (a calibration)
+        est_s = float(rec.info["time_estimate_s"])
+        prior_left = est_s * steps_left / max(total, 1) if steps else max(est_s - elapsed, 1.0)
     if rec.status == "queued" or not steps:
         return prior_left
     recent = [float(p["throughput"]) for p in steps[-RECENT_WINDOWS:]
@@ -206,7 +207,7 @@ def queue_text(lab: Any, run_id: str) -> str:
     store = lab.store
     waits: list[float] = []
     for rid in running:
-        waits.append(snapshot(store, rid, max_points=1).eta_s)
+        waits.append(snapshot(store, rid, max_points=2).eta_s)
     for rid in queued[:pos]:
         est = history.estimate(store.get(rid).config, getattr(store, "path", None), calibrate=False)
         waits.append(est.seconds if est is not None else math.nan)
