@@ -119,11 +119,21 @@ st.caption("The published B1–B7 use hand-rounded multipliers (this table), not
            "(`python -m vizcore scale --json`).")
 
 
-def _plan_range(configs: tuple[TrainConfig, ...]) -> tuple[float, float]:
-    """(low, high) seconds of the family's runs one after another (:func:`vizcore.lab.history.estimate_plan`)."""
-    with st.spinner("Estimating from the runs that finished on this machine…"):
-        est = history.estimate_plan(configs)
-    return est.low, est.high
+MEASURE_KEY = "sc_measure_time"  # the button asking for a calibration of the family's models
+MEASURED_KEY = "sc_time_measured"  # it was pressed in this session
+
+
+def _plan_words(configs: tuple[TrainConfig, ...]) -> str:
+    """How long the family's runs take one after another, in words (:func:`vizcore.lab.history.estimate_plan`):
+    from the runs that finished here; a few timed training steps of each member only when asked (they take
+    seconds: not on every visit)."""
+    if st.session_state.get(MEASURE_KEY):  # pressed: this session measures from now on (cached a few minutes)
+        st.session_state[MEASURED_KEY] = True
+    est = history.estimate_plan(configs, calibrate=False)
+    if est is None and st.session_state.get(MEASURED_KEY):
+        with st.spinner("Timing a few training steps of each member…"):
+            est = history.estimate_plan(configs)
+    return "time not measured yet" if est is None else f"{format_range(est.low, est.high)} in all"
 
 
 def _family_body(exp_id: str) -> None:
@@ -174,9 +184,11 @@ with user_errors("Cannot plan this: "):
 if plan is not None:
     est_words = "time unknown"
     with user_errors("No time estimate: "):
-        est_words = format_range(*_plan_range(tuple(cfg for _, _, cfg in plan.runs())))
+        est_words = _plan_words(tuple(cfg for _, _, cfg in plan.runs()))
     n_runs = len(plan.runs())
-    if st.button(f"Queue {n_runs} run{'s' if n_runs != 1 else ''} in the Training Lab ({est_words} in all)",
+    if est_words == "time not measured yet":
+        st.button("Estimate how long they take (times a few training steps of each member)", key=MEASURE_KEY)
+    if st.button(f"Queue {n_runs} run{'s' if n_runs != 1 else ''} in the Training Lab ({est_words})",
                  key="sc_train_queue"):
         with user_errors("Not queued: "):
             exp = vexp.submit_plan(get_lab(), plan, kind="scaling")

@@ -74,6 +74,7 @@ def _plan_estimate(configs: tuple[train_config.TrainConfig, ...]) -> str:
     """How long a comparison's runs take one after another, as a range in words."""
     with st.spinner("Estimating from the runs that finished on this machine…"):
         est = history.estimate_plan(configs)
+    assert est is not None  # calibrate=True always gives one
     return format_range(est.low, est.high)
 
 

@@ -181,7 +181,9 @@ def run_estimate(args: argparse.Namespace) -> dict:
         if not 1 <= args.seeds <= vexp.MAX_SEEDS:
             raise CLIError(f"expected --seeds between 1 and {vexp.MAX_SEEDS}, got {args.seeds}")
         configs = [cfg for _, _, cfg in vexp.plan_ab(config, args.ab, args.seeds).runs()]
-        est = history.estimate_plan(configs, args.db)
+        planned = history.estimate_plan(configs, args.db)
+        assert planned is not None  # calibrate=True always gives one
+        est = planned
     else:
         configs = [config]
         found = history.estimate(config, args.db)

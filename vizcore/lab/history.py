@@ -61,7 +61,8 @@ def estimate(config: TrainConfig, store_path: Any = None, device: str | None = N
                                 load_per_core() if at_load_now else None)
 
 
-def estimate_plan(configs: Sequence[TrainConfig], store_path: Any = None,
-                  device: str | None = None) -> timing.TimeEstimate:
-    """How long ``configs`` take one after another (:func:`vizcore.train.timing.estimate_plan`)."""
-    return timing.estimate_plan(list(configs), past_runs(store_path), device, load_per_core())
+def estimate_plan(configs: Sequence[TrainConfig], store_path: Any = None, device: str | None = None,
+                  calibrate: bool = True) -> timing.TimeEstimate | None:
+    """How long ``configs`` take one after another (:func:`vizcore.train.timing.estimate_plan`); None when
+    ``calibrate`` is False and a run has nothing measured to rest on."""
+    return timing.estimate_plan(list(configs), past_runs(store_path), device, load_per_core(), calibrate)

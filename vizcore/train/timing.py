@@ -332,9 +332,11 @@ def _data_key(config: TrainConfig) -> tuple:
 
 
 def estimate_plan(configs: Sequence[TrainConfig], history: Sequence[PastRun] = (),
-                  device: str | None = None, load_now: float | None = None) -> TimeEstimate:
+                  device: str | None = None, load_now: float | None = None,
+                  calibrate: bool = True) -> TimeEstimate | None:
     """The estimate of a queue of runs, one after another: the sum of each run's (its range too); a data set
-    shared by runs that differ only in a trick or a seed is prepared once (the engine keeps it in memory)."""
+    shared by runs that differ only in a trick or a seed is prepared once (the engine keeps it in memory).
+    None when ``calibrate`` is False and a run has nothing measured to rest on."""
     if not configs:
         raise ValueError("expected at least one run to estimate, got none")
     total = low = high = 0.0
@@ -345,8 +347,9 @@ def estimate_plan(configs: Sequence[TrainConfig], history: Sequence[PastRun] = (
         k = cost_key(cfg)
         est = cache.get(k)
         if est is None:
-            fresh = estimate_time(cfg, history, device, load_now=load_now)
-            assert fresh is not None  # calibrate=True always gives an estimate
+            fresh = estimate_time(cfg, history, device, calibrate, load_now)
+            if fresh is None:
+                return None
             est = cache[k] = fresh
         ests.append(est)
         shared = est.setup_s if _data_key(cfg) in seen else 0.0
