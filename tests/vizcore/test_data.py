@@ -440,20 +440,3 @@ def test_exif_orientation_is_applied() -> None:
     b = io.BytesIO()
     im.save(b, "JPEG", exif=exif.tobytes())
     assert decode_image(b.getvalue()).shape == (30, 10, 3)
-
-
-def test_data_figures() -> None:
-    from vizcore.figures import images as figures
-
-    ds = make_shapes(20, 32, seed=0)
-    over = figures.overlay_masks(ds.images, ds.masks)
-    m = ds.masks.numpy()
-    assert over.shape == (20, 32, 32, 3)
-    assert np.array_equal(over[~m], ds.images.permute(0, 2, 3, 1).numpy()[~m])  # outside the mask: untouched
-    assert (over[m][:, 0].astype(int) >= ds.images.permute(0, 2, 3, 1).numpy()[m][:, 0] * 0.55 - 1).all()
-    fig = figures.class_counts_figure(ds.class_counts())
-    assert fig.layout.title.text and fig.layout.xaxis.title.text and sum(fig.data[0].y) == 20
-    h = figures.pixel_histogram_figure(ds.images)
-    assert len(h.data) == 3 and abs(sum(h.data[0].y) - 1.0) < 1e-9
-    g = figures.class_examples(ds.images, ds.labels, ds.classes, per_class=2)
-    assert g.layout.title.text and len([a for a in g.layout.annotations if a.text]) == len(set(ds.labels.tolist()))

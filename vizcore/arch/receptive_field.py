@@ -391,9 +391,6 @@ def analyze(model: nn.Module, input_size: Sequence[int], shapes: str = "meta") -
     return FieldTable(size, tuple(out), gm)
 
 
-# ------------------------------------------------------------------------------------------- measurement
-
-
 # ------------------------------------------------------------------------------------------- zoo helpers
 
 

@@ -90,12 +90,6 @@ def before_after(model: nn.Module, x: torch.Tensor, path: str) -> tuple[torch.Te
         cap.outputs[_gate(path)].flatten()[: cap.outputs[path].shape[1]].float().cpu()
 
 
-def stage_last(ex: Excitations) -> list[str]:
-    """The last SE block of each stage, a stage being the run of blocks whose input has one spatial size."""
-    paths = list(ex.gates)
-    return [p for i, p in enumerate(paths) if i == len(paths) - 1 or ex.input_hw[paths[i + 1]] != ex.input_hw[p]]
-
-
 # ---------------------------------------------------------------------------------------- by class (§7.2)
 
 
