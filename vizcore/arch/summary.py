@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from vizcore.core.hooks import forward_hooks, leaf_modules
+
 MAX_INPUT_ELEMENTS = 3 * 2048 * 2048  # one image, at most; larger inputs are refused
 
 
@@ -118,20 +120,17 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...], device: torch.devi
     def hook(mod: nn.Module, inp: tuple, out: object) -> None:
         calls.append((mod, _shape(inp), _shape(out)))
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
     was_training = model.training
     model.eval()
     counter = FlopCounterMode(display=False)
     try:
         x = torch.zeros(1, *input_shape, device=device)
-        with torch.no_grad(), counter:
+        with forward_hooks((m, hook) for m in leaf_modules(model)), torch.no_grad(), counter:
             y = model(x)
     except RuntimeError as exc:
         raise ValueError(f"expected an input shape this model accepts, got {tuple(input_shape)}: "
                          f"{_why_not(exc, calls, names, root_cls)}") from None
     finally:
-        for h in handles:
-            h.remove()
         model.train(was_training)
     flops = counter.get_flop_counts()
 

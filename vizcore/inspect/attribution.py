@@ -34,6 +34,8 @@ from captum._utils.gradient import compute_layer_gradients_and_eval
 from captum.attr import GuidedGradCam, IntegratedGradients, LayerAttribution, LayerGradCam, Occlusion, Saliency
 from torch import nn
 
+from vizcore.core.hooks import forward_hooks
+
 Method = Literal["gradcam", "guided_gradcam", "gradcam_pp", "layercam", "integrated_gradients", "saliency",
                  "occlusion"]
 LAYER_METHODS: tuple[str, ...] = ("gradcam", "guided_gradcam", "gradcam_pp", "layercam")
@@ -156,7 +158,6 @@ def spatial_layers(model: nn.Module, input_size: tuple[int, int, int]) -> list[L
     would see several outputs. One forward of zeros (1, *input_size) on the model's device.
     """
     seen: dict[str, list] = {}
-    hooks = []
 
     def hook_for(path: str):
         def hook(_m: nn.Module, _inp: object, out: object) -> None:
@@ -165,15 +166,8 @@ def spatial_layers(model: nn.Module, input_size: tuple[int, int, int]) -> list[L
         return hook
 
     device = next(iter(model.parameters()), torch.zeros(0)).device
-    try:
-        for path, m in model.named_modules():
-            if path:
-                hooks.append(m.register_forward_hook(hook_for(path)))
-        with torch.no_grad():
-            model(torch.zeros(1, *input_size, device=device))
-    finally:
-        for h in hooks:
-            h.remove()
+    with forward_hooks((m, hook_for(path)) for path, m in model.named_modules() if path), torch.no_grad():
+        model(torch.zeros(1, *input_size, device=device))
     return [LayerInfo(p, kind, shape) for p, (kind, shape, calls) in seen.items()
             if calls == 1 and len(shape) == 3 and shape[1] * shape[2] > 1]
 

@@ -31,6 +31,7 @@ from skimage.metrics import structural_similarity
 from torch import nn
 from torchvision.transforms.v2.functional import gaussian_blur
 
+from vizcore.core.hooks import forward_hooks
 from vizcore.data import shapes
 from vizcore.data.imageset import MAX_SHAPES_SIZE
 from vizcore.inspect.attribution import Method, attribute, normalise, prepare
@@ -218,15 +219,11 @@ class Sanity:
 def weighted_layers(model: nn.Module, input_size: tuple[int, int, int]) -> list[str]:
     """Module paths of the Conv2d and Linear layers in execution order (one forward of zeros)."""
     order: list[str] = []
-    hooks = [m.register_forward_hook(lambda _m, _i, _o, p=p: order.append(p) if p not in order else None)
+    pairs = [(m, lambda _m, _i, _o, p=p: order.append(p) if p not in order else None)
              for p, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     device = next(iter(model.parameters()), torch.zeros(0)).device
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, *input_size, device=device))
-    finally:
-        for h in hooks:
-            h.remove()
+    with forward_hooks(pairs), torch.no_grad():
+        model(torch.zeros(1, *input_size, device=device))
     return order
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vizcore.core.hooks import forward_hooks, leaf_modules
 from vizcore.models import registry as zoo
 from vizcore.train.config import TrainConfig
 
@@ -23,13 +24,8 @@ def _activation_numel(model: nn.Module, x: torch.Tensor) -> int:
         if isinstance(out, torch.Tensor):
             total += out.numel()
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    with forward_hooks((m, hook) for m in leaf_modules(model)), torch.no_grad():
+        model(x)
     return total
 
 
