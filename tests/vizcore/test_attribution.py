@@ -249,3 +249,24 @@ def test_helpers_and_errors(hand) -> None:
         A.attribute(model, x[0], "saliency", 0)
     with pytest.raises(ValueError, match="positive ig_steps"):
         A.attribute(model, x, "integrated_gradients", 0, ig_steps=0)
+
+
+def test_layer_gradients_give_captums_public_grad_cam() -> None:
+    """Grad-CAM++ and Layer-CAM take their layer gradients from plain autograd (no private captum function): the
+    same gradients and activations rebuild Grad-CAM exactly as captum's public LayerGradCam computes it."""
+    from captum.attr import LayerGradCam
+
+    from vizcore.inspect.attribution import layer_gradients
+    from vizcore.models import registry as zoo
+
+    model = zoo.build_model("small_cnn", num_classes=4, seed=0).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)  # frozen weights: the input keeps a graph
+    x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    t = torch.tensor([0, 2, 3])
+    layer = model.features[6]
+    grads, acts = layer_gradients(model, layer, x, t)
+    assert grads.shape == acts.shape and acts.shape[0] == 3
+    mine = torch.relu((grads.mean((2, 3), keepdim=True) * acts).sum(1, keepdim=True))
+    theirs = LayerGradCam(model, layer).attribute(x, target=t, relu_attributions=True)
+    assert torch.allclose(mine, theirs, atol=1e-6)

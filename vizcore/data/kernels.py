@@ -4,7 +4,8 @@
 draws a different value for every image. Calling the kernel once per image costs a Python round trip each
 (hundreds of microseconds for a 32×32 image), so the kernels here take per-image parameters and run once per
 batch, reusing torchvision's building blocks (its inverse affine matrix, perspective coefficients, identity grid,
-grid sampler with fill mask, grayscale, HSV conversion, dtype conversion). Each is checked in the tests against
+grid sampler with fill mask, grayscale, HSV conversion, dtype conversion; the private ones through
+:mod:`vizcore.data.tv_private`). Each is checked in the tests against
 the per-image torchvision call with the same parameters.
 
 Fill modes for geometric kernels: ``constant`` (torchvision's fill value), ``edge`` (the border pixel repeats,
@@ -18,8 +19,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as tF
 from torchvision.transforms.v2 import functional as F
-from torchvision.transforms.v2.functional import _color as tv_color
-from torchvision.transforms.v2.functional import _geometry as tv_geom
+
+from vizcore.data import tv_private as tvp
 
 FillMode = Literal["constant", "edge", "reflect"]
 FILL_MODES: tuple[str, ...] = ("constant", "edge", "reflect")
@@ -33,7 +34,7 @@ def sample_grid(images: torch.Tensor, grid: torch.Tensor, fill_mode: FillMode = 
     ``edge`` and ``reflect`` use ``grid_sample``'s border and reflection padding. Returns uint8 (N, C, H, W).
     """
     if fill_mode == "constant":
-        return tv_geom._apply_grid_transform(images, grid, "bilinear", fill=[float(fill)] * images.shape[1])
+        return tvp.apply_grid_transform(images, grid, "bilinear", fill=[float(fill)] * images.shape[1])
     mode = "border" if fill_mode == "edge" else "reflection"
     out = tF.grid_sample(images.float(), grid, mode="bilinear", padding_mode=mode, align_corners=False)
     return out.round_().clamp_(0, 255).to(images.dtype)
@@ -54,7 +55,7 @@ def affine(images: torch.Tensor, angle: list[float], translate: list[tuple[float
            shear: list[tuple[float, float]], fill_mode: FillMode = "constant", fill: float = 0.0) -> torch.Tensor:
     """``F.affine`` with one (angle°, (tx, ty) px, scale, (shear_x°, shear_y°)) per image, about the centre."""
     n, _, h, w = images.shape
-    mats = [tv_geom._get_inverse_affine_matrix([0.0, 0.0], float(a), [float(t[0]), float(t[1])], float(s),
+    mats = [tvp.get_inverse_affine_matrix([0.0, 0.0], float(a), [float(t[0]), float(t[1])], float(s),
                                                [float(sh[0]), float(sh[1])])
             for a, t, s, sh in zip(angle, translate, scale, shear)]
     theta = torch.tensor(mats, dtype=torch.float32, device=images.device).view(n, 2, 3)
@@ -66,7 +67,7 @@ def perspective(images: torch.Tensor, endpoints: list[list[list[int]]], fill_mod
     """``F.perspective`` from the image corners to per-image ``endpoints`` (4 corners (x, y) each)."""
     _, _, h, w = images.shape
     start = [[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]]
-    grids = [tv_geom._perspective_grid(tv_geom._perspective_coefficients(start, e, None), ow=w, oh=h,
+    grids = [tvp.perspective_grid(tvp.perspective_coefficients(start, e, None), ow=w, oh=h,
                                        dtype=torch.float32, device=images.device) for e in endpoints]
     return sample_grid(images, torch.cat(grids), fill_mode, fill)
 
@@ -90,7 +91,7 @@ def elastic(images: torch.Tensor, seeds: list[int], alpha: float, sigma: float, 
             fill: float = 0.0) -> torch.Tensor:
     """``F.elastic`` with one displacement field per image (from its seed), in one resampling."""
     _, _, h, w = images.shape
-    base = tv_geom._create_identity_grid((h, w), device=images.device, dtype=torch.float32)
+    base = tvp.create_identity_grid((h, w), device=images.device, dtype=torch.float32)
     disp = elastic_displacement(seeds, alpha, sigma, h, w).to(images.device)
     return sample_grid(images, base + disp, fill_mode, fill)
 
@@ -149,7 +150,7 @@ def brightness(images: torch.Tensor, factors: list[float]) -> torch.Tensor:
 
 def contrast(images: torch.Tensor, factors: list[float]) -> torch.Tensor:
     """``F.adjust_contrast`` per image: blend with the mean of the (floored) grey image."""
-    grey = (tv_color._rgb_to_grayscale_image(images, 1, preserve_dtype=False).floor_() if images.shape[1] == 3
+    grey = (tvp.rgb_to_grayscale_image(images, 1, preserve_dtype=False).floor_() if images.shape[1] == 3
             else images.float())
     return _blend(images, grey.mean(dim=(-3, -2, -1), keepdim=True), _per_image(factors, images))
 
@@ -158,7 +159,7 @@ def saturation(images: torch.Tensor, factors: list[float]) -> torch.Tensor:
     """``F.adjust_saturation`` per image: blend with the grey image (grey images pass unchanged)."""
     if images.shape[1] == 1:
         return images
-    grey = tv_color._rgb_to_grayscale_image(images, 1, preserve_dtype=False).floor_()  # as torchvision for uint8
+    grey = tvp.rgb_to_grayscale_image(images, 1, preserve_dtype=False).floor_()  # as torchvision for uint8
     return _blend(images, grey, _per_image(factors, images))
 
 
@@ -166,7 +167,7 @@ def blend_jitter(images: torch.Tensor, factors: list[float], kind: torch.Tensor)
     """Brightness (kind 2), contrast (3) or saturation (4) per image in one blend; other kinds pass unchanged
     (their factor must be 1). kind: (N, 1, 1, 1) int."""
     if images.shape[1] == 3:  # torchvision floors the grey image of uint8 input for both contrast and saturation
-        grey = tv_color._rgb_to_grayscale_image(images, 1, preserve_dtype=False).floor_()
+        grey = tvp.rgb_to_grayscale_image(images, 1, preserve_dtype=False).floor_()
     else:
         grey = images.float()
     mean = grey.mean(dim=(-3, -2, -1), keepdim=True)
@@ -180,10 +181,10 @@ def hue(images: torch.Tensor, factors: list[float]) -> torch.Tensor:
     """``F.adjust_hue`` per image: rotate the hue in HSV space by ``factor`` of a turn, in [-0.5, 0.5]."""
     if images.shape[1] == 1:
         return images
-    hsv = tv_color._rgb_to_hsv(F.to_dtype(images, torch.float32, scale=True))
+    hsv = tvp.rgb_to_hsv(F.to_dtype(images, torch.float32, scale=True))
     h = hsv[:, 0]
     h.add_(torch.tensor(factors, dtype=h.dtype, device=h.device).view(-1, 1, 1)).remainder_(1.0)
-    return F.to_dtype(tv_color._hsv_to_rgb(hsv), images.dtype, scale=True)
+    return F.to_dtype(tvp.hsv_to_rgb(hsv), images.dtype, scale=True)
 
 
 def gamma(images: torch.Tensor, gammas: list[float]) -> torch.Tensor:

@@ -30,7 +30,6 @@ from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
-from captum._utils.gradient import compute_layer_gradients_and_eval
 from captum.attr import GuidedGradCam, IntegratedGradients, LayerAttribution, LayerGradCam, Occlusion, Saliency
 from torch import nn
 
@@ -149,6 +148,27 @@ def class_names(name: str, weights: str, n_out: int) -> list[str]:
     return [f"class {i}" for i in range(n_out)]
 
 
+def layer_gradients(model: nn.Module, layer: nn.Module, x: torch.Tensor, targets: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(d score / d activation, activation) of ``layer`` for inputs ``x`` (N, C, H, W), the score of image i being
+    its logit for class ``targets[i]``: one forward with a hook keeping the layer's output, one ``autograd.grad``
+    (plain autograd, in place of captum's private ``compute_layer_gradients_and_eval``). Both (N, *layer output);
+    the layer's first output when it runs more than once in a forward."""
+    kept: list[torch.Tensor] = []
+
+    def keep(_m: nn.Module, _i: object, out: object) -> None:
+        if not kept and isinstance(out, torch.Tensor):
+            kept.append(out)
+
+    with torch.enable_grad(), forward_hooks([(layer, keep)]):
+        logits = model(x.detach().clone().requires_grad_())  # a graph even when every weight is frozen
+    if not kept:
+        raise ValueError("expected the layer to produce a tensor in the forward pass, got none")
+    idx = targets.reshape(-1, 1).to(logits.device).expand(logits.shape[0], 1)
+    grad, = torch.autograd.grad(logits.gather(1, idx).sum(), kept[0])
+    return grad.detach(), kept[0].detach()
+
+
 # ------------------------------------------------------------------------------------------- layers
 
 def spatial_layers(model: nn.Module, input_size: tuple[int, int, int]) -> list[LayerInfo]:
@@ -262,9 +282,10 @@ def attribute(model: nn.Module, x: torch.Tensor, method: Method, targets: torch.
             low = low4[:, 0]
             maps = LayerAttribution.interpolate(low4, size, interpolate_mode="bilinear")[:, 0]
         elif method in ("gradcam_pp", "layercam"):
-            grads, acts = compute_layer_gradients_and_eval(model, mod, x, t)
-            _check_spatial(acts[0], layer)
-            low = _cam_from(acts[0], grads[0], method)
+            assert mod is not None  # a layer method
+            grads, acts = layer_gradients(model, mod, x, t)
+            _check_spatial(acts, layer)
+            low = _cam_from(acts, grads, method)
             maps = F.interpolate(low[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
         elif method == "guided_gradcam":
             out = GuidedGradCam(model, mod).attribute(x.clone().requires_grad_(), target=t,
