@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import pages._startup  # noqa: F401  first import of every page: imports all modules once, in one thread
 
-import math
-import re
-
 import streamlit as st
 
 import pages._common  # noqa: F401 — routes a fresh server's first deep link through app.py's navigation
+from vizcore.arch import fixes
 from vizcore.arch.geometry import ConvGeometry, explain
 from vizcore.figures import geometry as figures
 
@@ -56,57 +54,13 @@ with left:
 
 
 
-def _reason(exc: Exception) -> str:
-    """The error in words, without a leading "impossible settings:" (the page says that once itself)."""
-    text = re.sub(r"^\s*impossible settings:\s*", "", str(exc), flags=re.IGNORECASE)
-    return text[:1].upper() + text[1:] if text else type(exc).__name__
-
-
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def what_would_work(kind: str, size: int, kernel: int, stride: int, padding: int | str, dilation: int, cin: int,
-                    cout: int, groups: int, out_pad: int) -> list[str]:
-    """Settings near the user's that are possible, one sentence each (``size``: the smaller input side)."""
-    out: list[str] = []
-    pad = 0 if padding == "valid" else padding
-    if isinstance(pad, int):
-        k_eff = dilation * (kernel - 1) + 1
-        if kind in ("conv", "pool") and k_eff > size + 2 * pad:
-            k_max = (size + 2 * pad - 1) // dilation + 1
-            p_min = math.ceil((k_eff - size) / 2)
-            out.append(f"Largest kernel that fits {size} px with padding {pad} and dilation {dilation}: "
-                       f"K = {k_max}.")
-            if kind == "conv" or p_min <= kernel // 2:
-                out.append(f"Smallest padding for a {kernel}×{kernel} kernel with dilation {dilation}: "
-                           f"P = {p_min} per side.")
-            if kernel > 1 and dilation > 1:
-                out.append(f"Largest dilation for a {kernel}×{kernel} kernel: "
-                           f"D = {max((size + 2 * pad - 1) // (kernel - 1), 1)}.")
-        if kind == "pool" and pad > kernel // 2:
-            out.append(f"PyTorch pads pooling by at most half the kernel: P ≤ {kernel // 2} for K = {kernel}.")
-        if kind == "transposed":
-            if out_pad >= max(stride, dilation):
-                out.append(f"Output padding must be smaller than the stride or the dilation: at most "
-                           f"{max(stride, dilation) - 1}.")
-            most = ((size - 1) * stride + dilation * (kernel - 1) + min(out_pad, max(stride, dilation) - 1)) // 2
-            if pad > most:
-                out.append(f"Largest padding that leaves an output: P = {most}.")
-    if kind != "pool" and (cin % groups or cout % groups):
-        ok = [d for d in _divisors(math.gcd(cin, cout))]
-        out.append(f"Groups must divide C_in = {cin} and C_out = {cout}: "
-                   f"{', '.join(map(str, ok[:12]))}{' …' if len(ok) > 12 else ''}.")
-    return out
-
-
 error: str | None = None
 try:
     geo = ConvGeometry(int(height), int(width), int(kernel), int(stride), padding, int(dilation), kind, pool_mode,
                        ceil_mode, int(out_pad), int(cin), int(cout), int(groups), bias)
     result = explain(geo)
 except (ValueError, TypeError) as exc:
-    error = _reason(exc)
+    error = fixes.reason(exc)
 
 
 @st.cache_data(show_spinner="Drawing the animation…", max_entries=8)  # figures are bounded (~3 MB each)
@@ -125,7 +79,7 @@ def _animation(g: ConvGeometry):
 with right:
     if error is not None:
         st.error(f"Impossible settings: {error}")
-        hints = what_would_work(kind, min(int(height), int(width)), int(kernel), int(stride), padding,
+        hints = fixes.what_would_work(kind, min(int(height), int(width)), int(kernel), int(stride), padding,
                                 int(dilation), int(cin), int(cout), int(groups), int(out_pad))
         if hints:
             st.markdown("**What would work** (everything else as set on the left):\n" +

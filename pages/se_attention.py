@@ -23,7 +23,7 @@ from vizcore.inspect import se
 from vizcore.inspect.top_patches import load_labelled
 from vizcore.models import preprocess
 from vizcore.models import registry as zoo
-from vizcore.models.weights import checkpoint_meta
+from vizcore.models import weights as mweights
 
 _DEFAULT_MODEL = "se_resnet_small"
 _SETS = {"shapes": "Embedded shapes", "digits": "Digits (scikit-learn)", "folder": "Image folder"}
@@ -92,17 +92,6 @@ def ablation(name: str, weights: str, stamp: float, dataset: str, n: int, root: 
             "changed": int((base != abl).sum()), "n": len(ds.labels), "p0": p0.numpy(), "p1": p1.numpy()}
 
 
-def _class_names(weights: str, n: int) -> list[str]:
-    meta = checkpoint_meta(weights) if weights not in ("random", "pretrained") else None
-    if meta and isinstance(meta.get("classes"), list) and len(meta["classes"]) == n:
-        return [str(c) for c in meta["classes"]]
-    if weights == "pretrained" and n == 1000:
-        from torchvision.models import ResNet18_Weights
-
-        return list(ResNet18_Weights.DEFAULT.meta["categories"])
-    return [f"class {i}" for i in range(n)]
-
-
 st.title("SE attention: which channels a block lets through")
 st.markdown("A **squeeze-and-excitation** block (Hu et al., 2018) looks at the whole image, then multiplies each "
             "channel by a gate between 0 and 1. Here you see those gates for your image, how they depend on the "
@@ -132,7 +121,7 @@ info = {b.path: b for b in se.blocks(model)}
 # ----------------------------------------------------------------------------------------- this image
 with user_errors("Could not read the gates: "):
     gates, probs = image_gates(name, weights, stamp, digest, raw)
-classes = _class_names(weights, len(probs))
+classes = mweights.class_names(name, weights, len(probs))
 top = int(probs.argmax())
 st.caption(f"Prediction for this image: **{classes[top]}** ({probs[top]:.1%}). {len(gates)} SE blocks.")
 if note := outside_training_note(weights, "se"):

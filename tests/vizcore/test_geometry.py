@@ -148,3 +148,35 @@ def test_pool_padding_limit_and_transposed_output_padding() -> None:
 
 def test_stacked_field() -> None:
     assert g.stacked_field(2, 3) == 5 and g.stacked_field(3, 3) == 7
+
+
+def test_what_would_work_suggests_settings_torch_accepts() -> None:
+    """The suggestions shown under an impossible layer (page and CLI) are themselves possible: each is checked by
+    building the layer torch would build with it."""
+    import torch
+
+    from vizcore.arch import fixes
+
+    hints = fixes.what_would_work("conv", 5, 7, 1, 0, 1, 3, 16, 1, 0)
+    k = int(next(h for h in hints if h.startswith("Largest kernel")).rsplit("K = ", 1)[1].rstrip("."))
+    p = int(next(h for h in hints if h.startswith("Smallest padding")).split("P = ")[1].split()[0])
+    assert (k, p) == (5, 1)
+    assert torch.nn.Conv2d(3, 16, k)(torch.zeros(1, 3, 5, 5)).shape[-1] == 1  # the largest kernel fits...
+    with pytest.raises(RuntimeError):
+        torch.nn.Conv2d(3, 16, k + 1)(torch.zeros(1, 3, 5, 5))  # ...and one more does not
+    assert torch.nn.Conv2d(3, 16, 7, padding=p)(torch.zeros(1, 3, 5, 5)).shape[-1] == 1
+    with pytest.raises(RuntimeError):
+        torch.nn.Conv2d(3, 16, 7, padding=p - 1)(torch.zeros(1, 3, 5, 5))
+    groups = fixes.what_would_work("conv", 32, 3, 1, 1, 1, 6, 9, 4, 0)
+    assert groups == ["Groups must divide C_in = 6 and C_out = 9: 1, 3."]
+    assert fixes.what_would_work("conv", 32, 3, 1, 1, 1, 3, 16, 1, 0) == []  # nothing wrong, nothing to say
+    assert fixes.reason(ValueError("impossible settings: the kernel spans 7 pixels")) == "The kernel spans 7 pixels"
+
+
+def test_outsize_cli_says_what_would_work(capsys) -> None:
+    from vizcore.cli.main import main
+
+    assert main(["outsize", "--input", "5", "--kernel", "7", "--json"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: impossible settings: the kernel spans 7 pixels") and len(err.splitlines()) == 1
+    assert "what would work: Largest kernel that fits 5 px with padding 0 and dilation 1: K = 5." in err

@@ -60,3 +60,19 @@ def test_import_state_dict_refuses_another_architecture_and_oversize(tmp_path, m
     monkeypatch.setattr(mweights, "UPLOAD_MAX_BYTES", 1000)
     with pytest.raises(ValueError, match="expected a file of at most"):
         mweights.import_state_dict("small_cnn", b"x" * 2000, "big.pt")
+
+
+def test_class_names_come_from_the_weights_of_the_model_shown() -> None:
+    """Issue 25: the SE Attention page named every pretrained model's outputs with ResNet-18's ImageNet list. The
+    names come from the model's own weights (torchvision's meta), a checkpoint's sidecar, else numbers."""
+    import torchvision
+
+    from vizcore.lab.default_model import shipped_path
+    from vizcore.models import weights as mweights
+
+    b0 = torchvision.models.get_model_weights("efficientnet_b0").DEFAULT.meta["categories"]
+    assert mweights.class_names("efficientnet_b0", "pretrained", 1000) == list(b0)
+    shipped = mweights.class_names("se_resnet_small", str(shipped_path("se_resnet_small")), 10)
+    assert shipped[:3] == ["circle", "square", "triangle"]
+    assert mweights.class_names("se_resnet_small", "random", 3) == ["class 0", "class 1", "class 2"]
+    assert mweights.class_names("small_cnn", "pretrained", 10) == [f"class {i}" for i in range(10)]  # none published

@@ -37,16 +37,22 @@ def _add_outsize(p: argparse.ArgumentParser) -> None:
 
 @command("outsize", "Output size, filled-in formula, parameters, multiply-adds and warnings of one layer.", _add_outsize)
 def outsize(args: argparse.Namespace) -> dict:
+    from vizcore.arch import fixes
     from vizcore.arch.geometry import ConvGeometry, explain
 
     dims = parse_shape(args.input)
     if len(dims) not in (1, 2):
         raise CLIError(f"expected --input N or HxW, got {args.input!r}")
     h, w = (dims[0], dims[0]) if len(dims) == 1 else dims
-    g = ConvGeometry(h, w, args.kernel, args.stride, args.padding, args.dilation, args.kind, args.pool,
-                     args.ceil_mode, args.output_padding, args.in_channels, args.out_channels, args.groups,
-                     not args.no_bias)
-    e = explain(g, max_windows=1)
+    try:
+        g = ConvGeometry(h, w, args.kernel, args.stride, args.padding, args.dilation, args.kind, args.pool,
+                         args.ceil_mode, args.output_padding, args.in_channels, args.out_channels, args.groups,
+                         not args.no_bias)
+        e = explain(g, max_windows=1)
+    except ValueError as exc:  # impossible settings: the reason, then what would work
+        hints = fixes.what_would_work(args.kind, min(h, w), args.kernel, args.stride, args.padding, args.dilation,
+                                      args.in_channels, args.out_channels, args.groups, args.output_padding)
+        raise CLIError(str(exc) + (f"; what would work: {' '.join(hints)}" if hints else "")) from None
     out = asdict(e)
     out.pop("windows")
     out["output"] = [e.out_channels, e.out_height, e.out_width]

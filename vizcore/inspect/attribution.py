@@ -131,21 +131,10 @@ def load_model(name: str, weights: str = "random") -> nn.Module:
 
 
 def class_names(name: str, weights: str, n_out: int) -> list[str]:
-    """Names of the ``n_out`` outputs: a checkpoint's classes, ImageNet's for pretrained weights, else numbers."""
-    from vizcore.models import registry as zoo
+    """Names of the ``n_out`` outputs (:func:`vizcore.models.weights.class_names`)."""
     from vizcore.models import weights as mweights
 
-    if weights == "pretrained" and zoo.get_entry(name).tv_name:
-        import torchvision
-
-        cats = torchvision.models.get_model_weights(zoo.get_entry(name).tv_name).DEFAULT.meta["categories"]
-        if len(cats) == n_out:
-            return list(cats)
-    elif weights != "random":
-        classes = (mweights.checkpoint_meta(weights) or {}).get("classes") or []
-        if len(classes) == n_out:
-            return [str(c) for c in classes]
-    return [f"class {i}" for i in range(n_out)]
+    return mweights.class_names(name, weights, n_out)
 
 
 def layer_gradients(model: nn.Module, layer: nn.Module, x: torch.Tensor, targets: torch.Tensor

@@ -252,3 +252,18 @@ def import_state_dict(name: str, raw: bytes, filename: str) -> Path:
         io.write_text(path.with_name(path.name + ".json"), json.dumps(
             {"model": name, "num_classes": num_classes, "source": "upload", "filename": filename[:200]}))
     return path
+
+
+def class_names(name: str, weights: str, n_out: int) -> list[str]:
+    """Names of the ``n_out`` outputs of zoo model ``name`` with ``weights`` ("random", "pretrained" or a checkpoint
+    path): a checkpoint's classes (its sidecar), the categories of the model's own pretrained weights (ImageNet's
+    1,000 for torchvision models), else "class 0", "class 1", ..."""
+    if weights == "pretrained" and get_entry(name).tv_name:
+        cats = _weights_enum(get_entry(name)).meta.get("categories") or []
+        if len(cats) == n_out:
+            return [str(c) for c in cats]
+    elif weights != "random":
+        classes = (checkpoint_meta(weights) or {}).get("classes") or []
+        if len(classes) == n_out:
+            return [str(c) for c in classes]
+    return [f"class {i}" for i in range(n_out)]
