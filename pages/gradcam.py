@@ -196,7 +196,6 @@ with st.sidebar:
 digest = hashlib.sha256(np.ascontiguousarray(raw).tobytes()).hexdigest()
 in_h = entry.input_size[1]
 shown = image_io.fit_image(raw, max(in_h, 224))  # what the model sees, at least 224 pixels wide for the eye
-scale = shown.shape[0] / in_h
 mask = None if mask_raw is None else figures.resize_map(mask_raw.astype(float), in_h, in_h) > 0.5
 mask_shown = None if mask is None else figures.resize_map(mask.astype(float), *shown.shape[:2]) > 0.5
 
@@ -244,10 +243,7 @@ for t in targets:
     for col, m in zip(cols, methods):
         with user_errors(f"{TITLES[m]} failed: "):
             cmap = cam(name, weights, stamp, digest, m, layer, t, raw)
-        peak = None
-        if cmap.max() > 0:
-            r, c = attr.peak_location(torch.from_numpy(cmap)[None])[0]
-            peak = ((r + 0.5) * scale - 0.5, (c + 0.5) * scale - 0.5)  # model pixels -> shown pixels
+        peak = attr.shown_peak(cmap, shown.shape[0])  # model pixels -> shown pixels
         where = f" · {layer}" if m in attr.LAYER_METHODS else ""
         col.plotly_chart(figures.overlay_figure(shown, cmap, alpha, f"{TITLES[m]}{where}", mask=mask_shown,
                                                 peak=peak), width="stretch", key=f"cam_overlay_{m}_{t}")
@@ -366,11 +362,7 @@ tname = run_classes[target] if target < len(run_classes) else f"class {target}"
 with user_errors(f"{TITLES[method]} at epoch {ep} failed: "):
     emap, eprob = epoch_cam(name, path, mtime, size, method, layer, target, digest, raw)
 left, right = st.columns([2, 3])
-escale = shown.shape[0] / emap.shape[0]
-epeak = None
-if emap.max() > 0:
-    r, c = attr.peak_location(torch.from_numpy(emap)[None])[0]
-    epeak = ((r + 0.5) * escale - 0.5, (c + 0.5) * escale - 0.5)
+epeak = attr.shown_peak(emap, shown.shape[0])
 left.plotly_chart(figures.overlay_figure(shown, emap, alpha, f"{TITLES[method]} · epoch {ep} · {tname}",
                                          mask=mask_shown, peak=epeak), width="stretch", key="cam_ep_overlay")
 right.plotly_chart(figures.cam_epochs_figure(scores, TITLES[method], layer, int(n_ep), current=ep), width="stretch",

@@ -231,17 +231,7 @@ else:
 # ---------------------------------------------------------------------------------------- 4. paper vs measured
 st.header("4 · Paper says vs you measured")
 st.caption(reference.SCALE_NOTE)
-measured: dict[str, object] = {}  # trick reference -> the Difference of its newest A/B
-for e in experiments:
-    if not e.name.startswith("A/B") or len(e.arms) != 2:
-        continue
-    key = e.arms[1].rsplit(" ", 1)[0]
-    t = vexp.TRICKS.get(key)
-    if t is None or t.reference is None or t.reference in measured:
-        continue
-    s = exp_results.experiment_summary(store, e)
-    if s.differences:
-        measured[t.reference] = s.differences[0]
+measured = exp_results.measured_deltas(store, experiments)  # trick reference -> its newest A/B's Difference
 published = reference.published_deltas()
 shown = [d for d in published if d.trick in {t.reference for t in vexp.TRICKS.values()}]
 st.plotly_chart(figures.paper_vs_measured_figure(

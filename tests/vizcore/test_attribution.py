@@ -270,3 +270,19 @@ def test_layer_gradients_give_captums_public_grad_cam() -> None:
     mine = torch.relu((grads.mean((2, 3), keepdim=True) * acts).sum(1, keepdim=True))
     theirs = LayerGradCam(model, layer).attribute(x, target=t, relu_attributions=True)
     assert torch.allclose(mine, theirs, atol=1e-6)
+
+
+def test_the_peak_is_marked_where_the_map_peaks_on_the_shown_image() -> None:
+    """The page's peak marker (both the maps and CAM over training): the peak pixel's centre, scaled from the
+    map's 32 pixels to the 224 shown — checked by upsampling the map and finding its peak there."""
+    import numpy as np
+
+    from vizcore.inspect.attribution import shown_peak
+
+    m = np.zeros((32, 32))
+    m[5, 20] = 1.0
+    y, x = shown_peak(m, 224)
+    up = np.kron(m, np.ones((7, 7)))  # nearest upsampling 32 -> 224: the peak pixel becomes a 7x7 block
+    rows, cols = np.nonzero(up)
+    assert (y, x) == (rows.mean(), cols.mean())  # its centre
+    assert shown_peak(np.zeros((8, 8)), 224) is None

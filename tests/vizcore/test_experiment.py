@@ -177,3 +177,25 @@ def test_wall_time_is_never_presented_as_the_tricks_effect():
     note = exp_results.load_note(busy)
     assert note.startswith("The configurations ran under different server load (A: 1.00 per core, B: 3.40)")
     assert "the server's, not the trick's" in note
+
+
+def test_paper_vs_measured_joins_each_trick_to_its_newest_ab(tmp_path, monkeypatch):
+    """Issue 25: the page joined the paper's deltas to A/Bs by parsing arm labels. The join lives here: the trick an
+    A/B toggled (from its design, else its arms' names), its newest A/B's difference."""
+    from tests.seed import seed_store
+
+    monkeypatch.setenv("CONVSCOPE_DATA_DIR", str(tmp_path))
+    seeded = seed_store(tmp_path)
+    store = RunStore(tmp_path / "runs.sqlite")
+    exps = vexp.list_experiments()
+    ab = next(e for e in exps if e.id == seeded.experiment)
+    assert exp_results.ab_trick(ab) == "label_smoothing"
+    deltas = exp_results.measured_deltas(store, exps)
+    ref = vexp.TRICKS["label_smoothing"].reference
+    assert set(deltas) == {ref}
+    assert deltas[ref].diff == pytest.approx(exp_results.experiment_summary(store, ab).differences[0].diff)
+    designed = dataclasses.replace(ab, name="my comparison", arms=["x", "y"],
+                                   form={"design": {"mode": "A/B", "tricks": ["mixup"]}})
+    assert exp_results.ab_trick(designed) == "mixup"
+    assert exp_results.ab_trick(dataclasses.replace(ab, arms=["baseline", "cosine + mixup"])) is None
+    store.close()

@@ -314,3 +314,15 @@ def peak_location(maps: torch.Tensor) -> list[tuple[int, int]]:
     w = maps.shape[-1]
     idx = maps.flatten(1).argmax(1).tolist()
     return [(i // w, i % w) for i in idx]
+
+
+def shown_peak(cam_map, shown_size: int) -> tuple[float, float] | None:
+    """Where one map (H, W), numpy or tensor, peaks on an image shown ``shown_size`` pixels high: the peak
+    pixel's centre scaled from the map's pixels to the shown ones (x_shown = (x + 0.5) · scale − 0.5); None for a
+    map with no positive value (nothing to point at)."""
+    m = torch.as_tensor(cam_map)
+    if not float(m.max()) > 0:
+        return None
+    r, c = peak_location(m[None])[0]
+    scale = shown_size / m.shape[0]
+    return ((r + 0.5) * scale - 0.5, (c + 0.5) * scale - 0.5)

@@ -180,6 +180,40 @@ def experiment_summary(store: Any, exp: Experiment, confidence: float = 0.95) ->
     return summarize(exp.arms, results(store, exp), confidence)
 
 
+def ab_trick(exp: Experiment) -> str | None:
+    """The trick an A/B toggled: from how it was asked for (its design), else from its arms' names ("<trick>
+    off", "<trick> on", as :func:`vizcore.lab.experiment.plan_ab` names them); None for anything else."""
+    from vizcore.lab.experiment import TRICKS
+
+    design = (exp.form or {}).get("design") or {}
+    tricks = design.get("tricks") or []
+    if design.get("mode") == "A/B" and len(tricks) == 1 and tricks[0] in TRICKS:
+        return str(tricks[0])
+    if not exp.name.startswith("A/B") or len(exp.arms) != 2:
+        return None
+    off, on = (a.rsplit(" ", 1) for a in exp.arms)
+    if len(off) == 2 and len(on) == 2 and off[0] == on[0] and (off[1], on[1]) == ("off", "on") and on[0] in TRICKS:
+        return on[0]
+    return None
+
+
+def measured_deltas(store: Any, experiments: Iterable[Experiment]) -> dict[str, Difference]:
+    """For each Bag of Tricks reference (:mod:`vizcore.lab.reference`), the difference the newest A/B of its
+    trick measured here (``experiments`` newest first; A/Bs still without a difference are skipped)."""
+    from vizcore.lab.experiment import TRICKS
+
+    out: dict[str, Difference] = {}
+    for e in experiments:
+        key = ab_trick(e)
+        ref = TRICKS[key].reference if key is not None else None
+        if ref is None or ref in out:
+            continue
+        s = experiment_summary(store, e)
+        if s.differences:
+            out[ref] = s.differences[0]
+    return out
+
+
 # ---------------------------------------------------------------------------------------- shape vs texture
 
 
