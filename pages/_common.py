@@ -302,20 +302,31 @@ def weights_picker(name: str, key: str, default: str = "random") -> tuple[str, f
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def traced_model(name: str, weights: str, stamp: float):
-    """(model, its receptive-field table with the traced graph, the lock its users hold), cached for every session.
-
-    Hooks and forward passes on the shared model happen under the lock; ``stamp`` renews the cache on a new file.
-    """
-    import threading
-
-    from vizcore.arch import receptive_field as rf
-    from vizcore.models import registry as zoo
+def shared_model(name: str, weights: str, stamp: float):
+    """(model, the lock its users hold): one model per (zoo name, weights) for every page and every session, on the
+    compute device, prepared for inspection (eval mode, no in-place activations, frozen parameters:
+    :func:`vizcore.inspect.attribution.prepare`). Hooks and forward passes on it happen under the lock;
+    ``stamp`` (a checkpoint's mtime) renews the entry when the file changes."""
+    from vizcore.inspect import attribution as attr
     from vizcore.models import weights as mweights
 
-    if weights not in ("random", "pretrained") and mweights.checkpoint_meta(weights):
-        model = mweights.load_trained(weights, model=name)
-    else:
-        model = mweights.get_model(name, weights=weights)
-    model.to(vdevice.pick_device())
-    return model, rf.analyze(model, zoo.get_entry(name).input_size), threading.Lock()
+    model, lock = attr.shared(mweights.load_model(name, weights))
+    return model.to(vdevice.pick_device()), lock
+
+
+@st.cache_resource(show_spinner="Tracing the model…", max_entries=4)
+def traced_model(name: str, weights: str, stamp: float):
+    """(the shared model, its receptive-field table with the traced graph, the lock): the graph traces the same
+    model object :func:`shared_model` holds (its modules, not a copy), so a model sits in memory once."""
+    from vizcore.arch import receptive_field as rf
+    from vizcore.models import registry as zoo
+
+    model, lock = shared_model(name, weights, stamp)
+    return model, rf.analyze(model, zoo.get_entry(name).input_size), lock
+
+
+def model_device(model):
+    """The device a model's parameters are on (where its inputs must go)."""
+    import torch
+
+    return next(iter(model.parameters()), torch.zeros(0)).device

@@ -9,7 +9,7 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from pages._common import data_folder_picker, image_picker, traced_model, user_errors, weights_picker
+from pages._common import data_folder_picker, image_picker, model_device, traced_model, user_errors, weights_picker
 from vizcore.data import images as image_io
 from vizcore.figures import features as figs
 from vizcore.inspect import activations, capture, filters, maximize, top_patches
@@ -20,14 +20,11 @@ _DEFAULT_MODEL = "small_cnn"
 _VIEWS = ["Filters", "Activation maps", "Top-activating patches", "Activation maximisation"]
 
 
-def _device(model):
-    return next(model.parameters()).device
-
 
 @st.cache_data(show_spinner="Computing the activations…", max_entries=32)
 def node_act(name: str, weights: str, stamp: float, node: str, digest: str, _image: np.ndarray) -> np.ndarray:
     model, table, lock = traced_model(name, weights, stamp)
-    x = preprocess.for_model(name).image(_image, zoo.get_entry(name).input_size[1]).to(_device(model))
+    x = preprocess.for_model(name).image(_image, zoo.get_entry(name).input_size[1]).to(model_device(model))
     with lock:
         return capture.node_output(table.graph, node, x)[0].float().cpu().numpy()
 
@@ -39,7 +36,7 @@ def top_units(name: str, weights: str, stamp: float, node: str, dataset: str, n:
     model, table, lock = traced_model(name, weights, stamp)
     size = zoo.get_entry(name).input_size[1]
     imgs = top_patches.load_images(dataset, n, size, root=root)
-    prep, dev = preprocess.for_model(name), _device(model)
+    prep, dev = preprocess.for_model(name), model_device(model)
     bar = st.progress(0.0, text=f"Searching {len(imgs):,} images…")
     try:
         with lock:
@@ -64,7 +61,7 @@ def maximized(name: str, weights: str, stamp: float, node: str, channel: int, si
             runner = capture.NodeRunner(table.graph, node)
             with capture.eval_mode(runner.sub):
                 res = maximize.maximize(runner.sub, channel, (size, size), preprocess.for_model(name), cfg,
-                                        device=_device(model), progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
+                                        device=model_device(model), progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
     finally:
         bar.empty()
     return res.image, res.activation

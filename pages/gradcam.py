@@ -14,8 +14,14 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from pages._common import image_picker, outside_training_note, picked_shape_mask, user_errors, weights_picker
-from vizcore.core import device as vdevice
+from pages._common import (
+    image_picker,
+    outside_training_note,
+    picked_shape_mask,
+    shared_model,
+    user_errors,
+    weights_picker,
+)
 from vizcore.core import paths as vpaths
 from vizcore.data import images as image_io
 from vizcore.figures import attribution as figures
@@ -29,14 +35,6 @@ from vizcore.models import registry as zoo
 from vizcore.models import weights as mweights
 
 TITLES = {k: v.title for k, v in attr.METHODS.items()}
-
-
-@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def shared_model(name: str, weights: str, stamp: float):
-    """(private model copy on the compute device, its lock): one per model and weights, serving every session.
-    ``stamp`` (the checkpoint's mtime) renews the entry when the file changes."""
-    model, lock = attr.shared(attr.load_model(name, weights))
-    return model.to(vdevice.pick_device()), lock
 
 
 @st.cache_data(show_spinner="Finding the spatial layers…", max_entries=32)

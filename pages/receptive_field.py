@@ -10,7 +10,7 @@ import threading
 import numpy as np
 import streamlit as st
 
-from pages._common import CHECKPOINT_KEY, image_picker, user_errors, weights_picker
+from pages._common import CHECKPOINT_KEY, image_picker, model_device, traced_model, user_errors, weights_picker
 from vizcore.arch import kernel_stack as kstack
 from vizcore.arch import receptive_field as rf
 from vizcore.arch import rf_measured
@@ -19,8 +19,7 @@ from vizcore.figures import receptive_field as figures
 from vizcore.inspect import activations
 from vizcore.models import preprocess
 from vizcore.models import registry as zoo
-from vizcore.models import weights as mweights
-from vizcore.models.weights import checkpoint_meta, load_trained
+from vizcore.models.weights import checkpoint_meta
 
 _DEFAULT_MODEL = "resnet18"
 
@@ -31,31 +30,24 @@ def field_records(name: str) -> list[dict]:
     return rf.zoo_fields(name).records()
 
 
-@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def model_table(name: str, weights: str, stamp: float) -> tuple[rf.FieldTable, threading.Lock]:
-    """Model with the chosen weights, traced, and the lock its users hold: one cached model object serves every
-    session, so one forward/backward pass at a time. ``stamp`` (checkpoint mtime) renews the cache on a new file.
-
-    The lock lives in the cache with the model: a module-level lock in a page would be created anew on every
-    rerun (Streamlit executes a page into a fresh module dict) and protect nothing.
-    """
-    if weights not in ("random", "pretrained") and checkpoint_meta(weights):
-        model = load_trained(weights, model=name)  # classes and architecture from the run's metadata
-    else:
-        model = mweights.get_model(name, weights=weights)
-    return rf.analyze(model, zoo.get_entry(name).input_size), threading.Lock()
+    """The shared model's receptive-field table (with its traced graph) and the lock its users hold
+    (:func:`pages._common.traced_model`: one model object serves every page and session)."""
+    _model, table, lock = traced_model(name, weights, stamp)
+    return table, lock
 
 
-def _model_input(name: str, image: np.ndarray):
+def _model_input(name: str, image: np.ndarray, table: rf.FieldTable):
     e = zoo.get_entry(name)
-    return preprocess.to_model_input(image, e.input_size[1], e.mean, e.std, channels=e.input_size[0])
+    x = preprocess.to_model_input(image, e.input_size[1], e.mean, e.std, channels=e.input_size[0])
+    return x.to(model_device(table.graph)) if table.graph is not None else x
 
 
 @st.cache_data(show_spinner="Computing the feature map…", max_entries=64)
 def feature(name: str, weights: str, stamp: float, node: str, digest: str, _image: np.ndarray) -> np.ndarray:
     table, lock = model_table(name, weights, stamp)
     with lock:
-        return activations.feature_map(table, node, _model_input(name, _image))
+        return activations.feature_map(table, node, _model_input(name, _image, table))
 
 
 @st.cache_data(show_spinner="Back-propagating the unit (effective receptive field)…", max_entries=64)
@@ -63,7 +55,7 @@ def erf(name: str, weights: str, stamp: float, node: str, unit: tuple[int, int],
         _image: np.ndarray, n_random: int) -> tuple[np.ndarray, dict]:
     table, lock = model_table(name, weights, stamp)
     with lock:
-        res = rf_measured.effective_field(table, node, unit, images=_model_input(name, _image), n_random=n_random)
+        res = rf_measured.effective_field(table, node, unit, images=_model_input(name, _image, table), n_random=n_random)
     return res.heatmap, res.summary()
 
 

@@ -13,6 +13,7 @@ import torch
 from pages._common import (
     data_folder_picker,
     image_picker,
+    model_device,
     outside_training_note,
     traced_model,
     user_errors,
@@ -29,9 +30,6 @@ _DEFAULT_MODEL = "se_resnet_small"
 _SETS = {"shapes": "Embedded shapes", "digits": "Digits (scikit-learn)", "folder": "Image folder"}
 
 
-def _device(model) -> torch.device:
-    return next(model.parameters()).device
-
 
 def _prep(name: str, dev: torch.device):
     p = preprocess.for_model(name)
@@ -42,7 +40,7 @@ def _prep(name: str, dev: torch.device):
 def image_gates(name: str, weights: str, stamp: float, digest: str, _image: np.ndarray
                 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     model, _, lock = traced_model(name, weights, stamp)
-    x = preprocess.for_model(name).image(_image, zoo.get_entry(name).input_size[1]).to(_device(model))
+    x = preprocess.for_model(name).image(_image, zoo.get_entry(name).input_size[1]).to(model_device(model))
     with lock:
         ex = se.excitations(model, x)
     return {p: g[0].numpy() for p, g in ex.gates.items()}, torch.softmax(ex.logits[0], 0).numpy()
@@ -52,7 +50,7 @@ def image_gates(name: str, weights: str, stamp: float, digest: str, _image: np.n
 def block_maps(name: str, weights: str, stamp: float, block: str, digest: str, _image: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     model, _, lock = traced_model(name, weights, stamp)
-    x = preprocess.for_model(name).image(_image, zoo.get_entry(name).input_size[1]).to(_device(model))
+    x = preprocess.for_model(name).image(_image, zoo.get_entry(name).input_size[1]).to(model_device(model))
     with lock:
         before, after, gates = se.before_after(model, x, block)
     return before.numpy(), after.numpy(), gates.numpy()
@@ -66,7 +64,7 @@ def class_analysis(name: str, weights: str, stamp: float, dataset: str, n: int, 
     bar = st.progress(0.0, text="Reading the gates of every image…")
     try:
         with lock:
-            res, means = se.by_class(model, ds.images, ds.labels, ds.classes, _prep(name, _device(model)),
+            res, means = se.by_class(model, ds.images, ds.labels, ds.classes, _prep(name, model_device(model)),
                                      progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
     finally:
         bar.empty()
@@ -81,7 +79,7 @@ def ablation(name: str, weights: str, stamp: float, dataset: str, n: int, root: 
     _, means, _, _ = class_analysis(name, weights, stamp, dataset, n, root)
     model, _, lock = traced_model(name, weights, stamp)
     ds = load_labelled(dataset, n, zoo.get_entry(name).input_size[1], root=root)
-    dev = _device(model)
+    dev = model_device(model)
     x = _prep(name, dev)(ds.images)
     one = preprocess.for_model(name).image(_image, zoo.get_entry(name).input_size[1]).to(dev)
     repl = se.ablation(blocks, mode, {p: torch.from_numpy(m) for p, m in means.items()})  # type: ignore[arg-type]

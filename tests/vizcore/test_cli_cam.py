@@ -49,7 +49,7 @@ def test_localisation_and_sanity(capsys) -> None:
 @pytest.mark.parametrize("argv, message", [
     (["--image", "no_such_photo"], "expected a sample photo"),
     (["--image", "shapes:x"], "shapes:INDEX with an integer index"),
-    (["--model", "resnet18", "--image", "chelsea"], "only small_cnn has a default trained model"),
+    (["--model", "resnet18", "--image", "chelsea"], "default trained models: small_cnn, se_resnet_small"),
     (["--image", "chelsea", "--layer", "fc"], "spatial feature maps"),
     (["--image", "chelsea", "--target", "12"], r"target classes in \[0, 10\)"),
     (["--image", "chelsea", "--method", "lime"], "expected methods from"),

@@ -15,7 +15,8 @@ _MAP_SIDE = 16  # side of the downsampled map printed in JSON
 def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="small_cnn", help="zoo model name (default small_cnn)")
     p.add_argument("--weights", default="trained",
-                   help="trained (the default model for small_cnn) | random | pretrained | checkpoint path")
+                   help="trained (ConvScope's default model: small_cnn, se_resnet_small) | random | pretrained | "
+                        "checkpoint path")
     p.add_argument("--image", help="sample photo name (e.g. chelsea), an image file, or shapes:INDEX")
     p.add_argument("--method", default="gradcam", help="one method for the map; see --methods for the choices")
     p.add_argument("--methods", help="comma list for --localisation/--sanity (default: gradcam,gradcam_pp,layercam,"
@@ -31,12 +32,12 @@ def _add(p: argparse.ArgumentParser) -> None:
 def _weights(model: str, weights: str) -> str:
     if weights != "trained":
         return weights
-    if model != "small_cnn":
-        raise CLIError(f"expected --weights random, pretrained or a checkpoint path for {model}, got 'trained' "
-                       "(only small_cnn has a default trained model)")
-    from vizcore.lab.default_model import default_model
+    from vizcore.lab.default_model import DEFAULT_CONFIGS, default_model
 
-    return str(default_model())
+    if model not in DEFAULT_CONFIGS:
+        raise CLIError(f"expected --weights random, pretrained or a checkpoint path for {model}, got 'trained' "
+                       f"(ConvScope's default trained models: {', '.join(DEFAULT_CONFIGS)})")
+    return str(default_model(model=model))
 
 
 def _image(spec: str | None, name: str):

@@ -34,12 +34,10 @@ def load_model(name: str, weights: str) -> tuple[Any, str]:
         meta = mweights.checkpoint_meta(path) or {}
         return mweights.load_trained(path, model=name), f"trained on shapes (val. accuracy {meta.get('val_acc')})"
     if weights in ("random", "pretrained"):
-        return mweights.get_model(name, weights=weights), "random (untrained)" if weights == "random" else "pretrained"
+        return mweights.load_model(name, weights), "random (untrained)" if weights == "random" else "pretrained"
     if not Path(weights).is_file():
         raise CLIError(f"expected --weights random, trained, pretrained or a checkpoint file, got {weights!r}")
-    if mweights.checkpoint_meta(weights):
-        return mweights.load_trained(weights, model=name), f"checkpoint {weights}"
-    return mweights.get_model(name, weights=weights), f"checkpoint {weights}"
+    return mweights.load_model(name, weights), f"checkpoint {weights}"
 
 
 def _image(spec: str):

@@ -121,13 +121,10 @@ def num_outputs(model: nn.Module) -> int | None:
 
 
 def load_model(name: str, weights: str = "random") -> nn.Module:
-    """Zoo model ``name`` with weights "random", "pretrained" or a checkpoint path (a Training Lab checkpoint
-    brings its own classes and architecture from its metadata). Not yet prepared: pass it to :func:`shared`."""
+    """:func:`vizcore.models.weights.load_model` (not yet prepared: pass it to :func:`shared`)."""
     from vizcore.models import weights as mweights
 
-    if weights not in ("random", "pretrained") and mweights.checkpoint_meta(weights):
-        return mweights.load_trained(weights, model=name)
-    return mweights.get_model(name, weights=weights)
+    return mweights.load_model(name, weights)
 
 
 def class_names(name: str, weights: str, n_out: int) -> list[str]:

@@ -267,3 +267,13 @@ def class_names(name: str, weights: str, n_out: int) -> list[str]:
         if len(classes) == n_out:
             return [str(c) for c in classes]
     return [f"class {i}" for i in range(n_out)]
+
+
+def load_model(name: str, weights: str = "random") -> nn.Module:
+    """Zoo model ``name`` with ``weights``: "random", "pretrained" (torchvision's ImageNet weights, cached or
+    downloaded) or a checkpoint path. A checkpoint with a sidecar (a Training Lab run, a default model) brings
+    its own classes and architecture (:func:`load_trained`); a bare state_dict is loaded into the zoo model.
+    The one loader every page, the CLI and the attribution code use."""
+    if weights not in ("random", "pretrained") and checkpoint_meta(weights):
+        return load_trained(weights, model=name)
+    return get_model(name, weights=weights)
