@@ -15,7 +15,7 @@ import pytest
 
 from vizcore.lab import history, monitor
 from vizcore.lab.store import RunStore
-from vizcore.train import timing
+from vizcore.train import calibration, timing
 from vizcore.train.config import TrainConfig
 from vizcore.train.preflight import preflight
 
@@ -158,7 +158,7 @@ def test_a_stalled_step_does_not_set_the_calibrated_rate(monkeypatch):
     calibration is measured again after its time to live (a bad one once refused every run until a restart)."""
     from vizcore.models import registry as zoo
 
-    clean = timing._measure_rates("small_cnn", 32, 32, "cpu", "fp32")[0]
+    clean = calibration._measure_rates("small_cnn", 32, 32, "cpu", "fp32")[0]
     real_build = zoo.build_model
     calls = {"n": 0}
 
@@ -172,22 +172,22 @@ def test_a_stalled_step_does_not_set_the_calibrated_rate(monkeypatch):
         model.register_forward_pre_hook(hook)
         return model
 
-    monkeypatch.setattr(timing.zoo, "build_model", stalling)
-    stalled = timing._measure_rates("small_cnn", 32, 32, "cpu", "fp32")
+    monkeypatch.setattr(calibration.zoo, "build_model", stalling)
+    stalled = calibration._measure_rates("small_cnn", 32, 32, "cpu", "fp32")
     assert calls["n"] >= 4  # warm-up + at least 3 timed steps
     assert stalled[0] > 0.3 * clean  # the old total-time rate: at most 32 / 1.0 s images/s
     assert stalled[0] > 32 / 1.0 * 2
     # time to live: a cached calibration is reused, then measured again
-    monkeypatch.setattr(timing, "_measure_rates", lambda *k: (1.0, 2.0))
-    timing._CALIBRATIONS.clear()
-    assert timing._calibrate("lenet5", 32, 32, "cpu", "fp32")[0] == 1.0
-    monkeypatch.setattr(timing, "_measure_rates", lambda *k: (5.0, 6.0))
-    assert timing._calibrate("lenet5", 32, 32, "cpu", "fp32")[0] == 1.0  # cached
+    monkeypatch.setattr(calibration, "_measure_rates", lambda *k: (1.0, 2.0))
+    calibration._CALIBRATIONS.clear()
+    assert calibration.calibrate("lenet5", 32, 32, "cpu", "fp32")[0] == 1.0
+    monkeypatch.setattr(calibration, "_measure_rates", lambda *k: (5.0, 6.0))
+    assert calibration.calibrate("lenet5", 32, 32, "cpu", "fp32")[0] == 1.0  # cached
     key = ("lenet5", 32, 32, "cpu", "fp32", False)
-    t, v = timing._CALIBRATIONS[key]
-    timing._CALIBRATIONS[key] = (t - timing.CALIBRATION_TTL_S - 1, v)
-    assert timing._calibrate("lenet5", 32, 32, "cpu", "fp32")[0] == 5.0  # expired: measured again
-    timing._CALIBRATIONS.clear()
+    t, v = calibration._CALIBRATIONS[key]
+    calibration._CALIBRATIONS[key] = (t - calibration.CALIBRATION_TTL_S - 1, v)
+    assert calibration.calibrate("lenet5", 32, 32, "cpu", "fp32")[0] == 5.0  # expired: measured again
+    calibration._CALIBRATIONS.clear()
 
 
 def test_ranges_are_read_as_a_person_reads_them():

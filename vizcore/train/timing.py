@@ -20,12 +20,9 @@ No device FLOP/s figure is guessed anywhere.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import functools
 import math
 import os
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,9 +30,8 @@ from typing import Any
 
 import torch
 
-from vizcore.models import registry as zoo
+from vizcore.train import calibration
 from vizcore.train.config import TrainConfig
-from vizcore.train.memory import forward_flops
 
 __all__ = ["PastRun", "TimeEstimate", "estimate_plan", "estimate_time", "format_range", "past_run"]
 
@@ -45,10 +41,6 @@ MAX_RUNS = 8  # at most this many recent runs per estimate
 # how far the range reaches beyond the runs' own spread, by source: the further from the configuration asked
 # about, the wider (calibration leans towards overestimating: a few steps on a fresh model run slower)
 MARGIN = {"same": 0.10, "similar": 0.25, "calibrated": 0.5}
-CALIBRATION_S = 0.25  # timed optimizer steps (3 to 5, after one warm-up step) stop after about this long
-_CALIBRATION_FLOP_BUDGET = 4e9  # forward+backward FLOPs of one calibration step (caps its batch)
-CALIBRATION_CLASSES = 10  # the head's size barely matters
-CALIBRATION_TTL_S = 300.0  # a calibration is reused this long, then measured again
 
 
 # ---------------------------------------------------------------------------------------- what runs measured
@@ -243,7 +235,7 @@ def _from_similar(config: TrainConfig, rows: Sequence[PastRun], calibrate: bool)
         if math.isfinite(per_img):
             setup, setup_known = per_img * (config.train_size + config.val_size), True
     if not setup_known and calibrate:
-        setup = _data_setup_s(config)
+        setup = calibration.data_setup_s(config)
     train = config.steps_per_epoch() * config.batch_size * per_train
     val = config.val_size * _tta(config) * per_val
     tail = 0.0 if math.isnan(tail) else tail
@@ -262,9 +254,9 @@ def _calibrated(config: TrainConfig, device: str | None) -> TimeEstimate:
     from vizcore.core.device import pick_device
 
     dev = str(pick_device(device or config.device))
-    train_ips, eval_ips = _calibrate(config.model, config.image_size, config.batch_size, dev, config.precision,
-                                     config.channels_last)
-    setup = _data_setup_s(config)
+    train_ips, eval_ips = calibration.calibrate(config.model, config.image_size, config.batch_size, dev,
+                                                config.precision, config.channels_last)
+    setup = calibration.data_setup_s(config)
     train = config.steps_per_epoch() * config.batch_size / train_ips
     val = config.val_size * _tta(config) / eval_ips
     total = setup + config.epochs * (train + val)
@@ -362,115 +354,3 @@ def estimate_plan(configs: Sequence[TrainConfig], history: Sequence[PastRun] = (
     detail = f"{n} run{'s' if n != 1 else ''} one after another; {worst.detail}"
     return TimeEstimate(total, max(low, 0.0), high, sum(e.setup_s for e in ests), math.nan, math.nan, 0.0,
                         worst.source, worst.runs, detail)
-
-
-# ---------------------------------------------------------------------------------------- calibration
-
-_CALIBRATIONS: dict[tuple, tuple[float, tuple[float, float]]] = {}
-_CALIBRATIONS_LOCK = threading.Lock()
-
-
-def _calibrate(model_name: str, image_size: int, batch_size: int, device: str, precision: str,
-               channels_last: bool = False) -> tuple[float, float]:
-    """:func:`_measure_rates`, cached for :data:`CALIBRATION_TTL_S` seconds per setting."""
-    key = (model_name, image_size, batch_size, device, precision, channels_last)
-    now = time.monotonic()
-    with _CALIBRATIONS_LOCK:
-        hit = _CALIBRATIONS.get(key)
-        if hit is not None and now - hit[0] < CALIBRATION_TTL_S:
-            return hit[1]
-    out = _measure_rates(*key)
-    with _CALIBRATIONS_LOCK:
-        _CALIBRATIONS[key] = (time.monotonic(), out)
-    return out
-
-
-def _measure_rates(model_name: str, image_size: int, batch_size: int, device: str, precision: str,
-                   channels_last: bool = False) -> tuple[float, float]:
-    """(train images/s, eval images/s) from a few optimizer steps on random images, at the run's batch size
-    (capped so one step stays short on a large model). Each step is timed on its own and the fastest counts: on
-    a shared server another session's work can stall one step for a second."""
-    num_classes = CALIBRATION_CLASSES
-    entry = zoo.get_entry(model_name)
-    dev = torch.device(device)
-    flops = forward_flops(model_name, image_size, num_classes)
-    # at least 2 images: BatchNorm cannot train on one value per channel (a 1x1 map of one image)
-    b = int(max(2, min(batch_size, _CALIBRATION_FLOP_BUDGET // max(3 * flops, 1))))
-    model = zoo.build_model(model_name, num_classes=num_classes).to(dev).train()
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.to(memory_format=fmt)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    gen = torch.Generator().manual_seed(0)
-    x = torch.rand(b, entry.input_size[0], image_size, image_size, generator=gen).to(dev).to(memory_format=fmt)
-    y = torch.randint(0, num_classes, (b,), generator=gen).to(dev)
-    amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-
-    def autocast():
-        return torch.autocast(dev.type, dtype=amp) if amp is not None else contextlib.nullcontext()
-
-    def sync() -> None:
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-
-    def step() -> None:
-        with autocast():
-            loss = torch.nn.functional.cross_entropy(model(x).float(), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    try:
-        step()  # warm-up: allocations, kernel selection
-        sync()
-        start = time.perf_counter()
-        times: list[float] = []
-        while len(times) < 3 or (len(times) < 5 and time.perf_counter() - start < CALIBRATION_S):
-            t0 = time.perf_counter()
-            step()
-            sync()
-            times.append(time.perf_counter() - t0)
-        train = b / max(min(times), 1e-9)
-        model.eval()
-        with torch.no_grad(), autocast():
-            model(x)
-            sync()
-            ev_times: list[float] = []
-            for _ in range(2):
-                t0 = time.perf_counter()
-                model(x)
-                sync()
-                ev_times.append(time.perf_counter() - t0)
-            ev = b / max(min(ev_times), 1e-9)
-    except (RuntimeError, ValueError) as exc:
-        raise ValueError(f"expected an image size {model_name} can take, got {image_size}x{image_size} "
-                         f"({' '.join(str(exc).split())[:160]})") from None
-    return train, ev
-
-
-@functools.lru_cache(maxsize=32)
-def _data_cost(dataset: str, image_size: int) -> tuple[float, float]:
-    """(fixed seconds, seconds per image) to generate (shapes) or decode (digits) a data set, from two small
-    loads after a warm-up one (imports, file reads); (NaN, NaN) for data read from files at run time."""
-    from vizcore.data import datasets as vdata
-
-    info = vdata.DATASETS.get(dataset)
-    if info is None or not info.offline or dataset == "folder":
-        return math.nan, math.nan
-
-    def timed(n: int, seed: int) -> float:
-        t0 = time.perf_counter()
-        vdata.load_dataset(dataset, split="test", n=n, size=image_size, seed=seed)
-        return time.perf_counter() - t0
-
-    try:
-        timed(1, 987_653)
-        small, large = timed(8, 987_654), timed(40, 987_655)
-    except ValueError:  # a size the data set cannot make: the run itself will say so
-        return math.nan, math.nan
-    per = max(large - small, 0.0) / 32
-    return max(small - 8 * per, 0.0), per
-
-
-def _data_setup_s(config: TrainConfig) -> float:
-    fixed, per = _data_cost(config.dataset, config.image_size)
-    return 0.0 if math.isnan(per) else fixed + per * (config.train_size + config.val_size)
