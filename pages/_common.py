@@ -54,6 +54,12 @@ def user_errors(prefix: str = "") -> Iterator[None]:
         st.stop()
 
 
+def progress_bar(text: str):
+    """(a progress bar, a callback(fraction, words) that moves it): for long work a page does in one call."""
+    bar = st.progress(0.0, text=text)
+    return bar, lambda f, t: bar.progress(min(max(f, 0.0), 1.0), text=f"{text} {t}")
+
+
 # ------------------------------------------------------------------------------------------- image picker
 
 _UPLOAD_MAX_BYTES = 10_000_000  # the server limit is not enforced per widget: check the bytes ourselves

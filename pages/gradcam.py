@@ -7,32 +7,29 @@ import pages._startup  # noqa: F401  first import of every page: imports all mod
 
 import hashlib
 import io
-import os
 
 import numpy as np
 import streamlit as st
 import torch
 from PIL import Image
 
+from pages._cam_epochs import cam_over_training
 from pages._common import (
     image_picker,
     outside_training_note,
     picked_shape_mask,
+    progress_bar,
     shared_model,
     user_errors,
     weights_picker,
 )
-from vizcore.core import paths as vpaths
 from vizcore.data import images as image_io
 from vizcore.figures import attribution as figures
 from vizcore.figures.images import image_grid
 from vizcore.inspect import attribution as attr
-from vizcore.inspect import cam_epochs
 from vizcore.inspect import cam_metrics as metrics
-from vizcore.lab.store import RunRecord, RunStore
 from vizcore.models import preprocess
 from vizcore.models import registry as zoo
-from vizcore.models import weights as mweights
 
 TITLES = {k: v.title for k, v in attr.METHODS.items()}
 
@@ -63,11 +60,6 @@ def cam(name: str, weights: str, stamp: float, digest: str, method: str, layer: 
     return attr.attribute(model, x, method, target, layer, lock=lock).maps[0].cpu().double().numpy()
 
 
-def _progress_bar(text: str):
-    bar = st.progress(0.0, text=text)
-    return bar, lambda f, t: bar.progress(min(max(f, 0.0), 1.0), text=f"{text} {t}")
-
-
 @st.cache_data(show_spinner=False, max_entries=16)
 def localisation(name: str, weights: str, stamp: float, methods: tuple[str, ...], layer: str, n: int) -> dict:
     model, lock = shared_model(name, weights, stamp)
@@ -76,7 +68,7 @@ def localisation(name: str, weights: str, stamp: float, methods: tuple[str, ...]
     trained_on_shapes = tuple(attr.class_names(name, weights, 10)) == ds.classes
     with lock:
         targets = ds.labels if trained_on_shapes else attr.predict(model, x, 1)[1][:, 0].cpu()
-    bar, cb = _progress_bar("Scoring maps against the object masks…")
+    bar, cb = progress_bar("Scoring maps against the object masks…")
     res = metrics.localisation_of(model, x, masks, targets.to(x.device), methods, layer, lock=lock, progress=cb)
     bar.empty()
     return {"results": res, "true_labels": trained_on_shapes}
@@ -97,7 +89,7 @@ def sanity(name: str, weights: str, stamp: float, digest: str, methods: tuple[st
            _image: np.ndarray) -> dict:
     model, lock = shared_model(name, weights, stamp)
     x = _x(name, _image, next(model.parameters()).device)
-    bar, cb = _progress_bar("Randomising the network from the logits down…")
+    bar, cb = progress_bar("Randomising the network from the logits down…")
     res = metrics.cascading_randomisation(model, x, torch.tensor([target], device=x.device), methods, layer,
                                           max_steps=6, lock=lock, progress=cb)
     bar.empty()
@@ -111,48 +103,6 @@ def cues(name: str, weights: str, stamp: float, method: str, layer: str, n: int)
     x = x.to(next(model.parameters()).device)
     res = metrics.cue_conflict_maps(model, x, ds.labels, ds.texture_labels, method, layer, lock=lock)
     return res.decision, res.shape_maps.cpu().numpy(), res.texture_maps.cpu().numpy(), ds
-
-
-@st.cache_resource(show_spinner=False)
-def run_store(path: str) -> RunStore:
-    """The Training Lab's run store, opened read-only: this page only lists runs and their kept epochs."""
-    return RunStore(path, readonly=True)
-
-
-def epoch_runs(model_name: str) -> list[RunRecord]:
-    """Finished Training Lab runs of ``model_name`` that kept epoch weights, newest first."""
-    path = vpaths.run_store_path()
-    if not path.is_file():
-        return []
-    return [r for r in run_store(str(path)).list()
-            if r.finished and r.config.model == model_name and r.kept_epochs]
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def epoch_scores(name: str, files: tuple[tuple[int, str, float], ...], size: int, method: str, layer: str,
-                 n: int) -> tuple[tuple[cam_epochs.EpochScore, ...], str]:
-    """Localisation per kept epoch on ``n`` held-out shapes; ``files``: (epoch, path, mtime) renew the entry."""
-    x, masks, ds = cam_epochs.scoring_images(name, n, size)
-    ckpts = {e: p for e, p, _ in files}
-    mode = cam_epochs.target_mode(ckpts[max(ckpts)], ds.classes)
-    bar, cb = _progress_bar("Scoring each epoch's maps against the object masks…")
-    scores, _ = cam_epochs.epoch_scores(ckpts, x, masks, ds.labels if mode == "true class" else None, model=name,
-                                        layer=layer, method=method, progress=cb)
-    bar.empty()
-    return scores, mode
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def epoch_class(name: str, path: str, mtime: float, size: int, digest: str, _image: np.ndarray) -> int:
-    return cam_epochs.predicted_class(path, preprocess.for_model(name).image(_image, size), name)
-
-
-@st.cache_data(show_spinner="Computing this epoch's map…", max_entries=256)
-def epoch_cam(name: str, path: str, mtime: float, size: int, method: str, layer: str, target: int, digest: str,
-              _image: np.ndarray) -> tuple[np.ndarray, float]:
-    """(map, probability of ``target``) of the picked image with one kept epoch's weights: cached per epoch."""
-    return cam_epochs.epoch_map(path, preprocess.for_model(name).image(_image, size), target, model=name,
-                                layer=layer, method=method)
 
 
 def _png(rgb: np.ndarray) -> bytes:
@@ -317,65 +267,4 @@ else:
                "(Geirhos et al., 2019). 'followed shape' means the model chose the outline's class.")
 
 # ----------------------------------------------------------------------------------------- CAM over training
-st.subheader("CAM over training")
-st.markdown("How the map forms while the network learns: a Training Lab run that kept its last epochs' weights "
-            "shows this image's map after each of those epochs, and how often the maps of held-out shapes land on "
-            "the object, epoch by epoch.")
-runs = epoch_runs(name)
-if not runs:
-    st.info(f"No finished Training Lab run of {entry.title} kept its epoch weights yet. In the Training Lab, set "
-            "**Keep weights of the last E epochs** (sidebar) to a few epochs and train on the shapes; or run "
-            f"`python -m vizcore train --model {name} --keep-epochs 5`. A slider here then walks through the "
-            "epochs and shows how the map forms, with its localisation score per epoch.")
-    st.stop()
-by_id = {r.id: r for r in runs}
-chosen_run = (mweights.checkpoint_meta(weights) or {}).get("run_id") if weights not in ("random", "pretrained") else None
-ids = list(by_id)
-c1, c2 = st.columns([3, 2])
-rid = c1.selectbox("Run with kept epoch weights", ids, index=ids.index(chosen_run) if chosen_run in by_id else 0,
-                   key="cam_ep_run", format_func=lambda i: f"{by_id[i].name} · {by_id[i].config.dataset} · epochs "
-                   f"{', '.join(map(str, by_id[i].kept_epochs))} of {by_id[i].epochs_done} · #{i}")
-n_ep = c2.slider("Held-out shapes images scored per epoch", 20, 200, 60, 20, key="cam_ep_n")
-rec = by_id[rid]
-files = run_store(str(vpaths.run_store_path())).epoch_checkpoints(rid)
-if not files:
-    st.info("The epoch weights of this run are no longer on disk (deleted with the run's folder?).")
-    st.stop()
-size = rec.config.image_size
-method = fast[0]
-key_files = tuple((e, str(p), os.path.getmtime(p)) for e, p in files.items())
-with user_errors("CAM over training failed: "):
-    scores, mode = epoch_scores(name, key_files, size, method, layer, int(n_ep))
-    last = key_files[-1]
-    target = epoch_class(name, last[1], last[2], size, digest, raw)
-epochs = list(files)
-if len(epochs) > 1:
-    ep = st.select_slider("Epoch", epochs, value=epochs[-1], key=f"cam_ep_epoch_{rid}")
-else:
-    ep = epochs[0]
-    st.caption(f"This run kept only epoch {ep}: train with more kept epochs to watch the map form.")
-path, mtime = next((p, t) for e, p, t in key_files if e == ep)
-run_classes = (mweights.checkpoint_meta(path) or {}).get("classes") or []
-tname = run_classes[target] if target < len(run_classes) else f"class {target}"
-with user_errors(f"{TITLES[method]} at epoch {ep} failed: "):
-    emap, eprob = epoch_cam(name, path, mtime, size, method, layer, target, digest, raw)
-left, right = st.columns([2, 3])
-epeak = attr.shown_peak(emap, shown.shape[0])
-left.plotly_chart(figures.overlay_figure(shown, emap, alpha, f"{TITLES[method]} · epoch {ep} · {tname}",
-                                         mask=mask_shown, peak=epeak), width="stretch", key="cam_ep_overlay")
-right.plotly_chart(figures.cam_epochs_figure(scores, TITLES[method], layer, int(n_ep), current=ep), width="stretch",
-                   key="cam_ep_chart")
-here = f"Epoch {ep}: probability of {tname} {100 * eprob:.1f}%"
-if mask is not None:
-    emask = figures.resize_map(mask.astype(float), *emap.shape) > 0.5
-    eloc = metrics.localisation(torch.from_numpy(emap)[None], torch.from_numpy(emask)[None])
-    here += (f"; peak {'inside' if eloc.pointing else 'outside'} the object; {100 * eloc.energy:.0f}% of the map "
-             f"inside it (object area {100 * eloc.energy_chance:.0f}%)")
-st.caption(here + ". " + (
-    "The map explains the class the last kept epoch predicts for this image, the same class at every epoch. "
-    + ("Scores: maps of each image's true class. " if mode == "true class" else
-       "This run was not trained on the shapes: scores use the class its last kept epoch predicts. ")
-    + ("These are the epochs of the weights chosen above. " if rid == chosen_run else
-       "The maps further up use the weights chosen at the top, not this run's (open the run from the Training "
-       "Lab to use them there too). ")
-    + f"Images at the run's size ({size}×{size} pixels); held-out shapes (a split no run trains on)."))
+cam_over_training(name, entry.title, weights, digest, raw, shown, mask, mask_shown, alpha, fast[0], layer)
