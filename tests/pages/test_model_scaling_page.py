@@ -104,7 +104,7 @@ def test_a_queued_member_is_drawn_when_its_run_finishes(data_dir, stub_runs) -> 
     at.number_input(key="sc_train_epochs").set_value(1)
     at.number_input(key="sc_train_size").set_value(500).run()
     button = next(b for b in at.button if b.key == "sc_train_queue")
-    assert re.fullmatch(r"Queue 1 run in the Training Lab \(about \d+ (s|min) in all\)", button.label), button.label
+    assert re.fullmatch(r"Queue 1 run in the Training Lab \(about (\d+ (h|min) )?\d+ (s|min) in all\)", button.label), button.label
     button.click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     [exp] = [e for e in vexp.list_experiments() if e.kind == "scaling"]
