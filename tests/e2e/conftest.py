@@ -127,14 +127,19 @@ def server_log_stays_clean(request) -> Iterator[None]:
     assert not bad, "server log:\n" + new[-4000:]
 
 
+_IDLE = ("() => { const a = document.querySelector('[data-testid=\"stApp\"]');"
+         " return a && a.getAttribute('data-test-script-state') === 'notRunning'"
+         " && !document.querySelector('[data-testid=\"stStatusWidget\"]'); }")
+
+
 def wait_until_idle(page, timeout_ms: int = 180_000) -> None:
-    """Wait for the script run to finish (the app reports notRunning) with a title rendered."""
+    """Wait for the script run to finish (the app reports notRunning) with a title rendered, and for it to stay
+    finished a moment later (a rerun the run asked for, or a fragment's tick, starts within that moment and is
+    waited for too; the last messages are drawn meanwhile)."""
     page.wait_for_selector("h1", timeout=timeout_ms)
-    page.wait_for_function(
-        "() => { const a = document.querySelector('[data-testid=\"stApp\"]');"
-        " return a && a.getAttribute('data-test-script-state') === 'notRunning'"
-        " && !document.querySelector('[data-testid=\"stStatusWidget\"]'); }", timeout=timeout_ms, polling=300)
-    page.wait_for_timeout(500)
+    page.wait_for_function(_IDLE, timeout=timeout_ms, polling=100)
+    page.wait_for_timeout(200)
+    page.wait_for_function(_IDLE, timeout=timeout_ms, polling=100)
 
 
 @contextmanager
@@ -171,6 +176,30 @@ def app(browser, server: str, height: int = 1200) -> Iterator[tuple[object, list
         page.close()
 
 
+@pytest.fixture(scope="session")
+def _shared_tab(browser, server) -> Iterator[tuple[object, list[str]]]:
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    try:
+        page.goto(server, wait_until="domcontentloaded", timeout=120_000)
+        wait_until_idle(page)
+        yield page, problems
+    finally:
+        page.close()
+
+
+@pytest.fixture
+def tab(_shared_tab) -> tuple[object, list[str]]:
+    """The app in one browser tab (one session) that the flow tests share, as one user moving between pages:
+    each test goes to its page through the sidebar (a new tab costs seconds of CPU for Streamlit's frontend
+    alone). Yields (page, problems), problems collecting JavaScript and console errors seen during the test."""
+    page, problems = _shared_tab
+    problems.clear()
+    return page, problems
+
+
 def go_to(page, title: str) -> None:
     """Open a page through the sidebar navigation."""
     page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
@@ -197,8 +226,14 @@ def assert_clean(page, problems: list[str], expected_error: str | None = None) -
     assert not problems, problems
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the group marks
 def pytest_collection_modifyitems(session, config, items) -> None:
-    """The class test first: it must meet the session's server fresh, before any other test has warmed it."""
+    """Every browser test in one xdist group (run in parallel, they all go to one worker, in this order, and so
+    share one server), and the class test first: it must meet the session's server fresh, before any other test
+    has warmed it."""
+    for item in items:
+        if item.nodeid.startswith("tests/e2e/"):
+            item.add_marker(pytest.mark.xdist_group("browser"))
     first = [i for i in items if i.nodeid.startswith("tests/e2e/test_class.py")]
     rest = [i for i in items if i not in first]
     at = next((k for k, i in enumerate(rest) if i.nodeid.startswith("tests/e2e/")), len(rest))
