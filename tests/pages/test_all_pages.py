@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app_pages import app_pages
@@ -26,6 +27,7 @@ def _sidebar_says_the_device(at: AppTest) -> bool:
     return any("Compute device" in getattr(c.proto, "body", "") for c in at.sidebar.children.values())
 
 
+@pytest.mark.slow
 def test_home_links_every_page_and_every_page_renders_without_exception() -> None:
     from pages._nav import all_pages
 

@@ -80,6 +80,7 @@ def test_custom_stack_layers_are_named_by_spec_line_and_operation() -> None:
     assert not any(n.split(".")[0].isdigit() for n in names)
 
 
+@pytest.mark.slow
 def test_classic_tables_and_comparison() -> None:
     at = _view(_app(), "Classic tables")
     frames = [d.value for d in at.dataframe]
@@ -111,6 +112,7 @@ def test_traced_models_are_in_the_zoo() -> None:
     assert set(TRACED) <= set(zoo.list_models())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TRACED)
 def test_meta_trace_gives_the_same_totals(name: str) -> None:
     """The page traces on the meta device (no weights, no arithmetic): its totals must be today's. Published

@@ -15,6 +15,7 @@ def _metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
 
+@pytest.mark.slow
 def test_tweak_table_and_phi_explorer() -> None:
     at = AppTest.from_file(PAGE, default_timeout=300).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -29,6 +30,7 @@ def test_tweak_table_and_phi_explorer() -> None:
     assert _metric(at, "resolution") == "224 px"  # γ = 1: resolution does not grow
 
 
+@pytest.mark.slow
 def test_every_extreme_of_the_scaling_widgets_gives_a_page() -> None:
     import json
 
@@ -55,6 +57,7 @@ def test_every_extreme_of_the_scaling_widgets_gives_a_page() -> None:
         assert "Scaling on the embedded shapes" in " ".join(h.value for h in at.header)  # the page goes on
 
 
+@pytest.mark.slow
 def test_trained_family_chart_from_a_store_that_holds_one(seeded) -> None:
     at = AppTest.from_file(PAGE, default_timeout=300).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -67,6 +70,7 @@ def test_trained_family_chart_from_a_store_that_holds_one(seeded) -> None:
     assert any(c.proto.spec and "accuracy against cost" in c.proto.spec for c in at.get("plotly_chart"))
 
 
+@pytest.mark.slow
 def test_queue_a_family_from_the_page(data_dir, stub_runs) -> None:
     from vizcore.lab import experiment as vexp
     from vizcore.lab.queue import get_lab
@@ -92,6 +96,7 @@ def test_queue_a_family_from_the_page(data_dir, stub_runs) -> None:
     assert at.selectbox(key="sc_family_pick").value == exps[0].id
 
 
+@pytest.mark.slow
 def test_a_queued_member_is_drawn_when_its_run_finishes(data_dir, stub_runs) -> None:
     """One member (φ = 0) queued from the page: the family box shows the new family, and once its run has finished
     the page's live fragment draws its point (the mean over seeds at the member's cost)."""

@@ -70,6 +70,7 @@ def test_default_run_is_the_recipe(data_dir):
     assert _lr_preview(at) == pytest.approx(schedule.lr_schedule(recipe).tolist())  # lr, warmup, cosine
 
 
+@pytest.mark.slow
 def test_trick_widgets_change_the_lr_preview(data_dir):
     at = AppTest.from_file(PAGE, default_timeout=120).run()
     at.number_input(key="lab_lr").set_value(0.05)
@@ -88,6 +89,7 @@ def test_trick_widgets_change_the_lr_preview(data_dir):
     assert _lr_preview(at)[0] == pytest.approx(0.05 * 64 / 256)
 
 
+@pytest.mark.slow
 def test_bad_input_is_shown_in_words(data_dir, monkeypatch):
     import torch
 
@@ -102,6 +104,7 @@ def test_bad_input_is_shown_in_words(data_dir, monkeypatch):
     assert any("fp16" in e.value for e in at.error), [e.value for e in at.error]
 
 
+@pytest.mark.slow
 def test_ab_comparison_runs_to_completion_and_table_matches_store(data_dir, stub_runs):
     at = _tiny(AppTest.from_file(PAGE, default_timeout=120).run())
     at.number_input(key="lab_n_seeds").set_value(2).run()
@@ -139,6 +142,7 @@ def test_ab_comparison_runs_to_completion_and_table_matches_store(data_dir, stub
                for v in verdicts), verdicts
 
 
+@pytest.mark.slow
 def test_single_run_from_start_to_done_and_run_management(data_dir, stub_runs):
     at = _tiny(AppTest.from_file(PAGE, default_timeout=120).run())
     at.text_input(key="lab_run_name").set_value("tiny run")
@@ -162,6 +166,7 @@ def test_single_run_from_start_to_done_and_run_management(data_dir, stub_runs):
     assert runs.get_lab().store.list() == []
 
 
+@pytest.mark.slow
 def test_diverged_and_failed_runs_are_explained_in_words(data_dir, stub_runs):
     from vizcore.lab.queue import get_lab
     from vizcore.train.config import TrainConfig
@@ -191,6 +196,7 @@ def _texts(at: AppTest) -> list[str]:
     return out + [p.proto.text for p in at.get("progress")]
 
 
+@pytest.mark.slow
 def test_seeded_store_renders_every_section(seeded):
     at = AppTest.from_file(PAGE, default_timeout=120).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -210,6 +216,7 @@ def test_seeded_store_renders_every_section(seeded):
     assert "sd 2.5 points" in text and f"needs {need} seeds per arm" in text, text
 
 
+@pytest.mark.slow
 def test_queue_ab_with_runs_in_the_store_follows_its_first_run(seeded, stub_runs):
     """Issue 9, defect 1: with any run in the store, queueing an A/B set the "Run to watch" box's key after the
     box was drawn (StreamlitWidgetAlreadyInstantiatedError); sections 4-6 disappeared."""
@@ -228,6 +235,7 @@ def test_queue_ab_with_runs_in_the_store_follows_its_first_run(seeded, stub_runs
     runs.get_lab().shutdown(wait=True, timeout=30)
 
 
+@pytest.mark.slow
 def test_cancelled_run_shows_its_status_once_and_no_empty_charts(seeded):
     """Issue 9, defect 4: a cancelled run left four empty chart frames and its status twice."""
     at = AppTest.from_file(PAGE, default_timeout=120)

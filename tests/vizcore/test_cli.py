@@ -40,6 +40,7 @@ print(json.dumps({"heavy": heavy, "modules": len(mods), "streamlit": "streamlit"
 """
 
 
+@pytest.mark.slow
 def test_fresh_processes_exit_codes_lazy_torch_and_no_streamlit() -> None:
     # the exit status and streams of `python -m vizcore` itself (vizcore/__main__.py), good and bad input
     ok = subprocess.run([sys.executable, "-m", "vizcore", "outsize", "--input", "227", "--kernel", "11", "--stride",
@@ -79,6 +80,7 @@ def test_no_import_cycles_between_sub_packages() -> None:
     assert not bad, bad
 
 
+@pytest.mark.slow
 def test_summary_alexnet_227_json(capsys) -> None:
     assert main(["summary", "--model", "alexnet_227", "--input", "3x227x227", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)

@@ -41,6 +41,7 @@ def test_member_follows_the_compound_rule_and_torchvision_rounding(phi: int) -> 
     assert model.get_submodule(zoo.get_entry(s.name).cam_layer)  # the default CAM layer exists
 
 
+@pytest.mark.slow
 def test_costs_counted_on_meta_equal_a_real_forward_and_grow_with_phi() -> None:
     costs = []
     for phi in fam.FAMILY_PHIS:
@@ -76,6 +77,7 @@ def test_plan_scaling_sets_model_and_resolution_per_arm() -> None:
         vexp.plan_scaling(base, [])
 
 
+@pytest.mark.slow
 def test_a_trained_family_gives_one_point_per_member(tmp_path, monkeypatch, one_thread) -> None:
     monkeypatch.setenv("CONVSCOPE_DATA_DIR", str(tmp_path))
     from vizcore.lab.queue import Lab
@@ -105,6 +107,7 @@ def test_a_trained_family_gives_one_point_per_member(tmp_path, monkeypatch, one_
     assert exp.kind == "scaling" and vexp.get_experiment(exp.id).kind == "scaling"
 
 
+@pytest.mark.slow
 def test_cli_scale_lists_the_family_and_refuses_bad_phis(tmp_path, monkeypatch, capsys) -> None:
     from vizcore.cli.main import main
 

@@ -87,6 +87,7 @@ def test_the_probed_models_are_in_the_zoo() -> None:
 
 
 # Architecture variants (ResNet-A..D forms) are covered by tests/vizcore/test_resnet_tweaks.py
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ZOO)
 def test_analytic_field_of_every_zoo_model_and_gradient_on_one_of_each_kind(name: str) -> None:
     entry = zoo.get_entry(name)
@@ -186,6 +187,7 @@ layer_spec = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None, database=None)
 @given(st.lists(layer_spec, min_size=1, max_size=4), st.integers(17, 30), st.integers(17, 30))
 def test_random_stacks_match_gradient_and_torch_shapes(layers: list, h: int, w: int) -> None:

@@ -37,6 +37,7 @@ def _on_meta(name: str) -> tuple[torch.nn.Module, str]:
         return mweights.get_model(name), "cpu"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TV_MODELS)
 def test_params_and_macs_match_torchvision_metadata(name: str) -> None:
     entry = zoo.get_entry(name)
@@ -49,6 +50,7 @@ def test_params_and_macs_match_torchvision_metadata(name: str) -> None:
     assert model.get_submodule(entry.cam_layer) is not None
 
 
+@pytest.mark.slow
 def test_counts_on_the_meta_device_equal_a_real_forward() -> None:
     """The published-count test above counts on the meta device: pinned here against real weights and a real
     forward pass of the same models (row by row), and the real model is the one get_model gives."""
@@ -71,6 +73,7 @@ def test_lenet5_matches_the_classic_table() -> None:
     assert s.total_params == 61706  # 156 + 2416 + 48120 + 10164 + 850
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,size", [("alexnet_227", 227), ("alexnet", 224)])
 def test_alexnet_both_geometries_give_the_paper_sizes(name: str, size: int) -> None:
     s = summary.summarize(mweights.get_model(name), (3, size, size))
