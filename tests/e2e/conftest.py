@@ -226,14 +226,8 @@ def assert_clean(page, problems: list[str], expected_error: str | None = None) -
     assert not problems, problems
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the group marks
 def pytest_collection_modifyitems(session, config, items) -> None:
-    """Every browser test in one xdist group (run in parallel, they all go to one worker, in this order, and so
-    share one server), and the class test first: it must meet the session's server fresh, before any other test
-    has warmed it."""
-    for item in items:
-        if item.nodeid.startswith("tests/e2e/"):
-            item.add_marker(pytest.mark.xdist_group("browser"))
+    """The class test first: it must meet the session's server fresh, before any other test has warmed it."""
     first = [i for i in items if i.nodeid.startswith("tests/e2e/test_class.py")]
     rest = [i for i in items if i not in first]
     at = next((k for k, i in enumerate(rest) if i.nodeid.startswith("tests/e2e/")), len(rest))
