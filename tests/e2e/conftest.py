@@ -133,12 +133,12 @@ _IDLE = ("() => { const a = document.querySelector('[data-testid=\"stApp\"]');"
 
 
 def wait_until_idle(page, timeout_ms: int = 180_000) -> None:
-    """Wait for the script run to finish (the app reports notRunning) with a title rendered, and for it to stay
-    finished a moment later (a rerun the run asked for, or a fragment's tick, starts within that moment and is
-    waited for too; the last messages are drawn meanwhile)."""
+    """Wait for the script run to finish (the app reports notRunning) with a title rendered, and for it to be
+    finished again half a second later: a rerun that an input just asked for may not have started at the first
+    look (the server answers asynchronously), and a rerun the run itself asked for starts within that moment."""
     page.wait_for_selector("h1", timeout=timeout_ms)
     page.wait_for_function(_IDLE, timeout=timeout_ms, polling=100)
-    page.wait_for_timeout(200)
+    page.wait_for_timeout(500)
     page.wait_for_function(_IDLE, timeout=timeout_ms, polling=100)
 
 
