@@ -93,9 +93,11 @@ def test_cancel_a_run_then_an_ab_trains_and_its_comparison_appears_by_itself(tab
     everywhere = page.locator('[data-testid="stMain"]').inner_text()
     assert everywhere.count(said.strip().split(" — ")[0]) == 1
     assert page.locator(PROGRESS).count() == 0 or "cancelled" not in page.locator(PROGRESS).first.inner_text()
-    for n in page.locator(".st-key-lab_live_chart[data-stale=false] .js-plotly-plot").evaluate_all(
-            "gds => gds.map(gd => gd.data.filter(t => (t.x || []).length).length)"):
-        assert n > 0
+    # (waited for, not read at once: a fragment tick may be redrawing the chart at this moment; a frame that
+    # stays empty still fails)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.st-key-lab_live_chart[data-stale=false] .js-plotly-plot')]"
+        ".every(gd => (gd.data || []).some(t => (t.x || []).length))", timeout=30_000, polling=200)
     assert "running" not in _shown(page, "lab_watch")
     _runs_table_fits(page)
     assert_clean(page, problems)
