@@ -24,3 +24,18 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+# Slow tests marked from here rather than by a decorator: the time-estimate tests that calibrate on this machine.
+SLOW_BY_NAME = {
+    "tests/vizcore/test_budget.py::test_a_stalled_step_does_not_set_the_calibrated_rate",
+    "tests/vizcore/test_budget.py::test_without_history_a_short_calibration_measures_this_machine",
+    "tests/vizcore/test_budget.py::test_runs_of_a_few_steps_do_not_set_the_rate",
+}
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    """Every browser test is slow (a real server and Chromium); so are the tests named in SLOW_BY_NAME."""
+    for item in items:
+        if item.nodeid.startswith("tests/e2e/") or item.nodeid.split("[")[0] in SLOW_BY_NAME:
+            item.add_marker(pytest.mark.slow)

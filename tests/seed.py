@@ -132,3 +132,76 @@ def seed_store(data_dir: str | Path, with_experiment: bool = True) -> Seeded:
         finally:
             store.close()
     return out
+
+
+# ---------------------------------------------------------------------------------------- a run that trains nothing
+
+def stub_accuracy(cfg: TrainConfig, epoch: int) -> float:
+    """The validation accuracy a :class:`StubRun` reports after ``epoch``: rises with the epoch, and the seed and
+    every other config field move it by up to 5 points (a CRC of the config), so arms and seeds differ."""
+    import json
+    import zlib
+
+    h = zlib.crc32(json.dumps(cfg.to_dict(), sort_keys=True, default=str).encode())
+    return round(0.45 + 0.4 * epoch / max(cfg.epochs, 1) + (h % 101) / 2000, 4)
+
+
+def _stub_run_class():
+    from vizcore.train.engine import Run
+
+    class StubRun(Run):
+        """The engine's :class:`~vizcore.train.engine.Run` — its thread, statuses, cancel and events — with a
+        ``_train`` that trains nothing: it emits what a real run emits (info, step events with throughput, one
+        epoch event per epoch) with :func:`stub_accuracy`, and saves a real checkpoint of the untrained model after
+        each epoch. Page tests use it so that the page, not training, is under test; real training is tested in
+        tests/vizcore (engine, store, queue) and once in a browser (tests/e2e/test_flows.py)."""
+
+        def _train(self):
+            from vizcore.data.shapes import SHAPE_CLASSES
+            from vizcore.models import registry as zoo
+            from vizcore.train.data import load_data
+
+            cfg = self.config
+            if self._data is not None:
+                classes = list(self._data[0].classes)
+            elif cfg.dataset in ("shapes", "shapes_cue_conflict"):
+                classes = list(SHAPE_CLASSES)
+            else:
+                classes = list(load_data(cfg)[0].classes)
+            spe = cfg.steps_per_epoch()
+            model = zoo.build_model(cfg.model, num_classes=len(classes), seed=cfg.seed)
+            self.info.update({"classes": classes, "num_classes": len(classes), "device": "cpu",
+                              "params": sum(p.numel() for p in model.parameters()), "steps_per_epoch": spe,
+                              "notes": []})
+            self._emit({"kind": "info", **self.info})
+            step = 0
+            for epoch in range(1, cfg.epochs + 1):
+                for i in range(spe):
+                    step += 1
+                    if step % cfg.log_every == 0 or i == spe - 1:
+                        ev = {"kind": "step", "step": step, "epoch": epoch, "loss": 2.0 / step, "lr": cfg.lr,
+                              "throughput": IMAGES_PER_S}
+                        self.last_step = ev
+                        self._emit(ev)
+                    if self._cancel.is_set():
+                        return "cancelled", f"cancelled in epoch {epoch} at step {step}; " + self._keep_note(epoch)
+                acc = stub_accuracy(cfg, epoch)
+                train_s = spe * cfg.batch_size / IMAGES_PER_S
+                ev = {"kind": "epoch", "epoch": epoch, "train_loss": 1.0 / epoch, "train_acc": acc,
+                      "val_loss": 1.1 / epoch, "val_acc": acc, "lr": cfg.lr, "time_s": 1.25 * train_s,
+                      "train_time_s": train_s, "images_per_s": IMAGES_PER_S,
+                      "elapsed_s": SETUP_S + epoch * 1.25 * train_s}
+                self.history.append(ev)
+                self.epochs_done = epoch
+                self._save(model, epoch)
+                self._emit(ev)
+            self.model = model.eval()
+            return "done", f"{cfg.epochs} epochs (stub); val accuracy {100 * self.history[-1]['val_acc']:.1f}%"
+
+    return StubRun
+
+
+def stub_training(monkeypatch) -> None:
+    """Every run the lab starts from now on (``RunStore.make_run``) is a :class:`StubRun`, recorded by the real
+    store as the engine's runs are."""
+    monkeypatch.setattr("vizcore.lab.store.Run", _stub_run_class())

@@ -127,14 +127,19 @@ def server_log_stays_clean(request) -> Iterator[None]:
     assert not bad, "server log:\n" + new[-4000:]
 
 
+_IDLE = ("() => { const a = document.querySelector('[data-testid=\"stApp\"]');"
+         " return a && a.getAttribute('data-test-script-state') === 'notRunning'"
+         " && !document.querySelector('[data-testid=\"stStatusWidget\"]'); }")
+
+
 def wait_until_idle(page, timeout_ms: int = 180_000) -> None:
-    """Wait for the script run to finish (the app reports notRunning) with a title rendered."""
+    """Wait for the script run to finish (the app reports notRunning) with a title rendered, and for it to be
+    finished again half a second later: a rerun that an input just asked for may not have started at the first
+    look (the server answers asynchronously), and a rerun the run itself asked for starts within that moment."""
     page.wait_for_selector("h1", timeout=timeout_ms)
-    page.wait_for_function(
-        "() => { const a = document.querySelector('[data-testid=\"stApp\"]');"
-        " return a && a.getAttribute('data-test-script-state') === 'notRunning'"
-        " && !document.querySelector('[data-testid=\"stStatusWidget\"]'); }", timeout=timeout_ms, polling=300)
+    page.wait_for_function(_IDLE, timeout=timeout_ms, polling=100)
     page.wait_for_timeout(500)
+    page.wait_for_function(_IDLE, timeout=timeout_ms, polling=100)
 
 
 @contextmanager
@@ -169,6 +174,30 @@ def app(browser, server: str, height: int = 1200) -> Iterator[tuple[object, list
         yield page, problems
     finally:
         page.close()
+
+
+@pytest.fixture(scope="session")
+def _shared_tab(browser, server) -> Iterator[tuple[object, list[str]]]:
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    try:
+        page.goto(server, wait_until="domcontentloaded", timeout=120_000)
+        wait_until_idle(page)
+        yield page, problems
+    finally:
+        page.close()
+
+
+@pytest.fixture
+def tab(_shared_tab) -> tuple[object, list[str]]:
+    """The app in one browser tab (one session) that the flow tests share, as one user moving between pages:
+    each test goes to its page through the sidebar (a new tab costs seconds of CPU for Streamlit's frontend
+    alone). Yields (page, problems), problems collecting JavaScript and console errors seen during the test."""
+    page, problems = _shared_tab
+    problems.clear()
+    return page, problems
 
 
 def go_to(page, title: str) -> None:

@@ -1,4 +1,6 @@
-"""Augmentation Lab in a real browser: build a 3-step pipeline, re-roll the draws, send it to the Training Lab."""
+"""Augmentation Lab in a real browser: build a 3-step pipeline, re-roll the draws, send it to the Training Lab.
+
+In a tab of its own (not the flow tests' shared one): the pipeline it sends stays in its session's Training Lab."""
 from __future__ import annotations
 
 import pytest

@@ -1,11 +1,20 @@
-"""Seeing inside, in a real browser: pick a channel and find its top patches; run the SE by-class analysis."""
+"""Seeing inside, in a real browser: pick a channel and find its top patches; run the SE by-class analysis (each on
+the fewest images its slider allows: the page tests check the numbers, this checks the browser side)."""
 from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import opened, wait_until_idle
+from tests.e2e.conftest import go_to, wait_until_idle
 
 pytestmark = pytest.mark.e2e
+
+
+def _slider_to_minimum(page, key: str) -> None:
+    """Move a slider to its minimum with the keyboard, as a user can (Home on its focused thumb)."""
+    thumb = page.locator(f".st-key-{key} input[type=range]")
+    thumb.focus()
+    thumb.press("Home")
+    wait_until_idle(page)
 
 
 def _no_exception(page) -> None:
@@ -13,30 +22,36 @@ def _no_exception(page) -> None:
     assert exc.count() == 0, exc.first.inner_text()
 
 
-def test_features_pick_a_channel_and_find_top_patches(server: str, browser) -> None:
-    with opened(browser, f"{server}/features") as (page, errors):
-        page.locator("button", has_text="Top-activating patches").first.click(force=True)
-        wait_until_idle(page)
-        channel = page.get_by_label("Channel (0–127)")
-        channel.fill("5")
-        channel.press("Enter")
-        wait_until_idle(page)
-        page.locator("button", has_text="Find top patches").first.click(force=True)
-        page.wait_for_function("() => document.body.innerText.includes('Channel 5 of features.13: top 9 units')",
-                               timeout=240_000)
-        wait_until_idle(page)
-        _no_exception(page)
-        assert "receptive field of one unit" in page.inner_text("body")
-        assert not errors, errors
+def test_features_pick_a_channel_and_find_top_patches(tab) -> None:
+    page, errors = tab
+    go_to(page, "Features")
+    page.locator("button", has_text="Top-activating patches").first.click(force=True)
+    wait_until_idle(page)
+    channel = page.get_by_label("Channel (0–127)")
+    channel.fill("5")
+    channel.press("Enter")
+    wait_until_idle(page)
+    _slider_to_minimum(page, "ft_tp_n")
+    assert page.locator(".st-key-ft_tp_n input[type=range]").input_value() == "100"
+    page.locator("button", has_text="Find top patches").first.click(force=True)
+    page.wait_for_function("() => document.body.innerText.includes('Channel 5 of features.13: top 9 units')",
+                           timeout=240_000)
+    wait_until_idle(page)
+    _no_exception(page)
+    assert "receptive field of one unit" in page.inner_text("body")
+    assert not errors, errors
 
 
-def test_se_attention_runs_the_by_class_analysis(server: str, browser) -> None:
-    with opened(browser, f"{server}/se_attention") as (page, errors):
-        assert "SE attention" in page.locator("h1").first.inner_text()
-        page.locator("button", has_text="Run the by-class analysis").first.click(force=True)
-        page.wait_for_function("() => document.body.innerText.includes('Class specificity (share of gate variance')",
-                               timeout=240_000)
-        wait_until_idle(page)
-        _no_exception(page)
-        assert "Ablation: switch gates off" in page.inner_text("body")
-        assert not errors, errors
+def test_se_attention_runs_the_by_class_analysis(tab) -> None:
+    page, errors = tab
+    go_to(page, "SE Attention")
+    assert "SE attention" in page.locator("h1").first.inner_text()
+    _slider_to_minimum(page, "se_n")
+    assert page.locator(".st-key-se_n input[type=range]").input_value() == "5"
+    page.locator("button", has_text="Run the by-class analysis").first.click(force=True)
+    page.wait_for_function("() => document.body.innerText.includes('Class specificity (share of gate variance')",
+                           timeout=240_000)
+    wait_until_idle(page)
+    _no_exception(page)
+    assert "Ablation: switch gates off" in page.inner_text("body")
+    assert not errors, errors

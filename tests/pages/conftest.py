@@ -10,7 +10,7 @@ import logging
 
 import pytest
 
-from tests.seed import Seeded, seed_store
+from tests.seed import Seeded, seed_store, stub_training
 
 ARROW_FALLBACK = "Serialization of dataframe to Arrow table was unsuccessful"
 
@@ -64,3 +64,10 @@ def seeded(tmp_path, monkeypatch) -> Seeded:
     monkeypatch.setenv("CONVSCOPE_DATA_DIR", str(d))
     yield out
     _shutdown_labs()
+
+
+@pytest.fixture
+def stub_runs(monkeypatch) -> None:
+    """Runs started from a page train nothing and finish at once, each epoch of their config recorded as the engine
+    records it (tests/seed.py: StubRun): the page's logic is under test here, training is not."""
+    stub_training(monkeypatch)

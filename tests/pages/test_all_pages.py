@@ -1,4 +1,5 @@
-"""Every page of the navigation app renders with no exception (AppTest, the real app.py)."""
+"""Every page of the navigation app renders with no exception (AppTest, the real app.py), walked in one session
+(one app start for all pages), and Home links every other page."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,20 +23,17 @@ def test_every_page_file_exists() -> None:
         assert (ROOT / p).is_file(), p
 
 
-@pytest.mark.parametrize("page", _pages())
-def test_page_renders_without_exception(page: str) -> None:
-    at = AppTest.from_file("../../app.py", default_timeout=240).run()
-    assert not at.exception
-    assert any("Compute device" in getattr(c.proto, "body", "") for c in at.sidebar.children.values())
-    at.switch_page(page).run()
-    assert not at.exception, [e.message for e in at.exception]
+def _sidebar_says_the_device(at: AppTest) -> bool:
+    return any("Compute device" in getattr(c.proto, "body", "") for c in at.sidebar.children.values())
 
 
-def test_home_links_every_other_page_of_the_navigation() -> None:
+@pytest.mark.slow
+def test_home_links_every_page_and_every_page_renders_without_exception() -> None:
     from pages._nav import all_pages
 
     at = AppTest.from_file("../../app.py", default_timeout=240).run()
-    assert not at.exception
+    assert not at.exception, [e.message for e in at.exception]
+    assert _sidebar_says_the_device(at)
     links = at.get("page_link")
     labels = [link.proto.label for link in links]
     others = [p for p in all_pages() if not p.default]
@@ -43,3 +41,10 @@ def test_home_links_every_other_page_of_the_navigation() -> None:
     for info in others:
         assert f"**{info.title}**" in labels, info.title
     assert all(link.proto.page for link in links)  # resolved through st.navigation, not a plain fallback link
+
+    failed: dict[str, list[str]] = {}
+    for page in _pages():  # every page, Home last as well as first: each switch is a fresh script run of that page
+        at.switch_page(page).run()
+        if at.exception:
+            failed[page] = [e.message for e in at.exception]
+    assert not failed, failed

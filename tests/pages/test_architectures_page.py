@@ -80,6 +80,7 @@ def test_custom_stack_layers_are_named_by_spec_line_and_operation() -> None:
     assert not any(n.split(".")[0].isdigit() for n in names)
 
 
+@pytest.mark.slow
 def test_classic_tables_and_comparison() -> None:
     at = _view(_app(), "Classic tables")
     frames = [d.value for d in at.dataframe]
@@ -100,7 +101,19 @@ def test_classic_tables_and_comparison() -> None:
     assert all(set(t["x"]) <= set(categories) for t in stages["data"])
 
 
-@pytest.mark.parametrize("name", zoo.list_models())
+# One model of each path through the page's tracer: small and variant models against a real forward pass row by
+# row, torchvision models against their published counts, RegNet through the CPU fallback. That summaries on the
+# meta device equal real ones for every torchvision model is pinned in tests/vizcore/test_zoo.py.
+TRACED = ["lenet5", "fast_cnn", "se_resnet_small", "alexnet_227", "resnet18", "resnet50_d", "resnet_small_b",
+          "efficientnet_s3", "googlenet", "densenet121", "resnet50_b", "efficientnet_b0", "regnet_y_400mf"]
+
+
+def test_traced_models_are_in_the_zoo() -> None:
+    assert set(TRACED) <= set(zoo.list_models())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TRACED)
 def test_meta_trace_gives_the_same_totals(name: str) -> None:
     """The page traces on the meta device (no weights, no arithmetic): its totals must be today's. Published
     torchvision counts pin the large models (their real forward pass is what made the page slow); the small

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from pages._common import AUGMENT_PIPELINE_KEY
@@ -19,6 +20,7 @@ def _table(at: AppTest, column: str):
     return None
 
 
+@pytest.mark.slow
 def test_build_reroll_measure_and_send() -> None:
     at = AppTest.from_file(PAGE, default_timeout=240).run()
     assert not at.exception, [e.message for e in at.exception]
@@ -54,6 +56,7 @@ def test_build_reroll_measure_and_send() -> None:
     assert any("Sent" in s.value for s in at.success)
 
 
+@pytest.mark.slow
 def test_training_lab_uses_a_sent_pipeline(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("CONVSCOPE_DATA_DIR", str(tmp_path / "convscope"))
     pipe = Pipeline.from_obj([{"op": "vflip", "p": 0.5}, {"op": "gamma"}])

@@ -1,6 +1,7 @@
 """Conv Arithmetic page: widgets change the numbers; impossible settings give words, not tracebacks."""
 from __future__ import annotations
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 
@@ -22,6 +23,7 @@ def test_default_and_stride_change() -> None:
     assert _metric(at, "Output (C×H×W)") == "16×4×4"
 
 
+@pytest.mark.slow
 def test_alexnet_conv1_and_floor_warning() -> None:
     at = _app()
     at.number_input(key="ca_h").set_value(224)
@@ -45,6 +47,7 @@ def test_impossible_settings_show_an_error() -> None:
     assert at.error and "groups" in at.error[0].value
 
 
+@pytest.mark.slow
 def test_pooling_ceil_mode_and_same_padding() -> None:
     at = _app()
     at.radio(key="ca_kind").set_value("Pooling").run()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from vizcore.arch import receptive_field as rf
@@ -16,6 +17,7 @@ def _metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
 
+@pytest.mark.slow
 def test_features_page_views_follow_their_widgets() -> None:
     at = AppTest.from_file("../../pages/features.py", default_timeout=300).run()
     assert not at.exception, [e.message for e in at.exception]
@@ -45,6 +47,7 @@ def test_features_page_views_follow_their_widgets() -> None:
     assert any("receptive field of one unit" in c.value for c in at.caption)
 
 
+@pytest.mark.slow
 def test_se_page_by_class_analysis_and_ablation() -> None:
     at = AppTest.from_file("../../pages/se_attention.py", default_timeout=300).run()
     assert not at.exception, [e.message for e in at.exception]

@@ -84,6 +84,7 @@ def folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path
     return allowed, secret
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", [p for p, _ in app_pages()])
 def test_no_page_reveals_a_folder_outside_the_allow_list(page: str, folders: tuple[Path, Path]) -> None:
     allowed, secret = folders

@@ -27,6 +27,7 @@ def _page() -> AppTest:
     return at
 
 
+@pytest.mark.slow
 def test_default_render_methods_targets_and_measures() -> None:
     at = _page().run()
     assert not at.exception, [e.message for e in at.exception]
@@ -58,6 +59,7 @@ def test_default_render_methods_targets_and_measures() -> None:
     assert not at.exception and "followed" in at.get("plotly_chart")[-1].proto.spec
 
 
+@pytest.mark.slow
 def test_shapes_image_shows_its_mask_score_and_random_weights_are_labelled() -> None:
     at = _page().run()
     assert at.radio(key="cam_source").value == "Shapes data set"  # the default model's own kind of image
@@ -94,6 +96,7 @@ def _spec_with(at: AppTest, text: str) -> str:
     return next(s for s in specs if text in s)
 
 
+@pytest.mark.slow
 def test_cam_over_training_of_the_chosen_lab_run(tmp_path) -> None:
     from pages._common import CHECKPOINT_KEY
 

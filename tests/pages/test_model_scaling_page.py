@@ -1,8 +1,11 @@
-"""Model tweaks & scaling page: the ResNet forms table and the compound-scaling explorer react to φ."""
+"""Model tweaks & scaling page: the ResNet forms table and the compound-scaling explorer react to φ; a family
+queued from the page is drawn when its runs finish (stub runs: tests/pages/conftest.py)."""
 from __future__ import annotations
 
+import json
 import re
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 PAGE = "../../pages/model_scaling.py"
@@ -12,6 +15,7 @@ def _metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
 
+@pytest.mark.slow
 def test_tweak_table_and_phi_explorer() -> None:
     at = AppTest.from_file(PAGE, default_timeout=300).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -26,6 +30,7 @@ def test_tweak_table_and_phi_explorer() -> None:
     assert _metric(at, "resolution") == "224 px"  # γ = 1: resolution does not grow
 
 
+@pytest.mark.slow
 def test_every_extreme_of_the_scaling_widgets_gives_a_page() -> None:
     import json
 
@@ -52,6 +57,7 @@ def test_every_extreme_of_the_scaling_widgets_gives_a_page() -> None:
         assert "Scaling on the embedded shapes" in " ".join(h.value for h in at.header)  # the page goes on
 
 
+@pytest.mark.slow
 def test_trained_family_chart_from_a_store_that_holds_one(seeded) -> None:
     at = AppTest.from_file(PAGE, default_timeout=300).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -64,7 +70,8 @@ def test_trained_family_chart_from_a_store_that_holds_one(seeded) -> None:
     assert any(c.proto.spec and "accuracy against cost" in c.proto.spec for c in at.get("plotly_chart"))
 
 
-def test_queue_a_family_from_the_page(data_dir) -> None:
+@pytest.mark.slow
+def test_queue_a_family_from_the_page(data_dir, stub_runs) -> None:
     from vizcore.lab import experiment as vexp
     from vizcore.lab.queue import get_lab
 
@@ -94,3 +101,32 @@ def test_queue_a_family_from_the_page(data_dir) -> None:
     for r in exps[0].runs:
         lab.cancel(r["run_id"])
     assert at.selectbox(key="sc_family_pick").value == exps[0].id
+
+
+@pytest.mark.slow
+def test_a_queued_member_is_drawn_when_its_run_finishes(data_dir, stub_runs) -> None:
+    """One member (φ = 0) queued from the page: the family box shows the new family, and once its run has finished
+    the page's live fragment draws its point (the mean over seeds at the member's cost)."""
+    from vizcore.lab import experiment as vexp
+    from vizcore.lab.queue import get_lab
+    from vizcore.lab.scaling import model_cost
+
+    at = AppTest.from_file(PAGE, default_timeout=300).run()
+    at.multiselect(key="sc_train_phis").set_value([0])
+    at.number_input(key="sc_train_epochs").set_value(1)
+    at.number_input(key="sc_train_size").set_value(500).run()
+    button = next(b for b in at.button if b.key == "sc_train_queue")
+    assert button.label == "Queue 1 run in the Training Lab (time not measured yet)"  # nothing of it ran here
+    button.click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    [exp] = [e for e in vexp.list_experiments() if e.kind == "scaling"]
+    assert get_lab().wait(exp.runs[0]["run_id"], timeout=60) == "done"
+    at.run()  # the fragment's next tick
+    assert not at.exception, [e.value for e in at.exception]
+    box = at.selectbox(key="sc_family_pick")
+    assert box.value == exp.id and box.format_func(box.value).startswith("scaling: φ = 0 · 1 runs")
+    chart = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if c.proto.id and "sc_family_chart" in c.proto.id)
+    [mean] = [t for t in chart["data"] if t.get("name") == "mean over seeds"]
+    rec = get_lab().store.get(exp.runs[0]["run_id"])
+    assert mean["x"] == [pytest.approx(model_cost("efficientnet_s0", 32, rec.info["num_classes"])[1] / 1e6)]
+    assert mean["y"] == [pytest.approx(100 * rec.val_acc)]

@@ -1,6 +1,7 @@
 """Receptive Field page: renders, and model / layer / unit / image choices change what it shows."""
 from __future__ import annotations
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from vizcore.arch import receptive_field as rf
@@ -14,6 +15,7 @@ def _slider(at: AppTest, prefix: str):
     return next(s for s in at.slider if s.key and s.key.startswith(prefix))
 
 
+@pytest.mark.slow
 def test_default_render_and_interactions_change_outputs() -> None:
     at = AppTest.from_file("../../pages/receptive_field.py", default_timeout=240).run()
     assert not at.exception, [e.message for e in at.exception]
@@ -47,6 +49,7 @@ def test_default_render_and_interactions_change_outputs() -> None:
     assert _metric(at, "Field of the stack") == "5×5"
 
 
+@pytest.mark.slow
 def test_shapes_image_and_uploaded_checkpoints(tmp_path, monkeypatch) -> None:
     """No free path on the server's disk (issue 9): weights come from an upload, read with weights_only=True."""
     import io
@@ -95,6 +98,7 @@ def test_click_on_the_grid_selects_the_unit() -> None:
     assert [s.value for s in at.slider][:2] == [1, 0]
 
 
+@pytest.mark.slow
 def test_trained_weights_change_the_effective_field(tmp_path, monkeypatch) -> None:
     """'trained' loads the default small_cnn (shipped checkpoint) and gives another ERF than random weights."""
     monkeypatch.setenv("CONVSCOPE_DATA_DIR", str(tmp_path))
@@ -109,6 +113,7 @@ def test_trained_weights_change_the_effective_field(tmp_path, monkeypatch) -> No
     assert _metric(at, "ERF radius (95% of the mass)") != radius_random
 
 
+@pytest.mark.slow
 def test_trained_is_offered_only_where_trained_weights_exist(tmp_path, monkeypatch) -> None:
     """Issue 9, defect 5: "trained" with ResNet-18 silently showed random weights (and an info box). Now it is
     offered only for the default model and stored runs of the architecture, says so next to the choice, and
@@ -149,6 +154,7 @@ def test_trained_is_offered_only_where_trained_weights_exist(tmp_path, monkeypat
     assert torch.load(ckpt, weights_only=True)  # still a plain state_dict
 
 
+@pytest.mark.slow
 def test_open_in_other_pages_switches_to_the_runs_model(seeded) -> None:
     """A run opened from the Lab shows on this page at once: its architecture, its weights."""
     from vizcore.lab.store import RunStore

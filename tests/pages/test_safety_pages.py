@@ -22,6 +22,7 @@ def data_dir(tmp_path, monkeypatch):
     runs._LABS.clear()
 
 
+@pytest.mark.slow
 def test_conv_arithmetic_at_its_widget_maxima() -> None:
     at = AppTest.from_file("../../pages/conv_arithmetic.py", default_timeout=120).run()
     for key, value in (("ca_h", 4096), ("ca_w", 4096), ("ca_k", 1), ("ca_p", 0), ("ca_cin", 4096),
@@ -91,6 +92,7 @@ def test_training_lab_survives_a_damaged_store(data_dir: Path) -> None:
     assert len(kept) == 1 and (data_dir / kept[0]).read_bytes() == b"not a database" * 10
 
 
+@pytest.mark.slow
 def test_training_lab_lists_the_other_runs_beside_a_damaged_record(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.seed import seed_store

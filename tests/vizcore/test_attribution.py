@@ -164,6 +164,7 @@ def test_prepare_copies_and_leaves_the_shared_model_alone() -> None:
         A.attribute(net, torch.randn(1, 3, 8, 8), "gradcam", 0, "2")
 
 
+@pytest.mark.slow
 def test_no_hook_left_after_1000_calls_and_after_an_exception() -> None:
     model = A.prepare(_relu_net())
     x = torch.randn(1, 3, 6, 6)

@@ -39,6 +39,7 @@ def trained(tmp_path_factory) -> tuple[RunStore, str]:
     return store, rid
 
 
+@pytest.mark.slow
 def test_keep_epochs_keeps_exactly_the_last_two_in_the_final_checkpoint_format(trained) -> None:
     store, rid = trained
     rec = store.get(rid)

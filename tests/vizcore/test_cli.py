@@ -1,6 +1,12 @@
-"""`python -m vizcore`: JSON out, exit 2 with one line on bad input; vizcore never imports streamlit."""
+"""`python -m vizcore`: JSON out, exit 2 with one line on bad input; vizcore never imports streamlit.
+
+Commands run in-process through ``main`` (capsys); one test starts fresh interpreters, for what only a new
+process shows: the exit status of ``python -m vizcore``, which modules a command imports, and that no vizcore
+module imports streamlit.
+"""
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -12,22 +18,45 @@ from vizcore.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# One fresh interpreter: --help, outsize and `outsize --help` leave torch, numpy and torchvision unimported;
+# then every module of every sub-package is imported and streamlit must still be absent.
+_FRESH_PROCESS_PROBE = """
+import importlib, io, json, pkgutil, sys
+from contextlib import redirect_stderr, redirect_stdout
+from vizcore.cli.main import main
+heavy = {}
+for args in (["--help"], ["outsize", "--input", "227", "--kernel", "11", "--stride", "4"], ["outsize", "--help"]):
+    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+        try:
+            main(args)
+        except SystemExit:
+            pass
+    heavy[" ".join(args)] = [m for m in ("torch", "numpy", "torchvision") if m in sys.modules]
+import vizcore
+mods = [m.name for m in pkgutil.walk_packages(vizcore.__path__, "vizcore.") if not m.name.endswith("__main__")]
+for m in mods:
+    importlib.import_module(m)
+print(json.dumps({"heavy": heavy, "modules": len(mods), "streamlit": "streamlit" in sys.modules}))
+"""
 
-def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vizcore", *args], cwd=ROOT, capture_output=True, text=True,
-                          input=stdin, timeout=300)
 
-
-def test_vizcore_does_not_import_streamlit() -> None:
-    code = ("import sys, pkgutil, importlib, vizcore;"
-            "mods = [m.name for m in pkgutil.walk_packages(vizcore.__path__, 'vizcore.') "
-            "if not m.name.endswith('__main__')];"
-            "[importlib.import_module(m) for m in mods];"
-            "print(len(mods), 'streamlit' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    n, imported = out.stdout.split()
-    assert int(n) > 40 and imported == "False"  # every module of every sub-package was imported
+@pytest.mark.slow
+def test_fresh_processes_exit_codes_lazy_torch_and_no_streamlit() -> None:
+    # the exit status and streams of `python -m vizcore` itself (vizcore/__main__.py), good and bad input
+    ok = subprocess.run([sys.executable, "-m", "vizcore", "outsize", "--input", "227", "--kernel", "11", "--stride",
+                         "4", "--padding", "0", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and ok.stderr == "", ok.stderr
+    assert json.loads(ok.stdout)["output"] == [16, 55, 55]
+    bad = subprocess.run([sys.executable, "-m", "vizcore", "outsize", "--input", "4", "--kernel", "7"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1 and "smaller than 1" in bad.stderr
+    probe = subprocess.run([sys.executable, "-c", _FRESH_PROCESS_PROBE], cwd=ROOT, capture_output=True, text=True,
+                           timeout=300)
+    assert probe.returncode == 0, probe.stderr
+    found = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert found["heavy"] == {"--help": [], "outsize --input 227 --kernel 11 --stride 4": [], "outsize --help": []}
+    assert found["modules"] > 40 and found["streamlit"] is False  # every module of every sub-package was imported
 
 
 def test_no_import_cycles_between_sub_packages() -> None:
@@ -51,10 +80,10 @@ def test_no_import_cycles_between_sub_packages() -> None:
     assert not bad, bad
 
 
-def test_summary_alexnet_227_json() -> None:
-    res = run_cli("summary", "--model", "alexnet_227", "--input", "3x227x227", "--json")
-    assert res.returncode == 0, res.stderr
-    data = json.loads(res.stdout)
+@pytest.mark.slow
+def test_summary_alexnet_227_json(capsys) -> None:
+    assert main(["summary", "--model", "alexnet_227", "--input", "3x227x227", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
     assert data["totals"]["params"] == 61100840
     spatial = [layer["out_shape"][1] for layer in data["layers"] if layer["type"] in ("Conv2d", "MaxPool2d")]
     assert spatial == [55, 27, 27, 13, 13, 13, 13, 6]
@@ -74,10 +103,10 @@ def test_models_json(capsys) -> None:
     assert "resnet50" in names and "lenet5" in names
 
 
-def test_summary_from_spec_stdin() -> None:
-    res = run_cli("summary", "--spec", "-", "--json", stdin="input 1 28 28\nconv 5 6\nrelu\npool max 2\nfc 10\n")
-    assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout)["output"] == [10]
+def test_summary_from_spec_stdin(capsys, monkeypatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("input 1 28 28\nconv 5 6\nrelu\npool max 2\nfc 10\n"))
+    assert main(["summary", "--spec", "-", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["output"] == [10]
 
 
 @pytest.mark.parametrize("args,match", [
@@ -97,18 +126,12 @@ def test_bad_arguments_exit_2_with_one_line(args: list[str], match: str, capsys)
     assert err.startswith("error: ") and err.count("\n") == 1 and match in err
 
 
-@pytest.mark.parametrize("args", [["--help"], ["outsize", "--input", "227", "--kernel", "11", "--stride", "4"],
-                                  ["outsize", "--help"]])
-def test_help_and_outsize_do_not_import_torch(args: list[str]) -> None:
-    code = (f"import sys\nfrom vizcore.cli.main import main\ntry:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
-            "sys.stderr.write(' '.join(m for m in ('torch', 'numpy', 'torchvision') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert out.stderr.strip() == "", out.stderr  # none of the heavy modules was imported
-
-
-def test_a_command_that_needs_its_arguments_still_gets_them() -> None:
-    res = run_cli("train", "--help")
-    assert res.returncode == 0 and "--label-smoothing" in res.stdout and "Szegedy" in res.stdout
+def test_a_command_that_needs_its_arguments_still_gets_them(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "--label-smoothing" in out and "Szegedy" in out
 
 
 def test_duplicate_command_names_are_refused() -> None:

@@ -79,6 +79,7 @@ def _error(capsys, *argv: str) -> str:
     return err
 
 
+@pytest.mark.slow
 def test_cam_epochs_of_a_run_that_kept_its_epochs(capsys, tmp_path) -> None:
     db = tmp_path / "runs.sqlite"
     summary = _train(capsys, db, "--keep-epochs", "2")
@@ -105,6 +106,7 @@ def test_cam_epochs_of_a_run_that_kept_its_epochs(capsys, tmp_path) -> None:
     assert by_dir["run_id"] == rid and by_dir["scores"] == out["scores"]
 
 
+@pytest.mark.slow
 def test_cam_epochs_errors_exit_2_with_one_line(capsys, tmp_path) -> None:
     db = tmp_path / "runs.sqlite"
     rid = _train(capsys, db)["run_id"]  # keep_epochs off (the default)

@@ -98,6 +98,7 @@ def _stripe_energy(ds: ImageSet, select: torch.Tensor) -> tuple[float, float]:
     return float(dy), float(dx)
 
 
+@pytest.mark.slow
 def test_fill_texture_says_the_texture_class() -> None:
     # Horizontal stripes vary along y only, vertical stripes along x only: an independent reading of the fill.
     h_cls, v_cls = TYPICAL_TEXTURE.index(TEXTURES.index("h_stripes")), TYPICAL_TEXTURE.index(TEXTURES.index("v_stripes"))
@@ -112,6 +113,7 @@ def test_fill_texture_says_the_texture_class() -> None:
     assert dy > 3 * dx
 
 
+@pytest.mark.slow
 def test_shapes_splits_are_disjoint_and_repeatable() -> None:
     tr = load_dataset("shapes", "train", n=40, seed=0)
     va = load_dataset("shapes", "val", n=40, seed=0)

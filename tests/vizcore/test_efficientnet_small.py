@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -43,6 +41,7 @@ def test_member_follows_the_compound_rule_and_torchvision_rounding(phi: int) -> 
     assert model.get_submodule(zoo.get_entry(s.name).cam_layer)  # the default CAM layer exists
 
 
+@pytest.mark.slow
 def test_costs_counted_on_meta_equal_a_real_forward_and_grow_with_phi() -> None:
     costs = []
     for phi in fam.FAMILY_PHIS:
@@ -78,6 +77,7 @@ def test_plan_scaling_sets_model_and_resolution_per_arm() -> None:
         vexp.plan_scaling(base, [])
 
 
+@pytest.mark.slow
 def test_a_trained_family_gives_one_point_per_member(tmp_path, monkeypatch, one_thread) -> None:
     monkeypatch.setenv("CONVSCOPE_DATA_DIR", str(tmp_path))
     from vizcore.lab.queue import Lab
@@ -107,22 +107,20 @@ def test_a_trained_family_gives_one_point_per_member(tmp_path, monkeypatch, one_
     assert exp.kind == "scaling" and vexp.get_experiment(exp.id).kind == "scaling"
 
 
-def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vizcore", *args], capture_output=True, text=True, env=env,
-                          timeout=600)
+@pytest.mark.slow
+def test_cli_scale_lists_the_family_and_refuses_bad_phis(tmp_path, monkeypatch, capsys) -> None:
+    from vizcore.cli.main import main
 
-
-def test_cli_scale_lists_the_family_and_refuses_bad_phis(tmp_path) -> None:
-    import os
-
-    env = {**os.environ, "CONVSCOPE_DATA_DIR": str(tmp_path)}
-    out = _cli("scale", "--json", env=env)
-    assert out.returncode == 0, out.stderr
-    family = json.loads(out.stdout)["small_family"]
+    monkeypatch.setenv("CONVSCOPE_DATA_DIR", str(tmp_path))
+    assert main(["scale", "--json"]) == 0
+    family = json.loads(capsys.readouterr().out)["small_family"]
     assert [f["model"] for f in family] == [f"efficientnet_s{p}" for p in fam.FAMILY_PHIS]
     assert [f["resolution"] for f in family] == [32, 37, 42, 49]
-    bad = _cli("scale", "--train", "--phis", "0,x", "--json", env=env)
-    assert bad.returncode == 2 and bad.stderr.strip().startswith("error: expected --phis")
-    assert len(bad.stderr.strip().splitlines()) == 1
-    bad = _cli("scale", "--train", "--phis", "7", "--json", env=env)
-    assert bad.returncode == 2 and "expected one or more φ" in bad.stderr
+    assert [(f["params"], f["macs"]) for f in family] == [model_cost(f["model"], f["resolution"]) for f in family]
+    assert main(["scale", "--train", "--phis", "0,x", "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.strip().startswith("error: expected --phis") and len(err.strip().splitlines()) == 1
+    assert main(["scale", "--train", "--phis", "7", "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "expected one or more φ" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "runs.sqlite").exists()  # refused before any run was recorded

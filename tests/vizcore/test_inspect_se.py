@@ -69,6 +69,7 @@ def test_specificity_is_one_for_class_determined_gates_and_near_zero_for_noise()
     assert se.specificity(noise, labels) < 0.02
 
 
+@pytest.mark.slow
 def test_by_class_groups_stages_and_refuses_models_without_se() -> None:
     model = zoo.build_model("se_resnet_small", seed=0)
     images = torch.randint(0, 256, (12, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))

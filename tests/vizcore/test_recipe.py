@@ -117,6 +117,7 @@ def test_whitening_filters_decorrelate_the_patches():
         tricks.patch_whitening_filters(x, (2, 2), 25)
 
 
+@pytest.mark.slow
 def test_whiten_stem_sets_and_freezes_the_first_conv():
     cfg = tiny_config(model="fast_cnn", epochs=2, whiten_stem=True)
     seen = {}

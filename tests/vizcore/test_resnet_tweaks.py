@@ -26,6 +26,7 @@ def test_resnet50_forms_match_table_5(form: str) -> None:
         assert params == ResNet50_Weights.DEFAULT.meta["num_params"] - 7 * 7 * 3 * 64 + 9 * (3 * 32 + 32 * 32 + 32 * 64) + 4 * 32
 
 
+@pytest.mark.slow
 def test_form_b_is_torchvisions_resnet50_and_a_moves_the_stride() -> None:
     b = zoo.build_model("resnet50_b")
     assert b.layer2[0].conv2.stride == (2, 2) and b.layer2[0].conv1.stride == (1, 1)
@@ -56,6 +57,7 @@ def test_form_d_shortcut_is_offset_by_half_a_pixel() -> None:
     assert first_bad.op in ("add", "iadd") and all(n.aligned for n in d.nodes if n.node.startswith("layer1"))
 
 
+@pytest.mark.slow
 def test_small_forms_train_a_step_and_refuse_unknown_forms() -> None:
     m = zoo.build_model("resnet_small_d", num_classes=3).train()
     loss = torch.nn.functional.cross_entropy(m(torch.rand(4, 3, 32, 32)), torch.tensor([0, 1, 2, 0]))

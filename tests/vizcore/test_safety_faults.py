@@ -118,6 +118,7 @@ def _no_runs(db: Path) -> bool:
     return not db.exists() or RunStore(db, readonly=True).list() == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["--dataset", "nope"], "error: expected a data set from shapes, shapes_cue_conflict, digits, cifar10, mnist, "
                             "fashion_mnist, folder, got 'nope'"),
@@ -171,6 +172,7 @@ def test_full_disk_before_the_run(tmp_path: Path, capsys: pytest.CaptureFixture)
     assert line.endswith(f"{tmp_path / 'checkpoints'}, got 1 MB; free some disk space")
 
 
+@pytest.mark.slow
 def test_full_disk_at_the_checkpoint_write_leaves_no_temporary_file(tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture) -> None:
     db = tmp_path / "runs.sqlite"

@@ -159,6 +159,7 @@ def test_outsize_cli_at_a_million_pixels_is_instant_and_small() -> None:
     assert out == 0 and peak < 2 * MB
 
 
+@pytest.mark.slow
 def test_sliding_window_figure_is_bounded() -> None:
     g = geometry.ConvGeometry(254, 254, 64, 1, 1)
     fig = fgeo.sliding_window_figure(g, geometry.explain(g))

@@ -152,6 +152,7 @@ def test_listing_never_creates_a_store_or_its_folders(tmp_path: Path, capsys: py
     assert RunStore(missing, readonly=True).list() == [] and not (tmp_path / "no").exists()
 
 
+@pytest.mark.slow
 def test_a_writing_command_says_it_created_the_store(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     db = tmp_path / "new" / "runs.sqlite"
     rc, out, _ = cli(capsys, "train", "--db", str(db), "--model", "small_cnn", "--epochs", "1", "--train-size", "32",

@@ -80,6 +80,7 @@ def test_uint8_images_are_scaled_to_unit_range():
     assert sb.shape_bias == 1.0
 
 
+@pytest.mark.slow
 def test_checkpoint_on_real_cue_conflict_set(tmp_path):
     from vizcore.data import datasets, shapes
     from vizcore.inspect.shape_bias import shape_bias_of_checkpoint

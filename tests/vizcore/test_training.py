@@ -239,6 +239,7 @@ def test_run_learns_streams_events_and_grey_data_on_rgb_model(tmp_path):
     torch.testing.assert_close(m(x), r.model(x))
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics_other_seed_differs():
     cfg = tiny_config(epochs=2, augment="flip_crop", mixup_alpha=0.2, cutmix_alpha=1.0, mix_prob=0.8, batch_size=16)
     metrics = []
@@ -322,6 +323,7 @@ def test_cancel_stops_after_the_current_step():
 # ---------------------------------------------------------------------------------------- budgets
 
 
+@pytest.mark.slow
 def test_preflight_budgets_and_messages():
     with pytest.raises(ValueError, match="memory within the budget of 1 MB"):
         preflight(tiny_config(memory_budget_mb=1))

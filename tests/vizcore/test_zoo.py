@@ -24,16 +24,46 @@ def test_registry_has_the_expected_architectures() -> None:
     assert set(zoo.list_models("se")) >= {"se_resnet_small", "efficientnet_b0", "mobilenet_v3_small", "regnet_y_400mf"}
 
 
+def _on_meta(name: str) -> tuple[torch.nn.Module, str]:
+    """The zoo model built on the meta device (shapes, no weights, no arithmetic), or on the CPU for a model whose
+    forward pass needs values (RegNet's construction copies values)."""
+    entry = zoo.get_entry(name)
+    try:
+        with torch.device("meta"):
+            model = entry.builder(num_classes=entry.num_classes)
+        summary.summarize(model, entry.input_size, device="meta")
+        return model, "meta"
+    except (ValueError, RuntimeError):
+        return mweights.get_model(name), "cpu"
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TV_MODELS)
 def test_params_and_macs_match_torchvision_metadata(name: str) -> None:
     entry = zoo.get_entry(name)
     meta = get_model_weights(entry.tv_name).DEFAULT.meta
-    model = mweights.get_model(name)
-    s = summary.summarize(model, entry.input_size)
+    model, device = _on_meta(name)
+    s = summary.summarize(model, entry.input_size, device=device)
     assert s.total_params == meta["num_params"]
     # torchvision publishes GFLOPS as multiply-adds rounded to 3 decimals
     assert round(s.total_macs / 1e9, 3) == pytest.approx(meta["_ops"], abs=1e-3)
     assert model.get_submodule(entry.cam_layer) is not None
+
+
+@pytest.mark.slow
+def test_counts_on_the_meta_device_equal_a_real_forward() -> None:
+    """The published-count test above counts on the meta device: pinned here against real weights and a real
+    forward pass of the same models (row by row), and the real model is the one get_model gives."""
+    for name in ("resnet18", "mobilenet_v3_small"):
+        entry = zoo.get_entry(name)
+        model, device = _on_meta(name)
+        assert device == "meta"
+        on_meta = summary.summarize(model, entry.input_size, device="meta")
+        real = summary.summarize(mweights.get_model(name), entry.input_size)
+        assert on_meta.to_rows() == real.to_rows() and on_meta.stages == real.stages
+        assert (on_meta.total_params, on_meta.total_macs, on_meta.output_shape) == (
+            real.total_params, real.total_macs, real.output_shape)
+    assert _on_meta("regnet_y_400mf")[1] == "cpu"  # the one that needs values, counted for real above
 
 
 def test_lenet5_matches_the_classic_table() -> None:
@@ -43,6 +73,7 @@ def test_lenet5_matches_the_classic_table() -> None:
     assert s.total_params == 61706  # 156 + 2416 + 48120 + 10164 + 850
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,size", [("alexnet_227", 227), ("alexnet", 224)])
 def test_alexnet_both_geometries_give_the_paper_sizes(name: str, size: int) -> None:
     s = summary.summarize(mweights.get_model(name), (3, size, size))

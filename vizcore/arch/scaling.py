@@ -9,6 +9,7 @@ totals can be reproduced from B0.
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -114,12 +115,19 @@ def meta_cost(build: Callable[[], nn.Module], input_size: tuple[int, int, int]) 
     return sum(p.numel() for p in model.parameters()), int(counter.get_total_flops()) // 2
 
 
+@functools.lru_cache(maxsize=256)
+def _b0_cost(width_mult: float, depth_mult: float, resolution: int) -> tuple[int, int]:
+    # A pure function of its three numbers, and building a large member takes a second even on the meta device:
+    # the B0-B7 table, the φ chart and the chosen member ask for the same members again and again.
+    return meta_cost(lambda: build_b0_scaled(width_mult, depth_mult), (3, resolution, resolution))
+
+
 def scale_b0(width_mult: float, depth_mult: float, resolution: int, name: str = "") -> Scaled:
     """Parameters and multiply-adds of B0 scaled by these multipliers, at ``resolution``."""
     from torchvision.models.efficientnet import MBConvConfig
 
     _check("resolution", resolution, 32, MAX_RESOLUTION)
-    params, macs = meta_cost(lambda: build_b0_scaled(width_mult, depth_mult), (3, int(resolution), int(resolution)))
+    params, macs = _b0_cost(float(width_mult), float(depth_mult), int(resolution))
     layers = tuple(MBConvConfig.adjust_depth(n, depth_mult) for *_, n in B0_STAGES)
     channels = tuple(MBConvConfig.adjust_channels(cout, width_mult) for *_, cout, _n in B0_STAGES)
     return Scaled(name or f"w×{width_mult:g}, d×{depth_mult:g}, {resolution}px", float(width_mult),

@@ -30,6 +30,7 @@ def _add_scale(p: argparse.ArgumentParser) -> None:
 def run_scale(args: argparse.Namespace) -> dict:
     from vizcore.arch import scaling
 
+    plan = _family_plan(args) if args.train else None  # bad --phis or --config is refused before any counting
     out: dict = {"flops_factor_per_phi": scaling.flops_factor(args.alpha, args.beta, args.gamma)}
     if args.phi is not None:
         d, w, r = scaling.multipliers(args.phi, args.alpha, args.beta, args.gamma)
@@ -43,8 +44,8 @@ def run_scale(args: argparse.Namespace) -> dict:
                      "torchvision_crop": crop})
     out["table"] = rows
     out["small_family"] = _small_family()
-    if args.train:
-        out["trained"] = _train_family(args)
+    if plan is not None:
+        out["trained"] = _train_family(plan)
     return out
 
 
@@ -61,18 +62,25 @@ def _small_family() -> list[dict]:
     return out
 
 
-def _train_family(args: argparse.Namespace) -> dict:
+def _family_plan(args: argparse.Namespace):
+    """The scaling experiment ``--train`` asks for, checked (ValueError or CLIError with a sentence)."""
     from vizcore.cli.lab import base_config
     from vizcore.cli.registry import CLIError
     from vizcore.lab import experiment as vexp
-    from vizcore.lab.queue import get_lab
-    from vizcore.lab.scaling import FAMILY_BASE, point_rows, scaling_points
+    from vizcore.lab.scaling import FAMILY_BASE
 
     try:
         phis = [int(v) for v in str(args.phis).split(",") if v.strip()]
     except ValueError:
         raise CLIError(f"expected --phis as comma-separated integers such as 0,1,2, got {args.phis!r}") from None
-    plan = vexp.plan_scaling(base_config(args.config, args.set, FAMILY_BASE), phis, args.seeds, args.first_seed)
+    return vexp.plan_scaling(base_config(args.config, args.set, FAMILY_BASE), phis, args.seeds, args.first_seed)
+
+
+def _train_family(plan) -> dict:
+    from vizcore.lab import experiment as vexp
+    from vizcore.lab.queue import get_lab
+    from vizcore.lab.scaling import point_rows, scaling_points
+
     lab = get_lab()
     exp = vexp.submit_plan(lab, plan, kind="scaling")
     for r in exp.runs:
