@@ -75,9 +75,18 @@ def test_run_store_reads_an_old_record_with_legacy_values(tmp_path):
 
 
 def test_shipped_default_models_keep_their_training_config():
+    """Each shipped checkpoint was trained with the config that names it, so first use reuses it and never
+    retrains: small_cnn with the values from before the fast recipe, se_resnet_small (retrained for issue 26)
+    with the fast recipe itself."""
+    from vizcore.models.weights import checkpoint_meta
+
+    small = dm.DEFAULT_CONFIGS["small_cnn"]
+    assert (small.whiten_stem, small.tta_flip, small.channels_last, small.data_seed) == (False, False, False, None)
+    assert small.label_smoothing == 0.0 and small.augment == "none" and not small.no_bias_decay
+    se = dm.DEFAULT_CONFIGS["se_resnet_small"]
+    assert (se.whiten_stem, se.tta_flip, se.channels_last, se.data_seed, se.augment) == (True, True, True, 0, "flip")
     for name, cfg in dm.DEFAULT_CONFIGS.items():
-        assert (cfg.whiten_stem, cfg.tta_flip, cfg.channels_last, cfg.data_seed) == (False, False, False, None), name
-        assert cfg.label_smoothing == 0.0 and cfg.augment == "none" and not cfg.no_bias_decay
+        assert dm._same_config(checkpoint_meta(dm.shipped_path(name))["config"], cfg), name
 
 
 def test_config_rejects_non_bool_recipe_switches():
