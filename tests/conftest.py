@@ -28,9 +28,8 @@ def one_thread() -> Iterator[None]:
 
 # Slow tests marked from here rather than by a decorator: the time-estimate tests that calibrate on this machine.
 SLOW_BY_NAME = {
-    "tests/vizcore/test_budget.py::test_a_stalled_step_does_not_set_the_calibrated_rate",
-    "tests/vizcore/test_budget.py::test_without_history_a_short_calibration_measures_this_machine",
-    "tests/vizcore/test_budget.py::test_runs_of_a_few_steps_do_not_set_the_rate",
+    "tests/vizcore/test_timing.py::test_a_stalled_step_does_not_set_the_calibrated_rate",
+    "tests/vizcore/test_timing.py::test_without_history_a_short_calibration_measures_this_machine",
 }
 
 

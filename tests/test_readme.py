@@ -41,3 +41,11 @@ def test_readme_lists_every_page_with_its_screenshot() -> None:
         assert f"**{info.title}**" in section and f"]({shot})" in section, info.title
         data = (ROOT / shot).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, shot  # a real picture, not a placeholder
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Run every test"):]
+    command = re.search(r"```bash\n(.+?)\n```", section, re.S).group(1).strip()
+    assert command.endswith(".venv/bin/python -m pytest") and "tests/quality.sh" in command
+    assert command in (ROOT / ".ci" / "run").read_text().splitlines()

@@ -199,3 +199,15 @@ def test_paper_vs_measured_joins_each_trick_to_its_newest_ab(tmp_path, monkeypat
     assert exp_results.ab_trick(designed) == "mixup"
     assert exp_results.ab_trick(dataclasses.replace(ab, arms=["baseline", "cosine + mixup"])) is None
     store.close()
+
+
+def test_shape_texture_plan_from_a_config_with_a_sent_pipeline():
+    """A pipeline sent from the Augmentation Lab made the Training Lab's shape-vs-texture section fail ("expected
+    augment='none' with an augment_pipeline"): the experiment's arms set the augmentation themselves."""
+    from vizcore.data.pipeline import Pipeline, Step
+
+    pipe = Pipeline((Step("rotation", 1.0, {"degrees": 15}),)).to_json()
+    base = TrainConfig(augment="none", augment_pipeline=pipe)
+    plan = vexp.plan_shape_texture(base, 2)
+    assert [a.config.augment for a in plan.arms] == ["none", "trivialaugment"]
+    assert all(a.config.augment_pipeline is None for a in plan.arms)

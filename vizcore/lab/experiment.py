@@ -191,7 +191,7 @@ def plan_shape_texture(base: TrainConfig, n_seeds: int = DEFAULT_SEEDS, first_se
     if heavy == "none":
         raise ValueError("expected a heavier augmentation preset than 'none' for the second arm, got 'none'")
     shapes = dataclasses.replace(base, dataset="shapes", transfer="none", transfer_from=None, distill_teacher=None,
-                                 mixup_alpha=0.0, cutmix_alpha=0.0)
+                                 mixup_alpha=0.0, cutmix_alpha=0.0, augment_pipeline=None)  # the arms' presets decide
     plain = Arm("no augmentation", dataclasses.replace(shapes, augment="none"))
     strong = Arm(f"{heavy} augmentation", dataclasses.replace(shapes, augment=heavy))  # type: ignore[arg-type]  # checked above
     return Plan("shape vs texture", (plain, strong), _seeds(n_seeds, first_seed))
