@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -285,18 +284,17 @@ def estimate_time(config: TrainConfig, history: Sequence[PastRun] = (), device: 
     return est
 
 
-def load_factor(load_now: float, load_then: float, threads: int | None = None) -> float:
+def load_factor(load_now: float, load_then: float) -> float:
     """How much slower (> 1) or faster (< 1) a CPU run goes now than the runs measured under ``load_then``.
 
-    Loads are per core (1 = every core busy). A run adds its own threads' share to the load it finds; past
-    runs recorded the load with themselves in it. Above one per core, work shares the cores:
-    factor = max(1, load_now + threads / cores) / max(1, load_then), kept within [1/3, 6]. 1 when either load
-    is unknown."""
+    Loads are per core (1 = every core busy), 1-minute averages: the load now still holds the lab's own last
+    run for a minute after it ended, and past runs recorded the load with themselves in it, so a run's own
+    threads are not added again (adding them doubled the estimate right after a run: bench/estimates.py).
+    Above one per core, work shares the cores: factor = max(1, load_now) / max(1, load_then), kept within
+    [1/3, 6]. 1 when either load is unknown."""
     if not (math.isfinite(load_now) and math.isfinite(load_then) and load_now >= 0 and load_then > 0):
         return 1.0
-    cores = max(os.cpu_count() or 1, 1)
-    share = (threads if threads is not None else torch.get_num_threads()) / cores
-    return min(max(max(1.0, load_now + share) / max(1.0, load_then), 1 / 3), 6.0)
+    return min(max(max(1.0, load_now) / max(1.0, load_then), 1 / 3), 6.0)
 
 
 def _sources(config: TrainConfig, rows: Sequence[PastRun], source: str) -> list[PastRun]:
