@@ -178,16 +178,8 @@ def app(browser, server: str, height: int = 1200) -> Iterator[tuple[object, list
 
 @pytest.fixture(scope="session")
 def _shared_tab(browser, server) -> Iterator[tuple[object, list[str]]]:
-    page = browser.new_page(viewport={"width": 1400, "height": 1400})
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-    try:
-        page.goto(server, wait_until="domcontentloaded", timeout=120_000)
-        wait_until_idle(page)
-        yield page, problems
-    finally:
-        page.close()
+    with app(browser, server, height=1400) as opened:  # one tab for the whole session
+        yield opened
 
 
 @pytest.fixture
