@@ -34,3 +34,11 @@ def test_bad_coefficients_are_refused(kwargs: dict, match: str) -> None:
         S.multipliers(**kwargs)
     with pytest.raises(ValueError, match="EfficientNet name"):
         S.published("b9")
+
+
+@pytest.mark.parametrize("w, d, r, classes", [(1.1, 1.2, 260, 1000), (0.35, 0.5, 97, 10), (2.3, 0.1, 33, 1000)])
+def test_counted_cost_equals_the_built_model_on_the_meta_device(w: float, d: float, r: int, classes: int) -> None:
+    # the layer-table count against torch's own FLOP counter on the model torchvision builds from the same table
+    # (odd sides: the strided convs' rounding; width 0.35: channels rounded up to 8; depth 0.1: one block a stage)
+    built = S.meta_cost(lambda: S.build_b0_scaled(w, d, num_classes=classes), (3, r, r))
+    assert S._b0_cost(w, d, r, classes) == built

@@ -115,11 +115,45 @@ def meta_cost(build: Callable[[], nn.Module], input_size: tuple[int, int, int]) 
     return sum(p.numel() for p in model.parameters()), int(counter.get_total_flops()) // 2
 
 
+def _conv_cost(cin: int, cout: int, k: int, stride: int, side: int, groups: int = 1, bias: bool = False,
+               bn: bool = True) -> tuple[int, int, int]:
+    """(parameters, multiply-adds, output side) of a k×k conv with padding (k - 1) // 2 on a side×side map,
+    followed by BatchNorm (its weight and bias) when ``bn``."""
+    out = (side + 2 * ((k - 1) // 2) - k) // stride + 1
+    weights = cout * (cin // groups) * k * k
+    return weights + (cout if bias else 0) + (2 * cout if bn else 0), weights * out * out, out
+
+
 @functools.lru_cache(maxsize=256)
-def _b0_cost(width_mult: float, depth_mult: float, resolution: int) -> tuple[int, int]:
-    # A pure function of its three numbers, and building a large member takes a second even on the meta device:
-    # the B0-B7 table, the φ chart and the chosen member ask for the same members again and again.
-    return meta_cost(lambda: build_b0_scaled(width_mult, depth_mult), (3, resolution, resolution))
+def _b0_cost(width_mult: float, depth_mult: float, resolution: int, num_classes: int = 1000) -> tuple[int, int]:
+    """(parameters, multiply-adds) of :func:`build_b0_scaled`, counted from its layer table: the stem, each
+    MBConv block (1×1 expansion, k×k depthwise, squeeze-and-excitation to a quarter of the block's input
+    channels, 1×1 projection), the 1×1 head to 4× the last stage's channels and the classifier. Equal to
+    :func:`meta_cost` of the built model (tests/vizcore/test_scaling.py), and 1000× faster: the φ chart asks
+    for a dozen members, and building a large one takes a second even on the meta device."""
+    from torchvision.models.efficientnet import MBConvConfig
+
+    stages = [MBConvConfig(e, k, s, cin, cout, n, width_mult=width_mult, depth_mult=depth_mult)
+              for e, k, s, cin, cout, n in B0_STAGES]
+    params, macs, side = _conv_cost(3, stages[0].input_channels, 3, 2, resolution)
+    for cnf in stages:
+        cin = cnf.input_channels
+        for i in range(cnf.num_layers):
+            stride = cnf.stride if i == 0 else 1
+            exp = MBConvConfig.adjust_channels(cin, cnf.expand_ratio)
+            squeeze = max(1, cin // 4)
+            p = m = 0
+            if exp != cin:
+                p, m, _ = _conv_cost(cin, exp, 1, 1, side)
+            dp, dm, out = _conv_cost(exp, exp, cnf.kernel, stride, side, groups=exp)
+            se = 2 * exp * squeeze  # two 1×1 convs on the pooled 1×1 map
+            pp, pm, _ = _conv_cost(exp, cnf.out_channels, 1, 1, out)
+            params += p + dp + se + squeeze + exp + pp
+            macs += m + dm + se + pm
+            cin, side = cnf.out_channels, out
+    last = 4 * stages[-1].out_channels
+    hp, hm, _ = _conv_cost(stages[-1].out_channels, last, 1, 1, side)
+    return params + hp + last * num_classes + num_classes, macs + hm + last * num_classes
 
 
 def scale_b0(width_mult: float, depth_mult: float, resolution: int, name: str = "") -> Scaled:
