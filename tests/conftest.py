@@ -12,6 +12,10 @@ def _private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     d = tmp_path_factory.mktemp("convscope-data")
     os.environ["CONVSCOPE_DATA_DIR"] = str(d)
     os.environ.setdefault("TORCH_HOME", str(d / "torch_home"))
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # two test processes on two cores: one torch thread each
+        import torch
+
+        torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +38,11 @@ SLOW_BY_NAME = {
 
 
 def pytest_collection_modifyitems(session, config, items) -> None:
-    """Every browser test is slow (a real server and Chromium); so are the tests named in SLOW_BY_NAME."""
+    """Every browser test is slow (a real server and Chromium); so are the tests named in SLOW_BY_NAME. The
+    browser tests run in one test process, one after the other (`--dist loadgroup`): they share one server, and
+    the class test must meet it fresh (tests/e2e/conftest.py puts it first)."""
     for item in items:
+        if item.nodeid.startswith("tests/e2e/"):
+            item.add_marker(pytest.mark.xdist_group("browser"))
         if item.nodeid.startswith("tests/e2e/") or item.nodeid.split("[")[0] in SLOW_BY_NAME:
             item.add_marker(pytest.mark.slow)

@@ -192,10 +192,12 @@ def tab(_shared_tab) -> tuple[object, list[str]]:
     return page, problems
 
 
-def go_to(page, title: str) -> None:
-    """Open a page through the sidebar navigation."""
+def go_to(page, title: str, heading: str | None = None) -> None:
+    """Open a page through the sidebar navigation; done when its title (``heading``, else the first word of
+    ``title``) is shown."""
     page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
-    page.wait_for_function(f"() => document.querySelector('h1') && document.querySelector('h1').innerText.includes({title.split()[0]!r})",
+    heading = heading or title.split()[0]
+    page.wait_for_function(f"() => document.querySelector('h1') && document.querySelector('h1').innerText.includes({heading!r})",
                            timeout=120_000)
     wait_until_idle(page)
 

@@ -22,7 +22,7 @@ def _set_float(page, key: str, value: float) -> None:
 
 def test_home_links_every_page_and_scaling_survives_its_extremes(tab) -> None:
     page, problems = tab
-    go_to(page, "Home")
+    go_to(page, "Home", heading="ConvScope")
     main = page.locator('[data-testid="stMain"]')
     for info in all_pages():
         if not info.default:
