@@ -24,6 +24,7 @@ ScheduleName = Literal["constant", "step", "cosine"]
 Precision = Literal["fp32", "bf16", "fp16"]
 AugmentName = Literal["none", "flip", "flip_crop", "randaugment", "trivialaugment"]
 TransferMode = Literal["none", "linear_probe", "finetune", "finetune_lower_lr"]
+AdvTrainName = Literal["none", "fgsm_rs", "pgd"]
 
 BASE_BATCH = 256  # linear scaling reference batch: lr_used = lr * batch_size / BASE_BATCH (Goyal et al., 2017)
 
@@ -42,6 +43,9 @@ SCHEDULES: tuple[str, ...] = ("constant", "step", "cosine")
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 AUGMENTS: tuple[str, ...] = ("none", "flip", "flip_crop", "randaugment", "trivialaugment")
 TRANSFERS: tuple[str, ...] = ("none", "linear_probe", "finetune", "finetune_lower_lr")
+ADV_TRAINS: tuple[str, ...] = ("none", "fgsm_rs", "pgd")
+MAX_ADV_STEPS = 50  # PGD steps per training batch (PGD-7 to PGD-10 is the usual; more only multiplies the cost)
+ROBUST_EVAL_DEFAULT = 256  # validation images attacked each epoch when adversarial training is on
 
 
 _NO_LEGACY = object()
@@ -104,6 +108,13 @@ class TrainConfig:
     transfer: TransferMode = _field("none", "none, linear_probe (frozen backbone), finetune, finetune_lower_lr")
     transfer_from: str | None = _field(None, "source weights: 'pretrained' (ImageNet), a run id or a checkpoint path")
     backbone_lr_mult: float = _field(0.1, "finetune_lower_lr: backbone LR = lr * this")
+    adv_train: AdvTrainName = _field("none", "adversarial training: none, fgsm_rs (FGSM from a random start, step "
+                                             "1.25 ε; Wong, Rice & Kolter 2020), pgd (PGD-k; Madry et al. 2018)",
+                                     legacy="none")
+    adv_eps: float = _field(8 / 255, "adversarial training: L∞ radius ε in pixel units (8/255 ≈ 0.031)", legacy=8 / 255)
+    adv_steps: int = _field(7, "adversarial training with pgd: steps per batch, each of 2.5 ε / steps", legacy=7)
+    robust_eval: int = _field(0, "validation images attacked with PGD-10 at adv_eps after every epoch (0 = "
+                                 f"{ROBUST_EVAL_DEFAULT} with adversarial training, else none)", legacy=0)
     seed: int = _field(0, "seeds data order, augmentation, mixing and the model's initial weights")
     data_seed: int | None = _field(0, "seeds the data set itself (generated shapes, splits of real data); None = "
                                       "seed, so every seed sees other images (noisier comparisons)", legacy=None)
@@ -168,6 +179,13 @@ class TrainConfig:
             raise ValueError(f"expected transfer linear_probe, finetune or finetune_lower_lr with "
                              f"transfer_from={self.transfer_from!r}, got transfer='none'")
         check_range("backbone_lr_mult", self.backbone_lr_mult, 0.0, 1.0, lo_open=True)
+        check_choice("adv_train", self.adv_train, ADV_TRAINS)
+        check_range("adv_eps", self.adv_eps, 0.0, 0.5, lo_open=True)
+        check_range("adv_steps", self.adv_steps, 1, MAX_ADV_STEPS, integer=True)
+        check_range("robust_eval", self.robust_eval, 0, MAX_VAL_SIZE, integer=True)
+        if self.adv_train != "none" and (self.mixup_alpha > 0 or self.cutmix_alpha > 0):
+            raise ValueError(f"expected mixup_alpha and cutmix_alpha 0 with adversarial training (the attack needs "
+                             f"one true class per image), got adv_train={self.adv_train!r} with mixing on")
         check_range("seed", self.seed, 0, 2**31 - 1, integer=True)
         if self.data_seed is not None:
             check_range("data_seed", self.data_seed, 0, 2**31 - 1, integer=True)
@@ -186,6 +204,13 @@ class TrainConfig:
     def effective_data_seed(self) -> int:
         """The seed the data set is generated (or split) from: ``data_seed``, or ``seed`` when it is None."""
         return self.seed if self.data_seed is None else self.data_seed
+
+    @property
+    def robust_eval_size(self) -> int:
+        """Validation images attacked after every epoch: ``robust_eval``, or :data:`ROBUST_EVAL_DEFAULT` when it is
+        0 and adversarial training is on (at most ``val_size``)."""
+        n = self.robust_eval or (ROBUST_EVAL_DEFAULT if self.adv_train != "none" else 0)
+        return min(n, self.val_size)
 
     @property
     def effective_lr(self) -> float:
