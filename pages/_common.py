@@ -54,6 +54,15 @@ def user_errors(prefix: str = "") -> Iterator[None]:
         st.stop()
 
 
+@contextmanager
+def said(prefix: str) -> Iterator[None]:
+    """Show a ValueError/TypeError in words and go on with the rest of the page (the other sections stay)."""
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        st.error(f"{prefix}{exc}")
+
+
 def progress_bar(text: str):
     """(a progress bar, a callback(fraction, words) that moves it): for long work a page does in one call."""
     bar = st.progress(0.0, text=text)

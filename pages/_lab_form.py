@@ -68,10 +68,52 @@ def _h(field: str) -> str:
 def config_form(finished: dict[str, str]) -> TrainConfig | None:
     """Draw the form; the config it describes (None, with the reason shown, when it cannot run).
     ``finished``: run id -> label of the finished runs with weights (teachers, transfer sources)."""
-    for field, key in FORM_KEYS.items():  # first draw in this session: TrainConfig's defaults
+    _fill_defaults()
+    run = _run_section()
+    st.caption("Tricks, grouped as the paper groups them (§3 efficient training, §4 model tweaks, §5 training "
+               "refinements), plus data augmentation, knowledge distillation and transfer learning.")
+    tabs = st.tabs(["Optimizer", "Efficient training", "Model tweaks", "Training refinements", "Data augmentation",
+                    "Knowledge distillation", "Transfer learning"])
+    v: dict[str, Any] = {}  # fields passed on as they are (numbers as floats)
+    with tabs[0]:
+        v.update(_optimizer_tab())
+    with tabs[1]:
+        v.update(_efficient_training_tab(run["epochs"]))
+    with tabs[2]:
+        _model_tweaks_tab()
+    with tabs[3]:
+        v.update(_refinements_tab())
+    with tabs[4]:
+        augment, aug_pipeline = _augmentation_tab(v)
+    with tabs[5]:
+        teacher = _distillation_tab(v, finished)
+    with tabs[6]:
+        transfer, transfer_from = _transfer_tab(v, finished)
+    time_budget, keep_epochs = _sidebar_limits()
+    with user_errors("This configuration cannot run: "):
+        return TrainConfig(
+            model=run["model"], dataset=run["dataset"], train_size=int(run["train_size"]),
+            val_size=int(run["val_size"]), image_size=int(run["image_size"]), epochs=int(run["epochs"]),
+            batch_size=int(run["batch_size"]), seed=int(run["seed"]),
+            data_seed=None if run["per_run"] else int(run["data_seed"]), augment=augment, augment_pipeline=aug_pipeline,
+            randaugment_n=int(v.pop("randaugment_n")), randaugment_m=int(v.pop("randaugment_m")),
+            distill_teacher=teacher, transfer=transfer,
+            transfer_from=transfer_from if transfer != "none" else None, time_budget_s=float(time_budget),
+            data_root=run["data_root"], keep_epochs=int(keep_epochs),
+            **{k: float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else x for k, x in v.items()})
+    return None
+
+
+def _fill_defaults() -> None:
+    """First draw in this session: every widget starts at TrainConfig's default."""
+    for field, key in FORM_KEYS.items():
         if key not in st.session_state:
             _put(field, getattr(DEFAULT, field))
     st.session_state.setdefault(OTHER_IMAGES_KEY, DEFAULT.data_seed is None)
+
+
+def _run_section() -> dict[str, Any]:
+    """Model, data set, epochs, batch, sizes, seeds (and the data folder when the set needs one), as drawn."""
     c1, c2, c3, c4 = st.columns(4)
     model_name = c1.selectbox("Model", models(), key="lab_model", format_func=lambda n: zoo.get_entry(n).title,
                               help=_h("model"))
@@ -98,115 +140,133 @@ def config_form(finished: dict[str, str]) -> TrainConfig | None:
     data_root = None
     if dataset == "folder" or not vdata.DATASETS[dataset].offline:
         data_root = data_folder_picker(st, "lab_data_folder", downloads=dataset != "folder")
+    return {"model": model_name, "dataset": dataset, "epochs": epochs, "batch_size": batch_size,
+            "train_size": train_size, "val_size": val_size, "image_size": image_size, "seed": seed,
+            "per_run": per_run, "data_seed": data_seed, "data_root": data_root}
 
-    st.caption("Tricks, grouped as the paper groups them (§3 efficient training, §4 model tweaks, §5 training "
-               "refinements), plus data augmentation, knowledge distillation and transfer learning.")
-    tabs = st.tabs(["Optimizer", "Efficient training", "Model tweaks", "Training refinements", "Data augmentation",
-                    "Knowledge distillation", "Transfer learning"])
+
+def _optimizer_tab() -> dict[str, Any]:
+    c1, c2, c3, c4 = st.columns(4)
+    return {
+        "optimizer": c1.selectbox("Optimizer", train_config.OPTIMIZERS, key="lab_optimizer", help=_h("optimizer")),
+        "lr": c2.number_input("Base learning rate", 1e-5, train_config.MAX_LR, format="%.4f", key="lab_lr",
+                              help=_h("lr")),
+        "momentum": c3.number_input("Momentum", 0.0, 0.999, key="lab_momentum", help=_h("momentum")),
+        "weight_decay": c4.number_input("Weight decay", 0.0, 1.0, format="%.5f", key="lab_wd",
+                                        help=_h("weight_decay")),
+    }
+
+
+def _efficient_training_tab(epochs: int) -> dict[str, Any]:
+    """The paper's §3 tricks (and airbench's whitened stem, flip TTA, channels_last)."""
     v: dict[str, Any] = {}
-    with tabs[0]:
-        c1, c2, c3, c4 = st.columns(4)
-        v["optimizer"] = c1.selectbox("Optimizer", train_config.OPTIMIZERS, key="lab_optimizer",
-                                      help=_h("optimizer"))
-        v["lr"] = c2.number_input("Base learning rate", 1e-5, train_config.MAX_LR, format="%.4f", key="lab_lr",
-                                  help=_h("lr"))
-        v["momentum"] = c3.number_input("Momentum", 0.0, 0.999, key="lab_momentum", help=_h("momentum"))
-        v["weight_decay"] = c4.number_input("Weight decay", 0.0, 1.0, format="%.5f", key="lab_wd",
-                                            help=_h("weight_decay"))
-    with tabs[1]:
-        c1, c2, c3 = st.columns(3)
-        v["linear_scaling"] = c1.toggle("Linear LR scaling (lr × batch / 256)", key="lab_linear_scaling",
-                                        help=_h("linear_scaling"))
-        if st.session_state["lab_warmup"] > float(epochs):  # fewer epochs than the warmup asked: all of them
-            st.session_state["lab_warmup"] = float(epochs)
-        v["warmup_epochs"] = c2.slider("LR warmup (epochs)", 0.0, float(epochs), step=0.5, key="lab_warmup",
-                                       help=_h("warmup_epochs"))
-        v["precision"] = c3.selectbox("Precision", train_config.PRECISIONS, key="lab_precision",
-                                      help=_h("precision"))
-        c1, c2, c3 = st.columns(3)
-        v["zero_gamma"] = c1.toggle("Zero γ (last BN of each residual block)", key="lab_zero_gamma",
-                                    help=_h("zero_gamma"))
-        v["no_bias_decay"] = c2.toggle("No bias decay (biases and BN out of weight decay)",
-                                       key="lab_no_bias_decay", help=_h("no_bias_decay"))
-        v["whiten_stem"] = c3.toggle("Whitened, frozen stem (airbench)", key="lab_whiten_stem",
-                                     help=_h("whiten_stem"))
-        c1, c2 = st.columns(2)
-        v["tta_flip"] = c1.toggle("Flip test-time augmentation", key="lab_tta_flip", help=_h("tta_flip"))
-        v["channels_last"] = c2.toggle("channels_last memory format", key="lab_channels_last",
-                                       help=_h("channels_last"))
-    with tabs[2]:
-        st.markdown("The paper's ResNet-B/C/D tweaks change the stem and downsampling of ResNet-50. Here the model "
-                    "itself is the tweak: compare **Small CNN** (plain) with **Small SE-ResNet** (residual + "
-                    "squeeze-and-excitation) by running both with the same seeds.")
-    with tabs[3]:
-        c1, c2, c3 = st.columns(3)
-        v["schedule"] = c1.selectbox("LR schedule", train_config.SCHEDULES, key="lab_schedule", help=_h("schedule"))
-        v["step_size"] = c2.number_input("Step decay every (epochs)", 0.5, float(train_config.MAX_EPOCHS),
-                                         step=0.5, key="lab_step_size", disabled=v["schedule"] != "step",
-                                         help=_h("step_size"))
-        v["gamma"] = c3.number_input("Step decay factor γ", 0.01, 1.0, key="lab_gamma",
-                                     disabled=v["schedule"] != "step", help=_h("gamma"))
-        c1, c2, c3, c4 = st.columns(4)
-        v["label_smoothing"] = c1.slider("Label smoothing ε", 0.0, 0.5, step=0.05, key="lab_ls",
-                                         help=_h("label_smoothing"))
-        v["mixup_alpha"] = c2.slider("Mixup α (0 = off)", 0.0, 2.0, step=0.1, key="lab_mixup",
-                                     help=_h("mixup_alpha"))
-        v["cutmix_alpha"] = c3.slider("CutMix α (0 = off)", 0.0, 2.0, step=0.1, key="lab_cutmix",
-                                      help=_h("cutmix_alpha"))
-        v["mix_prob"] = c4.slider("Mix probability", 0.0, 1.0, step=0.1, key="lab_mix_prob",
-                                  help=_h("mix_prob"))
-    with tabs[4]:
-        c1, c2, c3 = st.columns(3)
-        augment = c1.selectbox("Augmentation preset", train_config.AUGMENTS, key="lab_augment", help=_h("augment") + " (torchvision.transforms.v2; RandAugment: "
-                               "Cubuk et al., 2020; TrivialAugmentWide: Müller & Hutter, 2021)")
-        v["randaugment_n"] = c2.number_input("RandAugment N", 1, 10, key="lab_ra_n",
-                                             disabled=augment != "randaugment", help=_h("randaugment_n"))
-        v["randaugment_m"] = c3.number_input("RandAugment M", 0, 30, key="lab_ra_m",
-                                             disabled=augment != "randaugment", help=_h("randaugment_m"))
-        aug_pipeline = st.session_state.get(AUGMENT_PIPELINE_KEY)  # sent by the Augmentation Lab
-        if aug_pipeline and st.toggle("Use the pipeline from the Augmentation Lab (replaces the preset)", True,
-                                      key="lab_use_pipeline"):
-            with user_errors("The pipeline from the Augmentation Lab is not valid: "):
-                from vizcore.data.pipeline import Pipeline
+    c1, c2, c3 = st.columns(3)
+    v["linear_scaling"] = c1.toggle("Linear LR scaling (lr × batch / 256)", key="lab_linear_scaling",
+                                    help=_h("linear_scaling"))
+    if st.session_state["lab_warmup"] > float(epochs):  # fewer epochs than the warmup asked: all of them
+        st.session_state["lab_warmup"] = float(epochs)
+    v["warmup_epochs"] = c2.slider("LR warmup (epochs)", 0.0, float(epochs), step=0.5, key="lab_warmup",
+                                   help=_h("warmup_epochs"))
+    v["precision"] = c3.selectbox("Precision", train_config.PRECISIONS, key="lab_precision",
+                                  help=_h("precision"))
+    c1, c2, c3 = st.columns(3)
+    v["zero_gamma"] = c1.toggle("Zero γ (last BN of each residual block)", key="lab_zero_gamma",
+                                help=_h("zero_gamma"))
+    v["no_bias_decay"] = c2.toggle("No bias decay (biases and BN out of weight decay)",
+                                   key="lab_no_bias_decay", help=_h("no_bias_decay"))
+    v["whiten_stem"] = c3.toggle("Whitened, frozen stem (airbench)", key="lab_whiten_stem",
+                                 help=_h("whiten_stem"))
+    c1, c2 = st.columns(2)
+    v["tta_flip"] = c1.toggle("Flip test-time augmentation", key="lab_tta_flip", help=_h("tta_flip"))
+    v["channels_last"] = c2.toggle("channels_last memory format", key="lab_channels_last",
+                                   help=_h("channels_last"))
+    return v
 
-                st.caption("Pipeline: " + " → ".join(s.label() for s in Pipeline.from_json(aug_pipeline).steps))
-            augment = "none"
-        else:
-            aug_pipeline = None
-    with tabs[5]:
-        c1, c2, c3 = st.columns(3)
-        teacher = c1.selectbox("Teacher (a finished run)", [None, *finished], key="lab_teacher",
-                               help=_h("distill_teacher"),
-                               format_func=lambda i: "none (no distillation)" if i is None else finished[i])
-        v["distill_T"] = c2.slider("Temperature T", 1.0, 20.0, step=0.5, key="lab_T",
-                                   disabled=teacher is None, help=_h("distill_T"))
-        v["distill_alpha"] = c3.slider("Distillation weight α", 0.0, 1.0, step=0.05, key="lab_alpha",
-                                       disabled=teacher is None, help=_h("distill_alpha"))
-        if not finished:
-            st.caption("Finish a run first: any finished run can be the teacher (Hinton et al., 2015).")
-    with tabs[6]:
-        c1, c2, c3 = st.columns(3)
-        transfer = c1.selectbox("Transfer", train_config.TRANSFERS, key="lab_transfer", help=_h("transfer"))
-        transfer_from = c2.selectbox("From", ["pretrained", *finished], key="lab_transfer_from",
-                                     disabled=transfer == "none", help=_h("transfer_from"),
-                                     format_func=lambda i: "ImageNet weights (if cached)" if i == "pretrained"
-                                     else finished[i])
-        v["backbone_lr_mult"] = c3.number_input("Backbone LR multiplier", 0.001, 1.0,
-                                                key="lab_backbone_mult", disabled=transfer != "finetune_lower_lr",
-                                                help=_h("backbone_lr_mult"))
 
+def _model_tweaks_tab() -> None:
+    st.markdown("The paper's ResNet-B/C/D tweaks change the stem and downsampling of ResNet-50. Here the model "
+                "itself is the tweak: compare **Small CNN** (plain) with **Small SE-ResNet** (residual + "
+                "squeeze-and-excitation) by running both with the same seeds.")
+
+
+def _refinements_tab() -> dict[str, Any]:
+    """The paper's §5: LR schedule, label smoothing, mixup and CutMix."""
+    v: dict[str, Any] = {}
+    c1, c2, c3 = st.columns(3)
+    v["schedule"] = c1.selectbox("LR schedule", train_config.SCHEDULES, key="lab_schedule", help=_h("schedule"))
+    v["step_size"] = c2.number_input("Step decay every (epochs)", 0.5, float(train_config.MAX_EPOCHS),
+                                     step=0.5, key="lab_step_size", disabled=v["schedule"] != "step",
+                                     help=_h("step_size"))
+    v["gamma"] = c3.number_input("Step decay factor γ", 0.01, 1.0, key="lab_gamma",
+                                 disabled=v["schedule"] != "step", help=_h("gamma"))
+    c1, c2, c3, c4 = st.columns(4)
+    v["label_smoothing"] = c1.slider("Label smoothing ε", 0.0, 0.5, step=0.05, key="lab_ls",
+                                     help=_h("label_smoothing"))
+    v["mixup_alpha"] = c2.slider("Mixup α (0 = off)", 0.0, 2.0, step=0.1, key="lab_mixup",
+                                 help=_h("mixup_alpha"))
+    v["cutmix_alpha"] = c3.slider("CutMix α (0 = off)", 0.0, 2.0, step=0.1, key="lab_cutmix",
+                                  help=_h("cutmix_alpha"))
+    v["mix_prob"] = c4.slider("Mix probability", 0.0, 1.0, step=0.1, key="lab_mix_prob",
+                              help=_h("mix_prob"))
+    return v
+
+
+def _augmentation_tab(v: dict[str, Any]) -> tuple[str, str | None]:
+    """(preset, pipeline JSON or None); RandAugment's N and M go into ``v``. A pipeline sent by the Augmentation
+    Lab replaces the preset while its toggle is on."""
+    c1, c2, c3 = st.columns(3)
+    augment = c1.selectbox("Augmentation preset", train_config.AUGMENTS, key="lab_augment", help=_h("augment") + " (torchvision.transforms.v2; RandAugment: "
+                           "Cubuk et al., 2020; TrivialAugmentWide: Müller & Hutter, 2021)")
+    v["randaugment_n"] = c2.number_input("RandAugment N", 1, 10, key="lab_ra_n",
+                                         disabled=augment != "randaugment", help=_h("randaugment_n"))
+    v["randaugment_m"] = c3.number_input("RandAugment M", 0, 30, key="lab_ra_m",
+                                         disabled=augment != "randaugment", help=_h("randaugment_m"))
+    aug_pipeline = st.session_state.get(AUGMENT_PIPELINE_KEY)  # sent by the Augmentation Lab
+    if aug_pipeline and st.toggle("Use the pipeline from the Augmentation Lab (replaces the preset)", True,
+                                  key="lab_use_pipeline"):
+        with user_errors("The pipeline from the Augmentation Lab is not valid: "):
+            from vizcore.data.pipeline import Pipeline
+
+            st.caption("Pipeline: " + " → ".join(s.label() for s in Pipeline.from_json(aug_pipeline).steps))
+        augment = "none"
+    else:
+        aug_pipeline = None
+    return augment, aug_pipeline
+
+
+def _distillation_tab(v: dict[str, Any], finished: dict[str, str]) -> str | None:
+    """The teacher's run id or None; temperature and weight go into ``v``."""
+    c1, c2, c3 = st.columns(3)
+    teacher = c1.selectbox("Teacher (a finished run)", [None, *finished], key="lab_teacher",
+                           help=_h("distill_teacher"),
+                           format_func=lambda i: "none (no distillation)" if i is None else finished[i])
+    v["distill_T"] = c2.slider("Temperature T", 1.0, 20.0, step=0.5, key="lab_T",
+                               disabled=teacher is None, help=_h("distill_T"))
+    v["distill_alpha"] = c3.slider("Distillation weight α", 0.0, 1.0, step=0.05, key="lab_alpha",
+                                   disabled=teacher is None, help=_h("distill_alpha"))
+    if not finished:
+        st.caption("Finish a run first: any finished run can be the teacher (Hinton et al., 2015).")
+    return teacher
+
+
+def _transfer_tab(v: dict[str, Any], finished: dict[str, str]) -> tuple[str, str]:
+    """(transfer mode, source: "pretrained" or a run id); the backbone LR multiplier goes into ``v``."""
+    c1, c2, c3 = st.columns(3)
+    transfer = c1.selectbox("Transfer", train_config.TRANSFERS, key="lab_transfer", help=_h("transfer"))
+    transfer_from = c2.selectbox("From", ["pretrained", *finished], key="lab_transfer_from",
+                                 disabled=transfer == "none", help=_h("transfer_from"),
+                                 format_func=lambda i: "ImageNet weights (if cached)" if i == "pretrained"
+                                 else finished[i])
+    v["backbone_lr_mult"] = c3.number_input("Backbone LR multiplier", 0.001, 1.0,
+                                            key="lab_backbone_mult", disabled=transfer != "finetune_lower_lr",
+                                            help=_h("backbone_lr_mult"))
+    return transfer, transfer_from
+
+
+def _sidebar_limits() -> tuple[int, int]:
+    """(time budget per run in s, epochs whose weights are kept), set in the sidebar."""
     time_budget = st.sidebar.number_input("Time budget per run (s)", 10, 24 * 3600,
                                           key="lab_time_budget", help=_h("time_budget_s"))
     keep_epochs = st.sidebar.number_input("Keep weights of the last E epochs (0 = off)", 0, train_config.MAX_EPOCHS,
                                           key="lab_keep_epochs", help=_h("keep_epochs"))
-    with user_errors("This configuration cannot run: "):
-        return TrainConfig(
-            model=model_name, dataset=dataset, train_size=int(train_size), val_size=int(val_size),
-            image_size=int(image_size), epochs=int(epochs), batch_size=int(batch_size), seed=int(seed),
-            data_seed=None if per_run else int(data_seed), augment=augment, augment_pipeline=aug_pipeline,
-            randaugment_n=int(v.pop("randaugment_n")), randaugment_m=int(v.pop("randaugment_m")),
-            distill_teacher=teacher, transfer=transfer,
-            transfer_from=transfer_from if transfer != "none" else None, time_budget_s=float(time_budget),
-            data_root=data_root, keep_epochs=int(keep_epochs),
-            **{k: float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else x for k, x in v.items()})
-    return None
+    return time_budget, keep_epochs

@@ -16,12 +16,12 @@ False when paths disagree on stride or centre. A squeeze-and-excitation gate (Hu
 a global average, so every later unit depends on the whole image through it; the field reported is the local
 (convolutional-path) one and ``global_context`` says that the gate adds whole-image context.
 
-:mod:`vizcore.arch.rf_measured` checks this formula by gradients and measures the effective receptive field.
+The recurrence of each layer kind (one small rule per module type, function or method) is in
+:mod:`vizcore.arch.rf_rules`; :mod:`vizcore.arch.rf_measured` checks this formula by gradients and measures the
+effective receptive field.
 """
 from __future__ import annotations
 
-import math
-import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,46 +29,12 @@ from typing import Any
 import numpy as np
 import torch
 import torch.fx as fx
-import torch.nn.functional as F
 from torch import nn
 
-from vizcore.arch.graph import meta_shape, node_arg, node_scope, op_name, propagate_shapes, trace
+from vizcore.arch.graph import meta_shape, node_scope, op_name, propagate_shapes, trace
+from vizcore.arch.rf_rules import Geo, node_geo, tensor_inputs
 
 Box = tuple[int, int, int, int]  # (top, left, bottom, right), inclusive pixel indices
-
-# ------------------------------------------------------------------------------------------- layer kinds
-
-# Layers that act on each position separately (or only across channels): the field passes through.
-PASS_MODULES: tuple[type[nn.Module], ...] = (
-    nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d, nn.LocalResponseNorm,
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
-    nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.Sigmoid, nn.Tanh, nn.Softplus,
-    nn.Dropout, nn.Dropout2d, nn.AlphaDropout, nn.Identity,
-)
-PASS_FUNCTIONS: set[Any] = {
-    F.relu, F.relu6, F.leaky_relu, F.elu, F.selu, F.gelu, F.silu, F.mish, F.hardswish, F.hardsigmoid,
-    F.hardtanh, F.sigmoid, F.tanh, F.softplus, F.dropout, F.dropout2d, F.batch_norm, F.local_response_norm,
-    torch.relu, torch.sigmoid, torch.tanh, torch.clamp, torch.clone, torch.neg, torch.abs, torch.exp,
-    operator.neg, operator.pos,
-}
-try:  # torchvision's stochastic depth drops whole samples: no spatial effect
-    from torchvision.ops import StochasticDepth, stochastic_depth
-
-    PASS_MODULES += (StochasticDepth,)
-    PASS_FUNCTIONS.add(stochastic_depth)
-except ImportError:  # pragma: no cover - torchvision is a dependency
-    pass
-PASS_METHODS = {"relu", "relu_", "sigmoid", "sigmoid_", "tanh", "clamp", "clamp_", "contiguous", "clone",
-                 "detach", "float", "double", "half", "to", "abs", "neg", "exp"}
-# Element-wise binary operations and channel concatenation: fields of the operands merge.
-MERGE_FUNCTIONS: set[Any] = {operator.add, operator.iadd, operator.sub, operator.isub, operator.mul,
-                              operator.imul, operator.truediv, operator.itruediv, torch.add, torch.sub,
-                              torch.mul, torch.div, torch.cat, torch.concat, torch.maximum, torch.minimum}
-MERGE_METHODS = {"add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "expand_as"}
-MUL_TARGETS: set[Any] = {operator.mul, operator.imul, torch.mul, "mul", "mul_"}
-# Activations that the positive-path copy turns into the identity (they could zero or flip a path).
-ACT_FUNCTIONS = PASS_FUNCTIONS - {torch.clone}
-
 
 # ------------------------------------------------------------------------------------------- results
 
@@ -168,177 +134,6 @@ class FieldTable:
         return [n.record() for n in self.nodes]
 
 
-@dataclass(frozen=True)
-class _Geo:
-    r: tuple[int, int]
-    s: tuple[int, int]
-    p: tuple[int, int]
-    aligned: bool = True
-    ctx: bool = False
-    hw: tuple[int, int] | None = None  # spatial size of the map this geometry belongs to (None: no map)
-    reach: tuple[int, int] = (1 << 30, 1 << 30)  # last input row/column any unit of the map's inputs sees
-
-    def reach_of_map(self) -> tuple[int, int]:
-        """Last input pixel some unit of this map sees: floor-mode layers can leave trailing rows unseen."""
-        if self.hw is None:
-            return self.reach
-        return tuple(min(self.reach[a], -self.p[a] + (self.hw[a] - 1) * self.s[a] + self.r[a] - 1)
-                     for a in (0, 1))  # type: ignore[return-value]
-
-    def conv(self, k: Sequence[int], s: Sequence[int], p: Sequence[int], d: Sequence[int] = (1, 1)) -> _Geo:
-        r = tuple(self.r[a] + d[a] * (k[a] - 1) * self.s[a] for a in (0, 1))
-        j = tuple(self.s[a] * s[a] for a in (0, 1))
-        pp = tuple(self.p[a] + p[a] * self.s[a] for a in (0, 1))
-        return _Geo(r, j, pp, self.aligned, self.ctx, None, self.reach_of_map())  # type: ignore[arg-type]
-
-    def whole(self) -> _Geo:
-        """The union of the fields of every unit of the map: a kernel as large as the map, no padding."""
-        if self.hw is None:
-            return self
-        return self.conv(self.hw, self.hw, (0, 0))
-
-    @property
-    def centre0(self) -> tuple[float, float]:
-        return tuple(-self.p[a] + (self.r[a] - 1) / 2 for a in (0, 1))  # type: ignore[return-value]
-
-
-def pair(v: Any) -> tuple[int, int]:
-    if isinstance(v, (tuple, list)):
-        return (int(v[0]), int(v[-1])) if len(v) else (1, 1)
-    return (int(v), int(v))
-
-
-def _conv_padding(padding: Any, k: tuple[int, int], d: tuple[int, int]) -> tuple[int, int]:
-    if padding == "valid":
-        return (0, 0)
-    if padding == "same":  # torch puts the smaller half of an odd total on the top/left
-        return tuple(d[a] * (k[a] - 1) // 2 for a in (0, 1))  # type: ignore[return-value]
-    return pair(padding)
-
-
-def _merge(geos: list[_Geo], out_hw: tuple[int, int] | None) -> _Geo:
-    """Union of operand fields; operands broadcast from a smaller map (SE gates) only add context."""
-    local = [g for g in geos if out_hw is None or g.hw == out_hw]
-    ctx = any(g.ctx for g in geos) or len(local) < len(geos)
-    if not local:  # everything broadcast: keep the largest
-        local = geos
-    s = tuple(max(g.s[a] for g in local) for a in (0, 1))
-    start = tuple(min(-g.p[a] for g in local) for a in (0, 1))
-    end = tuple(max(-g.p[a] + g.r[a] - 1 for g in local) for a in (0, 1))
-    same_stride = all(g.s == local[0].s for g in local)
-    same_centre = all(g.centre0 == local[0].centre0 for g in local)
-    aligned = all(g.aligned for g in local) and same_stride and same_centre
-    r = tuple(end[a] - start[a] + 1 for a in (0, 1))
-    reach = tuple(max(g.reach[a] for g in local) for a in (0, 1))
-    return _Geo(r, s, (-start[0], -start[1]), aligned, ctx, None, reach)  # type: ignore[arg-type]
-
-
-def _adaptive(g: _Geo, out: Any, hw: tuple[int, int]) -> _Geo:
-    o = list(pair(out)) if out is not None else list(hw)
-    o = [hw[a] if o[a] is None else o[a] for a in (0, 1)]
-    k, s, uniform = [1, 1], [1, 1], True
-    for a in (0, 1):
-        n, m = hw[a], o[a]
-        if m == n:
-            continue
-        if n % m == 0:
-            k[a] = s[a] = n // m
-            continue
-        # uneven windows (PyTorch: floor(i*n/m) .. ceil((i+1)*n/m)): report the widest one
-        widths = [math.ceil((i + 1) * n / m) - (i * n) // m for i in range(m)]
-        k[a], s[a], uniform = max(widths), max(1, n // m), False
-    out_geo = g.conv(k, s, (0, 0))
-    return out_geo if uniform else _Geo(out_geo.r, out_geo.s, out_geo.p, False, out_geo.ctx, None, out_geo.reach)
-
-
-def _tensor_inputs(node: fx.Node, geo: dict[str, _Geo]) -> list[_Geo]:
-    found: list[_Geo] = []
-
-    def visit(a: Any) -> None:
-        if isinstance(a, fx.Node) and a.name in geo:
-            found.append(geo[a.name])
-        elif isinstance(a, (list, tuple)):
-            for b in a:
-                visit(b)
-
-    for a in list(node.args) + list(node.kwargs.values()):
-        visit(a)
-    return found
-
-
-def _unsupported(node: fx.Node, what: str) -> ValueError:
-    return ValueError(f"expected layers with a known receptive-field rule, got {what} at node {node.name}")
-
-
-def _node_geo(node: fx.Node, gm: fx.GraphModule, geo: dict[str, _Geo], shape: tuple[int, ...]) -> _Geo | None:  # noqa: C901 - one rule per layer kind
-    """The geometry of one node from its inputs' geometry, or None for non-tensor values (sizes, shapes)."""
-    ins = _tensor_inputs(node, geo)
-    if not ins:
-        return None
-    out_hw = (shape[2], shape[3]) if len(shape) == 4 else None
-    first = ins[0]
-    in_hw = first.hw
-    t = node.target
-    if node.op == "call_module":
-        m = gm.get_submodule(str(t))
-        if isinstance(m, PASS_MODULES):
-            g = first
-        elif isinstance(m, nn.Conv2d):
-            k, d = pair(m.kernel_size), pair(m.dilation)
-            g = first.conv(k, pair(m.stride), _conv_padding(m.padding, k, d), d)
-        elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
-            k = pair(m.kernel_size)
-            d = pair(getattr(m, "dilation", 1))
-            g = first.conv(k, pair(m.stride if m.stride is not None else k), pair(m.padding), d)
-        elif isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
-            g = _adaptive(first, m.output_size, in_hw) if in_hw else first
-        elif isinstance(m, nn.Flatten):
-            g = first.whole() if out_hw is None else first
-        elif isinstance(m, nn.Linear):
-            if in_hw is not None:  # Linear on a map mixes along the last (width) axis only: not supported
-                raise _unsupported(node, "Linear applied to a spatial map")
-            g = first
-        else:
-            raise _unsupported(node, type(m).__name__)
-    elif node.op in ("call_function", "call_method"):
-        name = t if isinstance(t, str) else None
-        if t in PASS_FUNCTIONS or name in PASS_METHODS:
-            g = first
-        elif t in MERGE_FUNCTIONS or name in MERGE_METHODS:
-            if t in (torch.cat, torch.concat):
-                dim = node_arg(node, 1, "dim", 0)
-                if len(shape) == 4 and dim not in (1, -3):
-                    raise _unsupported(node, f"concatenation along dim {dim} (only channels keep geometry)")
-            g = _merge(ins, out_hw)
-        elif t is F.max_pool2d or t is F.avg_pool2d:
-            k = pair(node_arg(node, 1, "kernel_size", 1))
-            s = node_arg(node, 2, "stride", None)
-            d = pair(node_arg(node, 4, "dilation", 1)) if t is F.max_pool2d else (1, 1)
-            g = first.conv(k, pair(s if s not in (None, [], ()) else k), pair(node_arg(node, 3, "padding", 0)), d)
-        elif t in (F.adaptive_avg_pool2d, F.adaptive_max_pool2d):
-            g = _adaptive(first, node_arg(node, 1, "output_size", 1), in_hw) if in_hw else first
-        elif t is F.conv2d:
-            w = meta_shape(node.args[1]) if isinstance(node.args[1], fx.Node) else None
-            if w is None:
-                raise _unsupported(node, "conv2d with an unknown weight shape")
-            k, d = (w[2], w[3]), pair(node_arg(node, 5, "dilation", 1))
-            g = first.conv(k, pair(node_arg(node, 3, "stride", 1)), _conv_padding(node_arg(node, 4, "padding", 0), k, d), d)
-        elif t in (torch.flatten, F.linear) or name in ("flatten", "view", "reshape", "mean", "sum", "amax"):
-            if out_hw is not None and out_hw == in_hw:
-                g = first
-            else:  # the spatial axes are gone: every output sees the union of the whole map
-                g = first.whole()
-        elif t is operator.getitem:
-            if out_hw is not None and in_hw is not None and out_hw != in_hw:
-                raise _unsupported(node, "spatial slicing")
-            g = first
-        else:
-            raise _unsupported(node, getattr(t, "__name__", str(t)))
-    else:
-        return None
-    return _Geo(g.r, g.s, g.p, g.aligned, g.ctx, out_hw, g.reach)
-
-
 def analyze(model: nn.Module, input_size: Sequence[int], shapes: str = "meta") -> FieldTable:
     """Receptive field of every tensor node of ``model`` for inputs of ``input_size`` = (C, H, W).
 
@@ -366,23 +161,23 @@ def analyze(model: nn.Module, input_size: Sequence[int], shapes: str = "meta") -
                          f"{' '.join(str(exc).split())[:200]}") from None
     finally:
         gm.train(was_training)
-    geo: dict[str, _Geo] = {}
+    geo: dict[str, Geo] = {}
     out: list[NodeField] = []
     for node in gm.graph.nodes:
         if node.op == "placeholder":
             if not geo:  # the image; further placeholders (none in the zoo) carry no geometry
-                geo[node.name] = _Geo((1, 1), (1, 1), (0, 0), hw=(size[1], size[2]), reach=(size[1] - 1, size[2] - 1))
+                geo[node.name] = Geo((1, 1), (1, 1), (0, 0), hw=(size[1], size[2]), reach=(size[1] - 1, size[2] - 1))
             continue
         if node.op in ("output", "get_attr"):
             continue
         shape = meta_shape(node)
         if shape is None:  # sizes, tuples: follow tuples of tensors as one value
             if node.meta.get("rf_shape"):
-                ins = _tensor_inputs(node, geo)
+                ins = tensor_inputs(node, geo)
                 if ins:
                     geo[node.name] = ins[0]
             continue
-        g = _node_geo(node, gm, geo, shape)
+        g = node_geo(node, gm, geo, shape)
         if g is None:
             continue
         geo[node.name] = g

@@ -23,16 +23,8 @@ from numpy.typing import NDArray
 from torch import nn
 
 from vizcore.arch.graph import truncate
-from vizcore.arch.receptive_field import (
-    ACT_FUNCTIONS,
-    MUL_TARGETS,
-    PASS_METHODS,
-    PASS_MODULES,
-    Box,
-    FieldTable,
-    NodeField,
-    pair,
-)
+from vizcore.arch.receptive_field import Box, FieldTable, NodeField
+from vizcore.arch.rf_rules import ACT_FUNCTIONS, MUL_TARGETS, PASS_METHODS, PASS_MODULES, pair
 from vizcore.core.budget import check_memory
 
 

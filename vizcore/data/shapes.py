@@ -15,6 +15,7 @@ functions) evaluated on a batched coordinate grid, so 20k 32x32 images take a fe
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
@@ -147,31 +148,38 @@ def _texture(t: int, x: torch.Tensor, y: torch.Tensor, phase: torch.Tensor, peri
     raise AssertionError(name)
 
 
-def make_shapes(n: int, size: int = 32, seed: int = 0, cue_conflict: bool = False,
-                texture_prob: float = 0.7) -> ImageSet:
-    """Render ``n`` synthetic shape images, deterministic in ``seed``.
+_N_DOTS, _N_SEGS = 2, 2  # clutter: two dots and two short line segments per image
+_N_LAYERS = 1 + _N_DOTS + _N_SEGS + 2  # colour layers: background, clutter items, the two fill colours
 
-    Classes are balanced (``n // 10`` or one more each) in a seeded random order. Each image: a background colour
-    with faint noise and up to four small clutter items (dots, line segments) that keep ~2 pixels away from
-    the object, then one object of radius 25-38% of the
-    side, anywhere it fits, rotated uniformly, filled with two contrasting colours in a texture. In the normal set
-    the texture is the class's typical one (``TYPICAL_TEXTURE``) with probability ``texture_prob``, otherwise
-    uniform over all ten. With ``cue_conflict`` the texture is always the typical texture of another class,
-    recorded in ``texture_labels``.
 
-    Returns an ImageSet with images (n, 3, size, size) uint8, masks (n, size, size) bool (coverage > 0.5).
-    """
-    check_n_size(n, size, MAX_SHAPES_SIZE)
-    check_seed(seed)
-    if not 0.0 <= texture_prob <= 1.0:
-        raise ValueError(f"expected texture_prob in [0, 1], got {texture_prob!r}")
-    n = int(n)
-    size = int(size)
+@dataclass(frozen=True)
+class _Draws:
+    """Every random parameter of a set, per image, drawn up front (see :func:`_draw`)."""
+
+    labels: torch.Tensor  # (n,) class index
+    radius: torch.Tensor  # (n,) object radius in pixels
+    cx: torch.Tensor  # (n,) object centre x in pixels
+    cy: torch.Tensor  # (n,) object centre y in pixels
+    theta: torch.Tensor  # (n,) rotation in radians
+    bg: torch.Tensor  # (n, 3) background colour in [0, 1]
+    c1: torch.Tensor  # (n, 3) first fill colour
+    c2: torch.Tensor  # (n, 3) second fill colour
+    phase: torch.Tensor  # (n,) texture phase in [0, 1)
+    textures: torch.Tensor  # (n,) texture index
+    texture_labels: torch.Tensor | None  # (n,) the class whose texture fills the object (cue conflict only)
+    cl_pos: torch.Tensor  # (n, items, 4) clutter: dot centre (x, y) / segment start, end, in pixels
+    cl_on: torch.Tensor  # (n, items) 1.0 where the clutter item is drawn
+    cl_col: torch.Tensor  # (n, items, 3) clutter colours
+    cl_r: torch.Tensor  # (n, items) clutter radii in pixels
+    tiles: torch.Tensor  # (tiles, size, size) the bank of noise tiles in [0, 1)
+    tile_of: torch.Tensor  # (n,) each image's tile
+    tile_ops: torch.Tensor  # (n,) each image's flips and transpose (bits 1, 2, 4)
+
+
+def _draw(n: int, size: int, g: torch.Generator, cue_conflict: bool, texture_prob: float) -> _Draws:
+    """All per-image parameters from ``g``, in one fixed order: the images depend only on (seed, n), not on the
+    chunking."""
     k = len(SHAPE_CLASSES)
-    nt = len(TEXTURES)
-    g = torch.Generator().manual_seed(int(seed))
-
-    # Per-image parameters drawn up front: the images depend only on (seed, n), not on the chunking.
     labels = (torch.arange(n) % k)[torch.randperm(n, generator=g)]
     u = torch.rand(n, 16, generator=g)
     radius = (0.25 + 0.13 * u[:, 0]) * size
@@ -194,91 +202,149 @@ def make_shapes(n: int, size: int = 32, seed: int = 0, cue_conflict: bool = Fals
     else:
         texture_labels = None
         typical = torch.tensor(TYPICAL_TEXTURE)[labels]
-        textures = torch.where(u[:, 5] < texture_prob, typical, torch.randint(0, nt, (n,), generator=g))
-    # Clutter: two dots and two short line segments, each present with probability 0.8.
-    n_dots, n_segs = 2, 2
-    cl_pos = torch.rand(n, n_dots + n_segs, 4, generator=g) * size  # dot centre (x, y) / segment start, end
-    cl_on = (torch.rand(n, n_dots + n_segs, generator=g) < 0.8).float()
-    cl_col = torch.rand(n, n_dots + n_segs, 3, generator=g)
-    cl_r = (0.03 + 0.04 * torch.rand(n, n_dots + n_segs, generator=g)) * size
+        textures = torch.where(u[:, 5] < texture_prob, typical, torch.randint(0, len(TEXTURES), (n,), generator=g))
+    # Clutter: each item present with probability 0.8.
+    items = _N_DOTS + _N_SEGS
+    cl_pos = torch.rand(n, items, 4, generator=g) * size
+    cl_on = (torch.rand(n, items, generator=g) < 0.8).float()
+    cl_col = torch.rand(n, items, 3, generator=g)
+    cl_r = (0.03 + 0.04 * torch.rand(n, items, generator=g)) * size
     # Pixel noise comes from a bank of noise tiles, each image taking one tile, flipped and transposed at random:
     # drawing a fresh random number per pixel was the slowest single step.
     n_tiles = min(n, 257)
     tiles = torch.rand(n_tiles, size, size, generator=g)
     tile_of = torch.randint(0, n_tiles, (n,), generator=g)
     tile_ops = torch.randint(0, 8, (n,), generator=g)
+    return _Draws(labels, radius, cx, cy, theta, bg, c1, c2, phase, textures, texture_labels, cl_pos, cl_on, cl_col,
+                  cl_r, tiles, tile_of, tile_ops)
 
+
+def _noise(d: _Draws, order: torch.Tensor) -> torch.Tensor:
+    """(b, size, size) uniform noise of the images at ``order``: each one's tile, flipped/transposed."""
+    u01 = d.tiles[d.tile_of[order]]
+    ops = d.tile_ops[order]
+    u01 = torch.where((ops & 1).bool()[:, None, None], u01.flip(-1), u01)
+    u01 = torch.where((ops & 2).bool()[:, None, None], u01.flip(-2), u01)
+    return torch.where((ops & 4).bool()[:, None, None], u01.transpose(-1, -2), u01)
+
+
+def _object_distance(d: _Draws, order: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(signed distance to the object in radii (b, size, size), radius in pixels (b, 1, 1)) of the images at
+    ``order``, which are sorted by class: each class's distance function runs on one contiguous slice."""
+    # Object: local coordinates in radii, rotated by -theta.
+    th = d.theta[order]
+    ct, st = torch.cos(th)[:, None, None], torch.sin(th)[:, None, None]
+    r = d.radius[order, None, None]  # object radius in pixels
+    dx, dy = xs - d.cx[order, None, None], ys - d.cy[order, None, None]
+    lx, ly = (ct * dx + st * dy) / r, (-st * dx + ct * dy) / r
+    sd = torch.empty(len(order), ys.shape[1], xs.shape[2])
+    lab = d.labels[order]
+    k = len(SHAPE_CLASSES)
+    bounds = torch.searchsorted(lab, torch.arange(k + 1)).tolist()
+    for c in range(k):
+        lo, hi = bounds[c], bounds[c + 1]
+        if hi > lo:
+            sd[lo:hi] = _shape_sdf(c, lx[lo:hi], ly[lo:hi])
+    return sd, r
+
+
+def _clutter_weights(d: _Draws, order: torch.Tensor, sd_px: torch.Tensor, cover: torch.Tensor, xs: torch.Tensor,
+                     ys: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Fill the background and clutter layers of ``weights`` ("over" compositing, back to front, under the
+    object's ``cover``); returns the transmittance left for the background. ``sd_px``: object distance in pixels."""
+    # Clutter keeps a gap of 2-3 pixels from the object, so it never changes the object's silhouette.
+    halo = (sd_px - 2.0).clamp_(0, 1)
+    pos, r_cl, on = d.cl_pos[order], d.cl_r[order], d.cl_on[order]
+    covs = []
+    for j in range(_N_DOTS + _N_SEGS):
+        p = pos[:, j, :, None, None]
+        rc = r_cl[:, j, None, None]
+        if j < _N_DOTS:
+            dist = _length(xs - p[:, 0], ys - p[:, 1]) - rc * 1.5
+        else:
+            # Segments are short: the end point is pulled to within 30% of the side of the start.
+            ax, ay = (p[:, 2] - p[:, 0]) * 0.3, (p[:, 3] - p[:, 1]) * 0.3
+            qx, qy = xs - p[:, 0], ys - p[:, 1]
+            h = ((qx * ax + qy * ay) / (ax * ax + ay * ay + 1e-6)).clamp_(0, 1)
+            dist = _length(qx - h * ax, qy - h * ay) - rc * 0.5
+        covs.append((0.5 - dist).clamp_(0, 1).mul_(on[:, j, None, None]).mul_(halo))
+    above = 1.0 - cover  # transmittance of everything above the current layer
+    for j in reversed(range(_N_DOTS + _N_SEGS)):
+        torch.mul(covs[j], above, out=weights[:, 1 + j])
+        above = above * (1.0 - covs[j])
+    weights[:, 0] = above
+    return above
+
+
+def _texture_map(d: _Draws, order: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor, period: float,
+                 noise: torch.Tensor) -> torch.Tensor:
+    """(b, size, size) texture in [0, 1] of the images at ``order``, one texture at a time."""
+    tx = d.textures[order]
+    tex = torch.empty(len(order), ys.shape[1], xs.shape[2])
+    ph = d.phase[order]
+    for t in range(len(TEXTURES)):
+        idx = (tx == t).nonzero().squeeze(1)
+        if idx.numel():
+            tex[idx] = _texture(t, xs, ys, ph[idx, None, None], period, noise[idx]).expand(idx.numel(), *tex.shape[1:])
+    return tex
+
+
+def _render(d: _Draws, order: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor, period: float
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images (b, 3, size, size) uint8, masks (b, size, size) bool) of the images at ``order``.
+
+    The image is a per-pixel mix of per-image colours (background, clutter, two fill colours): each layer's
+    weight is a one-channel map, and all three channels are mixed in one batched matrix product instead of
+    blending the RGB image layer by layer."""
+    b, size = len(order), ys.shape[1]
+    u01 = _noise(d, order)
+    sd, r = _object_distance(d, order, xs, ys)
+    cover = (0.5 - sd * r).clamp_(0, 1)  # anti-aliased coverage: signed distance in pixels
+    weights = torch.empty(b, _N_LAYERS, size, size)
+    above = _clutter_weights(d, order, sd * r, cover, xs, ys, weights)
+    tex = _texture_map(d, order, xs, ys, period, (u01 >= 0.5).float())
+    torch.mul(cover, tex, out=weights[:, -1])
+    torch.sub(cover, weights[:, -1], out=weights[:, -2])
+    colours = torch.cat([d.bg[order, :, None], d.cl_col[order].transpose(1, 2), d.c1[order, :, None],
+                         d.c2[order, :, None]], dim=2).mul_(255.0)  # (b, 3, layers)
+    img = torch.bmm(colours, weights.view(b, _N_LAYERS, -1)).view(b, 3, size, size)
+    img.add_((above * (0.06 * 255.0) * (u01 - 0.5)).unsqueeze(1))  # background grain
+    return img.round_().clamp_(0, 255).to(torch.uint8), cover > 0.5
+
+
+def make_shapes(n: int, size: int = 32, seed: int = 0, cue_conflict: bool = False,
+                texture_prob: float = 0.7) -> ImageSet:
+    """Render ``n`` synthetic shape images, deterministic in ``seed``.
+
+    Classes are balanced (``n // 10`` or one more each) in a seeded random order. Each image: a background colour
+    with faint noise and up to four small clutter items (dots, line segments) that keep ~2 pixels away from
+    the object, then one object of radius 25-38% of the
+    side, anywhere it fits, rotated uniformly, filled with two contrasting colours in a texture. In the normal set
+    the texture is the class's typical one (``TYPICAL_TEXTURE``) with probability ``texture_prob``, otherwise
+    uniform over all ten. With ``cue_conflict`` the texture is always the typical texture of another class,
+    recorded in ``texture_labels``.
+
+    Returns an ImageSet with images (n, 3, size, size) uint8, masks (n, size, size) bool (coverage > 0.5).
+    """
+    check_n_size(n, size, MAX_SHAPES_SIZE)
+    check_seed(seed)
+    if not 0.0 <= texture_prob <= 1.0:
+        raise ValueError(f"expected texture_prob in [0, 1], got {texture_prob!r}")
+    n = int(n)
+    size = int(size)
+    d = _draw(n, size, torch.Generator().manual_seed(int(seed)), cue_conflict, texture_prob)
     period = max(5.0, size / 6.0)
     ys = (torch.arange(size, dtype=torch.float32) + 0.5).view(1, size, 1)  # broadcast grids: no (N, H, W) copies
     xs = (torch.arange(size, dtype=torch.float32) + 0.5).view(1, 1, size)
     images = torch.empty(n, 3, size, size, dtype=torch.uint8)
     masks = torch.empty(n, size, size, dtype=torch.bool)
     chunk = max(1, _CHUNK_PIXELS // (size * size))
-    n_layers = 1 + n_dots + n_segs + 2  # background, clutter items, the two fill colours
     for s in range(0, n, chunk):
         # Images of a chunk are rendered sorted by class, so each class's distance function runs on a contiguous
         # slice (no pixel-level gather); the result is scattered back to the images' places at the end.
         e = min(n, s + chunk)
-        b = e - s
-        order = s + torch.argsort(labels[s:e], stable=True)
-        lab, tx = labels[order], textures[order]
-        u01 = tiles[tile_of[order]]
-        ops = tile_ops[order]
-        u01 = torch.where((ops & 1).bool()[:, None, None], u01.flip(-1), u01)
-        u01 = torch.where((ops & 2).bool()[:, None, None], u01.flip(-2), u01)
-        u01 = torch.where((ops & 4).bool()[:, None, None], u01.transpose(-1, -2), u01)
-        # Object: local coordinates in radii, rotated by -theta.
-        th = theta[order]
-        ct, st = torch.cos(th)[:, None, None], torch.sin(th)[:, None, None]
-        r = radius[order, None, None]  # object radius in pixels
-        dx, dy = xs - cx[order, None, None], ys - cy[order, None, None]
-        lx, ly = (ct * dx + st * dy) / r, (-st * dx + ct * dy) / r
-        sd = torch.empty(b, size, size)
-        bounds = torch.searchsorted(lab, torch.arange(k + 1)).tolist()
-        for c in range(k):
-            lo, hi = bounds[c], bounds[c + 1]
-            if hi > lo:
-                sd[lo:hi] = _shape_sdf(c, lx[lo:hi], ly[lo:hi])
-        cover = (0.5 - sd * r).clamp_(0, 1)  # anti-aliased coverage: signed distance in pixels
-        # The image is a per-pixel mix of per-image colours (background, clutter, two fill colours): compute each
-        # layer's weight as a one-channel map ("over" compositing, back to front), then mix all three channels
-        # in one batched matrix product instead of blending the RGB image layer by layer.
-        weights = torch.empty(b, n_layers, size, size)
-        # Clutter keeps a gap of 2-3 pixels from the object, so it never changes the object's silhouette.
-        halo = (sd * r - 2.0).clamp_(0, 1)
-        pos, r_cl, on = cl_pos[order], cl_r[order], cl_on[order]
-        covs = []
-        for j in range(n_dots + n_segs):
-            p = pos[:, j, :, None, None]
-            rc = r_cl[:, j, None, None]
-            if j < n_dots:
-                d = _length(xs - p[:, 0], ys - p[:, 1]) - rc * 1.5
-            else:
-                # Segments are short: the end point is pulled to within 30% of the side of the start.
-                ax, ay = (p[:, 2] - p[:, 0]) * 0.3, (p[:, 3] - p[:, 1]) * 0.3
-                qx, qy = xs - p[:, 0], ys - p[:, 1]
-                h = ((qx * ax + qy * ay) / (ax * ax + ay * ay + 1e-6)).clamp_(0, 1)
-                d = _length(qx - h * ax, qy - h * ay) - rc * 0.5
-            covs.append((0.5 - d).clamp_(0, 1).mul_(on[:, j, None, None]).mul_(halo))
-        above = 1.0 - cover  # transmittance of everything above the current layer
-        for j in reversed(range(n_dots + n_segs)):
-            torch.mul(covs[j], above, out=weights[:, 1 + j])
-            above = above * (1.0 - covs[j])
-        weights[:, 0] = above
-        noise = (u01 >= 0.5).float()
-        tex = torch.empty(b, size, size)
-        ph = phase[order]
-        for t in range(nt):
-            idx = (tx == t).nonzero().squeeze(1)
-            if idx.numel():
-                tex[idx] = _texture(t, xs, ys, ph[idx, None, None], period, noise[idx]).expand(idx.numel(), size, size)
-        torch.mul(cover, tex, out=weights[:, -1])
-        torch.sub(cover, weights[:, -1], out=weights[:, -2])
-        colours = torch.cat([bg[order, :, None], cl_col[order].transpose(1, 2), c1[order, :, None],
-                             c2[order, :, None]], dim=2).mul_(255.0)  # (b, 3, layers)
-        img = torch.bmm(colours, weights.view(b, n_layers, -1)).view(b, 3, size, size)
-        img.add_((above * (0.06 * 255.0) * (u01 - 0.5)).unsqueeze(1))  # background grain
-        images[order] = img.round_().clamp_(0, 255).to(torch.uint8)
-        masks[order] = cover > 0.5
+        order = s + torch.argsort(d.labels[s:e], stable=True)
+        images[order], masks[order] = _render(d, order, xs, ys, period)
     name = "shapes_cue_conflict" if cue_conflict else "shapes"
-    return ImageSet(images, labels.to(torch.int64), SHAPE_CLASSES, name, masks, texture_labels)
+    return ImageSet(images, d.labels.to(torch.int64), SHAPE_CLASSES, name, masks, d.texture_labels)

@@ -1,3 +1,23 @@
 """Plotly figure builders, one module per topic, one palette: plain data in, ``go.Figure`` out; no Streamlit.
 
+Modules for use from outside (``__all__``):
+
+* ``geometry`` — one layer's arithmetic: the sliding window animation
+* ``arch`` — architectures: per-layer metrics, per-stage and total comparisons
+* ``receptive_field`` — the field on the image, the feature-map grid, growth with depth, stacked kernels
+* ``features`` — what channels do: filters, activation maps, statistics, top patches, maximisation
+* ``se`` — squeeze-and-excitation gates: per image, per class, per block
+* ``attribution`` — attribution maps: overlays, top-k predictions, localisation against chance
+* ``images`` — the image grid every page draws images with
+* ``augment`` — the Augmentation Lab: mixed labels, pixel statistics, what a pipeline does to a model
+* ``training`` — LR schedules, live curves, bands over seeds, comparisons, paper vs measured, shape bias
+* ``scaling`` — model tweaks and model scaling: cost and accuracy
+
+Internal: ``palette`` (the one colour palette and its helpers, which every figure module uses).
+
+The modules are imported on use, never here.
+
 Every figure has a title, axis labels and units. May import: plotly, numpy and (for typing) any vizcore module."""
+
+__all__ = ["arch", "attribution", "augment", "features", "geometry", "images", "receptive_field", "scaling", "se",
+           "training"]

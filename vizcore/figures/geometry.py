@@ -1,6 +1,7 @@
 """Figures of one layer's arithmetic: the sliding window animation."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,18 +28,9 @@ def animation_limit(g: ConvGeometry, e: Explained) -> str | None:
     return None
 
 
-def sliding_window_figure(g: ConvGeometry, e: Explained, max_frames: int = MAX_FRAMES) -> go.Figure:
-    """Animated kernel sliding over the padded input (left) with the output cell it produces (right).
-
-    One frame per output position (sampled evenly above ``max_frames``). Input pixels are blue, padding grey,
-    and pixels no window ever covers (dropped by the floor) red. Dilation shows as spaced kernel taps.
-    ValueError (see :func:`animation_limit`) when the padded input is too large to draw.
-    """
-    from vizcore.arch.geometry import sample_windows
-
-    reason = animation_limit(g, e)
-    if reason:
-        raise ValueError(reason)
+def _coverage_grid(g: ConvGeometry, e: Explained) -> np.ndarray:
+    """The padded input as (ph, pw) codes: 0 padding, 1 input pixel, 2 input pixel no window ever covers
+    (every window counts, not only the sampled ones)."""
     top, bottom, left, right = e.pad
     ph, pw = g.height + top + bottom, g.width + left + right
     k_eff = g.dilation * (g.kernel - 1) + 1
@@ -54,6 +46,12 @@ def sliding_window_figure(g: ConvGeometry, e: Explained, max_frames: int = MAX_F
         col_cov[c:c + k_eff] = True
     covered = row_cov[:, None] & col_cov[None, :]
     grid[(grid == 1.0) & ~covered] = 2.0  # input pixels no window reaches
+    return grid
+
+
+def _maps_figure(g: ConvGeometry, e: Explained, grid: np.ndarray) -> go.Figure:
+    """The two panels: the padded input coloured by ``grid`` (left), the output map (right)."""
+    ph, pw = grid.shape
     colorscale = [[0.0, "#d0d0d0"], [0.33, "#d0d0d0"], [0.34, "#9ecae1"], [0.66, "#9ecae1"], [0.67, "#fb6a4a"],
                   [1.0, "#fb6a4a"]]
     fig = make_subplots(rows=1, cols=2, column_widths=[0.6, 0.4], horizontal_spacing=0.08,
@@ -64,25 +62,30 @@ def sliding_window_figure(g: ConvGeometry, e: Explained, max_frames: int = MAX_F
                              text=hover, hovertemplate="row %{y}, col %{x}: %{text}<extra></extra>"), 1, 1)
     fig.add_trace(go.Heatmap(z=np.zeros((e.out_height, e.out_width)), colorscale=[[0, "#fdd0a2"], [1, "#fdd0a2"]],
                              showscale=False, xgap=1, ygap=1, hovertemplate="output (%{y}, %{x})<extra></extra>"), 1, 2)
-    max_frames = max(1, min(max_frames, MAX_TAPS // (g.kernel * g.kernel)))
-    windows = sample_windows(e.out_height, e.out_width, g.stride, max_frames)
+    return fig
+
+
+def _add_windows(fig: go.Figure, g: ConvGeometry, e: Explained, windows: Sequence[tuple[int, int, int, int]],
+                 input_side: int) -> None:
+    """The kernel taps and the output cell (traces 2 and 3), one animation frame per window, and the window's
+    outline; ``windows``: (row, col, top, left) per frame."""
     taps = np.arange(g.kernel) * g.dilation
+    k_eff = g.dilation * (g.kernel - 1) + 1
 
     def tap_xy(top_: int, left_: int) -> tuple[list[int], list[int]]:
         yy, xx = np.meshgrid(top_ + taps, left_ + taps, indexing="ij")
         return xx.ravel().tolist(), yy.ravel().tolist()
 
-    r0, c0, t0, l0 = windows[0]
-    x0, y0 = tap_xy(t0, l0)
-    fig.add_trace(go.Scatter(x=x0, y=y0, mode="markers", marker=dict(size=max(4, min(14, 240 // max(ph, pw))),
-                  color="#08306b", symbol="square"), name="kernel taps", hoverinfo="skip"), 1, 1)
-    fig.add_trace(go.Scatter(x=[c0], y=[r0], mode="markers", marker=dict(size=max(6, min(22, 260 // max(e.out_height, e.out_width))),
-                  color="#d94801", symbol="square"), name="output value", hoverinfo="skip"), 1, 2)
-
     def box(t: int, l_: int) -> dict:
         return dict(type="rect", xref="x", yref="y", x0=l_ - 0.5, x1=l_ + k_eff - 0.5, y0=t - 0.5, y1=t + k_eff - 0.5,
                     line=dict(color="#08306b", width=2))
 
+    r0, c0, t0, l0 = windows[0]
+    x0, y0 = tap_xy(t0, l0)
+    fig.add_trace(go.Scatter(x=x0, y=y0, mode="markers", marker=dict(size=max(4, min(14, 240 // input_side)),
+                  color="#08306b", symbol="square"), name="kernel taps", hoverinfo="skip"), 1, 1)
+    fig.add_trace(go.Scatter(x=[c0], y=[r0], mode="markers", marker=dict(size=max(6, min(22, 260 // max(e.out_height, e.out_width))),
+                  color="#d94801", symbol="square"), name="output value", hoverinfo="skip"), 1, 2)
     frames = []
     for i, (r, c, t, l_) in enumerate(windows):
         xs, ys = tap_xy(t, l_)
@@ -90,6 +93,11 @@ def sliding_window_figure(g: ConvGeometry, e: Explained, max_frames: int = MAX_F
                                layout=dict(shapes=[box(t, l_)])))
     fig.frames = frames
     fig.update_layout(shapes=[box(t0, l0)])
+
+
+def _add_controls(fig: go.Figure, g: ConvGeometry, e: Explained, windows: Sequence[tuple[int, int, int, int]],
+                  padded_hw: tuple[int, int]) -> None:
+    """Title, play/pause buttons, the position slider and both panels' axes (pixel units, rows downwards)."""
     steps = [dict(method="animate", label=f"({r},{c})", args=[[str(i)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
                   transition=dict(duration=0))]) for i, (r, c, _, _) in enumerate(windows)]
     n_all = e.out_height * e.out_width
@@ -105,8 +113,29 @@ def sliding_window_figure(g: ConvGeometry, e: Explained, max_frames: int = MAX_F
         sliders=[dict(active=0, steps=steps, x=0.18, len=0.82, y=-0.2, yanchor="top",
                       currentvalue=dict(prefix="output position (row, col): "))],
     )
-    for col, (h, w) in ((1, (ph, pw)), (2, (e.out_height, e.out_width))):
+    for col, (h, w) in ((1, padded_hw), (2, (e.out_height, e.out_width))):
         fig.update_xaxes(title_text="column (pixels)", range=[-0.5, w - 0.5], constrain="domain", row=1, col=col)
         fig.update_yaxes(title_text="row (pixels)", range=[h - 0.5, -0.5], scaleanchor="x" if col == 1 else "x2",
                          row=1, col=col)
+
+
+def sliding_window_figure(g: ConvGeometry, e: Explained, max_frames: int = MAX_FRAMES) -> go.Figure:
+    """Animated kernel sliding over the padded input (left) with the output cell it produces (right).
+
+    One frame per output position (sampled evenly above ``max_frames``). Input pixels are blue, padding grey,
+    and pixels no window ever covers (dropped by the floor) red. Dilation shows as spaced kernel taps.
+    ValueError (see :func:`animation_limit`) when the padded input is too large to draw.
+    """
+    from vizcore.arch.geometry import sample_windows
+
+    reason = animation_limit(g, e)
+    if reason:
+        raise ValueError(reason)
+    grid = _coverage_grid(g, e)
+    fig = _maps_figure(g, e, grid)
+    max_frames = max(1, min(max_frames, MAX_TAPS // (g.kernel * g.kernel)))
+    windows = sample_windows(e.out_height, e.out_width, g.stride, max_frames)
+    ph, pw = grid.shape
+    _add_windows(fig, g, e, windows, max(ph, pw))
+    _add_controls(fig, g, e, windows, (ph, pw))
     return fig

@@ -1,4 +1,27 @@
 """The Training Lab: the run store, the queue, the default model, experiments and their statistics, the Bag of
 Tricks reference, and the live monitor.
 
+Modules for use from outside (``__all__``):
+
+* ``store`` — the run store (SQLite): runs that belong to the app, not to a browser tab; their records
+* ``queue`` — the lab: the process-wide queue of training runs behind one ``submit()``
+* ``monitor`` — watching a run: progress, ETA and curve data read from the store
+* ``history`` — the runs that finished on this machine and the time estimates built on them
+* ``experiment`` — a few configurations ("arms"), each repeated over seeds, and their comparison
+* ``results`` — an experiment's per-arm summaries over seeds, the A/B verdict, shape bias rows
+* ``stats`` — intervals, significance tests and a plain verdict over seeds
+* ``power`` — how many seeds an A/B needs, from the measured seed-to-seed spread
+* ``reference`` — the Bag of Tricks paper's ImageNet tables as per-trick deltas
+* ``default_model`` — the default trained model every page can use offline
+* ``trained`` — which trained weights the app owns for a zoo model
+* ``scaling`` — accuracy against cost of a compound-scaling experiment
+
+Internal: ``records`` (the store's record types, importable from store as before) and ``store_schema`` (the store
+file's schema, opening and row-to-record conversion).
+
+The modules are imported on use, never here.
+
 May import: vizcore.core, vizcore.models, vizcore.data, vizcore.arch, vizcore.inspect, vizcore.train."""
+
+__all__ = ["default_model", "experiment", "history", "monitor", "power", "queue", "reference", "results", "scaling",
+           "stats", "store", "trained"]

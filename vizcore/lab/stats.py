@@ -197,6 +197,77 @@ def _t_test(t_stat_num: float, se: float, df: float) -> tuple[float, float]:
     return t, float(2.0 * stats.t.sf(abs(t), df))
 
 
+def _paired_values(xa: np.ndarray, xb: np.ndarray, seeds_a: Sequence[int] | None, seeds_b: Sequence[int] | None,
+                   name_a: str, name_b: str) -> np.ndarray | None:
+    """B's values in the order of A's seeds when both sides hold the same set of n >= 2 seeds, else None."""
+    if seeds_a is None or seeds_b is None:
+        return None
+    sa, sb = [int(s) for s in seeds_a], [int(s) for s in seeds_b]
+    if len(sa) != xa.size or len(sb) != xb.size:
+        raise ValueError(
+            f"expected one seed per value, got {len(sa)} seeds for {xa.size} values of {name_a} "
+            f"and {len(sb)} seeds for {xb.size} values of {name_b}"
+        )
+    if len(set(sa)) != len(sa) or len(set(sb)) != len(sb):
+        raise ValueError(f"expected distinct seeds on each side, got {sa} and {sb}")
+    if set(sa) == set(sb) and len(sa) >= 2:
+        order = {s: i for i, s in enumerate(sb)}
+        return xb[[order[s] for s in sa]]
+    return None
+
+
+@dataclass(frozen=True)
+class _TestResult:
+    """One t-test: interval half width, p, degrees of freedom, effect size; without spread, no test (NaN)."""
+
+    half: float
+    p: float
+    df: float
+    eff: float
+    spread: bool
+
+
+def _paired_test(d: np.ndarray, confidence: float, tiny: float) -> _TestResult:
+    """Paired t-test on the per-seed differences ``d`` = B - A; effect size d_z = mean / SD of ``d``."""
+    n = d.size
+    df = float(n - 1)
+    sd = float(d.std(ddof=1))
+    se = sd / math.sqrt(n) if sd > tiny else 0.0
+    spread = se > 0
+    _, p = _t_test(float(d.mean()), se, df)
+    half = float(stats.t.ppf(0.5 + confidence / 2.0, df)) * se if spread else math.nan
+    eff = float(d.mean() / sd) if spread else math.nan
+    return _TestResult(half, p, df, eff, spread)
+
+
+def _welch_test(xa: np.ndarray, xb: np.ndarray, diff: float, confidence: float, tiny: float) -> _TestResult:
+    """Welch's t-test (unequal variances) of B - A; effect size Cohen's d with the pooled SD."""
+    va, vb = xa.var(ddof=1) / xa.size, xb.var(ddof=1) / xb.size
+    se = math.sqrt(va + vb) if math.sqrt(va + vb) > tiny else 0.0
+    spread = se > 0
+    # Welch-Satterthwaite degrees of freedom; undefined with zero variance on both sides (no test then).
+    df = float((va + vb) ** 2 / (va**2 / (xa.size - 1) + vb**2 / (xb.size - 1))) if spread else math.nan
+    _, p = _t_test(diff, se, df)
+    half = float(stats.t.ppf(0.5 + confidence / 2.0, df)) * se if spread else math.nan
+    pooled = math.sqrt(((xa.size - 1) * xa.var(ddof=1) + (xb.size - 1) * xb.var(ddof=1)) / (xa.size + xb.size - 2))
+    eff = float(diff / pooled) if pooled > tiny else math.nan
+    return _TestResult(half, p, df, eff, spread)
+
+
+def _decision(test: TestKind, spread: bool, enough: bool, significant: bool, diff: float,
+              higher_is_better: bool) -> Decision:
+    """The verdict in one word or two, in the order that matters: no test, no spread, too few seeds, p."""
+    if test == "none":
+        return "can't tell"
+    if not spread:
+        return "no variation"
+    if not enough:
+        return "too few seeds"
+    if significant:
+        return "better" if (diff > 0) == higher_is_better else "worse"
+    return "within noise"
+
+
 def compare(
     a: Sequence[float] | np.ndarray,
     b: Sequence[float] | np.ndarray,
@@ -233,68 +304,26 @@ def compare(
     xa, xb = _as_values(a, name_a), _as_values(b, name_b)
     ia, ib = mean_interval(xa, confidence, bounds), mean_interval(xb, confidence, bounds)
     diff = ib.mean - ia.mean
+    xb_aligned = _paired_values(xa, xb, seeds_a, seeds_b, name_a, name_b)
 
-    paired = False
-    if seeds_a is not None and seeds_b is not None:
-        sa, sb = [int(s) for s in seeds_a], [int(s) for s in seeds_b]
-        if len(sa) != xa.size or len(sb) != xb.size:
-            raise ValueError(
-                f"expected one seed per value, got {len(sa)} seeds for {xa.size} values of {name_a} "
-                f"and {len(sb)} seeds for {xb.size} values of {name_b}"
-            )
-        if len(set(sa)) != len(sa) or len(set(sb)) != len(sb):
-            raise ValueError(f"expected distinct seeds on each side, got {sa} and {sb}")
-        if set(sa) == set(sb) and len(sa) >= 2:
-            paired = True
-            order = {s: i for i, s in enumerate(sb)}
-            xb_aligned = xb[[order[s] for s in sa]]
-
-    spread = True
     tiny = 1e-9 * max(1.0, float(np.max(np.abs(xa))), float(np.max(np.abs(xb))))  # rounding, not seed noise
+    test: TestKind
     if ia.n < 2 or ib.n < 2:
-        test: TestKind = "none"
-        half = p = df = eff = math.nan
-    elif paired:
-        test = "paired"
-        d = xb_aligned - xa
-        n = d.size
-        df = float(n - 1)
-        sd = float(d.std(ddof=1))
-        se = sd / math.sqrt(n) if sd > tiny else 0.0
-        spread = se > 0
-        _, p = _t_test(float(d.mean()), se, df)
-        half = float(stats.t.ppf(0.5 + confidence / 2.0, df)) * se if spread else math.nan
-        eff = float(d.mean() / sd) if spread else math.nan
+        test, r = "none", _TestResult(math.nan, math.nan, math.nan, math.nan, True)
+    elif xb_aligned is not None:
+        test, r = "paired", _paired_test(xb_aligned - xa, confidence, tiny)
     else:
-        test = "welch"
-        va, vb = xa.var(ddof=1) / xa.size, xb.var(ddof=1) / xb.size
-        se = math.sqrt(va + vb) if math.sqrt(va + vb) > tiny else 0.0
-        spread = se > 0
-        # Welch-Satterthwaite degrees of freedom; undefined with zero variance on both sides (no test then).
-        df = float((va + vb) ** 2 / (va**2 / (xa.size - 1) + vb**2 / (xb.size - 1))) if spread else math.nan
-        _, p = _t_test(diff, se, df)
-        half = float(stats.t.ppf(0.5 + confidence / 2.0, df)) * se if spread else math.nan
-        pooled = math.sqrt(((xa.size - 1) * xa.var(ddof=1) + (xb.size - 1) * xb.var(ddof=1)) / (xa.size + xb.size - 2))
-        eff = float(diff / pooled) if pooled > tiny else math.nan
+        test, r = "welch", _welch_test(xa, xb, diff, confidence, tiny)
 
     width = None if bounds is None else (-(bounds[1] - bounds[0]), bounds[1] - bounds[0])
-    low, high, _ = _clip(float(diff), float(half), width)
+    low, high, _ = _clip(float(diff), float(r.half), width)
     enough = min(ia.n, ib.n) >= MIN_SEEDS_TO_DECIDE
-    significant = bool(test != "none" and spread and enough and p < alpha)
-    if test == "none":
-        decision: Decision = "can't tell"
-    elif not spread:
-        decision = "no variation"
-    elif not enough:
-        decision = "too few seeds"
-    elif significant:
-        decision = "better" if (diff > 0) == higher_is_better else "worse"
-    else:
-        decision = "within noise"
-    verdict = _verdict(name_a, name_b, ia, ib, diff, half, low, high, p, test, decision, confidence, unit, words,
+    significant = bool(test != "none" and r.spread and enough and r.p < alpha)
+    decision = _decision(test, r.spread, enough, significant, diff, higher_is_better)
+    verdict = _verdict(name_a, name_b, ia, ib, diff, r.half, low, high, r.p, test, decision, confidence, unit, words,
                        xa, xb)
-    return Difference(name_a, name_b, ia, ib, float(diff), float(half), float(p), test, float(df), float(eff),
-                      significant, alpha, unit, verdict, decision, low, high)
+    return Difference(name_a, name_b, ia, ib, float(diff), float(r.half), float(r.p), test, float(r.df),
+                      float(r.eff), significant, alpha, unit, verdict, decision, low, high)
 
 
 def _verdict(name_a: str, name_b: str, ia: Interval, ib: Interval, diff: float, half: float, low: float,

@@ -3,7 +3,8 @@
 :class:`RunStore` is a SQLite database (stdlib ``sqlite3``, WAL journal so readers never block the writer) in
 :func:`vizcore.core.paths.data_dir` holding each run's config, status, per-step and per-epoch metrics and
 checkpoint path. Runs survive a restart; a run whose process died is marked ``interrupted``. Pages poll the store
-(``get``, ``metrics``) from a ``st.fragment(run_every=...)``; worker threads only write to it.
+(``get``, ``metrics``) from a ``st.fragment(run_every=...)``; worker threads only write to it. The file's schema,
+how it is opened and how a row becomes a :class:`RunRecord` live in :mod:`vizcore.lab.store_schema`.
 """
 from __future__ import annotations
 
@@ -31,38 +32,11 @@ from vizcore.lab.records import (  # noqa: F401 — the store's record types, im
     _pid_alive,
     quarantine,
 )
+from vizcore.lab.store_schema import RECORD_COLUMNS, open_db, record_from_row
 from vizcore.models.weights import checkpoint_meta
 from vizcore.train.config import FINAL_STATUSES, Status, TrainConfig
 from vizcore.train.engine import Event, Run, epochs_folder
 from vizcore.train.timing import PastRun
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    grp TEXT,
-    config TEXT NOT NULL,
-    status TEXT NOT NULL,
-    message TEXT NOT NULL DEFAULT '',
-    created_at REAL NOT NULL,
-    started_at REAL,
-    finished_at REAL,
-    epochs_done INTEGER NOT NULL DEFAULT 0,
-    val_acc REAL,
-    best_val_acc REAL,
-    checkpoint TEXT,
-    info TEXT NOT NULL DEFAULT '{}',
-    host TEXT,
-    pid INTEGER
-);
-CREATE TABLE IF NOT EXISTS metrics (
-    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    kind TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    data TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, kind, seq);
-"""
 
 EPOCH_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "time_s", "train_time_s",
                  "images_per_s", "elapsed_s")
@@ -87,69 +61,12 @@ class RunStore:
         self.recovered_from: Path | None = None
         self._lock = threading.RLock()
         try:
-            self._db = self._open()
+            self._db = open_db(self.path, readonly=self.readonly)
         except StoreError:
             if not recover or not self.path.is_file():
                 raise
             self.recovered_from = quarantine(self.path)
-            self._db = self._open()
-
-    def _open(self) -> sqlite3.Connection:
-        p = self.path
-        if p.exists() and not p.is_file():
-            what = "a folder" if p.is_dir() else "a device or other special file"
-            raise StoreError(f"expected a run store database file at {p}, got {what}")
-        if self.readonly and not p.exists():
-            mem = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
-            mem.executescript(_SCHEMA)
-            return mem
-        if not p.exists():
-            try:
-                p.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(f"cannot create the run store folder {p.parent}: {exc.strerror or exc}") from None
-        if p.exists() and not os.access(p, os.R_OK):
-            raise StoreError(f"cannot read the run store {p}: permission denied")
-        if not self.readonly and (p.exists() and not os.access(p, os.W_OK)
-                                  or not os.access(p.parent, os.W_OK)):
-            raise StoreError(f"cannot write the run store {p}: permission denied (a read-only file or folder); "
-                             "listing runs still works")
-        db = None
-        try:
-            if self.readonly:
-                db = self._connect_readonly(p)
-            else:
-                db = sqlite3.connect(p, check_same_thread=False, timeout=30.0, isolation_level=None)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA foreign_keys=ON")
-                db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints, fast commits
-                db.executescript(_SCHEMA)
-            cols = {r[1] for r in db.execute("PRAGMA table_info(runs)").fetchall()}
-            if not {"id", "config", "status"} <= cols:
-                raise sqlite3.DatabaseError("it has no runs table of ConvScope's")
-        except sqlite3.DatabaseError as exc:
-            if db is not None:
-                db.close()
-            raise StoreError(
-                f"the run store {p} is not a usable ConvScope database ({exc}); move it aside to start a new "
-                f"one and keep the old file (mv {p} {p}.corrupt)") from None
-        return db
-
-    @staticmethod
-    def _connect_readonly(p: Path) -> sqlite3.Connection:
-        uri = p.resolve().as_uri()
-        try:
-            db = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False, timeout=30.0,
-                                 isolation_level=None)
-            db.execute("SELECT COUNT(*) FROM runs").fetchone()
-            return db
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                raise
-            # A WAL store in a read-only folder cannot make its shared-memory file: read it as a snapshot.
-            db = sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False, isolation_level=None)
-            db.execute("SELECT COUNT(*) FROM runs").fetchone()
-            return db
+            self._db = open_db(self.path, readonly=self.readonly)
 
     def db_journal_mode(self) -> str:
         """The SQLite journal mode in force ("wal": readers never block the writing run)."""
@@ -296,26 +213,6 @@ class RunStore:
         return marked
 
     # ---- reading
-    def _record(self, row: tuple) -> RunRecord:
-        (rid, name, grp, config, status, message, created, started, finished, epochs, val_acc, best, ckpt,
-         info) = row
-        try:
-            cfg = TrainConfig.from_json(config, stored=True)
-        except (ValueError, TypeError) as exc:
-            raise DamagedRunError(rid, name, f"its config cannot be read ({' '.join(str(exc).split())[:160]})"
-                                  ) from None
-        try:
-            extra = json.loads(info or "{}")
-        except ValueError:
-            extra = None
-        if not isinstance(extra, dict):
-            raise DamagedRunError(rid, name, "its info is not a JSON object")
-        return RunRecord(rid, name, grp, cfg, status, message, created, started, finished, epochs, val_acc,
-                         best if best is None or best >= 0 else None, ckpt, extra)
-
-    _COLS = ("id, name, grp, config, status, message, created_at, started_at, finished_at, epochs_done, val_acc, "
-             "best_val_acc, checkpoint, info")
-
     def _raw(self, run_id: str) -> dict[str, Any]:
         """A run's stored row as text, without parsing it (for damaged records)."""
         with self._lock:
@@ -336,10 +233,10 @@ class RunStore:
 
     def get(self, run_id: str) -> RunRecord:
         with self._lock:
-            row = self._db.execute(f"SELECT {self._COLS} FROM runs WHERE id=?", (run_id,)).fetchone()
+            row = self._db.execute(f"SELECT {RECORD_COLUMNS} FROM runs WHERE id=?", (run_id,)).fetchone()
         if row is None:
             raise ValueError(f"expected a stored run id, got {run_id!r}")
-        return self._record(row)
+        return record_from_row(row)
 
     def list(self, group: str | None = None) -> list[RunRecord]:
         """All readable runs, newest first; only those of ``group`` when given. Damaged records are left out
@@ -351,7 +248,7 @@ class RunStore:
         return self._scan(group)[1]
 
     def _scan(self, group: str | None) -> tuple[builtins.list[RunRecord], builtins.list[DamagedRun]]:
-        q = f"SELECT {self._COLS} FROM runs"
+        q = f"SELECT {RECORD_COLUMNS} FROM runs"
         args: tuple = ()
         if group is not None:
             q += " WHERE grp=?"
@@ -361,7 +258,7 @@ class RunStore:
         out, damaged = [], []
         for r in rows:
             try:
-                out.append(self._record(r))
+                out.append(record_from_row(r))
             except DamagedRunError as exc:
                 damaged.append(DamagedRun(r[0], r[1], r[4], r[6], exc.reason))
         return out, damaged

@@ -1,4 +1,17 @@
 """Models: the registry (the zoo), ConvScope's own small models, weights (random, pretrained, checkpoints) and
 one preprocessing path per zoo entry.
 
+Modules for use from outside (``__all__``):
+
+* ``registry`` — the model zoo by lower_snake name: entries, building, classifier replacement
+* ``weights`` — random (seeded), pretrained (torchvision) or checkpoint weights; checkpoints and their metadata
+* ``preprocess`` — one preprocessing path per zoo entry: pixels in [0, 1] -> the model's input
+* ``small`` — ConvScope's own small models (LeNet-5, AlexNet, small CNN, small SE-ResNet, ...)
+* ``resnet_tweaks`` — ResNet-A/B/C/D, the Bag of Tricks model tweaks
+* ``efficientnet_small`` — a small EfficientNet for 32x32 images and its compound-scaled family
+
+The modules are imported on use, never here.
+
 May import: vizcore.core (and vizcore.data.images, lazily, to resize photos)."""
+
+__all__ = ["efficientnet_small", "preprocess", "registry", "resnet_tweaks", "small", "weights"]

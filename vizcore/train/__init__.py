@@ -1,3 +1,23 @@
 """Training: the config, LR schedules, tricks, budgets, the data a run uses, and the engine (a run with callbacks).
 
+Modules for use from outside (``__all__``):
+
+* ``config`` — the training config: one frozen dataclass describing a run, every trick a named field
+* ``engine`` — a run: trains in the background, streams events, ends with a status
+* ``loop`` — one optimizer step, evaluation, and the callback seam (``Callback``, ``TrainState``)
+* ``schedule`` — learning-rate schedules in closed form and as torch schedulers
+* ``tricks`` — zero-gamma, no bias decay, optimizers, label smoothing, distillation, a whitened stem
+* ``data`` — the train/validation tensors a run uses, cached across runs that differ only in tricks
+* ``preflight`` — checks before a run starts: device, precision, memory, disk, time budget
+* ``memory`` — training memory estimated on the meta device
+* ``disk`` — the disk a run's kept epoch weights take, and its budget
+* ``timing`` — how long a run will take here, from the runs that finished
+
+Internal: ``run_setup`` (a run's data, model, teacher, optimizer and precision, set up for the engine) and
+``calibration`` (the short measurement timing falls back on).
+
+The modules are imported on use, never here.
+
 May import: vizcore.core, vizcore.models, vizcore.data."""
+
+__all__ = ["config", "data", "disk", "engine", "loop", "memory", "preflight", "schedule", "timing", "tricks"]

@@ -26,6 +26,8 @@ transfer          linear probe / fine-tune / lower backbone LR (Kornblith, Shlen
 
 A :class:`Run` trains its own model instance in a background thread, streams events to subscribers and
 ends in one of ``done | cancelled | diverged | failed``; :mod:`vizcore.lab.store` stores and queues runs.
+Its setup (data, model, teacher, optimizer, schedule, precision) is :mod:`vizcore.train.run_setup`; one
+optimizer step and the validation pass (with flip TTA) are :mod:`vizcore.train.loop`'s.
 
 Example (CPU, a few seconds)::
 
@@ -47,11 +49,8 @@ import torch
 from torch import nn
 
 from vizcore.core.device import load_per_core
-from vizcore.models import registry as zoo
-from vizcore.models.preprocess import for_model
-from vizcore.models.weights import checkpoint_meta, get_model, load_checkpoint, save_checkpoint
+from vizcore.models.weights import save_checkpoint
 from vizcore.train.config import FINAL_STATUSES, Status, TrainConfig
-from vizcore.train.data import augment_config, augment_pipeline, load_data, to_tensor_data
 from vizcore.train.loop import (
     Callback,
     EpochCheckpoints,
@@ -63,24 +62,13 @@ from vizcore.train.loop import (
     set_train_mode,
     train_step,
 )
-from vizcore.train.preflight import preflight
-from vizcore.train.schedule import make_scheduler
+from vizcore.train.run_setup import (  # noqa: F401 — WHITEN_IMAGES and build_train_model importable from here as before
+    WHITEN_IMAGES,
+    Resolver,
+    build_train_model,
+    setup_state,
+)
 from vizcore.train.timing import PastRun
-from vizcore.train.tricks import make_criterion, make_optimizer, param_groups, whiten_stem_, zero_gamma_
-
-WHITEN_IMAGES = 512  # training images whose patches set the whitened stem (a 12x12 covariance needs few)
-
-
-def build_train_model(name: str, num_classes: int, seed: int = 0) -> nn.Module:
-    """A zoo model with ``num_classes`` outputs and its own weights (never a shared, cached instance)."""
-    return zoo.build_model(name, num_classes=num_classes, seed=seed)
-
-
-# ---------------------------------------------------------------------------------------- run
-
-
-
-Resolver = Callable[[str], tuple[Path, dict[str, Any]]]  # run id -> (checkpoint path, its meta)
 
 
 class Run:
@@ -245,109 +233,11 @@ class Run:
             self._state = None  # the run keeps no device tensors once it ended
             self._done.set()
 
-    def _source_checkpoint(self, ref: str) -> tuple[Path, dict[str, Any]]:
-        """A run id or a checkpoint path -> (path, meta)."""
-        p = Path(ref).expanduser()
-        if p.is_file():
-            return p, checkpoint_meta(p) or {}
-        if self._resolve_run is not None:
-            return self._resolve_run(ref)
-        raise ValueError(f"expected a checkpoint file or a stored run id, got {ref!r}")
-
-    def _build_model(self, num_classes: int) -> tuple[nn.Module, str | None]:
-        cfg = self.config
-        if cfg.transfer == "none":
-            return build_train_model(cfg.model, num_classes, cfg.seed), None
-        if cfg.transfer_from == "pretrained":
-            model = get_model(cfg.model, weights="pretrained")
-        else:
-            path, meta = self._source_checkpoint(str(cfg.transfer_from))
-            src_model = meta.get("model", cfg.model)
-            if src_model != cfg.model:
-                raise ValueError(f"expected a {cfg.model} checkpoint to transfer from, got one of {src_model}")
-            model = zoo.build_model(cfg.model, num_classes=meta.get("num_classes"), seed=cfg.seed)
-            load_checkpoint(model, path)
-        zoo.replace_classifier(model, num_classes, seed=cfg.seed)
-        return model, zoo.classifier_path(model)
-
-    def _teacher(self, num_classes: int, device: torch.device) -> nn.Module | None:
-        cfg = self.config
-        if cfg.distill_teacher is None:
-            return None
-        path, meta = self._source_checkpoint(cfg.distill_teacher)
-        name = meta.get("model", cfg.model)
-        nc = meta.get("num_classes", num_classes)
-        if nc != num_classes:
-            raise ValueError(f"expected a teacher with {num_classes} classes, got one with {nc}")
-        teacher = zoo.build_model(name, num_classes=nc)
-        load_checkpoint(teacher, path)
-        teacher.eval().requires_grad_(False)
-        self.info["teacher"] = {"model": name, "checkpoint": str(path)}
-        return teacher.to(device)
-
     def _setup(self) -> TrainState:
-        """Data, model, optimizer, schedule, loss and precision for this run, all on the chosen device."""
-        cfg = self.config
-        t_start = time.perf_counter()
-        train_raw, val_raw = self._data if self._data is not None else load_data(cfg)
-        train_set, val_set = to_tensor_data(train_raw), to_tensor_data(val_raw)
-        num_classes = len(train_set.classes)
-        check = preflight(cfg, num_classes, self._history)
-        device = torch.device(check.device)
-
-        model, head = self._build_model(num_classes)
-        # zero-gamma and whitening are initialisations: applied to loaded (transfer) weights they would erase
-        # learned layers
-        zeroed = zero_gamma_(model) if cfg.zero_gamma and cfg.transfer == "none" else []
-        whitened = None
-        if cfg.whiten_stem and cfg.transfer == "none":
-            pre = for_model(cfg.model)
-            sample = train_set.images[:WHITEN_IMAGES].float().div_(255.0)
-            whitened = whiten_stem_(model, pre.normalize(sample))
-        frozen = cfg.transfer == "linear_probe"
-        if frozen:
-            for n, p in model.named_parameters():
-                p.requires_grad_(n == head or n.startswith(str(head) + "."))
-        model = model.to(device)
-        if cfg.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        teacher = self._teacher(num_classes, device)
-        if teacher is not None and cfg.channels_last:
-            teacher = teacher.to(memory_format=torch.channels_last)
-
-        spe = cfg.steps_per_epoch(len(train_set.labels))
-        groups = param_groups(model, cfg.weight_decay, cfg.no_bias_decay, cfg.effective_lr,
-                              cfg.backbone_lr_mult if cfg.transfer == "finetune_lower_lr" else 1.0,
-                              head, frozen_backbone=frozen)
-        optimizer = make_optimizer(groups, cfg)
-        state = TrainState(
-            config=cfg, model=model, optimizer=optimizer, scheduler=make_scheduler(optimizer, cfg, spe),
-            criterion=make_criterion(cfg), device=device,
-            # data lives on the device as uint8 (4x smaller than float); normalised per batch
-            x_train=train_set.images.to(device), y_train=train_set.labels.to(device),
-            x_val=val_set.images.to(device), y_val=val_set.labels.to(device),
-            num_classes=num_classes, steps_per_epoch=spe, student=for_model(cfg.model), aug=augment_config(cfg),
-            pipeline=augment_pipeline(cfg),
-            gen=torch.Generator(device=device).manual_seed(cfg.seed),
-            aug_gen=torch.Generator().manual_seed(cfg.seed + 1),  # augmentation and mixing draws (CPU)
-            head=head, frozen=frozen, teacher=teacher,
-            # the teacher sees the same (augmented, mixed) images, in its own input format
-            teacher_pre=for_model(self.info["teacher"]["model"]) if teacher is not None else None,
-            scaler=torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None,
-            amp_dtype={"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision),
-            channels_last=cfg.channels_last, t_start=t_start)
-        self.info.update({
-            "classes": list(train_set.classes), "num_classes": num_classes, "device": str(device),
-            "params": sum(p.numel() for p in model.parameters()),
-            "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
-            "steps_per_epoch": spe, "zero_gamma_layers": zeroed, "whitened_stem": whitened,
-            "notes": list(check.notes),
-            "memory_estimate_bytes": check.memory_bytes, "time_estimate_s": check.time_estimate_s,
-            "param_groups": [{"name": g["name"], "lr": g["lr"], "weight_decay": g["weight_decay"],
-                              "params": sum(p.numel() for p in g["params"])} for g in groups],
-        })
+        """This run's :func:`~vizcore.train.run_setup.setup_state`, its info filled in as setup goes."""
+        state = setup_state(self.config, self._data, self._history, self._resolve_run, self.info)
         if self.epoch_keeper is not None:
-            self.info.update({"keep_epochs": cfg.keep_epochs, "epochs_dir": str(self.epoch_keeper.folder),
+            self.info.update({"keep_epochs": self.config.keep_epochs, "epochs_dir": str(self.epoch_keeper.folder),
                               "kept_epochs": []})
         return state
 
@@ -401,13 +291,21 @@ class Run:
                 self._emit(ev)
                 win_loss = torch.zeros((), device=state.device)
                 win_t, win_n, win_steps = now, 0, 0
-            if self._cancel.is_set():
-                if self._abort_reason is not None:
-                    return "failed", f"{self._abort_reason} (epoch {epoch}, step {state.step})"
-                return "cancelled", f"cancelled in epoch {epoch} at step {state.step}; " + self._keep_note(epoch)
-            if time.perf_counter() - state.t_start > cfg.time_budget_s:
-                return "cancelled", (f"stopped at the time budget of {cfg.time_budget_s:.0f} s in epoch {epoch}; "
-                                     + self._keep_note(epoch))
+            stop = self._stop_reason(state)
+            if stop is not None:
+                return stop
+        return None
+
+    def _stop_reason(self, state: TrainState) -> tuple[Status, str] | None:
+        """Cancelled, aborted or past the time budget: why to stop after this step, or None."""
+        cfg, epoch = state.config, state.epoch
+        if self._cancel.is_set():
+            if self._abort_reason is not None:
+                return "failed", f"{self._abort_reason} (epoch {epoch}, step {state.step})"
+            return "cancelled", f"cancelled in epoch {epoch} at step {state.step}; " + self._keep_note(epoch)
+        if time.perf_counter() - state.t_start > cfg.time_budget_s:
+            return "cancelled", (f"stopped at the time budget of {cfg.time_budget_s:.0f} s in epoch {epoch}; "
+                                 + self._keep_note(epoch))
         return None
 
     def _end_epoch(self, state: TrainState) -> tuple[Status, str] | None:
