@@ -258,8 +258,11 @@ class Run:
                 return stop
         self.model = state.model.to("cpu").to(memory_format=torch.contiguous_format).eval()
         last = self.history[-1]
+        robust = (f"; PGD-10 accuracy at ε {255 * cfg.adv_eps:.3g}/255 {100 * last['robust_acc']:.1f}%"
+                  if "robust_acc" in last else "")
+        collapsed = f"; {last['catastrophic_overfitting']}" if "catastrophic_overfitting" in last else ""
         return "done", (f"{cfg.epochs} epochs in {time.perf_counter() - state.t_start:.1f} s; "
-                        f"val accuracy {100 * last['val_acc']:.1f}%")
+                        f"val accuracy {100 * last['val_acc']:.1f}%{robust}{collapsed}")
 
     def _run_epoch(self, state: TrainState) -> tuple[Status, str] | None:
         """The steps of one epoch, with a "step" event every ``log_every`` steps; a reason to stop, or None."""
@@ -320,12 +323,19 @@ class Run:
                                      criterion_batch=512, tta_flip=state.config.tta_flip)
         if not math.isfinite(val_loss):
             return self._stop_diverged(epoch, state.step, val_loss)
+        robust = self._robust(state)
         ev = {"kind": "epoch", "epoch": epoch, "train_loss": train_loss,
               "train_acc": int(meter.correct) / max(meter.seen, 1), "val_loss": val_loss, "val_acc": val_acc,
               "lr": float(state.optimizer.param_groups[0]["lr"]), "time_s": time.perf_counter() - self._t_epoch,
               "train_time_s": train_time, "images_per_s": meter.seen / max(train_time, 1e-9),
-              "elapsed_s": time.perf_counter() - state.t_start, "time": time.time(), "load": load_per_core()}
+              "elapsed_s": time.perf_counter() - state.t_start, "time": time.time(), "load": load_per_core(), **robust}
         self.history.append(ev)
+        if robust:
+            from vizcore.train.adversarial import catastrophic_overfitting
+
+            note = catastrophic_overfitting(self.history)
+            if note:
+                ev["catastrophic_overfitting"] = note
         self.epochs_done = epoch
         self._save(state.model, epoch)
         run_callbacks(self.callbacks, "on_epoch_end", state, ev)
@@ -333,6 +343,18 @@ class Run:
         if self._abort_reason is not None:
             return "failed", f"{self._abort_reason} (after epoch {epoch})"
         return None
+
+    def _robust(self, state: TrainState) -> dict[str, Any]:
+        """{"robust_acc", "robust_eps", "robust_n"}: PGD-10 accuracy on the first ``robust_eval_size`` validation
+        images (the same images every epoch), or {} when the config asks for none."""
+        n = state.config.robust_eval_size
+        if not n:
+            return {}
+        from vizcore.train.adversarial import robust_accuracy
+
+        acc = robust_accuracy(state.model, state.x_val[:n], state.y_val[:n], state.to_input, state.config.adv_eps,
+                              state.autocast)
+        return {"robust_acc": acc, "robust_eps": state.config.adv_eps, "robust_n": n}
 
     def _keep_note(self, epoch: int) -> str:
         done = epoch - 1

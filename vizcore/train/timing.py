@@ -190,6 +190,16 @@ def _tta(config: TrainConfig) -> float:
     return 2.0 if config.tta_flip else 1.0  # flip test-time augmentation: two forwards per validation image
 
 
+def _adv(config: TrainConfig) -> float:
+    """Forward-backward passes per training image: 1, 2 with FGSM-RS training, k + 1 with PGD-k."""
+    return {"none": 1.0, "fgsm_rs": 2.0}.get(config.adv_train, config.adv_steps + 1.0)
+
+
+def _robust_eval_s(config: TrainConfig, per_train: float) -> float:
+    """Seconds of the per-epoch PGD-10 evaluation: 11 forward-backward passes per attacked image."""
+    return config.robust_eval_size * 11 * per_train
+
+
 def _ago(t: float) -> str:
     return format_seconds(max(time.time() - t, 0.0)) + " ago"
 
@@ -221,7 +231,7 @@ def _from_similar(config: TrainConfig, rows: Sequence[PastRun], calibrate: bool)
     if not use:
         return None
     pairs = _weights(use)
-    per_train = _wmean([(r.train_s / r.train_images, w) for r, w in pairs])
+    per_train = _wmean([(r.train_s / r.train_images / _adv(r.config), w) for r, w in pairs])
     per_val = _wmean([(r.val_s / (r.config.val_size * _tta(r.config)), w) for r, w in pairs if r.config.val_size])
     if not math.isfinite(per_val):
         per_val = per_train / 3.0  # a forward pass costs about a third of a training step
@@ -235,8 +245,8 @@ def _from_similar(config: TrainConfig, rows: Sequence[PastRun], calibrate: bool)
             setup, setup_known = per_img * (config.train_size + config.val_size), True
     if not setup_known and calibrate:
         setup = calibration.data_setup_s(config)
-    train = config.steps_per_epoch() * config.batch_size * per_train
-    val = config.val_size * _tta(config) * per_val
+    train = config.steps_per_epoch() * config.batch_size * per_train * _adv(config)
+    val = config.val_size * _tta(config) * per_val + _robust_eval_s(config, per_train)
     tail = 0.0 if math.isnan(tail) else tail
     total = setup + config.epochs * (train + val) + tail
     spread = [r.train_s / r.train_images for r, _ in pairs]
@@ -256,8 +266,8 @@ def _calibrated(config: TrainConfig, device: str | None) -> TimeEstimate:
     train_ips, eval_ips = calibration.calibrate(config.model, config.image_size, config.batch_size, dev,
                                                 config.precision, config.channels_last)
     setup = calibration.data_setup_s(config)
-    train = config.steps_per_epoch() * config.batch_size / train_ips
-    val = config.val_size * _tta(config) / eval_ips
+    train = config.steps_per_epoch() * config.batch_size / train_ips * _adv(config)
+    val = config.val_size * _tta(config) / eval_ips + _robust_eval_s(config, 1 / train_ips)
     total = setup + config.epochs * (train + val)
     m = MARGIN["calibrated"]
     detail = (f"a rough guess from a few training steps timed just now (no run of {config.model} at "
