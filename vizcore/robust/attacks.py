@@ -163,14 +163,13 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
 def pixel_forward(model: nn.Module, prep: Preprocess) -> st.Forward:
     """pixels (N, C, H, W) in [0, 1] -> logits (N, K): the model with its normalisation in front.
 
-    A model whose graph is cut inside (a detached input) gives a zero gradient instead of an autograd error, so
-    a sweep can report it as gradient masking rather than fail."""
+    When the input needs a gradient, 0 · sum(x) is added to the logits: a model whose graph is cut inside (a
+    detached input) then gives a zero gradient instead of an autograd error, so a sweep reports it as gradient
+    masking rather than failing. (One reduction over the pixels: nothing next to the convolutions.)"""
 
     def forward(x01: torch.Tensor) -> torch.Tensor:
         out = model(prep.normalize(x01))
-        if x01.requires_grad and not out.requires_grad:
-            out = out + 0.0 * x01.sum()
-        return out
+        return out + 0.0 * x01.sum() if x01.requires_grad else out
 
     return forward
 
