@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from vizcore.cli import weights_arg
 from vizcore.cli.registry import CLIError, command
 
 _MAP_SIDE = 16  # side of the downsampled map printed in JSON
@@ -14,9 +15,7 @@ _MAP_SIDE = 16  # side of the downsampled map printed in JSON
 
 def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="small_cnn", help="zoo model name (default small_cnn)")
-    p.add_argument("--weights", default="trained",
-                   help="trained (ConvScope's default model: small_cnn, se_resnet_small) | random | pretrained | "
-                        "checkpoint path")
+    p.add_argument("--weights", default="trained", help=f"{weights_arg.HELP} (default trained)")
     p.add_argument("--image", help="sample photo name (e.g. chelsea), an image file, or shapes:INDEX")
     p.add_argument("--method", default="gradcam", help="one method for the map; see --methods for the choices")
     p.add_argument("--methods", help="comma list for --localisation/--sanity (default: gradcam,gradcam_pp,layercam,"
@@ -27,17 +26,6 @@ def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=int, default=200, help="shapes images for --localisation (default 200)")
     p.add_argument("--sanity", action="store_true", help="cascading randomisation: rank correlations per step")
     p.add_argument("--steps", type=int, default=8, help="layer groups for --sanity (default 8)")
-
-
-def _weights(model: str, weights: str) -> str:
-    if weights != "trained":
-        return weights
-    from vizcore.lab.default_model import DEFAULT_CONFIGS, default_model
-
-    if model not in DEFAULT_CONFIGS:
-        raise CLIError(f"expected --weights random, pretrained or a checkpoint path for {model}, got 'trained' "
-                       f"(ConvScope's default trained models: {', '.join(DEFAULT_CONFIGS)})")
-    return str(default_model(model=model))
 
 
 def _image(spec: str | None, name: str):
@@ -93,11 +81,11 @@ def run(args: argparse.Namespace) -> dict:
     from vizcore.models import registry as zoo
 
     entry = zoo.get_entry(args.model)
-    weights = _weights(args.model, args.weights)
+    weights, _ = weights_arg.resolve(args.model, args.weights)
     model = attr.prepare(attr.load_model(args.model, weights))
     layer = args.layer or entry.cam_layer
     names = attr.class_names(args.model, weights, attr.num_outputs(model) or entry.num_classes)
-    head = {"model": args.model, "weights": "trained" if args.weights == "trained" else weights, "layer": layer}
+    head = {"model": args.model, "weights": args.weights, "layer": layer}
     if args.localisation:
         if not 1 <= args.n <= 5000:
             raise CLIError(f"expected --n between 1 and 5000, got {args.n}")

@@ -10,34 +10,19 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from vizcore.cli import weights_arg
 from vizcore.cli.registry import CLIError, command
 
 
 def _add_model(p: argparse.ArgumentParser, default: str) -> None:
     p.add_argument("--model", default=default, help=f"zoo model name (default {default})")
-    p.add_argument("--weights", default="random",
-                   help="random | trained (ConvScope's default model: small_cnn, se_resnet_small) | pretrained | "
-                        "checkpoint path")
+    p.add_argument("--weights", default="random", help=f"{weights_arg.HELP} (default random)")
 
 
 def load_model(name: str, weights: str) -> tuple[Any, str]:
-    """(model in eval mode, a label saying where the weights come from)."""
-    from vizcore.models import weights as mweights
-
-    if weights == "trained":
-        from vizcore.lab.default_model import DEFAULT_CONFIGS, default_model
-
-        if name not in DEFAULT_CONFIGS:
-            raise CLIError(f"expected --weights trained only for {', '.join(DEFAULT_CONFIGS)} (ConvScope's default "
-                           f"models), got it for {name}")
-        path = default_model(model=name)
-        meta = mweights.checkpoint_meta(path) or {}
-        return mweights.load_trained(path, model=name), f"trained on shapes (val. accuracy {meta.get('val_acc')})"
-    if weights in ("random", "pretrained"):
-        return mweights.load_model(name, weights), "random (untrained)" if weights == "random" else "pretrained"
-    if not Path(weights).is_file():
-        raise CLIError(f"expected --weights random, trained, pretrained or a checkpoint file, got {weights!r}")
-    return mweights.load_model(name, weights), f"checkpoint {weights}"
+    """(model in eval mode, a label saying where the weights come from): :mod:`vizcore.cli.weights_arg`."""
+    model, _, label = weights_arg.load(name, weights)
+    return model, label
 
 
 def _image(spec: str):

@@ -39,7 +39,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def _load_commands() -> None:
     # Importing the command modules registers them (once: Python caches modules).
-    from vizcore.cli import cam, data, geometry, inspect_cmds, lab, models, power, rf, scaling, train  # noqa: F401
+    from vizcore.cli import attack, cam, data, geometry, inspect_cmds, lab, models, power, rf, scaling, train  # noqa: F401
 
 
 def describe_error(exc: BaseException) -> str:
