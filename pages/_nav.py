@@ -49,6 +49,10 @@ SECTIONS: dict[str, list[PageInfo]] = {
         PageInfo("pages/se_attention.py", "SE Attention", ":material/tune:",
                  "Squeeze-and-excitation gates for your image and per class (the SENet paper's analysis on your "
                  "data), and what switching them off costs."),
+        PageInfo("pages/adversarial.py", "Adversarial examples", ":material/gpp_maybe:",
+                 "Perturbations too small to see that flip a model's answer: FGSM, PGD and same-size noise on your "
+                 "image, how the explanation moves, accuracy against ε, the smallest ε that flips each image, and "
+                 "what adversarial training costs and buys."),
     ],
     "Training": [
         PageInfo("pages/training_lab.py", "Training Lab", ":material/model_training:",
