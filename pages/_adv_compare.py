@@ -14,7 +14,7 @@ from vizcore.inspect.top_patches import load_labelled
 from vizcore.lab.queue import get_lab
 from vizcore.models import registry as zoo
 from vizcore.models import weights as mweights
-from vizcore.robust import sweep
+from vizcore.robust.evaluate import sweep
 from vizcore.train.config import TrainConfig
 
 EPS_255 = (0, 2, 4, 8, 12, 16)  # Linf radii of the comparison, in steps of 1/255

@@ -32,10 +32,11 @@ FORM_KEYS: dict[str, str] = {
     "mixup_alpha": "lab_mixup", "cutmix_alpha": "lab_cutmix", "mix_prob": "lab_mix_prob", "augment": "lab_augment",
     "randaugment_n": "lab_ra_n", "randaugment_m": "lab_ra_m", "distill_T": "lab_T", "distill_alpha": "lab_alpha",
     "transfer": "lab_transfer", "backbone_lr_mult": "lab_backbone_mult", "time_budget_s": "lab_time_budget",
-    "keep_epochs": "lab_keep_epochs",
+    "keep_epochs": "lab_keep_epochs", "adv_train": "lab_adv_train", "adv_eps": "lab_adv_eps",
+    "adv_steps": "lab_adv_steps", "robust_eval": "lab_robust_eval",
 }
 _INTS = {"epochs", "batch_size", "train_size", "val_size", "image_size", "seed", "data_seed", "randaugment_n",
-         "randaugment_m", "time_budget_s", "keep_epochs"}
+         "randaugment_m", "time_budget_s", "keep_epochs", "adv_steps", "robust_eval"}
 
 
 def models() -> list[str]:
@@ -57,6 +58,9 @@ def _put(field: str, value: Any) -> None:
     if field == "data_seed":
         st.session_state[OTHER_IMAGES_KEY] = value is None
         value = 0 if value is None else value
+    if field == "adv_eps":  # the slider counts steps of 1/255
+        st.session_state[FORM_KEYS[field]] = int(round(float(value) * 255))
+        return
     st.session_state[FORM_KEYS[field]] = (int(value) if field in _INTS
                                           else float(value) if isinstance(value, float) else value)
 
@@ -73,7 +77,7 @@ def config_form(finished: dict[str, str]) -> TrainConfig | None:
     st.caption("Tricks, grouped as the paper groups them (§3 efficient training, §4 model tweaks, §5 training "
                "refinements), plus data augmentation, knowledge distillation and transfer learning.")
     tabs = st.tabs(["Optimizer", "Efficient training", "Model tweaks", "Training refinements", "Data augmentation",
-                    "Knowledge distillation", "Transfer learning"])
+                    "Knowledge distillation", "Transfer learning", "Robustness"])
     v: dict[str, Any] = {}  # fields passed on as they are (numbers as floats)
     with tabs[0]:
         v.update(_optimizer_tab())
@@ -89,6 +93,8 @@ def config_form(finished: dict[str, str]) -> TrainConfig | None:
         teacher = _distillation_tab(v, finished)
     with tabs[6]:
         transfer, transfer_from = _transfer_tab(v, finished)
+    with tabs[7]:
+        v.update(_robustness_tab())
     time_budget, keep_epochs = _sidebar_limits()
     with user_errors("This configuration cannot run: "):
         return TrainConfig(
@@ -97,6 +103,7 @@ def config_form(finished: dict[str, str]) -> TrainConfig | None:
             batch_size=int(run["batch_size"]), seed=int(run["seed"]),
             data_seed=None if run["per_run"] else int(run["data_seed"]), augment=augment, augment_pipeline=aug_pipeline,
             randaugment_n=int(v.pop("randaugment_n")), randaugment_m=int(v.pop("randaugment_m")),
+            adv_steps=int(v.pop("adv_steps")), robust_eval=int(v.pop("robust_eval")),
             distill_teacher=teacher, transfer=transfer,
             transfer_from=transfer_from if transfer != "none" else None, time_budget_s=float(time_budget),
             data_root=run["data_root"], keep_epochs=int(keep_epochs),
@@ -209,6 +216,21 @@ def _refinements_tab() -> dict[str, Any]:
     v["mix_prob"] = c4.slider("Mix probability", 0.0, 1.0, step=0.1, key="lab_mix_prob",
                               help=_h("mix_prob"))
     return v
+
+
+def _robustness_tab() -> dict[str, Any]:
+    """Adversarial training (Madry et al. 2018; Wong, Rice & Kolter 2020) and the PGD accuracy logged each epoch."""
+    c1, c2, c3, c4 = st.columns(4)
+    adv = c1.selectbox("Adversarial training", train_config.ADV_TRAINS, key="lab_adv_train", help=_h("adv_train"))
+    eps255 = c2.slider("ε (steps of 1/255)", 1, 32, key="lab_adv_eps", help=_h("adv_eps"))
+    steps = c3.number_input("PGD steps", 1, train_config.MAX_ADV_STEPS, key="lab_adv_steps",
+                            disabled=adv != "pgd", help=_h("adv_steps"))
+    robust_eval = c4.number_input("Images attacked each epoch", 0, 2000, step=64, key="lab_robust_eval",
+                                  help=_h("robust_eval"))
+    st.caption("The run trains on each batch's worst case inside the ε ball and reports its accuracy under PGD-10 "
+               "after every epoch; if that accuracy collapses while clean accuracy holds, the run says "
+               "\"catastrophic overfitting\". See the Adversarial examples page for what the attacks do.")
+    return {"adv_train": adv, "adv_eps": eps255 / 255, "adv_steps": int(steps), "robust_eval": int(robust_eval)}
 
 
 def _augmentation_tab(v: dict[str, Any]) -> tuple[str, str | None]:

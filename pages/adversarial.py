@@ -18,7 +18,9 @@ from vizcore.figures import robust as figs
 from vizcore.inspect.top_patches import load_labelled
 from vizcore.models import registry as zoo
 from vizcore.models import weights as mweights
-from vizcore.robust import attack, drift, min_eps, sweep
+from vizcore.robust.attacks import attack
+from vizcore.robust.drift import drift
+from vizcore.robust.evaluate import min_eps, sweep
 
 METHODS = {"fgsm": "FGSM (one step)", "pgd": "PGD (projected steps)", "noise": "Random noise (the baseline)"}
 NORMS = {"linf": "L∞ (every pixel moves at most ε)", "l2": "L2 (the whole change has length ε)"}

@@ -11,7 +11,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from vizcore.models.preprocess import Preprocess
-from vizcore.robust import attack, attacks, drift, min_eps, perturb, spearman, steps, sweep, top_iou
+from vizcore.robust import attacks, steps
+from vizcore.robust.attacks import attack
+from vizcore.robust.drift import drift, spearman, top_iou
+from vizcore.robust.evaluate import min_eps, sweep
+from vizcore.robust.steps import perturb
 
 PREP = Preprocess(3, (0.5,), (0.5,))
 

@@ -12,6 +12,7 @@ Modules for use from outside (``__all__``):
 * ``augment`` — the Augmentation Lab: mixed labels, pixel statistics, what a pipeline does to a model
 * ``training`` — LR schedules, live curves, bands over seeds, comparisons, paper vs measured, shape bias
 * ``scaling`` — model tweaks and model scaling: cost and accuracy
+* ``robust`` — adversarial examples: the attack on one image, accuracy against ε, flipping radii, drift
 
 Internal: ``palette`` (the one colour palette and its helpers, which every figure module uses).
 
@@ -19,5 +20,5 @@ The modules are imported on use, never here.
 
 Every figure has a title, axis labels and units. May import: plotly, numpy and (for typing) any vizcore module."""
 
-__all__ = ["arch", "attribution", "augment", "features", "geometry", "images", "receptive_field", "scaling", "se",
-           "training"]
+__all__ = ["arch", "attribution", "augment", "features", "geometry", "images", "receptive_field", "robust", "scaling",
+           "se", "training"]

@@ -24,7 +24,7 @@ from typing import Any
 
 from vizcore.core import io as vio
 from vizcore.core import paths
-from vizcore.train.config import TrainConfig
+from vizcore.train.config import ROBUST_EVAL_DEFAULT, TrainConfig
 
 MAX_ARMS = 8  # a grid of 3 tricks; more would not finish in minutes on a CPU
 MAX_SEEDS = 10  # repeats per arm
@@ -93,6 +93,12 @@ TRICKS: dict[str, Trick] = {t.key: t for t in (
           lambda c: {"augment": "none"}, lambda c: {"augment": c.augment if c.augment != "none" else "flip_crop"},
           lambda c: c.augment != "none"),
     *(_tweak(f) for f in ("b", "c", "d")),
+    Trick("adv_train", "adversarial training (FGSM-RS; both arms attacked with PGD-10 each epoch)",
+          "robustness",
+          lambda c: {"adv_train": "none", "robust_eval": c.robust_eval or ROBUST_EVAL_DEFAULT},
+          lambda c: {"adv_train": c.adv_train if c.adv_train != "none" else "fgsm_rs",
+                     "robust_eval": c.robust_eval or ROBUST_EVAL_DEFAULT},
+          lambda c: c.adv_train != "none"),
     Trick("distillation", "knowledge distillation", "knowledge distillation",
           lambda c: {"distill_teacher": None}, lambda c: {"distill_teacher": _need_teacher(c)},
           lambda c: c.distill_teacher is not None, "distillation"),

@@ -28,10 +28,15 @@ class RunResult:
     time_s: float  # wall time of the completed epochs, s
     throughput: float  # mean training images / s (NaN when unknown)
     load: float = math.nan  # the server's load per core while it ran (mean over its epochs; NaN when unknown)
+    robust_acc: tuple[float, ...] = ()  # PGD-10 accuracy per completed epoch, in % (runs with robust_eval)
 
     @property
     def final(self) -> float:
         return self.val_acc[-1] if self.val_acc else math.nan
+
+    @property
+    def final_robust(self) -> float:
+        return self.robust_acc[-1] if self.robust_acc else math.nan
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,9 @@ class ArmSummary:
     time_s: float  # mean wall time per done run, s (depends on the server's load, not only on the trick)
     throughput: float  # mean training images / s over done runs
     load: float = math.nan  # mean server load per core while the done runs trained
+    robust: Interval | None = None  # mean and t-interval of final PGD-10 accuracy (%) over done seeds that measured it
+    robust_values: tuple[float, ...] = ()  # those seeds' final PGD-10 accuracy, %
+    robust_seeds: tuple[int, ...] = ()  # and their seeds
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,7 @@ class Summary:
     rows: tuple[ArmSummary, ...]  # baseline first
     differences: tuple[Difference, ...]  # each non-baseline arm vs the baseline (arms with >= 1 done run)
     bands: dict[str, Band]  # arm -> validation accuracy band over epochs (done runs, and running ones so far)
+    robust_differences: tuple[Difference, ...] = ()  # the same for accuracy under PGD-10 (arms that measured it)
 
 
 def summarize(arms: Sequence[str], results: Iterable[RunResult], confidence: float = 0.95) -> Summary:
@@ -71,22 +80,31 @@ def summarize(arms: Sequence[str], results: Iterable[RunResult], confidence: flo
         rs = by_arm[a]
         done = sorted((r for r in rs if r.status == "done" and r.val_acc), key=lambda r: r.seed)
         vals = tuple(r.final for r in done)
+        rob = [r for r in done if r.robust_acc]
+        rvals = tuple(r.final_robust for r in rob)
         rows.append(ArmSummary(
             a, mean_interval(vals, confidence, PERCENT) if vals else None, tuple(r.seed for r in done), vals,
             sum(r.status in ("queued", "running") for r in rs),
             sum(r.status in ("cancelled", "diverged", "failed", "interrupted") for r in rs),
-            _mean([r.time_s for r in done]), _mean([r.throughput for r in done]), _mean([r.load for r in done])))
+            _mean([r.time_s for r in done]), _mean([r.throughput for r in done]), _mean([r.load for r in done]),
+            mean_interval(rvals, confidence, PERCENT) if rvals else None, rvals, tuple(r.seed for r in rob)))
         curves = [list(r.val_acc) for r in rs if r.val_acc and r.status in ("done", "running")]
         if curves:
             bands[a] = band(curves, confidence, bounds=PERCENT)
-    diffs = []
+    diffs, rdiffs = [], []
     base = rows[0] if rows else None
     if base is not None and base.values:
         for row in rows[1:]:
             if row.values:
                 diffs.append(compare(base.values, row.values, seeds_a=base.seeds, seeds_b=row.seeds,
                                      name_a=base.arm, name_b=row.arm, confidence=confidence, bounds=PERCENT))
-    return Summary(tuple(rows), tuple(diffs), bands)
+    if base is not None and base.robust_values:
+        for row in rows[1:]:
+            if row.robust_values:
+                rdiffs.append(compare(base.robust_values, row.robust_values, seeds_a=base.robust_seeds,
+                                      seeds_b=row.robust_seeds, name_a=base.arm, name_b=row.arm,
+                                      confidence=confidence, bounds=PERCENT))
+    return Summary(tuple(rows), tuple(diffs), bands, tuple(rdiffs))
 
 
 def _mean(xs: Sequence[float]) -> float:
@@ -98,14 +116,17 @@ def table_rows(summary: Summary) -> list[dict[str, Any]]:
     """The comparison table as plain rows (for a dataframe, CSV or JSON). Every column has one type: numbers
     are floats (NaN where not measured yet), the interval is text."""
     out = []
+    robust = any(r.robust_values for r in summary.rows)
     for r in summary.rows:
         acc = r.accuracy
+        extra = {"accuracy under PGD-10 (%)": r.robust.text() if r.robust is not None else "not measured"} if robust else {}
         out.append({
             "configuration": r.arm,
             "final val accuracy (%)": acc.text() if acc is not None else "no finished run yet",
             "mean (%)": acc.mean if acc else math.nan,
             "95% low (%)": acc.low if acc else math.nan,
             "95% high (%)": acc.high if acc else math.nan,
+            **extra,
             "seeds done": len(r.seeds),
             "pending": r.pending,
             "failed/cancelled": r.failed,
@@ -143,9 +164,11 @@ def difference_rows(summary: Summary) -> list[dict[str, Any]]:
         return missing if v is None or not math.isfinite(v) else format(v, fmt)
 
     rows = []
-    for d in summary.differences:
+    robust = bool(summary.robust_differences)
+    for metric, d in [("clean", d) for d in summary.differences] + [("under PGD-10", d) for d in summary.robust_differences]:
         missing = {"can't tell": "one seed", "no variation": "no spread"}.get(d.decision, "—")
         rows.append({
+            **({"accuracy": metric} if robust else {}),
             "A (baseline)": d.name_a, "B": d.name_b, "B − A (points)": float(d.diff),
             "95% interval (points)": (f"{d.low:+.2f} to {d.high:+.2f}" if math.isfinite(d.low) else missing),
             "p-value": num(d.p_value, ".3f", missing), "test": d.test, "effect size": num(d.effect_size, ".2f", missing),
@@ -169,9 +192,10 @@ def results(store: Any, exp: Experiment) -> list[RunResult]:
         else:
             t = float(epochs[-1].get("elapsed_s", math.nan)) if epochs else math.nan
         loads = [float(e["load"]) for e in epochs if isinstance(e.get("load"), (int, float))]
+        robust = tuple(100.0 * float(e["robust_acc"]) for e in epochs if isinstance(e.get("robust_acc"), (int, float)))
         out.append(RunResult(r["arm"], int(r["seed"]), rec.status,
                              tuple(100.0 * float(e["val_acc"]) for e in epochs), float(t),
-                             sum(tput) / len(tput) if tput else math.nan, _mean(loads)))
+                             sum(tput) / len(tput) if tput else math.nan, _mean(loads), robust))
     return out
 
 
