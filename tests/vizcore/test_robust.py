@@ -243,11 +243,13 @@ def test_min_eps_finds_the_analytic_flip_radius() -> None:
 
 
 def test_each_minimal_eps_flips_and_a_slightly_smaller_one_does_not() -> None:
-    model = tiny_cnn(2)
+    model = tiny_cnn(3)
     x = torch.rand(5, 3, 8, 8, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
+        model[-1].weight.mul_(20)  # confident enough that small ε decide
         y = model((x - 0.5) / 0.5).argmax(1)  # right before the attack
     r = min_eps(model, PREP, x, y, method="pgd", steps=5, max_eps=0.5, tol=0.004)
+    assert not r.never.any() and not r.already_wrong.any() and len(set(r.eps.tolist())) > 2
     for i in np.nonzero(~r.never)[0]:
         xi, yi = x[i:i + 1], y[i:i + 1]
 

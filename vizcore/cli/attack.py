@@ -21,7 +21,7 @@ def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eps", default="8/255", help="radius in pixel units, e.g. 0.03 or 8/255; a comma list "
                                                   "(0,0.01,0.03) prints an accuracy sweep (default 8/255)")
     p.add_argument("--steps", type=int, default=10, help="PGD steps (default 10, at most 1000)")
-    p.add_argument("--step-size", type=float, help="PGD step (default 2.5 eps / steps)")
+    p.add_argument("--step-size", type=float, help="PGD step (default 2.5 eps / steps; one --eps only)")
     p.add_argument("--norm", default="linf", help="linf | l2 (default linf)")
     p.add_argument("--random-start", action="store_true", help="start from a random point of the ball (FGSM: FGSM-RS)")
     p.add_argument("--target", help="class index or name to push every image towards (default: untargeted)")

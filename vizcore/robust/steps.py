@@ -129,6 +129,8 @@ def perturb(forward: Forward, x: torch.Tensor, labels: torch.Tensor, eps: EpsArg
     """
     check_choice("method", method, STEP_METHODS)
     check_choice("norm", norm, NORMS)
+    if not isinstance(eps, torch.Tensor):
+        check_eps(eps, norm, tuple(x.shape))
     if method == "fgsm":
         steps, size, start = 1, eps, False
     elif method == "fgsm_rs":
