@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from vizcore.cli.main import main
-from vizcore.robust import attack
+from vizcore.robust.attacks import attack
 
 
 @pytest.fixture(autouse=True)
