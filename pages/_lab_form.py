@@ -33,7 +33,7 @@ FORM_KEYS: dict[str, str] = {
     "randaugment_n": "lab_ra_n", "randaugment_m": "lab_ra_m", "distill_T": "lab_T", "distill_alpha": "lab_alpha",
     "transfer": "lab_transfer", "backbone_lr_mult": "lab_backbone_mult", "time_budget_s": "lab_time_budget",
     "keep_epochs": "lab_keep_epochs", "adv_train": "lab_adv_train", "adv_eps": "lab_adv_eps",
-    "adv_steps": "lab_adv_steps", "robust_eval": "lab_robust_eval",
+    "adv_steps": "lab_adv_steps", "adv_warmup_epochs": "lab_adv_warmup", "robust_eval": "lab_robust_eval",
 }
 _INTS = {"epochs", "batch_size", "train_size", "val_size", "image_size", "seed", "data_seed", "randaugment_n",
          "randaugment_m", "time_budget_s", "keep_epochs", "adv_steps", "robust_eval"}
@@ -220,17 +220,20 @@ def _refinements_tab() -> dict[str, Any]:
 
 def _robustness_tab() -> dict[str, Any]:
     """Adversarial training (Madry et al. 2018; Wong, Rice & Kolter 2020) and the PGD accuracy logged each epoch."""
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4, c5 = st.columns(5)
     adv = c1.selectbox("Adversarial training", train_config.ADV_TRAINS, key="lab_adv_train", help=_h("adv_train"))
     eps255 = c2.slider("ε (steps of 1/255)", 1, 32, key="lab_adv_eps", help=_h("adv_eps"))
     steps = c3.number_input("PGD steps", 1, train_config.MAX_ADV_STEPS, key="lab_adv_steps",
                             disabled=adv != "pgd", help=_h("adv_steps"))
-    robust_eval = c4.number_input("Images attacked each epoch", 0, 2000, step=64, key="lab_robust_eval",
+    warm = c4.number_input("ε warmup (epochs)", 0.0, float(train_config.MAX_EPOCHS), step=0.5, key="lab_adv_warmup",
+                           disabled=adv == "none", help=_h("adv_warmup_epochs"))
+    robust_eval = c5.number_input("Images attacked each epoch", 0, 2000, step=64, key="lab_robust_eval",
                                   help=_h("robust_eval"))
     st.caption("The run trains on each batch's worst case inside the ε ball and reports its accuracy under PGD-10 "
                "after every epoch; if that accuracy collapses while clean accuracy holds, the run says "
                "\"catastrophic overfitting\". See the Adversarial examples page for what the attacks do.")
-    return {"adv_train": adv, "adv_eps": eps255 / 255, "adv_steps": int(steps), "robust_eval": int(robust_eval)}
+    return {"adv_train": adv, "adv_eps": eps255 / 255, "adv_steps": int(steps), "adv_warmup_epochs": float(warm),
+            "robust_eval": int(robust_eval)}
 
 
 def _augmentation_tab(v: dict[str, Any]) -> tuple[str, str | None]:

@@ -47,7 +47,8 @@ def test_config_fields_checks_and_the_evaluated_images() -> None:
 def test_the_training_step_trains_on_the_attack_of_its_batch(monkeypatch) -> None:
     # the images the model's forward sees in a step: the clean batch, then (adversarial training) the attack's
     # forwards, then the training forward on images inside the ε ball but not the clean ones
-    cfg = tiny_config(train_size=32, batch_size=16, adv_train="pgd", adv_eps=4 / 255, adv_steps=3, robust_eval=0)
+    cfg = tiny_config(train_size=32, batch_size=16, adv_train="pgd", adv_eps=4 / 255, adv_steps=3, robust_eval=0,
+                      adv_warmup_epochs=0.0)
     r = engine.Run(cfg, data=(tiny_data(32), tiny_data(16, seed=1)))
     state = r._setup()
     seen: list[torch.Tensor] = []
@@ -104,6 +105,16 @@ def test_robust_accuracy_equals_captums_pgd_with_the_same_start() -> None:
     assert ours == pytest.approx(theirs.adversarial_accuracy, abs=1.5 / 64)
     assert 0.0 < ours < 1.0
     assert adv.robust_accuracy(model, x, y, prep.normalize, 1e-7) == 1.0  # no room to move: the clean answer
+
+
+def test_eps_grows_over_its_warmup_then_stays() -> None:
+    eps, spe = 8 / 255, 10
+    got = [adv.adv_eps_at(eps, 1.5, step, spe) for step in range(20)]
+    assert got[0] == pytest.approx(eps / 15) and got[14] == pytest.approx(eps) and got[19] == pytest.approx(eps)
+    assert all(b > a for a, b in zip(got[:14], got[1:15]))  # linear rise over 15 steps
+    assert adv.adv_eps_at(eps, 0.0, 0, spe) == eps  # no warmup: the full ε from the first step
+    with pytest.raises(ValueError, match="expected adv_warmup_epochs"):
+        TrainConfig(adv_train="fgsm_rs", epochs=2, adv_warmup_epochs=3.0)
 
 
 def _ev(epoch: int, val: float, rob: float) -> dict:

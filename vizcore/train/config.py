@@ -113,6 +113,8 @@ class TrainConfig:
                                      legacy="none")
     adv_eps: float = _field(8 / 255, "adversarial training: L∞ radius ε in pixel units (8/255 ≈ 0.031)", legacy=8 / 255)
     adv_steps: int = _field(7, "adversarial training with pgd: steps per batch, each of 2.5 ε / steps", legacy=7)
+    adv_warmup_epochs: float = _field(1.0, "adversarial training: ε grows linearly from 0 to adv_eps over this many "
+                                           "epochs (0 = full ε from the first step)", legacy=1.0)
     robust_eval: int = _field(0, "validation images attacked with PGD-10 at adv_eps after every epoch (0 = "
                                  f"{ROBUST_EVAL_DEFAULT} with adversarial training, else none)", legacy=0)
     seed: int = _field(0, "seeds data order, augmentation, mixing and the model's initial weights")
@@ -182,6 +184,7 @@ class TrainConfig:
         check_choice("adv_train", self.adv_train, ADV_TRAINS)
         check_range("adv_eps", self.adv_eps, 0.0, 0.5, lo_open=True)
         check_range("adv_steps", self.adv_steps, 1, MAX_ADV_STEPS, integer=True)
+        check_range("adv_warmup_epochs", self.adv_warmup_epochs, 0.0, float(self.epochs))
         check_range("robust_eval", self.robust_eval, 0, MAX_VAL_SIZE, integer=True)
         if self.adv_train != "none" and (self.mixup_alpha > 0 or self.cutmix_alpha > 0):
             raise ValueError(f"expected mixup_alpha and cutmix_alpha 0 with adversarial training (the attack needs "

@@ -127,10 +127,11 @@ def train_step(state: TrainState, idx: torch.Tensor) -> tuple[torch.Tensor, torc
     if state.aug.mixes:  # mixed in [0, 1] pixel space, before normalisation
         x01, target, _ = mix_batch(x01, yb, state.num_classes, state.aug, state.aug_gen)
     if cfg.adv_train != "none":  # the batch's worst case in the ε ball replaces it (Madry et al. 2018)
-        from vizcore.train.adversarial import adversarial_batch
+        from vizcore.train.adversarial import adv_eps_at, adversarial_batch
 
-        x01 = adversarial_batch(state.model, state.to_input, x01, yb, cfg.adv_train, cfg.adv_eps, cfg.adv_steps,
-                                state.aug_gen)
+        x01 = adversarial_batch(state.model, state.to_input, x01, yb, cfg.adv_train,
+                                adv_eps_at(cfg.adv_eps, cfg.adv_warmup_epochs, state.step, state.steps_per_epoch),
+                                cfg.adv_steps, state.aug_gen)
     with state.autocast():
         out = state.model(state.to_input(x01))
         if state.teacher is not None:
