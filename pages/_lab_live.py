@@ -78,7 +78,8 @@ def _watch_body(lab) -> None:
     if snap.has_curves:
         st.plotly_chart(figures.live_curves_figure(
             s["step"], s["loss"], s["lr"], s["throughput"], e["epoch"], e["train_loss"], e["val_loss"],
-            e["train_acc"], e["val_acc"], title=f"Live curves of {snap.name}"), key="lab_live_chart")
+            e["train_acc"], e["val_acc"], title=f"Live curves of {snap.name}", robust_acc=e.get("robust_acc", ())),
+            key="lab_live_chart")
     elif snap.finished:
         st.caption("No curves: the run ended before its first logged step.")
     else:

@@ -37,6 +37,7 @@ SLOW_BY_NAME = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups off the items
 def pytest_collection_modifyitems(session, config, items) -> None:
     """Every browser test is slow (a real server and Chromium); so are the tests named in SLOW_BY_NAME. The
     browser tests run in one test process, one after the other (`--dist loadgroup`): they share one server, and

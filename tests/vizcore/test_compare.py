@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from vizcore.lab.stats import band, compare, mean_interval, t_half_width
+from vizcore.lab.bands import band
+from vizcore.lab.stats import compare, mean_interval, t_half_width
 
 A = [80.1, 81.3, 79.8, 80.6]
 B = [81.0, 82.2, 80.9, 81.9]

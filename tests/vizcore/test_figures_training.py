@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vizcore.figures import training as figures
-from vizcore.lab.stats import band
+from vizcore.lab.bands import band
 
 
 def _labelled(fig) -> None:

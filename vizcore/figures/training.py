@@ -40,10 +40,12 @@ def lr_schedule_figure(lrs, steps_per_epoch: int | None = None, warmup_steps: in
 
 
 def live_curves_figure(steps=(), step_loss=(), step_lr=(), step_throughput=(), epochs=(), train_loss=(),
-                       val_loss=(), train_acc=(), val_acc=(), title: str = "Training curves") -> go.Figure:
+                       val_loss=(), train_acc=(), val_acc=(), title: str = "Training curves",
+                       robust_acc=()) -> go.Figure:
     """Four panels of one run: loss (per step and per epoch), accuracy % (per epoch), LR and throughput.
 
-    steps / step_*: shape (n_steps,) sampled per optimizer step; epochs / train_* / val_*: shape (n_epochs,).
+    steps / step_*: shape (n_steps,) sampled per optimizer step; epochs / train_* / val_* / robust_acc (validation
+    accuracy under PGD-10, when the run measures it): shape (n_epochs,).
     Built from one layout dict rather than ``plotly.subplots.make_subplots``, and not re-validated: this figure is
     redrawn every second while a run trains, and both cost far more than the data.
     """
@@ -71,6 +73,7 @@ def live_curves_figure(steps=(), step_loss=(), step_lr=(), step_throughput=(), e
     add(epoch_x, val_loss, "val loss (epoch)", "", PALETTE[1], "lines+markers", "dot")
     add(epochs, train_acc, "train accuracy", "2", PALETTE[0], "lines+markers")
     add(epochs, val_acc, "val accuracy", "2", PALETTE[1], "lines+markers")
+    add(epochs, robust_acc, "val accuracy under PGD-10", "2", PALETTE[4], "lines+markers", "dash")
     add(steps, step_lr, "LR", "3", PALETTE[2])
     add(steps, step_throughput, "throughput", "4", PALETTE[3])
     left, right, top, bottom = [0.0, 0.45], [0.55, 1.0], [0.62, 1.0], [0.0, 0.38]
@@ -98,7 +101,7 @@ def band_curves_figure(bands: dict, metric: str = "validation accuracy", unit: s
                        title: str | None = None) -> go.Figure:
     """Overlaid mean curve per configuration with its confidence band over seeds.
 
-    bands: {config name: vizcore.lab.stats.Band} (x = epochs; mean/low/high shape (n_epochs,)).
+    bands: {config name: vizcore.lab.bands.Band} (x = epochs; mean/low/high shape (n_epochs,)).
     """
     fig = go.Figure()
     for i, (name, b) in enumerate(bands.items()):

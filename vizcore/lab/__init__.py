@@ -10,6 +10,7 @@ Modules for use from outside (``__all__``):
 * ``experiment`` — a few configurations ("arms"), each repeated over seeds, and their comparison
 * ``results`` — an experiment's per-arm summaries over seeds, the A/B verdict, shape bias rows
 * ``stats`` — intervals, significance tests and a plain verdict over seeds
+* ``bands`` — mean curves over seeds with a t-interval band per epoch
 * ``power`` — how many seeds an A/B needs, from the measured seed-to-seed spread
 * ``reference`` — the Bag of Tricks paper's ImageNet tables as per-trick deltas
 * ``default_model`` — the default trained model every page can use offline
@@ -23,5 +24,5 @@ The modules are imported on use, never here.
 
 May import: vizcore.core, vizcore.models, vizcore.data, vizcore.arch, vizcore.inspect, vizcore.train."""
 
-__all__ = ["default_model", "experiment", "history", "monitor", "power", "queue", "reference", "results", "scaling",
-           "stats", "store", "trained"]
+__all__ = ["bands", "default_model", "experiment", "history", "monitor", "power", "queue", "reference", "results",
+           "scaling", "stats", "store", "trained"]

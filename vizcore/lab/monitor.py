@@ -72,7 +72,12 @@ class Snapshot:
             return f"{self.name}: {words}"
         acc = self.epochs_data.get("val_acc") or []
         tail = f"; final val accuracy {acc[-1]:.1f}%" if self.status == "done" and acc else ""
+        rob = self.epochs_data.get("robust_acc") or []
+        if self.status == "done" and rob:
+            tail += f", under PGD-10 attack {rob[-1]:.1f}%"
         msg = f" — {self.message}" if self.message and self.status != "done" else ""
+        if self.status == "done" and "catastrophic overfitting" in self.message:
+            msg = " — " + self.message[self.message.index("catastrophic overfitting"):]
         return f"{self.name}: {words} after {format_seconds(self.elapsed_s)}{tail}{msg}"
 
 
@@ -118,6 +123,8 @@ def snapshot(store: Any, run_id: str, max_points: int = 400, now: float | None =
         ep_cols[k] = [float(e.get(k, math.nan)) for e in epochs]
     for k in ("train_acc", "val_acc"):  # stored in [0, 1]; shown in %
         ep_cols[k] = [100.0 * float(e.get(k, math.nan)) for e in epochs]
+    if any("robust_acc" in e for e in epochs):  # adversarial training or robust_eval: PGD-10 accuracy, %
+        ep_cols["robust_acc"] = [100.0 * float(e.get("robust_acc", math.nan)) for e in epochs]
     return Snapshot(rec.id, rec.name, rec.status, rec.message, fraction, step, total, rec.epochs_done, cfg.epochs,
                     float(elapsed), float(eta), step_cols, ep_cols, rec.status == "running" and not steps)
 

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vizcore.lab.bands import Band, band
 from vizcore.lab.experiment import Experiment, Plan
-from vizcore.lab.stats import MIN_SEEDS_TO_DECIDE, Band, Difference, Interval, band, compare, mean_interval
+from vizcore.lab.stats import MIN_SEEDS_TO_DECIDE, Difference, Interval, compare, mean_interval
 
 PERCENT = (0.0, 100.0)  # accuracy and shape bias, in %
 
