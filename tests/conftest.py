@@ -37,13 +37,28 @@ SLOW_BY_NAME = {
 }
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups off the items
+def pytest_itemcollected(item) -> None:
+    """The browser tests run in one test process, one after the other (`--dist loadgroup`): they share one
+    server, and the class test must meet it fresh (tests/e2e/conftest.py puts it first). Marked as each test is
+    collected, before pytest-xdist reads the groups."""
+    if item.nodeid.startswith("tests/e2e/"):
+        item.add_marker(pytest.mark.xdist_group("browser"))
+
+
 def pytest_collection_modifyitems(session, config, items) -> None:
-    """Every browser test is slow (a real server and Chromium); so are the tests named in SLOW_BY_NAME. The
-    browser tests run in one test process, one after the other (`--dist loadgroup`): they share one server, and
-    the class test must meet it fresh (tests/e2e/conftest.py puts it first)."""
+    """Every browser test is slow (a real server and Chromium); so are the tests named in SLOW_BY_NAME."""
     for item in items:
-        if item.nodeid.startswith("tests/e2e/"):
-            item.add_marker(pytest.mark.xdist_group("browser"))
         if item.nodeid.startswith("tests/e2e/") or item.nodeid.split("[")[0] in SLOW_BY_NAME:
             item.add_marker(pytest.mark.slow)
+
+
+def pytest_collection_finish(session) -> None:
+    """Fail loudly when pytest-xdist did not group the browser tests (pytest 9.2 renamed the attribute xdist 3.8
+    writes the group to: each test process would then start a server of its own)."""
+    config = session.config
+    if not (os.environ.get("PYTEST_XDIST_WORKER") and config.getvalue("loadgroup")):
+        return
+    loose = [i.nodeid for i in session.items if i.nodeid.startswith("tests/e2e/") and "@browser" not in i.nodeid]
+    if loose:
+        raise pytest.UsageError(f"pytest-xdist left {len(loose)} browser tests ungrouped (e.g. {loose[0]}): "
+                                "check the pytest and pytest-xdist versions in requirements-dev.txt")
