@@ -119,9 +119,10 @@ def test_a_run_in_flight_an_ab_behind_it_a_second_tab_then_cancel_and_the_compar
     assert re.search(r"(\d+ min )?\d+ s to (\d+ min )?\d+ s per run \(", caption), caption  # a range
     assert "images/s" not in caption and "steps of" not in caption  # no internals
 
-    # 1 · a run that trains a while (cancelled below, so its length costs nothing)
-    set_number(page, "lab_train_size", 2000)
-    set_number(page, "lab_epochs", 8)
+    # 1 · a run that trains a while (cancelled below, so its length costs nothing): long enough to outlast the
+    # form's changes and the second tab on a loaded machine (a few minutes), within the time budget
+    set_number(page, "lab_train_size", 8000)
+    set_number(page, "lab_epochs", 10)
     _batch(page, -1)  # 32
     page.locator(".st-key-lab_run_name input").fill("to cancel")
     page.locator(".st-key-lab_run_name input").press("Enter")
