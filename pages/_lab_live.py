@@ -15,9 +15,10 @@ from vizcore.figures import training as figures
 from vizcore.lab import monitor, power
 from vizcore.lab import results as exp_results
 
-WATCH_KEY = "lab_watch"  # the watched run id: the selectbox's key
+WATCH_KEY = "lab_watch"  # the watched run id: the selectbox's key (with "_<n>" after the n-th follow)
 CHOSEN_KEY = "lab_watch_chosen"  # the run the user (or follow) chose; none: the live view picks the active run
 NEXT_KEY = "lab_watch_next"  # a run to watch from the next draw of the live view on (set by follow)
+FOLLOWS_KEY = "lab_watch_follows"  # how many times the live view was moved by follow: the box's key suffix
 ACTIVE_KEY = "lab_active_count"  # runs queued or running when the page last drew
 
 
@@ -37,6 +38,35 @@ def _run_label(rec) -> str:
     return f"{rec.name} · #{rec.id}"
 
 
+def _watch_box(runs: list, ids: list[str], by_id: dict) -> str:
+    """The "Run to watch" box; the run it shows.
+
+    The box's value is never written from here: a value written into a drawn widget's state races the browser,
+    whose next message (a fragment tick) can carry the old value back as if the user had picked it. A run to
+    follow gets a fresh box instead (a new key), drawn at that run; the user's pick in a box is its own value."""
+    follows = st.session_state.get(FOLLOWS_KEY, 0)
+    wanted = st.session_state.pop(NEXT_KEY, None)
+    if wanted in ids:
+        st.session_state[CHOSEN_KEY] = wanted
+        follows += 1
+        st.session_state[FOLLOWS_KEY] = follows
+    key = WATCH_KEY if follows == 0 else f"{WATCH_KEY}_{follows}"
+    chosen = st.session_state.get(key)
+    if chosen not in ids:
+        chosen = st.session_state.get(CHOSEN_KEY)
+    if chosen not in ids:  # nothing chosen (a new tab, a reload) or deleted: the run training now, else the next
+        # to start, else the newest (after a reload during an A/B the newest is the last queued, which only waits)
+        running = [r.id for r in runs if r.status == "running"]
+        waiting = [r.id for r in reversed(runs) if r.status == "queued"]
+        chosen = running[0] if running else waiting[0] if waiting else ids[0]
+    if key in st.session_state and st.session_state[key] not in ids:
+        del st.session_state[key]  # a deleted run: the box starts again at the choice above
+    rid = st.selectbox("Run to watch", ids, index=ids.index(chosen), format_func=lambda i: _run_label(by_id[i]),
+                       key=key)
+    st.session_state[CHOSEN_KEY] = rid
+    return rid
+
+
 def _watch_body(lab) -> None:
     store = lab.store
     runs = store.list()
@@ -45,22 +75,7 @@ def _watch_body(lab) -> None:
         return
     ids = [r.id for r in runs]
     by_id = {r.id: r for r in runs}
-    wanted = st.session_state.pop(NEXT_KEY, None)
-    if wanted in ids:
-        st.session_state[CHOSEN_KEY] = wanted
-    chosen = st.session_state.get(CHOSEN_KEY)
-    if chosen not in ids:  # nothing chosen (a new tab, a reload) or deleted: the run training now, else the next
-        # to start, else the newest (after a reload during an A/B the newest is the last queued, which only waits)
-        running = [r.id for r in runs if r.status == "running"]
-        waiting = [r.id for r in reversed(runs) if r.status == "queued"]
-        chosen = running[0] if running else waiting[0] if waiting else ids[0]
-    st.session_state[WATCH_KEY] = chosen  # the box is drawn from the choice, every draw
-
-    def _picked() -> None:
-        st.session_state[CHOSEN_KEY] = st.session_state[WATCH_KEY]
-
-    rid = st.selectbox("Run to watch", ids, format_func=lambda i: _run_label(by_id[i]), key=WATCH_KEY,
-                       on_change=_picked)
+    rid = _watch_box(runs, ids, by_id)
     snap = monitor.snapshot(store, rid)
     # the status once: a progress bar while it waits or trains, a coloured box once it ended badly
     if not snap.finished:

@@ -18,6 +18,14 @@ PROGRESS = '[data-testid="stProgress"]'
 # (an element being redrawn stays on the page, marked data-stale="true", until its replacement arrives)
 
 
+WATCH_BOX = '[class*="st-key-lab_watch"] input'  # the live view's box (a new key each time it follows a run)
+
+
+def _watched(page) -> str:
+    """The run the live view's box shows."""
+    return page.locator(WATCH_BOX).input_value()
+
+
 def _shown(page, key: str) -> str:
     """The option a select box shows."""
     return page.locator(f".st-key-{key} input").input_value()
@@ -104,7 +112,7 @@ def test_cancel_a_run_then_an_ab_trains_and_its_comparison_appears_by_itself(tab
     page.wait_for_function(
         "() => [...document.querySelectorAll('.st-key-lab_live_chart[data-stale=false] .js-plotly-plot')]"
         ".every(gd => (gd.data || []).some(t => (t.x || []).length))", timeout=30_000, polling=200)
-    assert "running" not in _shown(page, "lab_watch")
+    assert "running" not in _watched(page)
     _runs_table_fits(page)
     assert_clean(page, problems)
 
@@ -134,7 +142,7 @@ def test_cancel_a_run_then_an_ab_trains_and_its_comparison_appears_by_itself(tab
     done = _wait_text(page, PROGRESS, r": finished")
     assert "final val accuracy" in done
     wait_until_idle(page)
-    watched = _shown(page, "lab_watch")
+    watched = _watched(page)
     assert "cosine" in watched and "running" not in watched
     _one_fresh(page, ".st-key-lab_live_chart[data-stale=false] .js-plotly-plot")
     assert page.locator(".st-key-lab_live_chart[data-stale=false] .js-plotly-plot").evaluate("gd => gd.data.length") > 0

@@ -11,7 +11,7 @@ import pytest
 
 from pages._nav import all_pages
 from tests.e2e.conftest import app, assert_clean, go_to, set_number, wait_until_idle
-from tests.e2e.test_flows import PROGRESS, _shown, _wait_text
+from tests.e2e.test_flows import PROGRESS, WATCH_BOX, _shown, _wait_text, _watched
 
 pytestmark = pytest.mark.e2e
 
@@ -90,7 +90,7 @@ def test_a_second_tab_during_a_comparison(server, browser) -> None:
             go_to(tab, "Training Lab")
             watched = _wait_text(tab, PROGRESS, r".")
             assert re.match(r"long run: (training|preparing)", watched), watched
-            assert "long run" in _shown(tab, "lab_watch")
+            assert "long run" in _watched(tab)
             assert tab.locator(".st-key-lab_train_size input").input_value() == "640"
             assert tab.locator(".st-key-lab_n_seeds input").input_value() == "1"
             assert "is training (2 runs)" in tab.locator('[data-testid="stAlertContainer"]').first.inner_text()
@@ -98,7 +98,7 @@ def test_a_second_tab_during_a_comparison(server, browser) -> None:
             assert_clean(tab, tab_problems)
             wait_until_idle(tab)  # closed only once its script run ended (a tab closed mid-handshake logs a traceback)
         # the long run is cancelled; the A/B's tiny runs then train and the comparison fills in by itself
-        box = page.locator(".st-key-lab_watch input")
+        box = page.locator(WATCH_BOX)
         box.click()
         box.fill("long run")  # typing filters the (virtualised) list of runs
         page.get_by_role("option", name=re.compile(r"^long run")).click()

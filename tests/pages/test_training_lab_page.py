@@ -14,6 +14,11 @@ from streamlit.testing.v1 import AppTest
 PAGE = "../../pages/training_lab.py"
 
 
+
+def _watch_box(at):
+    """The live view's "Run to watch" box (its key changes each time the view follows a new run)."""
+    return next(b for b in at.selectbox if b.label == "Run to watch")
+
 def _tiny(at: AppTest) -> AppTest:
     at.number_input(key="lab_train_size").set_value(96)
     at.number_input(key="lab_val_size").set_value(48)
@@ -202,7 +207,7 @@ def test_seeded_store_renders_every_section(seeded):
     assert not at.exception, [e.value for e in at.exception]
     assert [h.value for h in at.header] == ["1 · Set up a run", "2 · Watch", "3 · Compare tricks over seeds",
                                             "4 · Paper says vs you measured", "5 · Runs", "6 · Shape or texture?"]
-    assert at.selectbox(key="lab_watch").value == seeded.scaling_runs[-1]  # the newest run
+    assert _watch_box(at).value == seeded.scaling_runs[-1]  # the newest run
     assert _table(at, "seeds done") is not None  # the finished A/B is shown
     # issue 14: how many seeds an effect needs, from this A/B's spread: final accuracies 70, 74 vs 72, 75 (%)
     # give a pooled sd of sqrt((8 + 4.5) / 2) = 2.5 points; the two-sample t-test's power from scipy's noncentral t
@@ -228,7 +233,7 @@ def test_queue_ab_with_runs_in_the_store_follows_its_first_run(seeded, stub_runs
     from vizcore.lab import experiment as vexp
 
     exp = next(e for e in vexp.list_experiments() if e.id != seeded.experiment)
-    assert at.selectbox(key="lab_watch").value == exp.runs[0]["run_id"]
+    assert _watch_box(at).value == exp.runs[0]["run_id"]
     assert at.selectbox(key="lab_exp_select").value == exp.id  # the new comparison is the one shown
     from vizcore.lab import queue as runs
 
@@ -247,7 +252,7 @@ def test_cancelled_run_shows_its_status_once_and_no_empty_charts(seeded):
     assert not any(c.proto.id and "lab_live_chart" in c.proto.id for c in at.get("plotly_chart"))
     assert any("ended before its first logged step" in c.value for c in at.caption)
     # the box names runs without a status that could go stale once the run ends
-    assert not any("running" in o or "done" in o for o in at.selectbox(key="lab_watch").options)
+    assert not any("running" in o or "done" in o for o in _watch_box(at).options)
 
 
 def test_paper_caption_is_a_provenance_line_for_users(seeded):
@@ -324,7 +329,7 @@ def test_a_new_tab_during_an_ab_watches_the_run_that_trains(seeded):
     at = AppTest.from_file(PAGE, default_timeout=120).run()
     assert not at.exception, [e.value for e in at.exception]
     assert store.list()[0].id == waiting
-    assert at.selectbox(key="lab_watch").value == training
+    assert _watch_box(at).value == training
     store.set_status(training, "cancelled", "test over")
     store.set_status(waiting, "cancelled", "test over")
 
