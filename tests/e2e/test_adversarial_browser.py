@@ -18,7 +18,7 @@ def test_attack_an_image_then_measure_accuracy_against_eps(tab) -> None:
     go_to(page, "Adversarial examples")
     answer = _wait_text(page, '[data-testid="stMarkdownContainer"]', r"^The model's answer")
     assert "8.0/255" in answer or "more than" in answer
-    assert page.locator(".st-key-adv_fig .js-plotly-plot").count() == 1
+    page.locator(".st-key-adv_fig .js-plotly-plot").wait_for(timeout=60_000)  # drawn (a moment after the text)
     # ε down to 0 with the slider's keyboard handle: nothing moves, nothing flips
     handle = page.locator(".st-key-adv_eps input[type=range]")
     handle.focus()

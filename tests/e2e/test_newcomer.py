@@ -67,11 +67,14 @@ def test_a_second_tab_during_a_comparison(server, browser) -> None:
         assert re.search(r"(\d+ min )?\d+ s to (\d+ min )?\d+ s per run \(", caption), caption  # a range
         assert "images/s" not in caption and "steps of" not in caption  # no internals
         # a run that trains a while (the default recipe), then a tiny A/B queued behind it
+        set_number(page, "lab_time_budget", 3600)  # a loaded machine's estimate must not refuse the run
         set_number(page, "lab_epochs", 4)  # twice the default run: it trains while the second tab opens
         page.locator(".st-key-lab_run_name input").fill("long run")
         page.locator(".st-key-lab_run_name input").press("Enter")
         wait_until_idle(page)
         page.get_by_role("button", name="Start run").click()
+        wait_until_idle(page)
+        assert_clean(page, problems)  # started, not refused
         _wait_text(page, PROGRESS, r"long run: (training|preparing)")
         set_number(page, "lab_train_size", 640)
         set_number(page, "lab_val_size", 100)
