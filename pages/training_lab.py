@@ -10,13 +10,11 @@ import pages._startup  # noqa: F401  first import of every page: imports all mod
 
 import math
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pandas as pd
 import streamlit as st
 
-from pages._common import CHECKPOINT_KEY, user_errors
+from pages._common import CHECKPOINT_KEY, said, user_errors
 from pages._lab_form import config_form, restore
 from pages._lab_live import ACTIVE_KEY, comparison, follow, watch
 from pages._nav import page_link
@@ -50,15 +48,6 @@ def _shape_bias_cached(checkpoint: str, mtime: float):
 def _shape_bias(checkpoint: str):
     """Shape bias of a checkpoint, cached on its path and modification time (a rerun retrains nothing)."""
     return _shape_bias_cached(checkpoint, os.path.getmtime(checkpoint))
-
-
-@contextmanager
-def said(prefix: str) -> Iterator[None]:
-    """Show a ValueError/TypeError in words and go on with the rest of the page (the other sections stay)."""
-    try:
-        yield
-    except (ValueError, TypeError) as exc:
-        st.error(f"{prefix}{exc}")
 
 
 def _estimate(config: train_config.TrainConfig) -> str:

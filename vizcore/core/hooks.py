@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import torch
 from torch import nn
 
 __all__ = ["forward_hooks", "leaf_modules"]
@@ -30,3 +31,18 @@ def forward_hooks(pairs: Iterable[tuple[nn.Module, Hook]]) -> Iterator[None]:
 def leaf_modules(model: nn.Module) -> list[nn.Module]:
     """The modules of ``model`` without children (the layers a forward pass actually computes in)."""
     return [m for m in model.modules() if not list(m.children())]
+
+
+def leaf_output_numel(model: nn.Module, run: Callable[[], Any]) -> tuple[int, Any]:
+    """(sum of the output sizes of every leaf module of ``model`` while ``run()`` runs — what autograd keeps for
+    backward — and what ``run()`` returned). ``run`` is called under ``torch.no_grad()``."""
+    total = 0
+
+    def hook(_m: nn.Module, _i: Any, out: Any) -> None:
+        nonlocal total
+        if isinstance(out, torch.Tensor):
+            total += out.numel()
+
+    with forward_hooks((m, hook) for m in leaf_modules(model)), torch.no_grad():
+        result = run()
+    return total, result

@@ -38,7 +38,7 @@ from torch import nn
 
 from vizcore.core.budget import check_memory
 from vizcore.core.checks import check_choice, check_range
-from vizcore.core.hooks import forward_hooks, leaf_modules
+from vizcore.core.hooks import leaf_output_numel
 from vizcore.models.preprocess import Preprocess, for_model
 from vizcore.robust import steps as st
 
@@ -177,15 +177,7 @@ def pixel_forward(model: nn.Module, prep: Preprocess) -> st.Forward:
 def check_budget(model: nn.Module, forward: st.Forward, x: torch.Tensor, what: str) -> int:
     """Refuse (MemoryBudgetError, a ValueError) a batch whose attack would not fit the memory budget; returns the
     model's number of outputs. One image is run forward first to measure the activations autograd keeps."""
-    acts = 0
-
-    def hook(_m: nn.Module, _i: Any, out: Any) -> None:
-        nonlocal acts
-        if isinstance(out, torch.Tensor):
-            acts += out.numel()
-
-    with forward_hooks((m, hook) for m in leaf_modules(model)), torch.no_grad():
-        logits = forward(x[:1])
+    acts, logits = leaf_output_numel(model, lambda: forward(x[:1]))
     if logits.ndim != 2:
         raise ValueError(f"expected a classifier returning logits (N, K), got output shape {tuple(logits.shape)}")
     n, pixels = x.shape[0], math.prod(x.shape[1:])

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
-from vizcore.core.hooks import forward_hooks, leaf_modules
+from vizcore.core.hooks import leaf_output_numel
 from vizcore.models import registry as zoo
 from vizcore.train.config import TrainConfig
 
@@ -17,16 +16,7 @@ __all__ = ["MemoryEstimate", "estimate_memory_detail", "forward_flops"]
 
 def _activation_numel(model: nn.Module, x: torch.Tensor) -> int:
     """Sum of the output sizes of every leaf module for input ``x`` (what autograd keeps for backward)."""
-    total = 0
-
-    def hook(_m: nn.Module, _i: Any, out: Any) -> None:
-        nonlocal total
-        if isinstance(out, torch.Tensor):
-            total += out.numel()
-
-    with forward_hooks((m, hook) for m in leaf_modules(model)), torch.no_grad():
-        model(x)
-    return total
+    return leaf_output_numel(model, lambda: model(x))[0]
 
 
 @dataclass(frozen=True)
