@@ -1,12 +1,14 @@
 """ConvScope: entry point. Page config, the device badge and navigation; pages do the rest."""
 from __future__ import annotations
 
-import pages._startup  # noqa: F401  first import of every page: imports all modules once, in one thread
+from pages._startup import through_app  # first import of every page: imports all modules once, in one thread
 
 import streamlit as st
 
 from pages._common import sidebar_device
 from pages._nav import SECTIONS
+
+through_app()  # a fresh server's first deep links rerun through app.py's navigation
 
 st.set_page_config(page_title="ConvScope", page_icon="🔬", layout="wide")
 

@@ -4,8 +4,8 @@ Streamlit runs each browser session's script in its own thread. When a class ope
 threads import the same modules at the same moment; Python breaks the resulting import-lock cycles by handing one
 thread a half-initialised module ("cannot import name 'image_picker' from 'pages._common'", "partially initialized
 module 'pandas' has no attribute 'Series'"), and the page crashes. So app.py and every page import this
-module first (``import pages._startup``; a fresh server runs a deep-linked page file before app.py, see
-``pages/_common.py``): the first session imports everything, in one thread, while the others wait for this
+module first (``from pages._startup import through_app``, then ``through_app()``: a fresh server runs a
+deep-linked page file before app.py): the first session imports everything, in one thread, while the others wait for this
 module's import to finish (holding no other import lock, so no cycle can form); later sessions find it done.
 ``tests/test_startup.py`` checks that every page keeps that first import.
 
@@ -18,9 +18,11 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import sys
 import threading
 import time
 from pathlib import Path
+from types import FrameType
 
 ROOT = Path(__file__).resolve().parents[1]
 # Streamlit imports these lazily when a page first draws a table, a chart or an image.
@@ -86,13 +88,12 @@ def import_all() -> float:
 
 
 def leave_pages_directory_mode() -> bool:
-    """Run every page through app.py's ``st.navigation``, even on a fresh server's first deep link.
+    """Make every later session run through app.py's ``st.navigation``; returns whether the old mode was on.
 
     Streamlit starts in its older "pages directory" mode when a ``pages/`` folder sits beside the main script,
     and stays there until some session runs ``st.navigation``: a first visitor opening ``/conv_arithmetic`` would
     get the bare page file (no page config, no device badge, helper modules listed as pages). Streamlit offers no
-    setting for this, so the class attribute it reads is set here, at the first import, before the slow imports
-    (sessions starting after that take the navigation path). Returns whether this run was in the old mode;
+    setting for this, so the class attribute it reads is set here, at the first import, before the slow imports.
     ``tests/test_startup.py`` fails if a Streamlit upgrade renames the attribute.
     """
     try:
@@ -105,11 +106,33 @@ def leave_pages_directory_mode() -> bool:
     return False
 
 
-_bare_page = leave_pages_directory_mode()
-import_all()  # on first import: app.py and every page import this module before any other
-if _bare_page:
-    import streamlit as st
+OLD_MODE_RUNNER = "_mpa_v1"  # Streamlit's function that runs a session in its old mode (script_runner.py)
 
-    # Last, after every import: a rerun raised while this module is imported leaves it half-made for a
-    # concurrent importer, which is harmless only because importers use no name from it.
-    st.rerun()  # this request again, through app.py
+
+def in_old_mode_run(frame: FrameType | None = None) -> bool:
+    """Whether this script run was started in Streamlit's old mode: its runner function is on the call stack
+    (app.py's navigation and a page file run on its own, as tests do, are not under it)."""
+    f = frame if frame is not None else sys._getframe(1)
+    while f is not None:
+        if f.f_code.co_name == OLD_MODE_RUNNER and "streamlit" in f.f_code.co_filename:
+            return True
+        f = f.f_back
+    return False
+
+
+def through_app() -> None:
+    """Rerun this session through app.py if Streamlit started this run in its old mode.
+
+    Called by app.py and every page right after their imports, on every run: a class opening deep links on a
+    fresh server starts several sessions in the old mode before the first one turns it off, and those sessions
+    wait for the first one's import of this module; each must rerun itself (module-level code runs only once).
+    The rerun starts after the switch is off, so it goes through app.py's navigation and cannot loop.
+    """
+    if in_old_mode_run(sys._getframe(1)):
+        import streamlit as st
+
+        st.rerun()  # this request again, through app.py's navigation
+
+
+leave_pages_directory_mode()
+import_all()  # on first import: app.py and every page import this module before any other

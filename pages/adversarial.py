@@ -3,7 +3,7 @@ Szegedy, ICLR 2015; Madry et al., ICLR 2018), how the model's explanation moves 
 adversarial training (Wong, Rice & Kolter, ICLR 2020) costs and buys."""
 from __future__ import annotations
 
-import pages._startup  # noqa: F401  first import of every page: imports all modules once, in one thread
+from pages._startup import through_app  # first import of every page: imports all modules once, in one thread
 
 import hashlib
 
@@ -21,6 +21,8 @@ from vizcore.models import weights as mweights
 from vizcore.robust.attacks import attack
 from vizcore.robust.drift import drift
 from vizcore.robust.evaluate import min_eps, sweep
+
+through_app()  # a fresh server's first deep links rerun through app.py's navigation
 
 METHODS = {"fgsm": "FGSM (one step)", "pgd": "PGD (projected steps)", "noise": "Random noise (the baseline)"}
 NORMS = {"linf": "L∞ (every pixel moves at most ε)", "l2": "L2 (the whole change has length ε)"}

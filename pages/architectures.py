@@ -8,7 +8,7 @@ forward pass (tests/pages/test_architectures_page.py checks every zoo model).
 """
 from __future__ import annotations
 
-import pages._startup  # noqa: F401  first import of every page: imports all modules once, in one thread
+from pages._startup import through_app  # first import of every page: imports all modules once, in one thread
 
 import pandas as pd
 import streamlit as st
@@ -19,6 +19,8 @@ from vizcore.arch import spec
 from vizcore.arch.summary import summarize
 from vizcore.figures import arch as figures
 from vizcore.models import registry as zoo
+
+through_app()  # a fresh server's first deep links rerun through app.py's navigation
 
 st.title("Architectures")
 st.caption("Every number below comes from one forward pass traced by torch: shapes from torch itself, multiply-adds "

@@ -6,7 +6,7 @@ export it or send it to the Training Lab, which trains with exactly this pipelin
 """
 from __future__ import annotations
 
-import pages._startup  # noqa: F401  first import of every page: imports all modules once, in one thread
+from pages._startup import through_app  # first import of every page: imports all modules once, in one thread
 
 import json
 
@@ -24,6 +24,8 @@ from vizcore.data.ops import OPS
 from vizcore.data.pipeline import PRESET_PIPELINES, Pipeline
 from vizcore.figures import augment as figs
 from vizcore.figures.images import image_grid
+
+through_app()  # a fresh server's first deep links rerun through app.py's navigation
 
 STATE = "aug_steps"  # the pipeline being built: a list of {"uid", "op", "p", "params"}
 MAX_DRAWS = 24

@@ -5,14 +5,15 @@ instead: the largest kernel, the smallest padding, the group counts that divide 
 """
 from __future__ import annotations
 
-import pages._startup  # noqa: F401  first import of every page: imports all modules once, in one thread
+from pages._startup import through_app  # first import of every page: imports all modules once, in one thread
 
 import streamlit as st
 
-import pages._common  # noqa: F401 — routes a fresh server's first deep link through app.py's navigation
 from vizcore.arch import fixes
 from vizcore.arch.geometry import ConvGeometry, explain
 from vizcore.figures import geometry as figures
+
+through_app()  # a fresh server's first deep links rerun through app.py's navigation
 
 st.title("Conv Arithmetic")
 st.caption("Set a layer and see its output size, the formula with your numbers, its parameters and cost, "

@@ -2,7 +2,7 @@
 Yosinski et al. 2015; Olah et al., Distill 2017), for every zoo model with random or trained weights."""
 from __future__ import annotations
 
-import pages._startup  # noqa: F401  first import of every page: imports all modules once, in one thread
+from pages._startup import through_app  # first import of every page: imports all modules once, in one thread
 
 import hashlib
 
@@ -15,6 +15,8 @@ from vizcore.figures import features as figs
 from vizcore.inspect import activations, capture, filters, maximize, top_patches
 from vizcore.models import preprocess
 from vizcore.models import registry as zoo
+
+through_app()  # a fresh server's first deep links rerun through app.py's navigation
 
 _DEFAULT_MODEL = "small_cnn"
 _VIEWS = ["Filters", "Activation maps", "Top-activating patches", "Activation maximisation"]

@@ -3,7 +3,7 @@ the maps are right — against the embedded shapes' object masks, by deletion/in
 Adebayo et al. (NeurIPS 2018)."""
 from __future__ import annotations
 
-import pages._startup  # noqa: F401  first import of every page: imports all modules once, in one thread
+from pages._startup import through_app  # first import of every page: imports all modules once, in one thread
 
 import hashlib
 import io
@@ -30,6 +30,8 @@ from vizcore.inspect import attribution as attr
 from vizcore.inspect import cam_metrics as metrics
 from vizcore.models import preprocess
 from vizcore.models import registry as zoo
+
+through_app()  # a fresh server's first deep links rerun through app.py's navigation
 
 TITLES = {k: v.title for k, v in attr.METHODS.items()}
 

@@ -1,11 +1,13 @@
 """Home: what ConvScope is and what each page is for."""
 from __future__ import annotations
 
-import pages._startup  # noqa: F401  first import of every page: imports all modules once, in one thread
+from pages._startup import through_app  # first import of every page: imports all modules once, in one thread
 
 import streamlit as st
 
 from pages._nav import all_pages, page_link
+
+through_app()  # a fresh server's first deep links rerun through app.py's navigation
 
 st.title("ConvScope")
 st.markdown(

@@ -1,7 +1,7 @@
 """Model tweaks and scaling: ResNet-A/B/C/D (Bag of Tricks §4) and EfficientNet's compound scaling."""
 from __future__ import annotations
 
-import pages._startup  # noqa: F401  first import of every page: imports all modules once, in one thread
+from pages._startup import through_app  # first import of every page: imports all modules once, in one thread
 
 import dataclasses
 
@@ -19,6 +19,8 @@ from vizcore.models import efficientnet_small as small_family
 from vizcore.models import resnet_tweaks
 from vizcore.train.config import TrainConfig
 from vizcore.train.timing import format_range
+
+through_app()  # a fresh server's first deep links rerun through app.py's navigation
 
 POLL_S = 2.0  # seconds between updates of the family's chart while its runs train
 

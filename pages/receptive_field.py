@@ -2,7 +2,7 @@
 (Luo et al., NeurIPS 2016), for every model of the zoo."""
 from __future__ import annotations
 
-import pages._startup  # noqa: F401  first import of every page: imports all modules once, in one thread
+from pages._startup import through_app  # first import of every page: imports all modules once, in one thread
 
 import hashlib
 import threading
@@ -20,6 +20,8 @@ from vizcore.inspect import activations
 from vizcore.models import preprocess
 from vizcore.models import registry as zoo
 from vizcore.models.weights import checkpoint_meta
+
+through_app()  # a fresh server's first deep links rerun through app.py's navigation
 
 _DEFAULT_MODEL = "resnet18"
 

@@ -2,7 +2,7 @@
 them costs (Hu, Shen, Albanie, Sun, Wu. Squeeze-and-Excitation Networks, TPAMI 2019, §7.2)."""
 from __future__ import annotations
 
-import pages._startup  # noqa: F401  first import of every page: imports all modules once, in one thread
+from pages._startup import through_app  # first import of every page: imports all modules once, in one thread
 
 import hashlib
 
@@ -25,6 +25,8 @@ from vizcore.inspect.top_patches import load_labelled
 from vizcore.models import preprocess
 from vizcore.models import registry as zoo
 from vizcore.models import weights as mweights
+
+through_app()  # a fresh server's first deep links rerun through app.py's navigation
 
 _DEFAULT_MODEL = "se_resnet_small"
 _SETS = {"shapes": "Embedded shapes", "digits": "Digits (scikit-learn)", "folder": "Image folder"}

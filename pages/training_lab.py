@@ -6,7 +6,7 @@ the shape-vs-texture experiment. Runs belong to the process-wide lab, not to thi
 """
 from __future__ import annotations
 
-import pages._startup  # noqa: F401  first import of every page: imports all modules once, in one thread
+from pages._startup import through_app  # first import of every page: imports all modules once, in one thread
 
 import math
 import os
@@ -27,6 +27,8 @@ from vizcore.lab.queue import Lab, get_lab
 from vizcore.train import config as train_config
 from vizcore.train import schedule as lr_sched
 from vizcore.train.timing import format_range
+
+through_app()  # a fresh server's first deep links rerun through app.py's navigation
 
 POLL_S = 1.0  # seconds between live updates while something trains
 IDLE_POLL_S = 5.0  # seconds between checks for runs started elsewhere (another tab, the CLI)

@@ -28,6 +28,39 @@ def test_app_and_every_page_import_the_startup_module_first() -> None:
     assert not wrong, f"these files import something before pages._startup: {wrong}"
 
 
+def _first_statement_after_imports(path: Path) -> str:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):  # the docstring
+            continue
+        return ast.unparse(node)
+    return ""
+
+
+def test_app_and_every_page_reroute_a_bare_run_before_drawing() -> None:
+    # The module-level code of pages._startup runs once; sessions that waited for it must each check their run.
+    files = [ROOT / "app.py", *(ROOT / p for p, _ in app_pages())]
+    wrong = {str(f.relative_to(ROOT)): _first_statement_after_imports(f) for f in files
+             if _first_statement_after_imports(f) != "through_app()"}
+    assert not wrong, f"these files draw before through_app(): {wrong}"
+
+
+def test_an_old_mode_run_is_told_by_streamlits_runner_on_the_stack() -> None:
+    here = {"in_old_mode_run": _startup.in_old_mode_run, "sys": __import__("sys")}
+    # a function of that name in Streamlit's runner file, calling the page: the old mode
+    runner = compile("def _mpa_v1(page):\n    return page()\n", "/x/streamlit/runtime/scriptrunner/script_runner.py", "exec")
+    exec(runner, here)
+    page = lambda: here["in_old_mode_run"]()  # noqa: E731
+    assert here["_mpa_v1"](page) is True
+    assert page() is False  # app.py's navigation, or a page run on its own
+    # the same name outside Streamlit does not count
+    other = {"in_old_mode_run": _startup.in_old_mode_run}
+    exec(compile("def _mpa_v1(page):\n    return page()\n", "/x/mine.py", "exec"), other)
+    assert other["_mpa_v1"](page) is False
+
+
 def test_imported_names_cover_function_level_imports_and_every_vizcore_module() -> None:
     names = _startup.imported_names()
     assert "captum.attr" in names  # imported inside a function in vizcore/inspect/attribution.py
@@ -45,3 +78,9 @@ def test_streamlit_still_has_the_pages_directory_switch_the_app_turns_off() -> N
     assert "uses_pages_directory" in vars(pages_manager.PagesManager)
     src = Path(pages_manager.__file__).read_text(encoding="utf-8")
     assert 'PagesManager.uses_pages_directory = Path(' in src
+    # and runs such a session through this function, which pages/_startup.through_app looks for on the stack
+    from streamlit.runtime.scriptrunner import script_runner
+
+    runner_src = Path(script_runner.__file__).read_text(encoding="utf-8")
+    assert f"def {_startup.OLD_MODE_RUNNER}(" in runner_src
+    assert "if PagesManager.uses_pages_directory:\n" in runner_src and f"{_startup.OLD_MODE_RUNNER}(self._main_script_path)" in runner_src
