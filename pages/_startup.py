@@ -100,10 +100,9 @@ def leave_pages_directory_mode() -> bool:
         from streamlit.runtime.pages_manager import PagesManager
     except ImportError:  # a future Streamlit without the old mode
         return False
-    if getattr(PagesManager, "uses_pages_directory", False):
-        PagesManager.uses_pages_directory = False
-        return True
-    return False
+    was_on = bool(getattr(PagesManager, "uses_pages_directory", False))
+    PagesManager.uses_pages_directory = False  # also before any session decided it (None): it stays off
+    return was_on
 
 
 OLD_MODE_RUNNER = "_mpa_v1"  # Streamlit's function that runs a session in its old mode (script_runner.py)
@@ -130,6 +129,8 @@ def through_app() -> None:
     """
     if in_old_mode_run(sys._getframe(1)):
         import streamlit as st
+
+        leave_pages_directory_mode()  # off before the rerun, whoever turned it on since
 
         st.rerun()  # this request again, through app.py's navigation
 
