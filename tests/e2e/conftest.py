@@ -159,17 +159,23 @@ def opened(browser, url: str, height: int = 1000) -> Iterator[tuple[object, list
 # ---------------------------------------------------------------------------------------- flows as a user
 
 
+# Streamlit's frontend, opened at a link to a page, first looks for the server under that page's path (404), then
+# at the root: its own probe, not a fault of the app
+_BASE_PATH_PROBE = re.compile(r"/[^/]+/_stcore/(health|host-config)$")
+
+
 @contextmanager
-def app(browser, server: str, height: int = 1200) -> Iterator[tuple[object, list[str]]]:
-    """The app opened at its home page, as a user would (pages are then reached through the sidebar, so one
-    browser session keeps its state); yields (page, problems), where problems collects JavaScript errors and
-    browser console errors."""
+def app(browser, server: str, height: int = 1200, path: str = "") -> Iterator[tuple[object, list[str]]]:
+    """The app opened at its home page (or at ``path``, a link to one page), as a user would (pages are then
+    reached through the sidebar, so one browser session keeps its state); yields (page, problems), where problems
+    collects JavaScript errors and browser console errors."""
     page = browser.new_page(viewport={"width": 1400, "height": height})
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+            if m.type == "error" and not _BASE_PATH_PROBE.search(m.location.get("url", "")) else None)
     try:
-        page.goto(server, wait_until="domcontentloaded", timeout=120_000)
+        page.goto(f"{server}/{path}", wait_until="domcontentloaded", timeout=120_000)
         wait_until_idle(page)
         yield page, problems
     finally:

@@ -239,3 +239,14 @@ def test_runs_measured_under_another_load_are_scaled_to_the_load_now(tmp_path):
     assert busy.seconds == pytest.approx(idle.seconds * f) and busy.high > idle.high * f
     assert f"× {f:.1f} for a server busier now than then" in busy.detail
     store.close()
+
+
+def test_an_fp16_run_on_a_cpu_gets_no_calibration_but_the_refusal_in_words() -> None:
+    from vizcore.train import calibration
+    from vizcore.train.config import TrainConfig
+
+    cfg = TrainConfig(model="fast_cnn", precision="fp16", device="cpu")
+    before = dict(calibration._CALIBRATIONS)
+    with pytest.raises(ValueError, match="fp16 autocast with a GradScaler needs a CUDA GPU"):
+        timing.estimate_time(cfg, (), "cpu")
+    assert calibration._CALIBRATIONS == before  # nothing was measured for a run that cannot start

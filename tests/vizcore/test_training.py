@@ -320,6 +320,29 @@ def test_cancel_stops_after_the_current_step():
     assert r.epochs_done == 1 and "1 completed epoch" in r.message
 
 
+def test_cancel_while_the_data_and_model_are_prepared_ends_the_run_there():
+    # a cancel pressed during setup (a large data set being generated) takes effect at the next stage, not after
+    # the whole setup and the first training step
+    from vizcore.train import run_setup
+
+    asked: list[int] = []
+    calls = {"n": 0}
+
+    def stopped() -> bool:
+        calls["n"] += 1
+        return calls["n"] >= 2  # cancelled while the data were made: the check after them stops the setup
+
+    with pytest.raises(run_setup.SetupStopped):
+        run_setup.setup_state(tiny_config(), (tiny_data(64), tiny_data(32, seed=1)), [], None, {}, stopped=stopped)
+    assert calls["n"] == 2
+    # through a run: cancelled the moment it starts running, it ends in words, with no epoch and no checkpoint
+    r = engine.Run(tiny_config(epochs=3), data=(tiny_data(64), tiny_data(32, seed=1)))
+    r.subscribe(lambda e: (asked.append(1), r.cancel()) if e.get("status") == "running" else None)
+    r.start()
+    assert r.wait(60) == "cancelled" and asked == [1]
+    assert r.message.startswith("cancelled while preparing the data and the model") and r.epochs_done == 0
+
+
 # ---------------------------------------------------------------------------------------- budgets
 
 

@@ -65,6 +65,7 @@ from vizcore.train.loop import (
 from vizcore.train.run_setup import (  # noqa: F401 — WHITEN_IMAGES and build_train_model importable from here as before
     WHITEN_IMAGES,
     Resolver,
+    SetupStopped,
     build_train_model,
     setup_state,
 )
@@ -235,7 +236,8 @@ class Run:
 
     def _setup(self) -> TrainState:
         """This run's :func:`~vizcore.train.run_setup.setup_state`, its info filled in as setup goes."""
-        state = setup_state(self.config, self._data, self._history, self._resolve_run, self.info)
+        state = setup_state(self.config, self._data, self._history, self._resolve_run, self.info,
+                            stopped=self._cancel.is_set)
         if self.epoch_keeper is not None:
             self.info.update({"keep_epochs": self.config.keep_epochs, "epochs_dir": str(self.epoch_keeper.folder),
                               "kept_epochs": []})
@@ -243,7 +245,12 @@ class Run:
 
     def _train(self) -> tuple[Status, str]:
         """Setup, then epochs of steps; each epoch ends with validation, a checkpoint and the callbacks."""
-        state = self._setup()
+        try:
+            state = self._setup()
+        except SetupStopped:
+            if self._abort_reason is not None:
+                return "failed", f"{self._abort_reason} (while preparing the data and the model)"
+            return "cancelled", "cancelled while preparing the data and the model; no epoch completed, no checkpoint"
         self._state = state
         self._emit({"kind": "info", **self.info})
         run_callbacks(self.callbacks, "on_setup", state)

@@ -99,26 +99,43 @@ def _init_model(cfg: TrainConfig, model: nn.Module, head: str | None, train_imag
     return zeroed, whitened, frozen
 
 
+class SetupStopped(Exception):
+    """Raised by :func:`setup_state` when its ``stopped`` check says the run was cancelled while it prepared."""
+
+
 def setup_state(cfg: TrainConfig, data: tuple[Any, Any] | None, history: Sequence[PastRun],
-                resolve_run: Resolver | None, info: dict[str, Any]) -> TrainState:
+                resolve_run: Resolver | None, info: dict[str, Any],
+                stopped: Callable[[], bool] | None = None) -> TrainState:
     """Data, model, optimizer, schedule, loss and precision for a run of ``cfg``, all on the chosen device.
 
     ``data`` (train, val) skips loading the data set; ``history``: finished runs the time estimate rests on.
     ``info`` (the run's info) is filled as setup goes: the teacher once loaded, then classes, device, parameter
-    counts, param groups, notes and estimates."""
+    counts, param groups, notes and estimates. ``stopped`` is asked between the stages (data, checks and time
+    estimate, model, teacher): when it says True, :class:`SetupStopped` ends the setup there (a cancel pressed
+    while a large data set is generated takes effect within a stage, not after the whole setup)."""
+
+    def check_stop() -> None:
+        if stopped is not None and stopped():
+            raise SetupStopped
+
     t_start = time.perf_counter()
+    check_stop()
     train_raw, val_raw = data if data is not None else load_data(cfg)
+    check_stop()
     train_set, val_set = to_tensor_data(train_raw), to_tensor_data(val_raw)
     num_classes = len(train_set.classes)
     check = preflight(cfg, num_classes, history)
     device = torch.device(check.device)
+    check_stop()
 
     model, head = build_model(cfg, num_classes, resolve_run)
     zeroed, whitened, frozen = _init_model(cfg, model, head, train_set.images)
     model = model.to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    check_stop()
     teacher = load_teacher(cfg, num_classes, device, resolve_run, info)
+    check_stop()
     if teacher is not None and cfg.channels_last:
         teacher = teacher.to(memory_format=torch.channels_last)
 

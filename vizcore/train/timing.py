@@ -263,6 +263,9 @@ def _calibrated(config: TrainConfig, device: str | None) -> TimeEstimate:
     from vizcore.core.device import pick_device
 
     dev = str(pick_device(device or config.device))
+    if config.precision == "fp16" and not dev.startswith("cuda"):  # refused by preflight: nothing to measure
+        raise ValueError(f"expected precision fp32 or bf16 on {dev.split(':')[0].upper()}, got fp16 (fp16 autocast "
+                         "with a GradScaler needs a CUDA GPU)")
     train_ips, eval_ips = calibration.calibrate(config.model, config.image_size, config.batch_size, dev,
                                                 config.precision, config.channels_last)
     setup = calibration.data_setup_s(config)
