@@ -154,23 +154,25 @@ class LeNet5Paper(nn.Module):
 # ------------------------------------------------------------------------------------------------ AlexNet
 
 
+def paper_lrn() -> nn.LocalResponseNorm:
+    """§3.3: b = a / (k + α Σ a²)^β over n = 5 adjacent maps, k = 2, α = 1e-4, β = 0.75 (PyTorch's α is divided by
+    n, so it is given 5 · 1e-4)."""
+    return nn.LocalResponseNorm(size=5, alpha=5e-4, beta=0.75, k=2.0)
+
+
 class AlexNetPaper(nn.Module):
     """AlexNet as in the paper (Fig. 2, §3.3–3.4, §4.2): 227 -> 55 -> 27 -> 13 -> 6; ``features`` (conv1–pool5)
     then ``classifier`` (fc6–fc8). ``grouped``: the two-GPU form, where conv2, conv4 and conv5 read only the half of
     the maps on their own GPU (``groups=2``).
 
-    PyTorch's ``LocalResponseNorm`` divides α by n; the paper's α = 1e-4 multiplies the plain sum, hence 5e-4.
-    Initialisation as §5: weights N(0, 0.01²); biases 1 in conv2, conv4, conv5 and the hidden fully connected
+    Local response normalisation: :func:`paper_lrn`. Initialisation as §5: weights N(0, 0.01²); biases 1 in conv2, conv4, conv5 and the hidden fully connected
     layers (ReLUs start with positive inputs), 0 elsewhere.
     """
 
     def __init__(self, num_classes: int = 1000, grouped: bool = False) -> None:
         super().__init__()
         g = 2 if grouped else 1
-
-        def lrn() -> nn.LocalResponseNorm:
-            return nn.LocalResponseNorm(size=5, alpha=5e-4, beta=0.75, k=2.0)
-
+        lrn = paper_lrn
         self.features = nn.Sequential(
             nn.Conv2d(3, 96, 11, stride=4), nn.ReLU(inplace=True), lrn(), nn.MaxPool2d(3, 2),  # conv1 55, pool 27
             nn.Conv2d(96, 256, 5, padding=2, groups=g), nn.ReLU(inplace=True), lrn(), nn.MaxPool2d(3, 2),  # 27, 13
