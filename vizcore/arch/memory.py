@@ -54,3 +54,11 @@ def training_memory(activation_bytes: int, params: int, trainable: int, batch: i
     par, grad = params * BYTES, trainable * BYTES
     state = trainable * BYTES * OPTIMIZER_STATES[optimizer]
     return TrainingMemory(batch, optimizer, act, par, grad, state, act + par + grad + state)
+
+
+def decimal_bytes(n: float) -> str:
+    """Bytes in powers of 1000, as the books count them: 12,000,000 -> '12.0 MB', 1.2e9 -> '1.2 GB'."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:,.1f} {unit}"
+    return f"{int(n):,} bytes"
