@@ -112,10 +112,11 @@ def _check_prepared(model: nn.Module) -> None:
 
 
 def num_outputs(model: nn.Module) -> int | None:
-    """Outputs of the model's last Linear layer (its classes), None when it has none."""
+    """Outputs of the model's last Linear layer or classifier head (its classes; LeNet-5's RBF output counts), None
+    when it has none."""
     last = None
     for m in model.modules():
-        if isinstance(m, nn.Linear):
+        if isinstance(m, nn.Linear) or callable(getattr(m, "with_classes", None)):
             last = m
     return None if last is None else int(last.out_features)
 

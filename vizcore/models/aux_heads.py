@@ -11,20 +11,21 @@ their multiply-adds.
 from __future__ import annotations
 
 import torch
+from torch import nn
 from torchvision.models.googlenet import GoogLeNet
 from torchvision.models.inception import Inception3
 
 
-class _AuxShown:
+class _AuxShown(nn.Module):
     """Mixin for torchvision's GoogLeNet and Inception3: ``_forward`` runs the heads when the top module's own
     ``training`` flag is set; set it for that call only (the children keep their mode: BN and dropout are unaffected)
     and return the main logits."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        own = self.training  # type: ignore[attr-defined]
+        own = self.training
         self.training = True  # this module's flag only, not its children's
         try:
-            out = self._forward(self._transform_input(x))  # type: ignore[attr-defined]
+            out = self._forward(self._transform_input(x))  # type: ignore[operator]
         finally:
             self.training = own
         return out[0]

@@ -184,13 +184,11 @@ class AlexNetPaper(nn.Module):
             nn.Flatten(), nn.Linear(256 * 6 * 6, 4096), nn.ReLU(inplace=True), nn.Dropout(0.5),
             nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Dropout(0.5), nn.Linear(4096, num_classes),
         )
-        ones = {4, 10, 12, "1", "4"}  # conv2, conv4, conv5 in features; fc6, fc7 in classifier
-        for part, seq in (("f", self.features), ("c", self.classifier)):
-            for i, m in enumerate(seq):
-                if isinstance(m, (nn.Conv2d, nn.Linear)):
-                    nn.init.normal_(m.weight, 0.0, 0.01)
-                    one = (i in ones) if part == "f" else (str(i) in ones)
-                    nn.init.constant_(m.bias, 1.0 if one else 0.0)
+        ones = [self.features[4], self.features[10], self.features[12], self.classifier[1], self.classifier[4]]
+        for m in self.modules():  # conv2, conv4, conv5, fc6 and fc7 start with bias 1
+            if isinstance(m, (nn.Conv2d, nn.Linear)) and m.bias is not None:
+                nn.init.normal_(m.weight, 0.0, 0.01)
+                nn.init.constant_(m.bias, 1.0 if any(m is o for o in ones) else 0.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
