@@ -110,6 +110,7 @@ def test_xception_matches_the_paper() -> None:
     assert len(depthwise) == 2 + 2 + 2 + 8 * 3 + 2 + 2  # entry 3×2, middle 8×3, exit 2 + 2 separable convs
 
 
+@pytest.mark.slow
 def test_auxiliary_heads_are_shown_and_counted() -> None:
     inc = _meta_summary("inception_v3_aux")
     pub = get_model_weights("inception_v3").DEFAULT.meta

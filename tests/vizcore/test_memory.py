@@ -105,6 +105,7 @@ def test_separable_cost_against_torch_layers(capsys) -> None:
     assert "expected --separable with a convolution of groups 1" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_named_classics_from_the_cli(capsys) -> None:
     alex = _cli(capsys, "summary", "--model", "alexnet_paper")
     assert alex["totals"]["params"] == 62_378_344
