@@ -23,4 +23,4 @@ def trace(name: str, shape: tuple[int, int, int]) -> dict:
             raise
         s = summarize(zoo.build_model(name), shape)
     return {"rows": s.to_rows(), "params": s.total_params, "trainable": s.trainable_params, "macs": s.total_macs,
-            "output": s.output_shape, "stages": s.stages}
+            "output": s.output_shape, "stages": s.stages, "activation_bytes": s.activation_bytes}

@@ -15,7 +15,8 @@ import streamlit as st
 
 from pages._arch_trace import trace
 from pages._common import user_errors
-from vizcore.arch import spec
+from vizcore.arch import classic_tables, spec
+from vizcore.arch.memory import decimal_bytes, training_memory
 from vizcore.arch.summary import summarize
 from vizcore.figures import arch as figures
 from vizcore.models import registry as zoo
@@ -27,6 +28,8 @@ st.caption("Every number below comes from one forward pass traced by torch: shap
            "from torch's FLOP counter (MACs = FLOPs / 2, the convention of torchvision's published GFLOPS).")
 
 VIEWS = ["One model", "Compare models", "Custom stack", "Classic tables"]
+OPTIMIZERS = {"sgd": "SGD (no state)", "momentum": "SGD + momentum (1 value / parameter)",
+              "adam": "Adam (2 values / parameter)"}
 METRICS = {"spatial": "Spatial size", "channels": "Channels", "params": "Parameters", "macs": "Multiply-adds"}
 COUNT = st.column_config.NumberColumn(format="localized")  # 11,689,512: thousands separators
 
@@ -54,7 +57,8 @@ def spec_summary(text: str) -> dict:
             helper = f" · {r['type'].lower()}" if not sub and i + 1 < len(owners) and owners[i + 1] == n else ""
             r["name"] = f"line {n}: {op}" + (f" · {sub}" if sub else helper)
     return {"rows": rows, "params": s.total_params, "trainable": s.trainable_params, "macs": s.total_macs,
-            "output": s.output_shape, "stages": s.stages, "input": built.input_shape}
+            "output": s.output_shape, "stages": s.stages, "input": built.input_shape,
+            "activation_bytes": s.activation_bytes}
 
 
 @st.cache_data(max_entries=64)
@@ -82,7 +86,7 @@ def layer_table(rows: list[dict]) -> pd.DataFrame:
         "#": r["index"], "name": r["name"], "type": r["type"], "kernel": _fmt(r["kernel"]),
         "stride": _fmt(r["stride"]), "padding": _fmt(r["padding"]), "dilation": _fmt(r["dilation"]),
         "groups": _fmt(r["groups"]), "input": _fmt(r["in_shape"]),
-        "output": _fmt(r["out_shape"]), "params": r["params"], "MACs": r["macs"],
+        "output": _fmt(r["out_shape"]), "params": r["params"], "MACs": r["macs"], "output bytes": r["output_bytes"],
         "trainable": {True: "yes", False: "frozen", None: ""}[r["trainable"]],
     } for r in rows])
 
@@ -95,6 +99,22 @@ def _choice(label: str, options: list[str], key: str, default: str, fmt=None) ->
     return picked if picked is not None else default
 
 
+def show_memory(data: dict, key: str) -> None:
+    """Activations of one image and what a training step of a batch needs (float32)."""
+    st.markdown("**Memory** (float32): training keeps every layer's output for the backward pass; inference "
+                "needs only two consecutive layers' outputs at a time.")
+    c1, c2, c3 = st.columns([1, 1, 2])
+    batch = int(c1.number_input("Training batch", 1, 100_000, 32, key=f"{key}_batch"))
+    opt = c2.selectbox("Optimizer", list(OPTIMIZERS), key=f"{key}_opt", format_func=OPTIMIZERS.get)
+    mem = training_memory(data["activation_bytes"], data["params"], data["trainable"], batch, opt)
+    c3.metric("Activations / image", decimal_bytes(data["activation_bytes"]))
+    m1, m2, m3 = st.columns(3)
+    m1.metric(f"Activations × {batch}", decimal_bytes(mem.activations))
+    m2.metric("Weights + gradients + optimizer state", decimal_bytes(mem.parameters + mem.gradients +
+                                                                     mem.optimizer_state))
+    m3.metric("Training step", decimal_bytes(mem.total))
+
+
 def show_summary(data: dict, key: str) -> None:
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Parameters", f"{data['params']:,}")
@@ -102,7 +122,8 @@ def show_summary(data: dict, key: str) -> None:
     m3.metric("Multiply-adds / image", f"{data['macs'] / 1e9:.3f} G" if data["macs"] > 1e8 else f"{data['macs']:,}")
     m4.metric("Layers (leaf calls)", len(data["rows"]))
     st.dataframe(layer_table(data["rows"]), hide_index=True, width="stretch", height=420,
-                 column_config={"params": COUNT, "MACs": COUNT})
+                 column_config={"params": COUNT, "MACs": COUNT, "output bytes": COUNT})
+    show_memory(data, key)
     metric = _choice("Chart per layer", list(METRICS), f"{key}_chart", "spatial", METRICS.get)
     st.plotly_chart(figures.layer_metric_figure(data["rows"], metric), width="stretch", key=f"{key}_{metric}")
 
@@ -118,14 +139,16 @@ if view == "One model":
     h = c1.number_input("Input height (px)", 1, 1024, entry.input_size[1], key=f"arch_h_{name}")
     w = c2.number_input("Input width (px)", 1, 1024, entry.input_size[2], key=f"arch_w_{name}")
     c3.markdown(f"**{entry.title}** — {entry.paper}  \nInput {entry.input_size[0]}×{entry.input_size[1]}×"
-                f"{entry.input_size[2]}, {entry.num_classes} classes, built by {entry.source}.")
+                f"{entry.input_size[2]}, {entry.num_classes} classes, built by {entry.source}." +
+                (f"  \n{entry.note}" if entry.note else ""))
     with user_errors(f"{entry.title} cannot take a {h}×{w} input: "):
         data = model_summary(name, (entry.input_size[0], int(h), int(w)))
     pub = published(name)
     if pub and (h, w) == entry.input_size[1:]:
         ok = pub["params"] == data["params"] and round(data["macs"] / 1e9, 3) == pub["gmacs"]
         st.caption(f"torchvision publishes {pub['params']:,} parameters and {pub['gmacs']} GMACs for this model "
-                   f"(224×224): {'✓ matches' if ok else '✗ differs from'} the table below.")
+                   f"({entry.input_size[1]}×{entry.input_size[2]}): {'✓ matches' if ok else '✗ differs from'} the "
+                   "table below.")
     show_summary(data, "one")
 
 elif view == "Compare models":
@@ -161,14 +184,24 @@ elif view == "Custom stack":
     st.caption("The same spec works from the command line: `python -m vizcore summary --spec my_stack.txt --json`.")
 
 else:  # Classic tables
-    st.subheader("LeNet-5 (LeCun et al., 1998)")
-    lenet = model_summary("lenet5", (1, 32, 32))
-    st.dataframe(pd.DataFrame([{"layer": r["name"], "type": r["type"], "output": _fmt(r["out_shape"]),
-                                "maps": r["out_shape"][0], "params": r["params"]}
-                               for r in lenet["rows"] if r["type"] in ("Conv2d", "AvgPool2d", "Linear")]),
-                 hide_index=True, width="stretch", column_config={"params": COUNT})
+    st.subheader("LeNet-5 (LeCun et al., 1998, Fig. 2)")
+    lenet = model_summary("lenet5_paper", (1, 32, 32))
+    st.dataframe(pd.DataFrame(classic_tables.lenet_paper_rows(lenet["rows"])), hide_index=True, width="stretch",
+                 column_config={"params": COUNT})
     st.caption("32 → 28 → 14 → 10 → 5 → 1 with 6, 16 and 120 feature maps: each 5×5 conv without padding takes 4 "
-               "pixels off, each 2×2 pooling halves the size.")
+               "pixels off, each 2×2 subsampling halves the size. C3's maps read 3, 4 or 6 of S2's maps (Table I), "
+               "S2 and S4 have a trainable coefficient and bias per map, and the 10 outputs are RBF units with fixed "
+               f"centres: {lenet['trainable']:,} trainable parameters, as the paper counts.")
+    st.subheader("AlexNet: the paper's widths vs torchvision's")
+    paper_w = model_summary("alexnet_paper", (3, 227, 227))
+    grouped = model_summary("alexnet_paper_grouped", (3, 227, 227))
+    tv_w = model_summary("alexnet", (3, 224, 224))
+    st.dataframe(pd.DataFrame(classic_tables.alexnet_width_rows(paper_w["rows"], grouped["rows"], tv_w["rows"])),
+                 hide_index=True, width="stretch", column_config={c: COUNT for c in (
+                     "params (paper, one stream)", "params (paper, two GPUs)", "params (torchvision)")})
+    st.caption(f"The paper: {paper_w['params']:,} parameters in one stream, {grouped['params']:,} with conv2, conv4 "
+               f"and conv5 split over two GPUs (its \"60 million\"), local response normalisation after conv1 and "
+               f"conv2. torchvision: {tv_w['params']:,}, no LRN.")
     st.subheader("AlexNet: the paper's 227 input vs torchvision's 224 with padding 2")
     paper = model_summary("alexnet_227", (3, 227, 227))
     tv = model_summary("alexnet", (3, 224, 224))

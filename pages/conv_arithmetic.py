@@ -10,7 +10,8 @@ from pages._startup import through_app  # first import of every page: imports al
 import streamlit as st
 
 from vizcore.arch import fixes
-from vizcore.arch.geometry import ConvGeometry, explain
+from vizcore.arch.geometry import ConvGeometry, explain, separable_cost
+from vizcore.arch.memory import decimal_bytes
 from vizcore.figures import geometry as figures
 
 through_app()  # a fresh server's first deep links rerun through app.py's navigation
@@ -19,6 +20,7 @@ st.title("Conv Arithmetic")
 st.caption("Set a layer and see its output size, the formula with your numbers, its parameters and cost, "
            "and the kernel sliding over the padded input.")
 
+COUNT = st.column_config.NumberColumn(format="localized")  # 225,000,000: thousands separators
 LATEX = {
     "conv": r"O = \left\lfloor \frac{I + 2P - D(K-1) - 1}{S} \right\rfloor + 1",
     "pool": r"O = \left\lfloor \frac{I + 2P - D(K-1) - 1}{S} \right\rfloor + 1",
@@ -26,8 +28,18 @@ LATEX = {
     "transposed": r"O = (I - 1)\,S - 2P + D(K-1) + \text{output\_padding} + 1",
 }
 KINDS = {"Convolution": "conv", "Pooling": "pool", "Transposed convolution": "transposed"}
+
+
+def _hands_on_ml() -> None:
+    """Géron's memory example (Hands-On ML, ch. 14): set in a callback, before the widgets are drawn."""
+    st.session_state.update(ca_kind="Convolution", ca_h=150, ca_w=100, ca_k=5, ca_s=1, ca_d=1, ca_pmode="same",
+                            ca_cin=3, ca_cout=200, ca_g=1, ca_bias=True, ca_batch=100)
+
+
 left, right = st.columns([1, 2], gap="large")
 with left:
+    st.button("Preset: Hands-On ML's memory example", on_click=_hands_on_ml, key="ca_preset_homl",
+              help="A 5×5 convolution with 200 maps on a 150×100 RGB image, padding 'same', batch of 100")
     kind = KINDS[st.radio("Layer", list(KINDS), horizontal=True, key="ca_kind")]
     c1, c2 = st.columns(2)
     height = c1.number_input("Input height (px)", 1, 4096, 7, key="ca_h")
@@ -52,6 +64,8 @@ with left:
     cout = c2.number_input("C_out", 1, 4096, 16, key="ca_cout", disabled=kind == "pool")
     groups = c3.number_input("Groups", 1, 4096, 1, key="ca_g", disabled=kind == "pool")
     bias = st.checkbox("Bias", value=True, key="ca_bias", disabled=kind == "pool")
+    batch = st.number_input("Batch (instances)", 1, 100_000, 1, key="ca_batch",
+                            help="for the memory of the batch's output maps")
 
 
 
@@ -93,11 +107,27 @@ with right:
     m1.metric("Output (C×H×W)", f"{result.out_channels}×{result.out_height}×{result.out_width}")
     m2.metric("Parameters", f"{result.params:,}")
     m3.metric("Multiply-adds", f"{result.macs:,}" if kind != "pool" else "— (no MACs)")
+    m1.metric("Output memory / instance", f"{result.output_bytes:,} bytes", help="C×H×W float32 values × 4 bytes")
+    m2.metric(f"Output memory × {int(batch)}", decimal_bytes(int(batch) * result.output_bytes),
+              help="Training keeps this output until the backward pass has used it; inference can free it as soon "
+                   "as the next layer has read it.")
     st.latex(LATEX[kind if not (kind == "pool" and ceil_mode) else "pool_ceil"])
     st.code("\n".join(result.filled), language=None)
     if kind == "conv":
         st.caption(f"Parameters = (K·K·C_in/groups + bias)·C_out = ({kernel}·{kernel}·{cin}/{groups} + "
                    f"{int(bias)})·{cout} = {result.params:,}.  Multiply-adds = K·K·C_in/groups · C_out · O_h · O_w.")
+    if kind == "conv" and int(groups) == 1:
+        sep = separable_cost(int(cin), int(cout), int(kernel), result.out_height, result.out_width)
+        verdict = (f"{sep.ratio:.1f}× cheaper" if sep.ratio >= 1 else
+                   f"{(1 / sep.ratio - 1) * 100:.0f}% dearer")
+        st.markdown(f"**Depthwise-separable form** ({kernel}×{kernel} depthwise on {cin} maps, then 1×1 to {cout}): "
+                    f"{verdict}.")
+        st.dataframe({"": ["standard", "depthwise-separable"],
+                      "parameters (no bias)": [sep.standard_params, sep.separable_params],
+                      "multiply-adds": [sep.standard_macs, sep.separable_macs]}, hide_index=True,
+                     column_config={"parameters (no bias)": COUNT, "multiply-adds": COUNT})
+        st.caption("Cost ratio = 1 / (1/C_out + 1/K²) (MobileNets, §3.1): it does not depend on C_in. Close to K² "
+                   "for wide layers (8.7× at 256 maps with 3×3), below 1 when the output has very few maps.")
     if result.pad[0] != result.pad[1] or result.pad[2] != result.pad[3]:
         st.info(f"Uneven padding: top {result.pad[0]}, bottom {result.pad[1]}, left {result.pad[2]}, "
                 f"right {result.pad[3]} pixels.")

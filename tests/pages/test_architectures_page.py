@@ -37,8 +37,22 @@ def test_default_model_matches_published_counts_and_switches() -> None:
     assert any("✓ matches" in c.value for c in at.caption)
     at.selectbox(key="arch_model").set_value("lenet5").run()
     assert _metric(at, "Parameters") == "61,706"
+    assert any("See lenet5_paper" in m.value for m in at.markdown)  # the entry says what it is
     table = at.dataframe[0].value
     assert list(table[table["type"] == "Conv2d"]["output"]) == ["6×28×28", "16×10×10", "120×1×1"]
+
+
+def test_memory_of_one_image_and_a_training_batch() -> None:
+    """resnet18 at 224: the activations of one image are the sum of its leaf outputs (the layer table's column);
+    a training step adds weights, gradients and the optimizer's state."""
+    at = _app()
+    table = at.dataframe[0].value
+    act = int(table["output bytes"].sum())
+    assert _metric(at, "Activations / image") == f"{act / 1e6:,.1f} MB"
+    at.number_input(key="one_batch").set_value(10)
+    at.selectbox(key="one_opt").set_value("adam").run()
+    assert _metric(at, "Activations × 10") == f"{10 * act / 1e6:,.1f} MB"
+    assert _metric(at, "Weights + gradients + optimizer state") == f"{16 * 11_689_512 / 1e6:,.1f} MB"
 
 
 def test_only_the_view_and_chart_on_screen_are_computed() -> None:
@@ -86,8 +100,15 @@ def test_classic_tables_and_comparison() -> None:
     frames = [d.value for d in at.dataframe]
     alex = next(f for f in frames if "output (227, no pad)" in f.columns)
     assert [s.split("×")[1] for s in alex["output (227, no pad)"]] == ["55", "27", "27", "13", "13", "13", "13", "6"]
+    lenet_paper = next(f for f in frames if "maps" in f.columns)
+    assert list(lenet_paper["params"]) == [156, 12, 1516, 32, 48120, 10164, 0]  # LeCun et al. 1998, §II.B
+    widths = next(f for f in frames if "maps (paper)" in f.columns)
+    assert list(widths["maps (paper)"][:5]) == [96, 256, 384, 384, 256]
+    assert widths["params (paper, one stream)"].sum() == 62_378_344
+    assert widths["params (paper, two GPUs)"].sum() == 60_965_224
+    assert widths["params (torchvision)"].sum() == 61_100_840
     assert [s.split("×")[1] for s in alex["output (224, pad 2)"]] == ["55", "27", "27", "13", "13", "13", "13", "6"]
-    lenet = next(d for d in at.dataframe if "maps" in d.value.columns)
+    lenet = next(d for d in at.dataframe if "maps" in d.value.columns)  # the paper's LeNet-5
     assert _column_config(lenet)["params"]["type_config"]["format"] == "localized"
     at = _view(at, "Compare models")
     cmp_el = next(d for d in at.dataframe if "multiply-adds (G)" in d.value.columns)
@@ -104,7 +125,7 @@ def test_classic_tables_and_comparison() -> None:
 # One model of each path through the page's tracer: small and variant models against a real forward pass row by
 # row, torchvision models against their published counts, RegNet through the CPU fallback. That summaries on the
 # meta device equal real ones for every torchvision model is pinned in tests/vizcore/test_zoo.py.
-TRACED = ["lenet5", "fast_cnn", "se_resnet_small", "alexnet_227", "resnet18", "resnet50_d", "resnet_small_b",
+TRACED = ["lenet5", "lenet5_paper", "alexnet_paper", "inception_v3", "fast_cnn", "se_resnet_small", "alexnet_227", "resnet18", "resnet50_d", "resnet_small_b",
           "efficientnet_s3", "googlenet", "densenet121", "resnet50_b", "efficientnet_b0", "regnet_y_400mf"]
 
 

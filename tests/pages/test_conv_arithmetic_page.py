@@ -98,3 +98,20 @@ def test_impossible_groups_and_transposed_padding_name_the_valid_values() -> Non
     assert at.error and at.error[0].value.startswith("Impossible settings: ")
     work = next(m.value for m in at.markdown if m.value.startswith("**What would work**"))
     assert "Largest padding that leaves an output: P = 4." in work  # (6·1 + 2 + 0) // 2
+
+
+def test_hands_on_ml_preset_gives_the_books_memory_figures_and_the_separable_form() -> None:
+    at = _app()
+    at.button(key="ca_preset_homl").click().run()
+    assert not at.exception
+    assert _metric(at, "Output (C×H×W)") == "200×150×100"
+    assert _metric(at, "Parameters") == "15,200" and _metric(at, "Multiply-adds") == "225,000,000"
+    assert _metric(at, "Output memory / instance") == "12,000,000 bytes"
+    assert _metric(at, "Output memory × 100") == "1.2 GB"
+    at.number_input(key="ca_k").set_value(3)
+    at.number_input(key="ca_cin").set_value(256)
+    at.number_input(key="ca_cout").set_value(256).run()
+    assert any("8.7× cheaper" in m.value for m in at.markdown)
+    at.number_input(key="ca_cin").set_value(3)
+    at.number_input(key="ca_cout").set_value(1).run()
+    assert any("11% dearer" in m.value for m in at.markdown)

@@ -19,7 +19,8 @@ def test_registry_has_the_expected_architectures() -> None:
     names = set(zoo.list_models())
     for want in ["lenet5", "alexnet", "vgg11", "vgg16", "googlenet", "resnet18", "resnet50", "densenet121",
                  "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "regnet_y_400mf", "se_resnet_small",
-                 "small_cnn"]:
+                 "small_cnn", "lenet5_paper", "alexnet_paper", "alexnet_paper_grouped", "resnet34", "resnet152",
+                 "vgg19", "inception_v3", "inception_v3_aux", "googlenet_aux", "xception"]:
         assert want in names
     assert set(zoo.list_models("se")) >= {"se_resnet_small", "efficientnet_b0", "mobilenet_v3_small", "regnet_y_400mf"}
 

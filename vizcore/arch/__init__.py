@@ -5,7 +5,9 @@ Modules for use from outside (``__all__``):
 
 * ``geometry`` — convolution arithmetic: output sizes, parameter and multiply-add counts, what can go wrong
 * ``fixes`` — when a layer's settings are impossible: the reason in words and settings near them that work
-* ``summary`` — per-layer summary of any ``nn.Module``: shapes, parameters, multiply-adds, layer settings
+* ``summary`` — per-layer summary of any ``nn.Module``: shapes, parameters, multiply-adds, output bytes, settings
+* ``classic_tables`` — LeNet-5's and AlexNet's layer tables as their papers give them, from summaries
+* ``memory`` — what a training batch needs: activations kept for backward, parameters, gradients, optimizer state
 * ``spec`` — custom layer stacks from a small text spec, built into a real ``nn.Sequential``
 * ``graph`` — torch.fx graphs of models: tracing, per-node output shapes, truncation at a node
 * ``receptive_field`` — the analytic receptive field of every node of a model (Araujo et al., Distill 2019)
@@ -20,5 +22,5 @@ The modules are imported on use, never here (``import vizcore.arch`` loads no to
 
 May import: vizcore.core, vizcore.models."""
 
-__all__ = ["fixes", "geometry", "graph", "kernel_stack", "receptive_field", "rf_measured", "scaling", "spec",
-           "summary"]
+__all__ = ["classic_tables", "fixes", "geometry", "graph", "kernel_stack", "memory", "receptive_field", "rf_measured", "scaling",
+           "spec", "summary"]

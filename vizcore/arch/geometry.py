@@ -15,6 +15,7 @@ Padding = int | Literal["same", "valid"]
 PoolMode = Literal["max", "avg"]
 
 MAX_SIZE = 1_000_000  # largest spatial size accepted (guards against typos like 2240000)
+BYTES_FLOAT32 = 4  # bytes per value of a float32 map
 MAX_WINDOWS = 240  # window positions sampled for an animation (the frame cap): never one per output
 
 
@@ -216,6 +217,7 @@ class Explained:
     # else that many sampled evenly in row-major order (first and last included); none for transposed convs
     windows: tuple[tuple[int, int, int, int], ...] = ()
     n_windows: int = 0  # all window positions (out_height x out_width; 0 for transposed convs)
+    output_bytes: int = 0  # the output map of one instance in float32: C_out x O_h x O_w x 4 bytes
 
 
 def _axis_warnings(axis: str, size: int, g: ConvGeometry, before: int, after: int) -> list[str]:
@@ -329,7 +331,7 @@ def explain(g: ConvGeometry, max_windows: int = MAX_WINDOWS) -> Explained:
     windows = sample_windows(oh, ow, g.stride, max_windows) if g.kind != "transposed" else ()
     n_windows = oh * ow if g.kind != "transposed" else 0
     return Explained(oh, ow, (ph[0], ph[1], pw[0], pw[1]), formula, filled, params, macs, cout, warnings, windows,
-                     n_windows)
+                     n_windows, cout * oh * ow * BYTES_FLOAT32)
 
 
 def _conv_axis(size: int, g: ConvGeometry, pad: tuple[int, int]) -> int:
@@ -349,6 +351,36 @@ def _filled(axis: str, size: int, g: ConvGeometry, pad: tuple[int, int], out: in
     else:
         p = f"{pad[0]}+{pad[1]}"
     return f"{axis}: floor(({size} + {p} - {g.dilation}·({g.kernel}-1) - 1) / {g.stride}) + 1 = {out}"
+
+
+@dataclass(frozen=True)
+class SeparableCost:
+    """A standard K×K convolution against its depthwise-separable form (a K×K depthwise conv, one filter per input
+    channel, then a 1×1 pointwise conv), at the same channels and output size; biases left out of both."""
+
+    standard_params: int  # K·K·C_in·C_out
+    separable_params: int  # K·K·C_in + C_in·C_out
+    standard_macs: int  # K·K·C_in·C_out·O_h·O_w
+    separable_macs: int  # (K·K·C_in + C_in·C_out)·O_h·O_w
+    ratio: float  # standard / separable: above 1 the separable form is cheaper (Howard et al.: 1/(1/C_out + 1/K²))
+
+
+def separable_cost(in_channels: int, out_channels: int, kernel: int, out_h: int, out_w: int) -> SeparableCost:
+    """Cost of a standard conv and of its depthwise-separable form (MobileNets, Howard et al. 2017, §3.1; Xception,
+    Chollet 2017). The ratio is 1/(1/C_out + 1/K²): it does not depend on C_in, about K² for wide layers (8.7× at
+    256 maps, 3×3) and below 1 for very narrow outputs (3 -> 1 maps: 30 against 27 multiply-adds per position).
+
+    >>> separable_cost(256, 256, 3, 1, 1).ratio > 8.6
+    True
+    """
+    _check_int("input channels", in_channels, 1, 100_000)
+    _check_int("output channels", out_channels, 1, 100_000)
+    _check_int("kernel", kernel, 1, 1024)
+    _check_int("output height", out_h, 1)
+    _check_int("output width", out_w, 1)
+    std = kernel * kernel * in_channels * out_channels
+    sep = kernel * kernel * in_channels + in_channels * out_channels
+    return SeparableCost(std, sep, std * out_h * out_w, sep * out_h * out_w, std / sep)
 
 
 def stacked_field(n: int, kernel: int) -> int:

@@ -4,6 +4,9 @@ Shapes come from forward hooks on the leaf modules during one real forward pass 
 shapes, not re-derived). Multiply-adds come from ``torch.utils.flop_counter.FlopCounterMode`` (FLOPs / 2),
 the counting behind torchvision's published ``_ops`` metadata: convolutions and matrix products count,
 element-wise layers (BN, activations, pooling) count zero. Parameters shared by several layers count once.
+Memory: each row's ``output_bytes`` is its output for one instance in float32; ``activation_bytes`` sums them over
+every leaf call — what autograd keeps for the backward pass of one image (:func:`vizcore.core.hooks.leaf_output_numel`
+counts the same); :mod:`vizcore.arch.memory` turns it into what a training batch needs.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from vizcore.core.hooks import forward_hooks, leaf_modules
 
 MAX_INPUT_ELEMENTS = 3 * 2048 * 2048  # one image, at most; larger inputs are refused
+BYTES_PER_VALUE = 4  # float32
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class LayerRecord:
     trainable: bool | None  # any of its parameters requires grad; None for a layer without parameters
     depth: int  # nesting depth of the module path
     shared: bool = False  # a repeated call of a module seen before
+    output_bytes: int = 0  # this call's output for one instance, float32 (4 bytes a value)
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class ModelSummary:
     trainable_params: int
     total_macs: int  # whole forward pass, batch of one
     stages: list[dict] = field(default_factory=list)  # per output resolution: params, macs, layers
+    activation_bytes: int = 0  # sum of every leaf call's output for one instance, float32
 
     def to_rows(self) -> list[dict]:
         """Layer records as plain dicts (for tables and JSON)."""
@@ -91,7 +97,7 @@ def _why_not(exc: RuntimeError, calls: list, names: dict, root_cls: str) -> str:
     torch's own first line for anything else (e.g. a wrong channel count)."""
     text = str(exc).strip()
     if calls and any(k in text for k in _TOO_SMALL):
-        mod, _, osh = calls[-1]
+        mod, _, osh, _ = calls[-1]
         shape = "×".join(str(d) for d in osh) if isinstance(osh, tuple) else str(osh)
         return (f"after {names.get(mod) or root_cls} ({type(mod).__name__}) the feature map is only {shape}, too "
                 "small for the next layer; choose a larger input")
@@ -115,10 +121,12 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...], device: torch.devi
         raise ValueError(f"expected an input of at most {MAX_INPUT_ELEMENTS:,} values, got {input_shape} ({n_el:,})")
     names = {m: n for n, m in model.named_modules()}
     root_cls = type(model).__name__
-    calls: list[tuple[nn.Module, tuple[int, ...], tuple[int, ...]]] = []
+    calls: list[tuple[nn.Module, tuple[int, ...], tuple[int, ...], int]] = []
 
     def hook(mod: nn.Module, inp: tuple, out: object) -> None:
-        calls.append((mod, _shape(inp), _shape(out)))
+        # bytes as leaf_output_numel counts them: tensor outputs only, one instance of the batch of one
+        calls.append((mod, _shape(inp), _shape(out), out.numel() * BYTES_PER_VALUE if isinstance(out, torch.Tensor)
+                      else 0))
 
     was_training = model.training
     model.eval()
@@ -140,9 +148,9 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...], device: torch.devi
 
     seen_params: set[int] = set()
     seen_mods: dict[nn.Module, int] = defaultdict(int)
-    total_calls = Counter(mod for mod, _, _ in calls)  # the counter sums a module's MACs over its calls
+    total_calls = Counter(mod for mod, _, _, _ in calls)  # the counter sums a module's MACs over its calls
     records: list[LayerRecord] = []
-    for i, (mod, ish, osh) in enumerate(calls):
+    for i, (mod, ish, osh, nbytes) in enumerate(calls):
         own = [p for p in mod.parameters(recurse=False)]
         fresh = [p for p in own if id(p) not in seen_params]
         seen_params.update(id(p) for p in own)
@@ -152,13 +160,13 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...], device: torch.devi
             index=i, name=names.get(mod, "?"), type=type(mod).__name__, **_settings(mod), in_shape=ish,
             out_shape=osh, params=sum(p.numel() for p in fresh), macs=macs_of(mod) // total_calls[mod],
             trainable=any(p.requires_grad for p in own) if own else None, depth=names.get(mod, "").count(".") + 1 if names.get(mod) else 0,
-            shared=n_calls > 0,
+            shared=n_calls > 0, output_bytes=nbytes,
         ))
     params = {id(p): p for p in model.parameters()}
     total = sum(p.numel() for p in params.values())
     trainable = sum(p.numel() for p in params.values() if p.requires_grad)
     return ModelSummary(tuple(input_shape), _shape(y) if isinstance(y, torch.Tensor) else (), records, total, trainable,
-                        int(counter.get_total_flops()) // 2, _stages(records))
+                        int(counter.get_total_flops()) // 2, _stages(records), sum(r.output_bytes for r in records))
 
 
 def _stages(records: list[LayerRecord]) -> list[dict]:

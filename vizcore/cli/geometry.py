@@ -33,6 +33,9 @@ def _add_outsize(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out-channels", type=int, default=16)
     p.add_argument("--groups", type=int, default=1)
     p.add_argument("--no-bias", action="store_true")
+    p.add_argument("--batch", type=int, default=1, help="instances per batch, for the batch's output memory")
+    p.add_argument("--separable", action="store_true",
+                   help="also compare with the depthwise-separable form (a convolution with groups 1)")
 
 
 @command("outsize", "Output size, filled-in formula, parameters, multiply-adds and warnings of one layer.", _add_outsize)
@@ -53,10 +56,22 @@ def outsize(args: argparse.Namespace) -> dict:
         hints = fixes.what_would_work(args.kind, min(h, w), args.kernel, args.stride, args.padding, args.dilation,
                                       args.in_channels, args.out_channels, args.groups, args.output_padding)
         raise CLIError(str(exc) + (f"; what would work: {' '.join(hints)}" if hints else "")) from None
+    if not 1 <= args.batch <= 1_000_000:
+        raise CLIError(f"expected --batch between 1 and 1000000, got {args.batch}")
     out = asdict(e)
     out.pop("windows")
     out["output"] = [e.out_channels, e.out_height, e.out_width]
+    out["batch"] = args.batch
+    out["batch_output_bytes"] = args.batch * e.output_bytes
     out["settings"] = asdict(g)
+    if args.separable:
+        if args.kind != "conv" or args.groups != 1:
+            raise CLIError(f"expected --separable with a convolution of groups 1, got --kind {args.kind} --groups "
+                           f"{args.groups}")
+        from vizcore.arch.geometry import separable_cost
+
+        out["separable"] = asdict(separable_cost(args.in_channels, args.out_channels, args.kernel, e.out_height,
+                                                 e.out_width))
     return out
 
 
@@ -65,6 +80,9 @@ def _add_summary(p: argparse.ArgumentParser) -> None:
     src.add_argument("--model", help="zoo model name (see `models`)")
     src.add_argument("--spec", help="custom stack: a spec file, or '-' for standard input")
     p.add_argument("--input", help="input shape CxHxW (default: the model's own)")
+    p.add_argument("--batch", type=int, default=32, help="images per training step, for the memory estimate")
+    p.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], default="momentum",
+                   help="optimizer state kept per parameter: none, one momentum buffer, two moments")
 
 
 @command("summary", "Per-layer table (shapes, parameters, multiply-adds) of a zoo model or custom spec.", _add_summary)
@@ -95,12 +113,20 @@ def summary(args: argparse.Namespace) -> dict:
     if args.input:
         shape = parse_shape(args.input)
     s = summarize(model, shape)
+    from vizcore.arch.memory import training_memory
+
+    try:
+        mem = training_memory(s.activation_bytes, s.total_params, s.trainable_params, args.batch, args.optimizer)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     return {
         "model": name,
         "input": list(s.input_shape),
         "output": list(s.output_shape),
         "layers": s.to_rows(),
         "totals": {"params": s.total_params, "trainable_params": s.trainable_params, "macs": s.total_macs,
-                   "flops": 2 * s.total_macs},
+                   "flops": 2 * s.total_macs, "activation_bytes": s.activation_bytes},
+        "activation_bytes": s.activation_bytes,
+        "training_memory": asdict(mem),
         "stages": s.stages,
     }

@@ -112,12 +112,13 @@ def _check_prepared(model: nn.Module) -> None:
 
 
 def num_outputs(model: nn.Module) -> int | None:
-    """Outputs of the model's last Linear layer (its classes), None when it has none."""
-    last = None
+    """Outputs of the model's last Linear layer or classifier head (its classes; LeNet-5's RBF output counts), None
+    when it has none."""
+    last: int | None = None
     for m in model.modules():
-        if isinstance(m, nn.Linear):
-            last = m
-    return None if last is None else int(last.out_features)
+        if isinstance(m, nn.Linear) or callable(getattr(m, "with_classes", None)):
+            last = int(getattr(m, "out_features"))  # noqa: B009  (a head that is not Linear: typed as Module)
+    return last
 
 
 def load_model(name: str, weights: str = "random") -> nn.Module:

@@ -6,10 +6,13 @@ need besides the module: input size, normalisation, the default Grad-CAM layer a
 
 torchvision builds AlexNet (Krizhevsky et al., 2012), VGG (Simonyan & Zisserman, 2015), GoogLeNet (Szegedy et
 al., 2015), ResNet (He et al., 2016), DenseNet (Huang et al., 2017), MobileNetV2/V3 (Sandler et al., 2018;
-Howard et al., 2019), EfficientNet (Tan & Le, 2019) and RegNetY (Radosavovic et al., 2020). ConvScope's own
-(:mod:`vizcore.models.small`): LeNet-5, AlexNet at the paper's 227x227 input, a small CNN, a small SE-ResNet
-and the fast CNN of the default training recipe; the ResNet-A/B/C/D forms (:mod:`vizcore.models.resnet_tweaks`)
-and a compound-scaled family of small EfficientNets (:mod:`vizcore.models.efficientnet_small`).
+Howard et al., 2019), EfficientNet (Tan & Le, 2019), Inception-v3 (Szegedy et al., 2016) and RegNetY
+(Radosavovic et al., 2020). ConvScope's own: LeNet-5 and AlexNet as their papers drew them
+(:mod:`vizcore.models.classic`), Xception (:mod:`vizcore.models.xception`), GoogLeNet and Inception-v3 with their
+auxiliary classifiers shown (:mod:`vizcore.models.aux_heads`), the modern simplified LeNet-5, torchvision's AlexNet
+at 227x227, a small CNN, a small SE-ResNet and the fast CNN of the default training recipe
+(:mod:`vizcore.models.small`); the ResNet-A/B/C/D forms (:mod:`vizcore.models.resnet_tweaks`) and a
+compound-scaled family of small EfficientNets (:mod:`vizcore.models.efficientnet_small`).
 """
 from __future__ import annotations
 
@@ -23,9 +26,12 @@ import torchvision
 from torch import nn
 from torchvision.ops import SqueezeExcitation
 
+from vizcore.models.aux_heads import googlenet_aux, inception_v3_aux
+from vizcore.models.classic import AlexNetPaper, LeNet5Paper
 from vizcore.models.efficientnet_small import FAMILY_PHIS, family_member, small_scale
 from vizcore.models.resnet_tweaks import FORMS, SmallBottleneckResNet, resnet50_form
 from vizcore.models.small import FastCNN, LeNet5, SEResNetSmall, SmallCNN, alexnet_227
+from vizcore.models.xception import Xception
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -36,7 +42,7 @@ HALF = (0.5, 0.5, 0.5)
 class ModelEntry:
     name: str  # registry key, lower_snake
     title: str  # display name
-    family: str  # LeNet, AlexNet, VGG, GoogLeNet, ResNet, DenseNet, SENet, MobileNet, EfficientNet, RegNet, custom
+    family: str  # LeNet, AlexNet, VGG, GoogLeNet, ResNet, DenseNet, SENet, MobileNet, EfficientNet, RegNet, Xception
     input_size: tuple[int, int, int]  # (C, H, W) the model is meant for
     num_classes: int  # classes of the default head
     mean: tuple[float, ...]  # per-channel normalisation mean
@@ -47,6 +53,7 @@ class ModelEntry:
     builder: Callable[..., nn.Module] = field(repr=False, compare=False)  # builder(num_classes=...) -> module
     tv_name: str | None = None  # torchvision model name (pretrained weights), None for own models
     tags: tuple[str, ...] = ()  # "branching", "se", "depthwise", "small"...
+    note: str = ""  # what it reproduces (paper, figure or table) and how it differs from torchvision's
 
     @property
     def has_pretrained(self) -> bool:
@@ -76,9 +83,19 @@ def _tv(name: str, **fixed: object) -> Callable[..., nn.Module]:
 _IMNET: dict[str, Any] = dict(input_size=(3, 224, 224), num_classes=1000, mean=IMAGENET_MEAN, std=IMAGENET_STD,
                               source="torchvision")
 
-register(ModelEntry("lenet5", "LeNet-5", "LeNet", (1, 32, 32), 10, (0.5,), (0.5,), "features.3", "convscope",
-                    "LeCun et al., Gradient-based learning applied to document recognition, 1998", LeNet5,
-                    tags=("small",)))
+_LECUN = "LeCun, Bottou, Bengio, Haffner. Gradient-based learning applied to document recognition, Proc. IEEE 1998"
+_KRIZHEVSKY = "Krizhevsky, Sutskever, Hinton. ImageNet Classification with Deep CNNs, NeurIPS 2012"
+register(ModelEntry("lenet5", "LeNet-5 (modern simplification: full C3, linear output)", "LeNet", (1, 32, 32), 10,
+                    (0.5,), (0.5,), "features.3", "convscope", _LECUN, LeNet5, tags=("small",),
+                    note="The sizes of Fig. 2 (32 → 28 → 14 → 10 → 5 → 1; 6/16/120 maps) as most courses re-implement "
+                         "it: C3 reads all six S2 maps, pooling has no trainable coefficient, the output is linear; "
+                         "61,706 parameters. See lenet5_paper for the paper's network."))
+register(ModelEntry("lenet5_paper", "LeNet-5 (paper: C3 table, trainable subsampling, RBF output)", "LeNet",
+                    (1, 32, 32), 10, (0.5,), (0.5,), "features.4", "convscope", _LECUN, LeNet5Paper,
+                    tags=("small",),
+                    note="Reproduces Fig. 2 and Table I: C3's partial connections, S2/S4 with a trainable coefficient "
+                         "and bias per map, scaled tanh, 10 Euclidean RBF outputs with fixed ±1 centres (7×12 digit "
+                         "bitmaps); 60,000 trainable parameters. torchvision has no LeNet."))
 register(ModelEntry("small_cnn", "Small CNN (32x32)", "VGG", (3, 32, 32), 10, HALF, HALF, "features", "convscope",
                     "A VGG-style stack of 3x3 convolutions (Simonyan & Zisserman, 2015), sized for 32x32",
                     SmallCNN, tags=("small",)))
@@ -88,22 +105,64 @@ register(ModelEntry("fast_cnn", "Fast CNN (32x32, airbench-style)", "VGG", (3, 3
 register(ModelEntry("se_resnet_small", "Small SE-ResNet (32x32)", "SENet", (3, 32, 32), 10, HALF, HALF, "layer3",
                     "convscope", "Hu, Shen, Sun. Squeeze-and-Excitation Networks, CVPR 2018", SEResNetSmall,
                     tags=("small", "se", "branching")))
-register(ModelEntry("alexnet", "AlexNet (torchvision, 224)", "AlexNet", cam_layer="features.10",
-                    paper="Krizhevsky, Sutskever, Hinton. ImageNet Classification with Deep CNNs, NeurIPS 2012",
-                    builder=_tv("alexnet"), tv_name="alexnet", **_IMNET))
-register(ModelEntry("alexnet_227", "AlexNet (paper, 227, no conv1 padding)", "AlexNet", (3, 227, 227), 1000,
-                    IMAGENET_MEAN, IMAGENET_STD, "features.10", "convscope",
-                    "Krizhevsky, Sutskever, Hinton. ImageNet Classification with Deep CNNs, NeurIPS 2012",
-                    alexnet_227))
-for _n, _t in (("vgg11", "VGG-11"), ("vgg16", "VGG-16")):
-    register(ModelEntry(_n, _t, "VGG", cam_layer="features." + ("18" if _n == "vgg11" else "28"),
+_ALEX_TV = ("torchvision's AlexNet follows Krizhevsky's later one-GPU version (arXiv 1404.5997): 64/192/384/256/256 "
+            "maps, no local response normalisation, adaptive pooling before the classifier; 61,100,840 parameters.")
+register(ModelEntry("alexnet_paper", "AlexNet (paper: 227, 96/256/384/384/256, LRN, one stream)", "AlexNet",
+                    (3, 227, 227), 1000, IMAGENET_MEAN, IMAGENET_STD, "features.12", "convscope", _KRIZHEVSKY,
+                    AlexNetPaper,
+                    note="Reproduces Fig. 2 and §3 with both GPUs' halves in one stream: 96/256/384/384/256 maps, "
+                         "ReLU, local response normalisation after conv1 and conv2, overlapping 3×3/2 max pooling, "
+                         "maps 55 → 27 → 13 → 6; 62,378,344 parameters. " + _ALEX_TV))
+register(ModelEntry("alexnet_paper_grouped", "AlexNet (paper, two-GPU grouped form)", "AlexNet", (3, 227, 227), 1000,
+                    IMAGENET_MEAN, IMAGENET_STD, "features.12", "convscope", _KRIZHEVSKY,
+                    partial(AlexNetPaper, grouped=True), tags=("variant",),
+                    note="Fig. 2 as drawn: conv2, conv4 and conv5 read only the maps on their own GPU (groups=2); "
+                         "60,965,224 parameters, the paper's \"60 million\". " + _ALEX_TV))
+register(ModelEntry("alexnet", "AlexNet (torchvision, 224: 64/192/384/256/256)", "AlexNet", cam_layer="features.10",
+                    paper=_KRIZHEVSKY, builder=_tv("alexnet"), tv_name="alexnet", note=_ALEX_TV, **_IMNET))
+register(ModelEntry("alexnet_227", "AlexNet (torchvision's widths at the paper's 227 input)", "AlexNet", (3, 227, 227),
+                    1000, IMAGENET_MEAN, IMAGENET_STD, "features.10", "convscope", _KRIZHEVSKY, alexnet_227,
+                    note="torchvision's AlexNet with conv1 unpadded for a 227×227 input: the paper's map sizes "
+                         "(55 → 27 → 13 → 6) but torchvision's widths and no LRN. See alexnet_paper. " + _ALEX_TV))
+for _n, _t in (("vgg11", "VGG-11"), ("vgg16", "VGG-16"), ("vgg19", "VGG-19")):
+    register(ModelEntry(_n, _t, "VGG", cam_layer="features." + {"vgg11": "18", "vgg16": "28", "vgg19": "34"}[_n],
                         paper="Simonyan, Zisserman. Very Deep Convolutional Networks, ICLR 2015",
                         builder=_tv(_n), tv_name=_n, **_IMNET))
 register(ModelEntry("googlenet", "GoogLeNet (Inception v1)", "GoogLeNet", cam_layer="inception5b",
                     paper="Szegedy et al. Going Deeper with Convolutions, CVPR 2015",
                     builder=_tv("googlenet", aux_logits=False, init_weights=True), tv_name="googlenet",
-                    tags=("branching",), **_IMNET))
-for _n, _t in (("resnet18", "ResNet-18"), ("resnet50", "ResNet-50")):
+                    tags=("branching",), note="torchvision's GoogLeNet without the auxiliary classifiers (as its "
+                    "published weights and counts); googlenet_aux shows them. BN after every conv, unlike the paper.",
+                    **_IMNET))
+register(ModelEntry("googlenet_aux", "GoogLeNet with its two auxiliary classifiers", "GoogLeNet",
+                    cam_layer="inception5b", paper="Szegedy et al. Going Deeper with Convolutions, CVPR 2015",
+                    builder=googlenet_aux, tags=("branching", "variant"),
+                    note="Fig. 3's side classifiers after inception 4a and 4d (average pool 5×5/3, 1×1 conv to 128, "
+                         "fc 1024, dropout 0.7, fc 1000; training loss weight 0.3) run in every mode, so the summary "
+                         "lists them; the forward returns the main logits only. torchvision adds BN after each conv.",
+                    **_IMNET))
+_INCEPTION3 = "Szegedy, Vanhoucke, Ioffe, Shlens, Wojna. Rethinking the Inception Architecture, CVPR 2016"
+register(ModelEntry("inception_v3", "Inception-v3 (299)", "GoogLeNet", (3, 299, 299), 1000, IMAGENET_MEAN,
+                    IMAGENET_STD, "Mixed_7c", "torchvision", _INCEPTION3,
+                    _tv("inception_v3", aux_logits=True, init_weights=True), tv_name="inception_v3",
+                    tags=("branching",),
+                    note="torchvision's Inception-v3 (Table 1: factorised 7×7 as 1×7 + 7×1, grid reductions, 299 px). "
+                         "Its auxiliary classifier is built (its parameters count, as in the published 27,161,264) "
+                         "but runs only in training; inception_v3_aux shows it in the summary."))
+register(ModelEntry("inception_v3_aux", "Inception-v3 with its auxiliary classifier shown (299)", "GoogLeNet",
+                    (3, 299, 299), 1000, IMAGENET_MEAN, IMAGENET_STD, "Mixed_7c", "convscope", _INCEPTION3,
+                    inception_v3_aux, tags=("branching", "variant"),
+                    note="torchvision's Inception-v3 with the auxiliary head on the 17×17 grid (after Mixed_6e; "
+                         "§4: a regulariser) run in every mode, so its layers and multiply-adds appear; the forward "
+                         "returns the main logits only."))
+register(ModelEntry("xception", "Xception (299)", "Xception", (3, 299, 299), 1000, HALF, HALF, "exit_flow",
+                    "convscope", "Chollet. Xception: Deep Learning with Depthwise Separable Convolutions, CVPR 2017",
+                    Xception, tags=("branching", "depthwise"),
+                    note="Reproduces Fig. 5: entry flow (to 728 maps at 19×19), middle flow (8 residual blocks of "
+                         "three separable convs), exit flow (1024, 1536, 2048 maps), every conv followed by BN; "
+                         "22,855,952 parameters (§4.5). torchvision has no Xception."))
+for _n, _t in (("resnet18", "ResNet-18"), ("resnet34", "ResNet-34"), ("resnet50", "ResNet-50"),
+               ("resnet152", "ResNet-152")):
     register(ModelEntry(_n, _t, "ResNet", cam_layer="layer4",
                         paper="He, Zhang, Ren, Sun. Deep Residual Learning for Image Recognition, CVPR 2016",
                         builder=_tv(_n), tv_name=_n, tags=("branching",), **_IMNET))
@@ -168,11 +227,17 @@ def build_model(name: str, num_classes: int | None = None, seed: int = 0) -> nn.
     return model.eval()
 
 
+def _is_head(m: nn.Module) -> bool:
+    """A classifier layer: Linear, or a head that knows how to rebuild itself for other classes (LeNet-5's RBF
+    output, :class:`vizcore.models.classic.RBFOutput`)."""
+    return isinstance(m, nn.Linear) or callable(getattr(m, "with_classes", None))
+
+
 def classifier_path(model: nn.Module) -> str:
-    """Module path of the final Linear layer (the head to replace in transfer learning)."""
+    """Module path of the final classifier layer (the head to replace in transfer learning)."""
     last = None
     for n, m in model.named_modules():
-        if isinstance(m, nn.Linear):
+        if _is_head(m):
             last = n
     if last is None:
         raise ValueError(f"expected a model with a Linear head, got {type(model).__name__} without one")
@@ -183,10 +248,13 @@ def replace_classifier(model: nn.Module, num_classes: int, seed: int = 0) -> nn.
     """Swap the final Linear layer for a fresh one with ``num_classes`` outputs (in place; returns model)."""
     path = classifier_path(model)
     old = model.get_submodule(path)
-    assert isinstance(old, nn.Linear)
+    new: nn.Module
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None)
+        if isinstance(old, nn.Linear):
+            new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None)
+        else:
+            new = old.with_classes(num_classes, seed)  # type: ignore[operator]
     parent_path, _, attr = path.rpartition(".")
     parent = model.get_submodule(parent_path) if parent_path else model
     setattr(parent, attr, new)
