@@ -33,8 +33,11 @@ def _worker_main(conn: Connection, threads: int) -> None:
     cancelled: set[str] = set()
 
     def send(msg: tuple) -> None:
-        with send_lock:
-            conn.send(msg)
+        try:
+            with send_lock:
+                conn.send(msg)
+        except OSError:  # the app closed the pipe (it shut down or went away): nothing left to report to
+            os._exit(0)
 
     def listen() -> None:
         while True:
@@ -66,8 +69,14 @@ def _worker_main(conn: Connection, threads: int) -> None:
             else:
                 current[rid] = run
 
+        def forward(ev: dict, rid: str = rid) -> None:
+            send(("event", rid, ev))
+
+        def stopped(rid: str = rid) -> bool:
+            return rid in cancelled
+
         try:
-            train_job(spec, lambda ev, rid=rid: send(("event", rid, ev)), lambda rid=rid: rid in cancelled, on_run)
+            train_job(spec, forward, stopped, on_run)
         except Exception as exc:  # noqa: BLE001 — a run that cannot even be built fails in words
             traceback.print_exc()
             send(("event", rid, {"kind": "status", "status": "failed",
@@ -183,10 +192,10 @@ class ProcessPool:
             ready = wait([*conns, *sentinels], timeout=0.5)
             for obj in ready:
                 if obj in conns:
-                    self._read(conns[obj])  # type: ignore[index]
+                    self._read(conns[obj])
             for obj in ready:
                 if obj in sentinels:
-                    self._dead(sentinels[obj])  # type: ignore[index]
+                    self._dead(sentinels[obj])
 
     def _read(self, w: _Worker) -> None:
         try:
@@ -238,9 +247,12 @@ class ProcessPool:
         for h in waiting:
             h.finish("cancelled", "cancelled: the lab shut down before it started")
         for w in pool:
-            w.send(("stop",))
+            if w.ready:
+                w.send(("stop",))
+            else:  # still importing torch: nothing of it to keep
+                w.process.kill()
         for w in pool:
-            w.process.join(10.0)
+            w.process.join(5.0)
             if w.process.is_alive():
                 w.process.kill()
 

@@ -257,7 +257,20 @@ def get_lab(db_path: str | Path | None = None, executor: str | None = None, work
     key = str(Path(db_path) if db_path is not None else paths.run_store_path())
     with _LABS_LOCK:
         lab = _LABS.get(key)
+        if lab is not None and not lab._closed and _differs(lab, executor, workers):
+            if lab.running() or lab.queued():
+                raise ValueError(f"expected no runs in flight to switch the lab to executor {executor or lab.executor_kind}"
+                                 f" with {workers or lab.concurrency} workers, got {len(lab.running() + lab.queued())}")
+            lab.shutdown(wait=False)
         if lab is None or lab._closed:
             lab = Lab(key, executor=executor, workers=workers)
             _LABS[key] = lab
         return lab
+
+
+def _differs(lab: Lab, executor: str | None, workers: int | None) -> bool:
+    """Whether ``lab`` is not the one asked for: another executor (given, or the environment's unless the lab
+    already fell back from it) or another number of workers."""
+    if executor is None and not lab.notice:
+        executor = settings(None, workers)[0]
+    return (executor is not None and executor != lab.executor_kind) or (workers is not None and workers != lab.concurrency)

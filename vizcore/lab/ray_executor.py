@@ -22,6 +22,7 @@ from typing import Any
 from vizcore.core import io as vio
 from vizcore.lab.executors import RAY_HINT, RemoteRun, RunSpec
 
+ray: Any
 try:
     import ray
 except ImportError:  # optional: the lab says how to add it
@@ -123,7 +124,7 @@ class RayExecutor:
         self.threads = threads
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers = max(1, min(16, cpus // max(threads, 1)))  # runs at once across the cluster
-        self._hub = ray.remote(num_cpus=0)(_Hub).remote()
+        self._hub: Any = ray.remote(num_cpus=0)(_Hub).remote()
         self._task = ray.remote(_remote_train)
         self._live: dict[str, tuple[RemoteRun, Any]] = {}  # run id -> (handle, task ref)
         self._lock = threading.Lock()
