@@ -20,6 +20,27 @@ from typing import Any
 from vizcore.lab.executors import RemoteRun, RunSpec, here, train_job
 
 
+def _listen(conn: Connection, jobs: Any, current: dict[str, Any], cancelled: set[str]) -> None:
+    """A worker's ear: runs to train go to ``jobs``; a cancel reaches the live run (or waits for it)."""
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):  # the app went away: stop the run, then the process
+            msg = ("stop",)
+        if msg[0] == "job":
+            jobs.put(msg[1])
+        elif msg[0] == "cancel":
+            cancelled.add(msg[1])
+            run = current.get(msg[1])
+            if run is not None:
+                run.cancel()
+        else:
+            for run in list(current.values()):
+                run.cancel()
+            jobs.put(None)
+            return
+
+
 def _worker_main(conn: Connection, threads: int) -> None:
     """A worker process: set the torch threads, then train the runs the app sends, one after the other."""
     import queue
@@ -39,26 +60,7 @@ def _worker_main(conn: Connection, threads: int) -> None:
         except OSError:  # the app closed the pipe (it shut down or went away): nothing left to report to
             os._exit(0)
 
-    def listen() -> None:
-        while True:
-            try:
-                msg = conn.recv()
-            except (EOFError, OSError):  # the app went away: stop the run, then the process
-                msg = ("stop",)
-            if msg[0] == "job":
-                jobs.put(msg[1])
-            elif msg[0] == "cancel":
-                cancelled.add(msg[1])
-                run = current.get(msg[1])
-                if run is not None:
-                    run.cancel()
-            else:
-                for run in list(current.values()):
-                    run.cancel()
-                jobs.put(None)
-                return
-
-    threading.Thread(target=listen, daemon=True).start()
+    threading.Thread(target=_listen, args=(conn, jobs, current, cancelled), daemon=True).start()
     send(("ready", here()))
     while (spec := jobs.get()) is not None:
         rid = spec.run_id
