@@ -237,7 +237,7 @@ class InProcessExecutor:
         self.attaches = make_run is not None
 
     def describe(self) -> str:
-        return f"in the app's own process, {self.workers} at a time"
+        return f"the app's own process, {self.workers} at a time"
 
     def submit(self, spec: RunSpec) -> Run:
         if self._make_run is not None:
