@@ -89,6 +89,9 @@ def _watch_body(lab) -> None:
         st.error(snap.status_text())
     else:  # cancelled, interrupted
         st.warning(snap.status_text())
+    worker = by_id[rid].info.get("worker") if snap.status != "queued" else None
+    if worker:
+        st.caption(f"{'Training' if not snap.finished else 'Ran'} on {worker} ({by_id[rid].info.get('executor')}).")
     s, e = snap.steps, snap.epochs_data
     if snap.has_curves:
         st.plotly_chart(figures.live_curves_figure(
@@ -104,6 +107,9 @@ def _watch_body(lab) -> None:
         st.info(monitor.queue_text(lab, rid))
     elif queued:
         st.caption(f"{len(queued)} run(s) waiting in the queue; the lab trains {lab.concurrency} at a time.")
+    st.caption(f"Runs train in {lab.describe()}; {len(lab.running())} training, {len(queued)} waiting.")
+    if lab.notice:
+        st.info(lab.notice)
     busy = busy_text()
     if busy and not snap.finished:
         st.warning(busy)

@@ -268,12 +268,13 @@ else:
     st.dataframe(pd.DataFrame([{
         "name": r.name, "status": r.status, "val acc (%)": "—" if r.val_acc is None else f"{100 * r.val_acc:.1f}",
         "epochs": f"{r.epochs_done}/{r.config.epochs}", "model · data": f"{r.config.model} · {r.config.dataset}",
-        "group": r.group or "", "message": r.message, "id": r.id}
+        "group": r.group or "", "message": r.message, "ran on": str(r.info.get("worker") or ""), "id": r.id}
         for r in all_runs]), hide_index=True, key="lab_runs_table", width="stretch", column_config={
             "name": st.column_config.TextColumn(width=170), "status": st.column_config.TextColumn(width=85),
             "val acc (%)": st.column_config.TextColumn(width=80), "epochs": st.column_config.TextColumn(width=60),
             "model · data": st.column_config.TextColumn(width=140), "group": st.column_config.TextColumn(width=120),
-            "message": st.column_config.TextColumn(width=170), "id": st.column_config.TextColumn(width=105)})
+            "message": st.column_config.TextColumn(width=170), "ran on": st.column_config.TextColumn(width=120),
+            "id": st.column_config.TextColumn(width=105)})
     by_id = {r.id: r for r in all_runs}
     rid = st.selectbox("Run", list(by_id), key="lab_manage_select",
                        format_func=lambda i: f"{by_id[i].name} · #{i}")

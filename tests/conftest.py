@@ -12,6 +12,10 @@ def _private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     d = tmp_path_factory.mktemp("convscope-data")
     os.environ["CONVSCOPE_DATA_DIR"] = str(d)
     os.environ.setdefault("TORCH_HOME", str(d / "torch_home"))
+    # Labs made by tests train in the test process (page tests stub the engine's run there); the process pool
+    # and Ray executors are tested on their own (tests/vizcore/test_executors.py) and pick them explicitly.
+    os.environ.setdefault("CONVSCOPE_EXECUTOR", "inprocess")
+    os.environ.pop("RAY_ADDRESS", None)
     if os.environ.get("PYTEST_XDIST_WORKER"):  # two test processes on two cores: one torch thread each
         import torch
 

@@ -97,6 +97,19 @@ def _add_ab(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="JSON file of TrainConfig fields for the base configuration")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a base config field, e.g. --set epochs=2 --set train_size=1000")
+    add_executor_args(p)
+    p.add_argument("--no-reuse", action="store_true",
+                   help="train every run again, even when an identical finished run (same config and seed) exists")
+
+
+def add_executor_args(p: argparse.ArgumentParser) -> None:
+    """``--executor`` and ``--workers``: where the runs train (default: the environment; see the README)."""
+    p.add_argument("--executor", choices=["inprocess", "process", "ray"],
+                   help="where runs train: this process, a local process pool (default), or the Ray cluster at "
+                        "RAY_ADDRESS (default when it is set)")
+    p.add_argument("--workers", type=int,
+                   help="runs at once in the process pool (default CONVSCOPE_WORKERS, else cores ÷ torch threads per "
+                        "run); each worker gets cores ÷ workers torch threads")
 
 
 def base_config(config_path: str | None, sets: list[str], default=None):
@@ -137,11 +150,28 @@ def _ab(args: argparse.Namespace) -> dict:
     base = base_config(args.config, args.set)
     plan = (vexp.plan_ab(base, args.trick[0], args.seeds, args.first_seed) if len(args.trick) == 1
             else vexp.plan_grid(base, args.trick, args.seeds, args.first_seed))
-    lab = get_lab()
-    exp = vexp.submit_plan(lab, plan)
+    lab = get_lab(executor=args.executor, workers=args.workers)
+    exp = vexp.submit_plan(lab, plan, reuse=not args.no_reuse)
     for r in exp.runs:
         lab.wait(r["run_id"])
-    return _summary_json(lab.store, exp)
+    out = _summary_json(lab.store, exp)
+    out.update(executor_json(lab))
+    new = {r.id for r in lab.store.list(f"{plan.name} #{exp.id}")}  # trained for this experiment, not reused
+    out["runs"] = [{**run_json(lab.store.get(r["run_id"])), "arm": r["arm"], "seed": r["seed"],
+                    "reused": r["run_id"] not in new} for r in exp.runs]
+    return out
+
+
+def executor_json(lab) -> dict:
+    """Where a lab's runs train, for the JSON of the commands that train."""
+    return {"executor": lab.executor_kind, "workers": lab.concurrency, "executor_text": lab.describe(),
+            **({"executor_notice": lab.notice} if lab.notice else {})}
+
+
+def run_json(rec) -> dict:
+    """A run's outcome and where it ran."""
+    return {"run_id": rec.id, "status": rec.status, "val_acc": rec.val_acc, "message": rec.message,
+            "executor": rec.info.get("executor"), "worker": rec.info.get("worker"), "checkpoint": rec.checkpoint}
 
 
 def _add_shape_bias(p: argparse.ArgumentParser) -> None:

@@ -106,11 +106,24 @@ def _pipeline_replaces_preset(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-@command("train", "Train a model (flags or --config run.json); one JSON line per epoch, then a summary.", _add_train)
+def _add_train_cmd(p: argparse.ArgumentParser) -> None:
+    from vizcore.cli.lab import add_executor_args
+
+    _add_train(p)
+    add_executor_args(p)
+
+
+@command("train", "Train a model (flags or --config run.json); one JSON line per epoch, then a summary.",
+         _add_train_cmd)
 def run_train(args: argparse.Namespace) -> None:
+    import os
+
     from vizcore.lab.store import RunStore
 
     config = _load_config(args)
+    kind = args.executor or os.environ.get("CONVSCOPE_EXECUTOR") or ("ray" if os.environ.get("RAY_ADDRESS") else None)
+    if kind not in (None, "inprocess"):  # one run gains nothing from a pool: it trains here unless asked otherwise
+        return _train_elsewhere(args, config, kind)
     store = RunStore(args.db)
     store.mark_interrupted()
     from vizcore.lab.queue import check_before_create
@@ -137,7 +150,42 @@ def run_train(args: argparse.Namespace) -> None:
                "epochs_done": rec.epochs_done, "val_acc": rec.val_acc, "best_val_acc": rec.best_val_acc,
                "checkpoint": rec.checkpoint, "kept_epochs": rec.kept_epochs, "info": rec.info,
                # a writing command says what it creates
-               "store": str(store.path), "store_created": not store.existed}
+               "store": str(store.path), "store_created": not store.existed,
+               "executor": "inprocess", "worker": _here()}
+    print_json(summary, lines=True)
+    if status == "failed":
+        raise CLIError(rec.message)
+
+
+def _here() -> str:
+    from vizcore.lab.executors import here
+
+    return here()
+
+
+def _train_elsewhere(args: argparse.Namespace, config, kind: str) -> None:
+    """``train`` on a worker process or the Ray cluster: the same lines, the summary saying where it ran."""
+    from vizcore.cli.lab import executor_json, run_json
+    from vizcore.lab.queue import Lab
+
+    if args.epochs_dir is not None:
+        raise CLIError(f"expected --epochs-dir only with the in-process executor, got --executor {kind}")
+    lab = Lab(args.db, executor=kind, workers=args.workers)
+    existed = lab.store.existed
+    try:
+        run_id = lab.submit(config, args.name, args.group)
+        run = lab.get_run(run_id)
+        if run is not None:
+            run.subscribe(lambda ev: print_json({"run_id": run_id, **ev}, lines=True) if ev["kind"] == "epoch" else None)
+        status = lab.wait(run_id)
+    except KeyboardInterrupt:
+        lab.shutdown(wait=True, timeout=10)
+        raise
+    rec = lab.store.get(run_id)
+    lab.shutdown(wait=False)
+    summary = {"kind": "summary", **run_json(rec), "name": rec.name, "epochs_done": rec.epochs_done,
+               "best_val_acc": rec.best_val_acc, "kept_epochs": rec.kept_epochs, "info": rec.info,
+               "store": str(lab.store.path), "store_created": not existed, **executor_json(lab)}
     print_json(summary, lines=True)
     if status == "failed":
         raise CLIError(rec.message)

@@ -5,6 +5,8 @@ Modules for use from outside (``__all__``):
 
 * ``store`` — the run store (SQLite): runs that belong to the app, not to a browser tab; their records
 * ``queue`` — the lab: the process-wide queue of training runs behind one ``submit()``
+* ``executors`` — where runs train: the ``submit(RunSpec) -> handle`` seam, in-process; ``pool`` (local worker
+  processes, the default) and ``ray_executor`` (a Ray cluster, optional) behind it
 * ``monitor`` — watching a run: progress, ETA and curve data read from the store
 * ``history`` — the runs that finished on this machine and the time estimates built on them
 * ``experiment`` — a few configurations ("arms"), each repeated over seeds, and their comparison
@@ -24,5 +26,5 @@ The modules are imported on use, never here.
 
 May import: vizcore.core, vizcore.models, vizcore.data, vizcore.arch, vizcore.inspect, vizcore.train."""
 
-__all__ = ["bands", "default_model", "experiment", "history", "monitor", "power", "queue", "reference", "results",
-           "scaling", "stats", "store", "trained"]
+__all__ = ["bands", "default_model", "executors", "experiment", "history", "monitor", "pool", "power", "queue",
+           "ray_executor", "reference", "results", "scaling", "stats", "store", "trained"]

@@ -296,13 +296,14 @@ def delete_experiment(exp_id: str) -> None:
 
 
 def submit_plan(lab: Any, plan: Plan, kind: str = "compare", data: tuple[Any, Any] | None = None,
-                form: dict[str, Any] | None = None) -> Experiment:
+                form: dict[str, Any] | None = None, reuse: bool = False) -> Experiment:
     """Queue every run of ``plan`` in ``lab`` (a :class:`vizcore.lab.queue.Lab`) and record the experiment.
 
     Each run is named "<arm> · seed <s>" and grouped under the plan's name and experiment id, so the run list
     shows which experiment it belongs to. Configs are checked by the lab before anything is queued: a config
     refused by its budget raises ValueError and queues nothing. ``data`` overrides loading (tests). ``form``: how
-    it was asked for (:attr:`Experiment.form`), kept with it.
+    it was asked for (:attr:`Experiment.form`), kept with it. ``reuse``: a run identical to a finished one (same
+    config and seed) is not trained again; the experiment names the finished run.
     """
     from vizcore.lab import history
     from vizcore.train.preflight import preflight
@@ -313,7 +314,8 @@ def submit_plan(lab: Any, plan: Plan, kind: str = "compare", data: tuple[Any, An
         preflight(cfg, _num_classes(cfg, data), past)
     exp_id = uuid.uuid4().hex[:10]
     group = f"{plan.name} #{exp_id}"
-    ids = [lab.submit(cfg, name=f"{arm} · seed {seed}", group=group, data=data) for arm, seed, cfg in runs]
+    ids = [lab.submit(cfg, name=f"{arm} · seed {seed}", group=group, data=data, **({"reuse": True} if reuse else {}))
+           for arm, seed, cfg in runs]
     exp = Experiment(exp_id, plan.name, [a.name for a in plan.arms],
                      [{"arm": arm, "seed": seed, "run_id": rid} for (arm, seed, _), rid in zip(runs, ids)], kind=kind,
                      form=dict(form or {}))

@@ -1,8 +1,9 @@
-"""The lab: the process-wide queue of training runs.
+"""The lab: the process-wide queue of training runs, in front of an executor.
 
-Runs wait in submission order and at most ``concurrency`` train at once (1 on CPU, where two runs would only
-share the same cores). :func:`get_lab` returns one :class:`Lab` per database; worker threads write to the
-:class:`~vizcore.lab.store.RunStore` and never touch Streamlit.
+Runs wait in submission order and at most ``concurrency`` train at once: the executor's workers (a local process
+pool by default, a Ray cluster when ``RAY_ADDRESS`` is set; :mod:`vizcore.lab.executors`), or 1 in this process
+on CPU. :func:`get_lab` returns one :class:`Lab` per database. The lab's process is the only writer of the
+:class:`~vizcore.lab.store.RunStore`: workers send events, never touch the store or Streamlit.
 """
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from typing import Any
 from vizcore.core import paths
 from vizcore.core.io import check_writable
 from vizcore.lab import history as run_history
+from vizcore.lab.executors import RAY_HINT, InProcessExecutor, RunSpec, make_executor, refs_of, settings
 from vizcore.lab.store import RunStore
 from vizcore.train.config import FINAL_STATUSES, Status, TrainConfig
 from vizcore.train.disk import kept_epochs_bytes
-from vizcore.train.engine import Event, Run
+from vizcore.train.engine import Event
 from vizcore.train.memory import estimate_memory_detail
 from vizcore.train.preflight import preflight
 
@@ -31,34 +33,76 @@ def _default_concurrency() -> int:
 
 
 class Lab:
-    """The process-wide run queue: bounded concurrency, owns the store. Thread-safe.
+    """The process-wide run queue: bounded concurrency, owns the store and the executor. Thread-safe.
 
     Runs start in submission order as slots free up. ``submit`` checks the config before queueing
     (device, memory and time budgets: :func:`vizcore.train.preflight.preflight`) so a refused run is an error at
-    once, not a failed record later.
+    once, not a failed record later. ``executor`` (inprocess, process, ray) and ``workers`` default to the
+    environment (:func:`vizcore.lab.executors.settings`); a Ray cluster asked for by ``RAY_ADDRESS`` alone but
+    not reachable or not installed leaves the lab on the process pool, with :attr:`notice` saying why.
     """
 
-    def __init__(self, db_path: str | Path | None = None, concurrency: int | None = None) -> None:
+    def __init__(self, db_path: str | Path | None = None, concurrency: int | None = None,
+                 executor: str | None = None, workers: int | None = None) -> None:
+        kind, n_workers, threads = settings(executor, workers)
+        self.notice = ""  # why the lab does not use the executor the environment asked for, in words
+        try:
+            self.executor: Any = make_executor(kind, n_workers, threads)
+        except ValueError as exc:
+            if executor is not None or kind != "ray":
+                raise
+            self.notice = f"Runs train in a local process pool: {exc}" if "not installed" not in str(exc) else RAY_HINT
+            kind, n_workers, threads = settings("process", workers)
+            self.executor = make_executor(kind, n_workers, threads)
+        self.executor_kind = kind
         self.store = RunStore(db_path, recover=True)  # a damaged file is kept aside; the pages keep working
+        local = InProcessExecutor(1, lambda spec: self.store.make_run(spec.run_id, spec.data,
+                                                                      history=spec.history))
+        if kind == "inprocess":
+            local.workers = concurrency or (_default_concurrency() if workers is None else n_workers)
+            self.executor = local
+        self._local = local  # runs given their data in memory train here whatever the executor
         self.interrupted_on_start = self.store.mark_interrupted()
-        self.concurrency = concurrency or _default_concurrency()
+        if concurrency is None:
+            concurrency = (_default_concurrency() if kind == "inprocess" and workers is None
+                           else self.executor.workers)
+        self.concurrency = concurrency
         if not 1 <= self.concurrency <= 16:
             raise ValueError(f"expected concurrency between 1 and 16, got {self.concurrency}")
         self._lock = threading.Lock()
         self._queue: list[str] = []
-        self._runs: dict[str, Run] = {}  # live runs of this process (queued or running), by id
-        self._data: dict[str, tuple[Any, Any]] = {}
+        self._runs: dict[str, Any] = {}  # live runs of this process (queued or running), by id: their handles
         self._closed = False
 
+    def describe(self) -> str:
+        """Where this lab's runs train, in words."""
+        return self.executor.describe()
+
     def submit(self, config: TrainConfig, name: str | None = None, group: str | None = None,
-               data: tuple[Any, Any] | None = None) -> str:
-        """Check, record and queue a run; returns its id. ``data`` = (train, val) overrides loading (tests)."""
+               data: tuple[Any, Any] | None = None, reuse: bool = False) -> str:
+        """Check, record and queue a run; returns its id. ``data`` = (train, val) overrides loading (tests; such a
+        run trains in this process). ``reuse``: an identical finished run (same config and seed,
+        :meth:`RunStore.find_done`) is returned instead of training again."""
         if self._closed:
             raise ValueError("expected an open lab, got one that was shut down")
+        if reuse and data is None:
+            found = self.store.find_done(config)
+            if found is not None:
+                return found
         num_classes = len(data[0].classes) if data is not None else dataset_num_classes(config.dataset)
         check_before_create(self.store, config, num_classes, with_data=data is None)
+        resolved = {ref: (str(p), meta) for ref in refs_of(config) for p, meta in [self.store.resolve(ref)]}
+        executor = self._local if data is not None else self.executor
         run_id = self.store.create(config, name, group)
-        run = self.store.make_run(run_id, data, history=run_history.past_runs(self.store.path))
+        spec = RunSpec(run_id, config, str(self.store.checkpoint_path(run_id)), None,
+                       tuple(run_history.past_runs(self.store.path)), resolved, data)
+        try:
+            run = executor.submit(spec)
+        except ValueError as exc:
+            self.store.set_status(run_id, "failed", str(exc))
+            raise
+        if not getattr(executor, "attaches", False):
+            self.store.attach(run)
         run.subscribe(lambda ev: self._on_event(run_id, ev))
         with self._lock:
             self._runs[run_id] = run
@@ -67,6 +111,11 @@ class Lab:
         return run_id
 
     def _on_event(self, run_id: str, ev: Event) -> None:
+        if ev.get("kind") == "info" or (ev.get("kind") == "status" and ev.get("status") == "running"):
+            run = self.get_run(run_id)
+            if run is not None:
+                self.store.merge_info(run_id, {"executor": getattr(run, "executor", "inprocess"),
+                                               "worker": getattr(run, "where", "")})
         if ev.get("kind") == "status" and ev.get("status") in FINAL_STATUSES:
             with self._lock:
                 self._runs.pop(run_id, None)
@@ -91,8 +140,10 @@ class Lab:
         for run in to_start:
             run.start()
 
-    def get_run(self, run_id: str) -> Run | None:
-        """The live :class:`Run` (to subscribe to its events) while it is queued or running here, else None."""
+    def get_run(self, run_id: str) -> Any:
+        """The live run handle (an engine :class:`~vizcore.train.engine.Run` or a
+        :class:`~vizcore.lab.executors.RemoteRun`: subscribe to its events) while it is queued or running here,
+        else None."""
         with self._lock:
             return self._runs.get(run_id)
 
@@ -117,7 +168,7 @@ class Lab:
 
     def running(self) -> list[str]:
         with self._lock:
-            return [rid for rid, r in self._runs.items() if r._thread is not None and not r.finished]
+            return [rid for rid, r in self._runs.items() if r.started and not r.finished]
 
     def queued(self) -> list[str]:
         with self._lock:
@@ -148,6 +199,7 @@ class Lab:
             end = time.time() + timeout
             for run in runs:
                 run.wait(max(0.0, end - time.time()))
+        self.executor.shutdown()
 
 
 CHECKPOINT_MARGIN_BYTES = 64 << 20  # free space kept beyond the checkpoint itself (sidecar, store, temp files)
@@ -199,12 +251,26 @@ _LABS: dict[str, Lab] = {}
 _LABS_LOCK = threading.Lock()
 
 
-def get_lab(db_path: str | Path | None = None) -> Lab:
-    """The process-wide :class:`Lab` for a database (default ``data_dir()/runs.sqlite``), created once."""
+def get_lab(db_path: str | Path | None = None, executor: str | None = None, workers: int | None = None) -> Lab:
+    """The process-wide :class:`Lab` for a database (default ``data_dir()/runs.sqlite``), created once (with
+    ``executor`` and ``workers``, else the environment's; see :func:`vizcore.lab.executors.settings`)."""
     key = str(Path(db_path) if db_path is not None else paths.run_store_path())
     with _LABS_LOCK:
         lab = _LABS.get(key)
+        if lab is not None and not lab._closed and _differs(lab, executor, workers):
+            if lab.running() or lab.queued():
+                raise ValueError(f"expected no runs in flight to switch the lab to executor {executor or lab.executor_kind}"
+                                 f" with {workers or lab.concurrency} workers, got {len(lab.running() + lab.queued())}")
+            lab.shutdown(wait=False)
         if lab is None or lab._closed:
-            lab = Lab(key)
+            lab = Lab(key, executor=executor, workers=workers)
             _LABS[key] = lab
         return lab
+
+
+def _differs(lab: Lab, executor: str | None, workers: int | None) -> bool:
+    """Whether ``lab`` is not the one asked for: another executor (given, or the environment's unless the lab
+    already fell back from it) or another number of workers."""
+    if executor is None and not lab.notice:
+        executor = settings(None, workers)[0]
+    return (executor is not None and executor != lab.executor_kind) or (workers is not None and workers != lab.concurrency)

@@ -43,6 +43,13 @@ EPOCH_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"
 STEP_COLUMNS = ("step", "epoch", "loss", "lr", "throughput")
 
 
+def run_key(config: TrainConfig) -> str:
+    """A run's key: the SHA-256 of its config (seed included) as canonical JSON, 16 hex digits."""
+    import hashlib
+
+    return hashlib.sha256(config.to_json().encode()).hexdigest()[:16]
+
+
 class RunStore:
     """SQLite-backed record of runs. Thread-safe (one connection, one lock); several processes may share a file.
 
@@ -223,6 +230,22 @@ class RunStore:
             raise ValueError(f"expected a stored run id, got {run_id!r}")
         return dict(zip(names, row))
 
+    def find_done(self, config: TrainConfig) -> str | None:
+        """The newest finished (``done``) run trained with exactly ``config`` (seed included: the run's key,
+        :func:`run_key`) whose checkpoint is still on disk, else None: an identical run need not train again."""
+        key = run_key(config)
+        with self._lock:
+            rows = self._db.execute("SELECT id, config, checkpoint FROM runs WHERE status='done' "
+                                    "ORDER BY finished_at DESC").fetchall()
+        for rid, text, ckpt in rows:
+            try:
+                same = run_key(TrainConfig.from_json(text)) == key
+            except (ValueError, TypeError):  # a damaged record is listed apart, never reused
+                continue
+            if same and ckpt and Path(ckpt).is_file():
+                return str(rid)
+        return None
+
     def _owner_alive(self, run_id: str) -> bool:
         raw = self._raw(run_id)
         return raw["host"] == socket.gethostname() and _pid_alive(raw["pid"])
@@ -336,8 +359,9 @@ class RunStore:
         return Path(rec.checkpoint), meta
 
     # ---- wiring a run to the store
-    def attach(self, run: Run) -> None:
-        """Record ``run``'s events in this store (status, info, step and epoch metrics, checkpoint)."""
+    def attach(self, run: Any) -> None:
+        """Record ``run``'s events in this store (status, info, step and epoch metrics, checkpoint): an engine
+        :class:`Run` or any executor's handle with the same interface (:mod:`vizcore.lab.executors`)."""
         run_id = run.id
         broken: list[str] = []  # the first write error: the run stops once, with that sentence
 
@@ -347,7 +371,7 @@ class RunStore:
                 self.add_metric(run_id, ev)
                 if kind == "epoch" and run.checkpoint_path is not None:
                     self.set_checkpoint(run_id, run.checkpoint_path)
-                if kind == "epoch" and run.epoch_keeper is not None:  # its file is written before the event
+                if kind == "epoch" and run.config.keep_epochs:  # its file is written before the event
                     self.merge_info(run_id, {"kept_epochs": run.kept_epochs})
             elif kind == "info":
                 self.set_info(run_id, {k: v for k, v in ev.items() if k != "kind"})

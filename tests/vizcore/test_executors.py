@@ -1,0 +1,162 @@
+"""The executor seam (vizcore.lab.executors): a 2-seed A/B through the process pool and through a real local Ray
+head gives the same accuracies and lands in one store; a killed worker costs one run, recorded as failed with its
+reason; cancel works in the pool; an identical finished run is reused; bad settings are refused in words."""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from vizcore.cli.main import main
+from vizcore.lab.executors import settings
+from vizcore.train.config import TrainConfig
+
+RAY = shutil.which("ray", path=os.path.dirname(sys.executable)) or shutil.which("ray")
+TINY = ["--set", "model=\"small_cnn\"", "--set", "dataset=\"shapes\"", "--set", "train_size=128",
+        "--set", "val_size=64", "--set", "epochs=1", "--set", "batch_size=16", "--set", "lr=0.1"]
+
+
+def _cli(args: list[str]) -> tuple[int, dict | None, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(args)
+    text = out.getvalue().strip()
+    return rc, json.loads(text) if rc == 0 and text else None, err.getvalue()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def ray_head() -> Iterator[str]:
+    """A real local Ray head with 2 CPUs, stopped after the session."""
+    if RAY is None:
+        pytest.fail("ray is not installed: pip install -r requirements-dev.txt")
+    tmp = tempfile.mkdtemp(prefix="cs-ray-")  # short: Ray's socket paths must fit in 107 characters
+    port = _free_port()
+    subprocess.run([RAY, "start", "--head", "--port", str(port), "--num-cpus", "2", "--include-dashboard=false",
+                    "--disable-usage-stats", "--temp-dir", tmp], check=True, capture_output=True, timeout=120)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        import ray
+
+        ray.shutdown()
+        subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_settings_refuse_bad_values_in_words(monkeypatch):
+    monkeypatch.delenv("CONVSCOPE_EXECUTOR", raising=False)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    cores = os.cpu_count() or 1
+    assert settings(None, 2) == ("process", 2, max(1, cores // 2))  # the default: a pool, never oversubscribed
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
+    assert settings()[0] == "ray"
+    with pytest.raises(ValueError, match="expected an executor from inprocess, process, ray, got 'spark'"):
+        settings("spark")
+    with pytest.raises(ValueError, match="expected between 1 and 16 workers, got 0"):
+        settings("process", 0)
+    monkeypatch.setenv("CONVSCOPE_WORKERS", "two")
+    with pytest.raises(ValueError, match="expected CONVSCOPE_WORKERS to be a whole number, got 'two'"):
+        settings("process")
+
+
+def test_cli_refuses_bad_executor_settings_in_one_line(monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    rc, _, err = _cli(["ab", "--trick", "cosine", "--workers", "0", "--executor", "process", "--json"])
+    assert rc == 2 and err.strip() == "error: expected between 1 and 16 workers, got 0"
+    rc, _, err = _cli(["train", "--executor", "ray", "--epochs", "1", "--json"])
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "RAY_ADDRESS" in err
+
+
+@pytest.mark.slow
+def test_ab_through_the_pool_and_ray_same_accuracies_one_store(ray_head, monkeypatch):
+    """2 arms × 2 seeds on 2 pool workers, then the same A/B under RAY_ADDRESS: same accuracies, one store, the
+    JSON naming the executor and where each run ran; a third time every run is reused, not trained."""
+    base = ["ab", "--trick", "cosine", "--seeds", "2", *TINY, "--json"]
+    rc, pool, err = _cli([*base, "--executor", "process", "--workers", "2"])
+    assert rc == 0, err
+    assert pool is not None and pool["executor"] == "process" and pool["workers"] == 2
+    assert all(r["status"] == "done" and r["executor"] == "process" for r in pool["runs"]), pool["runs"]
+    assert len({r["worker"] for r in pool["runs"]}) == 2  # both workers trained
+    monkeypatch.delenv("CONVSCOPE_EXECUTOR", raising=False)
+    monkeypatch.setenv("RAY_ADDRESS", ray_head)
+    rc, on_ray, err = _cli([*base, "--no-reuse"])
+    assert rc == 0, err
+    assert on_ray is not None and on_ray["executor"] == "ray"
+    assert all(r["status"] == "done" and r["worker"].startswith("ray node") for r in on_ray["runs"]), on_ray["runs"]
+    for r in on_ray["runs"]:  # the checkpoint came back into the app's data directory
+        assert Path(r["checkpoint"]).is_file() and Path(r["checkpoint"]).parent == Path(os.environ["CONVSCOPE_DATA_DIR"]) / "checkpoints"
+    acc = {(r["arm"], r["seed"]): r["val_acc"] for r in pool["runs"]}
+    assert {(r["arm"], r["seed"]): r["val_acc"] for r in on_ray["runs"]} == acc
+    assert len(set(acc.values())) > 1  # the seeds and arms differ: equal accuracies are not a constant
+    from vizcore.lab.store import RunStore
+
+    stored = {r.id: r for r in RunStore().list()}
+    assert all(r["run_id"] in stored for r in pool["runs"] + on_ray["runs"])
+    rc, again, err = _cli(base)  # identical finished runs are reused: nothing trains
+    assert rc == 0, err
+    assert again is not None and all(r["reused"] for r in again["runs"])
+    assert {r["run_id"] for r in again["runs"]} <= {r["run_id"] for r in pool["runs"] + on_ray["runs"]}
+    from vizcore.lab.queue import get_lab
+
+    get_lab().shutdown(wait=True, timeout=30)
+
+
+def _wait_for(cond, limit_s: float = 120.0) -> None:
+    end = time.monotonic() + limit_s
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.mark.slow
+def test_a_killed_worker_costs_one_run_and_cancel_works_in_the_pool(tmp_path):
+    from vizcore.lab.queue import Lab
+
+    lab = Lab(tmp_path / "runs.sqlite", executor="process", workers=2)
+    long = TrainConfig(model="small_cnn", dataset="shapes", train_size=256, val_size=32, epochs=50, batch_size=16,
+                       log_every=1)
+    short = TrainConfig(model="small_cnn", dataset="shapes", train_size=64, val_size=32, epochs=1, batch_size=16)
+    try:
+        doomed = lab.submit(long, name="doomed")
+        cancelled = lab.submit(dataclasses.replace(long, seed=1), name="cancelled")
+        after = lab.submit(short, name="after")
+        assert lab.queued() == [after]  # two workers, two runs at once
+        stepped: set[str] = set()
+        for rid in (doomed, cancelled):
+            lab.get_run(rid).subscribe(lambda ev, rid=rid: stepped.add(rid) if ev["kind"] == "step" else None)
+        _wait_for(lambda: stepped == {doomed, cancelled})
+        pid = int(lab.get_run(doomed).where.rsplit(" pid ", 1)[1])
+        assert pid != os.getpid()
+        os.kill(pid, signal.SIGKILL)
+        lab.cancel(cancelled)
+        for rid in (doomed, cancelled, after):
+            lab.wait(rid, 120)
+        recs = {r.id: r for r in lab.store.list()}
+        assert set(recs) == {doomed, cancelled, after}  # the store lists every run
+        assert recs[doomed].status == "failed" and "killed by SIGKILL" in recs[doomed].message
+        assert recs[cancelled].status == "cancelled"
+        assert recs[after].status == "done" and recs[after].info["executor"] == "process"
+        assert not any(r.status in ("queued", "running") for r in recs.values())
+    finally:
+        lab.shutdown(wait=True, timeout=30)

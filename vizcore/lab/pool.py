@@ -1,0 +1,264 @@
+"""A local pool of worker processes that train runs, one at a time each (the lab's default executor).
+
+Processes start with the spawn method (no copy of the app's threads, locks or open SQLite connection) and set
+their torch thread count once, so ``workers × threads`` never exceeds the cores. Each worker talks to the app
+over one pipe: the app sends a run (``("job", spec)``) or a cancel (``("cancel", run_id)``); the worker sends the
+run's events back in order. One thread of the app watches every pipe and every process: events go to the run's
+handle (and from there to the store, which only the app writes); a worker that dies ends its run as ``failed``
+with the reason (its exit code or signal) and is replaced, and the other runs go on.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import threading
+import traceback
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from vizcore.lab.executors import RemoteRun, RunSpec, here, train_job
+
+
+def _listen(conn: Connection, jobs: Any, current: dict[str, Any], cancelled: set[str]) -> None:
+    """A worker's ear: runs to train go to ``jobs``; a cancel reaches the live run (or waits for it)."""
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):  # the app went away: stop the run, then the process
+            msg = ("stop",)
+        if msg[0] == "job":
+            jobs.put(msg[1])
+        elif msg[0] == "cancel":
+            cancelled.add(msg[1])
+            run = current.get(msg[1])
+            if run is not None:
+                run.cancel()
+        else:
+            for run in list(current.values()):
+                run.cancel()
+            jobs.put(None)
+            return
+
+
+def _worker_main(conn: Connection, threads: int) -> None:
+    """A worker process: set the torch threads, then train the runs the app sends, one after the other."""
+    import queue
+
+    import torch
+
+    torch.set_num_threads(threads)
+    jobs: queue.Queue[Any] = queue.Queue()
+    send_lock = threading.Lock()
+    current: dict[str, Any] = {}
+    cancelled: set[str] = set()
+
+    def send(msg: tuple) -> None:
+        try:
+            with send_lock:
+                conn.send(msg)
+        except OSError:  # the app closed the pipe (it shut down or went away): nothing left to report to
+            os._exit(0)
+
+    threading.Thread(target=_listen, args=(conn, jobs, current, cancelled), daemon=True).start()
+    send(("ready", here()))
+    while (spec := jobs.get()) is not None:
+        rid = spec.run_id
+
+        def on_run(run: Any, rid: str = rid) -> None:
+            if run is None:
+                current.pop(rid, None)
+            else:
+                current[rid] = run
+
+        def forward(ev: dict, rid: str = rid) -> None:
+            send(("event", rid, ev))
+
+        def stopped(rid: str = rid) -> bool:
+            return rid in cancelled
+
+        try:
+            train_job(spec, forward, stopped, on_run)
+        except Exception as exc:  # noqa: BLE001 — a run that cannot even be built fails in words
+            traceback.print_exc()
+            send(("event", rid, {"kind": "status", "status": "failed",
+                                 "message": f"{type(exc).__name__}: {exc}", "time": 0.0}))
+        send(("idle", rid))
+
+
+class _Worker:
+    def __init__(self, ctx: Any, threads: int) -> None:
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.process = ctx.Process(target=_worker_main, args=(child, threads), name="convscope-worker", daemon=True)
+        self.process.start()
+        child.close()
+        self.lock = threading.Lock()
+        self.run: RemoteRun | None = None  # the run it trains now
+        self.where = f"{here().split(' pid ')[0]} pid {self.process.pid}"
+        self.ready = False
+
+    def send(self, msg: tuple) -> bool:
+        try:
+            with self.lock:
+                self.conn.send(msg)
+            return True
+        except (OSError, ValueError):  # the worker is gone: its watcher reports it
+            return False
+
+
+def death_reason(exitcode: int | None) -> str:
+    """A worker process's end in words: "killed by SIGKILL", "exited with code 1"."""
+    if exitcode is None:
+        return "stopped without an exit code"
+    if exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exited with code {exitcode}"
+
+
+class ProcessPool:
+    """``workers`` spawned processes, each training one run at a time with ``threads`` torch threads. Started on
+    the first run; :meth:`shutdown` stops them."""
+
+    kind = "process"
+
+    def __init__(self, workers: int, threads: int) -> None:
+        self.workers, self.threads = workers, threads
+        self._ctx = mp.get_context("spawn")
+        self._pool: list[_Worker] = []
+        self._waiting: list[RemoteRun] = []  # started by the lab, waiting for a free worker
+        self._lock = threading.RLock()
+        self._watcher: threading.Thread | None = None
+        self._closed = False
+
+    def describe(self) -> str:
+        return (f"a local process pool: {self.workers} worker{'s' if self.workers != 1 else ''} × "
+                f"{self.threads} torch thread{'s' if self.threads != 1 else ''}")
+
+    def submit(self, spec: RunSpec) -> RemoteRun:
+        if spec.data is not None:
+            raise ValueError("expected a run whose data the worker regenerates from its config, got data handed "
+                             "over in memory (use the in-process executor)")
+        return RemoteRun(spec, self.kind, self._launch, self._cancel)
+
+    def where_running(self) -> dict[str, str]:
+        with self._lock:
+            return {w.run.id: w.where for w in self._pool if w.run is not None}
+
+    # ---- internals
+    def _ensure_started(self) -> None:
+        if self._closed:
+            raise ValueError("expected an open process pool, got one that was shut down")
+        while len(self._pool) < self.workers:
+            self._pool.append(_Worker(self._ctx, self.threads))
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch, name="convscope-pool", daemon=True)
+            self._watcher.start()
+
+    def _launch(self, handle: RemoteRun) -> None:
+        with self._lock:
+            self._ensure_started()
+            self._waiting.append(handle)
+            self._assign()
+
+    def _assign(self) -> None:
+        with self._lock:
+            for w in self._pool:
+                if not self._waiting:
+                    return
+                if w.run is None and w.ready and w.process.is_alive():
+                    handle = self._waiting.pop(0)
+                    w.run = handle
+                    handle.where = w.where
+                    w.send(("job", handle.spec))
+
+    def _cancel(self, handle: RemoteRun) -> None:
+        with self._lock:
+            if handle in self._waiting:
+                self._waiting.remove(handle)
+                handle.finish("cancelled", "cancelled before it started")
+                return
+            owner = next((w for w in self._pool if w.run is handle), None)
+        if owner is not None:
+            owner.send(("cancel", handle.id))
+
+    def _watch(self) -> None:
+        while True:
+            with self._lock:
+                if self._closed and all(not w.process.is_alive() for w in self._pool):
+                    return
+                conns = {w.conn: w for w in self._pool}
+                sentinels = {w.process.sentinel: w for w in self._pool}
+            ready = wait([*conns, *sentinels], timeout=0.5)
+            for obj in ready:
+                if obj in conns:
+                    self._read(conns[obj])
+            for obj in ready:
+                if obj in sentinels:
+                    self._dead(sentinels[obj])
+
+    def _read(self, w: _Worker) -> None:
+        try:
+            while w.conn.poll():
+                self._handle(w, w.conn.recv())
+        except (EOFError, OSError):
+            pass  # the sentinel says how it ended
+
+    def _handle(self, w: _Worker, msg: tuple) -> None:
+        if msg[0] == "ready":
+            w.ready = True
+            self._assign()
+        elif msg[0] == "event":
+            handle = w.run
+            if handle is not None and handle.id == msg[1]:
+                handle.deliver(msg[2])
+        elif msg[0] == "idle":
+            with self._lock:
+                w.run = None
+            self._assign()
+
+    def _dead(self, w: _Worker) -> None:
+        self._read(w)  # what it sent before it died
+        w.process.join(1.0)
+        with self._lock:
+            if w not in self._pool:
+                return
+            self._pool.remove(w)
+            handle, w.run = w.run, None
+            broken = not w.ready  # died while starting: a new one would too (a broken environment)
+            stranded = self._waiting if broken and not any(x.ready for x in self._pool) else []
+            if broken:
+                self._waiting = [h for h in self._waiting if h not in stranded]
+            elif not self._closed:
+                self._pool.append(_Worker(self._ctx, self.threads))
+        w.conn.close()
+        for h in stranded:
+            h.finish("failed", f"no worker process could start ({death_reason(w.process.exitcode)}); "
+                               "see the app's log")
+        if handle is not None and not handle.finished:
+            handle.finish("failed", f"the worker process ({w.where}) {death_reason(w.process.exitcode)} while "
+                                    f"training this run; the other runs went on")
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._closed = True
+            waiting, self._waiting = self._waiting, []
+            pool = list(self._pool)
+        for h in waiting:
+            h.finish("cancelled", "cancelled: the lab shut down before it started")
+        for w in pool:
+            if w.ready:
+                w.send(("stop",))
+            else:  # still importing torch: nothing of it to keep
+                w.process.kill()
+        for w in pool:
+            w.process.join(5.0)
+            if w.process.is_alive():
+                w.process.kill()
+
+
+def pool_pids(pool: ProcessPool) -> list[int]:
+    """The worker processes' ids (tests, the page)."""
+    return [int(w.process.pid) for w in pool._pool if w.process.pid is not None and w.process.pid != os.getpid()]
