@@ -270,11 +270,12 @@ else:
         "epochs": f"{r.epochs_done}/{r.config.epochs}", "model · data": f"{r.config.model} · {r.config.dataset}",
         "group": r.group or "", "message": r.message, "ran on": str(r.info.get("worker") or ""), "id": r.id}
         for r in all_runs]), hide_index=True, key="lab_runs_table", width="stretch", column_config={
-            "name": st.column_config.TextColumn(width=170), "status": st.column_config.TextColumn(width=85),
-            "val acc (%)": st.column_config.TextColumn(width=80), "epochs": st.column_config.TextColumn(width=60),
-            "model · data": st.column_config.TextColumn(width=140), "group": st.column_config.TextColumn(width=120),
-            "message": st.column_config.TextColumn(width=170), "ran on": st.column_config.TextColumn(width=120),
-            "id": st.column_config.TextColumn(width=105)})
+            # together no wider than the page's main area at 1400 px (a column cut off at the right is unreadable)
+            "name": st.column_config.TextColumn(width=150), "status": st.column_config.TextColumn(width=80),
+            "val acc (%)": st.column_config.TextColumn(width=75), "epochs": st.column_config.TextColumn(width=55),
+            "model · data": st.column_config.TextColumn(width=130), "group": st.column_config.TextColumn(width=100),
+            "message": st.column_config.TextColumn(width=150), "ran on": st.column_config.TextColumn(width=90),
+            "id": st.column_config.TextColumn(width=100)})
     by_id = {r.id: r for r in all_runs}
     rid = st.selectbox("Run", list(by_id), key="lab_manage_select",
                        format_func=lambda i: f"{by_id[i].name} · #{i}")

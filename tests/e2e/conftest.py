@@ -55,7 +55,12 @@ class Server(str):
 def running_server(data: Path, env_extra: dict[str, str] | None = None) -> Iterator[Server]:
     """``streamlit run app.py`` on a free localhost port over data directory ``data``, healthy; stopped after."""
     port = _free_port()
-    env = {**os.environ, "CONVSCOPE_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1", **(env_extra or {})}
+    # the executor a user gets by default (the process pool: runs train in a spawned worker), not the in-process
+    # one the unit tests' labs use; one worker, so the flows' queue positions are those of a lab training one run
+    # at a time (tests/vizcore/test_executors.py runs two workers and a Ray head)
+    env = {k: v for k, v in os.environ.items() if k not in ("CONVSCOPE_EXECUTOR", "RAY_ADDRESS")}
+    env = {**env, "CONVSCOPE_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1", "CONVSCOPE_WORKERS": "1",
+           **(env_extra or {})}
     log = open(data / "server.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", "--server.address=127.0.0.1",

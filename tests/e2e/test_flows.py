@@ -93,9 +93,10 @@ def test_a_run_an_ab_behind_it_a_second_tab_that_cancels_it_and_the_comparison_b
     assert re.search(r"(\d+ min )?\d+ s to (\d+ min )?\d+ s per run \(", caption), caption  # a range, in words
     assert "images/s" not in caption and "steps of" not in caption  # no internals
 
-    # 1 · a run that trains a while (the default recipe, twice as long)
+    # 1 · a run that trains a while: few images (its data are made at once) and many epochs
     set_number(page, "lab_time_budget", 3600)  # a loaded machine's estimate must not refuse the run
-    set_number(page, "lab_epochs", 4)
+    set_number(page, "lab_train_size", 2000)
+    set_number(page, "lab_epochs", 30)
     page.locator(".st-key-lab_run_name input").fill("long run")
     page.locator(".st-key-lab_run_name input").press("Enter")
     wait_until_idle(page)

@@ -175,7 +175,7 @@ def test_a_stalled_step_does_not_set_the_calibrated_rate(monkeypatch):
     monkeypatch.setattr(calibration.zoo, "build_model", stalling)
     stalled = calibration._measure_rates("small_cnn", 32, 32, "cpu", "fp32")
     assert calls["n"] >= 4  # warm-up + at least 3 timed steps
-    assert stalled[0] > 0.3 * clean  # the old total-time rate: at most 32 / 1.0 s images/s
+    assert stalled[0] > 0.1 * clean  # the old total-time rate (at most 32 / 1.0 s images/s) is far below
     assert stalled[0] > 32 / 1.0 * 2
     # time to live: a cached calibration is reused, then measured again
     monkeypatch.setattr(calibration, "_measure_rates", lambda *k: (1.0, 2.0))

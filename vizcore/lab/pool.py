@@ -12,8 +12,10 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import sys
 import threading
 import traceback
+import types
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -86,11 +88,31 @@ def _worker_main(conn: Connection, threads: int) -> None:
         send(("idle", rid))
 
 
+_START_LOCK = threading.Lock()
+
+
+def start_without_main(process: Any) -> None:
+    """Start a spawned process without making it run this process's main script.
+
+    A spawned child imports the parent's ``__main__`` again; under ``streamlit run`` that is the app's script
+    (app.py): the child would import the whole app and run its Streamlit calls in bare mode (warnings in the
+    server log, seconds of CPU per worker). Workers need only vizcore, which they import by name, so the main
+    module is hidden while the child's start data are made (inside ``start()``, in this thread)."""
+    with _START_LOCK:
+        main = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            process.start()
+        finally:
+            if main is not None:
+                sys.modules["__main__"] = main
+
+
 class _Worker:
     def __init__(self, ctx: Any, threads: int) -> None:
         self.conn, child = ctx.Pipe(duplex=True)
         self.process = ctx.Process(target=_worker_main, args=(child, threads), name="convscope-worker", daemon=True)
-        self.process.start()
+        start_without_main(self.process)
         child.close()
         self.lock = threading.Lock()
         self.run: RemoteRun | None = None  # the run it trains now
