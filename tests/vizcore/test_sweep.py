@@ -138,19 +138,20 @@ def test_grid_command_queues_the_sweep_as_one_experiment(monkeypatch, tmp_path):
     stub_training(monkeypatch)
     monkeypatch.setattr("vizcore.lab.history.estimate_plan", lambda configs, *a, **k: TimeEstimate(
         10.0, 8.0, 12.0, 0.0, math.nan, math.nan, 0.0, "same", 1, "from 1 run"))
+    monkeypatch.setattr("vizcore.train.calibration._measure_rates", lambda *a, **k: (2000.0, 6000.0))  # images/s
     try:
         rc, dry, err = _cli(["grid", "--trick", "cosine", "--models", "small_cnn,fast_cnn", "--seeds", "2", *TINY,
                              "--executor", "inprocess", "--dry-run", "--json"])
         assert rc == 0, err
         assert dry is not None and dry["grid"]["runs"] == 8 and dry["estimate"]["low_s"] == 8.0
         assert not vexp.list_experiments()  # a dry run queues nothing
-        rc, out, err = _cli(["grid", "--trick", "cosine", "--models", "small_cnn,fast_cnn", "--seeds", "2", *TINY,
+        rc, out, err = _cli(["grid", "--trick", "cosine", "--models", "small_cnn,fast_cnn", "--seeds", "1", *TINY,
                              "--executor", "inprocess", "--workers", "2", "--json"])
         assert rc == 0, err
         assert out is not None and out["executor"] == "inprocess" and out["workers"] == 2
-        assert len(out["runs"]) == 8 and all(r["status"] == "done" for r in out["runs"]), out["runs"]
+        assert len(out["runs"]) == 4 and all(r["status"] == "done" for r in out["runs"]), out["runs"]
         assert [r["configuration"] for r in out["table"]] == [c["arm"] for c in out["grid"]["cells"]]
-        assert all(r["seeds done"] == 2 for r in out["table"])
+        assert all(r["seeds done"] == 1 for r in out["table"])
         assert len(out["differences"]) == 3  # every cell against the baseline
         assert [r["tricks on"] for r in out["cells"]] == ["baseline", "cosine"]
         (exp,) = vexp.list_experiments()
