@@ -12,9 +12,8 @@ import streamlit as st
 
 from vizcore.core.device import busy_text
 from vizcore.figures import training as figures
-from vizcore.lab import monitor, power
+from vizcore.lab import monitor, power, sweep
 from vizcore.lab import results as exp_results
-from vizcore.lab import sweep
 
 WATCH_KEY = "lab_watch"  # the watched run id: the selectbox's key (with "_<n>" after the n-th follow)
 CHOSEN_KEY = "lab_watch_chosen"  # the run the user (or follow) chose; none: the live view picks the active run

@@ -88,8 +88,27 @@ def plan_sweep(base: TrainConfig, tricks: Sequence[str] = (), models: Sequence[s
     tricks or models, and combinations that cannot be built (a ResNet tweak, which sets the model itself, with a
     models axis; two cells that would train the same thing; a config the trick makes invalid).
     """
-    from vizcore.models import registry as zoo
+    keys, combo_list = _combinations(base, tricks, combos)
+    model_list = _models(base, models, keys)
+    if not isinstance(n_seeds, int) or not 1 <= n_seeds <= vexp.MAX_SEEDS:
+        raise ValueError(f"expected 1 to {vexp.MAX_SEEDS} seeds, got {n_seeds!r}")
+    n_cells = len(combo_list) * len(model_list)
+    if n_cells > MAX_CELLS:
+        raise ValueError(f"expected at most {MAX_CELLS} configurations in a sweep, got {n_cells} ({len(model_list)} "
+                         f"model(s) × {len(combo_list)} trick combination(s)): drop a trick or a model")
+    if n_cells * n_seeds > MAX_RUNS:
+        raise ValueError(f"expected at most {MAX_RUNS} runs in a sweep, got {n_cells * n_seeds} ({len(model_list)} "
+                         f"model(s) × {len(combo_list)} trick combination(s) × {n_seeds} seed(s)): drop a trick, a "
+                         "model or seeds")
+    cells, arms = _cells(base, keys, combo_list, model_list)
+    title = f"sweep: {', '.join(keys) or 'no tricks'}" + (f" × {', '.join(model_list)}" if len(model_list) > 1 else "")
+    plan = vexp.Plan(title, tuple(arms), tuple(range(first_seed, first_seed + n_seeds)))
+    return Sweep(plan, tuple(cells), tuple(keys), tuple(model_list))
 
+
+def _combinations(base: TrainConfig, tricks: Sequence[str],
+                  combos: Sequence[Sequence[str]] | None) -> tuple[list[str], list[tuple[str, ...]]]:
+    """(every trick the sweep toggles, the combinations to run: each the tricks turned on), checked."""
     if combos is not None:
         combo_list = [tuple(dict.fromkeys(c)) for c in combos]
         if not combo_list:
@@ -106,26 +125,31 @@ def plan_sweep(base: TrainConfig, tricks: Sequence[str] = (), models: Sequence[s
         vexp.with_trick(base, k, False)  # unknown trick: "expected a trick from ..."
     if len(keys) > MAX_TRICKS:
         raise ValueError(f"expected at most {MAX_TRICKS} tricks in a sweep, got {len(keys)}")
+    return keys, combo_list
+
+
+def _models(base: TrainConfig, models: Sequence[str], keys: Sequence[str]) -> list[str]:
+    """The models to sweep (none: the base's), checked against the zoo and the tricks that set the model."""
+    from vizcore.models import registry as zoo
+
     model_list = list(dict.fromkeys(models)) or [base.model]
     if len(model_list) > MAX_MODELS:
         raise ValueError(f"expected at most {MAX_MODELS} models in a sweep, got {len(model_list)}")
     for m in model_list:
         zoo.get_entry(m)  # "expected a model name from ..."
-    if not isinstance(n_seeds, int) or not 1 <= n_seeds <= vexp.MAX_SEEDS:
-        raise ValueError(f"expected 1 to {vexp.MAX_SEEDS} seeds, got {n_seeds!r}")
-    n_cells = len(combo_list) * len(model_list)
-    if n_cells > MAX_CELLS:
-        raise ValueError(f"expected at most {MAX_CELLS} configurations in a sweep, got {n_cells} ({len(model_list)} "
-                         f"model(s) × {len(combo_list)} trick combination(s)): drop a trick or a model")
-    n_runs = n_cells * n_seeds
-    if n_runs > MAX_RUNS:
-        raise ValueError(f"expected at most {MAX_RUNS} runs in a sweep, got {n_runs} ({len(model_list)} model(s) × "
-                         f"{len(combo_list)} trick combination(s) × {n_seeds} seed(s)): drop a trick, a model or seeds")
     tweaks = [k for k in keys if _sets_model(k, base)]
     if tweaks and model_list != [base.model]:
         raise ValueError(f"expected no models to sweep with {', '.join(tweaks)} (a ResNet tweak chooses the model "
                          f"itself), got models {', '.join(model_list)}")
-    cells, arms, seen = [], [], {}
+    return model_list
+
+
+def _cells(base: TrainConfig, keys: Sequence[str], combo_list: Sequence[tuple[str, ...]],
+           model_list: Sequence[str]) -> tuple[list[Cell], list[vexp.Arm]]:
+    """Each model × combination as a cell and the plan's arm, model-major; refuses a cell that cannot be built
+    or that would train the same as another."""
+    cells, arms = [], []
+    seen: dict[TrainConfig, str] = {}
     for model in model_list:
         for on in combo_list:
             name = (f"{model} · " if len(model_list) > 1 else "") + (" + ".join(on) if on else "baseline")
@@ -136,16 +160,13 @@ def plan_sweep(base: TrainConfig, tricks: Sequence[str] = (), models: Sequence[s
             except ValueError as exc:
                 raise ValueError(f"expected every cell of the sweep to be a valid configuration, got {name!r}: "
                                  f"{exc}") from None
-            same = seen.get(dataclasses.replace(cfg, seed=0))
-            if same is not None:
+            same = seen.setdefault(dataclasses.replace(cfg, seed=0), name)
+            if same != name:
                 raise ValueError(f"expected every cell of the sweep to train something different, got {same!r} "
                                  f"and {name!r} the same configuration")
-            seen[dataclasses.replace(cfg, seed=0)] = name
             cells.append(Cell(name, cfg.model, on))
             arms.append(vexp.Arm(name, cfg, tuple((k, k in on) for k in keys)))
-    title = f"sweep: {', '.join(keys) or 'no tricks'}" + (f" × {', '.join(model_list)}" if len(model_list) > 1 else "")
-    plan = vexp.Plan(title, tuple(arms), tuple(range(first_seed, first_seed + n_seeds)))
-    return Sweep(plan, tuple(cells), tuple(keys), tuple(model_list))
+    return cells, arms
 
 
 # ---------------------------------------------------------------------------------------- time
