@@ -12,7 +12,7 @@ import streamlit as st
 
 from vizcore.core.device import busy_text
 from vizcore.figures import training as figures
-from vizcore.lab import monitor, power
+from vizcore.lab import monitor, power, sweep
 from vizcore.lab import results as exp_results
 
 WATCH_KEY = "lab_watch"  # the watched run id: the selectbox's key (with "_<n>" after the n-th follow)
@@ -149,6 +149,12 @@ def _comparison_body(store, exp) -> None:
         "throughput (img/s)": _text(r["throughput (img/s)"], ",.0f"),
         "server load (per core)": _text(r["server load (per core)"], ".2f")} for r in rows]),
         hide_index=True, width="stretch", key="lab_cmp_table")
+    design = (exp.form or {}).get("design") or {}
+    if design.get("mode") == "sweep" and len(design.get("models", [])) > 1:  # the grid as combinations × models
+        st.caption("The same cells as a grid: each trick combination (rows) on each model (columns), mean and 95% "
+                   "interval over seeds.")
+        st.dataframe(pd.DataFrame(sweep.cell_rows(summary, design)), hide_index=True, width="stretch",
+                     key="lab_sweep_cells")
     note = exp_results.load_note(summary)
     (st.warning if note.startswith("The configurations ran under different") else st.caption)(note)
     cut = [r.accuracy for r in summary.rows if r.accuracy is not None and r.accuracy.clipped]
@@ -157,8 +163,15 @@ def _comparison_body(store, exp) -> None:
                    "past what an accuracy can be (cutting there never removes the true mean).")
     if summary.differences:
         st.subheader("Difference against the baseline")
-        for d in summary.differences:
-            (st.success if d.significant else st.info)(d.verdict)
+        if len(summary.differences) <= 3:
+            for d in summary.differences:
+                (st.success if d.significant else st.info)(d.verdict)
+        else:  # a sweep: one box per cell would bury the table
+            said = [f"{word}: {', '.join(names)}" for word in ("better", "worse")
+                    for names in [[d.name_b for d in summary.differences if d.decision == word]] if names]
+            st.info(f"{len(summary.differences)} configurations against the baseline {summary.rows[0].arm}: "
+                    + ("; ".join(said) + "; the others" if said else "all") + " within noise or not decided yet. "
+                    "Each one's verdict is in the table below.")
         st.dataframe(pd.DataFrame(exp_results.difference_rows(summary)), hide_index=True, width="stretch",
                      key="lab_diff_table", column_config={
                          "B − A (points)": st.column_config.NumberColumn(format="%+.2f")})

@@ -17,6 +17,7 @@ import streamlit as st
 from pages._common import CHECKPOINT_KEY, said, user_errors
 from pages._lab_form import config_form, restore
 from pages._lab_live import ACTIVE_KEY, comparison, follow, watch
+from pages._lab_sweep import restore_sweep, sweep_builder
 from pages._nav import page_link
 from vizcore.core import paths
 from vizcore.figures import training as figures
@@ -79,6 +80,18 @@ def _in_flight(experiments: list, runs: list) -> vexp.Experiment | None:
                 None)
 
 
+def _restore_design(design: dict) -> None:
+    """An A/B's or grid's design back into section 3's widgets (before they are drawn)."""
+    st.session_state["lab_cmp_mode"] = design.get("mode", "A/B")
+    tricks = [t for t in design.get("tricks", []) if t in vexp.TRICKS]
+    if st.session_state["lab_cmp_mode"] == "A/B" and tricks:
+        st.session_state["lab_cmp_trick"] = tricks[0]
+    elif tricks:
+        st.session_state["lab_cmp_tricks"] = tricks
+    st.session_state["lab_n_seeds"] = int(design.get("n_seeds", vexp.DEFAULT_SEEDS))
+    st.session_state["lab_first_seed"] = int(design.get("first_seed", 0))
+
+
 def _show_in_flight(experiments: list, runs: list) -> None:
     """A new session (a reload, a second tab) while a comparison trains shows it as it was queued: its base
     configuration in the form, its design in section 3, its results below. Later comparisons queued elsewhere
@@ -90,14 +103,10 @@ def _show_in_flight(experiments: list, runs: list) -> None:
             with said("Could not show the comparison in flight as it was queued: "):
                 restore(train_config.TrainConfig.from_dict(flight.form["base"]))
                 design = flight.form.get("design", {})
-                st.session_state["lab_cmp_mode"] = design.get("mode", "A/B")
-                tricks = [t for t in design.get("tricks", []) if t in vexp.TRICKS]
-                if st.session_state["lab_cmp_mode"] == "A/B" and tricks:
-                    st.session_state["lab_cmp_trick"] = tricks[0]
-                elif tricks:
-                    st.session_state["lab_cmp_tricks"] = tricks
-                st.session_state["lab_n_seeds"] = int(design.get("n_seeds", vexp.DEFAULT_SEEDS))
-                st.session_state["lab_first_seed"] = int(design.get("first_seed", 0))
+                if design.get("mode") == "sweep":
+                    restore_sweep(design)
+                else:
+                    _restore_design(design)
                 st.session_state["lab_experiment"] = flight.id
     shown = st.session_state.get(IN_FLIGHT_KEY)
     flight = next((e for e in experiments if e.id == shown), None)
@@ -200,6 +209,7 @@ if plan is not None:
             st.session_state["lab_experiment"] = exp.id
             follow(exp.runs[0]["run_id"])  # the live view above moves to it on the rerun
             st.rerun()
+sweep_builder(lab, config)  # tricks × models × seeds, queued as one comparison
 
 if not experiments:
     st.info("No comparison yet. Queue one above: the default A/B is cosine vs step decay, 3 seeds each; the "

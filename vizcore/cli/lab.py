@@ -66,9 +66,12 @@ def _reference(args: argparse.Namespace) -> dict:
 
 def _summary_json(store, exp) -> dict:
     from vizcore.lab import results as exp_results
+    from vizcore.lab import sweep as vsweep
 
     s = exp_results.experiment_summary(store, exp)
-    return {"id": exp.id, "name": exp.name, "arms": exp.arms, "table": exp_results.table_rows(s),
+    design = (exp.form or {}).get("design") or {}
+    cells = {"cells": vsweep.cell_rows(s, design)} if design.get("mode") == "sweep" else {}
+    return {"id": exp.id, "name": exp.name, "arms": exp.arms, "table": exp_results.table_rows(s), **cells,
             "differences": [{"a": d.name_a, "b": d.name_b, "diff": d.diff, "half_width": d.half_width,
                              "p_value": d.p_value, "test": d.test, "effect_size": d.effect_size,
                              "verdict": d.verdict} for d in s.differences]}
@@ -157,6 +160,62 @@ def _ab(args: argparse.Namespace) -> dict:
     out = _summary_json(lab.store, exp)
     out.update(executor_json(lab))
     new = {r.id for r in lab.store.list(f"{plan.name} #{exp.id}")}  # trained for this experiment, not reused
+    out["runs"] = [{**run_json(lab.store.get(r["run_id"])), "arm": r["arm"], "seed": r["seed"],
+                    "reused": r["run_id"] not in new} for r in exp.runs]
+    return out
+
+
+def _add_grid(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trick", action="append", default=[],
+                   help="trick toggled on and off in every combination (repeat, up to 4): cosine, mixup, ...")
+    p.add_argument("--combo", action="append", default=[], metavar="TRICK+TRICK",
+                   help="instead of every combination, only these (repeat): 'none' for the baseline, 'cosine+mixup'")
+    p.add_argument("--models", help="comma-separated zoo models, the baseline's first (default: the base config's)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per configuration (default 3)")
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--config", help="JSON file of TrainConfig fields for the base configuration")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a base config field, e.g. --set epochs=2 --set train_size=1000")
+    add_executor_args(p)
+    p.add_argument("--no-reuse", action="store_true",
+                   help="train every run again, even when an identical finished run (same config and seed) exists")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the grid, its size and its time estimate; queue nothing")
+
+
+def _combos(items: list[str]) -> list[list[str]] | None:
+    if not items:
+        return None
+    return [[] if c.strip().lower() in ("none", "baseline", "") else [k.strip() for k in c.split("+") if k.strip()]
+            for c in items]
+
+
+@command("grid", "Queue a sweep (tricks × models × seeds, at most 48 runs) in the lab in one go, wait, print the "
+         "comparison of every cell", _add_grid)
+def _grid(args: argparse.Namespace) -> dict:
+    from vizcore.lab import experiment as vexp
+    from vizcore.lab import sweep as vsweep
+    from vizcore.lab.executors import settings
+    from vizcore.lab.queue import get_lab
+
+    base = base_config(args.config, args.set)
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else []
+    sw = vsweep.plan_sweep(base, args.trick, models, args.seeds, args.first_seed, _combos(args.combo))
+    grid = {"name": sw.plan.name, "size": sw.size_text(), "runs": sw.n_runs, "configurations": len(sw.cells),
+            "seeds": list(sw.plan.seeds), "tricks": list(sw.tricks), "models": list(sw.models),
+            "cells": [{"arm": c.arm, "model": c.model, "on": list(c.on)} for c in sw.cells]}
+    if args.dry_run:  # no lab: nothing starts
+        workers = settings(args.executor, args.workers)[1]
+        est = vsweep.estimate_sweep(sw, workers)
+        return {"grid": grid, "estimate": est.to_dict() if est is not None else None}
+    lab = get_lab(executor=args.executor, workers=args.workers)
+    est = vsweep.estimate_sweep(sw, lab.concurrency)
+    grid["estimate"] = est.to_dict() if est is not None else None
+    exp = vexp.submit_plan(lab, sw.plan, form={"base": base.to_dict(), "design": sw.design()}, reuse=not args.no_reuse)
+    for r in exp.runs:
+        lab.wait(r["run_id"])
+    out = {"grid": grid, **_summary_json(lab.store, exp), **executor_json(lab)}
+    new = {r.id for r in lab.store.list(f"{sw.plan.name} #{exp.id}")}  # trained for this sweep, not reused
     out["runs"] = [{**run_json(lab.store.get(r["run_id"])), "arm": r["arm"], "seed": r["seed"],
                     "reused": r["run_id"] not in new} for r in exp.runs]
     return out

@@ -5,6 +5,7 @@ import argparse
 from dataclasses import asdict
 from functools import partial
 
+from vizcore.cli.lab import add_executor_args
 from vizcore.cli.registry import command
 
 
@@ -23,6 +24,7 @@ def _add_scale(p: argparse.ArgumentParser) -> None:
                         "default recipe on 4,000 images for 4 epochs)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="with --train: override a base config field, e.g. --set epochs=3")
+    add_executor_args(p)  # with --train: where the family's runs train
 
 
 @command("scale", "EfficientNet compound scaling: depth, width, resolution, parameters and multiply-adds from B0.",
@@ -45,7 +47,7 @@ def run_scale(args: argparse.Namespace) -> dict:
     out["table"] = rows
     out["small_family"] = _small_family()
     if plan is not None:
-        out["trained"] = _train_family(plan)
+        out["trained"] = _train_family(plan, args.executor, args.workers)
     return out
 
 
@@ -76,16 +78,18 @@ def _family_plan(args: argparse.Namespace):
     return vexp.plan_scaling(base_config(args.config, args.set, FAMILY_BASE), phis, args.seeds, args.first_seed)
 
 
-def _train_family(plan) -> dict:
+def _train_family(plan, executor: str | None = None, workers: int | None = None) -> dict:
+    from vizcore.cli.lab import executor_json, run_json
     from vizcore.lab import experiment as vexp
     from vizcore.lab.queue import get_lab
     from vizcore.lab.scaling import point_rows, scaling_points
 
-    lab = get_lab()
+    lab = get_lab(executor=executor, workers=workers)
     exp = vexp.submit_plan(lab, plan, kind="scaling")
     for r in exp.runs:
         lab.wait(r["run_id"])
-    return {"id": exp.id, "name": exp.name, "points": point_rows(scaling_points(lab.store, exp))}
+    return {"id": exp.id, "name": exp.name, "points": point_rows(scaling_points(lab.store, exp)), **executor_json(lab),
+            "runs": [{**run_json(lab.store.get(r["run_id"])), "arm": r["arm"], "seed": r["seed"]} for r in exp.runs]}
 
 
 def _add_tweaks(p: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ Modules for use from outside (``__all__``):
 * ``monitor`` — watching a run: progress, ETA and curve data read from the store
 * ``history`` — the runs that finished on this machine and the time estimates built on them
 * ``experiment`` — a few configurations ("arms"), each repeated over seeds, and their comparison
+* ``sweep`` — a grid of tricks × models × seeds planned, capped, estimated and laid out as one experiment
 * ``results`` — an experiment's per-arm summaries over seeds, the A/B verdict, shape bias rows
 * ``stats`` — intervals, significance tests and a plain verdict over seeds
 * ``bands`` — mean curves over seeds with a t-interval band per epoch
@@ -27,4 +28,4 @@ The modules are imported on use, never here.
 May import: vizcore.core, vizcore.models, vizcore.data, vizcore.arch, vizcore.inspect, vizcore.train."""
 
 __all__ = ["bands", "default_model", "executors", "experiment", "history", "monitor", "pool", "power", "queue",
-           "ray_executor", "reference", "results", "scaling", "stats", "store", "trained"]
+           "ray_executor", "reference", "results", "scaling", "stats", "store", "sweep", "trained"]

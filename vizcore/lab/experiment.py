@@ -26,7 +26,7 @@ from vizcore.core import io as vio
 from vizcore.core import paths
 from vizcore.train.config import ROBUST_EVAL_DEFAULT, TrainConfig
 
-MAX_ARMS = 8  # a grid of 3 tricks; more would not finish in minutes on a CPU
+MAX_ARMS = 16  # a sweep of 4 tricks (vizcore.lab.sweep); more would not finish in a class hour on a CPU
 MAX_SEEDS = 10  # repeats per arm
 DEFAULT_SEEDS = 3  # the fewest that gives a t-interval with some width
 
