@@ -9,9 +9,9 @@ from vizcore.cli.registry import CLIError, command
 
 def _add_linear(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="digits", choices=["digits", "shapes"])
-    p.add_argument("--train-size", type=int, default=1000, help="training images (digits: at most 1,257)")
+    p.add_argument("--train-size", type=int, default=1000, help="training images (digits: at most 1,257, shapes 1,000)")
     p.add_argument("--test-size", type=int, default=250)
-    p.add_argument("--steps", type=int, default=200, help="full-batch Adam steps")
+    p.add_argument("--steps", type=int, default=200, help="full-batch Adam steps (at most 300)")
     p.add_argument("--lr", type=float, default=None, help="step size (default: 0.05 digits, 0.01 shapes)")
     p.add_argument("--weight-decay", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
@@ -39,26 +39,29 @@ def run_linear(args: argparse.Namespace) -> dict:
 
 
 def _add_knn(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--train-size", type=int, default=1000, help="training images of the shapes data set")
+    p.add_argument("--dataset", default="shapes", choices=["shapes", "digits"],
+                   help="shapes: pixels and the default model's features; digits: pixels only")
+    p.add_argument("--train-size", type=int, default=1000, help="training images (digits: at most 1,257, shapes 2,000)")
     p.add_argument("--test-size", type=int, default=250)
     p.add_argument("--kmax", type=int, default=25, help="k = 1, 3, 5, ... up to this")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pixels-only", action="store_true", help="skip the default model's feature space")
 
 
-@command("knn", "k-nearest-neighbour accuracy against k on the shapes: pixel space against the feature space of "
-         "the default trained small CNN.", _add_knn)
+@command("knn", "k-nearest-neighbour accuracy against k: pixel space against the feature space of the default "
+         "trained small CNN (shapes), or pixels only (digits).", _add_knn)
 def run_knn(args: argparse.Namespace) -> dict:
     from vizcore.inspect import first_classifiers as fc
 
-    if not 10 <= args.train_size <= fc.MAX_IMAGES["shapes"] or not 10 <= args.test_size <= 1000:
-        raise CLIError(f"expected 10..{fc.MAX_IMAGES['shapes']} training and 10..1000 test images, "
-                       f"got {args.train_size} and {args.test_size}")
+    cap = fc.KNN_MAX_IMAGES[args.dataset]
+    if not 10 <= args.train_size <= cap or not 10 <= args.test_size <= 250:
+        raise CLIError(f"expected 10..{cap} training and 10..250 test images, got {args.train_size} and "
+                       f"{args.test_size}")
     if args.kmax < 1:
         raise CLIError(f"expected --kmax of at least 1, got {args.kmax}")
-    split = fc.load_split("shapes", args.train_size, args.test_size, args.seed)
+    split = fc.load_split(args.dataset, args.train_size, args.test_size, args.seed)
     ks = fc.default_ks(args.train_size, args.kmax)
-    if args.pixels_only:
+    if args.pixels_only or args.dataset == "digits":
         curves = fc.knn_curves(split, ks)
         model_name = None
     else:
@@ -70,6 +73,6 @@ def run_knn(args: argparse.Namespace) -> dict:
         entry = registry.get_entry("small_cnn")
         curves = fc.knn_with_model(split, model, entry.mean, entry.std, ks)
         model_name = "small_cnn (default model, trained on the shapes)"
-    return {"dataset": "shapes", "train_size": args.train_size, "test_size": args.test_size,
+    return {"dataset": args.dataset, "train_size": args.train_size, "test_size": args.test_size,
             "chance": 1 / len(split.classes), "feature_model": model_name,
             "curves": [{"space": c.space, "dim": c.dim, "ks": c.ks, "accuracy": c.accuracy} for c in curves]}
