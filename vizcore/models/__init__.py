@@ -9,9 +9,13 @@ Modules for use from outside (``__all__``):
 * ``small`` — ConvScope's own small models (LeNet-5, AlexNet, small CNN, small SE-ResNet, ...)
 * ``resnet_tweaks`` — ResNet-A/B/C/D, the Bag of Tricks model tweaks
 * ``efficientnet_small`` — a small EfficientNet for 32x32 images and its compound-scaled family
+* ``classic`` — LeNet-5 and AlexNet as their papers drew them
+* ``aux_heads`` — GoogLeNet's and Inception-v3's auxiliary classifiers made visible
+* ``xception`` — Xception's entry, middle and exit flows of depthwise-separable convolutions
 
 The modules are imported on use, never here.
 
 May import: vizcore.core (and vizcore.data.images, lazily, to resize photos)."""
 
-__all__ = ["efficientnet_small", "preprocess", "registry", "resnet_tweaks", "small", "weights"]
+__all__ = ["aux_heads", "classic", "efficientnet_small", "preprocess", "registry", "resnet_tweaks", "small", "weights",
+           "xception"]
