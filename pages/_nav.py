@@ -21,6 +21,12 @@ SECTIONS: dict[str, list[PageInfo]] = {
     "Overview": [
         PageInfo("pages/home.py", "Home", ":material/home:", "What ConvScope is and what each page is for.", True),
     ],
+    "First steps": [
+        PageInfo("pages/first_classifiers.py", "First classifiers", ":material/school:",
+                 "Before convolutions: a linear classifier trained live on digits or shapes, its weights shown as "
+                 "one template per class, and k-nearest neighbours in pixel space against a trained CNN's feature "
+                 "space, with accuracy against k."),
+    ],
     "Building blocks": [
         PageInfo("pages/conv_arithmetic.py", "Conv Arithmetic", ":material/grid_on:",
                  "How kernel, stride, padding and dilation set a layer's output size — the formula filled in with "

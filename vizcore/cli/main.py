@@ -39,7 +39,20 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def _load_commands() -> None:
     # Importing the command modules registers them (once: Python caches modules).
-    from vizcore.cli import attack, cam, data, geometry, inspect_cmds, lab, models, power, rf, scaling, train  # noqa: F401
+    from vizcore.cli import (  # noqa: F401
+        attack,
+        cam,
+        data,
+        first_classifiers,
+        geometry,
+        inspect_cmds,
+        lab,
+        models,
+        power,
+        rf,
+        scaling,
+        train,
+    )
 
 
 def describe_error(exc: BaseException) -> str:

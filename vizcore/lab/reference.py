@@ -2,10 +2,11 @@
 
 He, Zhang, Zhang, Zhang, Xie, Li. "Bag of Tricks for Image Classification with Convolutional Neural Networks".
 CVPR 2019 (arXiv:1812.01187). Its tables add tricks one after another, so the published effect of a trick is
-the difference between a row and the row before it (e.g. Table 6, ResNet-50-D: "+ cosine decay" 77.91 minus
-"efficient baseline" 77.16 = +0.75 points). The figures ship inside the package
-(``vizcore/resources/bag_of_tricks.json``) with their citation and a note on which tables were checked against
-the paper; every delta carries its table number so a reader can check it.
+the difference between a row and the row before it (e.g. Table 6, ResNet-50-D: "+ cosine decay" 77.73 minus
+"efficient baseline" 77.26 = +0.47 points). The figures ship inside the package
+(``vizcore/resources/bag_of_tricks.json``) as one record per figure: table, row, column, value, a status
+(``verified`` against the paper's table, or ``unverified``) and the source it was checked against. Every delta
+carries its table number, rows and status so a reader can check it.
 
 They are ImageNet-scale numbers (1.28 M images, 1000 classes, ResNet-50 for 120 epochs): a lab run on a small
 data set can show a different effect, and usually a noisier one.
@@ -29,9 +30,46 @@ def _raw() -> str:
     return resources.files("vizcore").joinpath("resources/bag_of_tricks.json").read_text(encoding="utf-8")
 
 
+STATUSES = ("verified", "unverified")
+_TABLE_KEY = {"Table 1": "table1", "Table 4": "table4_resnet50_large_batch", "Table 5": "table5_resnet50_tweaks",
+              "Table 6": "table6_refinements"}
+_COLUMNS = {"Table 4": ["batch 256", "batch 1024"], "Table 6": ["ResNet-50-D", "Inception-V3", "MobileNet"]}
+
+
+def figures() -> list[dict[str, Any]]:
+    """Every stored figure with its provenance: ``table``, ``row``, ``column``, ``value`` (top-1 %), ``status``
+    (one of :data:`STATUSES`), ``source`` (a key of :func:`sources`) and, for Table 6's ResNet-50-D, ``std``."""
+    return list(json.loads(_raw())["figures"])
+
+
+def sources() -> dict[str, dict[str, str]]:
+    """What each source key is (``what``) and where it can be read (``where``)."""
+    return dict(json.loads(_raw())["sources"])
+
+
+def figure(table: str, row: str, column: str) -> dict[str, Any]:
+    """One figure's record; ValueError if the paper's table has no such cell here."""
+    for f in figures():
+        if (f["table"], f["row"], f["column"]) == (table, row, column):
+            return f
+    raise ValueError(f"expected a stored figure of the Bag of Tricks tables, got {table!r}, {row!r}, {column!r}")
+
+
 def load_tables() -> dict[str, Any]:
-    """The paper's tables as stored (a fresh copy each call, so callers cannot change the reference)."""
-    return json.loads(_raw())
+    """The paper's tables built from the figure records (a fresh copy each call, so callers cannot change the
+    reference): ``table1`` and ``table5_resnet50_tweaks`` map a row to its top-1; ``table4_resnet50_large_batch``
+    and ``table6_refinements`` have ``columns`` and ``rows`` (row -> one value per column)."""
+    raw = json.loads(_raw())
+    out: dict[str, Any] = {"source": raw["source"], "verified": raw["verified"], "notes": raw["notes"]}
+    for f in raw["figures"]:
+        key = _TABLE_KEY[f["table"]]
+        if f["table"] in _COLUMNS:
+            cols = _COLUMNS[f["table"]]
+            t = out.setdefault(key, {"columns": list(cols), "rows": {}})
+            t["rows"].setdefault(f["row"], [None] * len(cols))[cols.index(f["column"])] = float(f["value"])
+        else:
+            out.setdefault(key, {})[f["row"]] = float(f["value"])
+    return out
 
 
 def citation() -> str:
@@ -40,7 +78,7 @@ def citation() -> str:
 
 
 def verified_note() -> str:
-    """Which tables were checked against the paper and which are transcriptions to check."""
+    """How the figures were checked against the paper, and where the paper disagrees with itself."""
     return str(load_tables()["verified"])
 
 
@@ -57,6 +95,7 @@ class PublishedDelta:
     baseline: float  # top-1 % of the baseline row
     value: float  # top-1 % with the trick
     delta: float  # value - baseline, in points
+    status: str = "verified"  # "verified" when both figures were checked against the paper's table, else "unverified"
 
     def text(self) -> str:
         return (f"{self.label}: {self.delta:+.2f} points ({self.table}, {self.column}: "
@@ -97,8 +136,14 @@ def _row_delta(spec: tuple[str, str, str, str, str], column: str, tables: dict[s
         raise ValueError(f"expected a column of {_TABLE_NUMBER[table_key]} in {cols}, got {column!r}")
     j = cols.index(column)
     base, value = float(table["rows"][base_row][j]), float(table["rows"][row][j])
-    return PublishedDelta(key, label, _TABLE_NUMBER[table_key], column, base_row, row, base, value,
-                          round(value - base, 4))
+    number = _TABLE_NUMBER[table_key]
+    return PublishedDelta(key, label, number, column, base_row, row, base, value, round(value - base, 4),
+                          _status(number, (base_row, row), column))
+
+
+def _status(table: str, rows: tuple[str, str], column: str) -> str:
+    both = [figure(table, r, column)["status"] for r in rows]
+    return "verified" if all(s == "verified" for s in both) else "unverified"
 
 
 def published_deltas(model: str = "ResNet-50-D", batch: str = "batch 1024") -> list[PublishedDelta]:
@@ -112,7 +157,8 @@ def published_deltas(model: str = "ResNet-50-D", batch: str = "batch 1024") -> l
     for variant in ("B", "C", "D"):
         v = float(t5[f"ResNet-50-{variant}"])
         out.append(PublishedDelta(f"resnet_{variant.lower()}", f"ResNet-50-{variant} tweak", "Table 5", "ResNet-50",
-                                  "ResNet-50", f"ResNet-50-{variant}", base, v, round(v - base, 4)))
+                                  "ResNet-50", f"ResNet-50-{variant}", base, v, round(v - base, 4),
+                                  _status("Table 5", ("ResNet-50", f"ResNet-50-{variant}"), "top-1")))
     return out
 
 
