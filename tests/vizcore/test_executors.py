@@ -66,7 +66,9 @@ def test_settings_refuse_bad_values_in_words(monkeypatch):
     monkeypatch.delenv("CONVSCOPE_EXECUTOR", raising=False)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     cores = os.cpu_count() or 1
-    assert settings(None, 2) == ("process", 2, max(1, cores // 2))  # the default: a pool, never oversubscribed
+    assert settings(None, 2) == ("process", 2, 1)  # the default: a pool, one torch thread per run
+    assert settings(None, 1) == ("process", 1, 1)  # fewer workers never change a run's thread count
+    assert settings(None, None)[1] == max(1, min(16, cores))  # cores ÷ threads per run: never oversubscribed
     monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
     assert settings()[0] == "ray"
     with pytest.raises(ValueError, match="expected an executor from inprocess, process, ray, got 'spark'"):

@@ -3,7 +3,8 @@
 * ``inprocess`` — a thread of this process (the engine's :class:`~vizcore.train.engine.Run` itself): tiny runs,
   tests, runs whose data were handed over in memory;
 * ``process`` — a local pool of worker processes (spawn start method), the default: ``workers`` processes, each
-  with ``cores // workers`` torch threads so the pool never oversubscribes the cores
+  with ``CONVSCOPE_TORCH_THREADS`` (default 1) torch threads, and by default cores ÷ threads workers, so the pool
+  never oversubscribes the cores
   (:mod:`vizcore.lab.pool`);
 * ``ray`` — a Ray cluster (``RAY_ADDRESS``): each run a Ray task with ``num_cpus``/``num_gpus``, its data
   regenerated from the seed on the worker, its checkpoint brought back to the app's data directory
@@ -55,8 +56,8 @@ def settings(executor: str | None = None, workers: int | None = None) -> tuple[s
 
     Kind: ``executor``, else ``CONVSCOPE_EXECUTOR``, else ``ray`` when ``RAY_ADDRESS`` is set, else ``process``.
     Workers: ``workers``, else ``CONVSCOPE_WORKERS``, else cores ÷ torch threads per run
-    (``CONVSCOPE_TORCH_THREADS``, default 1). Threads per run: cores ÷ workers (at least 1). ValueError in words
-    for anything else."""
+    (``CONVSCOPE_TORCH_THREADS``, default 1). Threads per run: ``CONVSCOPE_TORCH_THREADS`` whatever the workers
+    (fewer workers leave cores idle rather than change a run's numbers). ValueError in words for anything else."""
     kind = executor or os.environ.get("CONVSCOPE_EXECUTOR") or ("ray" if os.environ.get("RAY_ADDRESS") else "process")
     if kind not in EXECUTORS:
         raise ValueError(f"expected an executor from {', '.join(EXECUTORS)}, got {kind!r}")
@@ -67,12 +68,14 @@ def settings(executor: str | None = None, workers: int | None = None) -> tuple[s
             workers = int(text)
         except ValueError:
             raise ValueError(f"expected CONVSCOPE_WORKERS to be a whole number, got {text!r}") from None
+    # threads per run stay the same whatever the number of workers: a run's numbers then do not depend on how many
+    # runs share the machine (a different thread count changes the order of floating-point sums, and training
+    # amplifies it), so 1 and 2 workers, and Ray's one-CPU tasks, give the same accuracies for the same seed
+    threads = _env_int("CONVSCOPE_TORCH_THREADS", 1)
     if workers is None:
-        threads = _env_int("CONVSCOPE_TORCH_THREADS", 1)
-        workers = max(1, min(MAX_WORKERS, cores // max(threads, 1)))
+        workers = max(1, min(MAX_WORKERS, cores // threads))
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
         raise ValueError(f"expected between 1 and {MAX_WORKERS} workers, got {workers!r}")
-    threads = max(1, cores // workers)
     return kind, workers, threads
 
 
