@@ -26,3 +26,18 @@ def tiny_config(**kw) -> train_config.TrainConfig:
                 augment="none", whiten_stem=False, tta_flip=False, channels_last=False)
     base.update(kw)
     return train_config.TrainConfig(**base)
+
+
+def cli_json(args: list[str]) -> tuple[int, dict | None, str]:
+    """``python -m vizcore ARGS`` in this process: (exit status, the JSON it printed or None, its stderr)."""
+    import contextlib
+    import io
+    import json
+
+    from vizcore.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(args)
+    text = out.getvalue().strip()
+    return rc, json.loads(text) if rc == 0 and text else None, err.getvalue()

@@ -3,10 +3,7 @@ head gives the same accuracies and lands in one store; a killed worker costs one
 reason; cancel works in the pool; an identical finished run is reused; bad settings are refused in words."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
-import json
 import os
 import shutil
 import signal
@@ -20,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from vizcore.cli.main import main
+from tests.helpers import cli_json as _cli
 from vizcore.lab.executors import settings
 from vizcore.train.config import TrainConfig
 
@@ -29,12 +26,6 @@ TINY = ["--set", "model=\"small_cnn\"", "--set", "dataset=\"shapes\"", "--set", 
         "--set", "val_size=64", "--set", "epochs=1", "--set", "batch_size=16", "--set", "lr=0.1"]
 
 
-def _cli(args: list[str]) -> tuple[int, dict | None, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main(args)
-    text = out.getvalue().strip()
-    return rc, json.loads(text) if rc == 0 and text else None, err.getvalue()
 
 
 def _free_port() -> int:

@@ -3,14 +3,12 @@ time estimate, its cells laid out as combinations × models, and the `grid` comm
 process: the sweep, not training, is under test)."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
-import json
 import math
 
 import pytest
 
+from tests.helpers import cli_json as _cli
 from tests.seed import stub_training
 from vizcore.lab import experiment as vexp
 from vizcore.lab import results as exp_results
@@ -107,14 +105,6 @@ def test_cells_table_is_combinations_by_models():
     assert rows[1]["small_cnn"] == "75.00 (75.00 to 75.00)" and rows[1]["fast_cnn"] == "—"
 
 
-def _cli(args: list[str]) -> tuple[int, dict | None, str]:
-    from vizcore.cli.main import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main(args)
-    text = out.getvalue().strip()
-    return rc, json.loads(text) if rc == 0 and text else None, err.getvalue()
 
 
 TINY = ["--set", "model=\"small_cnn\"", "--set", "dataset=\"shapes\"", "--set", "train_size=64", "--set",

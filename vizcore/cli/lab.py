@@ -95,6 +95,11 @@ def _experiments(args: argparse.Namespace) -> list:
 def _add_ab(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trick", action="append", required=True,
                    help="trick to toggle (repeat up to 3 times for a grid): cosine, label_smoothing, mixup, ...")
+    _add_runs_args(p)
+
+
+def _add_runs_args(p: argparse.ArgumentParser) -> None:
+    """What ``ab`` and ``grid`` share: seeds, the base configuration, where the runs train, reuse."""
     p.add_argument("--seeds", type=int, default=3, help="seeds per configuration (default 3)")
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--config", help="JSON file of TrainConfig fields for the base configuration")
@@ -171,14 +176,7 @@ def _add_grid(p: argparse.ArgumentParser) -> None:
     p.add_argument("--combo", action="append", default=[], metavar="TRICK+TRICK",
                    help="instead of every combination, only these (repeat): 'none' for the baseline, 'cosine+mixup'")
     p.add_argument("--models", help="comma-separated zoo models, the baseline's first (default: the base config's)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds per configuration (default 3)")
-    p.add_argument("--first-seed", type=int, default=0)
-    p.add_argument("--config", help="JSON file of TrainConfig fields for the base configuration")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="override a base config field, e.g. --set epochs=2 --set train_size=1000")
-    add_executor_args(p)
-    p.add_argument("--no-reuse", action="store_true",
-                   help="train every run again, even when an identical finished run (same config and seed) exists")
+    _add_runs_args(p)
     p.add_argument("--dry-run", action="store_true",
                    help="print the grid, its size and its time estimate; queue nothing")
 

@@ -94,6 +94,13 @@ def here() -> str:
     return f"{socket.gethostname()} pid {os.getpid()}"
 
 
+def refuse_data_in_memory(spec: RunSpec) -> None:
+    """Executors whose workers regenerate the data from the config cannot take data handed over in memory."""
+    if spec.data is not None:
+        raise ValueError("expected a run whose data the worker regenerates from its config, got data handed "
+                         "over in memory (use the in-process executor)")
+
+
 # ---------------------------------------------------------------------------------------- the handle
 
 

@@ -19,7 +19,7 @@ import types
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from vizcore.lab.executors import RemoteRun, RunSpec, here, train_job
+from vizcore.lab.executors import RemoteRun, RunSpec, here, refuse_data_in_memory, train_job
 
 
 def _listen(conn: Connection, jobs: Any, current: dict[str, Any], cancelled: set[str]) -> None:
@@ -160,9 +160,7 @@ class ProcessPool:
                 f"{self.threads} torch thread{'s' if self.threads != 1 else ''}")
 
     def submit(self, spec: RunSpec) -> RemoteRun:
-        if spec.data is not None:
-            raise ValueError("expected a run whose data the worker regenerates from its config, got data handed "
-                             "over in memory (use the in-process executor)")
+        refuse_data_in_memory(spec)
         return RemoteRun(spec, self.kind, self._launch, self._cancel)
 
     def where_running(self) -> dict[str, str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vizcore.core import io as vio
-from vizcore.lab.executors import RAY_HINT, RemoteRun, RunSpec
+from vizcore.lab.executors import RAY_HINT, RemoteRun, RunSpec, refuse_data_in_memory
 
 ray: Any
 try:
@@ -137,9 +137,7 @@ class RayExecutor:
                 f"at once, {self.threads} CPU{'s' if self.threads != 1 else ''} each")
 
     def submit(self, spec: RunSpec) -> RemoteRun:
-        if spec.data is not None:
-            raise ValueError("expected a run whose data the worker regenerates from its config, got data handed "
-                             "over in memory (use the in-process executor)")
+        refuse_data_in_memory(spec)
         if spec.resolved or spec.config.keep_epochs:
             raise ValueError("expected a run without a stored teacher, transfer source or kept epochs on Ray "
                              "(their files live in the app's data directory), got one; use the process executor")
