@@ -303,9 +303,12 @@ else:
 
             st.markdown("\n".join(f"{k + 1}. {s.label()}" for k, s in
                                    enumerate(Pipeline.from_json(rec.config.augment_pipeline).steps)))
-    config_json, metrics_csv = store.export(rid)
-    c2.download_button("Config (JSON)", config_json, f"run_{rid}_config.json", "application/json", key="lab_dl_json")
-    c2.download_button("Metrics (CSV)", metrics_csv, f"run_{rid}_metrics.csv", "text/csv", key="lab_dl_csv")
+    # made when pressed, not on every rerun: a file made per rerun of this live page was replaced while the browser
+    # still pointed at it ("Download Button source error - 404"), and the export read the store each time
+    c2.download_button("Config (JSON)", lambda: store.export(rid)[0], f"run_{rid}_config.json", "application/json",
+                       key="lab_dl_json")
+    c2.download_button("Metrics (CSV)", lambda: store.export(rid)[1], f"run_{rid}_metrics.csv", "text/csv",
+                       key="lab_dl_csv")
     confirm = c3.checkbox("Yes, delete it", key=f"lab_confirm_delete_{rid}")
     if c3.button("Delete run", disabled=not confirm, key="lab_delete"):
         with said("Not deleted: "):

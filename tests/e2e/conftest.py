@@ -102,6 +102,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with running_server(data) as srv:
         srv.seeded = seeded
         yield srv
+    # and its stop: nothing in the log once the server has gone (workers ended with it, none respawned)
+    log = (data / "server.log").read_text(encoding="utf-8", errors="replace")
+    assert "Traceback" not in log, "server log at stop:\n" + log[-3000:]
 
 
 @pytest.fixture(scope="session")

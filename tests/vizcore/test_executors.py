@@ -41,6 +41,10 @@ def ray_head() -> Iterator[str]:
         pytest.fail("ray is not installed: pip install -r requirements-dev.txt")
     tmp = tempfile.mkdtemp(prefix="cs-ray-")  # short: Ray's socket paths must fit in 107 characters
     port = _free_port()
+    # a head of the test's own, on localhost, without token authentication: a token left in ~/.ray by an earlier
+    # head on this machine must not decide whether the test connects
+    before = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     subprocess.run([RAY, "start", "--head", "--port", str(port), "--num-cpus", "2", "--include-dashboard=false",
                     "--disable-usage-stats", "--temp-dir", tmp], check=True, capture_output=True, timeout=120)
     try:
@@ -51,6 +55,10 @@ def ray_head() -> Iterator[str]:
         ray.shutdown()
         subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120)
         shutil.rmtree(tmp, ignore_errors=True)
+        if before is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = before
 
 
 def test_settings_refuse_bad_values_in_words(monkeypatch):

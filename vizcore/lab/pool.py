@@ -9,6 +9,7 @@ with the reason (its exit code or signal) and is replaced, and the other runs go
 """
 from __future__ import annotations
 
+import atexit
 import multiprocessing as mp
 import os
 import signal
@@ -154,6 +155,14 @@ class ProcessPool:
         self._lock = threading.RLock()
         self._watcher: threading.Thread | None = None
         self._closed = False
+        # at interpreter exit multiprocessing ends the (daemon) workers; a pool still open would take their deaths
+        # for crashes and spawn replacements that the exiting parent never feeds (a traceback in the app's log).
+        # atexit runs last-registered first, so this runs before multiprocessing's own exit handler.
+        atexit.register(self._close_at_exit)
+
+    def _close_at_exit(self) -> None:
+        with self._lock:
+            self._closed = True
 
     def describe(self) -> str:
         return (f"a local process pool: {self.workers} worker{'s' if self.workers != 1 else ''} × "
