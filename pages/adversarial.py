@@ -18,7 +18,7 @@ from vizcore.figures import robust as figs
 from vizcore.inspect.top_patches import load_labelled
 from vizcore.models import registry as zoo
 from vizcore.models import weights as mweights
-from vizcore.robust.attacks import attack
+from vizcore.robust.attacks import attack, own_answers
 from vizcore.robust.drift import drift
 from vizcore.robust.evaluate import min_eps, sweep
 
@@ -53,9 +53,7 @@ def one_attack(name: str, weights: str, stamp: float, digest: str, method: str, 
     model, lock = shared_model(name, weights, stamp)
     x = _pixels(name, _image).to(model_device(model))
     with lock:
-        pred = attack(model, name, x, torch.zeros(1, dtype=torch.long, device=x.device), method="noise", eps=0.0)
-        label = pred.clean_pred  # the model's own answer is what the attack tries to change
-        r = attack(model, name, x, label, method=method, eps=eps, norm=norm, steps=steps,
+        r = attack(model, name, x, own_answers(model, name, x), method=method, eps=eps, norm=norm, steps=steps,
                    random_start=random_start, target=target, seed=0)
         d = drift(model, name, r, layer=zoo.get_entry(name).cam_layer, methods=("gradcam", "saliency"))
     maps = {m: {k: getattr(md, k)[0].cpu().numpy() for k in ("clean", "adversarial", "noisy")}
@@ -67,29 +65,27 @@ def one_attack(name: str, weights: str, stamp: float, digest: str, method: str, 
             "maps": maps, "measures": {m: md.summary() for m, md in d.maps.items()}}
 
 
-def _labelled(name: str, weights: str, stamp: float, dataset: str, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """(pixels (N, 3, H, W) in [0, 1], labels, whether the labels are the true classes): the true classes when the
-    weights were trained on this data set's classes, else the model's own answers on the clean images."""
+def _labelled(model: torch.nn.Module, name: str, classes: list[str], dataset: str, n: int, seed: int
+              ) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """(pixels (N, 3, H, W) in [0, 1] on the model's device, labels, whether the labels are the true classes): the
+    true classes when the weights were trained on this data set's classes, else the model's own answers on the
+    clean images. ``classes``: the model's class names. Call under the model's lock."""
     size = zoo.get_entry(name).input_size[1]
     ds = load_labelled(dataset, n, size, seed=seed, per_class=False)
-    x = ds.images.float() / 255.0
-    if list(ds.classes) == _names(name, weights, stamp):
-        return x, ds.labels, True
-    return x, torch.empty(0, dtype=torch.long), False
+    x = (ds.images.float() / 255.0).to(model_device(model))
+    if list(ds.classes) == classes:
+        return x, ds.labels.to(x.device), True
+    return x, own_answers(model, name, x), False
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def eps_sweep(name: str, weights: str, stamp: float, dataset: str, n: int, norm: str, steps: int) -> dict:
     model, lock = shared_model(name, weights, stamp)
-    x, labels, true = _labelled(name, weights, stamp, dataset, n, seed=0)
-    dev = model_device(model)
     eps = [e / 255 for e in SWEEP_EPS_255] if norm == "linf" else [0.0, 0.25, 0.5, 1.0, 2.0, 4.0]
+    classes = _names(name, weights, stamp)  # before the lock: it takes the lock itself
     with lock:
-        x = x.to(dev)
-        if not true:
-            labels = attack(model, name, x, torch.zeros(len(x), dtype=torch.long, device=dev), method="noise",
-                            eps=0.0).clean_pred
-        res = sweep(model, name, x, labels.to(dev), eps, norm=norm, steps=steps)
+        x, labels, true = _labelled(model, name, classes, dataset, n, seed=0)
+        res = sweep(model, name, x, labels, eps, norm=norm, steps=steps)
     return {"eps": list(res.eps), "accuracy": res.accuracy, "clean": res.clean_accuracy, "message": res.message,
             "true_labels": true, "n": res.n}
 
@@ -98,14 +94,10 @@ def eps_sweep(name: str, weights: str, stamp: float, dataset: str, n: int, norm:
 def flip_radii(name: str, weights: str, stamp: float, dataset: str, n: int, norm: str, method: str, steps: int
                ) -> dict:
     model, lock = shared_model(name, weights, stamp)
-    x, labels, true = _labelled(name, weights, stamp, dataset, n, seed=1)
-    dev = model_device(model)
+    classes = _names(name, weights, stamp)  # before the lock: it takes the lock itself
     with lock:
-        x = x.to(dev)
-        if not true:
-            labels = attack(model, name, x, torch.zeros(len(x), dtype=torch.long, device=dev), method="noise",
-                            eps=0.0).clean_pred
-        res = min_eps(model, name, x, labels.to(dev), method=method, norm=norm, steps=steps)
+        x, labels, true = _labelled(model, name, classes, dataset, n, seed=1)
+        res = min_eps(model, name, x, labels, method=method, norm=norm, steps=steps)
     return {"eps": res.eps, "summary": res.summary(), "max_eps": res.max_eps, "never": int(res.never.sum())}
 
 

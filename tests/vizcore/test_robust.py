@@ -372,3 +372,16 @@ def test_attacks_on_cuda_match_the_cpu() -> None:
         assert gpu.adversarial.device.type == "cuda"
         assert torch.allclose(gpu.adversarial.cpu(), cpu.adversarial, atol=1e-5), kw
         assert torch.equal(gpu.adversarial_pred.cpu(), cpu.adversarial_pred)
+
+
+def test_own_answers_are_the_models_argmax_on_normalised_pixels_and_leave_its_mode_alone():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.LazyLinear(5))
+    x = torch.rand(6, 3, 8, 8)
+    model(x)  # materialise the lazy layer; the model stays in training mode
+    prep = Preprocess(channels=3, mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3))
+    expected = model.eval()((x - torch.tensor(prep.mean)[:, None, None]) / torch.tensor(prep.std)[:, None, None])
+    model.train()
+    got = attacks.own_answers(model, prep, x)
+    assert got.dtype == torch.int64 and torch.equal(got, expected.argmax(1))
+    assert model.training and all(m.training for m in model.modules())

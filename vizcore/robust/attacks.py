@@ -194,6 +194,13 @@ def predict(forward: st.Forward, x: torch.Tensor, batch_size: int = 512) -> torc
     return torch.cat([forward(x[i:i + batch_size]).argmax(1) for i in range(0, x.shape[0], batch_size)])
 
 
+def own_answers(model: nn.Module, prep: Preprocess | str, x: torch.Tensor) -> torch.Tensor:
+    """The model's own predicted class (N,) int64 for clean pixels x (N, C, H, W) in [0, 1]: the labels an attack
+    must change when the model was not trained on the images' classes (its answers are all there is to flip)."""
+    with eval_mode(model):
+        return predict(pixel_forward(model, as_preprocess(prep)), x)
+
+
 # ------------------------------------------------------------------------------------------- captum
 
 class _FGSM(FGSM):
