@@ -26,6 +26,20 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
+# Streamlit's spinners, skeletons and status icons animate for as long as a page waits; in a dozen headless tabs
+# that repainting was most of the browser's CPU time. Tests look at what is shown, never at motion.
+NO_MOTION = ("document.addEventListener('DOMContentLoaded', () => { const s = document.createElement('style');"
+             " s.textContent = '*, *::before, *::after { animation: none !important; transition: none !important; }';"
+             " document.head.appendChild(s); });")
+
+
+def new_page(browser_or_context, **kwargs):
+    """A page (of a browser, or of a context) with motion switched off."""
+    page = browser_or_context.new_page(**kwargs)
+    page.add_init_script(NO_MOTION)
+    return page
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -153,7 +167,7 @@ def wait_until_idle(page, timeout_ms: int = 180_000) -> None:
 @contextmanager
 def opened(browser, url: str, height: int = 1000) -> Iterator[tuple[object, list[str]]]:
     """A new page at ``url``, loaded until the script run ends; yields (page, JavaScript errors seen), then closes."""
-    page = browser.new_page(viewport={"width": 1400, "height": height})
+    page = new_page(browser, viewport={"width": 1400, "height": height})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
@@ -177,7 +191,7 @@ def app(browser, server: str, height: int = 1200, path: str = "") -> Iterator[tu
     """The app opened at its home page (or at ``path``, a link to one page), as a user would (pages are then
     reached through the sidebar, so one browser session keeps its state); yields (page, problems), where problems
     collects JavaScript errors and browser console errors."""
-    page = browser.new_page(viewport={"width": 1400, "height": height})
+    page = new_page(browser, viewport={"width": 1400, "height": height})
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
     page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")

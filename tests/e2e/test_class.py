@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.app_pages import app_pages
-from tests.e2e.conftest import SERVER_LOG_PROBLEMS, wait_until_idle
+from tests.e2e.conftest import SERVER_LOG_PROBLEMS, new_page, wait_until_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +32,7 @@ def test_a_class_opens_every_page_at_once(browser, server) -> None:
         # is (a context per tab would only add Chromium's cost of loading the frontend without a cache)
         ctx = browser.new_context(viewport={"width": 1400, "height": 900})
         for u in urls:
-            page = ctx.new_page()
+            page = new_page(ctx)
             errors: list[str] = []
             page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
             page.goto(f"{srv}/{u}", wait_until="commit", timeout=60_000)
