@@ -7,6 +7,8 @@ from __future__ import annotations
 import pages._startup  # noqa: F401  first import of every page: imports all modules once, in one thread
 
 import hashlib
+import math
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -63,10 +65,21 @@ def said(prefix: str) -> Iterator[None]:
         st.error(f"{prefix}{exc}")
 
 
-def progress_bar(text: str):
-    """(a progress bar, a callback(fraction, words) that moves it): for long work a page does in one call."""
+def progress_bar(text: str, every_s: float = 0.1):
+    """(a progress bar, a callback(fraction, words) that moves it): for long work a page does in one call. The bar
+    moves at most every ``every_s`` seconds (and at the end): work that reports each of hundreds of fast steps
+    would otherwise spend more time sending bars to the browser than working."""
     bar = st.progress(0.0, text=text)
-    return bar, lambda f, t: bar.progress(min(max(f, 0.0), 1.0), text=f"{text} {t}")
+    last = [-math.inf]
+
+    def move(f: float, t: str) -> None:
+        now = time.monotonic()
+        if f < 1.0 and now - last[0] < every_s:
+            return
+        last[0] = now
+        bar.progress(min(max(f, 0.0), 1.0), text=f"{text} {t}")
+
+    return bar, move
 
 
 # ------------------------------------------------------------------------------------------- image picker

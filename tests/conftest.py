@@ -41,12 +41,25 @@ SLOW_BY_NAME = {
 }
 
 
+# The browser tests form two groups, each run in one test process against a server of its own (`--dist
+# loadgroup`): both test processes drive a browser at once instead of one doing all of it while the other runs out
+# of unit tests. Group "browser" holds the class test, which must meet its server fresh (tests/e2e/conftest.py puts
+# it first); the groups are balanced by the CPU time their tests take.
+BROWSER_GROUP_A = {"test_class.py", "test_adversarial_browser.py", "test_gradcam_browser.py", "test_newcomer.py"}
+
+
+def browser_group(nodeid: str) -> str | None:
+    """The xdist group of a test: "browser" or "browser-b" for the browser tests, else None."""
+    if not nodeid.startswith("tests/e2e/"):
+        return None
+    return "browser" if nodeid.split("::")[0].rsplit("/", 1)[-1] in BROWSER_GROUP_A else "browser-b"
+
+
 def pytest_itemcollected(item) -> None:
-    """The browser tests run in one test process, one after the other (`--dist loadgroup`): they share one
-    server, and the class test must meet it fresh (tests/e2e/conftest.py puts it first). Marked as each test is
-    collected, before pytest-xdist reads the groups."""
-    if item.nodeid.startswith("tests/e2e/"):
-        item.add_marker(pytest.mark.xdist_group("browser"))
+    """Marked as each test is collected, before pytest-xdist reads the groups."""
+    group = browser_group(item.nodeid)
+    if group:
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_collection_modifyitems(session, config, items) -> None:
