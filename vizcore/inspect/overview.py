@@ -40,6 +40,7 @@ class Column:
     shape: tuple[int, int, int]  # (C, H, W) of the node's output
     channels: tuple[int, ...]  # the channels shown: strongest mean activation first
     maps: NDArray[np.float32]  # (len(channels), H, W) their activation maps for the image
+    mean_abs: NDArray[np.float32]  # (H, W) mean |activation| over all C channels
     field: NodeField  # the node's receptive-field geometry
 
 
@@ -108,7 +109,7 @@ class _Recorder(fx.Interpreter):
     def __init__(self, gm: fx.GraphModule, keep: set[str], n_channels: int) -> None:
         super().__init__(gm)
         self.keep, self.n = keep, n_channels
-        self.kept: dict[str, tuple[tuple[int, ...], tuple[int, ...], NDArray[np.float32]]] = {}
+        self.kept: dict[str, tuple[tuple[int, ...], tuple[int, ...], NDArray[np.float32], NDArray[np.float32]]] = {}
 
     def run_node(self, n: fx.Node) -> Any:
         out = super().run_node(n)
@@ -116,7 +117,7 @@ class _Recorder(fx.Interpreter):
             a = out[0].detach()
             order = torch.argsort(-a.flatten(1).mean(1), stable=True)[: self.n]
             self.kept[n.name] = (tuple(a.shape), tuple(int(c) for c in order),
-                                 a[order].float().cpu().numpy())
+                                 a[order].float().cpu().numpy(), a.abs().mean(0).float().cpu().numpy())
         return out
 
 
@@ -145,8 +146,8 @@ def run_overview(model: nn.Module, table: FieldTable, x: torch.Tensor, mode: Mod
     for n in nodes:
         if n.node not in rec.kept:
             continue
-        shape, chans, maps = rec.kept[n.node]
-        cols.append(Column(n.node, n.module or n.node, n.op, (shape[0], shape[1], shape[2]), chans, maps, n))
+        shape, chans, maps, mean_abs = rec.kept[n.node]
+        cols.append(Column(n.node, n.module or n.node, n.op, (shape[0], shape[1], shape[2]), chans, maps, mean_abs, n))
     probs = None
     if isinstance(out, torch.Tensor) and out.ndim == 2 and out.shape[0] == 1:
         probs = torch.softmax(out[0].double(), 0).cpu().numpy()
