@@ -80,6 +80,7 @@ n_channels = m2.slider("Channels per column (the strongest)", 1, ov.MAX_CHANNELS
 with user_errors("Could not run the image through the network: "):
     res = overview(name, weights, stamp, mode, n_channels, digest, raw)
 cols = res.columns
+figure_slot = st.container()  # the overview above the controls that pick its unit (drawn once they are read)
 labels = [f"{k + 1}. {c.label} · {c.op} · {c.shape[0]}×{c.shape[1]}×{c.shape[2]}" for k, c in enumerate(cols)]
 col_key = f"ov_col_{name}_{mode}"
 if st.session_state.get(col_key, -1) not in range(len(cols)):
@@ -104,13 +105,13 @@ i = s1.slider("Unit row", 0, h - 1, key=ki) if h > 1 else 0
 j = s2.slider("Unit column", 0, w - 1, key=kj) if w > 1 else 0
 reads = ov.reads_from(cols[sel - 1].field, col.field, (i, j)) if sel > 0 else None
 
-st.plotly_chart(figures.overview_figure(res, sel, (i, j), reads,
-                                        title=f"{zoo_title(name)}: the image through {len(cols)} "
-                                              f"{'layers' if res.mode == 'layers' else 'stages'}"),
-                width="stretch", key="ov_figure")
+figure_slot.plotly_chart(figures.overview_figure(res, sel, (i, j), reads,
+                                                 title=f"{zoo_title(name)}: the image through {len(cols)} "
+                                                       f"{'layers' if res.mode == 'layers' else 'stages'}"),
+                         width="stretch", key="ov_figure")
 if res.probabilities is not None:
     best, p = res.top(1)[0]
-    st.markdown(f"The network's answer: **{best}** with probability {100 * p:.1f}% "
+    figure_slot.markdown(f"The network's answer: **{best}** with probability {100 * p:.1f}% "
                 f"({len(res.probabilities)} classes).")
 ub = col.field.unit_box(i, j, (in_h, in_w))
 left, right = st.columns(2)
