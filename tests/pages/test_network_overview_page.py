@@ -56,7 +56,7 @@ def test_default_model_overview_and_one_units_numbers() -> None:
 
 
 @pytest.mark.slow
-def test_every_extreme_of_the_widgets_gives_a_page() -> None:
+def test_every_extreme_of_the_widgets_gives_a_page(monkeypatch) -> None:
     at = AppTest.from_file(PAGE, default_timeout=180).run()
     for mode, chans, conv, ch, i, j in [("stages", 1, "features_11", 127, 7, 7), ("layers", 16, "features_8", 0, 7, 0),
                                         ("layers", 16, "features_0", 31, 31, 31)]:
@@ -86,3 +86,8 @@ def test_every_extreme_of_the_widgets_gives_a_page() -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert at.radio(key="ov_mode_resnet18").value == "stages"
     assert any("random (untrained) weights" in w.value for w in at.warning)
+    # above the memory budget (resnet18 at 224×224 needs about 100 MB): refused in one sentence before the forward
+    monkeypatch.setenv("CONVSCOPE_MEMORY_BUDGET_MB", "16")
+    at.slider(key="ov_channels").set_value(2).run()  # a new request: not in the cache
+    assert not at.exception
+    assert len(at.error) == 1 and "above this server's memory budget of 16.0 MB" in at.error[0].value

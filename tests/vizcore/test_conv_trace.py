@@ -192,3 +192,28 @@ def test_cli_trace_and_its_one_line_errors() -> None:
                         (["--node", "features.0", "--channel", "0", "--unit", "1"], "expected --unit as ROW,COL")]:
         rc, out, err = cli_json(["trace", *args, "--json"])
         assert rc == 2 and out is None and words in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_number_figures_write_the_traces_own_numbers(small) -> None:
+    from vizcore.figures import conv_trace as figs
+
+    model, table, x = small
+    tr = ct.trace_unit(model, table, x, "features.0", 2, (31, 0))  # bottom-left corner: 5 padded positions
+    fig = figs.numbers_figure(tr, [0, 1, 2])
+    heat = [t for t in fig.data if t.type == "heatmap"]
+    assert len(heat) == 9  # patch, kernel, products for each of the 3 input channels
+    patch0 = next(t for t in heat if t.xaxis == "x" and t.yaxis == "y")
+    for a in range(3):
+        for b in range(3):
+            want = "0<br>pad" if tr.padded[a, b] else figs._number(float(tr.patch[0, a, b]))
+            assert patch0.text[a][b] == want
+    titles = [a.text for a in fig.layout.annotations]
+    for k in range(3):
+        assert f"patch × kernel: Σ = {tr.products[k].sum():.3f}" in titles
+    assert fig.layout.title.text and fig.layout.xaxis7.title.text == "input column"
+    bars = figs.contributions_figure(tr, [0])
+    np.testing.assert_allclose(bars.data[0].y, tr.products.reshape(3, -1).sum(1))
+    assert bars.layout.xaxis.title.text and bars.layout.yaxis.title.text
+    assert tr.pool is not None
+    pool = figs.pool_figure(tr.pool, tr.unit)
+    assert f"{tr.pool.value:.4f}" in pool.layout.title.text and pool.layout.yaxis.title.text

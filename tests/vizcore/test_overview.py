@@ -105,3 +105,27 @@ def test_refusals() -> None:
         ov.run_overview(model, table, torch.zeros(1, 3, 32, 32), n_channels=0)
     with pytest.raises(ValueError, match=r"expected x of shape \(1, 3, 32, 32\)"):
         ov.run_overview(model, table, torch.zeros(1, 3, 16, 16))
+
+
+def test_the_overview_figure_puts_each_value_at_its_unit() -> None:
+    from vizcore.figures import overview as figs
+
+    model = zoo.build_model("small_cnn", num_classes=3).eval()
+    table = rf.analyze(model, (3, 32, 32))
+    res = ov.run_overview(model, table, torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(3)),
+                          n_channels=3)
+    reads = ov.reads_from(res.columns[3].field, res.columns[4].field, (2, 5))
+    fig = figs.overview_figure(res, 4, (2, 5), reads)
+    heat = [t for t in fig.data if t.type == "heatmap"]
+    assert len(heat) == len(res.columns)
+    for t, c in zip(heat, res.columns, strict=True):
+        h = c.shape[1]
+        custom = np.asarray(t.customdata)
+        for m, i, j in [(0, 0, 0), (2, h - 1, c.shape[2] - 1), (1, h // 2, 0)]:
+            cell = custom[m * (h + 1) + i, j]  # maps stacked with one gap row
+            assert cell[0] == pytest.approx(c.maps[m, i, j], rel=1e-6) and cell[1] == c.channels[m]
+            assert (cell[2], cell[3]) == (i, j)
+    bar = next(t for t in fig.data if t.type == "bar")
+    assert list(bar.x) == pytest.approx([100 * p for _, p in res.top(3)][::-1])
+    assert len(fig.layout.shapes) == 2 * 3  # the unit on each of 3 maps, the window it reads on each of 3 maps
+    assert fig.layout.title.text and fig.layout[f"xaxis{len(heat) + 1}"].title.text == "probability (%)"
