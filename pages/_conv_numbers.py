@@ -111,6 +111,9 @@ def conv_numbers(name: str, weights: str, stamp: float, table: FieldTable, diges
     if tr.activation is not None:
         st.markdown(f"Activation after the non-linearity: **{tr.activation:.4f}**"
                     + (" — this unit is off for this image." if tr.activation == 0 else "."))
+    else:
+        st.caption("No activation layer follows this convolution directly (a residual addition, a gate or an "
+                   "activation written as a function comes first), so the trace stops at the value above.")
     if tr.pool is not None:
         if tr.pool.window is not None:
             st.plotly_chart(figures.pool_figure(tr.pool, (i, j)), width="stretch", key="ov_pool")

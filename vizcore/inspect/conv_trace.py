@@ -31,7 +31,6 @@ from vizcore.inspect.capture import eval_mode
 # layers applied value by value after a convolution: the chain the trace follows (normalisation, activation)
 ELEMENTWISE = (nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid,
                nn.Hardswish, nn.Hardsigmoid, nn.Mish, nn.Identity)
-NONLINEAR = ELEMENTWISE[1:-1]
 POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 MAX_WINDOW = 16  # pooling windows up to 16×16 are returned value by value
 
