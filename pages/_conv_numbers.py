@@ -74,7 +74,12 @@ def conv_numbers(name: str, weights: str, stamp: float, table: FieldTable, diges
                    help="step to the neighbouring unit", width="stretch")
     with user_errors("Could not trace this unit: "):
         tr = trace(name, weights, stamp, node, channel, (i, j), digest, image)
+    _show(tr, table, shown, f"ov_inputs_{name}_{node}")
 
+
+def _show(tr: ct.ConvTrace, table: FieldTable, shown: np.ndarray, pick_key: str) -> None:
+    """The traced unit's numbers: what it reads, its weights and products, the sum, what follows, its field."""
+    (i, j), channel = tr.unit, tr.channel
     n_in = len(tr.in_channels)
     st.markdown(
         f"Unit ({i}, {j}) of output channel {channel}: a {tr.kernel_size[0]}×{tr.kernel_size[1]} kernel over "
@@ -85,7 +90,6 @@ def conv_numbers(name: str, weights: str, stamp: float, table: FieldTable, diges
                                                  f"fall in the {tr.padding_mode} padding" if tr.padded.any() else "")
         + ".")
     default = list(range(n_in)) if n_in <= 3 else figures.strongest_inputs(tr, 3)
-    pick_key = f"ov_inputs_{name}_{node}"
     rows = default
     if n_in > 3:
         rows = st.multiselect("Input channels shown cell by cell (at most 4; default: the 3 that add most)",
