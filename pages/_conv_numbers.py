@@ -2,8 +2,6 @@
 arrow buttons to step to the neighbouring units. Apart from the page script to keep both short."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import streamlit as st
 
@@ -105,9 +103,10 @@ def _show(tr: ct.ConvTrace, table: FieldTable, shown: np.ndarray, pick_key: str)
     m[1].metric("+ bias", f"{tr.bias:.4f}")
     m[2].metric("= sum (pre-activation)", f"{tr.sum:.4f}")
     m[3].metric("The layer's own output", f"{tr.output:.4f}")
-    st.caption(f"The sum by hand and the layer's own output (caught by a hook in the forward pass) differ by "
-               f"{abs(tr.sum - tr.output):.1e}: float32 rounding. Bias is 0 when the layer has none (a BatchNorm "
-               "that follows adds its own shift).")
+    arithmetic = "TF32 (CUDA's default for convolutions)" if tr.tf32 else "float32"
+    st.caption(f"The sum by hand (float64) and the layer's own output (caught by a hook in the forward pass) differ "
+               f"by {abs(tr.sum - tr.output):.1e}, within {arithmetic} rounding ({tr.rounding:.0e}). Bias is 0 when the "
+               "layer has none (a BatchNorm that follows adds its own shift).")
     lines = _steps_text(tr)
     if lines:
         st.markdown("**What follows the convolution at this unit:**\n\n" + "\n\n".join(f"{k + 1}. {t}" for k, t
@@ -131,6 +130,6 @@ def _show(tr: ct.ConvTrace, table: FieldTable, shown: np.ndarray, pick_key: str)
                                                title=f"Unit ({i}, {j}) of {tr.module}: its receptive field on the "
                                                      f"{in_h}×{in_w} input"),
                     width="stretch", key="ov_conv_rf")
-    if not math.isclose(tr.sum, tr.output, rel_tol=1e-4, abs_tol=1e-4):
+    if abs(tr.sum - tr.output) > tr.rounding:
         st.warning("The hand-computed sum differs from the layer's output: this layer does more than a plain "
                    "convolution.")

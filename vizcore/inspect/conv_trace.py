@@ -85,6 +85,14 @@ class ConvTrace:
     steps: tuple[Step, ...]  # normalisation/activation layers that follow, in order
     pool: PoolStep | None  # the pooling layer that follows the chain, if any
     field: UnitBox  # the unit's receptive field on the input image
+    tf32: bool = False  # the layer ran on CUDA with TF32 convolutions (PyTorch's default there): 10 mantissa bits
+
+    @property
+    def rounding(self) -> float:
+        """A bound on |sum − output| from the layer's own arithmetic: float32 keeps 23 mantissa bits, TF32 10, and
+        the error of a dot product stays within a few units of the last place of Σ|products|."""
+        eps = 2.0 ** -10 if self.tf32 else 2.0 ** -23
+        return 4 * eps * float(np.abs(self.products).sum() + abs(self.bias)) + 1e-7
 
     @property
     def products(self) -> NDArray[np.float64]:
@@ -116,7 +124,7 @@ class ConvTrace:
                 "dilation": list(self.dilation), "groups": self.groups, "padding_mode": self.padding_mode,
                 "in_channels": list(self.in_channels), "rows": list(self.rows), "cols": list(self.cols),
                 "patch": self.patch.tolist(), "kernel": self.kernel.tolist(), "padded": self.padded.tolist(),
-                "bias": self.bias, "sum": self.sum, "output": self.output,
+                "bias": self.bias, "sum": self.sum, "output": self.output, "rounding": self.rounding,
                 "steps": [{"module": s.module, "op": s.op, "input": s.value_in, "output": s.value,
                            **({"params": s.params} if s.params else {})} for s in self.steps],
                 "activation": self.activation,
@@ -255,7 +263,8 @@ def trace_unit(model: nn.Module, table: FieldTable, x: torch.Tensor, node: str, 
     return ConvTrace(nf.node, str(fx_node.target), int(channel), (i, j), (c_in, h_in, w_in), (c_out, h_out, w_out),
                      (kh, kw), (sh, sw), (pt, pl), (dh, dw), conv.groups, conv.padding_mode, tuple(chans),
                      tuple(rows), tuple(cols), patch.numpy(), kernel.numpy(), bias, float(y[channel, i, j]),
-                     tuple(steps), pool, nf.unit_box(i, j, (h, w)))
+                     tuple(steps), pool, nf.unit_box(i, j, (h, w)),
+                     bool(x.is_cuda and torch.backends.cudnn.allow_tf32))
 
 
 class _Stop(Exception):
