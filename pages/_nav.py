@@ -41,6 +41,11 @@ SECTIONS: dict[str, list[PageInfo]] = {
                  "each step of φ costs, and a small EfficientNet family trained here to see what the cost buys."),
     ],
     "Seeing inside": [
+        PageInfo("pages/network_overview.py", "Network overview", ":material/view_week:",
+                 "One image through every layer of any model, left to right, ending in the class probabilities (small "
+                 "models layer by layer, big ones by stage); a unit's receptive field and the units it reads; and one "
+                 "unit's convolution worked out on the network's own numbers: patch, kernel, products, sum, bias, "
+                 "activation, pooling."),
         PageInfo("pages/receptive_field.py", "Receptive Field", ":material/center_focus_strong:",
                  "Which input pixels a unit sees: exact receptive fields, effective stride and padding for branching "
                  "networks, the box a chosen unit sees on an image, and the effective receptive field of trained "

@@ -51,6 +51,7 @@ def _load_commands() -> None:
         power,
         rf,
         scaling,
+        trace,
         train,
     )
 

@@ -49,9 +49,9 @@ def rf_image_figure(image, box: tuple[int, int, int, int], clipped: tuple[int, i
                      constrain="domain")
     fig.update_yaxes(range=[y_hi, y_lo], title_text="input row (pixels)", showgrid=False, zeroline=False,
                      scaleanchor="x", scaleratio=1)
-    fig.update_layout(title=title, plot_bgcolor="#d9d9d9", showlegend=False, height=520,
-                      margin=dict(l=60, r=20, t=60, b=50))
-    fig.add_annotation(x=0.0, y=-0.16, xref="paper", yref="paper", showarrow=False, xanchor="left",
+    fig.update_layout(title=title, plot_bgcolor="#d9d9d9", showlegend=False, height=540,
+                      margin=dict(l=60, r=20, t=60, b=80))
+    fig.add_annotation(x=0.0, y=-0.2, xref="paper", yref="paper", showarrow=False, xanchor="left",
                        text="solid cyan: field on the image · dashed orange: full theoretical field "
                             "(outside the image = zero padding)", font=dict(size=11))
     return fig

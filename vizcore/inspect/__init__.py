@@ -16,10 +16,13 @@ Modules for use from outside (``__all__``):
 * ``cam_epochs`` — how a class activation map forms across the epochs of one training run
 * ``augment_effect`` — what an augmentation does to the data and to a trained model
 * ``first_classifiers`` — a linear classifier's class templates, and k-NN in pixel against feature space
+* ``conv_trace`` — one unit's convolution on the network's real numbers: patch, kernel, products, sum, bias, what
+  follows (normalisation, activation, pooling)
+* ``overview`` — one image through every layer (or stage) of a network, ending in the class probabilities
 
 The modules are imported on use, never here.
 
 May import: vizcore.core, vizcore.models, vizcore.data, vizcore.arch."""
 
-__all__ = ["activations", "attribution", "augment_effect", "cam_epochs", "cam_metrics", "capture", "filters",
-           "first_classifiers", "maximize", "se", "shape_bias", "top_patches"]
+__all__ = ["activations", "attribution", "augment_effect", "cam_epochs", "cam_metrics", "capture", "conv_trace",
+           "filters", "first_classifiers", "maximize", "overview", "se", "shape_bias", "top_patches"]

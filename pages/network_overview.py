@@ -1,0 +1,132 @@
+"""Network overview: one image traced through every layer of a network, and one unit's convolution worked out on
+the network's own numbers (the two views of CNN Explainer, Wang et al., IEEE VIS 2020)."""
+from __future__ import annotations
+
+from pages._startup import through_app  # first import of every page: imports all modules once, in one thread
+
+import hashlib
+
+import numpy as np
+import streamlit as st
+
+from pages._common import image_picker, model_device, traced_model, user_errors, weights_picker, zoo_title
+from pages._conv_numbers import conv_numbers
+from vizcore.data import images as image_io
+from vizcore.figures import overview as figures
+from vizcore.figures import receptive_field as rf_figures
+from vizcore.inspect import overview as ov
+from vizcore.models import preprocess
+from vizcore.models import registry as zoo
+from vizcore.models.weights import class_names
+
+through_app()  # a fresh server's first deep links rerun through app.py's navigation
+
+MODES = {"layers": "every layer", "stages": "one column per stage (resolution)"}
+
+
+def model_input(name: str, image: np.ndarray, device):
+    """(1, C, H, W) normalised input of zoo model ``name`` for a photo (H, W, 3) uint8."""
+    return preprocess.for_model(name).image(image, zoo.get_entry(name).input_size[1]).to(device)
+
+
+@st.cache_data(show_spinner="Running the image through the network…", max_entries=16)
+def overview(name: str, weights: str, stamp: float, mode: str, n_channels: int, digest: str,
+             _image: np.ndarray) -> ov.Overview:
+    model, table, lock = traced_model(name, weights, stamp)
+    with lock:
+        res = ov.run_overview(model, table, model_input(name, _image, model_device(model)), mode,  # type: ignore[arg-type]
+                              n_channels)
+    k = 0 if res.probabilities is None else len(res.probabilities)
+    return ov.Overview(res.mode, res.columns, res.probabilities, tuple(class_names(name, weights, k)))
+
+
+st.title("Network overview")
+st.caption("One image through the whole network, layer by layer, ending in the class probabilities; then one unit "
+           "of a convolution worked out on the network's own numbers.")
+
+names = zoo.list_models()
+st.session_state.setdefault("ov_model", "small_cnn")
+c1, c2 = st.columns([2, 5])
+name = c1.selectbox("Model", names, key="ov_model", format_func=zoo_title)
+with c2:
+    weights, stamp, wlabel = weights_picker(name, "ov_weights", default="trained")
+    st.caption(f"Weights: {wlabel}.")
+if weights == "random":
+    st.warning("These are random (untrained) weights: the maps show what random filters do to the image, and the "
+               "probabilities mean nothing. Pick trained weights where the model has them.")
+with st.sidebar:
+    st.markdown("**Input image**")
+    raw = image_picker("ov")
+digest = hashlib.sha256(np.ascontiguousarray(raw).tobytes()).hexdigest()
+entry = zoo.get_entry(name)
+_, in_h, in_w = entry.input_size
+shown = image_io.fit_image(raw, in_h)
+
+with user_errors("Could not load the model: "):
+    model, table, lock = traced_model(name, weights, stamp)
+
+# ------------------------------------------------------------------------------------------- 1. overview
+st.header("1 · One image through every layer")
+layer_count = sum(1 for n in table.nodes if n.spatial and n.is_layer)
+modes = list(MODES) if layer_count <= ov.MAX_LAYER_COLUMNS else ["stages"]
+mode_key = f"ov_mode_{name}"
+if st.session_state.get(mode_key) not in modes:
+    st.session_state[mode_key] = ov.default_mode(table) if ov.default_mode(table) in modes else modes[0]
+m1, m2 = st.columns([3, 2])
+mode = m1.radio("Columns", modes, key=mode_key, format_func=MODES.get, horizontal=True,
+                help=f"This network has {layer_count} layers with maps; above {ov.MAX_LAYER_COLUMNS} it is shown "
+                     "by stage only.")
+n_channels = m2.slider("Channels per column (the strongest)", 1, ov.MAX_CHANNELS, 6, key="ov_channels")
+with user_errors("Could not run the image through the network: "):
+    res = overview(name, weights, stamp, mode, n_channels, digest, raw)
+cols = res.columns
+figure_slot = st.container()  # the overview above the controls that pick its unit (drawn once they are read)
+labels = [f"{k + 1}. {c.label} · {c.op} · {c.shape[0]}×{c.shape[1]}×{c.shape[2]}" for k, c in enumerate(cols)]
+col_key = f"ov_col_{name}_{mode}"
+if st.session_state.get(col_key, -1) not in range(len(cols)):
+    st.session_state[col_key] = min(range(len(cols)), key=lambda k: abs(cols[k].shape[1] - cols[0].shape[1] // 2))
+sel = st.selectbox("Column to inspect", range(len(cols)), key=col_key, format_func=lambda k: labels[k])
+col = cols[sel]
+h, w = col.shape[1:]
+
+ki, kj, kclick = f"ov_i_{col_key}_{sel}", f"ov_j_{col_key}_{sel}", f"ov_grid_{col_key}_{sel}"
+event = st.session_state.get(kclick)
+points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else \
+    (getattr(getattr(event, "selection", None), "points", None) or [])
+if points:
+    click = (int(round(points[0]["y"])), int(round(points[0]["x"])))
+    if st.session_state.get(f"{kclick}_last") != click:  # a new click moves the sliders once
+        st.session_state[f"{kclick}_last"] = click
+        st.session_state[ki], st.session_state[kj] = min(max(click[0], 0), h - 1), min(max(click[1], 0), w - 1)
+st.session_state.setdefault(ki, (h - 1) // 2)
+st.session_state.setdefault(kj, (w - 1) // 2)
+s1, s2 = st.columns(2)
+i = s1.slider("Unit row", 0, h - 1, key=ki) if h > 1 else 0
+j = s2.slider("Unit column", 0, w - 1, key=kj) if w > 1 else 0
+reads = ov.reads_from(cols[sel - 1].field, col.field, (i, j)) if sel > 0 else None
+
+figure_slot.plotly_chart(figures.overview_figure(res, sel, (i, j), reads,
+                                                 title=f"{zoo_title(name)}: the image through {len(cols)} "
+                                                       f"{'layers' if res.mode == 'layers' else 'stages'}"),
+                         width="stretch", key="ov_figure")
+if res.probabilities is not None:
+    best, p = res.top(1)[0]
+    figure_slot.markdown(f"The network's answer: **{best}** with probability {100 * p:.1f}% "
+                f"({len(res.probabilities)} classes).")
+ub = col.field.unit_box(i, j, (in_h, in_w))
+left, right = st.columns(2)
+left.plotly_chart(rf_figures.rf_image_figure(shown, ub.box, ub.clipped, ub.centre,
+                                             title=f"Unit ({i}, {j}) of {col.label}: its receptive field"),
+                  width="stretch", key="ov_rf_image")
+right.plotly_chart(rf_figures.feature_grid_figure(col.mean_abs, (i, j), title=f"{col.label}: {h}×{w} units — click "
+                                                                             "one"),
+                   width="stretch", key=kclick, on_select="rerun", selection_mode="points")
+where = (f" It reads units rows {reads[0][0]}–{reads[0][1]}, columns {reads[1][0]}–{reads[1][1]} of "
+         f"{cols[sel - 1].label} (orange in the overview).") if reads else ""
+st.caption(f"Unit ({i}, {j}) of {col.label} sees input rows {ub.clipped[0]}–{ub.clipped[2]} and columns "
+           f"{ub.clipped[1]}–{ub.clipped[3]} of the {in_h}×{in_w} image (field {col.field.size[0]} px at stride "
+           f"{col.field.stride[0]} px).{where}")
+
+# ------------------------------------------------------------------------------------------- 2. one unit's numbers
+st.header("2 · One unit's convolution on real numbers")
+conv_numbers(name, weights, stamp, table, digest, raw, shown)
