@@ -61,6 +61,10 @@ SECTIONS: dict[str, list[PageInfo]] = {
                  "what adversarial training costs and buys."),
     ],
     "Training": [
+        PageInfo("pages/playground.py", "Training playground", ":material/play_circle:",
+                 "Press play, pause, step or reset and watch a small CNN learn the shapes one mini-batch at a time: "
+                 "its first-layer filters, one layer's activations for an image, the confusion matrix and the loss "
+                 "change as it trains."),
         PageInfo("pages/training_lab.py", "Training Lab", ":material/model_training:",
                  "Train small models live and compare the Bag of Tricks — warmup, cosine schedules, label smoothing, "
                  "mixup, cutmix, zero-gamma, distillation, transfer learning, augmentation — over several seeds, with "

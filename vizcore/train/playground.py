@@ -158,6 +158,7 @@ class Playground:
         self.steps = 0
         self.epochs_done = 0
         self.losses: list[float] = []  # training loss of each step's batch (nats), before its update
+        self.held_out: list[tuple[int, float, float]] = []  # (steps, loss, accuracy) of each evaluate()
         self.step_seconds: list[float] = []  # wall time of each recent step (the last 100)
 
     def set_lr(self, lr: float) -> None:
@@ -253,11 +254,23 @@ class Playground:
 
     @torch.no_grad()
     def evaluate(self) -> Evaluation:
-        """Confusion matrix, accuracy and loss on the held-out images (eval mode: BN's running statistics)."""
+        """Confusion matrix, accuracy and loss on the held-out images (eval mode: BN's running statistics);
+        each is also kept in ``held_out`` (once per step count)."""
         self.model.eval()
         logits = self.model(self.normalise(self.x_test))
         k = len(self.classes)
         pred = logits.argmax(1)
         cm = torch.bincount(self.y_test * k + pred, minlength=k * k).view(k, k)
-        return Evaluation(cm.numpy().astype(np.int64), float((pred == self.y_test).float().mean()),
-                          float(F.cross_entropy(logits, self.y_test)), self.steps)
+        ev = Evaluation(cm.numpy().astype(np.int64), float((pred == self.y_test).float().mean()),
+                        float(F.cross_entropy(logits, self.y_test)), self.steps)
+        if not self.held_out or self.held_out[-1][0] != self.steps:
+            self.held_out = (self.held_out + [(self.steps, ev.loss, ev.accuracy)])[-1000:]
+        return ev
+
+    @torch.no_grad()
+    def probabilities(self, image: int) -> NDArray[np.float32]:
+        """Class probabilities (K,) for held-out image ``image`` (eval mode)."""
+        if not 0 <= image < len(self.y_test):
+            raise ValueError(f"expected a held-out image 0 to {len(self.y_test) - 1}, got {image}")
+        self.model.eval()
+        return F.softmax(self.model(self.normalise(self.x_test[image:image + 1])), 1)[0].numpy()
