@@ -19,7 +19,7 @@ class PageInfo:
 
 SECTIONS: dict[str, list[PageInfo]] = {
     "Overview": [
-        PageInfo("pages/home.py", "Home", ":material/home:", "What ConvScope is and what each page is for.", True),
+        PageInfo("pages/home.py", "Home", ":material/home:", "What ConvScope is, a Start here path of lessons through the pages, and what each page is for.", True),
     ],
     "First steps": [
         PageInfo("pages/first_classifiers.py", "First classifiers", ":material/school:",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pages._startup import through_app  # first import of every page: imports all modules once, in one thread
 
 import math
+import time
 
 import numpy as np
 import streamlit as st
@@ -83,6 +84,7 @@ status.caption(f"**{'Training' if running else 'Paused'}** · play trains up to 
 
 def _live(play: pg.Playground) -> None:
     """One tick: a bounded amount of training when running, then every live view redrawn."""
+    t0 = time.perf_counter()
     if st.session_state.get(RUNNING):
         play.run_for(WORK_S, max_steps=50)
         if play.steps - st.session_state.get(PLAYED, 0) >= PLAY_STEPS:
@@ -93,7 +95,8 @@ def _live(play: pg.Playground) -> None:
     m[0].metric("Steps", f"{play.steps:,}", help="optimizer steps, one mini-batch each")
     m[1].metric("Epochs", f"{play.epoch:.2f}", help=f"passes over the {play.cfg.train_size:,} training images")
     m[2].metric("Last batch loss", f"{play.losses[-1]:.3f}" if play.losses else "—")
-    m[3].metric(f"Held-out accuracy ({len(play.y_test)} images)", f"{100 * ev.accuracy:.1f}%", help="chance 10%")
+    m[3].metric("Held-out accuracy", f"{100 * ev.accuracy:.1f}%",
+                help=f"on {len(play.y_test)} images the model never trains on; chance 10%")
     ms = 1000 * float(np.median(play.step_seconds)) if play.step_seconds else float("nan")
     m[4].metric("Time per step", "—" if math.isnan(ms) else f"{ms:.0f} ms")
     st.plotly_chart(pfig.loss_curve_figure(play.losses, [(s, loss) for s, loss, _ in play.held_out],
@@ -119,9 +122,10 @@ def _live(play: pg.Playground) -> None:
                  caption=f"true: {play.classes[int(play.y_test[image])]} · predicted: {play.classes[top]} "
                          f"({100 * probs[top]:.0f}%)")
         act = play.activations(layers[label], image)
-        st.plotly_chart(ffig.channel_grid_figure(act, range(len(act)), f"{label}: {len(act)} maps of "
-                                                 f"{act.shape[1]}×{act.shape[2]} for this image", n_show=16,
-                                                 cols=8), key="pg_acts")
+        st.plotly_chart(pfig.maps_figure(act, f"{label}: {len(act)} maps of {act.shape[1]}×{act.shape[2]} for this "
+                                              "image", cols=8 if len(act) <= 32 else 16), key="pg_acts")
+    st.caption(f"This update took {1000 * (time.perf_counter() - t0):.0f} ms on the server (training and views; "
+               "the browser draws after).")
 
 
 st.fragment(run_every=TICK_S if running else None)(_live)(play)

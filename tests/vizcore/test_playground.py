@@ -91,6 +91,20 @@ def test_views_read_the_live_model(tiny: Playground) -> None:
     assert ev.accuracy == pytest.approx(np.trace(ev.confusion) / TINY.test_size)
 
 
+def test_steps_run_on_the_configured_torch_threads(tiny: Playground, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vizcore.train import playground as pg
+
+    seen: list[int] = []
+    real = F.cross_entropy
+    monkeypatch.setattr(pg.F, "cross_entropy", lambda *a, **k: (seen.append(torch.get_num_threads()),
+                                                                 real(*a, **k))[1])
+    torch.set_num_threads(2)
+    monkeypatch.setenv("CONVSCOPE_TORCH_THREADS", "1")
+    tiny.step(1)
+    assert seen == [1] and torch.get_num_threads() == 2  # one thread for the step, the caller's count after
+    torch.set_num_threads(1)
+
+
 def test_bad_settings_are_refused_in_words(tiny: Playground, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="expected a width of 4 to 32"):
         PlaygroundConfig(width=64)
@@ -130,6 +144,10 @@ def test_figures_are_valid_plotly() -> None:
     np.testing.assert_allclose(moving_average([1, 2, 3, 4], 2), [1, 1.5, 2.5, 3.5])
     fig = loss_curve_figure([2.3, 2.0, 1.5], [(3, 1.9)], chance=float(np.log(10)), validate=True)
     assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text and fig.layout.title.text
+    long = list(np.linspace(2.3, 0.5, 5001))
+    fig = loss_curve_figure(long, validate=True)
+    assert len(fig.data[0].x) <= 2000 and fig.data[0].x[-1] <= 5001  # a long run is thinned, not cut
+    np.testing.assert_allclose(fig.data[1].y[0], long[0])  # the average is taken over every step, then thinned
     cm = np.arange(9).reshape(3, 3)
     fig = confusion_figure(cm, ["a", "b", "c"], validate=True)
     np.testing.assert_allclose(fig.data[0].z[1], 100 * cm[1] / cm[1].sum())

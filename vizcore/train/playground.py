@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,6 +102,23 @@ def shared_data(train_size: int, test_size: int
             while len(_DATA) > 4:
                 _DATA.pop(next(iter(_DATA)))
         return _DATA[key]
+
+
+@contextmanager
+def torch_threads() -> Iterator[None]:
+    """Torch's intra-op threads for the block: ``CONVSCOPE_TORCH_THREADS`` (default 1, as the Lab's runs), the
+    previous count restored after. On a server's shared cores, two threads for these small convolutions mostly
+    wait on each other: measured here under load, 220-330 ms a step with two threads, 34 ms with one."""
+    raw = os.environ.get("CONVSCOPE_TORCH_THREADS", "").strip()
+    n = int(raw) if raw.isdigit() and int(raw) > 0 else 1
+    old = torch.get_num_threads()
+    if n != old:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if n != old:
+            torch.set_num_threads(old)
 
 
 def build_model(cfg: PlaygroundConfig, num_classes: int = 10) -> nn.Module:
@@ -194,8 +214,15 @@ class Playground:
         """Run exactly ``n`` optimizer steps (one mini-batch each); returns their batch losses (nats)."""
         if not (isinstance(n, int) and 1 <= n <= 10_000):
             raise ValueError(f"expected 1 to 10000 steps, got {n}")
-        out = []
         self.model.train()
+        with torch_threads():
+            out = self._steps(n)
+        self.losses.extend(out)
+        del self.losses[:-MAX_LOSSES]
+        return out
+
+    def _steps(self, n: int) -> list[float]:
+        out = []
         for _ in range(n):
             t0 = time.perf_counter()
             idx = self.next_batch()
@@ -205,8 +232,8 @@ class Playground:
             self.optimizer.step()
             self.steps += 1
             out.append(float(loss.detach()))
-            self.step_seconds = (self.step_seconds + [time.perf_counter() - t0])[-100:]
-        self.losses = (self.losses + out)[-MAX_LOSSES:]
+            self.step_seconds.append(time.perf_counter() - t0)
+            del self.step_seconds[:-100]
         return out
 
     def run_for(self, seconds: float, max_steps: int = 50) -> int:
@@ -248,7 +275,8 @@ class Playground:
             raise ValueError(f"expected a held-out image 0 to {len(self.y_test) - 1}, got {image}")
         got: list[torch.Tensor] = []
         self.model.eval()
-        with forward_hooks([(self.model.get_submodule(layer), lambda m, i, o: got.append(o.detach().clone()))]):
+        with torch_threads(), forward_hooks([(self.model.get_submodule(layer),
+                                              lambda m, i, o: got.append(o.detach().clone()))]):
             self.model(self.normalise(self.x_test[image:image + 1]))
         return got[0][0].numpy()
 
@@ -257,7 +285,8 @@ class Playground:
         """Confusion matrix, accuracy and loss on the held-out images (eval mode: BN's running statistics);
         each is also kept in ``held_out`` (once per step count)."""
         self.model.eval()
-        logits = self.model(self.normalise(self.x_test))
+        with torch_threads():
+            logits = self.model(self.normalise(self.x_test))
         k = len(self.classes)
         pred = logits.argmax(1)
         cm = torch.bincount(self.y_test * k + pred, minlength=k * k).view(k, k)
@@ -273,4 +302,5 @@ class Playground:
         if not 0 <= image < len(self.y_test):
             raise ValueError(f"expected a held-out image 0 to {len(self.y_test) - 1}, got {image}")
         self.model.eval()
-        return F.softmax(self.model(self.normalise(self.x_test[image:image + 1])), 1)[0].numpy()
+        with torch_threads():
+            return F.softmax(self.model(self.normalise(self.x_test[image:image + 1])), 1)[0].numpy()
