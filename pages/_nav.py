@@ -19,7 +19,7 @@ class PageInfo:
 
 SECTIONS: dict[str, list[PageInfo]] = {
     "Overview": [
-        PageInfo("pages/home.py", "Home", ":material/home:", "What ConvScope is and what each page is for.", True),
+        PageInfo("pages/home.py", "Home", ":material/home:", "What ConvScope is, a Start here path of lessons through the pages, and what each page is for.", True),
     ],
     "First steps": [
         PageInfo("pages/first_classifiers.py", "First classifiers", ":material/school:",
@@ -66,6 +66,10 @@ SECTIONS: dict[str, list[PageInfo]] = {
                  "what adversarial training costs and buys."),
     ],
     "Training": [
+        PageInfo("pages/playground.py", "Training playground", ":material/play_circle:",
+                 "Press play, pause, step or reset and watch a small CNN learn the shapes one mini-batch at a time: "
+                 "its first-layer filters, one layer's activations for an image, the confusion matrix and the loss "
+                 "change as it trains."),
         PageInfo("pages/training_lab.py", "Training Lab", ":material/model_training:",
                  "Train small models live and compare the Bag of Tricks — warmup, cosine schedules, label smoothing, "
                  "mixup, cutmix, zero-gamma, distillation, transfer learning, augmentation — over several seeds, with "

@@ -1,10 +1,12 @@
-"""Home: what ConvScope is and what each page is for."""
+"""Home: what ConvScope is, a "Start here" path through the pages, and what each page is for."""
 from __future__ import annotations
 
 from pages._startup import through_app  # first import of every page: imports all modules once, in one thread
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
+from pages._lessons import LESSONS, Lesson, registered
 from pages._nav import all_pages, page_link
 
 through_app()  # a fresh server's first deep links rerun through app.py's navigation
@@ -15,6 +17,46 @@ st.markdown(
     "models, real numbers and nothing to download: the defaults use synthetic shapes, sample photos shipped "
     "with scikit-image and models ConvScope trains itself.")
 
+TITLES = {p.path: p.title for p in all_pages()}  # the app's own page list
+
+
+GO = "home_lesson_page"  # the page a lesson's button asked for, opened by the next run of Home
+
+
+def _open(lesson: Lesson) -> None:
+    """Set the lesson's widget values before its page draws them (a callback runs before the next script run),
+    and leave the page to open in Session State: it outlives a rerun that would lose the button's click."""
+    st.session_state.update(lesson.preset)
+    st.session_state[GO] = lesson.page
+
+
+if page := st.session_state.pop(GO, None):
+    try:
+        st.switch_page(page)
+    except StreamlitAPIException:  # no st.navigation in this run (the page file run on its own)
+        st.info(f"Open [{TITLES[page]}](/{page.removesuffix('.py').split('/')[-1]}) from the navigation.")
+
+
+def _lesson(n: int, lesson: Lesson) -> None:
+    st.markdown(f"**{n}. {lesson.title}**")
+    st.write(lesson.look)
+    st.markdown(f"*Question:* {lesson.question}")
+    if not registered(lesson, set(TITLES)):
+        st.caption("Coming: its page is being built.")
+        return
+    st.button(f"Open {TITLES[lesson.page]}", key=f"lesson_{n}", icon=":material/arrow_forward:", on_click=_open,
+              args=(lesson,))
+
+
+st.header("Start here")
+st.caption("A path through the pages in the order of a first course on CNNs for image classification: each lesson "
+           "opens its page already set up, with one question to answer there.")
+for row in range(0, len(LESSONS), 3):
+    for col, i in zip(st.columns(3), range(row, min(row + 3, len(LESSONS))), strict=False):
+        with col.container(border=True, height="stretch"):
+            _lesson(i + 1, LESSONS[i])
+
+st.header("Every page")
 for info in all_pages():  # the app's own page list: a new page appears here by itself
     if info.default:
         continue

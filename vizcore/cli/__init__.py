@@ -6,8 +6,8 @@ Modules for use from outside (``__all__``):
 
 Internal: ``registry`` (the command registry every command module imports) and the command modules, which main
 imports so that they register: ``attack``, ``cam``, ``data``, ``first_classifiers``, ``geometry``,
-``inspect_cmds``, ``lab``, ``models``, ``power``, ``rf``, ``scaling``, ``trace``, ``train``; and ``weights_arg`` (the one
-reading of ``--weights`` every inspection command shares).
+``inspect_cmds``, ``lab``, ``models``, ``playground``, ``power``, ``rf``, ``scaling``, ``trace``, ``train``; and
+``weights_arg`` (the one reading of ``--weights`` every inspection command shares).
 
 The modules are imported on use, never here.
 

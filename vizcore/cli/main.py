@@ -48,6 +48,7 @@ def _load_commands() -> None:
         inspect_cmds,
         lab,
         models,
+        playground,
         power,
         rf,
         scaling,

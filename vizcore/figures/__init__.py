@@ -16,6 +16,7 @@ Modules for use from outside (``__all__``):
 * ``first_classifiers`` — a linear classifier's templates and training curve, k-NN accuracy against k
 * ``overview`` — one image through the network: activation maps per layer, the class probabilities
 * ``conv_trace`` — one unit's convolution on real numbers: patch, kernel, products, per-channel sums, pooling
+* ``playground`` — the training playground: loss while it trains, the confusion matrix on held-out images
 
 Internal: ``palette`` (the one colour palette and its helpers, which every figure module uses).
 
@@ -24,4 +25,4 @@ The modules are imported on use, never here.
 Every figure has a title, axis labels and units. May import: plotly, numpy and (for typing) any vizcore module."""
 
 __all__ = ["arch", "attribution", "augment", "conv_trace", "features", "first_classifiers", "geometry", "images",
-           "overview", "receptive_field", "robust", "scaling", "se", "training"]
+           "overview", "playground", "receptive_field", "robust", "scaling", "se", "training"]

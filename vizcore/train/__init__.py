@@ -12,6 +12,7 @@ Modules for use from outside (``__all__``):
 * ``memory`` — training memory estimated on the meta device
 * ``disk`` — the disk a run's kept epoch weights take, and its budget
 * ``timing`` — how long a run will take here, from the runs that finished
+* ``playground`` — a small CNN trained one batch at a time on request: step, reset, and views of the live model
 * ``adversarial`` — adversarial training (FGSM-RS, PGD) and the robust accuracy a run logs every epoch
 
 Internal: ``run_setup`` (a run's data, model, teacher, optimizer and precision, set up for the engine) and
@@ -21,4 +22,4 @@ The modules are imported on use, never here.
 
 May import: vizcore.core, vizcore.models, vizcore.data, vizcore.robust (the attack step of adversarial training)."""
 
-__all__ = ["adversarial", "config", "data", "disk", "engine", "loop", "memory", "preflight", "schedule", "timing", "tricks"]
+__all__ = ["adversarial", "config", "data", "disk", "engine", "loop", "memory", "playground", "preflight", "schedule", "timing", "tricks"]
