@@ -43,6 +43,7 @@ def _load_commands() -> None:
         attack,
         cam,
         data,
+        deformable,
         first_classifiers,
         geometry,
         inspect_cmds,

@@ -14,6 +14,7 @@ Modules for use from outside (``__all__``):
 * ``scaling`` — model tweaks and model scaling: cost and accuracy
 * ``robust`` — adversarial examples: the attack on one image, accuracy against ε, flipping radii, drift
 * ``first_classifiers`` — a linear classifier's templates and training curve, k-NN accuracy against k
+* ``deformable`` — deformable convolution: where the trained 3×3 kernel samples, the training error
 
 Internal: ``palette`` (the one colour palette and its helpers, which every figure module uses).
 
@@ -21,5 +22,5 @@ The modules are imported on use, never here.
 
 Every figure has a title, axis labels and units. May import: plotly, numpy and (for typing) any vizcore module."""
 
-__all__ = ["arch", "attribution", "augment", "features", "first_classifiers", "geometry", "images", "receptive_field",
-           "robust", "scaling", "se", "training"]
+__all__ = ["arch", "attribution", "augment", "deformable", "features", "first_classifiers", "geometry", "images",
+           "receptive_field", "robust", "scaling", "se", "training"]

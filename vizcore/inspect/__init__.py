@@ -16,10 +16,11 @@ Modules for use from outside (``__all__``):
 * ``cam_epochs`` — how a class activation map forms across the epochs of one training run
 * ``augment_effect`` — what an augmentation does to the data and to a trained model
 * ``first_classifiers`` — a linear classifier's class templates, and k-NN in pixel against feature space
+* ``deformable`` — deformable convolution: where a trained offset field makes a 3×3 kernel sample
 
 The modules are imported on use, never here.
 
 May import: vizcore.core, vizcore.models, vizcore.data, vizcore.arch."""
 
-__all__ = ["activations", "attribution", "augment_effect", "cam_epochs", "cam_metrics", "capture", "filters",
+__all__ = ["activations", "attribution", "augment_effect", "cam_epochs", "cam_metrics", "capture", "deformable", "filters",
            "first_classifiers", "maximize", "se", "shape_bias", "top_patches"]
