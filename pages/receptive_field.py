@@ -170,7 +170,7 @@ if not nf.aligned:
 
 # ----------------------------------------------------------------------------------------- growth chart
 st.subheader("How fields grow through a network")
-picked = st.multiselect("Models to compare", names, default=list(dict.fromkeys([name, "vgg16", "resnet50"])),
+picked = st.multiselect("Models to compare", list(dict.fromkeys([name, *names])), default=list(dict.fromkeys([name, "vgg16", "resnet50"])),
                         key="rf_growth_models", format_func=lambda n: zoo.get_entry(n).title)
 with user_errors():
     series = {zoo.get_entry(n).title: field_records(n) for n in picked}

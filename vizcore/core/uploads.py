@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from vizcore.core import io, paths
+from vizcore.core.budget import format_bytes
 
 FILE_CAP = 200 * 2**20  # one uploaded file
 SESSION_CAP = 400 * 2**20  # one session's files together
@@ -58,8 +59,8 @@ def keep(token: str, raw: bytes, filename: str) -> Path:
     if path.is_file():
         return path
     if _used(folder) + len(raw) > SESSION_CAP:
-        raise ValueError(f"expected this session's uploads to stay under {SESSION_CAP // 2**20} MB, got "
-                         f"{(_used(folder) + len(raw)) / 2**20:.0f} MB with this file; remove one first")
+        raise ValueError(f"expected this session's uploads to stay under {format_bytes(SESSION_CAP)}, got "
+                         f"{format_bytes(_used(folder) + len(raw))} with this file; remove one first")
     if _used(sessions_root()) + len(raw) > TOTAL_CAP:
         raise ValueError(f"expected room for the file in this server's upload space ({TOTAL_CAP // 2**30} GB for "
                          "every user together), got it full; try again later")

@@ -50,6 +50,24 @@ def file_kind(path: str | Path) -> Kind:
     return "unknown"
 
 
+_PICKLE_REFUSAL = ("expected a state_dict holding only tensors, got {name}, a pickle of other Python objects (a whole "
+                   "model or any object: unpickling it could run code of its author's choosing, so ConvScope refuses "
+                   "it); save model.state_dict() with torch.save or safetensors instead")
+_CALLS = {"GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "REDUCE", "NEWOBJ", "NEWOBJ_EX"}
+
+
+def _pickle_calls(p: Path) -> bool:
+    """Whether a bare pickle names a class or function (opcodes read with pickletools: nothing is executed). A legacy
+    ``torch.save`` file starts with a pickle of a plain number, which names none."""
+    import pickletools
+
+    try:
+        with open(p, "rb") as f:
+            return any(op.name in _CALLS for op, _, _ in pickletools.genops(f))
+    except Exception:  # not a complete pickle: read_state_dict words it
+        return False
+
+
 def _check_file(p: Path) -> None:
     if not p.is_file():
         raise ValueError(f"expected a weights file, got {p.name!r} (no such file)")
@@ -79,6 +97,8 @@ def read_weights(path: str | Path, shown_name: str | None = None) -> dict[str, t
         raise ValueError(f"expected a state_dict or safetensors file, got {name}, a TorchScript archive "
                          "(torch.jit.save): it holds a compiled program that runs when loaded, and ConvScope loads "
                          "tensors only; save model.state_dict() with torch.save or safetensors instead")
+    if kind == "pickle" and _pickle_calls(p):
+        raise ValueError(_PICKLE_REFUSAL.format(name=name))
     if kind == "safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file
@@ -93,9 +113,7 @@ def read_weights(path: str | Path, shown_name: str | None = None) -> dict[str, t
         except ValueError as exc:
             msg = str(exc).replace(p.name, name)
             if "other Python objects" in msg:
-                msg = (f"expected a state_dict holding only tensors, got {name}, a pickle of other Python objects "
-                       "(a whole model or any object: unpickling it could run code of its author's choosing, so "
-                       "ConvScope refuses it); save model.state_dict() with torch.save or safetensors instead")
+                msg = _PICKLE_REFUSAL.format(name=name)
             raise ValueError(msg) from None
     if not state:
         raise ValueError(f"expected a state_dict with tensors in {name}, got an empty one")
