@@ -56,9 +56,8 @@ def test_shapes_image_and_uploaded_checkpoints(tmp_path, monkeypatch) -> None:
 
     import torch
 
-    from vizcore.models import weights as mweights
-
     from vizcore.arch import own_model
+    from vizcore.models import weights as mweights
 
     monkeypatch.setenv("CONVSCOPE_DATA_DIR", str(tmp_path))
     monkeypatch.setattr(own_model, "check_in_child", own_model.check_here)  # the child is tested on its own
