@@ -229,6 +229,7 @@ def _shapes_masks(size: int) -> np.ndarray:
 
 
 DEFAULT_SOURCE = "default"  # key of ConvScope's default trained model among the trained sources
+MY_WEIGHTS = "my weights"  # the weights choice for a file of your own (pages/_own_weights.py)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -275,18 +276,28 @@ def weights_picker(name: str, key: str, default: str = "random") -> tuple[str, f
     """Weights of zoo model ``name``: (weights argument, checkpoint mtime, label in words: the page shows it).
 
     Offers "trained" only where trained weights exist (ConvScope's default models, the Training Lab's runs of
-    this architecture: a second box picks one), "pretrained" (torchvision's, when on this machine), and an
-    uploaded state_dict (read with ``weights_only=True``: no code runs). Browser users choose only weights the
+    this architecture: a second box picks one), "pretrained" (torchvision's, when on this machine), and "my weights":
+    a safetensors file or weights-only state_dict of this architecture with any classes, uploaded, checked in a
+    child process and kept for this browser session (:mod:`pages._own_weights`). For one of the session's own models
+    (a "My weights: …" entry of the model list) the weights are its file. Browser users choose only weights the
     app owns: no free file path. A run chosen in the Training Lab ("Open in other pages") is preselected once.
     """
     from pathlib import Path
 
+    from pages import _own_weights as own
     from pages._nav import page_link
     from vizcore.models import registry as zoo
     from vizcore.models import weights as mweights
 
+    own.show_flash(st)
+    mine = own.own_model_of(name)
+    if mine is not None:  # one of this session's own models: its weights are the file
+        st.caption(f"Your weights: {mine.filename}, checked in {mine.check_seconds:.1f} s — "
+                   f"{mine.num_classes} classes ({', '.join(mine.classes[:6])}{'…' if mine.num_classes > 6 else ''}), "
+                   f"input {'×'.join(map(str, mine.input_shape))}, Grad-CAM layer {mine.cam_layer}.")
+        return mine.weights, Path(mine.weights).stat().st_mtime, f"your weights from {mine.filename}"
     sources, note = trained_sources(name)
-    options = ["random"] + (["trained"] if sources else []) + ["pretrained", "uploaded file"]
+    options = ["random"] + (["trained"] if sources else []) + ["pretrained", MY_WEIGHTS]
     pick_key = f"{key}_trained_{name}"
     opened = st.session_state.get(CHECKPOINT_KEY)
     if opened in sources and st.session_state.get(f"{key}_opened") != opened:  # newly opened from the Lab
@@ -298,7 +309,8 @@ def weights_picker(name: str, key: str, default: str = "random") -> tuple[str, f
     c1, c2 = st.columns([2, 3])
     choice = c1.radio("Weights", options, horizontal=True, key=key,
                       help="'trained': ConvScope's default model or a Training Lab run of this architecture; "
-                           "'uploaded file': a state_dict you saved with torch.save(model.state_dict(), ...).")
+                           "'my weights': a safetensors file or a state_dict you saved with "
+                           "torch.save(model.state_dict(), ...), any number of classes.")
     if note:
         c2.caption(note)
         if not sources:
@@ -315,18 +327,31 @@ def weights_picker(name: str, key: str, default: str = "random") -> tuple[str, f
             return "pretrained", 0.0, "torchvision's ImageNet weights"
         c2.info("Pretrained weights for this model are not on this machine (no download here); showing random "
                 "weights.")
-    elif choice == "uploaded file":
-        up = c2.file_uploader(f"A state_dict of {zoo_title(name)} (.pt or .pth, at most "
-                              f"{mweights.UPLOAD_MAX_BYTES // 2**20} MB; read with weights_only=True: no code runs)",
-                              type=["pt", "pth"], key=f"{key}_upload")
-        if up is not None:
-            try:
-                path = mweights.import_state_dict(name, up.getvalue(), up.name)
-            except (ValueError, OSError) as exc:
-                c2.error(f"Could not use {up.name}: {error_sentence(exc)}. Showing random weights.")
-            else:
-                return str(path), path.stat().st_mtime, f"the uploaded file {up.name}"
+    elif choice == MY_WEIGHTS:
+        picked = _my_weights(c2, name, key)
+        if picked is not None:
+            return picked
     return "random", 0.0, "random (untrained) weights"
+
+
+def _my_weights(container, name: str, key: str) -> tuple[str, float, str] | None:
+    """This session's own weights for zoo model ``name`` (same input shape), and the form that adds more."""
+    from pathlib import Path
+
+    from pages import _own_weights as own
+    from vizcore.models import registry as zoo
+
+    shape = zoo.get_entry(name).input_size
+    fitting = [n for n in own.own_names(base=name) if own.own_model_of(n).input_shape == shape]
+    if fitting:
+        pick = container.selectbox("My weights (this session)", fitting, key=f"{key}_mine",
+                                   format_func=lambda n: zoo.get_entry(n).title)
+        mine = own.own_model_of(pick)
+        with container.expander("Add other weights"):
+            own.upload_form(st, name, f"{key}_own", None)
+        return mine.weights, Path(mine.weights).stat().st_mtime, f"your weights from {mine.filename}"
+    own.upload_form(container, name, f"{key}_own", None)
+    return None
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)

@@ -13,6 +13,7 @@ import torch
 
 from pages._adv_compare import standard_vs_robust
 from pages._common import image_picker, model_device, outside_training_note, shared_model, user_errors, weights_picker
+from pages._own_weights import model_select
 from vizcore.data.images import fit_image
 from vizcore.figures import robust as figs
 from vizcore.inspect.top_patches import load_labelled
@@ -110,8 +111,7 @@ def _top_text(probs: np.ndarray, idx: np.ndarray, names: list[str]) -> str:
 def choose_model() -> tuple[str, str, float]:
     models = zoo.list_models()
     c1, c2 = st.columns([2, 5])
-    name = c1.selectbox("Model", models, index=models.index("small_cnn"), key="adv_model",
-                        format_func=lambda n: zoo.get_entry(n).title)
+    name = model_select(c1, "Model", "adv_model", models, "small_cnn")
     with c2:
         weights, stamp, wlabel = weights_picker(name, "adv_weights", default="trained")
     if weights == "random":

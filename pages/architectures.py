@@ -15,8 +15,10 @@ import streamlit as st
 
 from pages._arch_trace import trace
 from pages._common import user_errors
+from pages._own_weights import model_select, show_flash, upload_form
 from vizcore.arch import classic_tables, spec
 from vizcore.arch.memory import decimal_bytes, training_memory
+from vizcore.arch.own_model import SPEC
 from vizcore.arch.summary import summarize
 from vizcore.figures import arch as figures
 from vizcore.models import registry as zoo
@@ -132,8 +134,7 @@ view = _choice("View", VIEWS, "arch_view", VIEWS[0])
 
 if view == "One model":
     names = zoo.list_models()
-    name = st.selectbox("Model", names, index=names.index("resnet18"), key="arch_model",
-                        format_func=lambda n: zoo.get_entry(n).title)
+    name = model_select(st, "Model", "arch_model", names, "resnet18")
     entry = zoo.get_entry(name)
     c1, c2, c3 = st.columns([1, 1, 3])
     h = c1.number_input("Input height (px)", 1, 1024, entry.input_size[1], key=f"arch_h_{name}")
@@ -182,6 +183,14 @@ elif view == "Custom stack":
     st.success(f"Built: input {_fmt(data['input'])} → output {_fmt(data['output'])}")
     show_summary(data, "custom")
     st.caption("The same spec works from the command line: `python -m vizcore summary --spec my_stack.txt --json`.")
+    st.subheader("Your weights for this stack")
+    st.markdown("Trained this stack elsewhere? Upload its weights: the file's tensors set the input channels and the "
+                "number of classes (the `input` and last `fc` lines follow them), and the stack then appears in the "
+                "model list of every inspection page (Receptive field, Features, Grad-CAM, Adversarial examples, and "
+                "SE attention when it has an `se` layer) for this browser session. From the command line: "
+                "`python -m vizcore cam --model spec:my_stack.txt --weights my_stack.safetensors --json`.")
+    show_flash(st)
+    upload_form(st, SPEC, "arch_spec_own", None, spec_text=text)
 
 else:  # Classic tables
     st.subheader("LeNet-5 (LeCun et al., 1998, Fig. 2)")

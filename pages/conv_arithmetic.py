@@ -9,6 +9,7 @@ from pages._startup import through_app  # first import of every page: imports al
 
 import streamlit as st
 
+from pages._deformable import deformable_section
 from vizcore.arch import fixes
 from vizcore.arch.geometry import ConvGeometry, explain, separable_cost
 from vizcore.arch.memory import decimal_bytes
@@ -37,6 +38,7 @@ def _hands_on_ml() -> None:
 
 
 left, right = st.columns([1, 2], gap="large")
+below = st.container()  # the deformable section, under both columns whatever happens in them
 with left:
     st.button("Preset: Hands-On ML's memory example", on_click=_hands_on_ml, key="ca_preset_homl",
               help="A 5×5 convolution with 200 maps on a 150×100 RGB image, padding 'same', batch of 100")
@@ -102,6 +104,8 @@ with right:
         st.latex(LATEX[kind if not (kind == "pool" and ceil_mode) else "pool_ceil"])
         st.caption("Change a setting on the left: the output size, the formula with your numbers and the "
                    "animation come back as soon as the layer is possible.")
+        with below:
+            deformable_section()
         st.stop()
     m1, m2, m3 = st.columns(3)
     m1.metric("Output (C×H×W)", f"{result.out_channels}×{result.out_height}×{result.out_width}")
@@ -140,3 +144,6 @@ with right:
         st.info(too_large)
     else:
         st.plotly_chart(_animation(geo), width="stretch", key="ca_anim")
+
+with below:
+    deformable_section()

@@ -10,6 +10,7 @@ import numpy as np
 import streamlit as st
 
 from pages._common import data_folder_picker, image_picker, model_device, traced_model, user_errors, weights_picker
+from pages._own_weights import model_select
 from vizcore.data import images as image_io
 from vizcore.figures import features as figs
 from vizcore.inspect import activations, capture, filters, maximize, top_patches
@@ -76,8 +77,7 @@ st.markdown("Each convolution layer learns **filters**; applied to an image they
 
 names = zoo.list_models()
 c1, c2 = st.columns([2, 5])
-name = c1.selectbox("Model", names, index=names.index(_DEFAULT_MODEL), key="ft_model",
-                    format_func=lambda n: zoo.get_entry(n).title)
+name = model_select(c1, "Model", "ft_model", names, _DEFAULT_MODEL)
 entry = zoo.get_entry(name)
 with c2:
     weights, stamp, wlabel = weights_picker(name, "ft_weights", default="trained" if name == _DEFAULT_MODEL

@@ -23,6 +23,7 @@ from pages._common import (
     user_errors,
     weights_picker,
 )
+from pages._own_weights import model_select
 from vizcore.data import images as image_io
 from vizcore.figures import attribution as figures
 from vizcore.figures.images import image_grid
@@ -122,8 +123,7 @@ st.markdown(
 # ----------------------------------------------------------------------------------------- model and weights
 names = zoo.list_models()
 c1, c2 = st.columns([2, 5])
-name = c1.selectbox("Model", names, index=names.index("small_cnn"), key="cam_model",
-                    format_func=lambda n: zoo.get_entry(n).title)
+name = model_select(c1, "Model", "cam_model", names, "small_cnn")
 entry = zoo.get_entry(name)
 with c2:
     weights, stamp, wlabel = weights_picker(name, "cam_weights", default="trained")

@@ -11,6 +11,7 @@ import numpy as np
 import streamlit as st
 
 from pages._common import CHECKPOINT_KEY, image_picker, model_device, traced_model, user_errors, weights_picker
+from pages._own_weights import model_select
 from vizcore.arch import kernel_stack as kstack
 from vizcore.arch import receptive_field as rf
 from vizcore.arch import rf_measured
@@ -77,7 +78,7 @@ if opened and st.session_state.get("rf_opened_model") != opened:  # newly chosen
         st.session_state["rf_model"] = run_model
 st.session_state.setdefault("rf_model", _DEFAULT_MODEL)  # a default through session state: the Lab may set it too
 c1, c2 = st.columns([2, 5])
-name = c1.selectbox("Model", names, key="rf_model", format_func=lambda n: zoo.get_entry(n).title,
+name = model_select(c1, "Model", "rf_model", names, _DEFAULT_MODEL,
                     help="Only the effective field and the feature map depend on the weights; the theoretical "
                          "field is geometry.")
 entry = zoo.get_entry(name)
@@ -169,7 +170,7 @@ if not nf.aligned:
 
 # ----------------------------------------------------------------------------------------- growth chart
 st.subheader("How fields grow through a network")
-picked = st.multiselect("Models to compare", names, default=list(dict.fromkeys([name, "vgg16", "resnet50"])),
+picked = st.multiselect("Models to compare", list(dict.fromkeys([name, *names])), default=list(dict.fromkeys([name, "vgg16", "resnet50"])),
                         key="rf_growth_models", format_func=lambda n: zoo.get_entry(n).title)
 with user_errors():
     series = {zoo.get_entry(n).title: field_records(n) for n in picked}

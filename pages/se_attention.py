@@ -19,6 +19,7 @@ from pages._common import (
     user_errors,
     weights_picker,
 )
+from pages._own_weights import model_select
 from vizcore.figures import se as figs
 from vizcore.inspect import se
 from vizcore.inspect.top_patches import load_labelled
@@ -99,8 +100,7 @@ st.markdown("A **squeeze-and-excitation** block (Hu et al., 2018) looks at the w
 
 names = zoo.list_models("se")
 c1, c2 = st.columns([2, 5])
-name = c1.selectbox("Model", names, index=names.index(_DEFAULT_MODEL), key="se_model",
-                    format_func=lambda n: zoo.get_entry(n).title)
+name = model_select(c1, "Model", "se_model", names, _DEFAULT_MODEL, tag="se")
 entry = zoo.get_entry(name)
 with c2:
     weights, stamp, wlabel = weights_picker(name, "se_weights", default="trained" if name == _DEFAULT_MODEL

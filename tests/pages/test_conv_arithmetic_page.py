@@ -115,3 +115,22 @@ def test_hands_on_ml_preset_gives_the_books_memory_figures_and_the_separable_for
     at.number_input(key="ca_cin").set_value(3)
     at.number_input(key="ca_cout").set_value(1).run()
     assert any("11% dearer" in m.value for m in at.markdown)
+
+
+@pytest.mark.slow
+def test_deformable_section_trains_and_shows_the_sampling_points() -> None:
+    """Extremes of the section's widgets (smallest picture, largest dilation, fewest steps): the trained points are
+    those the page's figure draws, and the trained error is below the regular grid's."""
+    at = _app()
+    assert not at.exception and "Train the offsets" in " ".join(c.value for c in at.caption)
+    at.select_slider(key="dfm_size").set_value(32)
+    at.slider(key="dfm_dilation").set_value(4)
+    at.slider(key="dfm_steps").set_value(20)
+    at.button(key="dfm_train").click().run()
+    assert not at.exception and not at.error
+    res = at.session_state["dfm_results"][("chelsea", 32, 4, 20)]
+    assert float(_metric(at, "Error, trained offsets")) < float(_metric(at, "Error, regular grid"))
+    at.slider(key="dfm_i").set_value(31).run()  # a corner unit: no retraining, same result object
+    assert not at.exception
+    assert at.session_state["dfm_results"][("chelsea", 32, 4, 20)] is res
+    assert res.points.shape == (32, 32, 9, 2)

@@ -56,30 +56,36 @@ def test_shapes_image_and_uploaded_checkpoints(tmp_path, monkeypatch) -> None:
 
     import torch
 
+    from vizcore.arch import own_model
     from vizcore.models import weights as mweights
 
     monkeypatch.setenv("CONVSCOPE_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(own_model, "check_in_child", own_model.check_here)  # the child is tested on its own
     at = AppTest.from_file("../../pages/receptive_field.py", default_timeout=240)
     at.session_state["rf_model"] = "small_cnn"
     at.run()
     at.radio(key="rf_source").set_value("Shapes data set").run()
     assert not at.exception and any("Class:" in c.value for c in at.caption)
     assert "checkpoint" not in at.radio(key="rf_weights").options and not at.text_input
-    at.radio(key="rf_weights").set_value("uploaded file").run()
-    at.file_uploader(key="rf_weights_upload").set_value(("model.pt", b"not a checkpoint", "application/octet-stream"))
+    at.radio(key="rf_weights").set_value("my weights").run()
+    at.file_uploader(key="rf_weights_own_file").set_value(("model.pt", b"not a checkpoint", "application/octet-stream"))
     at.run()
+    at.button(key="rf_weights_own_add").click().run()
     assert not at.exception
     assert any("Could not use model.pt: expected a PyTorch state_dict" in e.value for e in at.error)
     buf = io.BytesIO()  # a real small_cnn state_dict with 3 classes (what the Lab trains on 3 shapes)
     torch.save(mweights.get_model("small_cnn", num_classes=3, seed=3).state_dict(), buf)
-    at.file_uploader(key="rf_weights_upload").set_value(("mine.pt", buf.getvalue(), "application/octet-stream"))
+    at.file_uploader(key="rf_weights_own_file").set_value(("mine.pt", buf.getvalue(), "application/octet-stream"))
     at.run()
+    at.button(key="rf_weights_own_add").click().run()
     assert not at.exception and not at.error
-    assert any("Weights: the uploaded file mine.pt" in c.value for c in at.caption)
+    assert any("Weights: your weights from mine.pt" in c.value for c in at.caption)
     wrong = io.BytesIO()
     torch.save(mweights.get_model("lenet5").state_dict(), wrong)
-    at.file_uploader(key="rf_weights_upload").set_value(("lenet.pt", wrong.getvalue(), "application/octet-stream"))
+    at.expander[0].file_uploader(key="rf_weights_own_file").set_value(  # "Add other weights", beside the first
+        ("lenet.pt", wrong.getvalue(), "application/octet-stream"))
     at.run()
+    at.button(key="rf_weights_own_add").click().run()
     assert any("Could not use lenet.pt" in e.value for e in at.error)
 
 
@@ -122,7 +128,7 @@ def test_trained_is_offered_only_where_trained_weights_exist(tmp_path, monkeypat
     at = AppTest.from_file("../../app.py", default_timeout=240).run()  # the app: its navigation resolves links
     at.switch_page("pages/receptive_field.py").run()
     assert at.selectbox(key="rf_model").value == "resnet18"
-    assert at.radio(key="rf_weights").options == ["random", "pretrained", "uploaded file"]
+    assert at.radio(key="rf_weights").options == ["random", "pretrained", "my weights"]
     assert any("No trained weights for ResNet-18 here yet" in c.value for c in at.caption)
     link = next(x for x in at.get("page_link") if "Training Lab" in x.proto.label)
     assert link.proto.page.endswith("training_lab")

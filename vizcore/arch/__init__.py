@@ -9,6 +9,7 @@ Modules for use from outside (``__all__``):
 * ``classic_tables`` — LeNet-5's and AlexNet's layer tables as their papers give them, from summaries
 * ``memory`` — what a training batch needs: activations kept for backward, parameters, gradients, optimizer state
 * ``spec`` — custom layer stacks from a small text spec, built into a real ``nn.Sequential``
+* ``own_model`` — a zoo architecture or a custom spec with your weights, checked in a child process, registered
 * ``graph`` — torch.fx graphs of models: tracing, per-node output shapes, truncation at a node
 * ``receptive_field`` — the analytic receptive field of every node of a model (Araujo et al., Distill 2019)
 * ``rf_measured`` — receptive fields measured by gradients: the theoretical field checked, the effective field
@@ -22,5 +23,5 @@ The modules are imported on use, never here (``import vizcore.arch`` loads no to
 
 May import: vizcore.core, vizcore.models."""
 
-__all__ = ["classic_tables", "fixes", "geometry", "graph", "kernel_stack", "memory", "receptive_field", "rf_measured", "scaling",
+__all__ = ["classic_tables", "fixes", "geometry", "graph", "kernel_stack", "memory", "own_model", "receptive_field", "rf_measured", "scaling",
            "spec", "summary"]

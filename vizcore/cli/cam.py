@@ -14,8 +14,10 @@ _MAP_SIDE = 16  # side of the downsampled map printed in JSON
 
 
 def _add(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="small_cnn", help="zoo model name (default small_cnn)")
+    p.add_argument("--model", default="small_cnn", help="zoo model name (default small_cnn), or spec:SPEC_FILE (a custom "
+                                                        "stack; --weights gives its weights)")
     p.add_argument("--weights", default="trained", help=f"{weights_arg.HELP} (default trained)")
+    p.add_argument("--classes", help="a text file of class names, one per line, for a weights file's outputs")
     p.add_argument("--image", help="sample photo name (e.g. chelsea), an image file, or shapes:INDEX")
     p.add_argument("--method", default="gradcam", help="one method for the map; see --methods for the choices")
     p.add_argument("--methods", help="comma list for --localisation/--sanity (default: gradcam,gradcam_pp,layercam,"

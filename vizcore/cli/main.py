@@ -43,6 +43,7 @@ def _load_commands() -> None:
         attack,
         cam,
         data,
+        deformable,
         first_classifiers,
         geometry,
         inspect_cmds,
@@ -101,6 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     JSON_OUT.append(sys.stdout)
     try:
         with contextlib.redirect_stdout(sys.stderr):  # stray prints from libraries must not break --json
+            from vizcore.cli import weights_arg
+
+            weights_arg.apply_own(args)  # --model spec:FILE / --classes FILE with --weights FILE: a private entry
             result = cmd.run(args)
         if result is not None:
             print_json(result)

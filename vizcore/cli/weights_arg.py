@@ -13,14 +13,18 @@ from typing import Any
 from vizcore.cli.registry import CLIError
 
 HELP = ("random | pretrained | trained (ConvScope's default model: small_cnn, se_resnet_small) | run:RUN_ID (a Training "
-        "Lab run's checkpoint) | checkpoint file")
+        "Lab run's checkpoint) | a weights file: safetensors or a state_dict saved with torch.save (classes and input "
+        "channels read off its tensors; with --model spec:SPEC_FILE, weights of a custom stack)")
+SPEC_PREFIX = "spec:"
+_TEXT_MAX = 1 << 20  # bytes of a spec or class-name file
 RUN_PREFIX = "run:"
 
 
 def resolve(model: str, spec: str) -> tuple[str, str]:
     """(weights argument for :func:`vizcore.models.weights.load_model`, a label saying where they come from).
 
-    The argument is "random", "pretrained" or a checkpoint path. CLIError (one line, exit 2) for ``trained`` on a
+    The argument is "random", "pretrained" or a checkpoint path (a weights file of any classes: the loader reads
+    them off its tensors). CLIError (one line, exit 2) for ``trained`` on a
     model without a default, a run id the store does not hold (or a run of another model, or without a
     checkpoint), and a file that does not exist."""
     from vizcore.models import weights as mweights
@@ -70,3 +74,39 @@ def load(model: str, spec: str) -> tuple[Any, str, str]:
 
     weights, label = resolve(model, spec)
     return mweights.load_model(model, weights), weights, label
+
+
+def _read_text(path: str, what: str) -> str:
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise CLIError(f"expected {what} file, got {path!r} (no such file)")
+    from vizcore.core.io import read_capped
+
+    try:
+        return read_capped(p, _TEXT_MAX, what).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise CLIError(f"expected {what} as UTF-8 text, got {p.name}, which is not") from None
+
+
+def apply_own(args: Any) -> None:
+    """Before a command runs: ``--model spec:SPEC_FILE`` (a custom stack in the Architectures grammar) or
+    ``--classes NAMES_FILE`` (one class name per line) with ``--weights FILE`` make a private model entry for that
+    file (:mod:`vizcore.arch.own_model`: classes and input channels read off the tensors, strict load, one forward
+    pass on a dummy batch, finite outputs, the Grad-CAM layer picked), and ``args.model`` names it. The check runs
+    in this process: the file is the user's own, on their own machine (the app checks uploads in a child process)."""
+    model = getattr(args, "model", None)
+    classes = getattr(args, "classes", None)
+    if not isinstance(model, str) or not (model.startswith(SPEC_PREFIX) or classes):
+        return
+    weights = getattr(args, "weights", None)
+    if not isinstance(weights, str) or not Path(weights).expanduser().is_file():
+        raise CLIError(f"expected --weights FILE (safetensors or a state_dict) with --model spec:… or --classes, got "
+                       f"{weights!r}")
+    from vizcore.arch import own_model
+
+    spec_text = _read_text(model[len(SPEC_PREFIX):], "a spec") if model.startswith(SPEC_PREFIX) else None
+    names = _read_text(classes, "a class-name") if classes else None
+    base = own_model.SPEC if spec_text is not None else model
+    own = own_model.validate(base, Path(weights).expanduser(), spec_text, names, in_child=False)
+    own_model.register(own)
+    args.model = own.name

@@ -19,10 +19,11 @@ Modules for use from outside (``__all__``):
 * ``conv_trace`` — one unit's convolution on the network's real numbers: patch, kernel, products, sum, bias, what
   follows (normalisation, activation, pooling)
 * ``overview`` — one image through every layer (or stage) of a network, ending in the class probabilities
+* ``deformable`` — deformable convolution: where a trained offset field makes a 3×3 kernel sample
 
 The modules are imported on use, never here.
 
 May import: vizcore.core, vizcore.models, vizcore.data, vizcore.arch."""
 
 __all__ = ["activations", "attribution", "augment_effect", "cam_epochs", "cam_metrics", "capture", "conv_trace",
-           "filters", "first_classifiers", "maximize", "overview", "se", "shape_bias", "top_patches"]
+           "deformable", "filters", "first_classifiers", "maximize", "overview", "se", "shape_bias", "top_patches"]

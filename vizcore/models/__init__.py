@@ -5,6 +5,8 @@ Modules for use from outside (``__all__``):
 
 * ``registry`` — the model zoo by lower_snake name: entries, building, classifier replacement
 * ``weights`` — random (seeded), pretrained (torchvision) or checkpoint weights; checkpoints and their metadata
+* ``own_weights`` — your own weights (safetensors or a weights-only state_dict): read without running code,
+  classes and input channels read off the tensors, strict load naming the first misfit
 * ``preprocess`` — one preprocessing path per zoo entry: pixels in [0, 1] -> the model's input
 * ``small`` — ConvScope's own small models (LeNet-5, AlexNet, small CNN, small SE-ResNet, ...)
 * ``resnet_tweaks`` — ResNet-A/B/C/D, the Bag of Tricks model tweaks
@@ -17,5 +19,5 @@ The modules are imported on use, never here.
 
 May import: vizcore.core (and vizcore.data.images, lazily, to resize photos)."""
 
-__all__ = ["aux_heads", "classic", "efficientnet_small", "preprocess", "registry", "resnet_tweaks", "small",
+__all__ = ["aux_heads", "classic", "efficientnet_small", "own_weights", "preprocess", "registry", "resnet_tweaks", "small",
            "weights", "xception"]

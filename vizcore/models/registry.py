@@ -48,12 +48,13 @@ class ModelEntry:
     mean: tuple[float, ...]  # per-channel normalisation mean
     std: tuple[float, ...]  # per-channel normalisation std
     cam_layer: str  # module path of the last conv stage (default Grad-CAM layer)
-    source: Literal["torchvision", "convscope"]  # who builds it
+    source: Literal["torchvision", "convscope", "own"]  # who builds it ("own": a user's weights, see register_own)
     paper: str  # the paper the architecture comes from
     builder: Callable[..., nn.Module] = field(repr=False, compare=False)  # builder(num_classes=...) -> module
     tv_name: str | None = None  # torchvision model name (pretrained weights), None for own models
     tags: tuple[str, ...] = ()  # "branching", "se", "depthwise", "small"...
     note: str = ""  # what it reproduces (paper, figure or table) and how it differs from torchvision's
+    classes: tuple[str, ...] = ()  # class names its weights come with (a user's own model), else empty
 
     @property
     def has_pretrained(self) -> bool:
@@ -204,13 +205,33 @@ register(ModelEntry("regnet_y_400mf", "RegNetY-400MF", "RegNet", cam_layer="trun
 
 
 def list_models(tag: str | None = None) -> list[str]:
-    """Registered names, in registry order (small models first); ``tag`` filters ("se", "branching", "small")."""
+    """Registered names, in registry order (small models first); ``tag`` filters ("se", "branching", "small").
+    A user's own models (:func:`register_own`) are not listed: only the session that added one names it."""
     return [n for n, e in _REGISTRY.items() if tag is None or tag in e.tags]
+
+
+# A user's own architectures with their weights (a zoo model rebuilt for the file's classes and channels, or a custom
+# spec), by a name only their owner knows: pages list the names of their own browser session, nothing lists them all.
+_OWN: dict[str, ModelEntry] = {}
+OWN_PREFIX = "own_"
+
+
+def register_own(entry: ModelEntry) -> ModelEntry:
+    """Add (or replace) a user's own model; its name starts with ``own_``."""
+    if not entry.name.startswith(OWN_PREFIX):
+        raise ValueError(f"expected an own model's name to start with {OWN_PREFIX!r}, got {entry.name!r}")
+    _OWN[entry.name] = entry
+    return entry
+
+
+def unregister_own(name: str) -> None:
+    """Forget a user's own model (its session ended); unknown names are ignored."""
+    _OWN.pop(name, None)
 
 
 def get_entry(name: str) -> ModelEntry:
     try:
-        return _REGISTRY[name]
+        return _REGISTRY[name] if name in _REGISTRY else _OWN[name]
     except KeyError:
         raise ValueError(f"expected a model name from {', '.join(_REGISTRY)}, got {name!r}") from None
 

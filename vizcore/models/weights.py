@@ -78,6 +78,10 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise ValueError(f"expected a readable checkpoint file, got {str(p)!r} (permission denied)")
     if p.stat().st_size == 0:
         raise ValueError(f"expected a checkpoint file with weights, got {p.name} (an empty file)")
+    from vizcore.models import own_weights
+
+    if own_weights.file_kind(p) in ("safetensors", "torchscript"):  # read (or refused) there, never unpickled
+        return own_weights.read_weights(p)
     try:
         with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the refusal below says it in words
             warnings.simplefilter("ignore", UserWarning)
@@ -208,6 +212,10 @@ def load_trained(path: str | Path, model: str | None = None, num_classes: int | 
         raise ValueError(f"expected a model name for checkpoint {Path(path).name} (it has no metadata), got none")
     nc = num_classes if num_classes is not None else meta.get("num_classes")
     m = build_model(name, num_classes=nc)
+    if isinstance(meta.get("in_channels"), int):  # a file whose first convolution reads other than 3 channels
+        from vizcore.models.own_weights import with_in_channels
+
+        with_in_channels(m, meta["in_channels"])
     return load_checkpoint(m, path).eval()
 
 
@@ -263,7 +271,7 @@ def class_names(name: str, weights: str, n_out: int) -> list[str]:
         if len(cats) == n_out:
             return [str(c) for c in cats]
     elif weights != "random":
-        classes = (checkpoint_meta(weights) or {}).get("classes") or []
+        classes = list(get_entry(name).classes) or (checkpoint_meta(weights) or {}).get("classes") or []
         if len(classes) == n_out:
             return [str(c) for c in classes]
     return [f"class {i}" for i in range(n_out)]
@@ -272,8 +280,13 @@ def class_names(name: str, weights: str, n_out: int) -> list[str]:
 def load_model(name: str, weights: str = "random") -> nn.Module:
     """Zoo model ``name`` with ``weights``: "random", "pretrained" (torchvision's ImageNet weights, cached or
     downloaded) or a checkpoint path. A checkpoint with a sidecar (a Training Lab run, a default model) brings
-    its own classes and architecture (:func:`load_trained`); a bare state_dict is loaded into the zoo model.
-    The one loader every page, the CLI and the attribution code use."""
-    if weights not in ("random", "pretrained") and checkpoint_meta(weights):
+    its own classes and architecture (:func:`load_trained`); a bare state_dict or safetensors file is loaded into
+    the zoo model rebuilt for the classes and input channels its tensors say
+    (:func:`vizcore.models.own_weights.load_zoo`). The one loader every page, the CLI and the attribution code use."""
+    if weights in ("random", "pretrained"):
+        return get_model(name, weights=weights)
+    if checkpoint_meta(weights):
         return load_trained(weights, model=name)
-    return get_model(name, weights=weights)
+    from vizcore.models.own_weights import load_zoo  # a bare file: its classes and channels read off its tensors
+
+    return load_zoo(name, weights)
