@@ -69,6 +69,7 @@ from vizcore.train.run_setup import (  # noqa: F401 — WHITEN_IMAGES and build_
     build_train_model,
     setup_state,
 )
+from vizcore.train.ssl import epoch_log, ssl_step
 from vizcore.train.timing import PastRun
 
 
@@ -281,7 +282,8 @@ class Run:
         win_loss = torch.zeros((), device=state.device)
         win_t, win_n, win_steps = time.perf_counter(), 0, 0
         for i in range(state.steps_per_epoch):
-            loss, out, yb = train_step(state, perm[i * cfg.batch_size:(i + 1) * cfg.batch_size])
+            loss, out, yb = (ssl_step(state) if state.ssl is not None
+                             else train_step(state, perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]))
             lr_used = state.optimizer.param_groups[0]["lr"]
             if state.scheduler is not None:
                 state.scheduler.step()
@@ -336,6 +338,8 @@ class Run:
               "lr": float(state.optimizer.param_groups[0]["lr"]), "time_s": time.perf_counter() - self._t_epoch,
               "train_time_s": train_time, "images_per_s": meter.seen / max(train_time, 1e-9),
               "elapsed_s": time.perf_counter() - state.t_start, "time": time.time(), "load": load_per_core(), **robust}
+        if state.ssl is not None and state.ssl.method != "none":
+            ev["ssl"] = epoch_log(state.ssl)
         self.history.append(ev)
         if robust:
             from vizcore.train.adversarial import catastrophic_overfitting
