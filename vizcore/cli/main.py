@@ -43,6 +43,7 @@ def _load_commands() -> None:
         attack,
         cam,
         data,
+        few_labels,
         first_classifiers,
         geometry,
         inspect_cmds,

@@ -11,6 +11,7 @@ embedded task), + distillation (Hinton et al., 2015, from a teacher trained on t
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -91,6 +92,11 @@ def config_for(spec: FewLabelsSpec, **overrides: Any) -> TrainConfig:
     return TrainConfig.from_dict(fields)
 
 
+def with_fields(config: TrainConfig, **changes: Any) -> TrainConfig:
+    """``config`` with some fields changed (validated again)."""
+    return dataclasses.replace(config, **changes)
+
+
 def source_config(seed: int = 0, **overrides: Any) -> TrainConfig:
     """A transfer source: the recipe's model trained on every label of another embedded task
     (:data:`SOURCE_DATASET`, grey digits shown as 3 channels by the model's input)."""
@@ -167,3 +173,48 @@ def summarize_curve(rows: Sequence[dict[str, Any]], confidence: float = 0.95) ->
         out.append({"method": method, "k": k, "n": iv.n, "mean": iv.mean, "low": iv.low, "high": iv.high,
                     "text": iv.text(1)})
     return out
+
+
+def prerequisite(store: Any, spec: FewLabelsSpec) -> tuple[FewLabelsSpec, TrainConfig | None]:
+    """The cell with its source or teacher filled in from the store, and the config still to train first (None
+    when nothing is missing). Transfer starts from :func:`source_config`'s run; distillation and a first Noisy
+    Student round from the supervised run at the same labels per class and seed."""
+    if spec.method == "transfer" and not spec.source:
+        need = source_config(spec.seed)
+        found = store.find_done(need)
+        return (dataclasses.replace(spec, source=found), None) if found else (spec, need)
+    if spec.method in ("distill", "noisy_student") and not spec.teacher:
+        need = config_for(FewLabelsSpec("supervised", spec.k, spec.seed, spec.dataset, spec.data_root))
+        found = store.find_done(need)
+        return (dataclasses.replace(spec, teacher=found), None) if found else (spec, need)
+    return spec, None
+
+
+def noisy_student_rounds(records: Sequence[Any]) -> list[list[dict[str, Any]]]:
+    """Chains of Noisy Student rounds among stored runs: each chain starts at a teacher (round 0) and follows
+    each student whose ``distill_teacher`` is the previous round's run. Each item: round, run_id, model,
+    val_acc (%), status."""
+    by_id = {r.id: r for r in records}
+    students: dict[str, list[Any]] = {}
+    for r in records:
+        if r.config.ssl == "noisy_student" and r.config.distill_teacher:
+            students.setdefault(r.config.distill_teacher, []).append(r)
+
+    def item(r: Any, rnd: int) -> dict[str, Any]:
+        return {"round": rnd, "run_id": r.id, "model": r.config.model, "status": r.status,
+                "val_acc": None if r.val_acc is None else 100 * r.val_acc, "k": r.config.labelled_per_class,
+                "seed": r.config.seed}
+
+    chains = []
+    for teacher_id, kids in students.items():
+        teacher = by_id.get(teacher_id)
+        if teacher is None or teacher.config.ssl == "noisy_student":
+            continue  # a later round: reached from its chain's start
+        for kid in kids:
+            chain, cur, rnd = [item(teacher, 0)], kid, 1
+            while cur is not None and rnd <= 50:
+                chain.append(item(cur, rnd))
+                nxt = students.get(cur.id, [])
+                cur, rnd = (nxt[0] if nxt else None), rnd + 1
+            chains.append(chain)
+    return chains
