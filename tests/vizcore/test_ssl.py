@@ -110,6 +110,7 @@ def test_thresholds_against_hand_computations() -> None:
 
 # ---------------------------------------------------------------------------------------- runs
 
+@pytest.mark.slow
 def test_every_threshold_gives_a_run_with_its_log() -> None:
     for kind in ("flexmatch", "freematch"):
         run = Run(ssl_config(ssl="fixmatch", ssl_threshold=kind), data=data())
@@ -129,6 +130,7 @@ def test_pass_rate_follows_tau_and_counts_are_reported() -> None:
     assert log["unlabelled_seen"] == 80
 
 
+@pytest.mark.slow
 def test_noisy_student_pseudo_label_accuracy_is_the_teachers_accuracy_on_the_pool(tmp_path: Path) -> None:
     from vizcore.models import registry as zoo
     from vizcore.models.preprocess import for_model

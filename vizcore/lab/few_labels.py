@@ -53,17 +53,13 @@ class FewLabelsSpec:
     dataset: str = "shapes"
     data_root: str | None = None
     source: str | None = None  # transfer: a run id or checkpoint of the same model trained on another task
-    teacher: str | None = None  # distill / noisy_student: the teacher's run id or checkpoint
+    teacher: str | None = None  # distill / noisy_student: the teacher's run id or checkpoint (see prerequisite)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"expected a method from {', '.join(METHODS)}, got {self.method!r}")
         if self.k is not None and (isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1):
             raise ValueError(f"expected labels per class of at least 1 (or None for all), got {self.k!r}")
-        if self.method == "transfer" and not self.source:
-            raise ValueError("expected a transfer source (a run id or checkpoint) for method 'transfer', got none")
-        if self.method in ("distill", "noisy_student") and not self.teacher:
-            raise ValueError(f"expected a teacher (a run id or checkpoint) for method {self.method!r}, got none")
         if self.method in ("pseudo_label", "noisy_student", "fixmatch") and self.k is None and self.dataset != "folder":
             raise ValueError(f"expected a label budget for {self.method!r} (with every label there is no "
                              "unlabelled pool), got all labels")
@@ -71,6 +67,10 @@ class FewLabelsSpec:
 
 def config_for(spec: FewLabelsSpec, **overrides: Any) -> TrainConfig:
     """The :class:`TrainConfig` of a cell: the shared :data:`RECIPE` plus the method's own fields."""
+    if spec.method == "transfer" and not spec.source:
+        raise ValueError("expected a transfer source (a run id or checkpoint) for method 'transfer', got none")
+    if spec.method in ("distill", "noisy_student") and not spec.teacher:
+        raise ValueError(f"expected a teacher (a run id or checkpoint) for method {spec.method!r}, got none")
     fields: dict[str, Any] = {**RECIPE, "dataset": spec.dataset, "data_root": spec.data_root, "seed": spec.seed,
                               "labelled_per_class": spec.k, "train_size": train_size_for(spec.k)}
     m = spec.method
