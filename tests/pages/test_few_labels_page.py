@@ -2,6 +2,7 @@
 runs; queueing cells and their missing teachers (stub runs); every extreme of the widgets gives a page."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,42 +13,15 @@ from vizcore.lab import few_labels as fl
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 PAGE = "../../pages/few_labels.py"
-SMALL = {"train_size": 140, "val_size": 20}  # K = 4: 40 labelled, a pool of 100 (the report scores it)
-
-
-def _run(store, cfg, accs, ssl: bool = False) -> str:
-    from vizcore.models import registry as zoo
-    from vizcore.models.weights import save_checkpoint
-
-    rid = store.create(cfg, name=f"{cfg.ssl} seed {cfg.seed}", group=fl.GROUP)
-    store.set_status(rid, "running")
-    for e, acc in enumerate(accs, 1):
-        ev = {"kind": "epoch", "epoch": e, "val_acc": acc, "train_loss": 1.0, "val_loss": 1.0}
-        if ssl:
-            ev["ssl"] = {"pass_rate": 0.2 * e, "pseudo_label_accuracy": 0.5 + 0.1 * e, "threshold": 0.95,
-                         "per_class_pass_rate": [0.1] * 10, "per_class_threshold": [0.95] * 10}
-        store.add_metric(rid, ev)
-    ckpt = save_checkpoint(zoo.build_model(cfg.model, num_classes=10, seed=cfg.seed), store.checkpoint_path(rid),
-                           {"model": cfg.model, "num_classes": 10})
-    store.set_checkpoint(rid, ckpt)
-    store.set_status(rid, "done")
-    return rid
 
 
 @pytest.fixture
-def few_store(tmp_path, monkeypatch) -> Path:
-    from vizcore.lab.store import RunStore
+def few_store(tmp_path, monkeypatch) -> Iterator[Path]:
+    from tests.seed import seed_few_labels
 
     d = tmp_path / "few"
-    d.mkdir()
+    seed_few_labels(d)
     monkeypatch.setenv("CONVSCOPE_DATA_DIR", str(d))
-    store = RunStore(d / "runs.sqlite")
-    for seed in (0, 1):
-        _run(store, fl.config_for(fl.FewLabelsSpec("supervised", 4, seed)), [0.30 + 0.04 * seed])
-        _run(store, fl.config_for(fl.FewLabelsSpec("fixmatch", 4, seed), **SMALL), [0.5, 0.7 + 0.02 * seed], ssl=True)
-    teacher = _run(store, fl.config_for(fl.FewLabelsSpec("supervised", 4, 2)), [0.3])
-    _run(store, fl.noisy_student_round(teacher, "fast_cnn", 4, 2), [0.35, 0.4], ssl=True)
-    store.close()
     yield d
     from tests.pages.conftest import _shutdown_labs
 
