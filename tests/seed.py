@@ -227,9 +227,20 @@ def _few_run(store: RunStore, cfg: TrainConfig, accs: list[float], ssl: bool = F
             ev["ssl"] = {"pass_rate": 0.2 * e, "pseudo_label_accuracy": 0.5 + 0.1 * e, "threshold": 0.95,
                          "per_class_pass_rate": [0.1] * 10, "per_class_threshold": [0.95] * 10}
         store.add_metric(rid, ev)
+    import torch
+
+    from vizcore.data.shapes import make_shapes
+    from vizcore.models.preprocess import for_model
+
     model = zoo.build_model(cfg.model, num_classes=10, seed=cfg.seed)
-    head = model.get_submodule(zoo.classifier_path(model))
-    head.weight.data *= 100  # sure of itself: confident (mostly wrong) pseudo-labels at any threshold
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in bns:
+        bn.momentum = None  # one pass sets the running statistics to the batch's
+    with torch.no_grad():  # batch-norm statistics of real images, and a head sure of itself: confident (mostly
+        model.train()(for_model(cfg.model).normalize(make_shapes(64, 32, cfg.seed).images.float() / 255))
+        model.get_submodule(zoo.classifier_path(model)).weight.mul_(100)  # wrong) pseudo-labels at any τ
+    for bn in bns:
+        bn.momentum = 0.1
     ckpt = save_checkpoint(model, store.checkpoint_path(rid), {"model": cfg.model, "num_classes": 10})
     store.set_checkpoint(rid, ckpt)
     store.set_status(rid, "done", f"{len(accs)} epochs")

@@ -56,7 +56,7 @@ def ssl_log_figure(epochs: Sequence[dict[str, Any]], title: str) -> go.Figure:
     val = [100 * e["val_acc"] for e in epochs if e.get("ssl")]
     fig.add_trace(go.Scatter(x=x, y=val, mode="lines", name="validation accuracy", line={"color": RED, "dash": "dot"}))
     fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="%", yaxis_range=[0, 101], height=380,
-                      legend={"orientation": "h", "y": -0.25})
+                      legend={"orientation": "h", "y": -0.25}, xaxis_dtick=1 if len(x) <= 20 else None)
     return fig
 
 

@@ -36,11 +36,15 @@ def weak_pipeline(image_size: int) -> Pipeline:
     return preset_pipeline("flip_crop", crop_padding=max(1, image_size // 8))
 
 
+CUTOUT_FRACTION = 0.25  # Cutout side / image side: half the side (FixMatch's largest) often hid a whole shape
+
+
 def strong_pipeline(image_size: int, randaugment_n: int = 2, randaugment_m: int = 9) -> Pipeline:
-    """The strong view: the weak view, RandAugment (N ops at magnitude M) and a Cutout square of half the side."""
+    """The strong view: the weak view, RandAugment (N ops at magnitude M) and a grey Cutout square."""
     weak = weak_pipeline(image_size)
+    side = max(1, round(CUTOUT_FRACTION * image_size))
     return Pipeline((*weak.steps, Step("randaugment", 1.0, {"n": randaugment_n, "m": randaugment_m}),
-                     Step("cutout", 1.0, {"size": max(1, image_size // 2), "value": 127})), "strong")
+                     Step("cutout", 1.0, {"size": side, "value": 127})), "strong")
 
 
 @dataclass
