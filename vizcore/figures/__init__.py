@@ -14,6 +14,7 @@ Modules for use from outside (``__all__``):
 * ``scaling`` — model tweaks and model scaling: cost and accuracy
 * ``robust`` — adversarial examples: the attack on one image, accuracy against ε, flipping radii, drift
 * ``first_classifiers`` — a linear classifier's templates and training curve, k-NN accuracy against k
+* ``few_labels`` — label efficiency, the pseudo-label log, τ's trade-off, confusion, confident errors, rounds
 
 Internal: ``palette`` (the one colour palette and its helpers, which every figure module uses).
 
@@ -21,5 +22,5 @@ The modules are imported on use, never here.
 
 Every figure has a title, axis labels and units. May import: plotly, numpy and (for typing) any vizcore module."""
 
-__all__ = ["arch", "attribution", "augment", "features", "first_classifiers", "geometry", "images", "receptive_field",
-           "robust", "scaling", "se", "training"]
+__all__ = ["arch", "attribution", "augment", "features", "few_labels", "first_classifiers", "geometry", "images",
+           "receptive_field", "robust", "scaling", "se", "training"]

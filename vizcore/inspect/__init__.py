@@ -16,10 +16,11 @@ Modules for use from outside (``__all__``):
 * ``cam_epochs`` — how a class activation map forms across the epochs of one training run
 * ``augment_effect`` — what an augmentation does to the data and to a trained model
 * ``first_classifiers`` — a linear classifier's class templates, and k-NN in pixel against feature space
+* ``pseudo_labels`` — a model's pseudo-labels on a pool: τ's quantity/quality trade-off, errors, confirmation bias
 
 The modules are imported on use, never here.
 
 May import: vizcore.core, vizcore.models, vizcore.data, vizcore.arch."""
 
 __all__ = ["activations", "attribution", "augment_effect", "cam_epochs", "cam_metrics", "capture", "filters",
-           "first_classifiers", "maximize", "se", "shape_bias", "top_patches"]
+           "first_classifiers", "maximize", "pseudo_labels", "se", "shape_bias", "top_patches"]
