@@ -111,3 +111,22 @@ def test_pseudo_label_report_against_a_hand_computation(monkeypatch) -> None:
     assert unknown.accuracy is None and unknown.confusion is None and unknown.pass_rate == rep.pass_rate
     with pytest.raises(ValueError, match="τ in"):
         pl.report(Pixel(), "any", pool, hidden, ["a", "b", "c"], tau=0.0)
+
+
+def test_cli_plans_prerequisites_first_and_refuses_bad_input(tmp_path) -> None:
+    from tests.helpers import cli_json
+
+    db = str(tmp_path / "r.sqlite")
+    rc, out, _ = cli_json(["few-labels", "--json", "--db", db, "--methods", "supervised,distill", "--k", "1,all",
+                           "--dry-run"])
+    assert rc == 0 and out["curve"] == []
+    names = [r["name"] for r in out["runs"]]
+    assert names[:2] == ["Supervised, 1 labels/class, seed 0", "Supervised, all labels/class, seed 0"]
+    assert names[2].startswith("prerequisite of + distillation, 1 labels/class")  # its teacher, to train first
+    assert out["runs"][2]["config"] == fl.config_for(fl.FewLabelsSpec("supervised", 1)).to_dict()
+    for args, match in [(["pseudo-labels", "--run", "nope", "--db", db], "stored run id"),
+                        (["noisy-student", "--rounds", "0", "--db", db], "1 to 5 rounds"),
+                        (["few-labels", "--methods", "mixmatch", "--db", db], "expected a method"),
+                        (["few-labels", "--k", "0", "--methods", "supervised", "--db", db], "at least 1")]:
+        rc, _, err = cli_json([*args, "--json"])
+        assert rc == 2 and match in err and len(err.strip().splitlines()) == 1, (args, err)

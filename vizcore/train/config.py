@@ -141,6 +141,9 @@ class TrainConfig:
     ssl_soft: bool = _field(False, "noisy_student: soft pseudo-labels (the teacher's probabilities) instead of "
                                    "hard ones", legacy=False)
     ssl_dropout: float = _field(0.5, "noisy_student: dropout on the classifier's input (student noise)", legacy=0.5)
+    ssl_align: bool = _field(False, "distribution alignment (Berthelot et al., ReMixMatch, 2020): weak-view "
+                                    "probabilities × uniform prior / their running mean, renormalised, before the "
+                                    "threshold; keeps pseudo-labels from collapsing onto a few classes", legacy=False)
     seed: int = _field(0, "seeds data order, augmentation, mixing and the model's initial weights")
     data_seed: int | None = _field(0, "seeds the data set itself (generated shapes, splits of real data); None = "
                                       "seed, so every seed sees other images (noisier comparisons)", legacy=None)
@@ -242,6 +245,8 @@ class TrainConfig:
         if not isinstance(self.ssl_soft, bool):
             raise ValueError(f"expected ssl_soft to be true or false, got {self.ssl_soft!r}")
         check_range("ssl_dropout", self.ssl_dropout, 0.0, 0.9)
+        if not isinstance(self.ssl_align, bool):
+            raise ValueError(f"expected ssl_align to be true or false, got {self.ssl_align!r}")
         if self.ssl == "noisy_student" and not self.distill_teacher:
             raise ValueError("expected distill_teacher (the teacher's run id or checkpoint) with ssl='noisy_student', "
                              "got none")

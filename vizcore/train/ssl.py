@@ -78,8 +78,20 @@ class SSLState:
     weak: Pipeline
     strong: Pipeline
     meter: SSLMeter
+    mean_probs: torch.Tensor | None = None  # running mean of the weak-view probabilities (distribution alignment)
     l_perm: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.long))
     u_perm: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.long))
+
+    @torch.no_grad()
+    def align(self, probs: torch.Tensor) -> torch.Tensor:
+        """Distribution alignment (ReMixMatch): probs (B, K) × (1/K) / running mean of probs, renormalised. The
+        running mean (momentum 0.999, as in ReMixMatch's 128-batch history) starts at the uniform prior."""
+        k = probs.shape[1]
+        if self.mean_probs is None:
+            self.mean_probs = torch.full((k,), 1.0 / k, device=probs.device)
+        self.mean_probs = 0.999 * self.mean_probs + 0.001 * probs.mean(0)
+        out = probs / (k * self.mean_probs)
+        return out / out.sum(1, keepdim=True)
 
     def take(self, n: int, which: str, total: int, gen: torch.Generator) -> torch.Tensor:
         """The next ``n`` indices of a shuffled cycle over ``total`` items (a new permutation when one runs out)."""
@@ -205,6 +217,8 @@ def _unlabelled_loss(state: TrainState, s: SSLState, xl01: torch.Tensor, xu: tor
         out = model(state.to_input(torch.cat([xl01, _views(state, xu, s.strong)]))).float()
         out_l, out_u = out[:nb], out[nb:]
         soft = probs if state.config.ssl_soft else None
+    if state.config.ssl_align:
+        probs = s.align(probs)
     mask, pseudo, _ = s.threshold.mask(probs, ui)
     per = (-(soft * out_u.log_softmax(1)).sum(1) if soft is not None
            else F.cross_entropy(out_u, pseudo, reduction="none"))
