@@ -28,6 +28,7 @@ def few_store(tmp_path, monkeypatch) -> Iterator[Path]:
     _shutdown_labs()
 
 
+@pytest.mark.slow  # the page renders in the default suite through tests/pages/test_all_pages.py
 def test_renders_the_curve_the_log_and_the_rounds(few_store) -> None:
     at = AppTest.from_file(PAGE, default_timeout=180).run()
     assert not at.exception, [e.value for e in at.exception]

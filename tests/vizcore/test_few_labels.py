@@ -69,6 +69,7 @@ def test_noisy_student_chains_follow_each_teacher_and_prerequisites_come_from_th
     assert [[(c["round"], c["run_id"], c["model"]) for c in ch] for ch in chains] == [
         [(0, teacher, "fast_cnn"), (1, r1, "fast_cnn"), (2, r2, "small_cnn")]]
     assert fl.next_larger("se_resnet_small") == "se_resnet_small"
+    assert [r["run_id"] for r in fl.curve_rows(store.list(fl.GROUP)) if r["method"] == "noisy_student"] == [r1]
     src, need = fl.prerequisite(store, fl.FewLabelsSpec("transfer", 4, 0))
     assert need == fl.source_config(0) and src.source is None
     source = _done(store, need, 0.9)

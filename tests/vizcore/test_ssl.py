@@ -200,3 +200,17 @@ def test_cli_refuses_an_empty_or_non_image_unlabelled_folder(unlabelled, garbage
                            "--dataset", "folder", "--data-root", str(root), "--image-size", "16", "--batch-size", "2",
                            "--ssl", "fixmatch", "--ssl-mu", "2"])
     assert rc == 2 and match in err and len(err.strip().splitlines()) == 1
+
+
+def test_distribution_alignment_against_a_hand_computation() -> None:
+    from types import SimpleNamespace
+
+    from vizcore.train.ssl import ALIGN_MOMENTUM, SSLState
+
+    probs = torch.tensor([[0.9, 0.1], [0.7, 0.3]])
+    holder = SimpleNamespace(mean_probs=None)
+    out = SSLState.align(holder, probs)  # type: ignore[arg-type]
+    mean = ALIGN_MOMENTUM * torch.tensor([0.5, 0.5]) + (1 - ALIGN_MOMENTUM) * torch.tensor([0.8, 0.2])
+    ref = probs * 0.5 / mean
+    assert torch.allclose(out, ref / ref.sum(1, keepdim=True)) and torch.allclose(holder.mean_probs, mean)
+    assert out[0, 1] > probs[0, 1]  # the class predicted less than its prior gains

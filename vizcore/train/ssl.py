@@ -36,6 +36,7 @@ def weak_pipeline(image_size: int) -> Pipeline:
     return preset_pipeline("flip_crop", crop_padding=max(1, image_size // 8))
 
 
+ALIGN_MOMENTUM = 0.999  # measured on shapes, 4 labels per class: 40.7% against 33.0% with 0.99 (one seed)
 CUTOUT_FRACTION = 0.25  # Cutout side / image side: half the side (FixMatch's largest) often hid a whole shape
 
 
@@ -85,11 +86,11 @@ class SSLState:
     @torch.no_grad()
     def align(self, probs: torch.Tensor) -> torch.Tensor:
         """Distribution alignment (ReMixMatch): probs (B, K) × (1/K) / running mean of probs, renormalised. The
-        running mean (momentum 0.999, as in ReMixMatch's 128-batch history) starts at the uniform prior."""
+        running mean (momentum :data:`ALIGN_MOMENTUM`) starts at the uniform prior."""
         k = probs.shape[1]
         if self.mean_probs is None:
             self.mean_probs = torch.full((k,), 1.0 / k, device=probs.device)
-        self.mean_probs = 0.999 * self.mean_probs + 0.001 * probs.mean(0)
+        self.mean_probs = ALIGN_MOMENTUM * self.mean_probs + (1 - ALIGN_MOMENTUM) * probs.mean(0)
         out = probs / (k * self.mean_probs)
         return out / out.sum(1, keepdim=True)
 
