@@ -22,6 +22,8 @@ augmentation      ``torchvision.transforms.v2`` flip+crop, ``RandAugment`` (Cubu
                   ``TrivialAugmentWide`` (Müller & Hutter, 2021)
 distillation      KL on softened outputs · T² · α + (1 − α) · CE (Hinton, Vinyals, Dean, 2015)
 transfer          linear probe / fine-tune / lower backbone LR (Kornblith, Shlens, Le, CVPR 2019)
+few labels        a label budget and an unlabelled pool; pseudo-labels (Lee 2013), FixMatch (Sohn et al., 2020),
+                  Noisy Student (Xie et al., 2020): :mod:`vizcore.train.ssl`
 ================  ==========================================================================================
 
 A :class:`Run` trains its own model instance in a background thread, streams events to subscribers and
