@@ -28,7 +28,6 @@ def few_store(tmp_path, monkeypatch) -> Iterator[Path]:
     _shutdown_labs()
 
 
-@pytest.mark.slow  # the page renders in the default suite through tests/pages/test_all_pages.py
 def test_renders_the_curve_the_log_and_the_rounds(few_store) -> None:
     at = AppTest.from_file(PAGE, default_timeout=180).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -41,7 +40,6 @@ def test_renders_the_curve_the_log_and_the_rounds(few_store) -> None:
     assert set(table["method"]) == {"Supervised", "FixMatch", "Noisy Student"}
 
 
-@pytest.mark.slow
 def test_scoring_a_run_shows_the_tradeoff_the_matrix_and_the_gallery(few_store) -> None:
     at = AppTest.from_file(PAGE, default_timeout=180).run()
     runs = at.selectbox(key="fl_run").options
@@ -57,7 +55,6 @@ def test_scoring_a_run_shows_the_tradeoff_the_matrix_and_the_gallery(few_store) 
     assert not at.exception and not at.error
 
 
-@pytest.mark.slow
 def test_queueing_cells_and_missing_teachers(few_store, stub_runs) -> None:
     from vizcore.lab.queue import get_lab
 
@@ -78,7 +75,6 @@ def test_queueing_cells_and_missing_teachers(few_store, stub_runs) -> None:
     assert any(n.startswith("+ distillation, 1 labels/class") for n in names)
 
 
-@pytest.mark.slow
 def test_every_extreme_of_the_widgets_gives_a_page(few_store) -> None:
     at = AppTest.from_file(PAGE, default_timeout=180).run()
     for methods, ks, seeds, epochs in [([], [], 1, 1), (list(fl.METHODS), ["1", "4", "25", "100", "all"], 3, 60),

@@ -110,7 +110,6 @@ def test_thresholds_against_hand_computations() -> None:
 
 # ---------------------------------------------------------------------------------------- runs
 
-@pytest.mark.slow
 def test_every_threshold_gives_a_run_with_its_log() -> None:
     for kind in ("flexmatch", "freematch"):
         run = Run(ssl_config(ssl="fixmatch", ssl_threshold=kind), data=data())
@@ -130,7 +129,6 @@ def test_pass_rate_follows_tau_and_counts_are_reported() -> None:
     assert log["unlabelled_seen"] == 80
 
 
-@pytest.mark.slow
 def test_noisy_student_pseudo_label_accuracy_is_the_teachers_accuracy_on_the_pool(tmp_path: Path) -> None:
     from vizcore.models import registry as zoo
     from vizcore.models.preprocess import for_model
@@ -186,7 +184,7 @@ def test_unlabelled_folder_is_the_pool(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args, match", [
     (["--labelled-per-class", "0"], "labelled_per_class"), (["--ssl-tau", "0"], "ssl_tau"),
     (["--ssl-tau", "1.01"], "ssl_tau"),
-    pytest.param(["--labelled-per-class", "500"], "at most", marks=pytest.mark.slow)])  # slow: a time calibration
+    (["--labelled-per-class", "500"], "at most")])
 def test_cli_refuses_bad_input_in_one_line(args, match, tmp_path: Path) -> None:
     rc, _, err = cli_json(["train", "--json", "--db", str(tmp_path / "r.sqlite"), "--model", "fast_cnn",
                            "--train-size", "60", "--val-size", "10", "--ssl", "fixmatch", *args])
