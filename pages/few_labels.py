@@ -185,7 +185,7 @@ if chains:
                                               key="fl_next_round"):
         with user_errors("Not queued: "):
             cfg = fl.noisy_student_round(last["run_id"], last["model"], last["k"], last["seed"], grow,
-                                         epochs=int(epochs))
+                                         last["dataset"], last["data_root"], epochs=int(epochs))
             lab.submit(cfg, f"Noisy Student round {last['round'] + 1} ({last['k']} labels/class, {cfg.model})",
                        fl.GROUP)
             st.toast("Queued the next round")

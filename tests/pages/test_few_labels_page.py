@@ -73,6 +73,12 @@ def test_queueing_cells_and_missing_teachers(few_store, stub_runs) -> None:
     assert not at.exception, [e.value for e in at.exception]
     names = [r.name for r in lab.store.list(fl.GROUP)]
     assert any(n.startswith("+ distillation, 1 labels/class") for n in names)
+    last = fl.noisy_student_rounds(lab.store.list(fl.GROUP))[-1][-1]
+    at.checkbox(key="fl_grow").check().run()
+    at.button(key="fl_next_round").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    student = next(r for r in lab.store.list(fl.GROUP) if r.config.distill_teacher == last["run_id"])
+    assert student.config.model == "small_cnn" and student.config.ssl == "noisy_student"
 
 
 def test_every_extreme_of_the_widgets_gives_a_page(few_store) -> None:

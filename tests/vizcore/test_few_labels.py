@@ -66,6 +66,7 @@ def test_noisy_student_chains_follow_each_teacher_and_prerequisites_come_from_th
     r1 = _done(store, fl.noisy_student_round(teacher, "fast_cnn", 4), 0.4)
     r2 = _done(store, fl.noisy_student_round(r1, "fast_cnn", 4, grow=True), 0.5)
     chains = fl.noisy_student_rounds(store.list(fl.GROUP))
+    assert chains[0][2]["dataset"] == "shapes" and chains[0][2]["data_root"] is None
     assert [[(c["round"], c["run_id"], c["model"]) for c in ch] for ch in chains] == [
         [(0, teacher, "fast_cnn"), (1, r1, "fast_cnn"), (2, r2, "small_cnn")]]
     assert fl.next_larger("se_resnet_small") == "se_resnet_small"

@@ -113,11 +113,12 @@ def run_name(spec: FewLabelsSpec) -> str:
 
 
 def noisy_student_round(teacher: str, teacher_model: str, k: int | None, seed: int = 0, grow: bool = False,
-                        **overrides: Any) -> TrainConfig:
+                        dataset: str = "shapes", data_root: str | None = None, **overrides: Any) -> TrainConfig:
     """One Noisy Student round: a student of ``teacher_model``'s size (or the next larger with ``grow``)
-    learning the teacher's pseudo-labels with noise. The teacher is the previous round's run."""
+    learning the teacher's pseudo-labels with noise, on the teacher's data. The teacher is the previous round's
+    run."""
     model = next_larger(teacher_model) if grow else teacher_model
-    spec = FewLabelsSpec("noisy_student", k, seed, teacher=teacher)
+    spec = FewLabelsSpec("noisy_student", k, seed, dataset, data_root, teacher=teacher)
     return config_for(spec, model=model, **overrides)
 
 
@@ -209,7 +210,7 @@ def noisy_student_rounds(records: Sequence[Any]) -> list[list[dict[str, Any]]]:
     def item(r: Any, rnd: int) -> dict[str, Any]:
         return {"round": rnd, "run_id": r.id, "model": r.config.model, "status": r.status,
                 "val_acc": None if r.val_acc is None else 100 * r.val_acc, "k": r.config.labelled_per_class,
-                "seed": r.config.seed}
+                "seed": r.config.seed, "dataset": r.config.dataset, "data_root": r.config.data_root}
 
     chains = []
     for teacher_id, kids in students.items():
