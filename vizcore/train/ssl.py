@@ -6,8 +6,9 @@
 * fixmatch — Sohn et al., *FixMatch: Simplifying Semi-Supervised Learning with Consistency and Confidence*,
   NeurIPS 2020: the weak view (flip, crop) of an unlabelled image gives the pseudo-label when its top
   probability ≥ τ; the loss is cross-entropy on a strong view (flip, crop, RandAugment, Cutout) of the same
-  image; μ unlabelled images per labelled one. The weak view's forward runs without a graph (train mode, so
-  batch norm normalises it by its own batch); labelled and strong views share one forward pass.
+  image; μ unlabelled images per labelled one. Labelled, weak and strong views share one forward pass, as in the
+  paper's code (a separate forward of the weak view, normalised by its own batch, cost 9.7 points on shapes with 4
+  labels per class: 28.1% against 37.8%, one seed).
 * noisy_student — Xie, Luong, Hovy, Le, *Self-training with Noisy Student improves ImageNet classification*,
   CVPR 2020: a frozen teacher labels the clean unlabelled images (hard or soft labels, kept where confident),
   and an equal-or-larger student learns them under noise: the strong view, dropout on the classifier's input,
@@ -201,11 +202,11 @@ def _unlabelled_loss(state: TrainState, s: SSLState, xl01: torch.Tensor, xu: tor
     uint8 pool images at pool indices ``ui``. No label of the pool is read here."""
     nb, model = len(xl01), state.model
     soft: torch.Tensor | None = None
-    if s.method == "fixmatch":  # the weak view's forward needs no graph: a third of the step's cost saved
-        with torch.no_grad():
-            probs = model(state.to_input(_views(state, xu, s.weak))).float().softmax(1)
-        out = model(state.to_input(torch.cat([xl01, _views(state, xu, s.strong)]))).float()
-        out_l, out_u = out[:nb], out[nb:]
+    if s.method == "fixmatch":  # one forward: batch norm normalises all three views with the same statistics
+        n_u = len(xu)
+        out = model(state.to_input(torch.cat([xl01, _views(state, xu, s.weak), _views(state, xu, s.strong)]))).float()
+        out_l, out_u = out[:nb], out[nb + n_u:]
+        probs = out[nb:nb + n_u].detach().softmax(1)  # the weak view's prediction is a target, not trained
     elif s.method == "pseudo_label":
         weak = _views(state, xu, s.weak)
         out = model(state.to_input(torch.cat([xl01, weak]))).float()
