@@ -29,11 +29,12 @@ def main() -> None:
 
     from pages._nav import all_pages
     from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, SERVER_LOG_PROBLEMS, running_server, wait_until_idle
-    from tests.seed import seed_store
+    from tests.seed import seed_few_labels, seed_store
 
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         seed_store(Path(tmp))
+        seed_few_labels(Path(tmp))
         with running_server(Path(tmp)) as srv, sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             page = browser.new_page(viewport={"width": args.width, "height": args.height})

@@ -77,6 +77,10 @@ SECTIONS: dict[str, list[PageInfo]] = {
         PageInfo("pages/augmentation_lab.py", "Augmentation Lab", ":material/auto_fix_high:",
                  "Build an augmentation pipeline step by step, see what each copy drew on your image, measure what it "
                  "does to a trained model, and send it to the Training Lab."),
+        PageInfo("pages/few_labels.py", "Few labels", ":material/label_off:",
+                 "K labels per class and an unlabelled pool: supervised, augmentation, transfer, distillation, "
+                 "pseudo-labels, Noisy Student and FixMatch on one label-efficiency curve, and the pseudo-labels "
+                 "themselves — pass rate, accuracy, confusion matrix, confident mistakes."),
     ],
 }
 

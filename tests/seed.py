@@ -205,3 +205,63 @@ def stub_training(monkeypatch) -> None:
     """Every run the lab starts from now on (``RunStore.make_run``) is a :class:`StubRun`, recorded by the real
     store as the engine's runs are."""
     monkeypatch.setattr("vizcore.lab.store.Run", _stub_run_class())
+
+
+# ---------------------------------------------------------------------------------------- few labels
+
+FEW_SMALL = {"train_size": 140, "val_size": 20}  # K = 4: 40 labelled, a pool of 100 (a report scores it quickly)
+
+
+def _few_run(store: RunStore, cfg: TrainConfig, accs: list[float], ssl: bool = False) -> str:
+    """A finished run of the few-labels group with its epoch events (``ssl`` logs too) and a real checkpoint of an
+    untrained model made overconfident."""
+    from vizcore.lab import few_labels as fl
+    from vizcore.models import registry as zoo
+    from vizcore.models.weights import save_checkpoint
+
+    rid = store.create(cfg, name=f"{cfg.ssl} seed {cfg.seed}", group=fl.GROUP)
+    store.set_status(rid, "running")
+    for e, acc in enumerate(accs, 1):
+        ev: dict = {"kind": "epoch", "epoch": e, "val_acc": acc, "train_loss": 1.0, "val_loss": 1.0}
+        if ssl:
+            ev["ssl"] = {"pass_rate": 0.2 * e, "pseudo_label_accuracy": 0.5 + 0.1 * e, "threshold": 0.95,
+                         "per_class_pass_rate": [0.1] * 10, "per_class_threshold": [0.95] * 10}
+        store.add_metric(rid, ev)
+    import torch
+
+    from vizcore.data.shapes import make_shapes
+    from vizcore.models.preprocess import for_model
+
+    model = zoo.build_model(cfg.model, num_classes=10, seed=cfg.seed)
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in bns:
+        bn.momentum = None  # one pass sets the running statistics to the batch's
+    with torch.no_grad():  # batch-norm statistics of real images, and a head sure of itself: confident (mostly
+        model.train()(for_model(cfg.model).normalize(make_shapes(64, 32, cfg.seed).images.float() / 255))
+        model.get_submodule(zoo.classifier_path(model)).weight.mul_(100)  # wrong) pseudo-labels at any τ
+    for bn in bns:
+        bn.momentum = 0.1
+    ckpt = save_checkpoint(model, store.checkpoint_path(rid), {"model": cfg.model, "num_classes": 10})
+    store.set_checkpoint(rid, ckpt)
+    store.set_status(rid, "done", f"{len(accs)} epochs")
+    return rid
+
+
+def seed_few_labels(data_dir: str | Path) -> None:
+    """Few-labels runs: supervised and FixMatch at 4 labels per class (seeds 0, 1), a teacher and one Noisy Student
+    round (seed 2)."""
+    from vizcore.lab import few_labels as fl
+
+    d = Path(data_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    with _data_dir(d):
+        store = RunStore(d / "runs.sqlite")
+        try:
+            for seed in (0, 1):
+                _few_run(store, fl.config_for(fl.FewLabelsSpec("supervised", 4, seed)), [0.30 + 0.04 * seed])
+                _few_run(store, fl.config_for(fl.FewLabelsSpec("fixmatch", 4, seed), **FEW_SMALL),
+                         [0.5, 0.7 + 0.02 * seed], ssl=True)
+            teacher = _few_run(store, fl.config_for(fl.FewLabelsSpec("supervised", 4, 2)), [0.3])
+            _few_run(store, fl.noisy_student_round(teacher, "fast_cnn", 4, 2, **FEW_SMALL), [0.35, 0.4], ssl=True)
+        finally:
+            store.close()

@@ -5,7 +5,7 @@ Modules for use from outside (``__all__``):
 * ``main`` — the entry point: parses the command line and runs one registered command (``vizcore/__main__.py``)
 
 Internal: ``registry`` (the command registry every command module imports) and the command modules, which main
-imports so that they register: ``attack``, ``cam``, ``data``, ``deformable``, ``first_classifiers``, ``geometry``,
+imports so that they register: ``attack``, ``cam``, ``data``, ``deformable``, ``few_labels``, ``first_classifiers``, ``geometry``,
 ``inspect_cmds``, ``lab``, ``models``, ``playground``, ``power``, ``rf``, ``scaling``, ``trace``, ``train``; and
 ``weights_arg`` (the one reading of ``--weights`` every inspection command shares).
 

@@ -44,6 +44,7 @@ def _load_commands() -> None:
         cam,
         data,
         deformable,
+        few_labels,
         first_classifiers,
         geometry,
         inspect_cmds,

@@ -41,6 +41,15 @@ def _optional_str(text: str) -> str | None:
     return None if text.strip().lower() in ("", "none", "null") else text
 
 
+def _optional_int(text: str) -> int | None:
+    if text.strip().lower() in ("", "none", "null"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or none, got {text!r}") from None
+
+
 def _add_train(p: argparse.ArgumentParser) -> None:
     from vizcore.train.config import TrainConfig, field_docs
 
@@ -65,6 +74,8 @@ def _add_train(p: argparse.ArgumentParser) -> None:
             p.add_argument(flag, type=int, default=argparse.SUPPRESS, **kw)
         elif hint is float:
             p.add_argument(flag, type=float, default=argparse.SUPPRESS, **kw)
+        elif int in origin_args and type(None) in origin_args:
+            p.add_argument(flag, type=_optional_int, default=argparse.SUPPRESS, **kw)
         elif typing.get_origin(hint) is typing.Literal:
             p.add_argument(flag, choices=list(origin_args), default=argparse.SUPPRESS, **kw)
         else:  # str or str | None
@@ -149,6 +160,7 @@ def run_train(args: argparse.Namespace) -> None:
     summary = {"kind": "summary", "run_id": run_id, "name": rec.name, "status": status, "message": rec.message,
                "epochs_done": rec.epochs_done, "val_acc": rec.val_acc, "best_val_acc": rec.best_val_acc,
                "checkpoint": rec.checkpoint, "kept_epochs": rec.kept_epochs, "info": rec.info,
+               "labelled": rec.info.get("labelled"), "unlabelled": rec.info.get("unlabelled"),
                # a writing command says what it creates
                "store": str(store.path), "store_created": not store.existed,
                "executor": "inprocess", "worker": _here()}
@@ -185,6 +197,7 @@ def _train_elsewhere(args: argparse.Namespace, config, kind: str) -> None:
     lab.shutdown(wait=False)
     summary = {"kind": "summary", **run_json(rec), "name": rec.name, "epochs_done": rec.epochs_done,
                "best_val_acc": rec.best_val_acc, "kept_epochs": rec.kept_epochs, "info": rec.info,
+               "labelled": rec.info.get("labelled"), "unlabelled": rec.info.get("unlabelled"),
                "store": str(lab.store.path), "store_created": not existed, **executor_json(lab)}
     print_json(summary, lines=True)
     if status == "failed":

@@ -11,6 +11,7 @@ Modules for use from outside (``__all__``):
 * ``pipeline`` — an augmentation pipeline: ordered operations, each with parameters and a probability
 * ``ops`` — the pipeline's operations: parameters, how each draws its randomness, how it is applied
 * ``lighting`` — PCA lighting noise ("fancy PCA", Krizhevsky et al., 2012)
+* ``unlabelled`` — the unlabelled pool (images, no labels), the label budget that makes one, unlabelled/ folders
 
 Internal: ``kernels`` (batched per-image kernels the operations apply), ``auto_ops`` (RandAugment, TrivialAugment
 and AugMix with explicit draws, for ops), ``tv_private`` (the private torchvision functions kernels build on).
@@ -19,4 +20,4 @@ The modules are imported on use, never here.
 
 May import: vizcore.core."""
 
-__all__ = ["augment", "datasets", "images", "imageset", "lighting", "ops", "pipeline", "shapes"]
+__all__ = ["augment", "datasets", "images", "imageset", "lighting", "ops", "pipeline", "shapes", "unlabelled"]

@@ -20,10 +20,12 @@ Modules for use from outside (``__all__``):
   follows (normalisation, activation, pooling)
 * ``overview`` — one image through every layer (or stage) of a network, ending in the class probabilities
 * ``deformable`` — deformable convolution: where a trained offset field makes a 3×3 kernel sample
+* ``pseudo_labels`` — a model's pseudo-labels on a pool: τ's quantity/quality trade-off, errors, confirmation bias
 
 The modules are imported on use, never here.
 
 May import: vizcore.core, vizcore.models, vizcore.data, vizcore.arch."""
 
 __all__ = ["activations", "attribution", "augment_effect", "cam_epochs", "cam_metrics", "capture", "conv_trace",
-           "deformable", "filters", "first_classifiers", "maximize", "overview", "se", "shape_bias", "top_patches"]
+           "deformable", "filters", "first_classifiers", "maximize", "overview", "pseudo_labels", "se", "shape_bias",
+           "top_patches"]

@@ -18,6 +18,7 @@ Modules for use from outside (``__all__``):
 * ``reference`` — the Bag of Tricks paper's ImageNet tables as per-trick deltas
 * ``default_model`` — the default trained model every page can use offline
 * ``trained`` — which trained weights the app owns for a zoo model
+* ``few_labels`` — the label-efficiency experiment: a recipe per method, the curve over seeds, Noisy Student rounds
 * ``scaling`` — accuracy against cost of a compound-scaling experiment
 
 Internal: ``records`` (the store's record types, importable from store as before) and ``store_schema`` (the store
@@ -27,5 +28,5 @@ The modules are imported on use, never here.
 
 May import: vizcore.core, vizcore.models, vizcore.data, vizcore.arch, vizcore.inspect, vizcore.train."""
 
-__all__ = ["bands", "default_model", "executors", "experiment", "history", "monitor", "pool", "power", "queue",
-           "ray_executor", "reference", "results", "scaling", "stats", "store", "sweep", "trained"]
+__all__ = ["bands", "default_model", "executors", "experiment", "few_labels", "history", "monitor", "pool", "power",
+           "queue", "ray_executor", "reference", "results", "scaling", "stats", "store", "sweep", "trained"]

@@ -222,6 +222,11 @@ def check_before_create(store: RunStore, config: TrainConfig, num_classes: int, 
         raise ValueError(f"expected a data set from {', '.join(vdata.list_datasets())}, got {config.dataset!r}")
     if with_data and config.dataset == "folder" and not (config.data_root and Path(config.data_root).expanduser().is_dir()):
         raise ValueError(f"expected data_root to be an image folder for the 'folder' data set, got {config.data_root!r}")
+    if with_data and config.dataset == "folder" and config.ssl != "none":
+        from vizcore.data.unlabelled import check_unlabelled_folder, has_unlabelled_folder
+
+        if config.labelled_per_class is None or has_unlabelled_folder(config.data_root):
+            check_unlabelled_folder(str(config.data_root))  # the pool: present, not empty, images
     for what, ref in (("distill_teacher", config.distill_teacher), ("transfer_from", config.transfer_from)):
         if not ref or ref == "pretrained" or Path(ref).expanduser().is_file():
             continue

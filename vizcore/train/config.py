@@ -25,6 +25,8 @@ Precision = Literal["fp32", "bf16", "fp16"]
 AugmentName = Literal["none", "flip", "flip_crop", "randaugment", "trivialaugment"]
 TransferMode = Literal["none", "linear_probe", "finetune", "finetune_lower_lr"]
 AdvTrainName = Literal["none", "fgsm_rs", "pgd"]
+SSLName = Literal["none", "pseudo_label", "fixmatch", "noisy_student"]
+ThresholdName = Literal["fixed", "flexmatch", "freematch"]
 
 BASE_BATCH = 256  # linear scaling reference batch: lr_used = lr * batch_size / BASE_BATCH (Goyal et al., 2017)
 
@@ -44,6 +46,10 @@ PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 AUGMENTS: tuple[str, ...] = ("none", "flip", "flip_crop", "randaugment", "trivialaugment")
 TRANSFERS: tuple[str, ...] = ("none", "linear_probe", "finetune", "finetune_lower_lr")
 ADV_TRAINS: tuple[str, ...] = ("none", "fgsm_rs", "pgd")
+SSL_METHODS: tuple[str, ...] = ("none", "pseudo_label", "fixmatch", "noisy_student")
+SSL_THRESHOLDS: tuple[str, ...] = ("fixed", "flexmatch", "freematch")
+MAX_LABELLED_PER_CLASS = 100_000
+MAX_SSL_MU = 16  # unlabelled images per labelled one in a step (FixMatch uses 7)
 MAX_ADV_STEPS = 50  # PGD steps per training batch (PGD-7 to PGD-10 is the usual; more only multiplies the cost)
 ROBUST_EVAL_DEFAULT = 256  # validation images attacked each epoch when adversarial training is on
 
@@ -117,6 +123,27 @@ class TrainConfig:
                                            "epochs (0 = full ε from the first step)", legacy=1.0)
     robust_eval: int = _field(0, "validation images attacked with PGD-10 at adv_eps after every epoch (0 = "
                                  f"{ROBUST_EVAL_DEFAULT} with adversarial training, else none)", legacy=0)
+    labelled_per_class: int | None = _field(None, "label budget: keep K labels per class (stratified, from the data "
+                                                   "seed); the rest of the training pool becomes the unlabelled pool "
+                                                   "(None = every label)", legacy=None)
+    ssl: SSLName = _field("none", "semi-supervised method: none, pseudo_label (Lee 2013), fixmatch (Sohn et al. "
+                                  "2020), noisy_student (Xie et al. 2020; distill_teacher is the teacher)",
+                          legacy="none")
+    ssl_tau: float = _field(0.95, "confidence threshold τ in (0, 1]: a pseudo-label counts when its top probability "
+                                  "reaches it", legacy=0.95)
+    ssl_threshold: ThresholdName = _field("fixed", "threshold: fixed τ, flexmatch (class-wise, Zhang et al. 2021) or "
+                                                   "freematch (self-adaptive, Wang et al. 2023)", legacy="fixed")
+    ssl_mu: int = _field(7, "μ: unlabelled images per labelled one in a step; an epoch is one pass over the "
+                            "unlabelled pool at μ·batch_size per step, for every method", legacy=7)
+    ssl_lambda: float = _field(1.0, "λ_u: weight of the unlabelled loss", legacy=1.0)
+    ssl_rampup_epochs: float = _field(0.0, "λ_u grows linearly from 0 over this many epochs (Lee 2013's α(t))",
+                                      legacy=0.0)
+    ssl_soft: bool = _field(False, "noisy_student: soft pseudo-labels (the teacher's probabilities) instead of "
+                                   "hard ones", legacy=False)
+    ssl_dropout: float = _field(0.5, "noisy_student: dropout on the classifier's input (student noise)", legacy=0.5)
+    ssl_align: bool = _field(False, "distribution alignment (Berthelot et al., ReMixMatch, 2020): weak-view "
+                                    "probabilities × uniform prior / their running mean, renormalised, before the "
+                                    "threshold; keeps pseudo-labels from collapsing onto a few classes", legacy=False)
     seed: int = _field(0, "seeds data order, augmentation, mixing and the model's initial weights")
     data_seed: int | None = _field(0, "seeds the data set itself (generated shapes, splits of real data); None = "
                                       "seed, so every seed sees other images (noisier comparisons)", legacy=None)
@@ -189,6 +216,7 @@ class TrainConfig:
         if self.adv_train != "none" and (self.mixup_alpha > 0 or self.cutmix_alpha > 0):
             raise ValueError(f"expected mixup_alpha and cutmix_alpha 0 with adversarial training (the attack needs "
                              f"one true class per image), got adv_train={self.adv_train!r} with mixing on")
+        self._check_ssl()
         check_range("seed", self.seed, 0, 2**31 - 1, integer=True)
         if self.data_seed is not None:
             check_range("data_seed", self.data_seed, 0, 2**31 - 1, integer=True)
@@ -201,6 +229,30 @@ class TrainConfig:
         check_range("memory_budget_mb", self.memory_budget_mb, 1, MAX_MEMORY_BUDGET_MB, integer=True)
         check_range("log_every", self.log_every, 1, 10_000, integer=True)
         check_range("keep_epochs", self.keep_epochs, 0, MAX_EPOCHS, integer=True)
+
+    def _check_ssl(self) -> None:
+        if self.labelled_per_class is not None:
+            check_range("labelled_per_class", self.labelled_per_class, 1, MAX_LABELLED_PER_CLASS, integer=True)
+        check_choice("ssl", self.ssl, SSL_METHODS)
+        check_range("ssl_tau", self.ssl_tau, 0.0, 1.0, lo_open=True)
+        check_choice("ssl_threshold", self.ssl_threshold, SSL_THRESHOLDS)
+        check_range("ssl_mu", self.ssl_mu, 1, MAX_SSL_MU, integer=True)
+        if self.batch_size * (1 + self.ssl_mu) > MAX_BATCH and (self.ssl != "none" or self.labelled_per_class):
+            raise ValueError(f"expected batch_size × (1 + ssl_mu) ≤ {MAX_BATCH} (images in one step), got "
+                             f"{self.batch_size} × {1 + self.ssl_mu}")
+        check_range("ssl_lambda", self.ssl_lambda, 0.0, 100.0)
+        check_range("ssl_rampup_epochs", self.ssl_rampup_epochs, 0.0, float(self.epochs))
+        if not isinstance(self.ssl_soft, bool):
+            raise ValueError(f"expected ssl_soft to be true or false, got {self.ssl_soft!r}")
+        check_range("ssl_dropout", self.ssl_dropout, 0.0, 0.9)
+        if not isinstance(self.ssl_align, bool):
+            raise ValueError(f"expected ssl_align to be true or false, got {self.ssl_align!r}")
+        if self.ssl == "noisy_student" and not self.distill_teacher:
+            raise ValueError("expected distill_teacher (the teacher's run id or checkpoint) with ssl='noisy_student', "
+                             "got none")
+        if self.ssl != "none" and (self.mixup_alpha > 0 or self.cutmix_alpha > 0 or self.adv_train != "none"):
+            raise ValueError(f"expected no mixup, cutmix or adversarial training with ssl={self.ssl!r} (pseudo-labels "
+                             "need one class per image), got one of them on")
 
     # ---- derived values
     @property

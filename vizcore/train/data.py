@@ -72,3 +72,44 @@ def augment_pipeline(config: TrainConfig) -> Any:
     if config.augment_pipeline is not None:
         return Pipeline.from_json(config.augment_pipeline)
     return preset_pipeline(config.augment, config.randaugment_n, config.randaugment_m)
+
+
+def uses_pool(config: TrainConfig) -> bool:
+    """True when a run trains on a label budget or with a semi-supervised method (a labelled set and a pool)."""
+    return config.labelled_per_class is not None or config.ssl != "none"
+
+
+def split_pool(config: TrainConfig, train: ImageSet) -> tuple[ImageSet, Any, Any]:
+    """(labelled set, unlabelled pool or None, its hidden labels or None) of a run.
+
+    ``labelled_per_class`` K keeps K images per class of ``train`` (stratified, from the data seed) and drops the
+    others' labels (:func:`vizcore.data.unlabelled.split_labelled`). An image folder's ``unlabelled/`` joins the
+    pool with a semi-supervised method (its hidden labels are unknown). A method without any pool is refused.
+    """
+    from vizcore.data.unlabelled import (
+        HiddenLabels,
+        has_unlabelled_folder,
+        load_unlabelled_folder,
+        split_labelled,
+    )
+
+    if not uses_pool(config):
+        return train, None, None
+    pool = hidden = None
+    labelled = train
+    if config.labelled_per_class is not None:
+        labelled, pool, hidden = split_labelled(train, config.labelled_per_class, config.effective_data_seed)
+    if config.ssl != "none" and config.dataset == "folder" and has_unlabelled_folder(config.data_root):
+        assert config.data_root is not None
+        extra = load_unlabelled_folder(config.data_root, config.image_size, seed=config.effective_data_seed,
+                                       channels=train.channels)
+        unknown = HiddenLabels(torch.full((len(extra),), -1, dtype=torch.long))
+        if pool is None:
+            pool, hidden = extra, unknown
+        else:
+            assert hidden is not None  # made with the pool by split_labelled
+            pool, hidden = pool.cat(extra), HiddenLabels(torch.cat([hidden.labels, unknown.labels]))
+    if config.ssl != "none" and (pool is None or len(pool) == 0):
+        raise ValueError(f"expected an unlabelled pool for ssl={config.ssl!r}: set labelled_per_class below what "
+                         "each class has, or use an image folder with an unlabelled/ folder; got none")
+    return labelled, pool, hidden

@@ -22,6 +22,8 @@ augmentation      ``torchvision.transforms.v2`` flip+crop, ``RandAugment`` (Cubu
                   ``TrivialAugmentWide`` (Müller & Hutter, 2021)
 distillation      KL on softened outputs · T² · α + (1 − α) · CE (Hinton, Vinyals, Dean, 2015)
 transfer          linear probe / fine-tune / lower backbone LR (Kornblith, Shlens, Le, CVPR 2019)
+few labels        a label budget and an unlabelled pool; pseudo-labels (Lee 2013), FixMatch (Sohn et al., 2020),
+                  Noisy Student (Xie et al., 2020): :mod:`vizcore.train.ssl`
 ================  ==========================================================================================
 
 A :class:`Run` trains its own model instance in a background thread, streams events to subscribers and
@@ -69,6 +71,7 @@ from vizcore.train.run_setup import (  # noqa: F401 — WHITEN_IMAGES and build_
     build_train_model,
     setup_state,
 )
+from vizcore.train.ssl import epoch_log, ssl_step
 from vizcore.train.timing import PastRun
 
 
@@ -281,7 +284,8 @@ class Run:
         win_loss = torch.zeros((), device=state.device)
         win_t, win_n, win_steps = time.perf_counter(), 0, 0
         for i in range(state.steps_per_epoch):
-            loss, out, yb = train_step(state, perm[i * cfg.batch_size:(i + 1) * cfg.batch_size])
+            loss, out, yb = (ssl_step(state) if state.ssl is not None
+                             else train_step(state, perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]))
             lr_used = state.optimizer.param_groups[0]["lr"]
             if state.scheduler is not None:
                 state.scheduler.step()
@@ -336,6 +340,8 @@ class Run:
               "lr": float(state.optimizer.param_groups[0]["lr"]), "time_s": time.perf_counter() - self._t_epoch,
               "train_time_s": train_time, "images_per_s": meter.seen / max(train_time, 1e-9),
               "elapsed_s": time.perf_counter() - state.t_start, "time": time.time(), "load": load_per_core(), **robust}
+        if state.ssl is not None and state.ssl.method != "none":
+            ev["ssl"] = epoch_log(state.ssl)
         self.history.append(ev)
         if robust:
             from vizcore.train.adversarial import catastrophic_overfitting

@@ -58,6 +58,7 @@ class TrainState:
     scaler: torch.amp.GradScaler | None = None
     amp_dtype: torch.dtype | None = None
     channels_last: bool = False
+    ssl: Any = None  # vizcore.train.ssl.SSLState: a label budget's pool and method, or None
     epoch: int = 0  # the epoch in progress (from 1)
     step: int = 0  # optimizer steps done
     t_start: float = field(default_factory=time.perf_counter)

@@ -2,6 +2,7 @@
 (from :mod:`vizcore.train.timing`, with the history of finished runs passed in)."""
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -41,13 +42,17 @@ def preflight(config: TrainConfig, num_classes: int = 10, history: Sequence[Past
     if config.precision == "fp16" and dev.type != "cuda":
         raise ValueError(f"expected precision fp32 or bf16 on {dev.type.upper()}, got fp16 "
                          "(fp16 autocast with a GradScaler needs a CUDA GPU)")
-    mem = estimate_memory_detail(config, num_classes)
+    # a label budget's step sees B labelled + μ·B unlabelled images (FixMatch: and their weak views, without grad)
+    sized = (dataclasses.replace(config, batch_size=config.batch_size * (1 + config.ssl_mu), ssl="none",
+                                 labelled_per_class=None)
+             if config.labelled_per_class is not None or config.ssl != "none" else config)
+    mem = estimate_memory_detail(sized, num_classes)
     budget = config.memory_budget_mb * 2**20
     if mem.total_bytes > budget:
         raise ValueError(
             f"expected training memory within the budget of {config.memory_budget_mb} MB, got an estimate of "
             f"{mem.total_bytes / 2**20:.0f} MB (activations {mem.activation_bytes / 2**20:.0f} MB for batch "
-            f"{config.batch_size} at {config.image_size}x{config.image_size}); lower batch_size or image_size")
+            f"{sized.batch_size} at {config.image_size}x{config.image_size}); lower batch_size or image_size")
     if config.keep_epochs:
         kept, budget_kept = kept_epochs_bytes(config, num_classes), kept_epochs_budget_bytes()
         if kept > budget_kept:

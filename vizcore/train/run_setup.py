@@ -19,10 +19,12 @@ from vizcore.models import registry as zoo
 from vizcore.models.preprocess import for_model
 from vizcore.models.weights import checkpoint_meta, get_model, load_checkpoint
 from vizcore.train.config import TrainConfig
-from vizcore.train.data import augment_config, augment_pipeline, load_data, to_tensor_data
+from vizcore.train.data import augment_config, augment_pipeline, load_data, split_pool, to_tensor_data
 from vizcore.train.loop import TrainState
 from vizcore.train.preflight import preflight
 from vizcore.train.schedule import make_scheduler
+from vizcore.train.ssl import make_ssl_state
+from vizcore.train.ssl import steps_per_epoch as ssl_steps_per_epoch
 from vizcore.train.timing import PastRun
 from vizcore.train.tricks import make_criterion, make_optimizer, param_groups, whiten_stem_, zero_gamma_
 
@@ -123,6 +125,7 @@ def setup_state(cfg: TrainConfig, data: tuple[Any, Any] | None, history: Sequenc
     train_raw, val_raw = data if data is not None else load_data(cfg)
     check_stop()
     train_set, val_set = to_tensor_data(train_raw), to_tensor_data(val_raw)
+    train_set, pool, hidden = split_pool(cfg, train_set)  # a label budget: the rest loses its labels
     num_classes = len(train_set.classes)
     check = preflight(cfg, num_classes, history)
     device = torch.device(check.device)
@@ -139,7 +142,8 @@ def setup_state(cfg: TrainConfig, data: tuple[Any, Any] | None, history: Sequenc
     if teacher is not None and cfg.channels_last:
         teacher = teacher.to(memory_format=torch.channels_last)
 
-    spe = cfg.steps_per_epoch(len(train_set.labels))
+    spe = (cfg.steps_per_epoch(len(train_set.labels)) if pool is None
+           else ssl_steps_per_epoch(len(pool), cfg.batch_size, cfg.ssl_mu))
     groups = param_groups(model, cfg.weight_decay, cfg.no_bias_decay, cfg.effective_lr,
                           cfg.backbone_lr_mult if cfg.transfer == "finetune_lower_lr" else 1.0,
                           head, frozen_backbone=frozen)
@@ -160,6 +164,10 @@ def setup_state(cfg: TrainConfig, data: tuple[Any, Any] | None, history: Sequenc
         scaler=torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None,
         amp_dtype={"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision),
         channels_last=cfg.channels_last, t_start=t_start)
+    if pool is not None:
+        state.ssl = make_ssl_state(state, pool, hidden)
+        info.update({"labelled": len(train_set), "unlabelled": len(pool),
+                     "hidden_labels_known": state.ssl.hidden is not None})
     info.update({
         "classes": list(train_set.classes), "num_classes": num_classes, "device": str(device),
         "params": sum(p.numel() for p in model.parameters()),

@@ -1,0 +1,194 @@
+"""Few labels: how much accuracy each method buys from K labels per class and an unlabelled pool — supervised,
+augmentation, transfer, distillation, pseudo-labels, Noisy Student and FixMatch — and what the pseudo-labels are."""
+from __future__ import annotations
+
+from pages._startup import through_app  # first import of every page: imports all modules once, in one thread
+
+import pandas as pd
+import streamlit as st
+
+from pages._common import data_folder_picker, said, user_errors
+from vizcore.figures import few_labels as figures
+from vizcore.inspect import pseudo_labels as pl
+from vizcore.lab import few_labels as fl
+from vizcore.lab.queue import get_lab
+from vizcore.lab.trained import store_stamp
+
+through_app()  # a fresh server's first deep links rerun through app.py's navigation
+
+POLL_S = 2.0
+K_CHOICES = ["1", "4", "25", "100", "all"]
+SSL = ("pseudo_label", "noisy_student", "fixmatch")
+
+st.title("Few labels")
+st.caption("40 labelled images and 4,000 unlabelled ones: what each method makes of them. A label budget keeps K "
+           "images per class labelled; the rest of the training pool loses its labels and becomes the unlabelled "
+           "pool (its hidden labels only score the pseudo-labels below, never a loss).")
+st.markdown(
+    "* **Pseudo-label** (Lee 2013): the model's own confident predictions (top probability ≥ τ) on unlabelled "
+    "images become targets.\n"
+    "* **FixMatch** (Sohn et al. 2020): the prediction on a *weak* view (flip, crop) is the target for a *strong* "
+    "view (RandAugment + Cutout) of the same image, when confident; μ = 7 unlabelled images per labelled one; "
+    "here with distribution alignment (Berthelot et al. 2020), which keeps the pseudo-labels from piling onto a "
+    "few classes.\n"
+    "* **Noisy Student** (Xie et al. 2020): a teacher labels the pool; a student of equal or larger size learns "
+    "those labels under noise (strong augmentation, dropout) and becomes the next teacher.\n"
+    "* Baselines: **supervised** on the K labels, **+ augmentation** (RandAugment), **+ transfer** (fine-tuned from "
+    "the same network trained on the embedded digits), **+ distillation** (from the supervised teacher).")
+st.caption(f"USB's picture on CIFAR-10 with 40 labels (error %): supervised {fl.USB_CIFAR10_40['supervised']}, "
+           f"pseudo-label {fl.USB_CIFAR10_40['pseudo_label']}, FixMatch {fl.USB_CIFAR10_40['fixmatch']} (Wang et al., "
+           "USB, NeurIPS 2022).")
+
+
+def _records() -> list:
+    return get_lab().store.list(fl.GROUP)
+
+
+# ---------------------------------------------------------------------------------------- 1. queue
+st.header("1 · Train the cells")
+c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
+methods = c1.multiselect("Methods", list(fl.METHODS), ["supervised", "pseudo_label", "fixmatch"],
+                         format_func=fl.METHOD_TITLES.get, key="fl_methods")
+ks = c2.multiselect("Labels per class", K_CHOICES, ["4"], key="fl_ks")
+n_seeds = c3.number_input("Seeds", 1, 3, 1, key="fl_seeds")
+epochs = c4.number_input("Epochs", 1, 60, int(fl.RECIPE["epochs"]), key="fl_epochs")
+source = st.radio("Data", ["Shapes (embedded, 4,000 unlabelled)", "An image folder (train/, val/, unlabelled/)"],
+                  horizontal=True, key="fl_data")
+root = None
+if source.startswith("An image folder"):
+    root = data_folder_picker(st, "fl_folder", label="Image folder")
+    if root is None:
+        st.stop()
+
+specs: list[fl.FewLabelsSpec] = []
+skipped = 0
+with user_errors("Cannot plan this: "):
+    for m in methods:
+        for k_text in ks:
+            k = None if k_text == "all" else int(k_text)
+            if k is None and m in SSL and root is None:
+                skipped += 1  # every label: no pool to learn from
+                continue
+            for s in range(int(n_seeds)):
+                specs.append(fl.FewLabelsSpec(m, k, s, "folder" if root else "shapes", root))
+lab = get_lab()
+ready, missing = [], {}
+for spec in specs:
+    full, need = fl.prerequisite(lab.store, spec)
+    if need is None:
+        ready.append(full)
+    else:
+        missing[need.to_json()] = (need, spec)
+if skipped:
+    st.caption(f"{skipped} cell{'s' if skipped > 1 else ''} skipped: with every label there is no unlabelled pool.")
+if missing:
+    st.warning(f"{len(missing)} teacher or source run{'s' if len(missing) > 1 else ''} must be trained first "
+               "(transfer starts from a model trained on the digits; distillation and Noisy Student from the "
+               "supervised run at the same labels per class and seed).")
+    if st.button(f"Train the {len(missing)} missing teacher/source run{'s' if len(missing) > 1 else ''} first",
+                 key="fl_prereq"):
+        with user_errors("Not queued: "):
+            for need, spec in missing.values():
+                lab.submit(need, f"{'Source' if spec.method == 'transfer' else 'Teacher'} for {fl.run_name(spec)}",
+                           fl.GROUP, reuse=True)
+            st.toast(f"Queued {len(missing)} run{'s' if len(missing) > 1 else ''}")
+if ready and st.button(f"Queue {len(ready)} run{'s' if len(ready) > 1 else ''} in the Training Lab", key="fl_queue",
+                       type="primary"):
+    with user_errors("Not queued: "):
+        for spec in ready:
+            lab.submit(fl.config_for(spec, epochs=int(epochs)), fl.run_name(spec), fl.GROUP, reuse=True)
+        st.toast(f"Queued {len(ready)} runs")
+st.caption(f"Each run: {fl.RECIPE['model']} at {fl.RECIPE['image_size']} px, batch {fl.RECIPE['batch_size']} "
+           f"labelled + μ·{fl.RECIPE['batch_size']} unlabelled images a step (μ = {fl.RECIPE['ssl_mu']}), an epoch "
+           "is one pass over the pool for every method (equal steps), τ = 0.95 (Noisy Student 0.7, soft labels), "
+           "1,000 validation images. Runs go through the Training Lab's queue, one at a time.")
+
+
+@st.fragment(run_every=POLL_S)
+def _live() -> None:
+    active = [r for r in _records() if r.status in ("queued", "running")]
+    if active:
+        st.info(f"{len(active)} run{'s' if len(active) > 1 else ''} queued or training: "
+                + "; ".join(f"{r.name} ({r.status}, epoch {r.epochs_done}/{r.config.epochs})" for r in active[:4])
+                + (" …" if len(active) > 4 else ""))
+
+
+if any(r.status in ("queued", "running") for r in _records()):
+    _live()
+
+# ---------------------------------------------------------------------------------------- 2. the curve
+st.header("2 · Label efficiency")
+records = _records()
+rows = fl.curve_rows(records)
+if rows:
+    summary = fl.summarize_curve(rows)
+    st.plotly_chart(figures.curve_figure(summary, fl.METHOD_TITLES), width="stretch", key="fl_curve")
+    table = pd.DataFrame([{"method": fl.METHOD_TITLES.get(r["method"], r["method"]),
+                           "labels per class": "all" if r["k"] is None else str(r["k"]), "seeds": r["n"],
+                           "val accuracy % (95% interval)": r["text"]} for r in summary])
+    st.dataframe(table, hide_index=True, width="stretch")
+else:
+    st.info("No finished run yet: queue some above (supervised and FixMatch at 4 labels per class show the gap).")
+
+# ---------------------------------------------------------------------------------------- 3. pseudo-labels
+st.header("3 · Pseudo-labels: how many, how right")
+ssl_runs = [r for r in records if r.config.ssl != "none" and r.epochs_done > 0]
+if not ssl_runs:
+    st.info("No semi-supervised run with a completed epoch yet.")
+else:
+    labels = {r.id: f"{r.name} · {r.status} · #{r.id}" for r in ssl_runs}
+    rid = st.selectbox("Run", list(labels), format_func=labels.get, key="fl_run")
+    run = next(r for r in ssl_runs if r.id == rid)
+    epochs_log = lab.store.metrics(rid)
+    st.plotly_chart(figures.ssl_log_figure(epochs_log, f"{run.name}: pseudo-labels during training"),
+                    width="stretch", key="fl_log")
+    if st.toggle("Score its pseudo-labels on the pool (one pass over it)", key="fl_score") and run.status == "done":
+        tau = st.select_slider("Threshold τ for the matrix and gallery", [0.5, 0.7, 0.8, 0.9, 0.95, 0.99],
+                               value=0.95 if run.config.ssl_tau == 0.95 else 0.7, key="fl_tau")
+
+        @st.cache_data(show_spinner="Scoring the pool…", max_entries=8)
+        def _report(run_id: str, tau: float, stamp: float) -> pl.PseudoLabelReport:
+            return pl.run_report(get_lab().store, run_id, tau)
+
+        with said("No report: "):
+            rep = _report(rid, tau, store_stamp())
+            a, b, c = st.columns(3)
+            a.metric("Pass rate at τ", f"{100 * rep.pass_rate:.1f}%")
+            b.metric("Accuracy of passed pseudo-labels", "unknown" if rep.accuracy is None
+                     else f"{100 * rep.accuracy:.1f}%")
+            c.metric("Accuracy of all pseudo-labels", "unknown" if rep.accuracy_all is None
+                     else f"{100 * rep.accuracy_all:.1f}%")
+            st.plotly_chart(figures.tradeoff_figure(rep.tradeoff, rep.tau), width="stretch", key="fl_tradeoff")
+            if rep.confusion is None:
+                st.info("The pool's true labels are unknown (an unlabelled folder): no confusion matrix or gallery.")
+            else:
+                st.plotly_chart(figures.confusion_figure(rep.confusion, rep.classes, rep.tau), width="stretch",
+                                key="fl_confusion")
+                if rep.wrong and rep.wrong_images is not None:
+                    st.plotly_chart(figures.wrong_gallery(rep.wrong_images, rep.wrong), width="stretch",
+                                    key="fl_gallery")
+                    st.caption("Confirmation bias, seen: the model is sure of these and wrong; trained on them, it "
+                               "learns its own mistakes (hover an image for its true class).")
+                else:
+                    st.success("No confident wrong pseudo-label at this τ.")
+    elif run.status != "done":
+        st.caption("The report needs the finished run's weights.")
+
+# ---------------------------------------------------------------------------------------- 4. noisy student
+st.header("4 · Noisy Student, round after round")
+chains = fl.noisy_student_rounds(records)
+if chains:
+    st.plotly_chart(figures.rounds_figure(chains), width="stretch", key="fl_rounds")
+    last = chains[-1][-1]
+    grow = st.checkbox("Next student one size larger (fast_cnn → small_cnn → se_resnet_small)", key="fl_grow")
+    if last["status"] == "done" and st.button(f"Train round {last['round'] + 1} from round {last['round']}",
+                                              key="fl_next_round"):
+        with user_errors("Not queued: "):
+            cfg = fl.noisy_student_round(last["run_id"], last["model"], last["k"], last["seed"], grow,
+                                         last["dataset"], last["data_root"], epochs=int(epochs))
+            lab.submit(cfg, f"Noisy Student round {last['round'] + 1} ({last['k']} labels/class, {cfg.model})",
+                       fl.GROUP)
+            st.toast("Queued the next round")
+else:
+    st.info("No Noisy Student round yet: queue the method above (its teacher is the supervised run at the same "
+            "labels per class and seed).")
