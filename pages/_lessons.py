@@ -23,7 +23,7 @@ class Lesson:
 
 
 LESSONS: tuple[Lesson, ...] = (
-    Lesson("One image through the network", "pages/overview.py",
+    Lesson("One image through the network", "pages/network_overview.py",
            "Every layer's maps for one image, left to right, down to the class probabilities.",
            "Where does the map size halve, and where does the number of channels grow?"),
     Lesson("Output size", "pages/conv_arithmetic.py",
