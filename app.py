@@ -15,6 +15,6 @@ st.set_page_config(page_title="ConvScope", page_icon="🔬", layout="wide")
 PAGES = {section: [st.Page(p.path, title=p.title, icon=p.icon, default=p.default) for p in pages]
          for section, pages in SECTIONS.items()}
 
-nav = st.navigation(PAGES)
+nav = st.navigation(PAGES, expanded=True)  # every page in view: the lessons and the tests name them all
 sidebar_device()
 nav.run()

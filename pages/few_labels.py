@@ -148,7 +148,7 @@ else:
 
         @st.cache_data(show_spinner="Scoring the pool…", max_entries=8)
         def _report(run_id: str, tau: float, stamp: float) -> pl.PseudoLabelReport:
-            return pl.run_report(get_lab().store, run_id, tau)
+            return fl.run_report(get_lab().store, run_id, tau)
 
         with said("No report: "):
             rep = _report(rid, tau, store_stamp())

@@ -37,7 +37,7 @@ def test_home_links_every_page_and_every_page_renders_without_exception() -> Non
     links = at.get("page_link")
     labels = [link.proto.label for link in links]
     others = [p for p in all_pages() if not p.default]
-    assert len(others) == 13 - 1 and len(links) == len(others)
+    assert len(others) == 15 - 1 and len(links) == len(others)
     for info in others:
         assert f"**{info.title}**" in labels, info.title
     assert all(link.proto.page for link in links)  # resolved through st.navigation, not a plain fallback link

@@ -77,7 +77,7 @@ def test_every_extreme_of_the_widgets_gives_a_page(monkeypatch) -> None:
         assert not at.exception and not at.error
     at.radio(key="ov_source").set_value("Shapes data set").run()
     at.number_input(key="ov_shape").set_value(39).run()
-    for weights in ("random", "pretrained", "uploaded file"):  # small_cnn has no pretrained weights: random, said
+    for weights in ("random", "pretrained", "my weights"):  # no pretrained weights, nothing uploaded: random, said
         at.radio(key="ov_weights").set_value(weights).run()
         assert not at.exception, [e.value for e in at.exception]
         assert any("random (untrained) weights" in w.value for w in at.warning)

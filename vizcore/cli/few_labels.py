@@ -100,7 +100,7 @@ def _add_pseudo(p: argparse.ArgumentParser) -> None:
 @command("pseudo-labels", "A run's pseudo-labels on its unlabelled pool: pass rate and accuracy at τ, the "
          "trade-off over τ, the confusion matrix and the most confident wrong ones.", _add_pseudo)
 def run_pseudo(args: argparse.Namespace) -> dict:
-    from vizcore.inspect.pseudo_labels import run_report
+    from vizcore.lab.few_labels import run_report
     from vizcore.lab.store import RunStore
 
     try:

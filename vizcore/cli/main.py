@@ -30,7 +30,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     subs = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     subs.required = True
     for name, cmd in sorted(COMMANDS.items()):
-        sp = subs.add_parser(name, help=cmd.help, description=cmd.help)
+        sp = subs.add_parser(name, help=cmd.help.replace("%", "%%"), description=cmd.help)  # help is %-formatted, a description is not
         if only is None or only == name:
             cmd.add(sp)
         sp.add_argument("--json", action="store_true", help="print JSON (default: the same JSON, indented)")

@@ -89,38 +89,3 @@ def report(model: nn.Module, model_name: str, pool: torch.Tensor, hidden: torch.
         wrong_images = pool[order].permute(0, 2, 3, 1).numpy()
     return PseudoLabelReport(classes, float(tau), len(pool), here["pass_rate"], here["accuracy"], acc_all,
                              confusion, [at(t) for t in taus], wrong, wrong_images)
-
-
-def run_pool(config: Any) -> tuple[torch.Tensor, torch.Tensor | None, list[str]]:
-    """A run's unlabelled pool as it trained on it (same data seed, same split): (images (N, C, H, W) uint8,
-    hidden labels (N,) or None when unknown, classes). ValueError for a run without a pool."""
-    from vizcore.train.data import load_data, split_pool, to_tensor_data, uses_pool
-
-    if not uses_pool(config):
-        raise ValueError("expected a run with a label budget or a semi-supervised method, got one trained on "
-                         "every label (it has no unlabelled pool)")
-    train, _ = load_data(config)
-    train = to_tensor_data(train)
-    _, pool, hidden = split_pool(config, train)
-    if pool is None or len(pool) == 0:
-        raise ValueError("expected a run with an unlabelled pool, got one whose pool is empty")
-    images = pool.images
-    h = hidden.labels if hidden is not None and hidden.known else None
-    if len(images) > MAX_POOL:
-        pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:MAX_POOL].sort().values
-        images, h = images[pick], None if h is None else h[pick]
-    return images, h, list(train.classes)
-
-
-def run_report(store: Any, run_id: str, tau: float | None = None, gallery: int = 12) -> PseudoLabelReport:
-    """:func:`report` for a stored run: its final weights on its own pool, at its τ unless ``tau`` is given."""
-    from vizcore.models import registry as zoo
-    from vizcore.models.weights import load_checkpoint
-
-    rec = store.get(run_id)
-    path, meta = store.resolve(run_id)
-    cfg = rec.config
-    images, hidden, classes = run_pool(cfg)
-    model = zoo.build_model(cfg.model, num_classes=meta.get("num_classes") or len(classes))
-    load_checkpoint(model, path)
-    return report(model, cfg.model, images, hidden, classes, cfg.ssl_tau if tau is None else tau, gallery)

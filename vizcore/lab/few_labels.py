@@ -14,9 +14,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vizcore.train.config import TrainConfig
+
+if TYPE_CHECKING:
+    import torch
+
+    from vizcore.inspect.pseudo_labels import PseudoLabelReport
 
 GROUP = "few-labels"  # the run-store group of the label-efficiency runs
 METHODS: tuple[str, ...] = ("supervised", "augment", "transfer", "distill", "pseudo_label", "noisy_student",
@@ -225,3 +230,42 @@ def noisy_student_rounds(records: Sequence[Any]) -> list[list[dict[str, Any]]]:
                 cur, rnd = (nxt[0] if nxt else None), rnd + 1
             chains.append(chain)
     return chains
+
+
+def run_pool(config: Any) -> tuple[torch.Tensor, torch.Tensor | None, list[str]]:
+    """A run's unlabelled pool as it trained on it (same data seed, same split): (images (N, C, H, W) uint8,
+    hidden labels (N,) or None when unknown, classes). ValueError for a run without a pool."""
+    import torch
+
+    from vizcore.inspect.pseudo_labels import MAX_POOL
+    from vizcore.train.data import load_data, split_pool, to_tensor_data, uses_pool
+
+    if not uses_pool(config):
+        raise ValueError("expected a run with a label budget or a semi-supervised method, got one trained on "
+                         "every label (it has no unlabelled pool)")
+    train, _ = load_data(config)
+    train = to_tensor_data(train)
+    _, pool, hidden = split_pool(config, train)
+    if pool is None or len(pool) == 0:
+        raise ValueError("expected a run with an unlabelled pool, got one whose pool is empty")
+    images = pool.images
+    h = hidden.labels if hidden is not None and hidden.known else None
+    if len(images) > MAX_POOL:
+        pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:MAX_POOL].sort().values
+        images, h = images[pick], None if h is None else h[pick]
+    return images, h, list(train.classes)
+
+
+def run_report(store: Any, run_id: str, tau: float | None = None, gallery: int = 12) -> PseudoLabelReport:
+    """:func:`vizcore.inspect.pseudo_labels.report` for a stored run: its final weights on its own pool, at its τ unless ``tau`` is given."""
+    from vizcore.inspect.pseudo_labels import report
+    from vizcore.models import registry as zoo
+    from vizcore.models.weights import load_checkpoint
+
+    rec = store.get(run_id)
+    path, meta = store.resolve(run_id)
+    cfg = rec.config
+    images, hidden, classes = run_pool(cfg)
+    model = zoo.build_model(cfg.model, num_classes=meta.get("num_classes") or len(classes))
+    load_checkpoint(model, path)
+    return report(model, cfg.model, images, hidden, classes, cfg.ssl_tau if tau is None else tau, gallery)
