@@ -1,4 +1,4 @@
-"""Streamlit glue shared by the pages: cached loaders, error display, the device badge.
+"""Streamlit glue shared by the pages: cached loaders, error display, the device badge, figures with downloads.
 
 The only place pages share Streamlit code; vizcore never imports this.
 """
@@ -16,6 +16,7 @@ import numpy as np
 import streamlit as st
 
 from vizcore.core import device as vdevice
+from vizcore.figures.export import figure_filename, figure_to_csv
 
 
 @st.cache_resource(show_spinner=False)
@@ -80,6 +81,24 @@ def progress_bar(text: str, every_s: float = 0.1):
         bar.progress(min(max(f, 0.0), 1.0), text=f"{text} {t}")
 
     return bar, move
+
+
+def show_figure(fig, key: str, *, name: str | None = None, where=None, **kwargs):
+    """Draw a plotly figure with its downloads: the camera in its toolbar saves a PNG named after the figure, and a
+    small "CSV" button under it gives every trace's numbers (:func:`vizcore.figures.export.figure_to_csv`).
+
+    key: the chart's key (the button's is ``key + "_csv"``); name: the file name stem (default: from the title);
+    where: the column or container to draw in (default: the page); kwargs go to ``st.plotly_chart`` (``width``,
+    ``on_select``, ...). Returns what ``st.plotly_chart`` returns (the selection when ``on_select`` is set).
+    The CSV is made only when the button is clicked, and the click does not rerun the page."""
+    stem = name or figure_filename(fig, key)
+    box = (where if where is not None else st).container(gap=None)
+    config = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": stem, "scale": 2}}
+    shown = box.plotly_chart(fig, key=key, config=config, **kwargs)
+    box.download_button("CSV", lambda: figure_to_csv(fig), file_name=f"{stem}.csv", mime="text/csv",
+                        key=f"{key}_csv", on_click="ignore", type="tertiary", icon=":material/download:",
+                        help="This plot's numbers as a table (CSV). The camera in the plot's toolbar saves it as PNG.")
+    return shown
 
 
 # ------------------------------------------------------------------------------------------- image picker
