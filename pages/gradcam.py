@@ -7,6 +7,7 @@ from pages._startup import through_app  # first import of every page: imports al
 
 import hashlib
 import io
+from functools import partial
 
 import numpy as np
 import streamlit as st
@@ -27,6 +28,7 @@ from pages._common import (
 from pages._own_weights import model_select
 from vizcore.data import images as image_io
 from vizcore.figures import attribution as figures
+from vizcore.figures.export import array_to_csv
 from vizcore.figures.images import image_grid
 from vizcore.inspect import attribution as attr
 from vizcore.inspect import cam_metrics as metrics
@@ -109,9 +111,10 @@ def cues(name: str, weights: str, stamp: float, method: str, layer: str, n: int)
     return res.decision, res.shape_maps.cpu().numpy(), res.texture_maps.cpu().numpy(), ds
 
 
-def _png(rgb: np.ndarray) -> bytes:
+def _overlay_png(image: np.ndarray, cmap: np.ndarray, alpha: float) -> bytes:
+    """The overlay at the image's own pixels as PNG bytes (made when its download button is clicked)."""
     buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="PNG")
+    Image.fromarray(figures.overlay_rgb(image, cmap, alpha)).save(buf, format="PNG")
     return buf.getvalue()
 
 
@@ -197,9 +200,9 @@ for t in targets:
         peak = attr.shown_peak(cmap, shown.shape[0])  # model pixels -> shown pixels
         where = f" · {layer}" if m in attr.LAYER_METHODS else ""
         show_figure(figures.overlay_figure(shown, cmap, alpha, f"{TITLES[m]}{where}", mask=mask_shown,
-                                           peak=peak), width="stretch", key=f"cam_overlay_{m}_{t}", where=col)
-        col.download_button("PNG", _png(figures.overlay_rgb(shown, cmap, alpha)), f"{name}_{m}_{t}.png",
-                            "image/png", key=f"cam_png_{m}_{t}")
+                                           peak=peak), width="stretch", key=f"cam_overlay_{m}_{t}", where=col,
+                    name=f"{name}_{m}_{t}", csv=partial(array_to_csv, cmap, "importance"),
+                    png=partial(_overlay_png, shown, cmap, alpha))
         if mask is not None:
             loc = metrics.localisation(torch.from_numpy(cmap)[None], torch.from_numpy(mask)[None])
             col.caption(f"Peak {'inside' if loc.pointing else 'outside'} the object; "

@@ -54,3 +54,28 @@ def test_each_plot_has_a_csv_button_with_its_numbers(deferred_files) -> None:
         for axis in ("x", "y"):
             sent = np.asarray(getattr(trace, axis), dtype=float)
             np.testing.assert_array_equal(rows[axis].to_numpy(float), sent)
+
+
+@pytest.mark.slow
+def test_an_overlay_offers_its_map_as_csv_and_its_picture_as_png(deferred_files, tmp_path, monkeypatch) -> None:
+    import torch
+    from PIL import Image
+
+    monkeypatch.setenv("CONVSCOPE_DATA_DIR", str(tmp_path))
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        at = AppTest.from_file("../../pages/gradcam.py", default_timeout=240)
+        at.session_state["cam_loc_n"] = 20
+        at.run()
+    finally:
+        torch.set_num_threads(n)
+    assert not at.exception, [e.message for e in at.exception]
+    key = next(b.key for b in at.download_button if b.key and b.key.startswith("cam_overlay_gradcam_"))[:-len("_csv")]
+    table = pd.read_csv(io.StringIO(deferred_files[at.download_button(key=f"{key}_csv").proto.deferred_file_id]()))
+    assert list(table.columns) == ["row", "col", "importance"]
+    side = int(np.sqrt(len(table)))
+    assert len(table) == side * side and table["importance"].between(0, 1).all() and table["importance"].max() > 0
+    png = deferred_files[at.download_button(key=f"{key}_png").proto.deferred_file_id]()
+    picture = Image.open(io.BytesIO(png))
+    assert picture.format == "PNG" and picture.mode == "RGB" and picture.size[0] == picture.size[1]

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import pytest
 
 from vizcore.figures import first_classifiers, images, se, training
-from vizcore.figures.export import figure_filename, figure_to_csv
+from vizcore.figures.export import array_to_csv, figure_filename, figure_to_csv
 
 
 def _table(fig: go.Figure) -> pd.DataFrame:
@@ -103,3 +103,12 @@ def test_file_name_from_the_title() -> None:
     assert figure_filename(go.Figure(), "se_bar") == "se_bar"
     long = figure_filename(go.Figure(layout=dict(title="word " * 40)), max_len=20)
     assert long == "word_word_word_word" and len(long) <= 20
+
+
+def test_a_bare_map_as_csv() -> None:
+    m = np.array([[0.0, 0.25, np.nan], [1.0, 0.5, 0.125]], dtype=np.float32)
+    t = pd.read_csv(io.StringIO(array_to_csv(m, "importance")))
+    assert list(t.columns) == ["row", "col", "importance"] and list(t["row"]) == [0, 0, 0, 1, 1, 1]
+    np.testing.assert_array_equal(t["importance"].to_numpy(np.float32), m.ravel())
+    with pytest.raises(ValueError, match=r"expected a 2-D map \(H, W\), got shape \(3,\)"):
+        array_to_csv(np.zeros(3))

@@ -1,4 +1,4 @@
-"""Export: a plotly figure's numbers as one CSV table, and a file name for its downloads.
+"""Export: a plotly figure's numbers as one CSV table (or a bare 2-D map as one), and a file name for downloads.
 
 The table is in long format, one row per plotted value, so every figure of the app fits the same reader:
 
@@ -62,6 +62,19 @@ def figure_to_csv(fig: go.Figure) -> str:
     return out.getvalue()
 
 
+def array_to_csv(values: Any, name: str = "value") -> str:
+    """A 2-D map (values: (H, W), e.g. an attribution map under an overlay) as CSV: ``row,col,<name>``, row-major."""
+    z = _array(values)
+    if z.ndim != 2:
+        raise ValueError(f"expected a 2-D map (H, W), got shape {z.shape}")
+    cols = _grid_columns(None, z)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["row", "col", name])
+    writer.writerows(zip(cols["row"], cols["col"], cols["z"]))
+    return out.getvalue()
+
+
 def figure_filename(fig: go.Figure, fallback: str = "figure", max_len: int = 60) -> str:
     """A file name stem from the figure's title (lower case, ``_`` between words), else from ``fallback``.
 
@@ -115,6 +128,8 @@ def _grid_columns(trace: Any, z: np.ndarray) -> Columns:
     """One row per cell (row-major): row, col, the x/y labels where given, z and any per-cell text/customdata."""
     rows, cs = np.indices(z.shape)
     cols: Columns = {"row": rows.ravel().tolist(), "col": cs.ravel().tolist()}
+    if trace is None:  # a bare map
+        return {**cols, "z": _values(z)}
     for f, idx in (("x", cs), ("y", rows)):
         labels = getattr(trace, f, None)
         if _per_point(labels):
