@@ -8,7 +8,7 @@ import dataclasses
 import streamlit as st
 import torch
 
-from pages._common import user_errors
+from pages._common import show_figure, user_errors
 from pages._nav import page_link
 from vizcore.figures import robust as figs
 from vizcore.inspect.top_patches import load_labelled
@@ -103,11 +103,11 @@ def standard_vs_robust() -> None:
     names = [f"{r.name} ({'standard' if r.config.adv_train == 'none' else r.config.adv_train})" for r in picked]
     accs = {n: r["pgd"] for n, r in zip(names, res)}
     at8 = EPS_255.index(8)
-    st.plotly_chart(figs.robust_pair_figure(names, [r["clean"] for r in res], [r["pgd"][at8] for r in res], 8 / 255,
-                                            10), key="adv_cmp_bars")
+    show_figure(figs.robust_pair_figure(names, [r["clean"] for r in res], [r["pgd"][at8] for r in res], 8 / 255,
+                                        10), key="adv_cmp_bars")
     fig = figs.sweep_figure(res[0]["eps"], accs, res[0]["clean"], "linf", n, 10)
     fig.update_layout(title=f"PGD-10 accuracy against ε, both models, on {n} held-out shapes")
-    st.plotly_chart(fig, key="adv_cmp_curves")
+    show_figure(fig, key="adv_cmp_curves")
     for n, r in zip(names, res):
         if r["message"]:
             st.warning(f"{n}: {r['message']}.")

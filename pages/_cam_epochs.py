@@ -3,14 +3,16 @@ image's map after each of those epochs, and how often held-out shapes' maps land
 from __future__ import annotations
 
 import os
+from functools import partial
 
 import numpy as np
 import streamlit as st
 import torch
 
-from pages._common import progress_bar, user_errors
+from pages._common import progress_bar, show_figure, user_errors
 from vizcore.core import paths as vpaths
 from vizcore.figures import attribution as figures
+from vizcore.figures.export import array_to_csv
 from vizcore.inspect import attribution as attr
 from vizcore.inspect import cam_epochs
 from vizcore.inspect import cam_metrics as metrics
@@ -111,10 +113,11 @@ def cam_over_training(name: str, title: str, weights: str, digest: str, raw: np.
         emap, eprob = epoch_cam(name, path, mtime, size, method, layer, target, digest, raw)
     left, right = st.columns([2, 3])
     epeak = attr.shown_peak(emap, shown.shape[0])
-    left.plotly_chart(figures.overlay_figure(shown, emap, alpha, f"{TITLES[method]} · epoch {ep} · {tname}",
-                                             mask=mask_shown, peak=epeak), width="stretch", key="cam_ep_overlay")
-    right.plotly_chart(figures.cam_epochs_figure(scores, TITLES[method], layer, int(n_ep), current=ep), width="stretch",
-                       key="cam_ep_chart")
+    show_figure(figures.overlay_figure(shown, emap, alpha, f"{TITLES[method]} · epoch {ep} · {tname}",
+                                       mask=mask_shown, peak=epeak), width="stretch", key="cam_ep_overlay", where=left,
+                csv=partial(array_to_csv, emap, "importance"))
+    show_figure(figures.cam_epochs_figure(scores, TITLES[method], layer, int(n_ep), current=ep), width="stretch",
+                key="cam_ep_chart", where=right)
     here = f"Epoch {ep}: probability of {tname} {100 * eprob:.1f}%"
     if mask is not None:
         emask = figures.resize_map(mask.astype(float), *emap.shape) > 0.5

@@ -1,4 +1,4 @@
-"""Streamlit glue shared by the pages: cached loaders, error display, the device badge.
+"""Streamlit glue shared by the pages: cached loaders, error display, the device badge, figures with downloads.
 
 The only place pages share Streamlit code; vizcore never imports this.
 """
@@ -9,13 +9,14 @@ import pages._startup  # noqa: F401  first import of every page: imports all mod
 import hashlib
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
 import streamlit as st
 
 from vizcore.core import device as vdevice
+from vizcore.figures.export import figure_filename, figure_to_csv
 
 
 @st.cache_resource(show_spinner=False)
@@ -80,6 +81,34 @@ def progress_bar(text: str, every_s: float = 0.1):
         bar.progress(min(max(f, 0.0), 1.0), text=f"{text} {t}")
 
     return bar, move
+
+
+def show_figure(fig, key: str, *, name: str | None = None, where=None, csv: Callable[[], str] | None = None,
+                png: Callable[[], bytes] | None = None, **kwargs):
+    """Draw a plotly figure with its downloads: the camera in its toolbar saves a PNG named after the figure, and a
+    small "CSV" button under it gives every trace's numbers (:func:`vizcore.figures.export.figure_to_csv`).
+
+    key: the chart's key (the buttons': ``key + "_csv"``, ``key + "_png"``); name: the file name stem (default: from
+    the title); where: the column or container to draw in (default: the page); csv: makes the CSV instead, where
+    the numbers are not in the traces (an overlay's map); png: makes a PNG of the picture at its own pixels, offered
+    beside the CSV. kwargs go to ``st.plotly_chart`` (``width``, ``on_select``, ...). Returns what
+    ``st.plotly_chart`` returns (the selection when ``on_select`` is set). Files are made only when a button is
+    clicked (``csv``/``png`` must bind their data now: a loop's variables change before the click), and a click
+    does not rerun the page."""
+    stem = name or figure_filename(fig, key)
+    box = (where if where is not None else st).container(gap=None)
+    config = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": stem, "scale": 2}}
+    shown = box.plotly_chart(fig, key=key, config=config, **kwargs)
+    row = box.container(horizontal=True, gap="small")
+    row.download_button("CSV", csv or (lambda: figure_to_csv(fig)), file_name=f"{stem}.csv", mime="text/csv",
+                        key=f"{key}_csv", on_click="ignore", type="tertiary", icon=":material/download:",
+                        help="The numbers of this plot as a table (CSV). The camera in the plot's toolbar saves "
+                             "the plot as PNG.")
+    if png is not None:
+        row.download_button("PNG", png, file_name=f"{stem}.png", mime="image/png", key=f"{key}_png",
+                            on_click="ignore", type="tertiary", icon=":material/download:",
+                            help="The picture itself at its own pixels (PNG), without axes.")
+    return shown
 
 
 # ------------------------------------------------------------------------------------------- image picker

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages._common import model_device, traced_model, user_errors
+from pages._common import model_device, show_figure, traced_model, user_errors
 from vizcore.arch.receptive_field import FieldTable
 from vizcore.figures import conv_trace as figures
 from vizcore.figures import receptive_field as rf_figures
@@ -93,9 +93,9 @@ def _show(tr: ct.ConvTrace, table: FieldTable, shown: np.ndarray, pick_key: str)
         rows = st.multiselect("Input channels shown cell by cell (at most 4; default: the 3 that add most)",
                               list(range(n_in)), default=default, max_selections=4, key=pick_key,
                               format_func=lambda k: f"channel {tr.in_channels[k]}") or default
-    st.plotly_chart(figures.numbers_figure(tr, rows), width="stretch", key="ov_numbers")
+    show_figure(figures.numbers_figure(tr, rows), width="stretch", key="ov_numbers")
     if n_in > 1:
-        st.plotly_chart(figures.contributions_figure(tr, rows), width="stretch", key="ov_contrib")
+        show_figure(figures.contributions_figure(tr, rows), width="stretch", key="ov_contrib")
 
     s = tr.products.sum()
     m = st.columns(4)
@@ -119,17 +119,17 @@ def _show(tr: ct.ConvTrace, table: FieldTable, shown: np.ndarray, pick_key: str)
                    "activation written as a function comes first), so the trace stops at the value above.")
     if tr.pool is not None:
         if tr.pool.window is not None:
-            st.plotly_chart(figures.pool_figure(tr.pool, (i, j)), width="stretch", key="ov_pool")
+            show_figure(figures.pool_figure(tr.pool, (i, j)), width="stretch", key="ov_pool")
         else:
             st.markdown(f"**{tr.pool.module}** ({tr.pool.op}) pools rows {tr.pool.rows[0]}–{tr.pool.rows[1]} and "
                         f"columns {tr.pool.cols[0]}–{tr.pool.cols[1]} into pooled unit {tr.pool.unit}: "
                         f"**{tr.pool.value:.4f}**.")
     ub = tr.field
     _, in_h, in_w = table.input_size
-    st.plotly_chart(rf_figures.rf_image_figure(shown, ub.box, ub.clipped, ub.centre,
-                                               title=f"Unit ({i}, {j}) of {tr.module}: its receptive field on the "
-                                                     f"{in_h}×{in_w} input"),
-                    width="stretch", key="ov_conv_rf")
+    show_figure(rf_figures.rf_image_figure(shown, ub.box, ub.clipped, ub.centre,
+                                           title=f"Unit ({i}, {j}) of {tr.module}: its receptive field on the "
+                                                 f"{in_h}×{in_w} input"),
+                width="stretch", key="ov_conv_rf")
     if abs(tr.sum - tr.output) > tr.rounding:
         st.warning("The hand-computed sum differs from the layer's output: this layer does more than a plain "
                    "convolution.")

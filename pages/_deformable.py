@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages._common import progress_bar, user_errors
+from pages._common import progress_bar, show_figure, user_errors
 
 _STORE = "dfm_results"  # session_state: {(photo, size, dilation, steps): DeformResult}
 
@@ -55,10 +55,10 @@ def deformable_section() -> None:
     i = u1.slider("Output unit row", 0, int(size) - 1, mid, key="dfm_i")
     j = u2.slider("Output unit column", 0, int(size) - 1, mid, key="dfm_j")
     left, right = st.columns([3, 2])
-    left.plotly_chart(figures.sampling_figure(res, [(int(i), int(j))],
-                                              title=f"Unit ({i}, {j}): where the trained 3×3 kernel samples"),
-                      width="stretch", key="dfm_fig")
-    right.plotly_chart(figures.loss_figure(res), width="stretch", key="dfm_loss")
+    show_figure(figures.sampling_figure(res, [(int(i), int(j))],
+                                        title=f"Unit ({i}, {j}): where the trained 3×3 kernel samples"),
+                width="stretch", key="dfm_fig", where=left)
+    show_figure(figures.loss_figure(res), width="stretch", key="dfm_loss", where=right)
     m = right.columns(2)
     m[0].metric("Error, regular grid", f"{res.loss_regular:.2e}")
     m[1].metric("Error, trained offsets", f"{res.loss_curve[-1]:.2e}")

@@ -10,6 +10,7 @@ import math
 import pandas as pd
 import streamlit as st
 
+from pages._common import show_figure
 from vizcore.core.device import busy_text
 from vizcore.figures import training as figures
 from vizcore.lab import monitor, power, sweep
@@ -94,7 +95,7 @@ def _watch_body(lab) -> None:
         st.caption(f"{'Training' if not snap.finished else 'Ran'} on {worker} ({by_id[rid].info.get('executor')}).")
     s, e = snap.steps, snap.epochs_data
     if snap.has_curves:
-        st.plotly_chart(figures.live_curves_figure(
+        show_figure(figures.live_curves_figure(
             s["step"], s["loss"], s["lr"], s["throughput"], e["epoch"], e["train_loss"], e["val_loss"],
             e["train_acc"], e["val_acc"], title=f"Live curves of {snap.name}", robust_acc=e.get("robust_acc", ())),
             key="lab_live_chart")
@@ -179,7 +180,7 @@ def _comparison_body(store, exp) -> None:
                    "seeds, Cohen's d otherwise. p ≥ 0.05 is reported as within noise; fewer than 3 seeds a side, "
                    "or no spread between seeds, decides nothing, and the verdict says so.")
         ds = summary.differences
-        st.plotly_chart(figures.difference_figure(
+        show_figure(figures.difference_figure(
             [f"{d.name_b} vs {d.name_a}" for d in ds], [d.diff for d in ds], [d.low for d in ds],
             [d.high for d in ds]), key="lab_diff_chart")
     elif any(r.values for r in summary.rows):
@@ -187,14 +188,14 @@ def _comparison_body(store, exp) -> None:
     _seeds_needed(summary)
     c1, c2 = st.columns(2)
     if summary.bands:
-        c1.plotly_chart(figures.band_curves_figure(summary.bands), key="lab_band_chart")
+        show_figure(figures.band_curves_figure(summary.bands), key="lab_band_chart", where=c1)
     done_rows = [r for r in summary.rows if r.accuracy is not None]
     if done_rows:
-        c2.plotly_chart(figures.comparison_figure(
+        show_figure(figures.comparison_figure(
             [r.arm for r in done_rows], [r.accuracy.mean for r in done_rows],
             [r.accuracy.half_width for r in done_rows], [list(r.values) for r in done_rows],
             lows=[r.accuracy.low for r in done_rows], highs=[r.accuracy.high for r in done_rows],
-            bounds=exp_results.PERCENT), key="lab_bar_chart")
+            bounds=exp_results.PERCENT), key="lab_bar_chart", where=c2)
 
 
 def _seeds_needed(summary) -> None:

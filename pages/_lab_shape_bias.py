@@ -6,7 +6,7 @@ import os
 
 import streamlit as st
 
-from pages._common import user_errors
+from pages._common import show_figure, user_errors
 from vizcore.figures import training as figures
 from vizcore.lab import experiment as vexp
 from vizcore.lab import results as exp_results
@@ -55,7 +55,7 @@ def shape_bias_section(lab: Lab, store: RunStore, config: TrainConfig) -> None:
         if waiting:
             st.caption(f"{waiting} run(s) of this experiment still training; results appear as they finish.")
         if sb_rows:
-            st.plotly_chart(figures.shape_bias_figure(
+            show_figure(figures.shape_bias_figure(
                 [f"{r.arm} · seed {r.seed} (val {r.val_acc:.0f}%)" for r in sb_rows], [r.shape for r in sb_rows],
                 [r.texture for r in sb_rows], [r.other for r in sb_rows]), key="lab_sb_chart")
             weak = [r for r in sb_rows if r.val_acc < 50]

@@ -12,7 +12,15 @@ import streamlit as st
 import torch
 
 from pages._adv_compare import standard_vs_robust
-from pages._common import image_picker, model_device, outside_training_note, shared_model, user_errors, weights_picker
+from pages._common import (
+    image_picker,
+    model_device,
+    outside_training_note,
+    shared_model,
+    show_figure,
+    user_errors,
+    weights_picker,
+)
 from pages._own_weights import model_select
 from vizcore.data.images import fit_image
 from vizcore.figures import robust as figs
@@ -151,15 +159,15 @@ def show_one_image(name: str, weights: str, stamp: float, image: np.ndarray, a: 
                        a["target"], image)
     before, after = _top_text(*r["clean_top"], names), _top_text(*r["adv_top"], names)
     flipped = int(r["clean_top"][1][0]) != int(r["adv_top"][1][0])
-    st.plotly_chart(figs.attack_figure(r["clean"], r["adversarial"],
-                                       [f"clean: {before}", f"largest change {255 * r['linf']:.1f}/255",
-                                        f"adversarial: {after}"], a["eps"], a["norm"]), key="adv_fig")
+    show_figure(figs.attack_figure(r["clean"], r["adversarial"],
+                                   [f"clean: {before}", f"largest change {255 * r['linf']:.1f}/255",
+                                    f"adversarial: {after}"], a["eps"], a["norm"]), key="adv_fig")
     verdict = "**flipped**" if flipped else "not flipped"
     st.markdown(f"The model's answer: **{before}** → **{after}** ({verdict}). The change moves no pixel by more than "
                 f"{255 * r['linf']:.1f}/255 (L2 length {r['l2']:.3f}). Notice how little of it you can see: the "
                 "middle panel is the change magnified until it fills the grey range.")
     true_name = names[int(r["clean_top"][1][0])]
-    st.plotly_chart(figs.topk_pair_figure(
+    show_figure(figs.topk_pair_figure(
         (r["clean_top"][0], [names[int(i)] for i in r["clean_top"][1]]),
         (r["adv_top"][0], [names[int(i)] for i in r["adv_top"][1]]), true_name), key="adv_topk")
     st.subheader("Where the model looks, before and after")
@@ -168,9 +176,9 @@ def show_one_image(name: str, weights: str, stamp: float, image: np.ndarray, a: 
         src = np.repeat(src, 3, axis=-1)
     for m, title in (("gradcam", "Grad-CAM"), ("saliency", "Saliency (input gradient)")):
         s = r["measures"][m]
-        st.plotly_chart(figs.drift_figure(src, [r["maps"][m][k] for k in ("clean", "adversarial", "noisy")],
-                                          ["clean", "adversarial", "same-size noise"], f"{title} of the model's answer"),
-                        key=f"adv_drift_{m}")
+        show_figure(figs.drift_figure(src, [r["maps"][m][k] for k in ("clean", "adversarial", "noisy")],
+                                      ["clean", "adversarial", "same-size noise"], f"{title} of the model's answer"),
+                    key=f"adv_drift_{m}")
         st.caption(f"{title}: rank correlation with the clean map {s['spearman_adversarial']:.2f} under attack vs "
                    f"{s['spearman_noise']:.2f} under noise of the same size; overlap of the top 20% pixels "
                    f"{s['iou_adversarial']:.2f} vs {s['iou_noise']:.2f}. The explanation follows the answer: when "
@@ -188,8 +196,8 @@ def show_sweep(name: str, weights: str, stamp: float, a: dict) -> None:
             s = eps_sweep(name, weights, stamp, dataset, int(n), a["norm"], a["steps"])
         if s["message"]:
             st.error(s["message"].capitalize() + ".")
-        st.plotly_chart(figs.sweep_figure(s["eps"], s["accuracy"], s["clean"], a["norm"], s["n"], a["steps"]),
-                        key="adv_sweep_fig")
+        show_figure(figs.sweep_figure(s["eps"], s["accuracy"], s["clean"], a["norm"], s["n"], a["steps"]),
+                    key="adv_sweep_fig")
         how = ("the data set's true classes" if s["true_labels"] else
                "the model's own answers on the clean images (these weights were not trained on this data set)")
         st.caption(f"Labels: {how}. PGD must never do better than FGSM at the same ε, and accuracy must fall towards "
@@ -207,7 +215,7 @@ def show_min_eps(name: str, weights: str, stamp: float, a: dict) -> None:
         st.session_state["adv_min_done"] = True
         with user_errors("Could not search: "), st.spinner("Bisecting ε for every image…"):
             m = flip_radii(name, weights, stamp, dataset, n, a["norm"], method, a["steps"])
-        st.plotly_chart(figs.min_eps_figure(m["eps"], a["norm"], m["max_eps"], method, m["never"]), key="adv_min_fig")
+        show_figure(figs.min_eps_figure(m["eps"], a["norm"], m["max_eps"], method, m["never"]), key="adv_min_fig")
         s = m["summary"]
         st.caption(f"{s['searched']} images searched ({s['already_wrong']} already wrong before any attack). Half of "
                    f"them flip by ε {figs.eps_text(s['median'], a['norm']) if s['median'] == s['median'] else '—'}. "

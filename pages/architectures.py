@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from pages._arch_trace import trace
-from pages._common import user_errors
+from pages._common import show_figure, user_errors
 from pages._own_weights import model_select, show_flash, upload_form
 from vizcore.arch import classic_tables, spec
 from vizcore.arch.memory import decimal_bytes, training_memory
@@ -127,7 +127,7 @@ def show_summary(data: dict, key: str) -> None:
                  column_config={"params": COUNT, "MACs": COUNT, "output bytes": COUNT})
     show_memory(data, key)
     metric = _choice("Chart per layer", list(METRICS), f"{key}_chart", "spatial", METRICS.get)
-    st.plotly_chart(figures.layer_metric_figure(data["rows"], metric), width="stretch", key=f"{key}_{metric}")
+    show_figure(figures.layer_metric_figure(data["rows"], metric), width="stretch", key=f"{key}_{metric}")
 
 
 view = _choice("View", VIEWS, "arch_view", VIEWS[0])
@@ -164,12 +164,12 @@ elif view == "Compare models":
             "multiply-adds (G)": round(d["macs"] / 1e9, 3), "layers": len(d["rows"]), "stages": len(d["stages"]),
         } for n, (t, d) in zip(picks, results.items())]), hide_index=True, width="stretch",
             column_config={"parameters": COUNT, "layers": COUNT})
-        st.plotly_chart(figures.totals_comparison_figure({t: d for t, d in results.items()}),
-                        width="stretch", key="cmp_totals")
+        show_figure(figures.totals_comparison_figure({t: d for t, d in results.items()}),
+                    width="stretch", key="cmp_totals")
         metric = _choice("Per stage", ["macs", "params", "layers"], "cmp_metric", "macs",
                          {"macs": "multiply-adds", "params": "parameters", "layers": "layers"}.get)
-        st.plotly_chart(figures.stage_comparison_figure({t: d["stages"] for t, d in results.items()}, metric),
-                        width="stretch", key="cmp_stages")
+        show_figure(figures.stage_comparison_figure({t: d["stages"] for t, d in results.items()}, metric),
+                    width="stretch", key="cmp_stages")
         st.caption("A stage is a run of layers at one output resolution; the bars line up by resolution, so each "
                    "model's stages at the same size stand side by side (hover a bar for its stage number).")
 

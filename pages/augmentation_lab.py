@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from pages._common import AUGMENT_PIPELINE_KEY, image_picker, user_errors
+from pages._common import AUGMENT_PIPELINE_KEY, image_picker, show_figure, user_errors
 from vizcore.data import augment as vaug
 from vizcore.data import datasets as vdata
 from vizcore.data import lighting
@@ -172,9 +172,9 @@ else:
     batch = base[torch.arange(n_draws) % base.shape[0]]
 with user_errors("Could not apply the pipeline: "):
     out, drawn = pipe.run(batch, torch.Generator().manual_seed(seed))
-st.plotly_chart(image_grid(out, titles=[f"#{i + 1}" for i in range(n_draws)], cols=8,
-                           title=f"{n_draws} draws of the pipeline, seed {seed}",
-                           hover=[drawn.describe(i) for i in range(n_draws)]), key="aug_grid")
+show_figure(image_grid(out, titles=[f"#{i + 1}" for i in range(n_draws)], cols=8,
+                       title=f"{n_draws} draws of the pipeline, seed {seed}",
+                       hover=[drawn.describe(i) for i in range(n_draws)]), key="aug_grid")
 st.dataframe(pd.DataFrame([{"draw": f"#{i + 1}", "seed": seed, "what it drew": drawn.describe(i)}
                            for i in range(n_draws)]), hide_index=True, key="aug_draw_table")
 
@@ -194,11 +194,11 @@ cells = (mixed.permute(0, 2, 3, 1).mul(255).round().clamp(0, 255).to(torch.uint8
 if mp.box is not None:
     cells = np.stack([figs.draw_box(c, mp.box) for c in cells])
 names = [f"{classes[int(my[i])]} + {classes[int(my[i - 1])]}" for i in range(mix_n)]
-st.plotly_chart(image_grid(cells, titles=[f"#{i + 1}" for i in range(mix_n)], cols=mix_n, cell_px=128,
-                           title=f"{mp.describe()} (red box: the patch pasted from the previous image)"
-                           if mp.box else mp.describe(), hover=names), key="aug_mix_grid")
-st.plotly_chart(figs.mixed_labels_figure(soft.numpy(), classes, [f"#{i + 1}: {n}" for i, n in enumerate(names)]),
-                key="aug_mix_labels")
+show_figure(image_grid(cells, titles=[f"#{i + 1}" for i in range(mix_n)], cols=mix_n, cell_px=128,
+                       title=f"{mp.describe()} (red box: the patch pasted from the previous image)"
+                       if mp.box else mp.describe(), hover=names), key="aug_mix_grid")
+show_figure(figs.mixed_labels_figure(soft.numpy(), classes, [f"#{i + 1}: {n}" for i, n in enumerate(names)]),
+            key="aug_mix_labels")
 
 # ---------------------------------------------------------------------------------------- 5. data
 st.header("5 · What it does to the data")
@@ -208,7 +208,7 @@ ch = ["red", "green", "blue"]
 st.dataframe(pd.DataFrame([{"channel": c, "mean, original": before.mean[i], "mean, augmented": after.mean[i],
                             "std, original": before.std[i], "std, augmented": after.std[i]}
                            for i, c in enumerate(ch)]), hide_index=True, key="aug_stats_table")
-st.plotly_chart(figs.channel_histogram_figure(before.hist, after.hist, before.edges, ch), key="aug_hist")
+show_figure(figs.channel_histogram_figure(before.hist, after.hist, before.edges, ch), key="aug_hist")
 st.caption("256 training images of the embedded shapes (32×32), pixels in [0, 1].")
 
 # ---------------------------------------------------------------------------------------- 6. model
@@ -235,9 +235,9 @@ if saved:
     pj, rows = saved
     if pj != pipe.to_json():
         st.caption("Measured for an earlier version of the pipeline: press the button again to update.")
-    st.plotly_chart(figs.effect_figure([r["label"] for r in rows], rows[0]["acc_original"],
-                                       [r["acc_augmented"] for r in rows], rows[0]["conf_original"],
-                                       [r["conf_augmented"] for r in rows]), key="aug_effect_chart")
+    show_figure(figs.effect_figure([r["label"] for r in rows], rows[0]["acc_original"],
+                                   [r["acc_augmented"] for r in rows], rows[0]["conf_original"],
+                                   [r["conf_augmented"] for r in rows]), key="aug_effect_chart")
     st.dataframe(pd.DataFrame([{"operation": r["label"], "accuracy, original (%)": 100 * r["acc_original"],
                                 "accuracy, augmented (%)": 100 * r["acc_augmented"],
                                 "confidence, original (%)": 100 * r["conf_original"],

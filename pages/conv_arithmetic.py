@@ -9,6 +9,7 @@ from pages._startup import through_app  # first import of every page: imports al
 
 import streamlit as st
 
+from pages._common import show_figure
 from pages._deformable import deformable_section
 from vizcore.arch import fixes
 from vizcore.arch.geometry import ConvGeometry, explain, separable_cost
@@ -143,7 +144,7 @@ with right:
     elif (too_large := figures.animation_limit(geo, result)) is not None:
         st.info(too_large)
     else:
-        st.plotly_chart(_animation(geo), width="stretch", key="ca_anim")
+        show_figure(_animation(geo), width="stretch", key="ca_anim")
 
 with below:
     deformable_section()

@@ -9,7 +9,15 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from pages._common import data_folder_picker, image_picker, model_device, traced_model, user_errors, weights_picker
+from pages._common import (
+    data_folder_picker,
+    image_picker,
+    model_device,
+    show_figure,
+    traced_model,
+    user_errors,
+    weights_picker,
+)
 from pages._own_weights import model_select
 from vizcore.data import images as image_io
 from vizcore.figures import features as figs
@@ -106,14 +114,14 @@ if view == "Filters":
         grid = filters.channel_kernels(w[:, :256], oc)
         title = f"{layer}, output channel {oc}: its kernel on each of the first {len(grid.images)} input channels"
         labels = [f"in {i}" for i in range(len(grid.images))]
-    st.plotly_chart(figs.filters_figure(grid.images, grid.low, grid.high, labels, title), key="ft_filters")
+    show_figure(figs.filters_figure(grid.images, grid.low, grid.high, labels, title), key="ft_filters")
     span = np.abs(np.concatenate([grid.low, grid.high]))
     st.caption(f"Each patch is scaled to its own min–max (black = its most negative weight, white = its most "
                f"positive); the weights span ±{span.max():.3g}. Hover a patch for its range.")
     stats = filters.filter_stats(w)
     dup = sorted({i for a, b, _ in stats.duplicates for i in (a, b)})
-    st.plotly_chart(figs.filter_norms_figure(stats.norms, stats.dead, dup, f"{layer}: L2 norm of each of the "
-                                             f"{w.shape[0]} filters"), key="ft_norms")
+    show_figure(figs.filter_norms_figure(stats.norms, stats.dead, dup, f"{layer}: L2 norm of each of the "
+                                         f"{w.shape[0]} filters"), key="ft_norms")
     st.markdown(f"**Dead filters** (norm below {filters.DEAD_RELATIVE_NORM:.0%} of the median): "
                 f"{', '.join(map(str, stats.dead)) or 'none'}. **Near-duplicates** (|cosine| > "
                 f"{filters.DUPLICATE_COSINE}): " + (", ".join(f"{a}–{b} ({c:+.3f})" for a, b, c in stats.duplicates[:12])
@@ -145,8 +153,8 @@ channel = int(st.number_input(f"Channel (0–{n_channels - 1})", 0, n_channels -
 if view == "Activation maps":
     sort_by = st.radio("Sort channels by", ["mean", "max"], horizontal=True, key="ft_sort")
     order = activations.channel_order(stats, sort_by)
-    st.plotly_chart(figs.channel_grid_figure(act, order, f"{nf.module or node}: the {min(32, n_channels)} channels "
-                                             f"with the highest {sort_by} (of {n_channels})"), key="ft_grid")
+    show_figure(figs.channel_grid_figure(act, order, f"{nf.module or node}: the {min(32, n_channels)} channels "
+                                         f"with the highest {sort_by} (of {n_channels})"), key="ft_grid")
     ys = np.array([nf.unit_box(i, 0, (in_h, in_h)).centre[0] for i in range(h)])
     xs = np.array([nf.unit_box(0, j, (in_h, in_h)).centre[1] for j in range(w_)])
     ukey = f"ft_overlay_{name}_{node}_{channel}"
@@ -162,17 +170,17 @@ if view == "Activation maps":
                    f"px, rows {ub.clipped[0]}…{ub.clipped[2]}, columns {ub.clipped[1]}…{ub.clipped[3]} on the image.")
     else:
         st.caption("Click the map to draw a unit's receptive field.")
-    st.plotly_chart(figs.overlay_figure(shown, act[channel], ys, xs, box, f"Channel {channel} of "
-                                        f"{nf.module or node} ({h}×{w_} units) over the {in_h}×{in_h} input"),
-                    key=ukey, on_select="rerun", selection_mode="points")
+    show_figure(figs.overlay_figure(shown, act[channel], ys, xs, box, f"Channel {channel} of "
+                                    f"{nf.module or node} ({h}×{w_} units) over the {in_h}×{in_h} input"),
+                key=ukey, on_select="rerun", selection_mode="points")
     m = st.columns(3)
     m[0].metric("Mean", f"{stats['mean'][channel]:.3f}")
     m[1].metric("Max", f"{stats['max'][channel]:.3f}")
     m[2].metric("Units at zero", f"{stats['zero_fraction'][channel]:.0%}")
-    st.plotly_chart(figs.channel_stats_figure(stats, order, f"Per-channel statistics of {nf.module or node}"),
-                    key="ft_stats")
-    st.plotly_chart(figs.depth_figure(activations.depth_profile(table), f"{entry.title}: maps shrink, channels grow"),
-                    key="ft_depth")
+    show_figure(figs.channel_stats_figure(stats, order, f"Per-channel statistics of {nf.module or node}"),
+                key="ft_stats")
+    show_figure(figs.depth_figure(activations.depth_profile(table), f"{entry.title}: maps shrink, channels grow"),
+                key="ft_depth")
     st.caption("The fraction of zeros counts units exactly 0: after a ReLU they are inactive for this image.")
 
 elif view == "Top-activating patches":
@@ -193,9 +201,9 @@ elif view == "Top-activating patches":
         recs = [(float(res["values"][channel, r]), int(res["image"][channel, r]), tuple(res["unit"][channel, r]))
                 for r in range(res["values"].shape[1])]
         patches = [top_patches.patch(images[i], nf, u) for _, i, u in recs]
-        st.plotly_chart(figs.patches_figure(patches, [v for v, _, _ in recs],
-                                            f"Channel {channel} of {nf.module or node}: top {len(recs)} units over "
-                                            f"{len(images):,} images"), key="ft_patches")
+        show_figure(figs.patches_figure(patches, [v for v, _, _ in recs],
+                                        f"Channel {channel} of {nf.module or node}: top {len(recs)} units over "
+                                        f"{len(images):,} images"), key="ft_patches")
         st.caption(f"Each patch is the {nf.size[0]}×{nf.size[1]}-pixel receptive field of one unit; change the "
                    "channel above to browse others without searching again (all channels are kept)."
                    + (f" Its validation images number {len(images):,}, fewer than the {n:,} asked for: all were searched."
@@ -219,8 +227,8 @@ else:  # activation maximisation
     if st.session_state.get("ft_am_done") == akey:
         with user_errors("Could not optimise: "):
             img, trace = maximized(name, weights, stamp, node, channel, in_h, cfg)
-        st.plotly_chart(figs.maximize_figure(img, trace, f"Input that excites channel {channel} of "
-                                             f"{nf.module or node} (seed {seed})"), key="ft_am_fig")
+        show_figure(figs.maximize_figure(img, trace, f"Input that excites channel {channel} of "
+                                         f"{nf.module or node} (seed {seed})"), key="ft_am_fig")
         st.caption(f"Seed {seed}, {steps} Adam steps, jitter ±{jitter} px, TV weight {tv:g}, "
                    f"{'Fourier + colour-decorrelated' if fourier else 'raw pixel'} parameterisation.")
     else:

@@ -7,7 +7,7 @@ from pages._startup import through_app  # first import of every page: imports al
 import pandas as pd
 import streamlit as st
 
-from pages._common import data_folder_picker, said, user_errors
+from pages._common import data_folder_picker, said, show_figure, user_errors
 from vizcore.figures import few_labels as figures
 from vizcore.inspect import pseudo_labels as pl
 from vizcore.lab import few_labels as fl
@@ -122,7 +122,7 @@ records = _records()
 rows = fl.curve_rows(records)
 if rows:
     summary = fl.summarize_curve(rows)
-    st.plotly_chart(figures.curve_figure(summary, fl.METHOD_TITLES), width="stretch", key="fl_curve")
+    show_figure(figures.curve_figure(summary, fl.METHOD_TITLES), width="stretch", key="fl_curve")
     table = pd.DataFrame([{"method": fl.METHOD_TITLES.get(r["method"], r["method"]),
                            "labels per class": "all" if r["k"] is None else str(r["k"]), "seeds": r["n"],
                            "val accuracy % (95% interval)": r["text"]} for r in summary])
@@ -140,8 +140,8 @@ else:
     rid = st.selectbox("Run", list(labels), format_func=labels.get, key="fl_run")
     run = next(r for r in ssl_runs if r.id == rid)
     epochs_log = lab.store.metrics(rid)
-    st.plotly_chart(figures.ssl_log_figure(epochs_log, f"{run.name}: pseudo-labels during training"),
-                    width="stretch", key="fl_log")
+    show_figure(figures.ssl_log_figure(epochs_log, f"{run.name}: pseudo-labels during training"),
+                width="stretch", key="fl_log")
     if st.toggle("Score its pseudo-labels on the pool (one pass over it)", key="fl_score") and run.status == "done":
         tau = st.select_slider("Threshold τ for the matrix and gallery", [0.5, 0.7, 0.8, 0.9, 0.95, 0.99],
                                value=0.95 if run.config.ssl_tau == 0.95 else 0.7, key="fl_tau")
@@ -158,15 +158,15 @@ else:
                      else f"{100 * rep.accuracy:.1f}%")
             c.metric("Accuracy of all pseudo-labels", "unknown" if rep.accuracy_all is None
                      else f"{100 * rep.accuracy_all:.1f}%")
-            st.plotly_chart(figures.tradeoff_figure(rep.tradeoff, rep.tau), width="stretch", key="fl_tradeoff")
+            show_figure(figures.tradeoff_figure(rep.tradeoff, rep.tau), width="stretch", key="fl_tradeoff")
             if rep.confusion is None:
                 st.info("The pool's true labels are unknown (an unlabelled folder): no confusion matrix or gallery.")
             else:
-                st.plotly_chart(figures.confusion_figure(rep.confusion, rep.classes, rep.tau), width="stretch",
-                                key="fl_confusion")
+                show_figure(figures.confusion_figure(rep.confusion, rep.classes, rep.tau), width="stretch",
+                            key="fl_confusion")
                 if rep.wrong and rep.wrong_images is not None:
-                    st.plotly_chart(figures.wrong_gallery(rep.wrong_images, rep.wrong), width="stretch",
-                                    key="fl_gallery")
+                    show_figure(figures.wrong_gallery(rep.wrong_images, rep.wrong), width="stretch",
+                                key="fl_gallery")
                     st.caption("Confirmation bias, seen: the model is sure of these and wrong; trained on them, it "
                                "learns its own mistakes (hover an image for its true class).")
                 else:
@@ -178,7 +178,7 @@ else:
 st.header("4 · Noisy Student, round after round")
 chains = fl.noisy_student_rounds(records)
 if chains:
-    st.plotly_chart(figures.rounds_figure(chains), width="stretch", key="fl_rounds")
+    show_figure(figures.rounds_figure(chains), width="stretch", key="fl_rounds")
     last = chains[-1][-1]
     grow = st.checkbox("Next student one size larger (fast_cnn → small_cnn → se_resnet_small)", key="fl_grow")
     if last["status"] == "done" and st.button(f"Train round {last['round'] + 1} from round {last['round']}",

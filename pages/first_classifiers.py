@@ -7,7 +7,7 @@ from pages._startup import through_app  # first import of every page: imports al
 import numpy as np
 import streamlit as st
 
-from pages._common import _default_checkpoint, progress_bar, user_errors
+from pages._common import _default_checkpoint, progress_bar, show_figure, user_errors
 from vizcore.figures import first_classifiers as figures
 from vizcore.inspect import first_classifiers as fc
 
@@ -70,15 +70,15 @@ m1.metric("Training accuracy", f"{100 * res.train_accuracy:.1f}%")
 m2.metric("Test accuracy (250 other images)", f"{100 * res.test_accuracy:.1f}%")
 m3.metric("Chance", f"{100 / k:.0f}%")
 side = res.templates.shape[-1]
-st.plotly_chart(figures.templates_figure(
+show_figure(figures.templates_figure(
     res.templates, res.classes,
     f"Learned templates: each class's weights as a {side}×{side} picture" + (
         " (red raises the score, blue lowers it)" if res.templates.shape[1] == 1 else " (each stretched to full range)")),
     key="fc_templates")
-st.plotly_chart(figures.templates_figure(
+show_figure(figures.templates_figure(
     means(dataset, train_size, 250, 0), res.classes, "For comparison: each class's average training image"),
     key="fc_means")
-st.plotly_chart(figures.loss_figure(res.loss_curve), key="fc_loss")
+show_figure(figures.loss_figure(res.loss_curve), key="fc_loss")
 if dataset == "shapes":
     st.caption("On the shapes, position, size, colour and texture change from image to image: no single template "
                "fits a class, so the linear classifier stays near chance on new images even when it fits the "
@@ -104,9 +104,9 @@ with user_errors():
 names = {"pixels": f"pixel space ({curves[0].dim} numbers)"}
 if len(curves) > 1:
     names["features"] = f"small CNN feature space ({curves[1].dim} numbers)"
-st.plotly_chart(figures.knn_figure(curves[0].ks, {names[c.space]: c.accuracy for c in curves},
-                                   1 / len(split.classes), f"k-NN test accuracy against k ({kn} training images)"),
-                key="fc_knn_curve")
+show_figure(figures.knn_figure(curves[0].ks, {names[c.space]: c.accuracy for c in curves},
+                               1 / len(split.classes), f"k-NN test accuracy against k ({kn} training images)"),
+            key="fc_knn_curve")
 cols = st.columns(len(curves))
 for col, c in zip(cols, curves):
     best = int(np.argmax(c.accuracy))
@@ -121,6 +121,6 @@ q = st.slider("Test image", 0, len(curves[0].neighbours) - 1, 0, key="fc_knn_que
 for c in curves:
     idx = c.neighbours[q]
     titles = [f"test: {split.classes[int(split.y_test[q])]}"] + [split.classes[int(split.y_train[i])] for i in idx]
-    st.plotly_chart(figures.neighbours_figure(split.x_test[q].numpy(), split.x_train[idx].numpy(), titles,
-                                              f"Nearest training images in {names[c.space]}"),
-                    key=f"fc_nn_{c.space}")
+    show_figure(figures.neighbours_figure(split.x_test[q].numpy(), split.x_train[idx].numpy(), titles,
+                                          f"Nearest training images in {names[c.space]}"),
+                key=f"fc_nn_{c.space}")

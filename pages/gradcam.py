@@ -7,6 +7,7 @@ from pages._startup import through_app  # first import of every page: imports al
 
 import hashlib
 import io
+from functools import partial
 
 import numpy as np
 import streamlit as st
@@ -20,12 +21,14 @@ from pages._common import (
     picked_shape_mask,
     progress_bar,
     shared_model,
+    show_figure,
     user_errors,
     weights_picker,
 )
 from pages._own_weights import model_select
 from vizcore.data import images as image_io
 from vizcore.figures import attribution as figures
+from vizcore.figures.export import array_to_csv
 from vizcore.figures.images import image_grid
 from vizcore.inspect import attribution as attr
 from vizcore.inspect import cam_metrics as metrics
@@ -108,9 +111,10 @@ def cues(name: str, weights: str, stamp: float, method: str, layer: str, n: int)
     return res.decision, res.shape_maps.cpu().numpy(), res.texture_maps.cpu().numpy(), ds
 
 
-def _png(rgb: np.ndarray) -> bytes:
+def _overlay_png(image: np.ndarray, cmap: np.ndarray, alpha: float) -> bytes:
+    """The overlay at the image's own pixels as PNG bytes (made when its download button is clicked)."""
     buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="PNG")
+    Image.fromarray(figures.overlay_rgb(image, cmap, alpha)).save(buf, format="PNG")
     return buf.getvalue()
 
 
@@ -155,8 +159,8 @@ classes = attr.class_names(name, weights, attr.num_outputs(model) or entry.num_c
 
 # ----------------------------------------------------------------------------------------- what to explain
 left, right = st.columns([2, 3])
-left.plotly_chart(figures.topk_figure(probs, [classes[i] for i in top], title=f"{entry.title}: top 5"),
-                  width="stretch", key="cam_topk")
+show_figure(figures.topk_figure(probs, [classes[i] for i in top], title=f"{entry.title}: top 5"),
+            width="stretch", key="cam_topk", where=left)
 if note := outside_training_note(weights, "cam"):
     left.info(note)
 with right:
@@ -195,10 +199,10 @@ for t in targets:
             cmap = cam(name, weights, stamp, digest, m, layer, t, raw)
         peak = attr.shown_peak(cmap, shown.shape[0])  # model pixels -> shown pixels
         where = f" · {layer}" if m in attr.LAYER_METHODS else ""
-        col.plotly_chart(figures.overlay_figure(shown, cmap, alpha, f"{TITLES[m]}{where}", mask=mask_shown,
-                                                peak=peak), width="stretch", key=f"cam_overlay_{m}_{t}")
-        col.download_button("PNG", _png(figures.overlay_rgb(shown, cmap, alpha)), f"{name}_{m}_{t}.png",
-                            "image/png", key=f"cam_png_{m}_{t}")
+        show_figure(figures.overlay_figure(shown, cmap, alpha, f"{TITLES[m]}{where}", mask=mask_shown,
+                                           peak=peak), width="stretch", key=f"cam_overlay_{m}_{t}", where=col,
+                    name=f"{name}_{m}_{t}", csv=partial(array_to_csv, cmap, "importance"),
+                    png=partial(_overlay_png, shown, cmap, alpha))
         if mask is not None:
             loc = metrics.localisation(torch.from_numpy(cmap)[None], torch.from_numpy(mask)[None])
             col.caption(f"Peak {'inside' if loc.pointing else 'outside'} the object; "
@@ -215,7 +219,7 @@ if measure == "Localisation":
     n = st.slider("Shapes images", 20, 200, 100 if in_h <= 64 else 20, 20, key="cam_loc_n")
     with user_errors():
         out = localisation(name, weights, stamp, tuple(fast), layer, n)
-    st.plotly_chart(figures.localisation_figure(out["results"], TITLES, layer, n), width="stretch", key="cam_loc")
+    show_figure(figures.localisation_figure(out["results"], TITLES, layer, n), width="stretch", key="cam_loc")
     st.caption(("Maps of each image's true class. " if out["true_labels"] else
                 "This model was not trained on the shapes: maps of its predicted class. ")
                + "Grey tick = chance: the share of the image the object covers (a random point's hit rate and a "
@@ -223,7 +227,7 @@ if measure == "Localisation":
 elif measure == "Faithfulness":
     with user_errors():
         res = faithfulness(name, weights, stamp, digest, tuple(methods), layer, targets[0], raw)
-    st.plotly_chart(figures.faithfulness_figure(res, TITLES), width="stretch", key="cam_faith")
+    show_figure(figures.faithfulness_figure(res, TITLES), width="stretch", key="cam_faith")
     st.caption(" · ".join(f"{TITLES[m]}: average drop {r.average_drop:.1f}%, increase in confidence "
                           f"{r.increase:.0f}%" for m, r in res.items())
                + f" — for {classes[targets[0]]} on this image (Petsiuk et al., 2018; Chattopadhay et al., 2018).")
@@ -232,13 +236,13 @@ elif measure == "Sanity check":
         res = sanity(name, weights, stamp, digest, tuple(fast), layer, targets[0], raw)
     first = next(iter(res.values()))
     step = st.slider("Layer groups randomised", 0, len(first.blocks), len(first.blocks), key="cam_sanity_step")
-    st.plotly_chart(figures.sanity_figure(res, TITLES, metrics.SANITY_THRESHOLD, step), width="stretch",
-                    key="cam_sanity")
+    show_figure(figures.sanity_figure(res, TITLES, metrics.SANITY_THRESHOLD, step), width="stretch",
+                key="cam_sanity")
     strips = [figures.overlay_rgb(shown, r.strip[step], alpha) for r in res.values()]
     strips = strips + [shown] if len(strips) == 1 else strips  # the image itself beside a single map
-    st.plotly_chart(image_grid(np.stack(strips), titles=[TITLES[m] for m in res] + ["image"] * (len(res) == 1),
-                               cols=len(strips),
-                               title=f"Maps after {step} randomised group(s)", cell_px=180), key="cam_sanity_maps")
+    show_figure(image_grid(np.stack(strips), titles=[TITLES[m] for m in res] + ["image"] * (len(res) == 1),
+                           cols=len(strips),
+                           title=f"Maps after {step} randomised group(s)", cell_px=180), key="cam_sanity_maps")
     st.caption(" · ".join(f"{TITLES[m]}: rank correlation {r.spearman[-1]:.2f} after all groups — "
                           f"{'passes (the map depends on the weights)' if r.passes else 'fails (the map survives random weights)'}"
                           for m, r in res.items()))
@@ -262,9 +266,9 @@ else:
         tiles += [imgs[i], figures.overlay_rgb(imgs[i], smaps[i], alpha), figures.overlay_rgb(imgs[i], tmaps[i], alpha)]
         titles += [f"followed {decision[i]}", f"shape: {ds.classes[int(ds.labels[i])]}",
                    f"texture: {ds.classes[int(ds.texture_labels[i])]}"]
-    st.plotly_chart(image_grid(np.stack(tiles), titles=titles, cols=6, cell_px=110,
-                               title=f"{TITLES[fast[0]]} on cue-conflict images: image, map for the outline's "
-                                     "class, map for the texture's class"), key="cam_cues")
+    show_figure(image_grid(np.stack(tiles), titles=titles, cols=6, cell_px=110,
+                           title=f"{TITLES[fast[0]]} on cue-conflict images: image, map for the outline's "
+                                 "class, map for the texture's class"), key="cam_cues")
     st.caption("Cue-conflict images draw one class's outline filled with another class's typical texture "
                "(Geirhos et al., 2019). 'followed shape' means the model chose the outline's class.")
 

@@ -8,7 +8,7 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
-from pages._common import user_errors
+from pages._common import show_figure, user_errors
 from vizcore.arch import scaling
 from vizcore.figures import scaling as figures
 from vizcore.lab import experiment as vexp
@@ -72,8 +72,8 @@ st.markdown(
     "(He et al., *Bag of Tricks*, CVPR 2019, §4).")
 rows = tweak_rows()
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-st.plotly_chart(figures.tweaks_figure([r["form"] for r in rows], [r["multiply-adds (G)"] for r in rows],
-                                      [r["top-1 (%)"] for r in rows]), width="stretch")
+show_figure(figures.tweaks_figure([r["form"] for r in rows], [r["multiply-adds (G)"] for r in rows],
+                                  [r["top-1 (%)"] for r in rows]), width="stretch", key="sc_tweaks_chart")
 st.caption(f"{reference.citation()} Top-1 accuracy on ImageNet (Table 5); parameters and multiply-adds counted here "
            "for one 224×224 image. The Receptive Field page shows a side effect of D: its averaging shortcut is "
            "centred half a pixel away from the strided 3×3 path (the merge is flagged as not aligned). Compare the "
@@ -109,7 +109,8 @@ else:
     st.caption(f"α·β²·γ² = {scaling.flops_factor(alpha, beta, gamma):.2f}: each step of φ multiplies the cost by "
                f"about that much. Blocks per stage: {', '.join(map(str, chosen.layers))}; output channels per stage: "
                f"{', '.join(map(str, chosen.channels))}.")
-st.plotly_chart(figures.scaling_figure(phis, params, macs, published_totals(), chosen=phi), width="stretch")
+show_figure(figures.scaling_figure(phis, params, macs, published_totals(), chosen=phi), width="stretch",
+            key="sc_scaling_chart")
 table = []
 for name, (wm, dm, res, _drop) in scaling.EFFICIENTNET_TABLE.items():
     tv_params, tv_gmacs, crop = scaling.torchvision_totals(name)
@@ -147,7 +148,7 @@ def _family_body(exp_id: str) -> None:
         st.caption(f"{pending} run{'s' if pending != 1 else ''} still queued or training: the chart fills in as "
                    "they finish (watch them live in the Training Lab).")
     if any(p.accuracy is not None for p in points):
-        st.plotly_chart(figures.family_figure(points), width="stretch", key="sc_family_chart")
+        show_figure(figures.family_figure(points), width="stretch", key="sc_family_chart")
     else:
         st.info("No member has finished yet.")
     rows = pd.DataFrame(point_rows(points))

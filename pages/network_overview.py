@@ -9,7 +9,7 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from pages._common import image_picker, model_device, traced_model, user_errors, weights_picker, zoo_title
+from pages._common import image_picker, model_device, show_figure, traced_model, user_errors, weights_picker, zoo_title
 from pages._conv_numbers import conv_numbers
 from vizcore.data import images as image_io
 from vizcore.figures import overview as figures
@@ -105,22 +105,22 @@ i = s1.slider("Unit row", 0, h - 1, key=ki) if h > 1 else 0
 j = s2.slider("Unit column", 0, w - 1, key=kj) if w > 1 else 0
 reads = ov.reads_from(cols[sel - 1].field, col.field, (i, j)) if sel > 0 else None
 
-figure_slot.plotly_chart(figures.overview_figure(res, sel, (i, j), reads,
-                                                 title=f"{zoo_title(name)}: the image through {len(cols)} "
-                                                       f"{'layers' if res.mode == 'layers' else 'stages'}"),
-                         width="stretch", key="ov_figure")
+show_figure(figures.overview_figure(res, sel, (i, j), reads,
+                                    title=f"{zoo_title(name)}: the image through {len(cols)} "
+                                          f"{'layers' if res.mode == 'layers' else 'stages'}"),
+            width="stretch", key="ov_figure", where=figure_slot)
 if res.probabilities is not None:
     best, p = res.top(1)[0]
     figure_slot.markdown(f"The network's answer: **{best}** with probability {100 * p:.1f}% "
                 f"({len(res.probabilities)} classes).")
 ub = col.field.unit_box(i, j, (in_h, in_w))
 left, right = st.columns(2)
-left.plotly_chart(rf_figures.rf_image_figure(shown, ub.box, ub.clipped, ub.centre,
-                                             title=f"Unit ({i}, {j}) of {col.label}: its receptive field"),
-                  width="stretch", key="ov_rf_image")
-right.plotly_chart(rf_figures.feature_grid_figure(col.mean_abs, (i, j), title=f"{col.label}: {h}×{w} units — click "
-                                                                             "one"),
-                   width="stretch", key=kclick, on_select="rerun", selection_mode="points")
+show_figure(rf_figures.rf_image_figure(shown, ub.box, ub.clipped, ub.centre,
+                                       title=f"Unit ({i}, {j}) of {col.label}: its receptive field"),
+            width="stretch", key="ov_rf_image", where=left)
+show_figure(rf_figures.feature_grid_figure(col.mean_abs, (i, j), title=f"{col.label}: {h}×{w} units — click "
+                                                                      "one"),
+            width="stretch", key=kclick, on_select="rerun", selection_mode="points", where=right)
 where = (f" It reads units rows {reads[0][0]}–{reads[0][1]}, columns {reads[1][0]}–{reads[1][1]} of "
          f"{cols[sel - 1].label} (orange in the overview).") if reads else ""
 st.caption(f"Unit ({i}, {j}) of {col.label} sees input rows {ub.clipped[0]}–{ub.clipped[2]} and columns "

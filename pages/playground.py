@@ -11,7 +11,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from pages._common import user_errors
+from pages._common import show_figure, user_errors
 from vizcore.figures import features as ffig
 from vizcore.figures import playground as pfig
 from vizcore.inspect.filters import rgb_filters
@@ -99,19 +99,19 @@ def _live(play: pg.Playground) -> None:
                 help=f"on {len(play.y_test)} images the model never trains on; chance 10%")
     ms = 1000 * float(np.median(play.step_seconds)) if play.step_seconds else float("nan")
     m[4].metric("Time per step", "—" if math.isnan(ms) else f"{ms:.0f} ms")
-    st.plotly_chart(pfig.loss_curve_figure(play.losses, [(s, loss) for s, loss, _ in play.held_out],
-                                           chance=math.log(len(play.classes)),
-                                           title=f"Loss while it trains (step size {play.lr:g})"),
-                    key="pg_loss_chart")
+    show_figure(pfig.loss_curve_figure(play.losses, [(s, loss) for s, loss, _ in play.held_out],
+                                       chance=math.log(len(play.classes)),
+                                       title=f"Loss while it trains (step size {play.lr:g})"),
+                key="pg_loss_chart")
     left, right = st.columns(2)
     with left:
         grid = rgb_filters(torch.from_numpy(play.first_filters()))
-        st.plotly_chart(ffig.filters_figure(grid.images, grid.low, grid.high,
-                                            [str(i) for i in range(len(grid.low))],
-                                            "First-layer filters (3×3 RGB), live", cols=8), key="pg_filters")
-        st.plotly_chart(pfig.confusion_figure(ev.confusion, play.classes,
-                                              f"Confusion matrix on {len(play.y_test)} held-out images, "
-                                              f"step {play.steps}"), key="pg_confusion")
+        show_figure(ffig.filters_figure(grid.images, grid.low, grid.high,
+                                        [str(i) for i in range(len(grid.low))],
+                                        "First-layer filters (3×3 RGB), live", cols=8), key="pg_filters")
+        show_figure(pfig.confusion_figure(ev.confusion, play.classes,
+                                          f"Confusion matrix on {len(play.y_test)} held-out images, "
+                                          f"step {play.steps}"), key="pg_confusion")
     with right:
         layers = play.layers()
         label = st.selectbox("Layer", list(layers), index=1, key="pg_layer")
@@ -122,8 +122,8 @@ def _live(play: pg.Playground) -> None:
                  caption=f"true: {play.classes[int(play.y_test[image])]} · predicted: {play.classes[top]} "
                          f"({100 * probs[top]:.0f}%)")
         act = play.activations(layers[label], image)
-        st.plotly_chart(pfig.maps_figure(act, f"{label}: {len(act)} maps of {act.shape[1]}×{act.shape[2]} for this "
-                                              "image", cols=8 if len(act) <= 32 else 16), key="pg_acts")
+        show_figure(pfig.maps_figure(act, f"{label}: {len(act)} maps of {act.shape[1]}×{act.shape[2]} for this "
+                                          "image", cols=8 if len(act) <= 32 else 16), key="pg_acts")
     st.caption(f"This update took {1000 * (time.perf_counter() - t0):.0f} ms on the server (training and views; "
                "the browser draws after).")
 

@@ -10,7 +10,15 @@ import threading
 import numpy as np
 import streamlit as st
 
-from pages._common import CHECKPOINT_KEY, image_picker, model_device, traced_model, user_errors, weights_picker
+from pages._common import (
+    CHECKPOINT_KEY,
+    image_picker,
+    model_device,
+    show_figure,
+    traced_model,
+    user_errors,
+    weights_picker,
+)
 from pages._own_weights import model_select
 from vizcore.arch import kernel_stack as kstack
 from vizcore.arch import receptive_field as rf
@@ -134,15 +142,15 @@ if show_erf:
         heat, summary = erf(name, weights, stamp, node_name, ub.unit, digest, raw, 4)
 
 left, right = st.columns(2)
-left.plotly_chart(figures.rf_image_figure(
+show_figure(figures.rf_image_figure(
     shown, ub.box, ub.clipped, ub.centre, heat,
     title=f"Unit ({ub.unit[0]}, {ub.unit[1]}) of {nf.module or nf.node}: field on the {in_h}×{in_w} input"),
-    width="stretch", key="rf_image")
+    width="stretch", key="rf_image", where=left)
 with user_errors("Could not compute the feature map: "):
     fmap = feature(name, weights, stamp, node_name, digest, raw)
-right.plotly_chart(figures.feature_grid_figure(fmap, ub.unit, title=f"{nf.module or nf.node}: {h}×{w} units "
-                                                                     "— click one"),
-                   width="stretch", key=kclick, on_select="rerun", selection_mode="points")
+show_figure(figures.feature_grid_figure(fmap, ub.unit, title=f"{nf.module or nf.node}: {h}×{w} units "
+                                                              "— click one"),
+            width="stretch", key=kclick, on_select="rerun", selection_mode="points", where=right)
 
 m = st.columns(4)
 m[0].metric("Field size", f"{nf.size[0]}×{nf.size[1]} px")
@@ -175,7 +183,7 @@ picked = st.multiselect("Models to compare", list(dict.fromkeys([name, *names]))
 with user_errors():
     series = {zoo.get_entry(n).title: field_records(n) for n in picked}
 if series:
-    st.plotly_chart(figures.rf_growth_figure(series), width="stretch", key="rf_growth")
+    show_figure(figures.rf_growth_figure(series), width="stretch", key="rf_growth")
 last = {t: next(r for r in reversed(recs) if len(r["out_shape"]) == 3 and r["out_shape"][1] > 1)
         for t, recs in series.items()}
 if last:
@@ -196,7 +204,7 @@ s[1].metric(f"Weights, {ks.n} × {ks.k}×{ks.k}", f"{ks.params_stacked:,}")
 s[2].metric(f"Weights, one {ks.field}×{ks.field}", f"{ks.params_single:,}",
             delta=f"{-100 * ks.saving:+.0f}% for the stack" if ks.n > 1 else None, delta_color="off")
 s[3].metric("Non-linearities", f"{ks.nonlinearities_stacked} vs {ks.nonlinearities_single}")
-st.plotly_chart(figures.kernel_stack_figure(int(k_size), int(chans)), width="stretch", key="rf_stack_fig")
+show_figure(figures.kernel_stack_figure(int(k_size), int(chans)), width="stretch", key="rf_stack_fig")
 st.markdown(
     f"Each stride-1 {ks.k}×{ks.k} layer widens the field by {ks.k - 1} pixels, so {ks.n} of them see "
     f"{ks.field}×{ks.field} — like a single {ks.field}×{ks.field} layer, but with n·k²·C² = {ks.params_stacked:,} "

@@ -15,6 +15,7 @@ from pages._common import (
     image_picker,
     model_device,
     outside_training_note,
+    show_figure,
     traced_model,
     user_errors,
     weights_picker,
@@ -126,17 +127,17 @@ top = int(probs.argmax())
 st.caption(f"Prediction for this image: **{classes[top]}** ({probs[top]:.1%}). {len(gates)} SE blocks.")
 if note := outside_training_note(weights, "se"):
     st.info(note)
-st.plotly_chart(figs.gates_heatmap(gates, f"{entry.title}: the gates of all {len(gates)} SE blocks for this image"),
-                key="se_heat")
+show_figure(figs.gates_heatmap(gates, f"{entry.title}: the gates of all {len(gates)} SE blocks for this image"),
+            key="se_heat")
 paths = list(gates)
 block = st.selectbox("SE block", paths, index=len(paths) - 1, key=f"se_block_{name}")
 b = info[block]
 left, right = st.columns(2)
-left.plotly_chart(figs.gates_bar(gates[block], block), key="se_bar")
+show_figure(figs.gates_bar(gates[block], block), key="se_bar", where=left)
 before, after, g = block_maps(name, weights, stamp, block, digest, raw)
 ch = int(right.number_input(f"Channel (0–{b.channels - 1})", 0, b.channels - 1, int(np.argmin(g)), key=f"se_ch_{name}"))
-right.plotly_chart(figs.before_after_figure(before[ch], after[ch], float(g[ch]), f"{block}, channel {ch}"),
-                   key="se_before_after")
+show_figure(figs.before_after_figure(before[ch], after[ch], float(g[ch]), f"{block}, channel {ch}"),
+            key="se_before_after", where=right)
 sem = model.get_submodule(block)
 total = sum(p.numel() for p in model.parameters())
 st.markdown(
@@ -161,8 +162,8 @@ if a3.button("Run the by-class analysis", key="se_run", type="primary", disabled
 if st.session_state.get("se_done") == akey:
     with user_errors("Could not run the analysis: "):
         rows, means, ds_classes, text = class_analysis(name, weights, stamp, dataset, n, root)
-    st.plotly_chart(figs.class_means_figure([r for r in rows if r["last"]], ds_classes), key="se_class_means")
-    st.plotly_chart(figs.specificity_figure(rows), key="se_spec")
+    show_figure(figs.class_means_figure([r for r in rows if r["last"]], ds_classes), key="se_class_means")
+    show_figure(figs.specificity_figure(rows), key="se_spec")
     st.markdown(text)
     st.caption("Class specificity: the share of the gates' variance (over images and channels) explained by the "
                "class, adjusted for chance like an adjusted R². Stage: the blocks working at one map size.")

@@ -13,7 +13,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from pages._common import said
+from pages._common import said, show_figure
 from pages._lab_form import config_form, restore
 from pages._lab_live import ACTIVE_KEY, comparison, follow, watch
 from pages._lab_runs import runs_section
@@ -115,7 +115,7 @@ def setup_section(lab: Lab, all_runs: list) -> train_config.TrainConfig:
     spe = config.steps_per_epoch()
     lrs = lr_sched.lr_schedule(config, spe)
     warm = int(round(config.warmup_epochs * spe))
-    st.plotly_chart(figures.lr_schedule_figure(
+    show_figure(figures.lr_schedule_figure(
         lrs, spe, warm, title=f"Learning-rate schedule: {config.schedule}"
         + (f" with {config.warmup_epochs:g} epoch(s) of warmup" if warm else "")), key="lab_lr_preview")
     try:
@@ -236,7 +236,7 @@ def paper_section(store, experiments: list) -> None:
     measured = exp_results.measured_deltas(store, experiments)  # trick reference -> its newest A/B's Difference
     published = reference.published_deltas()
     shown = [d for d in published if d.trick in {t.reference for t in vexp.TRICKS.values()}]
-    st.plotly_chart(figures.paper_vs_measured_figure(
+    show_figure(figures.paper_vs_measured_figure(
         [d.label for d in shown], [d.delta for d in shown],
         [measured[d.trick].diff if d.trick in measured else None for d in shown],
         [measured[d.trick].half_width if d.trick in measured else math.nan for d in shown]), key="lab_paper_chart")

@@ -19,6 +19,7 @@ Modules for use from outside (``__all__``):
 * ``playground`` — the training playground: loss while it trains, the confusion matrix on held-out images
 * ``deformable`` — deformable convolution: where the trained 3×3 kernel samples, the training error
 * ``few_labels`` — label efficiency, the pseudo-label log, τ's trade-off, confusion, confident errors, rounds
+* ``export`` — any figure's numbers as one CSV table (long format), a file name from its title
 
 Internal: ``palette`` (the one colour palette and its helpers, which every figure module uses).
 
@@ -26,6 +27,6 @@ The modules are imported on use, never here.
 
 Every figure has a title, axis labels and units. May import: plotly, numpy and (for typing) any vizcore module."""
 
-__all__ = ["arch", "attribution", "augment", "conv_trace", "deformable", "features", "few_labels",
+__all__ = ["arch", "attribution", "augment", "conv_trace", "deformable", "export", "features", "few_labels",
            "first_classifiers", "geometry", "images", "overview", "playground", "receptive_field", "robust", "scaling",
            "se", "training"]
