@@ -115,14 +115,16 @@ def _photos() -> dict[str, np.ndarray]:
     return image_io.sample_photos()
 
 
-def image_picker(key: str, shapes_size: int = 128) -> np.ndarray:
-    """Pick an input image: a sample photo (scikit-image), an image of the embedded shapes set, or an upload.
+def image_picker(key: str, shapes_size: int = 128, source: str = "Sample photo") -> np.ndarray:
+    """Pick an input image: a sample photo (scikit-image), an image of the embedded shapes set, or an upload;
+    ``source`` is the choice it starts from.
 
     Returns (H, W, 3) uint8. Upload problems (too large, not an image, truncated) are shown with st.error and
     the first sample photo is used instead, so the page keeps working.
     """
     photos = _photos()
-    bound(f"{key}_source", "Sample photo", options=_SOURCES)  # an upload is not in a link
+    st.session_state.setdefault(f"{key}_source", source)
+    bound(f"{key}_source", source, options=_SOURCES)  # an upload is not in a link
     source = st.radio("Image", ["Sample photo", "Shapes data set", "Upload"], horizontal=True, key=f"{key}_source")
     if source == "Shapes data set":
         images, labels = _shapes_images(shapes_size)

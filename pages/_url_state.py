@@ -38,6 +38,7 @@ class Spec:
     lo: float | None = None  # smallest allowed number
     hi: float | None = None  # largest allowed number
     many: bool = False  # a list of options (a multiselect)
+    most: int | None = None  # the most items such a list may hold
 
 
 @dataclass
@@ -130,6 +131,8 @@ def decode(texts: Sequence[str], spec: Spec) -> Any:
             v = _one(t, spec)
             if v not in out:
                 out.append(v)
+        if spec.most is not None and len(out) > spec.most:
+            raise ValueError(f"expected at most {spec.most} choices, got {len(out)}")
         return out
     if len(texts) > 1:
         raise ValueError(f"expected one value, got {len(texts)}")
@@ -196,7 +199,7 @@ def _url_params() -> dict[str, list[str]]:
 
 
 def make_spec(key: str, default: Any, options: Iterable[Any] | Mapping[Any, str] | None = None,
-              lo: float | None = None, hi: float | None = None, many: bool = False) -> Spec:
+              lo: float | None = None, hi: float | None = None, many: bool = False, most: int | None = None) -> Spec:
     """A :class:`Spec`; ``options`` a list of values (each written as :func:`encode` writes it) or a mapping
     {value: its URL text} for values that are display words ("Sample photo" -> "photo")."""
     if options is None:
@@ -205,22 +208,22 @@ def make_spec(key: str, default: Any, options: Iterable[Any] | Mapping[Any, str]
         codes = tuple((o, str(t)) for o, t in options.items())
     else:
         codes = tuple((o, encode(o)) for o in options)
-    return Spec(key, default, codes, lo, hi, many)
+    return Spec(key, default, codes, lo, hi, many, most)
 
 
 def bound(key: str, default: Any, *, param: str | None = None,
           options: Iterable[Any] | Mapping[Any, str] | None = None,
-          lo: float | None = None, hi: float | None = None, many: bool = False) -> None:
+          lo: float | None = None, hi: float | None = None, many: bool = False, most: int | None = None) -> None:
     """Keep widget ``key`` in the URL as ``param`` (default: the key). Call it just before drawing the widget.
 
     ``default`` is the widget's default (never written to the URL); ``options`` its choices (a list, or a mapping
-    {value: URL text}), or ``lo``/``hi`` its range; ``many`` for a multiselect. When the URL carries a value this session did not write (a link just
-    opened), a valid one becomes the widget's value; an invalid one is dropped with a note shown by
-    :func:`view_link`.
+    {value: URL text}), or ``lo``/``hi`` its range; ``many`` for a multiselect (of at most ``most`` items). When the
+    URL carries a value this session did not write (a link just opened), a valid one becomes the widget's value; an
+    invalid one is dropped with a note shown by :func:`view_link`.
     """
     book = _book()
     name = param or key
-    spec = make_spec(key, default, options, lo, hi, many)
+    spec = make_spec(key, default, options, lo, hi, many, most)
     book.bound[name] = spec
     texts = st.query_params.get_all(name)
     if not texts or texts == book.written.get(name):
