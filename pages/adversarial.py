@@ -12,8 +12,16 @@ import streamlit as st
 import torch
 
 from pages._adv_compare import standard_vs_robust
-from pages._common import (bound, image_picker, model_device, outside_training_note, shared_model, user_errors,
-                           view_link, weights_picker)
+from pages._common import (
+    bound,
+    image_picker,
+    model_device,
+    outside_training_note,
+    shared_model,
+    user_errors,
+    view_link,
+    weights_picker,
+)
 from pages._own_weights import model_select
 from vizcore.data.images import fit_image
 from vizcore.figures import robust as figs

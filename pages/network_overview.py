@@ -9,8 +9,16 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from pages._common import (bound, image_picker, model_device, traced_model, user_errors, view_link, weights_picker,
-                           zoo_title)
+from pages._common import (
+    bound,
+    image_picker,
+    model_device,
+    traced_model,
+    user_errors,
+    view_link,
+    weights_picker,
+    zoo_title,
+)
 from pages._conv_numbers import conv_numbers
 from vizcore.data import images as image_io
 from vizcore.figures import overview as figures

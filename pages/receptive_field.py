@@ -10,8 +10,16 @@ import threading
 import numpy as np
 import streamlit as st
 
-from pages._common import (CHECKPOINT_KEY, bound, image_picker, model_device, traced_model, user_errors, view_link,
-                           weights_picker)
+from pages._common import (
+    CHECKPOINT_KEY,
+    bound,
+    image_picker,
+    model_device,
+    traced_model,
+    user_errors,
+    view_link,
+    weights_picker,
+)
 from pages._own_weights import model_select
 from vizcore.arch import kernel_stack as kstack
 from vizcore.arch import receptive_field as rf
