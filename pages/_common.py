@@ -18,6 +18,7 @@ import streamlit as st
 from pages._url_state import bound as bound  # the view in the URL: pages import both from here
 from pages._url_state import view_link as view_link
 from pages._url_state import view_link_before_stop
+from pages._url_state import words as words
 from vizcore.core import device as vdevice
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -196,6 +197,11 @@ def _book() -> _Book:
 
 def _url_params() -> dict[str, list[str]]:
     return {k: st.query_params.get_all(k) for k in st.query_params}
+
+
+def words(options: Iterable[Any]) -> dict[Any, str]:
+    """{option: a URL word for it} for options that are display words: "Compare models" -> "compare_models"."""
+    return {o: re.sub(r"[^a-z0-9]+", "_", str(o).lower()).strip("_") for o in options}
 
 
 def make_spec(key: str, default: Any, options: Iterable[Any] | Mapping[Any, str] | None = None,
