@@ -15,6 +15,10 @@ from contextlib import contextmanager
 import numpy as np
 import streamlit as st
 
+from pages._url_state import bound as bound  # the view in the URL: pages import both from here
+from pages._url_state import view_link as view_link
+from pages._url_state import view_link_before_stop
+from pages._url_state import words as words
 from vizcore.core import device as vdevice
 from vizcore.figures.export import figure_filename, figure_to_csv
 
@@ -54,6 +58,7 @@ def user_errors(prefix: str = "") -> Iterator[None]:
     except (ValueError, TypeError, MemoryError, RuntimeError, OSError) as exc:
         text = error_sentence(exc)
         st.error(f"{prefix}{text}" if prefix else text)
+        view_link_before_stop()
         st.stop()
 
 
@@ -115,6 +120,7 @@ def show_figure(fig, key: str, *, name: str | None = None, where=None, csv: Call
 
 _UPLOAD_MAX_BYTES = 10_000_000  # the server limit is not enforced per widget: check the bytes ourselves
 _SHAPES_N = 40  # images offered from the embedded shapes set
+_SOURCES = {"Sample photo": "photo", "Shapes data set": "shapes"}  # image sources a link can carry, as URL words
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -139,16 +145,20 @@ def _photos() -> dict[str, np.ndarray]:
     return image_io.sample_photos()
 
 
-def image_picker(key: str, shapes_size: int = 128) -> np.ndarray:
-    """Pick an input image: a sample photo (scikit-image), an image of the embedded shapes set, or an upload.
+def image_picker(key: str, shapes_size: int = 128, source: str = "Sample photo") -> np.ndarray:
+    """Pick an input image: a sample photo (scikit-image), an image of the embedded shapes set, or an upload;
+    ``source`` is the choice it starts from.
 
     Returns (H, W, 3) uint8. Upload problems (too large, not an image, truncated) are shown with st.error and
     the first sample photo is used instead, so the page keeps working.
     """
     photos = _photos()
+    st.session_state.setdefault(f"{key}_source", source)
+    bound(f"{key}_source", source, options=_SOURCES)  # an upload is not in a link
     source = st.radio("Image", ["Sample photo", "Shapes data set", "Upload"], horizontal=True, key=f"{key}_source")
     if source == "Shapes data set":
         images, labels = _shapes_images(shapes_size)
+        bound(f"{key}_shape", 0, lo=0, hi=len(images) - 1)
         idx = st.number_input(f"Shape image (0–{len(images) - 1})", 0, len(images) - 1, 0, key=f"{key}_shape")
         st.caption(f"Class: {labels[int(idx)]} · {shapes_size}×{shapes_size} pixels, generated offline")
         return images[int(idx)]
@@ -164,6 +174,7 @@ def image_picker(key: str, shapes_size: int = 128) -> np.ndarray:
         return next(iter(photos.values()))
     names = list(photos)
     default = names.index("chelsea") if "chelsea" in names else 0
+    bound(f"{key}_photo", names[default], options=names)
     name = st.selectbox("Sample photo (scikit-image)", names, index=default, key=f"{key}_photo")
     return photos[name]
 
@@ -333,8 +344,10 @@ def weights_picker(name: str, key: str, default: str = "random") -> tuple[str, f
         st.session_state[f"{key}_opened"] = opened
         st.session_state[key] = "trained"
         st.session_state[pick_key] = opened
+    first = default if default in options else "random"
     if st.session_state.get(key) not in options:
-        st.session_state[key] = default if default in options else "random"
+        st.session_state[key] = first
+    bound(key, first, options=[o for o in options if o != MY_WEIGHTS])  # a file of one's own is not in a link
     c1, c2 = st.columns([2, 3])
     choice = c1.radio("Weights", options, horizontal=True, key=key,
                       help="'trained': ConvScope's default model or a Training Lab run of this architecture; "

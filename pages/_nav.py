@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 from streamlit.errors import StreamlitAPIException
 
@@ -90,10 +91,13 @@ def all_pages() -> list[PageInfo]:
     return [p for section in SECTIONS.values() for p in section]
 
 
-def page_link(container, page: str, label: str, icon: str | None = None) -> None:
+def page_link(container, page: str, label: str, icon: str | None = None,
+              query_params: dict[str, str | list[str]] | None = None) -> None:
     """``container.page_link(page, ...)`` in the app (app.py registers every page with ``st.navigation``); a plain
-    link to the page's URL when the script runs without that navigation and Streamlit cannot resolve it."""
+    link to the page's URL when the script runs without that navigation and Streamlit cannot resolve it.
+    ``query_params`` set the page's widgets (:mod:`pages._url_state`)."""
     try:
-        container.page_link(page, label=label, icon=icon)
+        container.page_link(page, label=label, icon=icon, query_params=query_params or None)
     except StreamlitAPIException:  # StreamlitPageNotFoundError: no st.navigation in this run
-        container.markdown(f"[{label}](/{Path(page).stem})")
+        query = f"?{urlencode(query_params, doseq=True)}" if query_params else ""
+        container.markdown(f"[{label}](/{Path(page).stem}{query})")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._common import error_sentence
+from pages._common import bound, error_sentence
 
 _STATE = "own_weights_session"  # session_state: the _Session below
 WEIGHT_TYPES = ["safetensors", "pt", "pth", "bin"]
@@ -86,6 +86,7 @@ def model_select(container, label: str, key: str, names: list[str], default: str
         st.session_state[key] = pending
     if st.session_state.get(key) not in options:
         st.session_state[key] = default if default in options else options[0]
+    bound(key, default if default in options else options[0], options=names)  # own models are this session's only
     return container.selectbox(label, options, key=key, format_func=lambda n: zoo.get_entry(n).title, **kwargs)
 
 

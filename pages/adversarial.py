@@ -13,12 +13,14 @@ import torch
 
 from pages._adv_compare import standard_vs_robust
 from pages._common import (
+    bound,
     image_picker,
     model_device,
     outside_training_note,
     shared_model,
     show_figure,
     user_errors,
+    view_link,
     weights_picker,
 )
 from pages._own_weights import model_select
@@ -133,15 +135,22 @@ def choose_model() -> tuple[str, str, float]:
 
 def choose_attack(names: list[str]) -> dict:
     c1, c2, c3 = st.columns(3)
+    bound("adv_method", list(METHODS)[1], options=list(METHODS))
     method = c1.radio("Method", list(METHODS), format_func=METHODS.get, key="adv_method", index=1)
+    bound("adv_norm", list(NORMS)[0], options=list(NORMS))
     norm = c2.radio("Ball", list(NORMS), format_func=NORMS.get, key="adv_norm")
     if norm == "linf":
+        bound("adv_eps", 8, lo=0, hi=EPS_MAX_255)  # in steps of 1/255
         e255 = c3.slider("ε (in steps of 1/255 per pixel)", 0, EPS_MAX_255, 8, key="adv_eps",
                          help="8/255 ≈ 0.031 is the usual budget on small images: invisible to a person.")
         eps = e255 / 255
     else:
+        bound("adv_eps_l2", 1.0, lo=0.0, hi=8.0)
         eps = c3.slider("ε (L2 length of the whole change)", 0.0, 8.0, 1.0, 0.05, key="adv_eps_l2")
     c4, c5, c6 = st.columns(3)
+    bound("adv_steps", 10, lo=1, hi=100)
+    bound("adv_rs", False)
+    bound("adv_target", "none (untargeted)", options=names)  # a class name; untargeted by default
     steps = c4.number_input("PGD steps", 1, 100, 10, key="adv_steps", disabled=method != "pgd",
                             help="Each step moves by 2.5 ε / steps and is projected back onto the ε ball.")
     random_start = c5.checkbox("Random start", key="adv_rs", disabled=method == "noise",
@@ -188,6 +197,8 @@ def show_one_image(name: str, weights: str, stamp: float, image: np.ndarray, a: 
 def show_sweep(name: str, weights: str, stamp: float, a: dict) -> None:
     st.header("Accuracy against ε")
     c1, c2 = st.columns(2)
+    bound("adv_sweep_data", list(DATASETS)[0], options=list(DATASETS))
+    bound("adv_sweep_n", 100, lo=10, hi=500)
     dataset = c1.selectbox("Images", list(DATASETS), format_func=DATASETS.get, key="adv_sweep_data")
     n = c2.number_input("Images (held-out split)", 10, 500, 100, 10, key="adv_sweep_n")
     if st.button("Measure FGSM, PGD and noise over ε", key="adv_sweep_go") or st.session_state.get("adv_sweep_done"):
@@ -231,8 +242,7 @@ st.markdown(
 name, weights, stamp = choose_model()
 with st.sidebar:
     st.markdown("**Input image**")
-    st.session_state.setdefault("adv_image_source", "Shapes data set")  # what the shipped models know
-    image = image_picker("adv_image")
+    image = image_picker("adv_image", source="Shapes data set")  # what the shipped models know
 names = _names(name, weights, stamp)
 note = outside_training_note(weights, "adv_image")
 if note:
@@ -242,3 +252,4 @@ show_one_image(name, weights, stamp, image, a, names)
 show_sweep(name, weights, stamp, a)
 show_min_eps(name, weights, stamp, a)
 standard_vs_robust()
+view_link()

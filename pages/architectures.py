@@ -14,7 +14,13 @@ import pandas as pd
 import streamlit as st
 
 from pages._arch_trace import trace
-from pages._common import show_figure, user_errors
+from pages._common import (
+    bound,
+    show_figure,
+    user_errors,
+    view_link,
+    words,
+)
 from pages._own_weights import model_select, show_flash, upload_form
 from vizcore.arch import classic_tables, spec
 from vizcore.arch.memory import decimal_bytes, training_memory
@@ -30,6 +36,7 @@ st.caption("Every number below comes from one forward pass traced by torch: shap
            "from torch's FLOP counter (MACs = FLOPs / 2, the convention of torchvision's published GFLOPS).")
 
 VIEWS = ["One model", "Compare models", "Custom stack", "Classic tables"]
+COMPARED = ["resnet18", "mobilenet_v2", "efficientnet_b0"]  # the models compared at first
 OPTIMIZERS = {"sgd": "SGD (no state)", "momentum": "SGD + momentum (1 value / parameter)",
               "adam": "Adam (2 values / parameter)"}
 METRICS = {"spatial": "Spatial size", "channels": "Channels", "params": "Parameters", "macs": "Multiply-adds"}
@@ -97,6 +104,7 @@ def _choice(label: str, options: list[str], key: str, default: str, fmt=None) ->
     """A segmented control that always has a value (clicking the selected segment again would clear it)."""
     if st.session_state.get(key) is None:  # first visit, or the segment was clicked off
         st.session_state[key] = default
+    bound(key, default, options=words(options))
     picked = st.segmented_control(label, options, key=key, **({"format_func": fmt} if fmt else {}))
     return picked if picked is not None else default
 
@@ -153,8 +161,8 @@ if view == "One model":
     show_summary(data, "one")
 
 elif view == "Compare models":
-    picks = st.multiselect("Models (2–4)", zoo.list_models(), default=["resnet18", "mobilenet_v2", "efficientnet_b0"],
-                           max_selections=4, key="arch_compare", format_func=lambda n: zoo.get_entry(n).title)
+    bound("arch_compare", COMPARED, options=zoo.list_models(), many=True, most=4)
+    picks = st.multiselect("Models (2–4)", zoo.list_models(), default=COMPARED, max_selections=4, key="arch_compare", format_func=lambda n: zoo.get_entry(n).title)
     if len(picks) < 2:
         st.info("Pick at least two models to compare.")
     else:
@@ -224,3 +232,4 @@ else:  # Classic tables
                  hide_index=True, width="stretch")
     st.caption("(227 − 11)/4 + 1 = 55 exactly; (224 + 2·2 − 11)/4 + 1 = 55.25 → 55: both give 55, 27, 27, 13, 13, "
                "13, 13 → 6. torchvision uses 64 conv1 filters (the paper: 96, split over two GPUs).")
+view_link()

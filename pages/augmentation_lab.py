@@ -15,7 +15,15 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from pages._common import AUGMENT_PIPELINE_KEY, image_picker, show_figure, user_errors
+from pages._common import (
+    AUGMENT_PIPELINE_KEY,
+    bound,
+    image_picker,
+    show_figure,
+    user_errors,
+    view_link,
+    words,
+)
 from vizcore.data import augment as vaug
 from vizcore.data import datasets as vdata
 from vizcore.data import lighting
@@ -110,7 +118,9 @@ st.markdown("An augmentation pipeline is an ordered list of operations, each app
 
 # ---------------------------------------------------------------------------------------- 1. input
 st.header("1 · Image")
-source = st.radio("Augment", ["One image", "A batch of the embedded shapes"], horizontal=True, key="aug_input")
+INPUTS = ["One image", "A batch of the embedded shapes"]
+bound("aug_input", INPUTS[0], options=words(INPUTS))
+source = st.radio("Augment", INPUTS, horizontal=True, key="aug_input")
 if source == "One image":
     photo = fit_image(image_picker("aug_pick", shapes_size=64), PREVIEW_SIDE)
     base = torch.from_numpy(photo).permute(2, 0, 1)[None]
@@ -120,6 +130,7 @@ else:
 # ---------------------------------------------------------------------------------------- 2. build
 st.header("2 · Build the pipeline")
 c1, c2, c3, c4 = st.columns([2, 1, 2, 1])
+bound("aug_preset", "flip_crop", options=list(PRESET_PIPELINES))
 preset = c1.selectbox("Start from a preset", list(PRESET_PIPELINES), list(PRESET_PIPELINES).index("flip_crop"),
                       key="aug_preset")
 if c2.button("Load preset", key="aug_load_preset"):
@@ -162,6 +173,7 @@ with user_errors("This pipeline is not valid: "):
 # ---------------------------------------------------------------------------------------- 3. draws
 st.header("3 · Random draws")
 c1, c2, c3 = st.columns([1, 1, 1])
+bound("aug_n", 8, lo=1, hi=MAX_DRAWS)
 n_draws = int(c1.number_input(f"Draws (1–{MAX_DRAWS})", 1, MAX_DRAWS, 8, key="aug_n"))
 st.session_state.setdefault("aug_seed", 0)  # set here, not as the widget's value: Re-roll's callback sets it too
 seed = int(c2.number_input("Seed", 0, 2**31 - 1, key="aug_seed"))
@@ -181,6 +193,8 @@ st.dataframe(pd.DataFrame([{"draw": f"#{i + 1}", "seed": seed, "what it drew": d
 # ---------------------------------------------------------------------------------------- 4. mixing
 st.header("4 · MixUp and CutMix (a batch-level stage after the pipeline)")
 c1, c2, c3 = st.columns(3)
+bound("aug_mix_kind", "MixUp", options=words(["MixUp", "CutMix"]))
+bound("aug_mix_alpha", 1.0, lo=0.1, hi=2.0)
 kind = c1.radio("Mixing", ["MixUp", "CutMix"], horizontal=True, key="aug_mix_kind")
 alpha = c2.slider("Beta(α, α)", 0.1, 2.0, 1.0, 0.1, key="aug_mix_alpha")
 mix_n = int(c3.number_input("Images (each mixed with the one before)", 2, 8, 4, key="aug_mix_n"))
@@ -261,3 +275,4 @@ if st.session_state.get(AUGMENT_PIPELINE_KEY) == json.dumps(pipe.to_dict(), sort
     st.page_link("pages/training_lab.py", label="Open the Training Lab", icon=":material/model_training:")
 with st.expander("Pipeline JSON (for `python -m vizcore train --augment-pipeline FILE`)"):
     st.code(text, language="json")
+view_link()

@@ -9,7 +9,11 @@ from pages._startup import through_app  # first import of every page: imports al
 
 import streamlit as st
 
-from pages._common import show_figure
+from pages._common import (
+    bound,
+    show_figure,
+    view_link,
+)
 from pages._deformable import deformable_section
 from vizcore.arch import fixes
 from vizcore.arch.geometry import ConvGeometry, explain, separable_cost
@@ -30,6 +34,18 @@ LATEX = {
     "transposed": r"O = (I - 1)\,S - 2P + D(K-1) + \text{output\_padding} + 1",
 }
 KINDS = {"Convolution": "conv", "Pooling": "pool", "Transposed convolution": "transposed"}
+# the numbers a link carries: key -> (smallest, largest, default)
+NUMBERS = {"ca_h": (1, 4096, 7), "ca_w": (1, 4096, 7), "ca_k": (1, 64, 3), "ca_s": (1, 64, 1), "ca_d": (1, 16, 1),
+           "ca_p": (0, 64, 0), "ca_op": (0, 63, 0),
+           "ca_cin": (1, 4096, 3), "ca_cout": (1, 4096, 16), "ca_g": (1, 4096, 1), "ca_batch": (1, 100_000, 1)}
+
+
+def _bound_number(key: str, default: int | None = None) -> int:
+    """Bind the number input ``key`` to the URL; returns its default."""
+    lo, hi, d = NUMBERS[key]
+    d = d if default is None else default
+    bound(key, d, lo=lo, hi=hi)
+    return d
 
 
 def _hands_on_ml() -> None:
@@ -43,31 +59,37 @@ below = st.container()  # the deformable section, under both columns whatever ha
 with left:
     st.button("Preset: Hands-On ML's memory example", on_click=_hands_on_ml, key="ca_preset_homl",
               help="A 5×5 convolution with 200 maps on a 150×100 RGB image, padding 'same', batch of 100")
+    bound("ca_kind", "Convolution", options=KINDS)
     kind = KINDS[st.radio("Layer", list(KINDS), horizontal=True, key="ca_kind")]
     c1, c2 = st.columns(2)
-    height = c1.number_input("Input height (px)", 1, 4096, 7, key="ca_h")
-    width = c2.number_input("Input width (px)", 1, 4096, 7, key="ca_w")
-    kernel = c1.number_input("Kernel size K", 1, 64, 3, key="ca_k")
-    stride = c2.number_input("Stride S", 1, 64, 2 if kind == "pool" else 1, key="ca_s")
-    dilation = c1.number_input("Dilation D", 1, 16, 1, key="ca_d")
+    height = c1.number_input("Input height (px)", 1, 4096, _bound_number("ca_h"), key="ca_h")
+    width = c2.number_input("Input width (px)", 1, 4096, _bound_number("ca_w"), key="ca_w")
+    kernel = c1.number_input("Kernel size K", 1, 64, _bound_number("ca_k"), key="ca_k")
+    stride = c2.number_input("Stride S", 1, 64, _bound_number("ca_s", 2 if kind == "pool" else 1), key="ca_s")
+    dilation = c1.number_input("Dilation D", 1, 16, _bound_number("ca_d"), key="ca_d")
     pad_modes = ["number", "same", "valid"] if kind == "conv" else ["number"]
+    bound("ca_pmode", "number", options=pad_modes)
     pad_mode = c2.selectbox("Padding", pad_modes, key="ca_pmode",
                             help="'same' keeps O = ceil(I/S); 'valid' means no padding")
     padding: int | str = pad_mode
     if pad_mode == "number":
-        padding = st.number_input("Padding P (px per side)", 0, 64, 1 if kind == "conv" else 0, key="ca_p")
+        padding = st.number_input("Padding P (px per side)", 0, 64, _bound_number("ca_p", 1 if kind == "conv" else 0),
+                                  key="ca_p")
     pool_mode, ceil_mode, out_pad = "max", False, 0
     if kind == "pool":
+        bound("ca_pool", "max", options=["max", "avg"])
         pool_mode = st.radio("Pooling", ["max", "avg"], horizontal=True, key="ca_pool")
+        bound("ca_ceil", False)
         ceil_mode = st.checkbox("ceil_mode (round the output size up)", key="ca_ceil")
     if kind == "transposed":
-        out_pad = st.number_input("Output padding", 0, 63, 0, key="ca_op")
+        out_pad = st.number_input("Output padding", 0, 63, _bound_number("ca_op"), key="ca_op")
     c1, c2, c3 = st.columns(3)
-    cin = c1.number_input("C_in", 1, 4096, 3, key="ca_cin")
-    cout = c2.number_input("C_out", 1, 4096, 16, key="ca_cout", disabled=kind == "pool")
-    groups = c3.number_input("Groups", 1, 4096, 1, key="ca_g", disabled=kind == "pool")
+    cin = c1.number_input("C_in", 1, 4096, _bound_number("ca_cin"), key="ca_cin")
+    cout = c2.number_input("C_out", 1, 4096, _bound_number("ca_cout"), key="ca_cout", disabled=kind == "pool")
+    groups = c3.number_input("Groups", 1, 4096, _bound_number("ca_g"), key="ca_g", disabled=kind == "pool")
+    bound("ca_bias", True)
     bias = st.checkbox("Bias", value=True, key="ca_bias", disabled=kind == "pool")
-    batch = st.number_input("Batch (instances)", 1, 100_000, 1, key="ca_batch",
+    batch = st.number_input("Batch (instances)", 1, 100_000, _bound_number("ca_batch"), key="ca_batch",
                             help="for the memory of the batch's output maps")
 
 
@@ -107,6 +129,7 @@ with right:
                    "animation come back as soon as the layer is possible.")
         with below:
             deformable_section()
+        view_link()
         st.stop()
     m1, m2, m3 = st.columns(3)
     m1.metric("Output (C×H×W)", f"{result.out_channels}×{result.out_height}×{result.out_width}")
@@ -148,3 +171,4 @@ with right:
 
 with below:
     deformable_section()
+view_link()

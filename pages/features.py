@@ -10,13 +10,16 @@ import numpy as np
 import streamlit as st
 
 from pages._common import (
+    bound,
     data_folder_picker,
     image_picker,
     model_device,
     show_figure,
     traced_model,
     user_errors,
+    view_link,
     weights_picker,
+    words,
 )
 from pages._own_weights import model_select
 from vizcore.data import images as image_io
@@ -97,11 +100,13 @@ if weights == "random":
 else:
     st.caption(f"Weights: {wlabel}.")
 _, in_h, _ = entry.input_size
+bound("ft_view", _VIEWS[1], options=words(_VIEWS))
 view = st.segmented_control("View", _VIEWS, default=_VIEWS[1], key="ft_view") or _VIEWS[1]
 
 # ----------------------------------------------------------------------------------------- filters
 if view == "Filters":
     convs = filters.conv_layers(model)
+    bound(f"ft_conv_{name}", convs[0], param="ft_conv", options=convs)  # one parameter for any model
     layer = st.selectbox("Convolution layer", convs, key=f"ft_conv_{name}")
     w = filters.conv_weight(model, layer)
     st.caption(f"Weight shape (out, in/groups, kh, kw) = {tuple(w.shape)}")
@@ -126,6 +131,7 @@ if view == "Filters":
                 f"{', '.join(map(str, stats.dead)) or 'none'}. **Near-duplicates** (|cosine| > "
                 f"{filters.DUPLICATE_COSINE}): " + (", ".join(f"{a}–{b} ({c:+.3f})" for a, b, c in stats.duplicates[:12])
                                                     or "none") + ".")
+    view_link()
     st.stop()
 
 # ----------------------------------------------------------------------------------------- node, image, channel
@@ -133,6 +139,7 @@ spatial = [n for n in table.nodes if n.spatial]
 by_name = {n.node: n for n in spatial}
 default_node = next((n.node for n in reversed(spatial) if n.map_size and n.map_size[0] >= 4 and n.is_layer),
                     spatial[-1].node)
+bound(f"ft_node_{name}", default_node, param="ft_node", options=list(by_name))
 node = st.selectbox("Layer (any spatial node, execution order)", list(by_name), index=list(by_name).index(default_node),
                     key=f"ft_node_{name}", format_func=lambda n: f"{by_name[n].module or n} · {by_name[n].op} · "
                                                                  f"{'×'.join(map(str, by_name[n].out_shape))}")
@@ -147,10 +154,13 @@ with user_errors("Could not compute the activations: "):
     act = node_act(name, weights, stamp, node, digest, raw)
 stats = activations.channel_stats(act)
 ckey = f"ft_channel_{name}_{node}"
-st.session_state.setdefault(ckey, int(activations.channel_order(stats, "max")[0]))
+strongest = int(activations.channel_order(stats, "max")[0])
+st.session_state.setdefault(ckey, strongest)
+bound(ckey, strongest, param="ft_channel", lo=0, hi=n_channels - 1)
 channel = int(st.number_input(f"Channel (0–{n_channels - 1})", 0, n_channels - 1, key=ckey))
 
 if view == "Activation maps":
+    bound("ft_sort", "mean", options=["mean", "max"])
     sort_by = st.radio("Sort channels by", ["mean", "max"], horizontal=True, key="ft_sort")
     order = activations.channel_order(stats, sort_by)
     show_figure(figs.channel_grid_figure(act, order, f"{nf.module or node}: the {min(32, n_channels)} channels "
@@ -233,3 +243,4 @@ else:  # activation maximisation
                    f"{'Fourier + colour-decorrelated' if fourier else 'raw pixel'} parameterisation.")
     else:
         st.info("Press **Optimise the input** to run gradient ascent on the image for this channel.")
+view_link()

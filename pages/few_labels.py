@@ -7,7 +7,14 @@ from pages._startup import through_app  # first import of every page: imports al
 import pandas as pd
 import streamlit as st
 
-from pages._common import data_folder_picker, said, show_figure, user_errors
+from pages._common import (
+    bound,
+    data_folder_picker,
+    said,
+    show_figure,
+    user_errors,
+    view_link,
+)
 from vizcore.figures import few_labels as figures
 from vizcore.inspect import pseudo_labels as pl
 from vizcore.lab import few_labels as fl
@@ -18,6 +25,7 @@ through_app()  # a fresh server's first deep links rerun through app.py's naviga
 
 POLL_S = 2.0
 K_CHOICES = ["1", "4", "25", "100", "all"]
+SOURCES = ["Shapes (embedded, 4,000 unlabelled)", "An image folder (train/, val/, unlabelled/)"]  # the data radio
 SSL = ("pseudo_label", "noisy_student", "fixmatch")
 
 st.title("Few labels")
@@ -47,17 +55,22 @@ def _records() -> list:
 # ---------------------------------------------------------------------------------------- 1. queue
 st.header("1 · Train the cells")
 c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
+bound("fl_methods", ["supervised", "pseudo_label", "fixmatch"], options=list(fl.METHODS), many=True)
+bound("fl_ks", ["4"], options=K_CHOICES, many=True)
+bound("fl_seeds", 1, lo=1, hi=3)
+bound("fl_epochs", int(fl.RECIPE["epochs"]), lo=1, hi=60)
+bound("fl_data", SOURCES[0], options={SOURCES[0]: "shapes"})  # a server folder is not in a link
 methods = c1.multiselect("Methods", list(fl.METHODS), ["supervised", "pseudo_label", "fixmatch"],
                          format_func=fl.METHOD_TITLES.get, key="fl_methods")
 ks = c2.multiselect("Labels per class", K_CHOICES, ["4"], key="fl_ks")
 n_seeds = c3.number_input("Seeds", 1, 3, 1, key="fl_seeds")
 epochs = c4.number_input("Epochs", 1, 60, int(fl.RECIPE["epochs"]), key="fl_epochs")
-source = st.radio("Data", ["Shapes (embedded, 4,000 unlabelled)", "An image folder (train/, val/, unlabelled/)"],
-                  horizontal=True, key="fl_data")
+source = st.radio("Data", SOURCES, horizontal=True, key="fl_data")
 root = None
 if source.startswith("An image folder"):
     root = data_folder_picker(st, "fl_folder", label="Image folder")
     if root is None:
+        view_link()
         st.stop()
 
 specs: list[fl.FewLabelsSpec] = []
@@ -192,3 +205,4 @@ if chains:
 else:
     st.info("No Noisy Student round yet: queue the method above (its teacher is the supervised run at the same "
             "labels per class and seed).")
+view_link()

@@ -7,7 +7,14 @@ from pages._startup import through_app  # first import of every page: imports al
 import numpy as np
 import streamlit as st
 
-from pages._common import _default_checkpoint, progress_bar, show_figure, user_errors
+from pages._common import (
+    _default_checkpoint,
+    bound,
+    progress_bar,
+    show_figure,
+    user_errors,
+    view_link,
+)
 from vizcore.figures import first_classifiers as figures
 from vizcore.inspect import first_classifiers as fc
 
@@ -55,8 +62,12 @@ st.markdown("Score of class *c* = **w**_c · **x** + b_c, with **x** the image's
             "whose template it matches best. One layer can only learn one template per class — roughly the "
             "class's average image.")
 c1, c2, c3, c4 = st.columns(4)
+bound("fc_lin_data", list(DATA)[0], options=DATA)
 dataset = DATA[c1.radio("Data", list(DATA), key="fc_lin_data")]
 cap = fc.LINEAR_MAX_IMAGES[dataset]
+bound("fc_lin_n", min(1000, cap), lo=10, hi=cap)
+bound("fc_lin_steps", 200, lo=1, hi=fc.MAX_STEPS)
+bound("fc_lin_decay", 1e-3, options=DECAYS)
 train_size = c2.slider("Training images", 10, cap, min(1000, cap), step=1, key="fc_lin_n")
 steps = c3.slider("Steps (full batch)", 1, fc.MAX_STEPS, 200, key="fc_lin_steps")
 decay = c4.select_slider("Weight decay λ", DECAYS, value=1e-3, key="fc_lin_decay")
@@ -93,8 +104,11 @@ st.markdown("Keep every training image; label a new one by a vote of its *k* clo
             "**feature space** of a trained CNN (the 128 numbers its classifier layer reads) close means what the "
             "network learned to compare.")
 d1, d2, d3 = st.columns(3)
+bound("fc_knn_data", list(DATA)[1], options=DATA)
 kdata = DATA[d1.radio("Data", list(DATA), index=1, key="fc_knn_data")]
 kcap = fc.KNN_MAX_IMAGES[kdata]
+bound("fc_knn_n", min(1000, kcap), lo=10, hi=kcap)
+bound("fc_knn_kmax", 25, lo=1, hi=51)
 kn = d2.slider("Training images", 10, kcap, min(1000, kcap), key="fc_knn_n")
 kmax = d3.slider("Largest k", 1, 51, 25, step=2, key="fc_knn_kmax")
 
@@ -124,3 +138,4 @@ for c in curves:
     show_figure(figures.neighbours_figure(split.x_test[q].numpy(), split.x_train[idx].numpy(), titles,
                                           f"Nearest training images in {names[c.space]}"),
                 key=f"fc_nn_{c.space}")
+view_link()

@@ -16,6 +16,7 @@ from PIL import Image
 
 from pages._cam_epochs import cam_over_training
 from pages._common import (
+    bound,
     image_picker,
     outside_training_note,
     picked_shape_mask,
@@ -23,6 +24,7 @@ from pages._common import (
     shared_model,
     show_figure,
     user_errors,
+    view_link,
     weights_picker,
 )
 from pages._own_weights import model_select
@@ -38,6 +40,7 @@ from vizcore.models import registry as zoo
 through_app()  # a fresh server's first deep links rerun through app.py's navigation
 
 TITLES = {k: v.title for k, v in attr.METHODS.items()}
+TARGET_WORDS = {"Predicted class": "predicted", "Chosen classes": "chosen", "Top-k": "topk"}  # the radio's URL words
 
 
 @st.cache_data(show_spinner="Finding the spatial layers…", max_entries=32)
@@ -144,8 +147,7 @@ by_path = {la.path: la for la in spatial}
 
 with st.sidebar:
     st.markdown("**Input image**")
-    st.session_state.setdefault("cam_source", "Shapes data set")  # the default model knows shapes, and they have masks
-    raw = image_picker("cam")
+    raw = image_picker("cam", source="Shapes data set")  # the default model knows shapes, and they have masks
     mask_raw = picked_shape_mask("cam")
 digest = hashlib.sha256(np.ascontiguousarray(raw).tobytes()).hexdigest()
 in_h = entry.input_size[1]
@@ -164,27 +166,34 @@ show_figure(figures.topk_figure(probs, [classes[i] for i in top], title=f"{entry
 if note := outside_training_note(weights, "cam"):
     left.info(note)
 with right:
+    bound("cam_methods", ["gradcam"], options=list(attr.METHODS), many=True, most=4)
     methods = st.multiselect("Methods (1–4, side by side)", list(attr.METHODS), default=["gradcam"], max_selections=4,
                              key="cam_methods", format_func=lambda m: TITLES[m])
     paths = list(by_path)
+    bound(f"cam_layer_{name}", entry.cam_layer, param="cam_layer", options=paths)  # one parameter for any model
     layer = st.selectbox("Layer (for the Grad-CAM family)", paths, index=paths.index(entry.cam_layer),
                          key=f"cam_layer_{name}",
                          format_func=lambda p: f"{p} · {by_path[p].kind} · {'×'.join(map(str, by_path[p].out_shape))}")
     if layer == entry.cam_layer:
         st.caption("Default: " + attr.default_layer_reason(by_path[layer]) + ".")
+    bound("cam_target", "Predicted class", options=TARGET_WORDS)
     mode = st.radio("Explain", ["Predicted class", "Chosen classes", "Top-k"], horizontal=True, key="cam_target")
     if mode == "Chosen classes":
+        bound("cam_classes", [int(top[0])], options=range(len(classes)), many=True, most=2)
         chosen = st.multiselect("Classes (1–2)", list(range(len(classes))), default=[int(top[0])], max_selections=2,
                                 key="cam_classes", format_func=lambda i: classes[i])
         targets = [int(c) for c in chosen] or [int(top[0])]
     elif mode == "Top-k":
+        bound("cam_k", 2, lo=2, hi=4)
         k = st.slider("k", 2, 4, 2, key="cam_k")
         targets = [int(c) for c in top[:k]]
     else:
         targets = [int(top[0])]
+    bound("cam_alpha", 0.5, lo=0.0, hi=1.0)
     alpha = st.slider("Map opacity", 0.0, 1.0, 0.5, 0.05, key="cam_alpha")
 if not methods:
     st.info("Pick at least one method.")
+    view_link()
     st.stop()
 if "occlusion" in methods or "integrated_gradients" in methods:
     st.caption("Occlusion runs one forward per occluded square and Integrated Gradients 32; they take longer.")
@@ -274,3 +283,4 @@ else:
 
 # ----------------------------------------------------------------------------------------- CAM over training
 cam_over_training(name, entry.title, weights, digest, raw, shown, mask, mask_shown, alpha, fast[0], layer)
+view_link()

@@ -4,10 +4,11 @@ from __future__ import annotations
 from pages._startup import through_app  # first import of every page: imports all modules once, in one thread
 
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
 
+from pages._common import view_link
 from pages._lessons import LESSONS, Lesson, registered
 from pages._nav import all_pages, page_link
+from pages._url_state import encode_params
 
 through_app()  # a fresh server's first deep links rerun through app.py's navigation
 
@@ -20,22 +21,6 @@ st.markdown(
 TITLES = {p.path: p.title for p in all_pages()}  # the app's own page list
 
 
-GO = "home_lesson_page"  # the page a lesson's button asked for, opened by the next run of Home
-
-
-def _open(lesson: Lesson) -> None:
-    """Set the lesson's widget values before its page draws them (a callback runs before the next script run),
-    and leave the page to open in Session State: it outlives a rerun that would lose the button's click."""
-    st.session_state.update(lesson.preset)
-    st.session_state[GO] = lesson.page
-
-
-if page := st.session_state.pop(GO, None):
-    try:
-        st.switch_page(page)
-    except StreamlitAPIException:  # no st.navigation in this run (the page file run on its own)
-        st.info(f"Open [{TITLES[page]}](/{page.removesuffix('.py').split('/')[-1]}) from the navigation.")
-
 
 def _lesson(n: int, lesson: Lesson) -> None:
     st.markdown(f"**{n}. {lesson.title}**")
@@ -44,8 +29,9 @@ def _lesson(n: int, lesson: Lesson) -> None:
     if not registered(lesson, set(TITLES)):
         st.caption("Coming: its page is being built.")
         return
-    st.button(f"Open {TITLES[lesson.page]}", key=f"lesson_{n}", icon=":material/arrow_forward:", on_click=_open,
-              args=(lesson,))
+    # a link with the page's URL parameters: it opens the page set up, in this tab or (middle click) a new one
+    page_link(st, lesson.page, f"Open {TITLES[lesson.page]}", ":material/arrow_forward:",
+              query_params=encode_params(lesson.params))
 
 
 st.header("Start here")
@@ -65,3 +51,4 @@ for info in all_pages():  # the app's own page list: a new page appears here by 
         st.write(info.blurb)
 
 st.caption("Everything here is also scriptable: `python -m vizcore --help` lists the commands (JSON out).")
+view_link()

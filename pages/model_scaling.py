@@ -8,7 +8,12 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
-from pages._common import show_figure, user_errors
+from pages._common import (
+    bound,
+    show_figure,
+    user_errors,
+    view_link,
+)
 from vizcore.arch import scaling
 from vizcore.figures import scaling as figures
 from vizcore.lab import experiment as vexp
@@ -86,6 +91,7 @@ st.markdown(
     "**r = γ^φ**, with α·β²·γ² ≈ 2 so the cost about doubles per step of φ (Tan & Le, ICML 2019, §3.3). "
     "Channels round to multiples of 8 and layers round up, so real models step rather than glide.")
 c1, c2, c3, c4 = st.columns(4)
+bound("sc_phi", 1.0, lo=0.0, hi=7.0)
 phi = c1.slider("φ (compound coefficient)", 0.0, 7.0, 1.0, 0.5, key="sc_phi")
 alpha = c2.number_input("α (depth)", 1.0, 2.0, scaling.ALPHA, 0.05, key="sc_alpha")
 beta = c3.number_input("β (width)", 1.0, 2.0, scaling.BETA, 0.05, key="sc_beta")
@@ -218,3 +224,4 @@ if family_exps:
     st.fragment(run_every=POLL_S if live else None)(_family_body)(picked)
 else:
     st.info("No family trained yet: queue one above.")
+view_link()

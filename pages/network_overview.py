@@ -9,7 +9,17 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from pages._common import image_picker, model_device, show_figure, traced_model, user_errors, weights_picker, zoo_title
+from pages._common import (
+    bound,
+    image_picker,
+    model_device,
+    show_figure,
+    traced_model,
+    user_errors,
+    view_link,
+    weights_picker,
+    zoo_title,
+)
 from pages._conv_numbers import conv_numbers
 from vizcore.data import images as image_io
 from vizcore.figures import overview as figures
@@ -46,6 +56,7 @@ st.caption("One image through the whole network, layer by layer, ending in the c
 
 names = zoo.list_models()
 st.session_state.setdefault("ov_model", "small_cnn")
+bound("ov_model", "small_cnn", options=names)
 c1, c2 = st.columns([2, 5])
 name = c1.selectbox("Model", names, key="ov_model", format_func=zoo_title)
 with c2:
@@ -70,8 +81,11 @@ st.header("1 · One image through every layer")
 layer_count = sum(1 for n in table.nodes if n.spatial and n.is_layer)
 modes = list(MODES) if layer_count <= ov.MAX_LAYER_COLUMNS else ["stages"]
 mode_key = f"ov_mode_{name}"
+first_mode = ov.default_mode(table) if ov.default_mode(table) in modes else modes[0]
 if st.session_state.get(mode_key) not in modes:
-    st.session_state[mode_key] = ov.default_mode(table) if ov.default_mode(table) in modes else modes[0]
+    st.session_state[mode_key] = first_mode
+bound(mode_key, first_mode, param="ov_mode", options=modes)  # one parameter whatever the model
+bound("ov_channels", 6, lo=1, hi=ov.MAX_CHANNELS)
 m1, m2 = st.columns([3, 2])
 mode = m1.radio("Columns", modes, key=mode_key, format_func=MODES.get, horizontal=True,
                 help=f"This network has {layer_count} layers with maps; above {ov.MAX_LAYER_COLUMNS} it is shown "
@@ -83,8 +97,10 @@ cols = res.columns
 figure_slot = st.container()  # the overview above the controls that pick its unit (drawn once they are read)
 labels = [f"{k + 1}. {c.label} · {c.op} · {c.shape[0]}×{c.shape[1]}×{c.shape[2]}" for k, c in enumerate(cols)]
 col_key = f"ov_col_{name}_{mode}"
+middle = min(range(len(cols)), key=lambda k: abs(cols[k].shape[1] - cols[0].shape[1] // 2))
 if st.session_state.get(col_key, -1) not in range(len(cols)):
-    st.session_state[col_key] = min(range(len(cols)), key=lambda k: abs(cols[k].shape[1] - cols[0].shape[1] // 2))
+    st.session_state[col_key] = middle
+bound(col_key, middle, param="ov_col", lo=0, hi=len(cols) - 1)
 sel = st.selectbox("Column to inspect", range(len(cols)), key=col_key, format_func=lambda k: labels[k])
 col = cols[sel]
 h, w = col.shape[1:]
@@ -100,6 +116,8 @@ if points:
         st.session_state[ki], st.session_state[kj] = min(max(click[0], 0), h - 1), min(max(click[1], 0), w - 1)
 st.session_state.setdefault(ki, (h - 1) // 2)
 st.session_state.setdefault(kj, (w - 1) // 2)
+bound(ki, (h - 1) // 2, param="ov_i", lo=0, hi=h - 1)
+bound(kj, (w - 1) // 2, param="ov_j", lo=0, hi=w - 1)
 s1, s2 = st.columns(2)
 i = s1.slider("Unit row", 0, h - 1, key=ki) if h > 1 else 0
 j = s2.slider("Unit column", 0, w - 1, key=kj) if w > 1 else 0
@@ -130,3 +148,4 @@ st.caption(f"Unit ({i}, {j}) of {col.label} sees input rows {ub.clipped[0]}–{u
 # ------------------------------------------------------------------------------------------- 2. one unit's numbers
 st.header("2 · One unit's convolution on real numbers")
 conv_numbers(name, weights, stamp, table, digest, raw, shown)
+view_link()

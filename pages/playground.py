@@ -11,7 +11,12 @@ import numpy as np
 import streamlit as st
 import torch
 
-from pages._common import show_figure, user_errors
+from pages._common import (
+    bound,
+    show_figure,
+    user_errors,
+    view_link,
+)
 from vizcore.figures import features as ffig
 from vizcore.figures import playground as pfig
 from vizcore.inspect.filters import rgb_filters
@@ -32,6 +37,10 @@ st.caption("A small CNN (three conv-BN-ReLU stages) learns the ten embedded shap
            "goes back to the seed's random weights.")
 
 c1, c2, c3, c4 = st.columns(4)
+bound("pg_width", 8, options=WIDTHS)
+bound("pg_batch", 32, options=BATCHES)
+bound("pg_lr", 0.05, options=RATES)
+bound("pg_seed", 0, lo=0, hi=9999)
 width = c1.select_slider("Width (first-stage channels)", WIDTHS, value=8, key="pg_width",
                          help="Channels of the first stage; the next stages have 2×, 4× and 4× as many.")
 batch = c2.select_slider("Batch (images per step)", BATCHES, value=32, key="pg_batch")
@@ -129,3 +138,4 @@ def _live(play: pg.Playground) -> None:
 
 
 st.fragment(run_every=TICK_S if running else None)(_live)(play)
+view_link()

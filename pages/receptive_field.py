@@ -12,11 +12,13 @@ import streamlit as st
 
 from pages._common import (
     CHECKPOINT_KEY,
+    bound,
     image_picker,
     model_device,
     show_figure,
     traced_model,
     user_errors,
+    view_link,
     weights_picker,
 )
 from pages._own_weights import model_select
@@ -102,6 +104,7 @@ by_name = {n.node: n for n in spatial}
 # default: the deepest layer whose field still fits in half the image (the box is easy to see there)
 fits = [n for n in spatial if n.size[0] <= entry.input_size[1] // 2 and n.map_size[0] > 1]  # type: ignore[index]
 default_node = next(n for n in fits if n.size == max(f.size for f in fits)) if fits else spatial[-1]
+bound(f"rf_layer_{name}", default_node.node, param="rf_layer", options=list(by_name))  # one parameter for any model
 node_name = st.selectbox(
     "Layer (in execution order)", list(by_name), index=list(by_name).index(default_node.node), key=f"rf_layer_{name}",
     format_func=lambda n: f"{by_name[n].module or n} · {by_name[n].op} · field {by_name[n].size[0]}×{by_name[n].size[1]}")
@@ -129,6 +132,9 @@ if points:
         st.session_state[ki], st.session_state[kj] = min(max(click[0], 0), h - 1), min(max(click[1], 0), w - 1)
 st.session_state.setdefault(ki, (h - 1) // 2)  # defaults through session state: a click may set them too
 st.session_state.setdefault(kj, (w - 1) // 2)
+bound(ki, (h - 1) // 2, param="rf_i", lo=0, hi=h - 1)
+bound(kj, (w - 1) // 2, param="rf_j", lo=0, hi=w - 1)
+bound("rf_show_erf", True)
 s1, s2, s3 = st.columns([2, 2, 1])
 i = s1.slider("Unit row i", 0, h - 1, key=ki) if h > 1 else 0
 j = s2.slider("Unit column j", 0, w - 1, key=kj) if w > 1 else 0
@@ -178,7 +184,9 @@ if not nf.aligned:
 
 # ----------------------------------------------------------------------------------------- growth chart
 st.subheader("How fields grow through a network")
-picked = st.multiselect("Models to compare", list(dict.fromkeys([name, *names])), default=list(dict.fromkeys([name, "vgg16", "resnet50"])),
+growth_default = list(dict.fromkeys([name, "vgg16", "resnet50"]))
+bound("rf_growth_models", growth_default, options=names, many=True)
+picked = st.multiselect("Models to compare", list(dict.fromkeys([name, *names])), default=growth_default,
                         key="rf_growth_models", format_func=lambda n: zoo.get_entry(n).title)
 with user_errors():
     series = {zoo.get_entry(n).title: field_records(n) for n in picked}
@@ -193,6 +201,9 @@ if last:
 # ----------------------------------------------------------------------------------------- stacked kernels
 st.subheader("Stacked small kernels or one big kernel?")
 k1, k2, k3 = st.columns(3)
+bound("rf_stack_n", 3, lo=1, hi=6)
+bound("rf_stack_k", 3, options=[3, 5, 7])
+bound("rf_stack_c", 256, lo=1, hi=4096)
 n_stack = k1.slider("Stacked layers n", 1, 6, 3, key="rf_stack_n")
 k_size = k2.selectbox("Kernel k", [3, 5, 7], index=0, key="rf_stack_k")
 chans = k3.number_input("Channels C (in = out)", 1, 4096, 256, key="rf_stack_c")
@@ -228,3 +239,4 @@ with st.expander("The terms, in plain words", expanded=True):
         "smaller than the theoretical field; training usually widens it.\n"
         "- The numbers are checked by back-propagating one unit through a copy of the network with all paths "
         "made positive: the pixels that get a gradient are exactly the box.")
+view_link()

@@ -11,6 +11,7 @@ import streamlit as st
 import torch
 
 from pages._common import (
+    bound,
     data_folder_picker,
     image_picker,
     model_device,
@@ -18,6 +19,7 @@ from pages._common import (
     show_figure,
     traced_model,
     user_errors,
+    view_link,
     weights_picker,
 )
 from pages._own_weights import model_select
@@ -130,6 +132,7 @@ if note := outside_training_note(weights, "se"):
 show_figure(figs.gates_heatmap(gates, f"{entry.title}: the gates of all {len(gates)} SE blocks for this image"),
             key="se_heat")
 paths = list(gates)
+bound(f"se_block_{name}", paths[-1], param="se_block", options=paths)  # one parameter for any model
 block = st.selectbox("SE block", paths, index=len(paths) - 1, key=f"se_block_{name}")
 b = info[block]
 left, right = st.columns(2)
@@ -153,6 +156,7 @@ st.markdown(
 st.subheader("Gates per class (Hu et al., TPAMI 2019, §7.2, Figs. 6–7)")
 big = entry.input_size[1] > 64
 a1, a2, a3 = st.columns(3)
+bound("se_data", "shapes", options=[s for s in _SETS if s != "folder"])  # a server folder is not in a link
 dataset = a1.selectbox("Labelled data", list(_SETS), format_func=_SETS.__getitem__, key="se_data")
 root = data_folder_picker(a1, "se_root") if dataset == "folder" else None
 n = int(a2.slider("Images per class", 5, 30 if big else 100, 10 if big else 50, key="se_n"))
@@ -187,3 +191,4 @@ if st.session_state.get("se_done") == akey:
                    f"{', '.join(chosen)} ablated.")
 else:
     st.info("Press **Run the by-class analysis** to read the gates of every image of the data set.")
+view_link()

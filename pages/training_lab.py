@@ -13,7 +13,13 @@ import math
 import pandas as pd
 import streamlit as st
 
-from pages._common import said, show_figure
+from pages._common import (
+    bound,
+    said,
+    show_figure,
+    view_link,
+    words,
+)
 from pages._lab_form import config_form, restore
 from pages._lab_live import ACTIVE_KEY, comparison, follow, watch
 from pages._lab_runs import runs_section
@@ -111,6 +117,7 @@ def setup_section(lab: Lab, all_runs: list) -> train_config.TrainConfig:
     run_label = {r.id: f"{r.name} ({r.config.model}, {100 * (r.val_acc or 0):.1f}%)" for r in finished_with_ckpt}
     config = config_form(run_label)
     if config is None:
+        view_link()
         st.stop()
     spe = config.steps_per_epoch()
     lrs = lr_sched.lr_schedule(config, spe)
@@ -156,6 +163,11 @@ def _design_widgets() -> tuple[str, list[str], int, int]:
                          ("lab_n_seeds", vexp.DEFAULT_SEEDS), ("lab_first_seed", 0)):
         st.session_state.setdefault(key, default)  # the widgets take their values from here (a comparison in flight
         # may have put its design here): a default given to the widget as well would be a second, conflicting one
+    bound("lab_cmp_mode", "A/B", options=words(["A/B", "grid"]))
+    bound("lab_cmp_trick", "cosine", options=trick_keys)
+    bound("lab_cmp_tricks", ["cosine", "label_smoothing"], options=trick_keys, many=True, most=3)
+    bound("lab_n_seeds", vexp.DEFAULT_SEEDS, lo=1, hi=vexp.MAX_SEEDS)
+    bound("lab_first_seed", 0, lo=0, hi=10_000)
     mode = c1.radio("Design", ["A/B", "grid"], key="lab_cmp_mode", horizontal=True)
     if mode == "A/B":
         chosen = [c2.selectbox("Trick to toggle", trick_keys, key="lab_cmp_trick",
@@ -271,3 +283,4 @@ compare_section(lab, config, experiments, all_runs)
 paper_section(lab.store, experiments)
 runs_section(lab.store, all_runs)
 shape_bias_section(lab, lab.store, config)
+view_link()

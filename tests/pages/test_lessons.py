@@ -1,9 +1,10 @@
-"""The "Start here" path on Home: every lesson opens a page of the app's navigation, in the notes' order, its preset
-names widget keys that page really draws, and pressing its button on Home opens that page with those values."""
+"""The "Start here" path on Home: every lesson opens a page of the app's navigation, in the notes' order, its link's
+URL parameters are ones that page binds, and opening the link sets the page up with those values."""
 from __future__ import annotations
 
 import ast
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -47,47 +48,54 @@ def test_lessons_follow_the_notes_and_open_pages_of_the_navigation() -> None:
         assert lesson.look and lesson.question.endswith("?"), lesson.title
         if lesson.page not in NAV:  # a lesson whose page is being built: shown as coming, nothing to set up
             assert not (ROOT / lesson.page).exists(), f"{lesson.page} exists but is not in pages/_nav.py"
-            assert not lesson.preset, lesson.title
+            assert not lesson.params, lesson.title
     assert len(LINKED) >= 10
 
 
 @pytest.mark.parametrize("lesson", LINKED, ids=lambda le: le.title)
-def test_every_preset_key_is_a_widget_key_of_its_page(lesson: Lesson) -> None:
+def test_every_link_parameter_is_bound_by_its_page(lesson: Lesson) -> None:
     keys = _page_strings(lesson.page)
-    missing = [k for k in lesson.preset if k not in keys]
-    assert not missing, f"{lesson.page} draws no widget with these keys: {missing}"
+    missing = [k for k in lesson.params if k not in keys]
+    assert not missing, f"{lesson.page} binds no URL parameter with these names: {missing}"
 
 
-def _open_lesson(at: AppTest, title: str, asked: list[str]) -> AppTest:
-    """Press the lesson's button on Home; it must ask for its page (st.switch_page, which AppTest follows)."""
-    n = next(i + 1 for i, lesson in enumerate(LESSONS) if lesson.title == title)
-    at.button(key=f"lesson_{n}").click().run()
-    assert asked and asked[-1] == next(le.page for le in LESSONS if le.title == title)
-    return at
+def _open_lesson(at: AppTest, title: str) -> AppTest:
+    """Follow the lesson's link on Home as the browser would: its page, with the link's query parameters."""
+    lesson = next(le for le in LESSONS if le.title == title)
+    link = next(p for p in at.get("page_link") if p.proto.label == f"Open {dict(_titles())[lesson.page]}")
+    at.query_params = parse_qs(link.proto.query_string)
+    return at.switch_page(lesson.page).run()
+
+
+def _titles() -> list[tuple[str, str]]:
+    return [(p.path, p.title) for p in all_pages()]
 
 
 @pytest.mark.slow
-def test_a_lesson_button_opens_its_page_set_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    import streamlit
-
-    asked: list[str] = []
-    real = streamlit.switch_page
-    monkeypatch.setattr(streamlit, "switch_page", lambda page, **kw: (asked.append(page), real(page, **kw)))
+def test_a_lesson_link_opens_its_page_set_up() -> None:
     at = AppTest.from_file("../../app.py", default_timeout=240).run()
     assert not at.exception, [e.message for e in at.exception]
     coming = [lesson for lesson in LESSONS if lesson.page not in NAV]
-    assert len(at.get("button")) >= len(LINKED)
+    lesson_links = [p for p in at.get("page_link") if p.proto.label.startswith("Open ")]
+    assert len(lesson_links) == len(LINKED)
     assert sum("Coming" in c.value for c in at.caption) == len(coming)
 
-    _open_lesson(at, "Output size", asked)
+    _open_lesson(at, "Output size")
     assert not at.exception, [e.message for e in at.exception]
     assert at.title[0].value == "Conv Arithmetic"
-    preset = next(le for le in LESSONS if le.title == "Output size").preset
+    params = next(le for le in LESSONS if le.title == "Output size").params
     for key in ("ca_h", "ca_k", "ca_s", "ca_p"):
-        assert at.number_input(key=key).value == preset[key], key
+        assert at.number_input(key=key).value == params[key], key
+    assert not at.sidebar.info  # every parameter of the link was taken
 
     at.switch_page("pages/home.py").run()
-    _open_lesson(at, "Watch a network train", asked)
+    _open_lesson(at, "Architectures")
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.multiselect(key="arch_compare").value == ["vgg16", "resnet18"] and not at.sidebar.info
+
+    at.query_params = {}
+    at.switch_page("pages/home.py").run()
+    _open_lesson(at, "Watch a network train")
     assert not at.exception, [e.message for e in at.exception]
     assert at.title[0].value == "Training playground"
     assert at.select_slider(key="pg_lr").value == 0.05
