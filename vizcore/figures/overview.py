@@ -94,7 +94,10 @@ def overview_figure(res: Overview, selected: int | None = None, unit: tuple[int,
         vals = [100 * p[1] for p in probs][::-1]
         ax = str(n + 1)
         traces.append(go.Bar(x=vals, y=names, orientation="h", marker_color=[GREY] * (len(vals) - 1) + [BLUE],
-                             text=[f"{v:.1f}%" for v in vals], textposition="outside", cliponaxis=False, xaxis=f"x{ax}", yaxis=f"y{ax}",
+                             text=[f"{v:.1f}%" for v in vals], cliponaxis=False, xaxis=f"x{ax}", yaxis=f"y{ax}",
+                             # inside a long bar (its label would run into the class names), outside a short one
+                             textposition=["inside" if v > 60 else "outside" for v in vals],
+                             insidetextanchor="end", insidetextfont=dict(color="white"),
                              hovertemplate="%{y}: %{x:.2f}%<extra></extra>"))
         dom = [float(starts[n]), 1.0]
         layout[f"xaxis{ax}"] = dict(domain=dom, anchor=f"y{ax}", title_text="probability (%)", range=[0, 100])
@@ -102,12 +105,13 @@ def overview_figure(res: Overview, selected: int | None = None, unit: tuple[int,
                                     side="right", automargin=True)
         notes.append(dict(text="class probability", x=sum(dom) / 2, y=1.0, xref="paper", yref="paper",
                           xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=10)))
-    notes.append(dict(x=0, y=-0.06, xref="paper", yref="paper", showarrow=False, xanchor="left", font=dict(size=11),
+    notes.append(dict(x=0, y=0, yshift=-(75 if probs else 10), xref="paper", yref="paper", showarrow=False,
+                      xanchor="left", yanchor="top", align="left", font=dict(size=11),
                       text="each column: the layer's strongest channels (by mean activation), top to bottom, each "
-                           "map coloured by its own min–max (1×1 maps: together) in viridis; red: the chosen unit; orange: the units it "
-                           "reads"))
+                           "map coloured by its own min–max (1×1 maps: together) in viridis;<br>red: the chosen unit; "
+                           "orange: the units it reads"))
     k_maps = max((len(c.channels) for c in cols), default=1)
-    height = int(np.clip(k_maps * 1.25 * 1000 / (n + 2.5) + 190, 380, 900))  # about as tall as the columns need
+    height = int(np.clip(k_maps * 1.25 * 1000 / (n + 2.5) + 260, 450, 970))  # about as tall as the columns need
     fig = go.Figure(data=traces, layout=dict(layout, title=title, height=height, showlegend=False, annotations=notes,
-                                             shapes=shapes, margin=dict(l=10, r=10, t=110, b=50)))
+                                             shapes=shapes, margin=dict(l=10, r=10, t=110, b=120 if probs else 60)))
     return fig
