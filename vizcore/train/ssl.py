@@ -26,7 +26,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from vizcore.data.pipeline import Pipeline, Step, preset_pipeline
+from vizcore.data.pipeline import Pipeline, Step, load_pipeline, preset_pipeline
 from vizcore.data.unlabelled import HiddenLabels, UnlabelledPool
 from vizcore.train.loop import TrainState
 from vizcore.train.ssl_thresholds import Threshold
@@ -126,8 +126,9 @@ def make_ssl_state(state: TrainState, pool: UnlabelledPool, hidden: HiddenLabels
         method=cfg.ssl, pool=pool.images.to(dev), hidden=hidden.labels.to(dev) if known and hidden else None,
         labelled_batch=cfg.batch_size, unlabelled_batch=cfg.ssl_mu * cfg.batch_size,
         threshold=Threshold(cfg.ssl_threshold, cfg.ssl_tau, state.num_classes, len(pool), dev),
-        weak=weak_pipeline(cfg.image_size), strong=strong_pipeline(cfg.image_size, cfg.randaugment_n,
-                                                                    cfg.randaugment_m),
+        weak=weak_pipeline(cfg.image_size),
+        strong=(load_pipeline(cfg.ssl_strong_pipeline) if cfg.ssl_strong_pipeline is not None
+                else strong_pipeline(cfg.image_size, cfg.randaugment_n, cfg.randaugment_m)),
         meter=SSLMeter(state.num_classes, dev),
         l_perm=torch.empty(0, dtype=torch.long, device=dev), u_perm=torch.empty(0, dtype=torch.long, device=dev))
 
@@ -202,7 +203,9 @@ def _unlabelled_loss(state: TrainState, s: SSLState, xl01: torch.Tensor, xu: tor
     uint8 pool images at pool indices ``ui``. No label of the pool is read here."""
     nb, model = len(xl01), state.model
     soft: torch.Tensor | None = None
-    if s.method == "fixmatch":  # one forward: batch norm normalises all three views with the same statistics
+    if state.config.ssl_ema_teacher and state.ema is not None and s.method in ("fixmatch", "pseudo_label"):
+        out_l, out_u, probs = _teacher_forward(state, s, xl01, xu)
+    elif s.method == "fixmatch":  # one forward: batch norm normalises all three views with the same statistics
         n_u = len(xu)
         out = model(state.to_input(torch.cat([xl01, _views(state, xu, s.weak), _views(state, xu, s.strong)]))).float()
         out_l, out_u = out[:nb], out[nb + n_u:]
@@ -227,6 +230,21 @@ def _unlabelled_loss(state: TrainState, s: SSLState, xl01: torch.Tensor, xu: tor
     loss_u = (per * mask.float()).mean()
     _count(s, mask, pseudo, ui)
     return out_l, loss_u
+
+
+def _teacher_forward(state: TrainState, s: SSLState, xl01: torch.Tensor, xu: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(labelled logits, unlabelled logits, targets' probabilities) with a mean teacher: the weight average, in eval
+    mode, predicts the weak view; the trained model sees the labelled images and the strong view (FixMatch) or the
+    weak view (pseudo-labels) in one forward. The weak view then costs a forward without a backward."""
+    assert state.ema is not None
+    weak = _views(state, xu, s.weak)
+    with torch.no_grad():
+        probs = state.ema.module(state.to_input(weak)).float().softmax(1)
+    trained = _views(state, xu, s.strong) if s.method == "fixmatch" else weak
+    out = state.model(state.to_input(torch.cat([xl01, trained]))).float()
+    nb = len(xl01)
+    return out[:nb], out[nb:], probs
 
 
 @torch.no_grad()
