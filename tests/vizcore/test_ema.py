@@ -1,4 +1,4 @@
-"""The weight average (EMA): its closed form, its refusals, and runs that validate and save it."""
+"""The weight average (EMA) and the strong view as a pipeline: closed forms, refusals, and runs that use them."""
 from __future__ import annotations
 
 import pytest
@@ -78,3 +78,24 @@ def test_a_mean_teacher_run_labels_with_the_average(method) -> None:
     run = Run(cfg, data=data)
     assert run.run_sync() == "done", run.message
     assert run.history[-1]["ssl"]["unlabelled_seen"] == 80
+
+
+def test_a_strong_view_pipeline_is_stored_as_json_and_used() -> None:
+    from vizcore.train.ssl import invariant_strong_pipeline
+
+    pipe = invariant_strong_pipeline(16)
+    cfg = tiny_config(model="fast_cnn", image_size=16, train_size=88, val_size=16, batch_size=4, ssl_mu=2,
+                      labelled_per_class=2, ssl="fixmatch", ssl_tau=0.3, ssl_strong_pipeline=pipe.to_dict())
+    assert isinstance(cfg.ssl_strong_pipeline, str) and '"rotation"' in cfg.ssl_strong_pipeline
+    with pytest.raises(ValueError, match="expected"):
+        tiny_config(ssl_strong_pipeline='{"ops": [{"op": "no_such_op"}]}')
+    seen = []
+
+    class Strong(Callback):
+        def on_setup(self, state) -> None:
+            seen.append([s.op for s in state.ssl.strong.steps])
+
+    data = (tiny_data(88, size=16, classes=4, seed=0), tiny_data(16, size=16, classes=4, seed=1))
+    run = Run(cfg, data=data, callbacks=[Strong()])
+    assert run.run_sync() == "done", run.message
+    assert seen == [[s.op for s in pipe.steps]]

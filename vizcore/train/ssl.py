@@ -49,6 +49,21 @@ def strong_pipeline(image_size: int, randaugment_n: int = 2, randaugment_m: int 
                      Step("cutout", 1.0, {"size": side, "value": 127})), "strong")
 
 
+def invariant_strong_pipeline(image_size: int) -> Pipeline:
+    """A strong view made of the nuisances of a data set whose objects come at any angle and in any colours (the
+    embedded shapes): the weak view, a rotation by up to ±180°, colour jitter with any hue, then shear, sharpness,
+    posterize, solarize and autocontrast each with probability 0.2 or 0.3, and a grey Cutout square. On shapes,
+    RandAugment's Equalize turns the faint background grain into the 'noise' texture, and its ±9° rotation teaches
+    little of the invariance to rotation that the classes have."""
+    weak = weak_pipeline(image_size)
+    side = max(1, round(CUTOUT_FRACTION * image_size))
+    return Pipeline((*weak.steps, Step("rotation", 1.0, {"degrees": 180.0, "fill_mode": "reflect"}),
+                     Step("color_jitter", 0.8, {"brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.5}),
+                     Step("shear", 0.3, {"degrees": 15.0, "fill_mode": "reflect"}), Step("sharpness", 0.2, {"factor": 2.0}),
+                     Step("posterize", 0.2, {"bits": 4}), Step("solarize", 0.2, {"threshold": 128}),
+                     Step("autocontrast", 0.2), Step("cutout", 1.0, {"size": side, "value": 127})), "invariant strong")
+
+
 @dataclass
 class SSLMeter:
     """Per-epoch sums of the unlabelled branch, on the device (no sync per step)."""
