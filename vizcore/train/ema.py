@@ -35,7 +35,7 @@ class WeightEMA:
         """e ← d_t · e + (1 − d_t) · w for every parameter; buffers copied."""
         self.updates += 1
         d = decay_at(self.decay, self.updates)
-        ema_p = [p for p in self.module.parameters() if p.is_floating_point()]
+        ema_p: list[torch.Tensor] = [p for p in self.module.parameters() if p.is_floating_point()]
         new_p = [p.detach() for p in model.parameters() if p.is_floating_point()]
         if len(ema_p) != len(new_p):
             raise ValueError(f"expected a model with {len(ema_p)} floating-point parameters, got {len(new_p)}")
