@@ -5,8 +5,10 @@
   unlabelled images are their targets, with weight λ_u (ramped up over ``ssl_rampup_epochs``, Lee's α(t)).
 * fixmatch — Sohn et al., *FixMatch: Simplifying Semi-Supervised Learning with Consistency and Confidence*,
   NeurIPS 2020: the weak view (flip, crop) of an unlabelled image gives the pseudo-label when its top
-  probability ≥ τ; the loss is cross-entropy on a strong view (flip, crop, RandAugment, Cutout) of the same
-  image; μ unlabelled images per labelled one. Labelled, weak and strong views share one forward pass, as in the
+  probability ≥ τ; the loss is cross-entropy on a strong view (flip, crop, RandAugment, Cutout; or any pipeline,
+  ``TrainConfig.ssl_strong_pipeline``, such as :func:`invariant_strong_pipeline`) of the same image; μ unlabelled
+  images per labelled one. With ``ssl_ema_teacher`` the weight average (:mod:`vizcore.train.ema`) labels the weak
+  view instead (a mean teacher; on shapes with 4 labels per class 42.6% against 48.0% without, one seed). Labelled, weak and strong views share one forward pass, as in the
   paper's code (a separate forward of the weak view, normalised by its own batch, cost 9.7 points on shapes with 4
   labels per class: 28.1% against 37.8%, one seed).
 * noisy_student — Xie, Luong, Hovy, Le, *Self-training with Noisy Student improves ImageNet classification*,
