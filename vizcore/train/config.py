@@ -141,9 +141,17 @@ class TrainConfig:
     ssl_soft: bool = _field(False, "noisy_student: soft pseudo-labels (the teacher's probabilities) instead of "
                                    "hard ones", legacy=False)
     ssl_dropout: float = _field(0.5, "noisy_student: dropout on the classifier's input (student noise)", legacy=0.5)
+    ssl_strong_pipeline: str | None = _field(None, "the strong view as an augmentation pipeline (JSON text or a "
+                                                    "JSON file path, stored as JSON) in place of flip, crop, "
+                                                    "RandAugment and Cutout", legacy=None)
     ssl_align: bool = _field(False, "distribution alignment (Berthelot et al., ReMixMatch, 2020): weak-view "
                                     "probabilities × uniform prior / their running mean, renormalised, before the "
                                     "threshold; keeps pseudo-labels from collapsing onto a few classes", legacy=False)
+    ema_decay: float = _field(0.0, "decay of an exponential moving average of the weights (0 = off); when on, "
+                                   "validation and the saved weights are the average's (FixMatch: 0.999)", legacy=0.0)
+    ssl_ema_teacher: bool = _field(False, "pseudo-labels from the weight average's prediction on the weak view "
+                                          "(a mean teacher, Tarvainen & Valpola 2017) instead of the trained "
+                                          "model's; needs ema_decay", legacy=False)
     seed: int = _field(0, "seeds data order, augmentation, mixing and the model's initial weights")
     data_seed: int | None = _field(0, "seeds the data set itself (generated shapes, splits of real data); None = "
                                       "seed, so every seed sees other images (noisier comparisons)", legacy=None)
@@ -187,15 +195,16 @@ class TrainConfig:
         check_choice("augment", self.augment, AUGMENTS)
         check_range("randaugment_n", self.randaugment_n, 1, 10, integer=True)
         check_range("randaugment_m", self.randaugment_m, 0, 30, integer=True)
-        if self.augment_pipeline is not None:
-            from vizcore.data.pipeline import load_pipeline
+        for name in ("augment_pipeline", "ssl_strong_pipeline"):
+            if getattr(self, name) is not None:
+                from vizcore.data.pipeline import load_pipeline
 
-            # a file path or a dict becomes canonical JSON text: the stored run holds the pipeline itself
-            canonical = json.dumps(load_pipeline(self.augment_pipeline).to_dict(), sort_keys=True, separators=(",", ":"))
-            object.__setattr__(self, "augment_pipeline", canonical)
-            if self.augment != "none":
-                raise ValueError(f"expected augment='none' with an augment_pipeline (the pipeline replaces the "
-                                 f"preset), got augment={self.augment!r}")
+                # a file path or a dict becomes canonical JSON text: the stored run holds the pipeline itself
+                pipe = load_pipeline(getattr(self, name)).to_dict()
+                object.__setattr__(self, name, json.dumps(pipe, sort_keys=True, separators=(",", ":")))
+        if self.augment_pipeline is not None and self.augment != "none":
+            raise ValueError(f"expected augment='none' with an augment_pipeline (the pipeline replaces the "
+                             f"preset), got augment={self.augment!r}")
         if self.distill_teacher is not None and (not isinstance(self.distill_teacher, str) or not self.distill_teacher):
             raise ValueError(f"expected distill_teacher to be a run id or checkpoint path, got {self.distill_teacher!r}")
         check_range("distill_T", self.distill_T, 0.0, 100.0, lo_open=True)
@@ -247,6 +256,12 @@ class TrainConfig:
         check_range("ssl_dropout", self.ssl_dropout, 0.0, 0.9)
         if not isinstance(self.ssl_align, bool):
             raise ValueError(f"expected ssl_align to be true or false, got {self.ssl_align!r}")
+        check_range("ema_decay", self.ema_decay, 0.0, 0.9999)
+        if not isinstance(self.ssl_ema_teacher, bool):
+            raise ValueError(f"expected ssl_ema_teacher to be true or false, got {self.ssl_ema_teacher!r}")
+        if self.ssl_ema_teacher and (self.ema_decay == 0 or self.ssl not in ("pseudo_label", "fixmatch")):
+            raise ValueError(f"expected ema_decay > 0 and ssl pseudo_label or fixmatch with ssl_ema_teacher, got "
+                             f"ema_decay={self.ema_decay!r}, ssl={self.ssl!r}")
         if self.ssl == "noisy_student" and not self.distill_teacher:
             raise ValueError("expected distill_teacher (the teacher's run id or checkpoint) with ssl='noisy_student', "
                              "got none")

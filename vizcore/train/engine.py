@@ -266,7 +266,7 @@ class Run:
             stop = self._end_epoch(state)
             if stop is not None:
                 return stop
-        self.model = state.model.to("cpu").to(memory_format=torch.contiguous_format).eval()
+        self.model = state.eval_model.to("cpu").to(memory_format=torch.contiguous_format).eval()
         last = self.history[-1]
         robust = (f"; PGD-10 accuracy at ε {255 * cfg.adv_eps:.3g}/255 {100 * last['robust_acc']:.1f}%"
                   if "robust_acc" in last else "")
@@ -286,6 +286,8 @@ class Run:
         for i in range(state.steps_per_epoch):
             loss, out, yb = (ssl_step(state) if state.ssl is not None
                              else train_step(state, perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]))
+            if state.ema is not None:
+                state.ema.update(state.model)
             lr_used = state.optimizer.param_groups[0]["lr"]
             if state.scheduler is not None:
                 state.scheduler.step()
@@ -330,7 +332,7 @@ class Run:
         train_time = time.perf_counter() - self._t_epoch
         if not math.isfinite(train_loss):
             return self._stop_diverged(epoch, state.step, train_loss)
-        val_loss, val_acc = evaluate(state.model, state.x_val, state.y_val, state.prepare, state.autocast,
+        val_loss, val_acc = evaluate(state.eval_model, state.x_val, state.y_val, state.prepare, state.autocast,
                                      criterion_batch=512, tta_flip=state.config.tta_flip)
         if not math.isfinite(val_loss):
             return self._stop_diverged(epoch, state.step, val_loss)
@@ -350,7 +352,7 @@ class Run:
             if note:
                 ev["catastrophic_overfitting"] = note
         self.epochs_done = epoch
-        self._save(state.model, epoch)
+        self._save(state.eval_model, epoch)
         run_callbacks(self.callbacks, "on_epoch_end", state, ev)
         self._emit(ev)
         if self._abort_reason is not None:
@@ -365,7 +367,7 @@ class Run:
             return {}
         from vizcore.train.adversarial import robust_accuracy
 
-        acc = robust_accuracy(state.model, state.x_val[:n], state.y_val[:n], state.to_input, state.config.adv_eps,
+        acc = robust_accuracy(state.eval_model, state.x_val[:n], state.y_val[:n], state.to_input, state.config.adv_eps,
                               state.autocast)
         return {"robust_acc": acc, "robust_eps": state.config.adv_eps, "robust_n": n}
 

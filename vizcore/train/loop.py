@@ -22,6 +22,7 @@ from torch import nn
 from vizcore.data.augment import AugmentConfig, mix_batch
 from vizcore.data.pipeline import Pipeline
 from vizcore.models.preprocess import Preprocess
+from vizcore.train.ema import WeightEMA
 from vizcore.train.tricks import kd_loss
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ class TrainState:
     amp_dtype: torch.dtype | None = None
     channels_last: bool = False
     ssl: Any = None  # vizcore.train.ssl.SSLState: a label budget's pool and method, or None
+    ema: WeightEMA | None = None  # the weight average (config.ema_decay > 0), updated after every step
     epoch: int = 0  # the epoch in progress (from 1)
     step: int = 0  # optimizer steps done
     t_start: float = field(default_factory=time.perf_counter)
@@ -72,6 +74,11 @@ class TrainState:
         """Pixels in [0, 1] -> normalised input for the student (or ``pre``'s model), in the run's layout."""
         x = (pre or self.student).normalize(x01)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The model validated and saved: the weight average when there is one, else the trained model."""
+        return self.model if self.ema is None else self.ema.module
 
     def prepare(self, xb: torch.Tensor) -> torch.Tensor:
         """uint8 batch -> the student's normalised input."""
@@ -219,7 +226,7 @@ class EpochCheckpoints(Callback):
         from vizcore.models.weights import save_checkpoint
 
         extra = self.meta_fn(state, event) if self.meta_fn is not None else {}
-        path = save_checkpoint(state.model, self.folder / self.file_name(event["epoch"]),
+        path = save_checkpoint(state.eval_model, self.folder / self.file_name(event["epoch"]),
                                {"model": state.config.model, "num_classes": state.num_classes, **self.meta, **extra,
                                 "epoch": event["epoch"], "val_acc": event["val_acc"]})
         self.saved.append(path)

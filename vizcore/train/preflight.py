@@ -44,7 +44,7 @@ def preflight(config: TrainConfig, num_classes: int = 10, history: Sequence[Past
                          "(fp16 autocast with a GradScaler needs a CUDA GPU)")
     # a label budget's step sees B labelled + μ·B unlabelled images (FixMatch: and their weak views, without grad)
     sized = (dataclasses.replace(config, batch_size=config.batch_size * (1 + config.ssl_mu), ssl="none",
-                                 labelled_per_class=None)
+                                 ssl_ema_teacher=False, labelled_per_class=None)
              if config.labelled_per_class is not None or config.ssl != "none" else config)
     mem = estimate_memory_detail(sized, num_classes)
     budget = config.memory_budget_mb * 2**20

@@ -20,6 +20,7 @@ from vizcore.models.preprocess import for_model
 from vizcore.models.weights import checkpoint_meta, get_model, load_checkpoint
 from vizcore.train.config import TrainConfig
 from vizcore.train.data import augment_config, augment_pipeline, load_data, split_pool, to_tensor_data
+from vizcore.train.ema import WeightEMA
 from vizcore.train.loop import TrainState
 from vizcore.train.preflight import preflight
 from vizcore.train.schedule import make_scheduler
@@ -164,6 +165,8 @@ def setup_state(cfg: TrainConfig, data: tuple[Any, Any] | None, history: Sequenc
         scaler=torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None,
         amp_dtype={"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision),
         channels_last=cfg.channels_last, t_start=t_start)
+    if cfg.ema_decay > 0:
+        state.ema = WeightEMA(model, cfg.ema_decay)
     if pool is not None:
         state.ssl = make_ssl_state(state, pool, hidden)
         info.update({"labelled": len(train_set), "unlabelled": len(pool),

@@ -5,8 +5,10 @@
   unlabelled images are their targets, with weight λ_u (ramped up over ``ssl_rampup_epochs``, Lee's α(t)).
 * fixmatch — Sohn et al., *FixMatch: Simplifying Semi-Supervised Learning with Consistency and Confidence*,
   NeurIPS 2020: the weak view (flip, crop) of an unlabelled image gives the pseudo-label when its top
-  probability ≥ τ; the loss is cross-entropy on a strong view (flip, crop, RandAugment, Cutout) of the same
-  image; μ unlabelled images per labelled one. Labelled, weak and strong views share one forward pass, as in the
+  probability ≥ τ; the loss is cross-entropy on a strong view (flip, crop, RandAugment, Cutout; or any pipeline,
+  ``TrainConfig.ssl_strong_pipeline``, such as :func:`invariant_strong_pipeline`) of the same image; μ unlabelled
+  images per labelled one. With ``ssl_ema_teacher`` the weight average (:mod:`vizcore.train.ema`) labels the weak
+  view instead (a mean teacher; on shapes with 4 labels per class 42.6% against 48.0% without, one seed). Labelled, weak and strong views share one forward pass, as in the
   paper's code (a separate forward of the weak view, normalised by its own batch, cost 9.7 points on shapes with 4
   labels per class: 28.1% against 37.8%, one seed).
 * noisy_student — Xie, Luong, Hovy, Le, *Self-training with Noisy Student improves ImageNet classification*,
@@ -26,7 +28,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from vizcore.data.pipeline import Pipeline, Step, preset_pipeline
+from vizcore.data.pipeline import Pipeline, Step, load_pipeline, preset_pipeline
 from vizcore.data.unlabelled import HiddenLabels, UnlabelledPool
 from vizcore.train.loop import TrainState
 from vizcore.train.ssl_thresholds import Threshold
@@ -47,6 +49,21 @@ def strong_pipeline(image_size: int, randaugment_n: int = 2, randaugment_m: int 
     side = max(1, round(CUTOUT_FRACTION * image_size))
     return Pipeline((*weak.steps, Step("randaugment", 1.0, {"n": randaugment_n, "m": randaugment_m}),
                      Step("cutout", 1.0, {"size": side, "value": 127})), "strong")
+
+
+def invariant_strong_pipeline(image_size: int) -> Pipeline:
+    """A strong view made of the nuisances of a data set whose objects come at any angle and in any colours (the
+    embedded shapes): the weak view, a rotation by up to ±180°, colour jitter with any hue, then shear, sharpness,
+    posterize, solarize and autocontrast each with probability 0.2 or 0.3, and a grey Cutout square. On shapes,
+    RandAugment's Equalize turns the faint background grain into the 'noise' texture, and its ±9° rotation teaches
+    little of the invariance to rotation that the classes have."""
+    weak = weak_pipeline(image_size)
+    side = max(1, round(CUTOUT_FRACTION * image_size))
+    return Pipeline((*weak.steps, Step("rotation", 1.0, {"degrees": 180.0, "fill_mode": "reflect"}),
+                     Step("color_jitter", 0.8, {"brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.5}),
+                     Step("shear", 0.3, {"degrees": 15.0, "fill_mode": "reflect"}), Step("sharpness", 0.2, {"factor": 2.0}),
+                     Step("posterize", 0.2, {"bits": 4}), Step("solarize", 0.2, {"threshold": 128}),
+                     Step("autocontrast", 0.2), Step("cutout", 1.0, {"size": side, "value": 127})), "invariant strong")
 
 
 @dataclass
@@ -126,8 +143,9 @@ def make_ssl_state(state: TrainState, pool: UnlabelledPool, hidden: HiddenLabels
         method=cfg.ssl, pool=pool.images.to(dev), hidden=hidden.labels.to(dev) if known and hidden else None,
         labelled_batch=cfg.batch_size, unlabelled_batch=cfg.ssl_mu * cfg.batch_size,
         threshold=Threshold(cfg.ssl_threshold, cfg.ssl_tau, state.num_classes, len(pool), dev),
-        weak=weak_pipeline(cfg.image_size), strong=strong_pipeline(cfg.image_size, cfg.randaugment_n,
-                                                                    cfg.randaugment_m),
+        weak=weak_pipeline(cfg.image_size),
+        strong=(load_pipeline(cfg.ssl_strong_pipeline) if cfg.ssl_strong_pipeline is not None
+                else strong_pipeline(cfg.image_size, cfg.randaugment_n, cfg.randaugment_m)),
         meter=SSLMeter(state.num_classes, dev),
         l_perm=torch.empty(0, dtype=torch.long, device=dev), u_perm=torch.empty(0, dtype=torch.long, device=dev))
 
@@ -202,7 +220,9 @@ def _unlabelled_loss(state: TrainState, s: SSLState, xl01: torch.Tensor, xu: tor
     uint8 pool images at pool indices ``ui``. No label of the pool is read here."""
     nb, model = len(xl01), state.model
     soft: torch.Tensor | None = None
-    if s.method == "fixmatch":  # one forward: batch norm normalises all three views with the same statistics
+    if state.config.ssl_ema_teacher and state.ema is not None and s.method in ("fixmatch", "pseudo_label"):
+        out_l, out_u, probs = _teacher_forward(state, s, xl01, xu)
+    elif s.method == "fixmatch":  # one forward: batch norm normalises all three views with the same statistics
         n_u = len(xu)
         out = model(state.to_input(torch.cat([xl01, _views(state, xu, s.weak), _views(state, xu, s.strong)]))).float()
         out_l, out_u = out[:nb], out[nb + n_u:]
@@ -227,6 +247,21 @@ def _unlabelled_loss(state: TrainState, s: SSLState, xl01: torch.Tensor, xu: tor
     loss_u = (per * mask.float()).mean()
     _count(s, mask, pseudo, ui)
     return out_l, loss_u
+
+
+def _teacher_forward(state: TrainState, s: SSLState, xl01: torch.Tensor, xu: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(labelled logits, unlabelled logits, targets' probabilities) with a mean teacher: the weight average, in eval
+    mode, predicts the weak view; the trained model sees the labelled images and the strong view (FixMatch) or the
+    weak view (pseudo-labels) in one forward. The weak view then costs a forward without a backward."""
+    assert state.ema is not None
+    weak = _views(state, xu, s.weak)
+    with torch.no_grad():
+        probs = state.ema.module(state.to_input(weak)).float().softmax(1)
+    trained = _views(state, xu, s.strong) if s.method == "fixmatch" else weak
+    out = state.model(state.to_input(torch.cat([xl01, trained]))).float()
+    nb = len(xl01)
+    return out[:nb], out[nb:], probs
 
 
 @torch.no_grad()
