@@ -68,7 +68,7 @@ def make_folder(root: Path, per_class: int = 4, unlabelled: int = 4000, val: int
 def cli_run(method: str, k: int | None, seed: int, extra: list[str], folder: Path | None = None) -> dict:
     from vizcore.lab.few_labels import FewLabelsSpec, config_for
 
-    spec = (FewLabelsSpec(method, None, seed, "folder", str(folder)) if folder is not None
+    spec = (FewLabelsSpec(method, None, seed, "folder", str(folder), strong="invariant") if folder is not None
             else FewLabelsSpec(method, k, seed))
     cfg = config_for(spec)
     with tempfile.TemporaryDirectory() as tmp:

@@ -25,6 +25,7 @@ through_app()  # a fresh server's first deep links rerun through app.py's naviga
 
 POLL_S = 2.0
 K_CHOICES = ["1", "4", "25", "100", "all"]
+STRONG_VIEWS = {"randaugment": "RandAugment + Cutout", "invariant": "any angle and colour + Cutout"}
 SOURCES = ["Shapes (embedded, 4,000 unlabelled)", "An image folder (train/, val/, unlabelled/)"]  # the data radio
 SSL = ("pseudo_label", "noisy_student", "fixmatch")
 
@@ -36,7 +37,9 @@ st.markdown(
     "* **Pseudo-label** (Lee 2013): the model's own confident predictions (top probability ≥ τ) on unlabelled "
     "images become targets.\n"
     "* **FixMatch** (Sohn et al. 2020): the prediction on a *weak* view (flip, crop) is the target for a *strong* "
-    "view (RandAugment + Cutout) of the same image, when confident; μ = 7 unlabelled images per labelled one; "
+    "view of the same image, when confident (on the shapes: any angle, any colour, Cutout — their own "
+    "nuisances; RandAugment's Equalize turns their background grain into a texture; on a folder: RandAugment + "
+    "Cutout unless you choose); μ = 7 unlabelled images per labelled one; "
     "here with distribution alignment (Berthelot et al. 2020), which keeps the pseudo-labels from piling onto a "
     "few classes.\n"
     "* **Noisy Student** (Xie et al. 2020): a teacher labels the pool; a student of equal or larger size learns "
@@ -67,11 +70,17 @@ n_seeds = c3.number_input("Seeds", 1, 3, 1, key="fl_seeds")
 epochs = c4.number_input("Epochs", 1, 60, int(fl.RECIPE["epochs"]), key="fl_epochs")
 source = st.radio("Data", SOURCES, horizontal=True, key="fl_data")
 root = None
+strong = "auto"
 if source.startswith("An image folder"):
     root = data_folder_picker(st, "fl_folder", label="Image folder")
     if root is None:
         view_link()
         st.stop()
+    strong = st.radio("Strong view (FixMatch, Noisy Student)", list(STRONG_VIEWS), horizontal=True,
+                      key="fl_strong", format_func=STRONG_VIEWS.get,
+                      help="RandAugment + Cutout is the paper's. Any angle and colour suits objects that come in any "
+                           "orientation and colour (the embedded shapes); it would teach a wrong invariance where "
+                           "the class depends on them (a 6 is a 9 upside down; a red light is not a green one).")
 
 specs: list[fl.FewLabelsSpec] = []
 skipped = 0
@@ -83,7 +92,7 @@ with user_errors("Cannot plan this: "):
                 skipped += 1  # every label: no pool to learn from
                 continue
             for s in range(int(n_seeds)):
-                specs.append(fl.FewLabelsSpec(m, k, s, "folder" if root else "shapes", root))
+                specs.append(fl.FewLabelsSpec(m, k, s, "folder" if root else "shapes", root, strong=strong))
 lab = get_lab()
 ready, missing = [], {}
 for spec in specs:

@@ -132,3 +132,18 @@ def test_cli_plans_prerequisites_first_and_refuses_bad_input(tmp_path) -> None:
                         (["few-labels", "--k", "0", "--methods", "supervised", "--db", db], "at least 1")]:
         rc, _, err = cli_json([*args, "--json"])
         assert rc == 2 and match in err and len(err.strip().splitlines()) == 1, (args, err)
+
+
+def test_the_strong_view_is_the_shapes_own_nuisances_on_shapes_and_randaugment_on_a_folder_unless_chosen() -> None:
+    import json
+
+    shapes = fl.config_for(fl.FewLabelsSpec("fixmatch", 4))
+    steps = [s["op"] for s in json.loads(shapes.ssl_strong_pipeline)["ops"]]
+    assert "rotation" in steps and "color_jitter" in steps and "cutout" in steps and "equalize" not in steps
+    assert fl.config_for(fl.FewLabelsSpec("supervised", 4)).ssl_strong_pipeline is None  # no strong view to use
+    folder = fl.FewLabelsSpec("fixmatch", None, 0, "folder", "/somewhere")
+    assert fl.strong_view(folder) == "randaugment" and fl.config_for(folder).ssl_strong_pipeline is None
+    chosen = fl.FewLabelsSpec("fixmatch", None, 0, "folder", "/somewhere", strong="invariant")
+    assert fl.config_for(chosen).ssl_strong_pipeline == shapes.ssl_strong_pipeline
+    with pytest.raises(ValueError, match="expected a strong view from auto, randaugment, invariant, got 'rand'"):
+        fl.FewLabelsSpec("fixmatch", 4, strong="rand")

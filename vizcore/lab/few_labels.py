@@ -45,10 +45,13 @@ RECIPE: dict[str, Any] = {
     "model": "fast_cnn", "image_size": 32, "val_size": 1000, "batch_size": 16, "ssl_mu": 7, "epochs": 32,
     "lr": 0.03, "warmup_epochs": 0.5, "ssl_tau": 0.95, "time_budget_s": 7200.0, "log_every": 10,
     "augment": "flip_crop",  # every method's labelled images get FixMatch's weak view: the gaps are the methods'
-    # the strong view of FixMatch and Noisy Student: the shapes' own nuisances (any angle, any colour) in place of
-    # RandAugment, whose Equalize turns the background grain into a class's texture
-    "ssl_strong_pipeline": invariant_strong_pipeline(32).to_json(None),
 }
+# The strong view of FixMatch and Noisy Student (FewLabelsSpec.strong): "invariant" is the shapes' own nuisances
+# (any angle, any colour; :func:`vizcore.train.ssl.invariant_strong_pipeline`) in place of RandAugment, whose
+# Equalize turns the shapes' background grain into a class's texture; "randaugment" is the paper's RandAugment +
+# Cutout. "auto": invariant on the embedded shapes, RandAugment on an image folder (whose classes may depend on
+# orientation or colour: a 6 is a 9 upside down).
+STRONG_VIEWS: tuple[str, ...] = ("auto", "randaugment", "invariant")
 
 
 def train_size_for(k: int | None, num_classes: int = 10, pool: int = POOL_SIZE) -> int:
@@ -67,8 +70,11 @@ class FewLabelsSpec:
     data_root: str | None = None
     source: str | None = None  # transfer: a run id or checkpoint of the same model trained on another task
     teacher: str | None = None  # distill / noisy_student: the teacher's run id or checkpoint (see prerequisite)
+    strong: str = "auto"  # the strong view of FixMatch and Noisy Student, one of STRONG_VIEWS
 
     def __post_init__(self) -> None:
+        if self.strong not in STRONG_VIEWS:
+            raise ValueError(f"expected a strong view from {', '.join(STRONG_VIEWS)}, got {self.strong!r}")
         if self.method not in METHODS:
             raise ValueError(f"expected a method from {', '.join(METHODS)}, got {self.method!r}")
         if self.k is not None and (isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1):
@@ -100,11 +106,20 @@ def config_for(spec: FewLabelsSpec, **overrides: Any) -> TrainConfig:
     elif m == "noisy_student":
         fields.update(ssl="noisy_student", distill_teacher=spec.teacher, ssl_tau=0.7,
                       ssl_soft=True)
+    if m in ("fixmatch", "noisy_student") and strong_view(spec) == "invariant":
+        fields["ssl_strong_pipeline"] = invariant_strong_pipeline(int(RECIPE["image_size"])).to_json(None)
     if spec.k is None and m in ("supervised", "augment", "transfer", "distill"):
         fields["labelled_per_class"] = None
         fields["train_size"] = POOL_SIZE
     fields.update(overrides)
     return TrainConfig.from_dict(fields)
+
+
+def strong_view(spec: FewLabelsSpec) -> str:
+    """The strong view a cell uses: ``spec.strong``, or for "auto" invariant on shapes and RandAugment elsewhere."""
+    if spec.strong != "auto":
+        return spec.strong
+    return "invariant" if spec.dataset == "shapes" else "randaugment"
 
 
 def with_fields(config: TrainConfig, **changes: Any) -> TrainConfig:
