@@ -122,7 +122,8 @@ if ready and st.button(f"Queue {len(ready)} run{'s' if len(ready) > 1 else ''} i
         st.toast(f"Queued {len(ready)} runs")
 st.caption(f"Each run: {fl.RECIPE['model']} at {fl.RECIPE['image_size']} px, batch {fl.RECIPE['batch_size']} "
            f"labelled + μ·{fl.RECIPE['batch_size']} unlabelled images a step (μ = {fl.RECIPE['ssl_mu']}), an epoch "
-           "is one pass over the pool for every method (equal steps), τ = 0.95 (Noisy Student 0.7, soft labels), "
+           "is one pass over the pool for every method (equal steps), τ = 0.95 (FixMatch "
+           f"{fl.FIXMATCH_TAU}, Noisy Student 0.7, soft labels), "
            "1,000 validation images. Runs go through the Training Lab's queue, one at a time.")
 
 
