@@ -166,8 +166,9 @@ else:
     show_figure(figures.ssl_log_figure(epochs_log, f"{run.name}: pseudo-labels during training"),
                 width="stretch", key="fl_log")
     if st.toggle("Score its pseudo-labels on the pool (one pass over it)", key="fl_score") and run.status == "done":
-        tau = st.select_slider("Threshold τ for the matrix and gallery", [0.5, 0.7, 0.8, 0.9, 0.95, 0.99],
-                               value=0.95 if run.config.ssl_tau == 0.95 else 0.7, key="fl_tau")
+        taus = [0.5, 0.7, 0.8, 0.9, 0.95, 0.99]  # starts at the run's own τ (the nearest of these)
+        tau = st.select_slider("Threshold τ for the matrix and gallery", taus,
+                               value=min(taus, key=lambda t: abs(t - run.config.ssl_tau)), key="fl_tau")
 
         @st.cache_data(show_spinner="Scoring the pool…", max_entries=8)
         def _report(run_id: str, tau: float, stamp: float) -> pl.PseudoLabelReport:
