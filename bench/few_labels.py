@@ -22,7 +22,9 @@ neither method (old strong view, seed 0: FixMatch 28.8 → 28.8-29.0% for decays
 (train/ 4 per class, unlabelled/ 4,000, val/ 1,000; ``--folder``), seed 0: supervised 28.0%, FixMatch 51.8% (+23.8;
 34 and 266 CPU s). Then FixMatch's τ = 0.9 (the recipe's now; each seed run in one process with the same config,
 one core each, load average 2-14): 53.9 ± 29.9% (62.0, 59.7, 40.1; 248-253 CPU s), +23.3 ± 32.2 points over the
-supervised runs above (+33.6, +27.5, +8.7); last epoch 33-56% passing, 69-80% right. Pseudo-label: 27.4 ± 3.7% in the earlier recipe (not measured again).
+supervised runs above (+33.6, +27.5, +8.7); last epoch 33-56% passing, 69-80% right. On 2 idle
+cores (load average 1.4) through this bench, seed 0: FixMatch 65.3%, 152 s wall, 299 CPU s (53% passing, 82% right;
+two threads do not repeat one thread's numbers exactly). Pseudo-label: 27.4 ± 3.7% in the earlier recipe (not measured again).
 """
 from __future__ import annotations
 
