@@ -16,6 +16,7 @@ Modules for use from outside (``__all__``):
 * ``adversarial`` — adversarial training (FGSM-RS, PGD) and the robust accuracy a run logs every epoch
 * ``ssl`` — semi-supervised steps (pseudo-label, FixMatch, Noisy Student) on a labelled set and a pool
 * ``ssl_thresholds`` — confidence thresholds: fixed, FlexMatch's class-wise, FreeMatch's self-adaptive
+* ``ema`` — an exponential moving average of the weights (validated and saved in place of the live ones)
 
 Internal: ``run_setup`` (a run's data, model, teacher, optimizer and precision, set up for the engine) and
 ``calibration`` (the short measurement timing falls back on).
@@ -24,5 +25,5 @@ The modules are imported on use, never here.
 
 May import: vizcore.core, vizcore.models, vizcore.data, vizcore.robust (the attack step of adversarial training)."""
 
-__all__ = ["adversarial", "config", "data", "disk", "engine", "loop", "memory", "playground", "preflight", "schedule",
+__all__ = ["adversarial", "config", "data", "disk", "ema", "engine", "loop", "memory", "playground", "preflight", "schedule",
            "ssl", "ssl_thresholds", "timing", "tricks"]
