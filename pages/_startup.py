@@ -137,3 +137,4 @@ def through_app() -> None:
 
 leave_pages_directory_mode()
 import_all()  # on first import: app.py and every page import this module before any other
+importlib.import_module("vizcore.core.device").use_app_threads()  # torch's threads for the pages' computations

@@ -45,7 +45,8 @@ SLOW_BY_NAME = {
 # loadgroup`): both test processes drive a browser at once instead of one doing all of it while the other runs out
 # of unit tests. Group "browser" holds the class test, which must meet its server fresh (tests/e2e/conftest.py puts
 # it first); the groups are balanced by the CPU time their tests take.
-BROWSER_GROUP_A = {"test_class.py", "test_adversarial_browser.py", "test_gradcam_browser.py", "test_newcomer.py"}
+BROWSER_GROUP_A = {"test_class.py", "test_adversarial_browser.py", "test_gradcam_browser.py", "test_newcomer.py",
+                   "test_url_state_browser.py", "test_own_weights_browser.py", "test_playground_browser.py"}
 
 
 def browser_group(nodeid: str) -> str | None:

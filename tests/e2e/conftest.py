@@ -1,7 +1,7 @@
 """A real server (`streamlit run app.py`) on a free localhost port and Debian's Chromium driven by Playwright.
 
 The server's store already holds runs (tests/seed.py: finished runs with checkpoints, a cancelled one, a
-finished A/B), as a user's would after a while: issue 9's crash only showed then. Every test fails on
+finished A/B, few-labels runs), as a user's would after a while: issue 9's crash only showed then. Every test fails on
 anything new in the server log that looks like a warning, an error or a traceback (checked after each test),
 and the flow tests on any browser console error or Streamlit error element.
 """
@@ -109,10 +109,11 @@ def running_server(data: Path, env_extra: dict[str, str] | None = None) -> Itera
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    from tests.seed import seed_store
+    from tests.seed import seed_few_labels, seed_store
 
     data = tmp_path_factory.mktemp("e2e-data")
     seeded = seed_store(data)
+    seed_few_labels(data)  # the few-labels runs a user of that page would have, beside the Lab's
     with running_server(data) as srv:
         srv.seeded = seeded
         yield srv

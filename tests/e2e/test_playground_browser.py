@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import app, assert_clean, wait_until_idle
+from tests.e2e.conftest import assert_clean, go_to, wait_until_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -19,24 +19,25 @@ def _steps(page) -> int:
     return int(page.evaluate(_STEPS).replace(",", ""))
 
 
-def test_step_play_pause_reset(server: str, browser) -> None:
-    with app(browser, server, height=1400, path="playground") as (page, problems):
-        assert _steps(page) == 0
-        page.get_by_role("button", name=re.compile(r"Step$")).click()
-        wait_until_idle(page)
-        assert _steps(page) == 1
+def test_step_play_pause_reset(tab) -> None:
+    page, problems = tab
+    go_to(page, "Training playground")
+    assert _steps(page) == 0
+    page.get_by_role("button", name=re.compile(r"Step$")).click()
+    wait_until_idle(page)
+    assert _steps(page) == 1
 
-        page.get_by_role("button", name=re.compile(r"Play$")).click()
-        page.wait_for_function(f"() => parseInt(({_STEPS})()) >= 3", timeout=60_000, polling=200)  # ticks train
+    page.get_by_role("button", name=re.compile(r"Play$")).click()
+    page.wait_for_function(f"() => parseInt(({_STEPS})()) >= 3", timeout=60_000, polling=200)  # ticks train
 
-        page.get_by_role("button", name=re.compile(r"Pause$")).click()
-        page.get_by_role("button", name=re.compile(r"Play$")).and_(page.locator(":enabled")).wait_for(timeout=30_000)
-        wait_until_idle(page)
-        held = _steps(page)
-        page.wait_for_timeout(1500)  # three ticks' worth: a paused run does not train
-        assert _steps(page) == held >= 3
+    page.get_by_role("button", name=re.compile(r"Pause$")).click()
+    page.get_by_role("button", name=re.compile(r"Play$")).and_(page.locator(":enabled")).wait_for(timeout=30_000)
+    wait_until_idle(page)
+    held = _steps(page)
+    page.wait_for_timeout(1500)  # three ticks' worth: a paused run does not train
+    assert _steps(page) == held >= 3
 
-        page.get_by_role("button", name=re.compile(r"Reset$")).click()
-        wait_until_idle(page)
-        assert _steps(page) == 0
-        assert_clean(page, problems)
+    page.get_by_role("button", name=re.compile(r"Reset$")).click()
+    wait_until_idle(page)
+    assert _steps(page) == 0
+    assert_clean(page, problems)

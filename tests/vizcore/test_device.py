@@ -58,3 +58,25 @@ def test_the_machine_says_when_it_is_busy(monkeypatch) -> None:
     monkeypatch.setattr(os, "getloadavg", lambda: (1.0, 1.0, 1.0))
     assert device.busy_text() is None
     assert device.busy_text(float("nan")) is None
+
+
+def test_app_threads_half_the_cores_or_the_setting_and_a_bad_setting_in_words(monkeypatch, capsys):
+    import torch
+
+    from vizcore.core.device import app_threads, use_app_threads
+
+    assert [app_threads(c, env="") for c in (1, 2, 3, 4, 16, 64)] == [1, 1, 1, 2, 8, 8]
+    assert app_threads(2, env="3") == 3
+    with pytest.raises(ValueError, match="expected CONVSCOPE_APP_THREADS to be a whole number, got 'two'"):
+        app_threads(2, env="two")
+    with pytest.raises(ValueError, match="expected CONVSCOPE_APP_THREADS between 1 and 256, got 0"):
+        app_threads(2, env="0")
+    old = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("CONVSCOPE_APP_THREADS", "2")
+        assert use_app_threads() == 2 == torch.get_num_threads()
+        monkeypatch.setenv("CONVSCOPE_APP_THREADS", "lots")
+        assert use_app_threads() == app_threads(env="") == torch.get_num_threads()
+        assert "expected CONVSCOPE_APP_THREADS to be a whole number, got 'lots'; using" in capsys.readouterr().err
+    finally:
+        torch.set_num_threads(old)
