@@ -15,8 +15,14 @@ def _metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
 
-def test_renders_with_its_defaults() -> None:
-    at = AppTest.from_file(PAGE, default_timeout=180).run()
+@pytest.fixture(scope="module")
+def page() -> AppTest:
+    """The page run once on its defaults: the defaults test reads it, the extremes test then moves its widgets."""
+    return AppTest.from_file(PAGE, default_timeout=180).run()
+
+
+def test_renders_with_its_defaults(page: AppTest) -> None:
+    at = page
     assert not at.exception, [e.value for e in at.exception]
     assert float(_metric(at, "Test accuracy (250 other images)").rstrip("%")) > 90  # digits: templates work
     assert _metric(at, "Chance") == "10%"
@@ -27,8 +33,8 @@ def test_renders_with_its_defaults() -> None:
 
 
 @pytest.mark.slow
-def test_every_extreme_of_the_widgets_gives_a_page() -> None:
-    at = AppTest.from_file(PAGE, default_timeout=180).run()
+def test_every_extreme_of_the_widgets_gives_a_page(page: AppTest) -> None:
+    at = page
     for data, n, steps, decay, kdata, kn, kmax in [
         (SHAPES, 10, 1, 0.1, DIGITS, 10, 51),
         (DIGITS, 1257, 300, 0.0, DIGITS, 1257, 1),

@@ -36,7 +36,10 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def ray_head() -> Iterator[str]:
-    """A real local Ray head with 2 CPUs, stopped after the session."""
+    """A real local Ray head with 1 CPU, stopped after the session: one Ray worker trains the runs one after the
+    other (each worker process imports torch; the two-at-once case is the pool's, below). No idle workers are
+    started ahead (they would serve only tasks without the lab's runtime environment), and no log monitor (the lab
+    connects with log_to_driver=False)."""
     if RAY is None:
         pytest.fail("ray is not installed: pip install -r requirements-dev.txt")
     tmp = tempfile.mkdtemp(prefix="cs-ray-")  # short: Ray's socket paths must fit in 107 characters
@@ -45,8 +48,9 @@ def ray_head() -> Iterator[str]:
     # head on this machine must not decide whether the test connects
     before = os.environ.get("RAY_AUTH_MODE")
     os.environ["RAY_AUTH_MODE"] = "disabled"
-    subprocess.run([RAY, "start", "--head", "--port", str(port), "--num-cpus", "2", "--include-dashboard=false",
-                    "--disable-usage-stats", "--temp-dir", tmp], check=True, capture_output=True, timeout=120)
+    subprocess.run([RAY, "start", "--head", "--port", str(port), "--num-cpus", "1", "--include-dashboard=false",
+                    "--include-log-monitor=false", "--disable-usage-stats", "--temp-dir", tmp], check=True,
+                   capture_output=True, timeout=120, env={**os.environ, "RAY_enable_worker_prestart": "0"})
     try:
         yield f"127.0.0.1:{port}"
     finally:
@@ -89,14 +93,15 @@ def test_cli_refuses_bad_executor_settings_in_one_line(monkeypatch):
 
 @pytest.mark.slow
 def test_ab_through_the_pool_and_ray_same_accuracies_one_store(ray_head, monkeypatch):
-    """2 arms × 2 seeds on 2 pool workers, then the same A/B under RAY_ADDRESS: same accuracies, one store, the
-    JSON naming the executor and where each run ran; a third time every run is reused, not trained."""
+    """2 arms × 2 seeds in a pool worker, then the same A/B under RAY_ADDRESS: same accuracies, one store, the
+    JSON naming the executor and where each run ran; a third time every run is reused, not trained. One pool worker:
+    each worker process imports torch, and two at once are tested below (a killed worker)."""
     base = ["ab", "--trick", "cosine", "--seeds", "2", *TINY, "--json"]
-    rc, pool, err = _cli([*base, "--executor", "process", "--workers", "2"])
+    rc, pool, err = _cli([*base, "--executor", "process", "--workers", "1"])
     assert rc == 0, err
-    assert pool is not None and pool["executor"] == "process" and pool["workers"] == 2
+    assert pool is not None and pool["executor"] == "process" and pool["workers"] == 1
     assert all(r["status"] == "done" and r["executor"] == "process" for r in pool["runs"]), pool["runs"]
-    # in worker processes, not here (which of the two workers takes which run depends on when each was ready)
+    # in the worker process, not here
     assert all(r["worker"] and not r["worker"].endswith(f" pid {os.getpid()}") for r in pool["runs"]), pool["runs"]
     monkeypatch.delenv("CONVSCOPE_EXECUTOR", raising=False)
     monkeypatch.setenv("RAY_ADDRESS", ray_head)

@@ -21,8 +21,9 @@ Modules for use from outside (``__all__``):
 * ``few_labels`` — the label-efficiency experiment: a recipe per method, the curve over seeds, Noisy Student rounds
 * ``scaling`` — accuracy against cost of a compound-scaling experiment
 
-Internal: ``records`` (the store's record types, importable from store as before) and ``store_schema`` (the store
-file's schema, opening and row-to-record conversion).
+Internal: ``records`` (the store's record types, importable from store as before), ``store_schema`` (the store
+file's schema, opening and row-to-record conversion) and ``ray_hub`` (the Ray executor's hub actor, which imports
+nothing, so that its process does not load torch).
 
 The modules are imported on use, never here.
 

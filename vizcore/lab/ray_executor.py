@@ -21,6 +21,7 @@ from typing import Any
 
 from vizcore.core import io as vio
 from vizcore.lab.executors import RAY_HINT, RemoteRun, RunSpec, refuse_data_in_memory
+from vizcore.lab.ray_hub import Hub
 
 ray: Any
 try:
@@ -76,27 +77,6 @@ def _remote_train(spec: RunSpec, hub: Any, threads: int) -> str:
             stop.set()
 
 
-class _Hub:
-    """Events of every run of this app, kept until the app drains them; the cancel flags."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict]] = []
-        self.cancels: set[str] = set()
-
-    def put(self, run_id: str, event: dict) -> None:
-        self.events.append((run_id, event))
-
-    def drain(self) -> list[tuple[str, dict]]:
-        out, self.events = self.events, []
-        return out
-
-    def cancel(self, run_id: str) -> None:
-        self.cancels.add(run_id)
-
-    def cancelled(self, run_id: str) -> bool:
-        return run_id in self.cancels
-
-
 def _check_ray() -> None:
     if ray is None:
         raise ValueError(RAY_HINT)
@@ -124,7 +104,7 @@ class RayExecutor:
         self.threads = threads
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers = max(1, min(16, cpus // max(threads, 1)))  # runs at once across the cluster
-        self._hub: Any = ray.remote(num_cpus=0)(_Hub).remote()
+        self._hub: Any = ray.remote(num_cpus=0)(Hub).remote()
         self._task = ray.remote(_remote_train)
         self._live: dict[str, tuple[RemoteRun, Any]] = {}  # run id -> (handle, task ref)
         self._lock = threading.Lock()
