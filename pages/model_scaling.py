@@ -133,7 +133,7 @@ MEASURED_KEY = "sc_time_measured"  # it was pressed in this session
 
 
 def _plan_words(configs: tuple[TrainConfig, ...]) -> str:
-    """How long the family's runs take one after another, in words (:func:`vizcore.lab.history.estimate_plan`):
+    """How long the family's runs take in the Lab's queue, in words (:func:`vizcore.lab.history.estimate_plan`):
     from the runs that finished here; a few timed training steps of each member only when asked (they take
     seconds: not on every visit)."""
     if st.session_state.get(MEASURE_KEY):  # pressed: this session measures from now on (cached a few minutes)

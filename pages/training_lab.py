@@ -57,7 +57,7 @@ def _estimate(config: train_config.TrainConfig) -> str:
 
 
 def _plan_estimate(configs: tuple[train_config.TrainConfig, ...]) -> str:
-    """How long a comparison's runs take one after another, as a range in words."""
+    """How long a comparison's runs take in the Lab's queue (as many at once as it trains), as a range in words."""
     with st.spinner("Estimating from the runs that finished on this machine…"):
         est = history.estimate_plan(configs)
     assert est is not None  # calibrate=True always gives one
@@ -210,8 +210,8 @@ def compare_section(lab: Lab, config: train_config.TrainConfig, experiments: lis
     """Section 3: queue an A/B, a grid or a sweep over seeds, then the chosen comparison's results."""
     st.header("3 · Compare tricks over seeds")
     st.markdown("Queue the configuration above with one trick toggled (**A/B**) or every combination of up to three "
-                "tricks (**grid**), each repeated over the same seeds. Runs go one after another through the lab's "
-                "queue; the table fills in as they finish.")
+                "tricks (**grid**), each repeated over the same seeds. Runs go through the lab's queue, as many at "
+                "once as it has workers; the table fills in as they finish.")
     _queue_button(lab, config, experiments)
     sweep_builder(lab, config)  # tricks × models × seeds, queued as one comparison
     if not experiments:

@@ -80,3 +80,40 @@ def test_app_threads_half_the_cores_or_the_setting_and_a_bad_setting_in_words(mo
         assert "expected CONVSCOPE_APP_THREADS to be a whole number, got 'lots'; using" in capsys.readouterr().err
     finally:
         torch.set_num_threads(old)
+
+
+def _spin() -> None:  # a busy process: another session's work on a shared machine
+    while True:
+        pass
+
+
+def test_runnable_now_sees_work_that_just_started_and_a_run_counts_its_own_thread(tmp_path):
+    """Two busy processes started a moment ago are in the count at once (the 1-minute average lags them), and the
+    load a run would meet adds its own thread (bench/estimates.py: under two busy processes the old estimate said
+    27 s for a run that took 44 s)."""
+    import multiprocessing as mp
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the count of running threads is read from Linux's /proc/loadavg")
+    from vizcore.lab import history
+
+    ctx = mp.get_context("fork")  # the children only spin: nothing of torch's state is used in them
+    procs = [ctx.Process(target=_spin, daemon=True) for _ in range(2)]
+    for p in procs:
+        p.start()
+    try:
+        import time
+
+        time.sleep(0.2)  # both started
+        device._RUNNABLE.clear()
+        assert device.runnable_now(fresh_s=0) >= 2.0  # busy loops never wait: both always ready to run
+        device._RUNNABLE.clear()
+        cores = os.cpu_count() or 1
+        assert history.load_for_a_run(tmp_path / "none.sqlite") >= (2 + 1) / cores  # empty store: nothing of the Lab's
+    finally:
+        for p in procs:
+            p.kill()
+            p.join()
+        device._RUNNABLE.clear()

@@ -78,7 +78,8 @@ def test_impossible_or_oversized_sweeps_are_refused_in_one_sentence(kwargs, matc
 def test_estimate_is_the_plans_and_spread_over_workers(monkeypatch):
     seen = []
 
-    def fake(configs, store_path=None, device=None, calibrate=True):
+    def fake(configs, store_path=None, device=None, calibrate=True, at_once=None):
+        assert at_once == 1  # one after another: the sweep spreads it over the workers itself
         seen.append(list(configs))
         return TimeEstimate(120.0, 100.0, 160.0, 0.0, math.nan, math.nan, 0.0, "same", 3, "8 runs one after another")
 

@@ -138,6 +138,38 @@ def test_plan_estimate_prepares_shared_data_once(tmp_path):
     store.close()
 
 
+def test_plan_estimate_with_workers_side_by_side(tmp_path, monkeypatch):
+    """Runs the Lab trains two at a time end with the later worker, each worker preparing its data once; how many
+    run at once comes from the executor's settings (bench/estimates.py: a 3-seed A/B on 2 workers took 86 s where
+    the estimate of its 6 runs one after another said 163 s)."""
+    import os
+
+    store = RunStore(tmp_path / "runs.sqlite")
+    _past_run(store, dataclasses.replace(CFG, epochs=1), ips=100.0, val_s=1.0, setup_s=10.0)
+    one = _est(CFG, store)
+    runs = [CFG, dataclasses.replace(CFG, label_smoothing=0.1)] * 2  # same data, two tricks, twice
+    plan = history.estimate_plan(runs, store.path, "cpu", at_once=2)
+    assert plan.seconds == pytest.approx(2 * one.seconds - one.setup_s)  # each worker: two runs, one setup
+    assert plan.low == pytest.approx(2 * one.low - one.setup_s) and plan.high == pytest.approx(2 * one.high - one.setup_s)
+    assert "4 runs 2 at a time" in plan.detail
+    alone = history.estimate_plan(runs, store.path, "cpu", at_once=1)
+    assert alone.seconds == pytest.approx(4 * one.seconds - 3 * one.setup_s) and "one after another" in alone.detail
+    assert history.estimate_plan(runs[:1], store.path, "cpu", at_once=8).seconds == pytest.approx(one.seconds)
+    with pytest.raises(ValueError, match="expected at least 1 run at once, got 0"):
+        timing.estimate_plan(runs, at_once=0)
+    monkeypatch.setenv("CONVSCOPE_EXECUTOR", "process")
+    monkeypatch.setenv("CONVSCOPE_WORKERS", "1")
+    assert history.runs_at_once() == 1
+    monkeypatch.setenv("CONVSCOPE_WORKERS", "16")  # no more than the cores hold at one thread per run
+    assert history.runs_at_once() == min(16, os.cpu_count() or 1)
+    monkeypatch.setenv("CONVSCOPE_WORKERS", "two")  # a bad setting: the Lab says so; the estimate stays serial
+    assert history.runs_at_once() == 1
+    monkeypatch.setenv("CONVSCOPE_EXECUTOR", "inprocess")
+    monkeypatch.setenv("CONVSCOPE_WORKERS", "4")
+    assert history.runs_at_once() == 1
+    store.close()
+
+
 def test_runs_of_a_few_steps_do_not_set_the_rate(tmp_path):
     """Tiny runs (a few optimizer steps) measure warm-up: a 2-step run at 23 images/s once made the Lab refuse a
     2-minute run as 19 minutes. They are left out."""

@@ -120,6 +120,33 @@ def load_per_core() -> float:
         return float("nan")
 
 
+_RUNNABLE: list[tuple[float, float]] = []  # (when, value): the last look, reused for a moment
+
+
+def runnable_now(samples: int = 5, gap_s: float = 0.01, fresh_s: float = 2.0) -> float:
+    """Threads ready to run on this machine at this moment, the caller excluded: the mean of ``samples`` looks
+    ``gap_s`` apart at Linux's count of running threads (/proc/loadavg); NaN where the system does not say. Unlike
+    the 1-minute load average it sees work that has just started and forgets work that has just ended. A look
+    less than ``fresh_s`` old is reused (a page draws several estimates per rerun)."""
+    import time
+
+    if _RUNNABLE and time.monotonic() - _RUNNABLE[0][0] < fresh_s:
+        return _RUNNABLE[0][1]
+    vals = []
+    for i in range(max(1, samples)):
+        try:
+            with open("/proc/loadavg", encoding="ascii") as f:
+                running = int(f.read().split()[3].split("/")[0])
+        except (OSError, ValueError, IndexError):
+            return float("nan")
+        vals.append(max(0, running - 1))
+        if i + 1 < samples:
+            time.sleep(gap_s)
+    value = sum(vals) / len(vals)
+    _RUNNABLE[:] = [(time.monotonic(), value)]
+    return value
+
+
 def busy_text(load: float | None = None) -> str | None:
     """A sentence saying the machine is busy, or None when it is not (or cannot say)."""
     x = load_per_core() if load is None else load

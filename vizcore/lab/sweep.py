@@ -212,7 +212,8 @@ def estimate_sweep(sweep: Sweep, workers: int = 1, store_path: Any = None, calib
 
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"expected at least 1 worker, got {workers!r}")
-    est = history.estimate_plan([cfg for _, _, cfg in sweep.plan.runs()], store_path, calibrate=calibrate)
+    est = history.estimate_plan([cfg for _, _, cfg in sweep.plan.runs()], store_path, calibrate=calibrate,
+                                at_once=1)  # one after another; spread over the workers below
     if est is None:
         return None
     return SweepEstimate(float(est.low), float(est.high), min(workers, sweep.n_runs), est.detail)

@@ -300,11 +300,11 @@ def estimate_time(config: TrainConfig, history: Sequence[PastRun] = (), device: 
 def load_factor(load_now: float, load_then: float) -> float:
     """How much slower (> 1) or faster (< 1) a CPU run goes now than the runs measured under ``load_then``.
 
-    Loads are per core (1 = every core busy), 1-minute averages: the load now still holds the lab's own last
-    run for a minute after it ended, and past runs recorded the load with themselves in it, so a run's own
-    threads are not added again (adding them doubled the estimate right after a run: bench/estimates.py).
-    Above one per core, work shares the cores: factor = max(1, load_now) / max(1, load_then), kept within
-    [1/3, 6]. 1 when either load is unknown."""
+    Loads are per core (1 = every core busy), each with the run's own threads in it: ``load_now`` is the load a
+    run started now would meet (:func:`vizcore.lab.history.load_for_a_run`: the threads running now, the run's
+    own added), ``load_then`` the 1-minute average each past run recorded while it trained. Above one per core,
+    work shares the cores: factor = max(1, load_now) / max(1, load_then), kept within [1/3, 6]. 1 when either
+    load is unknown (bench/estimates.py checks the result idle and under load)."""
     if not (math.isfinite(load_now) and math.isfinite(load_then) and load_now >= 0 and load_then > 0):
         return 1.0
     return min(max(max(1.0, load_now) / max(1.0, load_then), 1 / 3), 6.0)
@@ -336,32 +336,38 @@ def _data_key(config: TrainConfig) -> tuple:
 
 def estimate_plan(configs: Sequence[TrainConfig], history: Sequence[PastRun] = (),
                   device: str | None = None, load_now: float | None = None,
-                  calibrate: bool = True) -> TimeEstimate | None:
-    """The estimate of a queue of runs, one after another: the sum of each run's (its range too); a data set
-    shared by runs that differ only in a trick or a seed is prepared once (the engine keeps it in memory).
-    None when ``calibrate`` is False and a run has nothing measured to rest on."""
+                  calibrate: bool = True, at_once: int = 1) -> TimeEstimate | None:
+    """The estimate of a queue of runs, ``at_once`` training side by side (the executor's workers, each on its own
+    cores): each run, in order, goes to the worker that frees first, and the plan ends with the last run; its range
+    the same way from each run's range. A data set shared by runs that differ only in a trick or a seed is prepared
+    once per worker (each worker's engine keeps it in memory). None when ``calibrate`` is False and a run has
+    nothing measured to rest on."""
     if not configs:
         raise ValueError("expected at least one run to estimate, got none")
-    total = low = high = 0.0
-    seen: set[tuple] = set()
+    if isinstance(at_once, bool) or not isinstance(at_once, int) or at_once < 1:
+        raise ValueError(f"expected at least 1 run at once, got {at_once!r}")
     cache: dict[tuple, TimeEstimate] = {}
     ests = []
     for cfg in configs:
         k = cost_key(cfg)
-        est = cache.get(k)
-        if est is None:
+        if k not in cache:
             fresh = estimate_time(cfg, history, device, calibrate, load_now)
             if fresh is None:
                 return None
-            est = cache[k] = fresh
-        ests.append(est)
-        shared = est.setup_s if _data_key(cfg) in seen else 0.0
-        seen.add(_data_key(cfg))
-        total += est.seconds - shared
-        low += est.low - shared
-        high += est.high - shared
-    worst = max(ests, key=lambda e: ("same", "similar", "calibrated").index(e.source))  # the least sure part
+            cache[k] = fresh
+        ests.append(cache[k])
     n = len(configs)
-    detail = f"{n} run{'s' if n != 1 else ''} one after another; {worst.detail}"
-    return TimeEstimate(total, max(low, 0.0), high, sum(e.setup_s for e in ests), math.nan, math.nan, 0.0,
-                        worst.source, worst.runs, detail)
+    slots = min(at_once, n)
+    ends = {"seconds": [0.0] * slots, "low": [0.0] * slots, "high": [0.0] * slots}
+    seen: list[set[tuple]] = [set() for _ in range(slots)]
+    for cfg, est in zip(configs, ests):
+        w = min(range(slots), key=lambda i: ends["seconds"][i])  # the worker that frees first takes the next run
+        shared = est.setup_s if _data_key(cfg) in seen[w] else 0.0
+        seen[w].add(_data_key(cfg))
+        for field in ends:
+            ends[field][w] += getattr(est, field) - shared
+    worst = max(ests, key=lambda e: ("same", "similar", "calibrated").index(e.source))  # the least sure part
+    order = "one after another" if slots == 1 else f"{slots} at a time"
+    detail = f"{n} run{'s' if n != 1 else ''} {order}; {worst.detail}"
+    return TimeEstimate(max(ends["seconds"]), max(max(ends["low"]), 0.0), max(ends["high"]),
+                        sum(e.setup_s for e in ests), math.nan, math.nan, 0.0, worst.source, worst.runs, detail)
