@@ -147,6 +147,16 @@ def runnable_now(samples: int = 5, gap_s: float = 0.01, fresh_s: float = 2.0) ->
     return value
 
 
+def load_with_me() -> float:
+    """The load per core with the calling thread in it (a training run's, recorded with each epoch): the threads
+    running now (:func:`runnable_now`, a fresh look) plus the caller, per core; the 1-minute load average where
+    the system gives no count."""
+    others = runnable_now(samples=3, gap_s=0.005, fresh_s=0.0)
+    if not others == others:  # NaN
+        return load_per_core()
+    return (others + 1) / max(os.cpu_count() or 1, 1)
+
+
 def busy_text(load: float | None = None) -> str | None:
     """A sentence saying the machine is busy, or None when it is not (or cannot say)."""
     x = load_per_core() if load is None else load

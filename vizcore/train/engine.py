@@ -50,7 +50,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vizcore.core.device import load_per_core
+from vizcore.core.device import load_with_me
 from vizcore.models.weights import save_checkpoint
 from vizcore.train.config import FINAL_STATUSES, Status, TrainConfig
 from vizcore.train.loop import (
@@ -341,7 +341,7 @@ class Run:
               "train_acc": int(meter.correct) / max(meter.seen, 1), "val_loss": val_loss, "val_acc": val_acc,
               "lr": float(state.optimizer.param_groups[0]["lr"]), "time_s": time.perf_counter() - self._t_epoch,
               "train_time_s": train_time, "images_per_s": meter.seen / max(train_time, 1e-9),
-              "elapsed_s": time.perf_counter() - state.t_start, "time": time.time(), "load": load_per_core(), **robust}
+              "elapsed_s": time.perf_counter() - state.t_start, "time": time.time(), "load": load_with_me(), **robust}
         if state.ssl is not None and state.ssl.method != "none":
             ev["ssl"] = epoch_log(state.ssl)
         self.history.append(ev)

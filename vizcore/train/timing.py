@@ -302,7 +302,8 @@ def load_factor(load_now: float, load_then: float) -> float:
 
     Loads are per core (1 = every core busy), each with the run's own threads in it: ``load_now`` is the load a
     run started now would meet (:func:`vizcore.lab.history.load_for_a_run`: the threads running now, the run's
-    own added), ``load_then`` the 1-minute average each past run recorded while it trained. Above one per core,
+    own added), ``load_then`` what each past run recorded at the end of its epochs
+    (:func:`vizcore.core.device.load_with_me`). Above one per core,
     work shares the cores: factor = max(1, load_now) / max(1, load_then), kept within [1/3, 6]. 1 when either
     load is unknown (bench/estimates.py checks the result idle and under load)."""
     if not (math.isfinite(load_now) and math.isfinite(load_then) and load_now >= 0 and load_then > 0):
