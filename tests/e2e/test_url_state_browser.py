@@ -1,12 +1,14 @@
 """The view in the URL, in a real browser: choices set on a page go into the address, and that address opened in a
-fresh page (Browser.new_page: a new context, a new session, nothing shared) shows the same choices (Conv Arithmetic, Network overview); a
-link to Adversarial examples with a bad parameter keeps the good one and notes the bad one."""
+fresh page (Browser.new_page: a new context, a new session, nothing shared) shows the same choices (Conv Arithmetic); a
+link to Adversarial examples with a radio's value and a bad parameter shows the radio's choice and notes the bad one.
+Every page's parameters, labels kept out of the URL and the overview's links are checked with AppTest
+(tests/pages/test_url_state.py)."""
 from __future__ import annotations
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import assert_clean, opened, set_number, wait_until_idle
+from tests.e2e.conftest import assert_clean, go_to, opened, set_number
 
 pytestmark = pytest.mark.e2e
 
@@ -26,32 +28,22 @@ def _link(page) -> str:
     return page.locator('[data-testid="stSidebar"] [data-testid="stCode"]').inner_text().strip()
 
 
-def test_choices_travel_in_the_link_to_a_fresh_session(browser, server) -> None:
-    with opened(browser, f"{server}/conv_arithmetic", height=1200) as (page, problems):
-        set_number(page, "ca_h", 32)
-        set_number(page, "ca_k", 5)
-        url = page.url
-        assert url.endswith("/conv_arithmetic?ca_h=32&ca_k=5") and _link(page) == url
-        assert_clean(page, problems)
-    with opened(browser, url, height=1200) as (page, problems):
-        assert _shows(page, "ca_h", "32") and _shows(page, "ca_k", "5") and _shows(page, "ca_w", "7")
-        assert_clean(page, problems)
-
-    with opened(browser, f"{server}/network_overview", height=1200) as (page, problems):
-        page.locator(".st-key-ov_source").get_by_text("Shapes data set").click()
-        wait_until_idle(page)
-        set_number(page, "ov_shape", 5)
-        url = page.url
-        assert "ov_source=shapes" in url and "ov_shape=5" in url
-        assert_clean(page, problems)
-    with opened(browser, url, height=1200) as (page, problems):
-        assert _checked(page, "ov_source") == "Shapes data set" and _shows(page, "ov_shape", "5")
-        assert_clean(page, problems)
+def test_choices_travel_in_the_link_to_a_fresh_session(browser, server, tab) -> None:
+    page, problems = tab  # the shared tab's session: choices set there, its address opened in a fresh one
+    go_to(page, "Conv Arithmetic")
+    set_number(page, "ca_h", 32)
+    set_number(page, "ca_k", 5)
+    url = page.url
+    assert url.endswith("/conv_arithmetic?ca_h=32&ca_k=5") and _link(page) == url
+    assert_clean(page, problems)
+    with opened(browser, url, height=1200) as (fresh, fresh_problems):
+        assert _shows(fresh, "ca_h", "32") and _shows(fresh, "ca_k", "5") and _shows(fresh, "ca_w", "7")
+        assert_clean(fresh, fresh_problems)
 
     # a link as a teacher would type it, with one bad value: the good one is taken, the bad one noted and dropped
-    with opened(browser, f"{server}/adversarial?adv_method=fgsm&adv_eps=abc", height=1200) as (page, problems):
-        assert _checked(page, "adv_method") == "FGSM (one step)"
-        note = page.locator('[data-testid="stSidebar"] [data-testid="stAlertContentInfo"]').inner_text()
+    with opened(browser, f"{server}/adversarial?adv_method=fgsm&adv_eps=abc", height=1200) as (fresh, fresh_problems):
+        assert _checked(fresh, "adv_method") == "FGSM (one step)"
+        note = fresh.locator('[data-testid="stSidebar"] [data-testid="stAlertContentInfo"]').inner_text()
         assert "adv_eps: expected a whole number, got 'abc'" in note
-        assert page.url.endswith("/adversarial?adv_method=fgsm")  # the bad parameter left the address
-        assert_clean(page, problems)
+        assert fresh.url.endswith("/adversarial?adv_method=fgsm")  # the bad parameter left the address
+        assert_clean(fresh, fresh_problems)
