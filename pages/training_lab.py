@@ -61,7 +61,8 @@ def _plan_estimate(configs: tuple[train_config.TrainConfig, ...]) -> str:
     with st.spinner("Estimating from the runs that finished on this machine…"):
         est = history.estimate_plan(configs)
     assert est is not None  # calibrate=True always gives one
-    return format_range(est.low, est.high)
+    at_once = min(history.runs_at_once(), len(configs))
+    return format_range(est.low, est.high) + (" in all" if at_once == 1 else f" in all, {at_once} at a time")
 
 
 IN_FLIGHT_KEY = "lab_in_flight"  # the comparison in flight when this session first drew the page (or None)
@@ -195,8 +196,8 @@ def _queue_button(lab: Lab, config: train_config.TrainConfig, experiments: list)
     est_words = "time unknown"
     with said("No time estimate: "):
         est_words = _plan_estimate(tuple(cfg for _, _, cfg in plan.runs()))
-    if st.button(f"Queue {len(plan.runs())} runs ({len(plan.arms)} configs × {len(plan.seeds)} seeds, {est_words} "
-                 "in all)", key="lab_queue"):
+    if st.button(f"Queue {len(plan.runs())} runs ({len(plan.arms)} configs × {len(plan.seeds)} seeds, {est_words})",
+                 key="lab_queue"):
         with said("Not queued: "):
             exp = vexp.submit_plan(lab, plan, form={"base": config.to_dict(), "design": {
                 "mode": mode, "tricks": list(chosen), "n_seeds": n_seeds, "first_seed": first_seed}})
