@@ -60,7 +60,7 @@ def describe(device: torch.device | str | None = None) -> DeviceInfo:
         return DeviceInfo("mps", "Apple GPU (Metal)", None)
     name = platform.processor() or platform.machine() or "CPU"
     threads = torch.get_num_threads()
-    return DeviceInfo("cpu", f"{name}, {threads} threads", None)
+    return DeviceInfo("cpu", f"{name}, {threads} thread{'s' if threads != 1 else ''}", None)
 
 
 # ---------------------------------------------------------------------------------------- the app's threads
