@@ -100,6 +100,7 @@ if weights == "random":
 else:
     st.caption(f"Weights: {wlabel}.")
 _, in_h, _ = entry.input_size
+_TV = [0.0, 1e-4, 1e-3, 1e-2, 1e-1]  # activation maximisation's total-variation weights
 bound("ft_view", _VIEWS[1], options=words(_VIEWS))
 view = st.segmented_control("View", _VIEWS, default=_VIEWS[1], key="ft_view") or _VIEWS[1]
 
@@ -200,7 +201,9 @@ elif view == "Top-activating patches":
                                                   "photos": "Sample photos, cut into crops",
                                                   "folder": "Image folder"}[d])
     root = data_folder_picker(d1, "ft_tp_root") if dataset == "folder" else None
+    bound("ft_tp_n", 1000, lo=100, hi=5000)
     n = int(d2.slider("Images searched", 100, 5000, 1000, 100, key="ft_tp_n"))
+    bound("ft_tp_k", 9, lo=1, hi=36)
     k = int(d3.slider("Top k", 1, 36, 9, key="ft_tp_k"))
     run_key = (name, weights, stamp, node, dataset, n, k, root)
     if d4.button("Find top patches", key="ft_tp_run", type="primary", disabled=dataset == "folder" and root is None):
@@ -224,10 +227,15 @@ elif view == "Top-activating patches":
 
 else:  # activation maximisation
     a1, a2, a3, a4, a5 = st.columns(5)
+    bound("ft_am_steps", 128, lo=16, hi=512)
     steps = int(a1.slider("Steps", 16, 512, 128, 16, key="ft_am_steps"))
+    bound("ft_am_jitter", max(1, in_h // 16), lo=0, hi=16)
     jitter = int(a2.slider("Jitter (px)", 0, 16, max(1, in_h // 16), key="ft_am_jitter"))
-    tv = float(a3.select_slider("Total variation", [0.0, 1e-4, 1e-3, 1e-2, 1e-1], 1e-3, key="ft_am_tv"))
+    bound("ft_am_tv", 1e-3, options=_TV)
+    tv = float(a3.select_slider("Total variation", _TV, 1e-3, key="ft_am_tv"))
+    bound("ft_am_fourier", True)
     fourier = a4.toggle("Fourier, decorrelated", value=True, key="ft_am_fourier")
+    bound("ft_am_seed", 0, lo=0, hi=2**31 - 1)
     seed = int(a5.number_input("Seed", 0, 2**31 - 1, 0, key="ft_am_seed"))
     with user_errors():
         cfg = maximize.MaximizeConfig(steps=steps, jitter=jitter, tv_weight=tv, fourier=fourier, seed=seed)

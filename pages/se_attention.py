@@ -159,6 +159,7 @@ a1, a2, a3 = st.columns(3)
 bound("se_data", "shapes", options=[s for s in _SETS if s != "folder"])  # a server folder is not in a link
 dataset = a1.selectbox("Labelled data", list(_SETS), format_func=_SETS.__getitem__, key="se_data")
 root = data_folder_picker(a1, "se_root") if dataset == "folder" else None
+bound("se_n", 10 if big else 50, lo=5, hi=30 if big else 100)
 n = int(a2.slider("Images per class", 5, 30 if big else 100, 10 if big else 50, key="se_n"))
 akey = (name, weights, stamp, dataset, n, root)
 if a3.button("Run the by-class analysis", key="se_run", type="primary", disabled=dataset == "folder" and root is None):

@@ -113,3 +113,29 @@ def test_adversarial_from_a_link() -> None:
     assert "`adv_eps`: expected a whole number, got 'abc'" in note
     assert "`adv_eps_l2=2`: not a setting of this view" in note  # the L2 slider shows only for the L2 ball
     assert at.query_params == {"adv_method": "fgsm", "adv_image_shape": "5"}
+
+
+@pytest.mark.slow
+def test_features_search_and_maximisation_settings_and_se_image_count_from_links() -> None:
+    """The top-patch search's and the activation maximisation's settings, and SE's images per class, travel in a
+    link (a value off the widget's range is dropped with a note)."""
+    at = AppTest.from_file("../../pages/features.py", default_timeout=180)
+    at.query_params.update({"ft_view": "top_activating_patches", "ft_tp_n": "2000", "ft_tp_k": "4"})
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.slider(key="ft_tp_n").value == 2000 and at.slider(key="ft_tp_k").value == 4
+    assert not at.warning, [w.value for w in at.warning]  # no "default value and Session State" warning
+    at = AppTest.from_file("../../pages/features.py", default_timeout=180)
+    at.query_params.update({"ft_view": "activation_maximisation", "ft_am_steps": "64", "ft_am_tv": "0.01",
+                            "ft_am_fourier": "false", "ft_am_seed": "7", "ft_am_jitter": "99"})
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.slider(key="ft_am_steps").value == 64 and at.select_slider(key="ft_am_tv").value == 0.01
+    assert at.toggle(key="ft_am_fourier").value is False and at.number_input(key="ft_am_seed").value == 7
+    assert "`ft_am_jitter`" in at.sidebar.info[0].value  # 99 px: beyond the slider's 16
+    assert "ft_am_jitter" not in at.query_params and at.query_params["ft_am_seed"] == "7"
+    at = AppTest.from_file("../../pages/se_attention.py", default_timeout=180)
+    at.query_params.update({"se_n": "20"})
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.slider(key="se_n").value == 20 and at.query_params["se_n"] == "20"
