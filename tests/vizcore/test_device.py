@@ -30,8 +30,14 @@ def test_explicit_choice_is_checked(monkeypatch) -> None:
 
 
 def test_describe_cpu() -> None:
-    info = device.describe("cpu")
-    assert info.kind == "cpu" and "threads" in info.name and info.label.startswith("CPU")
+    old = torch.get_num_threads()
+    try:
+        for n, words in ((1, ", 1 thread"), (2, ", 2 threads")):
+            torch.set_num_threads(n)
+            info = device.describe("cpu")
+            assert info.kind == "cpu" and info.name.endswith(words) and info.label.startswith("CPU")
+    finally:
+        torch.set_num_threads(old)
 
 
 @pytest.mark.cuda
