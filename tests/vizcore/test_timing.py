@@ -284,3 +284,14 @@ def test_an_fp16_run_on_a_cpu_gets_no_calibration_but_the_refusal_in_words() -> 
     with pytest.raises(ValueError, match="fp16 autocast with a GradScaler needs a CUDA GPU"):
         timing.estimate_time(cfg, (), "cpu")
     assert calibration._CALIBRATIONS == before  # nothing was measured for a run that cannot start
+
+
+def test_the_labs_own_training_runs_are_counted_from_the_store(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    ids = [store.create(CFG) for _ in range(3)]
+    store.set_status(ids[0], "running")
+    store.set_status(ids[1], "running")
+    store.set_status(ids[1], "done")
+    assert store.count_status("running") == 1 and store.count_status("queued") == 1
+    assert history._training_here(store.path) == 1 and history._training_here(tmp_path / "none.sqlite") == 0
+    store.close()

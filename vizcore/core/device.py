@@ -4,6 +4,7 @@ Everything else in vizcore takes a ``device`` argument; this module only chooses
 """
 from __future__ import annotations
 
+import math
 import os
 import platform
 from dataclasses import dataclass
@@ -152,7 +153,7 @@ def load_with_me() -> float:
     running now (:func:`runnable_now`, a fresh look) plus the caller, per core; the 1-minute load average where
     the system gives no count."""
     others = runnable_now(samples=3, gap_s=0.005, fresh_s=0.0)
-    if not others == others:  # NaN
+    if math.isnan(others):
         return load_per_core()
     return (others + 1) / max(os.cpu_count() or 1, 1)
 

@@ -7,6 +7,7 @@ runs and their latest end time are checked on each call: one small query), never
 """
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Sequence
@@ -64,7 +65,7 @@ def load_for_a_run(store_path: Any = None) -> float:
 
     cores = os.cpu_count() or 1
     others = runnable_now()
-    if not others == others:  # NaN: no /proc/loadavg
+    if math.isnan(others):  # no /proc/loadavg
         return load_per_core()
     try:
         threads = settings()[2]
@@ -81,7 +82,7 @@ def _training_here(store_path: Any = None) -> int:
         return 0
     store = RunStore(path, readonly=True)
     try:
-        return sum(1 for r in store.list() if r.status == "running")
+        return store.count_status("running")
     finally:
         store.close()
 

@@ -293,6 +293,11 @@ class RunStore:
             row = self._db.execute("SELECT COUNT(finished_at), MAX(finished_at), COUNT(*) FROM runs").fetchone()
         return tuple(row)
 
+    def count_status(self, status: str) -> int:
+        """How many runs have ``status`` (one query; nothing decoded)."""
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM runs WHERE status = ?", (status,)).fetchone()[0])
+
     def groups(self) -> builtins.list[str]:
         with self._lock:
             rows = self._db.execute("SELECT DISTINCT grp FROM runs WHERE grp IS NOT NULL ORDER BY grp").fetchall()
