@@ -33,9 +33,17 @@ NO_MOTION = ("document.addEventListener('DOMContentLoaded', () => { const s = do
              " document.head.appendChild(s); });")
 
 
-def new_page(browser_or_context, **kwargs):
-    """A page (of a browser, or of a context) with motion switched off."""
-    page = browser_or_context.new_page(**kwargs)
+def new_page(browser_or_context, viewport: dict[str, int] | None = None):
+    """A page with motion switched off: of a browser (in a context of its own, caches empty, as a newcomer's
+    browser) or of a context (sharing its caches, as one user's tabs do), ``viewport`` sized."""
+    from playwright.sync_api import BrowserContext
+
+    if isinstance(browser_or_context, BrowserContext):
+        page = browser_or_context.new_page()
+        if viewport:
+            page.set_viewport_size(viewport)
+    else:
+        page = browser_or_context.new_page(**({"viewport": viewport} if viewport else {}))
     page.add_init_script(NO_MOTION)
     return page
 
@@ -136,6 +144,18 @@ def browser() -> Iterator[object]:
             b.close()
 
 
+@pytest.fixture(scope="session")
+def context(browser) -> Iterator[object]:
+    """One browser context for the session's tabs: they share Chromium's HTTP and compiled-code caches, as one
+    user's tabs do (a tab still opens a Streamlit session of its own: its own websocket, its own state).
+    Loading Streamlit's frontend into an empty cache costs the browser seconds of CPU per tab."""
+    ctx = browser.new_context()
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
 @pytest.fixture(autouse=True)
 def server_log_stays_clean(request) -> Iterator[None]:
     """After each browser test: nothing in the server log that looks like a warning, an error or a traceback."""
@@ -206,8 +226,8 @@ def app(browser, server: str, height: int = 1200, path: str = "") -> Iterator[tu
 
 
 @pytest.fixture(scope="session")
-def _shared_tab(browser, server) -> Iterator[tuple[object, list[str]]]:
-    with app(browser, server, height=1400) as opened:  # one tab for the whole session
+def _shared_tab(context, server) -> Iterator[tuple[object, list[str]]]:
+    with app(context, server, height=1400) as opened:  # one tab for the whole session
         yield opened
 
 

@@ -3,12 +3,13 @@ same moment.
 
 Before the app imported what pages need in one place, two script threads importing the same module at once made
 pages fail on a fresh server ("cannot import name 'image_picker' from 'pages._common'", "partially initialized
-module 'pandas'"). Six sessions start at the same moment, the first by a deep link (a
-fresh server's first visitor must get the navigation app, not a bare page file), on pages that import different
-parts of the app (the linear classifier and k-NN, the zoo's tables, captum's attacks, the Lab and its process pool,
-the layer-by-layer trace) and Home; each must render with a title, the app's navigation and no error element, and
-the server log must stay free of tracebacks and warnings. Every other page is opened in a real browser by a flow
-test of its own (tests/e2e); AppTest renders every page (tests/pages/test_all_pages.py).
+module 'pandas'"). Four sessions start at the same moment, the first by a deep link (a fresh server's first visitor
+must get the navigation app, not a bare page file), on pages that import different parts of the app (the linear
+classifier and k-NN, the zoo's tables, the Lab and its process pool) and Home; each must render with a title, the
+app's navigation and no error element, and the server log must stay free of tracebacks and warnings. That every
+module a page imports is imported in that one place is checked without a browser (tests/test_startup.py). Every
+other page is opened in a real browser by a flow test of its own (tests/e2e); AppTest renders every page
+(tests/pages/test_all_pages.py).
 """
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ from tests.e2e.conftest import SERVER_LOG_PROBLEMS, new_page, wait_until_idle
 
 pytestmark = pytest.mark.e2e
 
-# the pages opened at once (deep links first, Home last): the two no flow test opens, and three with their own imports
-CLASS_PAGES = ["first_classifiers", "architectures", "adversarial", "training_lab", "network_overview", ""]
+# the pages opened at once (deep links first, Home last): the two no flow test opens, and the Lab (its process pool)
+CLASS_PAGES = ["first_classifiers", "architectures", "training_lab", ""]
 
 
 def test_a_class_opens_pages_at_once(browser, server) -> None:

@@ -80,7 +80,7 @@ def _lab_idle(server, timeout_s: float = 300.0) -> None:
 
 
 def test_a_run_an_ab_behind_it_a_second_tab_that_cancels_it_and_the_comparison_by_itself(tab, server,
-                                                                                          browser) -> None:
+                                                                                          context) -> None:
     """The one browser flow that really trains (page tests use stub runs). A run starts; an A/B of four tiny runs
     is queued behind it and the live view follows the A/B's first run, saying where it stands in the queue; a
     second tab (a reload, a classmate) watches the run that trains, shows the A/B as it was queued, and cancels
@@ -93,10 +93,13 @@ def test_a_run_an_ab_behind_it_a_second_tab_that_cancels_it_and_the_comparison_b
     assert re.search(r"(\d+ min )?\d+ s to (\d+ min )?\d+ s per run \(", caption), caption  # a range, in words
     assert "images/s" not in caption and "steps of" not in caption  # no internals
 
-    # 1 · a run that trains a while: few images (its data are made at once) and many epochs
+    # 1 · a run that trains a while: few images (its data are made at once) and many epochs; the A/B's validation
+    # size and seeds set now, so that only two settings change while this run trains (its CPU time is the flow's)
     set_number(page, "lab_time_budget", 3600)  # a loaded machine's estimate must not refuse the run
+    set_number(page, "lab_val_size", 32)
+    set_number(page, "lab_n_seeds", 2)
     set_number(page, "lab_train_size", 2000)
-    set_number(page, "lab_epochs", 30)
+    set_number(page, "lab_epochs", 100)
     page.locator(".st-key-lab_run_name input").fill("long run")
     page.locator(".st-key-lab_run_name input").press("Enter")
     wait_until_idle(page)
@@ -107,9 +110,7 @@ def test_a_run_an_ab_behind_it_a_second_tab_that_cancels_it_and_the_comparison_b
 
     # 2 · an A/B of tiny runs (64 images, batch 64: one step each) queued behind it
     set_number(page, "lab_train_size", 64)
-    set_number(page, "lab_val_size", 32)
     set_number(page, "lab_epochs", 1)
-    set_number(page, "lab_n_seeds", 2)
     # said before queueing (waited for: on a loaded machine the rerun for the last number may still be on its way)
     _wait_text(page, '[data-testid="stAlertContentWarning"]', r"too few to decide")
     assert "optimizer step" in " ".join(page.locator('[data-testid="stAlertContentWarning"]').all_inner_texts())
@@ -126,7 +127,7 @@ def test_a_run_an_ab_behind_it_a_second_tab_that_cancels_it_and_the_comparison_b
                            " return e && e.value.includes('A/B: cosine'); }", timeout=60_000, polling=300)
 
     # 3 · a second tab: it watches the run that trains, shows the A/B as it was queued, and cancels the run
-    with app(browser, server, height=1400, path="training_lab") as (other, other_problems):  # a link to the page
+    with app(context, server, height=1400, path="training_lab") as (other, other_problems):  # a link, a new tab
         watched = _wait_text(other, PROGRESS, r".")
         assert re.match(r"long run: (training|preparing)", watched), watched
         assert "long run" in _watched(other)

@@ -1,8 +1,8 @@
 """The view in the URL, in a real browser: choices set on a page go into the address, and that address opened in a
-fresh page (Browser.new_page: a new context, a new session, nothing shared) shows the same choices (Conv Arithmetic); a
-link to Adversarial examples with a radio's value and a bad parameter shows the radio's choice and notes the bad one.
-Every page's parameters, labels kept out of the URL and the overview's links are checked with AppTest
-(tests/pages/test_url_state.py)."""
+new tab (a Streamlit session of its own; only the browser's caches are shared, as between a user's tabs) shows the
+same choices (Conv Arithmetic); a link to Adversarial examples with a radio's value and a bad parameter shows the
+radio's choice and notes the bad one. Every page's parameters, labels kept out of the URL and the overview's links
+are checked with AppTest (tests/pages/test_url_state.py)."""
 from __future__ import annotations
 
 import pytest
@@ -28,7 +28,7 @@ def _link(page) -> str:
     return page.locator('[data-testid="stSidebar"] [data-testid="stCode"]').inner_text().strip()
 
 
-def test_choices_travel_in_the_link_to_a_fresh_session(browser, server, tab) -> None:
+def test_choices_travel_in_the_link_to_a_fresh_session(context, server, tab) -> None:
     page, problems = tab  # the shared tab's session: choices set there, its address opened in a fresh one
     go_to(page, "Conv Arithmetic")
     set_number(page, "ca_h", 32)
@@ -36,12 +36,12 @@ def test_choices_travel_in_the_link_to_a_fresh_session(browser, server, tab) -> 
     url = page.url
     assert url.endswith("/conv_arithmetic?ca_h=32&ca_k=5") and _link(page) == url
     assert_clean(page, problems)
-    with opened(browser, url, height=1200) as (fresh, fresh_problems):
+    with opened(context, url, height=1200) as (fresh, fresh_problems):
         assert _shows(fresh, "ca_h", "32") and _shows(fresh, "ca_k", "5") and _shows(fresh, "ca_w", "7")
         assert_clean(fresh, fresh_problems)
 
     # a link as a teacher would type it, with one bad value: the good one is taken, the bad one noted and dropped
-    with opened(browser, f"{server}/adversarial?adv_method=fgsm&adv_eps=abc", height=1200) as (fresh, fresh_problems):
+    with opened(context, f"{server}/adversarial?adv_method=fgsm&adv_eps=abc", height=1200) as (fresh, fresh_problems):
         assert _checked(fresh, "adv_method") == "FGSM (one step)"
         note = fresh.locator('[data-testid="stSidebar"] [data-testid="stAlertContentInfo"]').inner_text()
         assert "adv_eps: expected a whole number, got 'abc'" in note
