@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from vizcore.arch import scaling as S
+from vizcore.models import efficientnet_small, resnet_tweaks
 
 
 @pytest.mark.parametrize("name", ["b0", "b1", "b2", "b3", "b4"])
@@ -42,3 +43,25 @@ def test_counted_cost_equals_the_built_model_on_the_meta_device(w: float, d: flo
     # (odd sides: the strided convs' rounding; width 0.35: channels rounded up to 8; depth 0.1: one block a stage)
     built = S.meta_cost(lambda: S.build_b0_scaled(w, d, num_classes=classes), (3, r, r))
     assert S._b0_cost(w, d, r, classes) == built
+
+
+@pytest.mark.parametrize("build, size", [
+    (lambda: resnet_tweaks.resnet50_form("d"), 224),
+    (lambda: S.build_b0_scaled(1.1, 1.2, num_classes=10), 65),
+    (lambda: efficientnet_small.family_member(3, num_classes=10), 32),
+])
+def test_meta_cost_without_the_uncounted_layers_equals_the_whole_models_count(build, size: int) -> None:
+    # meta_cost takes normalisation and activations out before counting: torch's counter, run on the whole model
+    # (BatchNorm decomposed, every activation dispatched), gives the same multiply-adds; parameters are counted first
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.device("meta"):
+        whole = build().eval()
+        x = torch.empty(1, 3, size, size)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        whole(x)
+    assert any(isinstance(m, S._UNCOUNTED) for m in whole.modules())  # there was something to take out
+    assert S.meta_cost(build, (3, size, size)) == (sum(p.numel() for p in whole.parameters()),
+                                                   counter.get_total_flops() // 2)
