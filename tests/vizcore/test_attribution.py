@@ -162,6 +162,11 @@ def test_prepare_copies_and_leaves_the_shared_model_alone() -> None:
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
     with pytest.raises(ValueError, match="in-place ReLU at '1'"):
         A.attribute(net, torch.randn(1, 3, 8, 8), "gradcam", 0, "2")
+    # a model handed to a cache (shared) is prepared in place: the same object, not a copy
+    owned = _relu_net()
+    held, _lock = A.shared(owned)
+    assert held is owned and not owned[1].inplace and not any(p.requires_grad for p in owned.parameters())
+    assert not owned.training
 
 
 @pytest.mark.slow
