@@ -185,7 +185,7 @@ def test_preview_and_figures() -> None:
     assert pv.mixed is not None and pv.mixed.dtype == torch.uint8 and pv.mix_caption.startswith("CutMix")
     assert torch.equal(preview(x, cfg, seed=1, repeats=2).augmented, pv.augmented)
     grid = figures.image_grid(x, titles=list("abcd"), cols=2, title="t")
-    assert grid.data[0].z.shape[1] > 2 * 16 and grid.layout.xaxis.title.text
+    assert figures.pixels_of_source(grid.data[0].source).shape[1] > 2 * 16 and grid.layout.xaxis.title.text
     with pytest.raises(ValueError, match="expected 4 titles"):
         figures.image_grid(x, titles=["a"])
 

@@ -83,7 +83,9 @@ def test_subplots_say_which_axes_and_image_pixels_are_rows() -> None:
     pics = np.random.default_rng(1).integers(0, 256, (2, 3, 4, 5), dtype=np.uint8)  # (N, C, H, W)
     fig = images.image_grid(pics, cols=2)
     t = _table(fig)
-    z = np.asarray(fig.data[0].z)
+    assert fig.data[0].z is None and fig.data[0].source.startswith("data:image/png;base64,")  # sent as a PNG
+    z = images.pixels_of_source(fig.data[0].source)
+    np.testing.assert_array_equal(z[1:5, 0:5], pics[0].transpose(1, 2, 0))  # lossless: the first image's pixels
     assert len(t) == z.shape[0] * z.shape[1] and list(t.columns) == ["trace", "name", "type", "row", "col",
                                                                      "r", "g", "b"]
     np.testing.assert_array_equal(t[["r", "g", "b"]].to_numpy(), z.reshape(-1, 3))
@@ -112,3 +114,19 @@ def test_a_bare_map_as_csv() -> None:
     np.testing.assert_array_equal(t["importance"].to_numpy(np.float32), m.ravel())
     with pytest.raises(ValueError, match=r"expected a 2-D map \(H, W\), got shape \(3,\)"):
         array_to_csv(np.zeros(3))
+
+
+def test_png_source_round_trip_and_refusals() -> None:
+    rgb = np.random.default_rng(2).integers(0, 256, (7, 9, 3), dtype=np.uint8)
+    trace = images.image_trace(rgb, hoverinfo="skip")
+    assert trace.z is None and trace.hoverinfo == "skip"
+    np.testing.assert_array_equal(images.pixels_of_source(trace.source), rgb)
+    rgba = np.dstack([rgb, np.full((7, 9), 128, np.uint8)])
+    np.testing.assert_array_equal(images.pixels_of_source(images.png_source(rgba)), rgba)
+    t = _table(go.Figure(trace))
+    np.testing.assert_array_equal(t[["r", "g", "b"]].to_numpy(), rgb.reshape(-1, 3))
+    assert _table(go.Figure(go.Image(source="https://example.org/a.png"))).empty  # a link: no pixels here
+    with pytest.raises(ValueError, match=r"expected an image \(H, W, 3\) or \(H, W, 4\) of uint8, got shape \(7, 9, 3\) of float64"):
+        images.png_source(rgb / 255.0)
+    with pytest.raises(ValueError, match="expected a data URI starting with 'data:image/png;base64,', got 'https:"):
+        images.pixels_of_source("https://example.org/a.png")

@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
+from vizcore.figures.images import image_trace
 from vizcore.figures.palette import GREY, PALETTE
 
 COLORSCALE = "Jet"
@@ -69,7 +70,7 @@ def overlay_figure(image: NDArray[np.uint8], cam: NDArray, alpha: float, title: 
     if mask is not None:
         edge = _outline(resize_map(mask.astype(float), h, w) > 0.5)
         rgb[edge] = 255
-    fig = go.Figure(go.Image(z=rgb, hoverinfo="skip"))
+    fig = go.Figure(image_trace(rgb, hoverinfo="skip"))
     fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip", marker=dict(
         colorscale=COLORSCALE, cmin=0, cmax=1, color=[0], showscale=True,
         colorbar=dict(title=dict(text="relative<br>importance", side="right"), thickness=12, len=0.8))))

@@ -4,7 +4,7 @@ The table is in long format, one row per plotted value, so every figure of the a
 
 * 1-D traces (scatter, bar, histogram, ...): one row per point, numbered by ``point``;
 * 2-D traces (heatmap, contour): one row per cell with its ``row``, ``col`` and value ``z``;
-* images (``go.Image``): one row per pixel with its ``row``, ``col`` and one column per channel (``r``, ``g``, ``b``).
+* images (``go.Image``, from ``z`` or a PNG ``source``): one row per pixel with its ``row``, ``col`` and one column per channel (``r``, ``g``, ``b``).
 
 Columns: ``trace`` (index in the figure), ``name``, ``type``, then ``xaxis``/``yaxis`` where the figure has
 subplots, then whichever of ``x``, ``y``, ``z``, ``text``, ``hovertext``, ``customdata`` (one column per component
@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+
+from vizcore.figures.images import PNG_PREFIX, pixels_of_source
 
 Columns = dict[str, list[Any]]
 
@@ -148,10 +150,14 @@ def _grid_columns(trace: Any, z: np.ndarray) -> Columns:
 
 
 def _image_columns(trace: Any) -> Columns:
-    """One row per pixel (row-major) with one column per channel; an image given only as a ``source`` has none."""
-    if trace.z is None:
+    """One row per pixel (row-major) with one column per channel, from ``z`` or from a PNG ``source`` made by
+    :func:`vizcore.figures.images.png_source`; an image from any other source (a link) has none."""
+    if trace.z is not None:
+        z = _array(trace.z)
+    elif isinstance(trace.source, str) and trace.source.startswith(PNG_PREFIX):
+        z = pixels_of_source(trace.source)
+    else:
         return {}
-    z = _array(trace.z)
     if z.ndim != 3:
         raise ValueError(f"expected an image trace z of shape (H, W, C), got shape {z.shape}")
     names = list(trace.colormodel or ("rgba" if z.shape[2] == 4 else "rgb"))

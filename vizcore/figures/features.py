@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
-from vizcore.figures.images import image_grid
+from vizcore.figures.images import image_grid, image_trace
 from vizcore.figures.palette import BLUE, ORANGE, RED
 
 
@@ -85,7 +85,7 @@ def overlay_figure(image: np.ndarray, fmap: np.ndarray, centres_y: np.ndarray, c
     """One channel over the input: fmap (h, w) drawn at its units' field centres (input pixels) over image
     (H, W, 3); ``box`` (top, left, bottom, right) is the chosen unit's receptive field. Clicks give (y, x)."""
     h, w = image.shape[:2]
-    fig = go.Figure(go.Image(z=image, hoverinfo="skip"))
+    fig = go.Figure(image_trace(image, hoverinfo="skip"))
     fig.add_trace(go.Heatmap(z=fmap, x=centres_x, y=centres_y, colorscale="Viridis", opacity=0.55,
                              colorbar=dict(title=dict(text="activation", side="right"), len=0.7),
                              hovertemplate="unit centre (%{y:.1f}, %{x:.1f})<br>activation %{z:.3f}<extra></extra>"))
@@ -165,7 +165,7 @@ def patches_figure(patches: Sequence[np.ndarray], values: Sequence[float], title
 def maximize_figure(image: np.ndarray, trace: Sequence[float], title: str) -> go.Figure:
     """The optimised input (left) and the channel's mean activation per step (right)."""
     fig = make_subplots(1, 2, column_widths=[0.45, 0.55], subplot_titles=("optimised input", "objective"))
-    fig.add_trace(go.Image(z=_upscale(image[None], 128)[0], hoverinfo="skip"), 1, 1)
+    fig.add_trace(image_trace(_upscale(image[None], 128)[0], hoverinfo="skip"), 1, 1)
     fig.add_trace(go.Scatter(y=list(trace), mode="lines", line=dict(color=BLUE), name="activation"), 1, 2)
     fig.update_xaxes(showticklabels=False, row=1, col=1)
     fig.update_yaxes(showticklabels=False, row=1, col=1)

@@ -1,8 +1,47 @@
-"""Figures of images: the grid every page draws images with."""
+"""Figures of images: the grid every page draws images with, and the image trace every figure draws pixels with.
+
+An image goes to the browser as a PNG (``go.Image(source=...)``), not as plotly's ``z`` array of numbers: plotly.js
+paints a ``z`` image one ``fillRect`` per pixel on every redraw (seconds of the browser's CPU for a grid of draws)
+and sends it as JSON numbers (several times the PNG's bytes), while a PNG source is shown as it is, pixelated.
+"""
 from __future__ import annotations
+
+import base64
+import io
 
 import numpy as np
 import plotly.graph_objects as go
+
+PNG_PREFIX = "data:image/png;base64,"
+
+
+def png_source(rgb) -> str:
+    """A ``data:image/png;base64,...`` URI of an image (H, W, 3) or (H, W, 4) uint8: what ``go.Image(source=)``
+    takes. Lossless: :func:`pixels_of_source` gives the same array back."""
+    from PIL import Image
+
+    arr = np.asarray(rgb)
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        raise ValueError(f"expected an image (H, W, 3) or (H, W, 4) of uint8, got shape {arr.shape} of {arr.dtype}")
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(arr), "RGB" if arr.shape[2] == 3 else "RGBA").save(buf, "PNG",
+                                                                                          compress_level=1)
+    return PNG_PREFIX + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def pixels_of_source(source: str) -> np.ndarray:
+    """The pixels (H, W, 3 or 4) uint8 of a PNG data URI made by :func:`png_source`."""
+    from PIL import Image
+
+    if not isinstance(source, str) or not source.startswith(PNG_PREFIX):
+        raise ValueError(f"expected a data URI starting with {PNG_PREFIX!r}, got {str(source)[:40]!r}")
+    with Image.open(io.BytesIO(base64.b64decode(source[len(PNG_PREFIX):]))) as im:
+        return np.asarray(im.convert("RGBA" if im.mode == "RGBA" else "RGB"))
+
+
+def image_trace(rgb, **kwargs) -> go.Image:
+    """A ``go.Image`` of an image (H, W, 3) uint8 sent as a PNG; kwargs go to ``go.Image`` (hoverinfo, ...)."""
+    return go.Image(source=png_source(rgb), **kwargs)
 
 
 def _to_hwc_uint8(images) -> np.ndarray:
@@ -27,7 +66,7 @@ def image_grid(images, titles=None, cols: int = 8, title: str = "Images", cell_p
 
     images: (N, C, H, W) uint8 tensor/array (C = 1 or 3) or (N, H, W, 3) uint8; float input is read as [0, 1].
     titles: N strings (short; shown above the cells), hover: N longer strings shown on hover.
-    One ``go.Image`` mosaic (fast to send) with 2-pixel gaps; axes in pixels of the mosaic.
+    One PNG ``go.Image`` mosaic (fast to send and to draw) with 2-pixel gaps; axes in pixels of the mosaic.
     """
 
 
@@ -47,7 +86,7 @@ def image_grid(images, titles=None, cols: int = 8, title: str = "Images", cell_p
     for i in range(n):
         r, c = divmod(i, cols)
         mosaic[r * (h + vgap) + vgap:r * (h + vgap) + vgap + h, c * (w + gap):c * (w + gap) + w] = arr[i]
-    fig = go.Figure(go.Image(z=mosaic, hoverinfo="skip"))
+    fig = go.Figure(image_trace(mosaic, hoverinfo="skip"))
     if hover is not None:
         if len(hover) != n:
             raise ValueError(f"expected {n} hover texts, got {len(hover)}")
