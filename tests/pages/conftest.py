@@ -40,6 +40,24 @@ def no_arrow_fallback():
     assert not bad, f"a table mixes types in a column: {bad[0]}"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _components_scanned_once():
+    """Each new AppTest's first run scans the metadata of every installed distribution for Streamlit components
+    (``BidiComponentManager.discover_and_register_components``): about a tenth of a second each time, a tenth of
+    these tests' time in all. The installed packages do not change during a test session, so the first scan's
+    result is handed to every later AppTest (a Streamlit without the scanner is left as it is)."""
+    try:
+        from streamlit.components.v2 import manifest_scanner
+    except ImportError:
+        yield
+        return
+    found = manifest_scanner.scan_component_manifests()
+    patch = pytest.MonkeyPatch()
+    patch.setattr(manifest_scanner, "scan_component_manifests", lambda *args, **kwargs: list(found))
+    yield
+    patch.undo()
+
+
 def _shutdown_labs() -> None:
     from vizcore.lab import queue as runs
 

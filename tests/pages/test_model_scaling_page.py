@@ -70,8 +70,24 @@ def test_trained_family_chart_from_a_store_that_holds_one(seeded) -> None:
     assert any(c.proto.spec and "accuracy against cost" in c.proto.spec for c in at.get("plotly_chart"))
 
 
+@pytest.fixture
+def timed_steps(monkeypatch) -> list[tuple[str, int]]:
+    """The calibration's timed training steps replaced by fixed rates, each request recorded as (model, image size):
+    the page's asking is under test here; the measurement itself is tested in tests/vizcore/test_timing.py."""
+    from vizcore.train import calibration
+
+    asked: list[tuple[str, int]] = []
+
+    def calibrate(model_name: str, image_size: int, *args, **kwargs) -> tuple[float, float]:
+        asked.append((model_name, image_size))
+        return 200.0, 600.0  # training and evaluation images per second
+
+    monkeypatch.setattr(calibration, "calibrate", calibrate)
+    return asked
+
+
 @pytest.mark.slow
-def test_queue_a_family_from_the_page(data_dir, stub_runs) -> None:
+def test_queue_a_family_from_the_page(data_dir, stub_runs, timed_steps) -> None:
     from vizcore.lab import experiment as vexp
     from vizcore.lab.queue import get_lab
 
@@ -84,7 +100,9 @@ def test_queue_a_family_from_the_page(data_dir, stub_runs) -> None:
     button = next(b for b in at.button if b.key == "sc_train_queue")
     # nothing of the family trained here: no time yet (a calibration takes seconds: only when asked)
     assert button.label == "Queue 2 runs in the Training Lab (time not measured yet)"
+    assert not timed_steps
     at.button(key="sc_measure_time").click().run()
+    assert sorted(set(timed_steps)) == [("efficientnet_s0", 32), ("efficientnet_s1", 37)]  # each member at its size
     button = next(b for b in at.button if b.key == "sc_train_queue")
     assert re.fullmatch(r"Queue 2 runs in the Training Lab \((\d+ min )?\d+ s to (\d+ min )?\d+ s in all\)",
                         button.label), button.label  # a range, from a few timed steps of each member

@@ -164,7 +164,7 @@ def knn_predict(train: torch.Tensor, train_y: torch.Tensor, test: torch.Tensor, 
     kmax = max(ks)
     if min(ks) < 1 or kmax > train.shape[0]:
         raise ValueError(f"expected every k in 1..{train.shape[0]} (the training images), got {sorted(ks)}")
-    d = torch.cdist(test.double(), train.double(), compute_mode="donot_use_mm_for_euclid_dist")
+    d = _distance_order(test, train)
     # stable sort: among equal distances the earlier training image comes first
     idx = torch.sort(d, dim=1, stable=True).indices[:, :kmax]
     labels = train_y[idx]
@@ -173,6 +173,29 @@ def knn_predict(train: torch.Tensor, train_y: torch.Tensor, test: torch.Tensor, 
         votes = F.one_hot(labels[:, :k], num_classes).sum(1)
         out[k] = votes.argmax(1)  # argmax returns the first maximum: the smallest label on a tie
     return out, idx
+
+
+def _small_integers(x: torch.Tensor) -> bool:
+    """Whether every value of ``x`` (N, D) is an integer small enough that any sum of D products of two of them
+    stays below 2**53, where float64 holds every integer exactly."""
+    if x.numel() == 0 or x.is_floating_point() and not bool(torch.equal(x, x.round())):
+        return False
+    top = float(x.abs().max())
+    return top * top * x.shape[1] < 2.0**53
+
+
+def _distance_order(test: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
+    """(M, N) float64 values in the order of the Euclidean distances from each test vector to each training vector:
+    equal distances give equal values, so a stable sort breaks ties by the training index.
+
+    Integer-valued vectors (pixels 0..255) get their exact squared distances from one matrix product
+    (‖a‖² + ‖b‖² − 2 a·b: every partial sum is an integer float64 holds exactly, in any order of summation). Other
+    vectors are compared pair by pair, without the matrix product, whose cancellation could tell two equal distances
+    apart."""
+    if _small_integers(test) and _small_integers(train):
+        a, b = test.double(), train.double()
+        return (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
+    return torch.cdist(test.double(), train.double(), compute_mode="donot_use_mm_for_euclid_dist")
 
 
 @torch.no_grad()
@@ -196,12 +219,20 @@ def penultimate_features(model: nn.Module, x01: torch.Tensor, mean: Sequence[flo
     return torch.cat(got)
 
 
+def _as_bytes(x01: torch.Tensor) -> torch.Tensor:
+    """Pixels in [0, 1] that were bytes / 255 back as the bytes (float); any other values are returned as they are."""
+    back = (x01 * 255).round()
+    return back if bool(torch.allclose(back / 255, x01, rtol=0.0, atol=1e-6)) else x01
+
+
 def knn_curves(split: Split, ks: Sequence[int], features: tuple[torch.Tensor, torch.Tensor] | None = None,
                show: int = 4) -> list[KnnCurve]:
     """k-NN test accuracy against k in pixel space and, when ``features`` = (train (N, D), test (M, D)) is given,
     in that feature space; ``show`` test images keep their nearest training images."""
     ks = sorted(set(int(k) for k in ks))
-    spaces = [("pixels", split.x_train.flatten(1), split.x_test.flatten(1))]
+    # the pixels back as their integers 0..255 (the split holds them / 255): the same order of distances, computed
+    # exactly by one matrix product (_distance_order)
+    spaces = [("pixels", _as_bytes(split.x_train.flatten(1)), _as_bytes(split.x_test.flatten(1)))]
     if features is not None:
         spaces.append(("features", features[0], features[1]))
     out = []
