@@ -164,7 +164,7 @@ class _ShapeRun(nn.Module):
 
 def truncate(gm: fx.GraphModule, node: str) -> fx.GraphModule:
     """A GraphModule computing the model only up to ``node`` (its output), dead branches removed."""
-    graph = fx.Graph()
+    graph = fx.Graph(owning_module=gm)  # the purity check of dead-code removal looks the layers up in gm
     env: dict[fx.Node, fx.Node] = {}
     target = None
     for n in gm.graph.nodes:
@@ -177,7 +177,5 @@ def truncate(gm: fx.GraphModule, node: str) -> fx.GraphModule:
     if target is None:
         raise ValueError(f"expected a node of this graph, got {node!r}")
     graph.output(target)
-    sub = fx.GraphModule(gm, graph)
-    sub.graph.eliminate_dead_code()  # side branches computed before the node but not feeding it
-    sub.recompile()
-    return sub
+    graph.eliminate_dead_code()  # side branches computed before the node but not feeding it
+    return fx.GraphModule(gm, graph)  # compiles the code once, for the graph as cut
