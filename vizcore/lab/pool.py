@@ -156,12 +156,28 @@ PRELOAD = ["vizcore.lab.pool"]  # what the fork server imports once: the worker'
 
 def start_context() -> Any:
     """The workers' multiprocessing context: the fork server, which imports :data:`PRELOAD` once (a process that
-    started the fork server before keeps its preload: workers then import the rest themselves), else spawn."""
-    if "forkserver" not in mp.get_all_start_methods():
+    started the fork server before keeps its preload: workers then import the rest themselves), else spawn. Spawn
+    too where a fresh interpreter here would import another copy of vizcore than this process's (Python 3.11's fork
+    server starts with the interpreter's own path, not this process's)."""
+    if "forkserver" not in mp.get_all_start_methods() or not _fresh_process_finds_this_vizcore():
         return mp.get_context("spawn")
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)
     return ctx
+
+
+def _fresh_process_finds_this_vizcore() -> bool:
+    """Whether ``python -c`` started from here finds this process's vizcore, or none (then the workers import it
+    with this process's path, as spawned ones do): its path is the working directory, PYTHONPATH, then site."""
+    import importlib.machinery
+    import site
+
+    import vizcore
+
+    path = [os.getcwd(), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep)), *site.getsitepackages(),
+            site.getusersitepackages()]
+    spec = importlib.machinery.PathFinder.find_spec("vizcore", path)
+    return spec is None or spec.origin is None or os.path.samefile(spec.origin, str(vizcore.__file__))
 
 
 class ProcessPool:
