@@ -115,6 +115,19 @@ def op_name(node: fx.Node, gm: fx.GraphModule) -> str:
 class _Shapes(fx.Interpreter):
     """Runs the graph once and stores each node's output shape in ``node.meta["rf_shape"]``."""
 
+    def call_module(self, target: Any, args: tuple, kwargs: dict) -> Any:
+        m = self.fetch_attr(target)
+        x = args[0] if args else None
+        # batch norm keeps the shape; on the meta device torch computes it through a Python decomposition that
+        # takes most of a large model's shape pass. Whatever torch would refuse (dimensions, channels, one value per
+        # channel in training mode) still goes to torch.
+        if (isinstance(m, nn.modules.batchnorm._BatchNorm) and isinstance(x, torch.Tensor) and x.is_meta
+                and len(args) == 1 and not kwargs and x.ndim >= 2 and x.shape[1] == m.num_features
+                and (not m.training or x.numel() > x.shape[1])):
+            m._check_input_dim(x)
+            return x
+        return super().call_module(target, args, kwargs)
+
     def run_node(self, n: fx.Node) -> Any:
         try:
             result = super().run_node(n)
