@@ -9,6 +9,8 @@ import torch
 import torch.fx as fx
 from torch import nn
 
+from vizcore.core.meta import shape_only
+
 # ------------------------------------------------------------------------------------------- tracing
 
 
@@ -115,19 +117,6 @@ def op_name(node: fx.Node, gm: fx.GraphModule) -> str:
 class _Shapes(fx.Interpreter):
     """Runs the graph once and stores each node's output shape in ``node.meta["rf_shape"]``."""
 
-    def call_module(self, target: Any, args: tuple, kwargs: dict) -> Any:
-        m = self.fetch_attr(target)
-        x = args[0] if args else None
-        # batch norm keeps the shape; on the meta device torch computes it through a Python decomposition that
-        # takes most of a large model's shape pass. Whatever torch would refuse (dimensions, channels, one value per
-        # channel in training mode) still goes to torch.
-        if (isinstance(m, nn.modules.batchnorm._BatchNorm) and isinstance(x, torch.Tensor) and x.is_meta
-                and len(args) == 1 and not kwargs and x.ndim >= 2 and x.shape[1] == m.num_features
-                and (not m.training or x.numel() > x.shape[1])):
-            m._check_input_dim(x)
-            return x
-        return super().call_module(target, args, kwargs)
-
     def run_node(self, n: fx.Node) -> Any:
         try:
             result = super().run_node(n)
@@ -156,7 +145,7 @@ def propagate_shapes(gm: fx.GraphModule, size: tuple[int, ...], shapes: str) -> 
     if shapes == "meta" or on_meta:
         x = torch.zeros((1, *size), dtype=dtype, device="meta")
         state = {k: torch.empty_like(v, device="meta") for k, v in [*gm.named_parameters(), *gm.named_buffers()]}
-        with torch.no_grad():
+        with torch.no_grad(), shape_only():
             torch.func.functional_call(_ShapeRun(gm), {f"gm.{k}": v for k, v in state.items()}, (x,))
         return
     dev = p.device if p is not None else torch.device("cpu")

@@ -106,11 +106,13 @@ def meta_cost(build: Callable[[], nn.Module], input_size: tuple[int, int, int]) 
     device with ``torch.utils.flop_counter`` (FLOPs / 2)."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    from vizcore.core.meta import shape_only
+
     with torch.device("meta"):
         model = build().eval()
         x = torch.empty(1, *input_size)
     counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
+    with counter, torch.no_grad(), shape_only():
         model(x)
     return sum(p.numel() for p in model.parameters()), int(counter.get_total_flops()) // 2
 

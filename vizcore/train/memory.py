@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from vizcore.core.hooks import leaf_output_numel
+from vizcore.core.meta import shape_only
 from vizcore.models import registry as zoo
 from vizcore.train.config import TrainConfig
 
@@ -56,7 +57,8 @@ def _shape_counts(model_name: str, image_size: int, num_classes: int) -> tuple[i
         model = entry.builder(num_classes=num_classes).eval()  # eval: BN accepts a batch of one
         x = torch.empty(1, entry.input_size[0], image_size, image_size)
     try:
-        per_image = _activation_numel(model, x)
+        with shape_only():
+            per_image = _activation_numel(model, x)
     except RuntimeError as exc:
         raise ValueError(f"expected an image size {model_name} can take, got {image_size}x"
                          f"{image_size} ({' '.join(str(exc).split())[:160]})") from None
@@ -76,7 +78,7 @@ def forward_flops(model_name: str, image_size: int, num_classes: int) -> int:
         x = torch.empty(1, entry.input_size[0], image_size, image_size)
     counter = FlopCounterMode(display=False)
     try:
-        with counter, torch.no_grad():
+        with counter, torch.no_grad(), shape_only():
             model(x)
     except RuntimeError as exc:
         raise ValueError(f"expected an image size {model_name} can take, got {image_size}x"
