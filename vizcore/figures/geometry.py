@@ -89,8 +89,9 @@ def _add_windows(fig: go.Figure, g: ConvGeometry, e: Explained, windows: Sequenc
     frames = []
     for i, (r, c, t, l_) in enumerate(windows):
         xs, ys = tap_xy(t, l_)
-        frames.append(go.Frame(name=str(i), data=[go.Scatter(x=xs, y=ys), go.Scatter(x=[c], y=[r])], traces=[2, 3],
-                               layout=dict(shapes=[box(t, l_)])))
+        # plain dicts: the figure validates each frame once when it takes them (go.Frame would validate it twice)
+        frames.append(dict(name=str(i), data=[dict(type="scatter", x=xs, y=ys), dict(type="scatter", x=[c], y=[r])],
+                           traces=[2, 3], layout=dict(shapes=[box(t, l_)])))
     fig.frames = frames
     fig.update_layout(shapes=[box(t0, l0)])
 
