@@ -347,12 +347,13 @@ def test_the_shipped_small_cnn_under_attack() -> None:
     model = load_trained(default_model(model="small_cnn"), model="small_cnn")
     ds = load_dataset("shapes", split="val", n=100, size=32, seed=0)
     x, y = ds.images.float() / 255, ds.labels
-    f = attack(model, "small_cnn", x[:32], y[:32], method="fgsm", eps=0.03)
-    assert torch.allclose(f.adversarial, hand_attack(model, x[:32], y[:32], 0.03, 1, 0.03, "linf", project=False),
+    # the shipped model's attacks equal the hand-written loops (8 images: equality needs no more)
+    f = attack(model, "small_cnn", x[:8], y[:8], method="fgsm", eps=0.03)
+    assert torch.allclose(f.adversarial, hand_attack(model, x[:8], y[:8], 0.03, 1, 0.03, "linf", project=False),
                           atol=1e-6)
-    p = attack(model, "small_cnn", x[:32], y[:32], method="pgd", eps=0.03)
-    assert torch.allclose(p.adversarial, hand_attack(model, x[:32], y[:32], 0.03, 10, 0.0075, "linf"), atol=1e-6)
-    strong = attack(model, "small_cnn", x, y, method="pgd", eps=0.3)
+    p = attack(model, "small_cnn", x[:8], y[:8], method="pgd", eps=0.03)
+    assert torch.allclose(p.adversarial, hand_attack(model, x[:8], y[:8], 0.03, 10, 0.0075, "linf"), atol=1e-6)
+    strong = attack(model, "small_cnn", x, y, method="pgd", eps=0.3, steps=4)  # 4 steps of 2.5 ε / 4 already break it
     assert strong.clean_accuracy >= 0.9 and strong.adversarial_accuracy < 0.10
     noise = attack(model, "small_cnn", x, y, method="noise", eps=0.03)
     assert abs(noise.adversarial_accuracy - noise.clean_accuracy) <= 0.03

@@ -25,17 +25,17 @@ def test_registry_has_the_expected_architectures() -> None:
     assert set(zoo.list_models("se")) >= {"se_resnet_small", "efficientnet_b0", "mobilenet_v3_small", "regnet_y_400mf"}
 
 
-def _on_meta(name: str) -> tuple[torch.nn.Module, str]:
+def _on_meta(name: str) -> tuple[torch.nn.Module, str, summary.ModelSummary]:
     """The zoo model built on the meta device (shapes, no weights, no arithmetic), or on the CPU for a model whose
-    forward pass needs values (RegNet's construction copies values)."""
+    forward pass needs values (RegNet's construction copies values); with its summary, counted once."""
     entry = zoo.get_entry(name)
     try:
         with torch.device("meta"):
             model = entry.builder(num_classes=entry.num_classes)
-        summary.summarize(model, entry.input_size, device="meta")
-        return model, "meta"
+        return model, "meta", summary.summarize(model, entry.input_size, device="meta")
     except (ValueError, RuntimeError):
-        return mweights.get_model(name), "cpu"
+        model = mweights.get_model(name)
+        return model, "cpu", summary.summarize(model, entry.input_size)
 
 
 @pytest.mark.slow
@@ -43,8 +43,7 @@ def _on_meta(name: str) -> tuple[torch.nn.Module, str]:
 def test_params_and_macs_match_torchvision_metadata(name: str) -> None:
     entry = zoo.get_entry(name)
     meta = get_model_weights(entry.tv_name).DEFAULT.meta
-    model, device = _on_meta(name)
-    s = summary.summarize(model, entry.input_size, device=device)
+    model, _, s = _on_meta(name)
     assert s.total_params == meta["num_params"]
     # torchvision publishes GFLOPS as multiply-adds rounded to 3 decimals
     assert round(s.total_macs / 1e9, 3) == pytest.approx(meta["_ops"], abs=1e-3)
@@ -57,9 +56,8 @@ def test_counts_on_the_meta_device_equal_a_real_forward() -> None:
     forward pass of the same models (row by row), and the real model is the one get_model gives."""
     for name in ("resnet18", "mobilenet_v3_small"):
         entry = zoo.get_entry(name)
-        model, device = _on_meta(name)
+        _, device, on_meta = _on_meta(name)
         assert device == "meta"
-        on_meta = summary.summarize(model, entry.input_size, device="meta")
         real = summary.summarize(mweights.get_model(name), entry.input_size)
         assert on_meta.to_rows() == real.to_rows() and on_meta.stages == real.stages
         assert (on_meta.total_params, on_meta.total_macs, on_meta.output_shape) == (
@@ -77,7 +75,10 @@ def test_lenet5_matches_the_classic_table() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name,size", [("alexnet_227", 227), ("alexnet", 224)])
 def test_alexnet_both_geometries_give_the_paper_sizes(name: str, size: int) -> None:
-    s = summary.summarize(mweights.get_model(name), (3, size, size))
+    # torch's own shapes on the meta device (equal to a real forward: test_counts_on_the_meta_device_equal_...)
+    with torch.device("meta"):
+        model = zoo.build_model(name)
+    s = summary.summarize(model, (3, size, size), device="meta")
     spatial = [r.out_shape[1] for r in s.layers if r.type in ("Conv2d", "MaxPool2d")]
     assert spatial == [55, 27, 27, 13, 13, 13, 13, 6]
 

@@ -9,6 +9,8 @@ import torch
 import torch.fx as fx
 from torch import nn
 
+from vizcore.core.meta import shape_only
+
 # ------------------------------------------------------------------------------------------- tracing
 
 
@@ -143,7 +145,7 @@ def propagate_shapes(gm: fx.GraphModule, size: tuple[int, ...], shapes: str) -> 
     if shapes == "meta" or on_meta:
         x = torch.zeros((1, *size), dtype=dtype, device="meta")
         state = {k: torch.empty_like(v, device="meta") for k, v in [*gm.named_parameters(), *gm.named_buffers()]}
-        with torch.no_grad():
+        with torch.no_grad(), shape_only():
             torch.func.functional_call(_ShapeRun(gm), {f"gm.{k}": v for k, v in state.items()}, (x,))
         return
     dev = p.device if p is not None else torch.device("cpu")
@@ -164,7 +166,7 @@ class _ShapeRun(nn.Module):
 
 def truncate(gm: fx.GraphModule, node: str) -> fx.GraphModule:
     """A GraphModule computing the model only up to ``node`` (its output), dead branches removed."""
-    graph = fx.Graph()
+    graph = fx.Graph(owning_module=gm)  # the purity check of dead-code removal looks the layers up in gm
     env: dict[fx.Node, fx.Node] = {}
     target = None
     for n in gm.graph.nodes:
@@ -177,7 +179,5 @@ def truncate(gm: fx.GraphModule, node: str) -> fx.GraphModule:
     if target is None:
         raise ValueError(f"expected a node of this graph, got {node!r}")
     graph.output(target)
-    sub = fx.GraphModule(gm, graph)
-    sub.graph.eliminate_dead_code()  # side branches computed before the node but not feeding it
-    sub.recompile()
-    return sub
+    graph.eliminate_dead_code()  # side branches computed before the node but not feeding it
+    return fx.GraphModule(gm, graph)  # compiles the code once, for the graph as cut

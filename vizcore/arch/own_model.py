@@ -113,11 +113,14 @@ def _fitted(base: str, state: dict[str, torch.Tensor], spec_text: str | None, sh
     return ow.load_strict(model, state, shown), (channels, entry.input_size[1], entry.input_size[2]), None
 
 
-def check_here(base: str, path: str | Path, spec_text: str | None = None, shown_name: str | None = None) -> dict:
-    """What the child process does (callable in-process too): read the file, fit and strictly load the model, one
-    forward pass on a dummy batch of 2, finite outputs, the Grad-CAM layers. Returns plain data; ValueError in words."""
+def check_here(base: str, path: str | Path, spec_text: str | None = None, shown_name: str | None = None,
+               state: dict[str, torch.Tensor] | None = None) -> dict:
+    """What the child process does (callable in-process too): read the file (unless its tensors come as ``state``),
+    fit and strictly load the model, one forward pass on a dummy batch of 2, finite outputs, the Grad-CAM layers.
+    Returns plain data; ValueError in words."""
     shown = shown_name or Path(path).name
-    state = ow.read_weights(path, shown)
+    if state is None:
+        state = ow.read_weights(path, shown)
     model, shape, fitted = _fitted(base, state, spec_text, shown)
     if shape[0] not in (1, 3):
         raise ValueError(f"expected weights for 1 or 3 input channels (grey or RGB images), got {shape[0]} in {shown}")
@@ -147,8 +150,11 @@ req = json.loads(sys.stdin.read())
 try:
     import torch
     torch.set_num_threads(1)
+    # the file first: a refused one costs torch's import only, not torchvision's and the models'
+    from vizcore.models.own_weights import read_weights
+    state = read_weights(req["path"], req["shown"])
     from vizcore.arch.own_model import check_here
-    out = {"ok": check_here(req["base"], req["path"], req["spec"], req["shown"])}
+    out = {"ok": check_here(req["base"], req["path"], req["spec"], req["shown"], state)}
 except (ValueError, TypeError) as exc:
     out = {"error": str(exc)}
 except MemoryError:

@@ -12,8 +12,10 @@ Two measurements check and complement the formula:
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import numpy as np
 import torch
@@ -26,6 +28,23 @@ from vizcore.arch.graph import truncate
 from vizcore.arch.receptive_field import Box, FieldTable, NodeField
 from vizcore.arch.rf_rules import ACT_FUNCTIONS, MUL_TARGETS, PASS_METHODS, PASS_MODULES, pair
 from vizcore.core.budget import check_memory
+
+_LAST_CUT: WeakKeyDictionary[fx.GraphModule, tuple[str, fx.GraphModule]] = WeakKeyDictionary()
+_CUT_LOCK = threading.Lock()
+
+
+def _cut(gm: fx.GraphModule, node: str) -> fx.GraphModule:
+    """``truncate(gm, node)``, the last one kept per traced graph while it lives: measuring the units of one node
+    one after the other cuts the graph once (cutting and compiling it takes longer than the positive-path pass).
+    Only the positive path reads it; one per graph, so measuring every node keeps no more than one copy."""
+    with _CUT_LOCK:
+        last = _LAST_CUT.get(gm)
+    if last is not None and last[0] == node:
+        return last[1]
+    sub = truncate(gm, node)
+    with _CUT_LOCK:
+        _LAST_CUT[gm] = (node, sub)
+    return sub
 
 
 class _PositivePath(fx.Interpreter):
@@ -170,7 +189,7 @@ def gradient_extent(table: FieldTable, node: str, unit: tuple[int, int] | None =
     nf = table.resolve(node)
     unit = _check_unit(nf, unit)
     _check_budget(table, nf, 1, 8, "measuring the receptive field")
-    sub = truncate(table.graph, nf.node)
+    sub = _cut(table.graph, nf.node)
     p = next(iter(table.graph.parameters()), None)
     dev = p.device if p is not None and p.device.type != "meta" else torch.device("cpu")  # weights unused
     x = torch.ones((1, *table.input_size), dtype=torch.float64, device=dev, requires_grad=True)

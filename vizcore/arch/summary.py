@@ -11,6 +11,7 @@ counts the same); :mod:`vizcore.arch.memory` turns it into what a training batch
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -18,6 +19,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from vizcore.core.hooks import forward_hooks, leaf_modules
+from vizcore.core.meta import shape_only
 
 MAX_INPUT_ELEMENTS = 3 * 2048 * 2048  # one image, at most; larger inputs are refused
 BYTES_PER_VALUE = 4  # float32
@@ -133,7 +135,8 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...], device: torch.devi
     counter = FlopCounterMode(display=False)
     try:
         x = torch.zeros(1, *input_shape, device=device)
-        with forward_hooks((m, hook) for m in leaf_modules(model)), torch.no_grad(), counter:
+        with forward_hooks((m, hook) for m in leaf_modules(model)), torch.no_grad(), counter, \
+                (shape_only() if x.is_meta else nullcontext()):
             y = model(x)
     except RuntimeError as exc:
         raise ValueError(f"expected an input shape this model accepts, got {tuple(input_shape)}: "

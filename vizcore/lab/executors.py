@@ -2,10 +2,9 @@
 
 * ``inprocess`` — a thread of this process (the engine's :class:`~vizcore.train.engine.Run` itself): tiny runs,
   tests, runs whose data were handed over in memory;
-* ``process`` — a local pool of worker processes (spawn start method), the default: ``workers`` processes, each
-  with ``CONVSCOPE_TORCH_THREADS`` (default 1) torch threads, and by default cores ÷ threads workers, so the pool
-  never oversubscribes the cores
-  (:mod:`vizcore.lab.pool`);
+* ``process`` — a local pool of worker processes (forked from a fork server that imported torch once), the
+  default: ``workers`` processes, each with ``CONVSCOPE_TORCH_THREADS`` (default 1) torch threads, and by default
+  cores ÷ threads workers, so the pool never oversubscribes the cores (:mod:`vizcore.lab.pool`);
 * ``ray`` — a Ray cluster (``RAY_ADDRESS``): each run a Ray task with ``num_cpus``/``num_gpus``, its data
   regenerated from the seed on the worker, its checkpoint brought back to the app's data directory
   (:mod:`vizcore.lab.ray_executor`).

@@ -1,11 +1,15 @@
 """A local pool of worker processes that train runs, one at a time each (the lab's default executor).
 
-Processes start with the spawn method (no copy of the app's threads, locks or open SQLite connection) and set
-their torch thread count once, so ``workers × threads`` never exceeds the cores. Each worker talks to the app
-over one pipe: the app sends a run (``("job", spec)``) or a cancel (``("cancel", run_id)``); the worker sends the
-run's events back in order. One thread of the app watches every pipe and every process: events go to the run's
-handle (and from there to the store, which only the app writes); a worker that dies ends its run as ``failed``
-with the reason (its exit code or signal) and is replaced, and the other runs go on.
+Processes are forked from a fork server (multiprocessing's ``forkserver`` start method; ``spawn`` where there is
+none): a clean process, started once, that imported the worker's code (torch, torchvision, vizcore: seconds of CPU)
+before its first fork, so every worker — and the replacement of one that died — starts in a fraction of a second
+with no copy of the app's threads, locks or open SQLite connection. Each worker takes the app's environment as it
+was when the worker started (as a spawned one would) and sets its torch thread count once, so ``workers ×
+threads`` never exceeds the cores. Each worker talks to the app over one pipe: the app sends a run (``("job",
+spec)``) or a cancel (``("cancel", run_id)``); the worker sends the run's events back in order. One thread of the app
+watches every pipe and every process: events go to the run's handle (and from there to the store, which only the
+app writes); a worker that dies ends its run as ``failed`` with the reason (its exit code or signal) and is
+replaced, and the other runs go on.
 """
 from __future__ import annotations
 
@@ -44,12 +48,16 @@ def _listen(conn: Connection, jobs: Any, current: dict[str, Any], cancelled: set
             return
 
 
-def _worker_main(conn: Connection, threads: int) -> None:
-    """A worker process: set the torch threads, then train the runs the app sends, one after the other."""
+def _worker_main(conn: Connection, threads: int, env: dict[str, str] | None = None) -> None:
+    """A worker process: take the app's environment ``env`` (the fork server kept the one it started with), set
+    the torch threads, then train the runs the app sends, one after the other."""
     import queue
 
     import torch
 
+    if env is not None and env != dict(os.environ):
+        os.environ.clear()
+        os.environ.update(env)
     torch.set_num_threads(threads)
     jobs: queue.Queue[Any] = queue.Queue()
     send_lock = threading.Lock()
@@ -93,12 +101,13 @@ _START_LOCK = threading.Lock()
 
 
 def start_without_main(process: Any) -> None:
-    """Start a spawned process without making it run this process's main script.
+    """Start a spawned (or fork-server) process without making it run this process's main script.
 
     A spawned child imports the parent's ``__main__`` again; under ``streamlit run`` that is the app's script
     (app.py): the child would import the whole app and run its Streamlit calls in bare mode (warnings in the
     server log, seconds of CPU per worker). Workers need only vizcore, which they import by name, so the main
-    module is hidden while the child's start data are made (inside ``start()``, in this thread)."""
+    module is hidden while the child's start data are made (inside ``start()``, in this thread; the fork server,
+    started by the first ``start()``, gets no main script either)."""
     with _START_LOCK:
         main = sys.modules.get("__main__")
         sys.modules["__main__"] = types.ModuleType("__main__")
@@ -112,7 +121,8 @@ def start_without_main(process: Any) -> None:
 class _Worker:
     def __init__(self, ctx: Any, threads: int) -> None:
         self.conn, child = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(target=_worker_main, args=(child, threads), name="convscope-worker", daemon=True)
+        self.process = ctx.Process(target=_worker_main, args=(child, threads, dict(os.environ)),
+                                   name="convscope-worker", daemon=True)
         start_without_main(self.process)
         child.close()
         self.lock = threading.Lock()
@@ -141,15 +151,44 @@ def death_reason(exitcode: int | None) -> str:
     return f"exited with code {exitcode}"
 
 
+PRELOAD = ["vizcore.lab.pool"]  # what the fork server imports once: the worker's code and all it needs
+
+
+def start_context() -> Any:
+    """The workers' multiprocessing context: the fork server, which imports :data:`PRELOAD` once (a process that
+    started the fork server before keeps its preload: workers then import the rest themselves), else spawn. Spawn
+    too where a fresh interpreter here would import another copy of vizcore than this process's (Python 3.11's fork
+    server starts with the interpreter's own path, not this process's)."""
+    if "forkserver" not in mp.get_all_start_methods() or not _fresh_process_finds_this_vizcore():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    return ctx
+
+
+def _fresh_process_finds_this_vizcore() -> bool:
+    """Whether ``python -c`` started from here finds this process's vizcore, or none (then the workers import it
+    with this process's path, as spawned ones do): its path is the working directory, PYTHONPATH, then site."""
+    import importlib.machinery
+    import site
+
+    import vizcore
+
+    path = [os.getcwd(), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep)), *site.getsitepackages(),
+            site.getusersitepackages()]
+    spec = importlib.machinery.PathFinder.find_spec("vizcore", path)
+    return spec is None or spec.origin is None or os.path.samefile(spec.origin, str(vizcore.__file__))
+
+
 class ProcessPool:
-    """``workers`` spawned processes, each training one run at a time with ``threads`` torch threads. Started on
+    """``workers`` worker processes, each training one run at a time with ``threads`` torch threads. Started on
     the first run; :meth:`shutdown` stops them."""
 
     kind = "process"
 
     def __init__(self, workers: int, threads: int) -> None:
         self.workers, self.threads = workers, threads
-        self._ctx = mp.get_context("spawn")
+        self._ctx = start_context()
         self._pool: list[_Worker] = []
         self._waiting: list[RemoteRun] = []  # started by the lab, waiting for a free worker
         self._lock = threading.RLock()

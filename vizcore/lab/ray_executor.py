@@ -134,8 +134,10 @@ class RayExecutor:
         self._hub.cancel.remote(handle.id)
 
     def _loop(self) -> None:
-        while not self._closed:
+        while True:
             time.sleep(POLL_S)
+            if self._closed:  # checked after the sleep: a Ray call after ray.shutdown() would start a local Ray
+                return
             try:
                 self._drain()
                 self._reap()
@@ -194,4 +196,6 @@ class RayExecutor:
         while time.time() < end and self._live:
             time.sleep(POLL_S)
         self._closed = True
+        if self._thread is not threading.current_thread():
+            self._thread.join(5 * POLL_S)  # no Ray call of this executor after shutdown() returns
         self._fail_all("the lab shut down while it trained")

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Literal
@@ -23,7 +25,6 @@ import torch
 from torch import nn
 
 from vizcore.core import budget
-from vizcore.models.registry import classifier_path, get_entry
 
 MAX_FILE_BYTES = 200 * 2**20  # a weights file (ResNet-152 is 240 MB in float32: larger than this server takes)
 Kind = Literal["safetensors", "torch", "torchscript", "pickle", "unknown"]
@@ -87,8 +88,6 @@ def read_weights(path: str | Path, shown_name: str | None = None) -> dict[str, t
 
     ValueError in words for a missing, empty, oversized or unreadable file, a TorchScript archive, a pickle of
     other objects, and a file whose tensors are not floating point or not finite where they are."""
-    from vizcore.models.weights import read_state_dict
-
     p = Path(path)
     name = shown_name or p.name
     _check_file(p)
@@ -121,6 +120,43 @@ def read_weights(path: str | Path, shown_name: str | None = None) -> dict[str, t
         if v.is_floating_point() and not bool(torch.isfinite(v).all()):
             raise ValueError(f"expected finite weights in {name}, got NaN or infinite values in {k}")
     return dict(state)
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """A ``state_dict`` file's tensors (``weights_only=True``: no code runs), or ValueError in words: missing,
+    unreadable, empty, not a PyTorch file, or holding Python objects other than tensors."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"expected a checkpoint file, got {str(p)!r} (no such file)")
+    if not os.access(p, os.R_OK):
+        raise ValueError(f"expected a readable checkpoint file, got {str(p)!r} (permission denied)")
+    if p.stat().st_size == 0:
+        raise ValueError(f"expected a checkpoint file with weights, got {p.name} (an empty file)")
+    if file_kind(p) in ("safetensors", "torchscript"):  # read (or refused) by read_weights, never unpickled
+        return read_weights(p)
+    try:
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the refusal below says it in words
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "global" not in str(exc).lower():  # not a refused class or function: bytes that are no pickle
+            raise ValueError(f"expected a PyTorch state_dict file, got {p.name}, which is truncated or not a "
+                             "PyTorch file") from None
+        # refused globals: the file holds Python objects, and loading them would run code
+        raise ValueError(f"expected a checkpoint holding only tensors, got {p.name}, which holds other Python "
+                         "objects (refused: loading them could run code; save model.state_dict() instead)") from None
+    except OSError as exc:
+        raise ValueError(f"expected a readable checkpoint file, got {p.name} ({exc.strerror or exc})") from None
+    except Exception:  # truncated zip, not a torch file at all
+        raise ValueError(f"expected a PyTorch state_dict file, got {p.name}, which is truncated or not a "
+                         "PyTorch file") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"expected a state_dict (name -> tensor) in {p.name}, got {type(state).__name__}")
+    if not state:
+        raise ValueError(f"expected a state_dict with tensors in {p.name}, got an empty one")
+    return state
 
 
 def first_misfit(own: dict[str, tuple[int, ...]], state: dict[str, torch.Tensor]) -> str | None:
@@ -163,6 +199,8 @@ def with_in_channels(model: nn.Module, channels: int) -> nn.Module:
 def infer_classes_channels(model: nn.Module, state: dict[str, torch.Tensor], what: str) -> tuple[int, int | None]:
     """(classes, input channels or None) that ``state`` says, read off the head's and the first conv's weights of
     ``model`` (any device, meta included). ValueError naming the tensor the file lacks."""
+    from vizcore.models.registry import classifier_path
+
     head = classifier_path(model)
     w = state.get(f"{head}.weight")
     if w is None:
@@ -181,6 +219,8 @@ def infer_classes_channels(model: nn.Module, state: dict[str, torch.Tensor], wha
 def zoo_fit(name: str, state: dict[str, torch.Tensor], shown_name: str) -> tuple[int, int]:
     """(classes, input channels) with which zoo model ``name`` takes ``state``, checked tensor by tensor on PyTorch's
     meta device (nothing of the model's size is allocated). ValueError naming the first misfit otherwise."""
+    from vizcore.models.registry import get_entry
+
     entry = get_entry(name)
     with torch.device("meta"):
         probe = entry.builder(num_classes=entry.num_classes)

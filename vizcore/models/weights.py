@@ -9,10 +9,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
-import os
-import pickle
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +18,7 @@ import torchvision
 from torch import nn
 
 from vizcore.core import budget, download, io, paths
+from vizcore.models.own_weights import read_state_dict
 from vizcore.models.registry import ModelEntry, build_model, classifier_path, get_entry
 
 WeightsArg = Literal["random", "pretrained"] | str | Path
@@ -66,45 +64,6 @@ def _load_pretrained(entry: ModelEntry, timeout_s: float) -> nn.Module:
             f"pretrained weights for {entry.title} are not cached and could not be downloaded "
             f"({type(exc).__name__}); put {target.name} in {target.parent} or use random weights"
         ) from None
-
-
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """A ``state_dict`` file's tensors (``weights_only=True``: no code runs), or ValueError in words: missing,
-    unreadable, empty, not a PyTorch file, or holding Python objects other than tensors."""
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"expected a checkpoint file, got {str(p)!r} (no such file)")
-    if not os.access(p, os.R_OK):
-        raise ValueError(f"expected a readable checkpoint file, got {str(p)!r} (permission denied)")
-    if p.stat().st_size == 0:
-        raise ValueError(f"expected a checkpoint file with weights, got {p.name} (an empty file)")
-    from vizcore.models import own_weights
-
-    if own_weights.file_kind(p) in ("safetensors", "torchscript"):  # read (or refused) there, never unpickled
-        return own_weights.read_weights(p)
-    try:
-        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the refusal below says it in words
-            warnings.simplefilter("ignore", UserWarning)
-            state = torch.load(p, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if "global" not in str(exc).lower():  # not a refused class or function: bytes that are no pickle
-            raise ValueError(f"expected a PyTorch state_dict file, got {p.name}, which is truncated or not a "
-                             "PyTorch file") from None
-        # refused globals: the file holds Python objects, and loading them would run code
-        raise ValueError(f"expected a checkpoint holding only tensors, got {p.name}, which holds other Python "
-                         "objects (refused: loading them could run code; save model.state_dict() instead)") from None
-    except OSError as exc:
-        raise ValueError(f"expected a readable checkpoint file, got {p.name} ({exc.strerror or exc})") from None
-    except Exception:  # truncated zip, not a torch file at all
-        raise ValueError(f"expected a PyTorch state_dict file, got {p.name}, which is truncated or not a "
-                         "PyTorch file") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"expected a state_dict (name -> tensor) in {p.name}, got {type(state).__name__}")
-    if not state:
-        raise ValueError(f"expected a state_dict with tensors in {p.name}, got an empty one")
-    return state
 
 
 def _fit_problems(own: dict[str, tuple[int, ...]], state: dict[str, torch.Tensor]) -> str | None:

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from vizcore.core.hooks import leaf_output_numel
+from vizcore.core.meta import shape_only
 from vizcore.models import registry as zoo
 from vizcore.train.config import TrainConfig
 
@@ -35,17 +36,8 @@ def estimate_memory_detail(config: TrainConfig, num_classes: int = 10, channels:
     parameters · 4 bytes · (1 weight + 1 grad + 1 momentum, or 2 moments for AdamW);
     data = (train + val) · C · H · W bytes (uint8). Raises ValueError when the model cannot take the input size.
     """
-    entry = zoo.get_entry(config.model)
-    c = entry.input_size[0]
-    with torch.device("meta"):
-        model = entry.builder(num_classes=num_classes).eval()  # eval: BN accepts a batch of one
-        x = torch.empty(1, c, config.image_size, config.image_size)
-    try:
-        per_image = _activation_numel(model, x)
-    except RuntimeError as exc:
-        raise ValueError(f"expected an image size {config.model} can take, got {config.image_size}x"
-                         f"{config.image_size} ({' '.join(str(exc).split())[:160]})") from None
-    n_params = sum(p.numel() for p in model.parameters())
+    c = zoo.get_entry(config.model).input_size[0]
+    per_image, n_params = _shape_counts(config.model, config.image_size, num_classes)
     act_elem = 2 if config.precision in ("bf16", "fp16") else 4
     states = 2 if config.optimizer == "adamw" else 1
     param_bytes = n_params * 4 * (2 + states)
@@ -54,6 +46,23 @@ def estimate_memory_detail(config: TrainConfig, num_classes: int = 10, channels:
     data = (config.train_size + config.val_size) * data_c * config.image_size ** 2
     return MemoryEstimate(n_params, param_bytes, act, data, param_bytes + act + data)
 
+
+@functools.lru_cache(maxsize=256)
+def _shape_counts(model_name: str, image_size: int, num_classes: int) -> tuple[int, int]:
+    """(leaf-module output values for one image, parameters) from a meta-device forward pass. Cached like
+    :func:`forward_flops`: they depend only on architecture and input size, and every preflight of a run (each
+    page rerun of the Lab, each run of an experiment) asks again."""
+    entry = zoo.get_entry(model_name)
+    with torch.device("meta"):
+        model = entry.builder(num_classes=num_classes).eval()  # eval: BN accepts a batch of one
+        x = torch.empty(1, entry.input_size[0], image_size, image_size)
+    try:
+        with shape_only():
+            per_image = _activation_numel(model, x)
+    except RuntimeError as exc:
+        raise ValueError(f"expected an image size {model_name} can take, got {image_size}x"
+                         f"{image_size} ({' '.join(str(exc).split())[:160]})") from None
+    return per_image, sum(p.numel() for p in model.parameters())
 
 
 @functools.lru_cache(maxsize=256)
@@ -69,7 +78,7 @@ def forward_flops(model_name: str, image_size: int, num_classes: int) -> int:
         x = torch.empty(1, entry.input_size[0], image_size, image_size)
     counter = FlopCounterMode(display=False)
     try:
-        with counter, torch.no_grad():
+        with counter, torch.no_grad(), shape_only():
             model(x)
     except RuntimeError as exc:
         raise ValueError(f"expected an image size {model_name} can take, got {image_size}x"

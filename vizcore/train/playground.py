@@ -133,12 +133,14 @@ def build_model(cfg: PlaygroundConfig, num_classes: int = 10) -> nn.Module:
 def estimate_bytes(cfg: PlaygroundConfig) -> int:
     """Memory one playground needs: activations kept for backward (a shape-only forward on the meta device,
     × batch × 4 bytes × 2 for their gradients), weights + gradients + momentum, and its data as uint8."""
+    from vizcore.core.meta import shape_only
     from vizcore.models.small import SmallCNN
 
     with torch.device("meta"):
         model = SmallCNN(num_classes=10, in_channels=3, width=cfg.width).eval()
         x = torch.empty(1, 3, IMAGE_SIZE, IMAGE_SIZE)
-    per_image = leaf_output_numel(model, lambda: model(x))[0]
+    with shape_only():
+        per_image = leaf_output_numel(model, lambda: model(x))[0]
     params = sum(p.numel() for p in model.parameters())
     data = (cfg.train_size + cfg.test_size) * 3 * IMAGE_SIZE ** 2
     return cfg.batch_size * per_image * 4 * 2 + params * 4 * 3 + data
