@@ -1,5 +1,6 @@
 """Augmentation Lab page: building a pipeline changes the draws, re-roll draws anew, the effect on the default
-model is measured behind its button, and "Use in Training Lab" hands the same pipeline to the Training Lab."""
+model is measured behind its button, "Use in Training Lab" hands the same pipeline to the Training Lab, and a preset
+replaces the pipeline."""
 from __future__ import annotations
 
 import json
@@ -54,6 +55,15 @@ def test_build_reroll_measure_and_send() -> None:
     sent = Pipeline.from_json(at.session_state[AUGMENT_PIPELINE_KEY])
     assert [s.op for s in sent.steps] == ["rotation", "cutout"] and sent.steps[0].p == 1.0
     assert any("Sent" in s.value for s in at.success)
+    # a preset replaces the pipeline built so far (its steps get new widgets: no value of the old ones carried over)
+    built = {s["uid"] for s in at.session_state["aug_steps"]}
+    at.button(key="aug_load_preset").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert [(s["op"], s["p"]) for s in at.session_state["aug_steps"]] == [("hflip", 0.5), ("crop", 1.0)]
+    assert not built & {s["uid"] for s in at.session_state["aug_steps"]}
+    drawn = list(_table(at, "what it drew")["what it drew"])
+    assert all(d.startswith(("crop dx=", "hflip · crop dx=")) for d in drawn), drawn
+    assert not any("Sent" in s.value for s in at.success)  # the Training Lab still has the pipeline sent before
 
 
 @pytest.mark.slow
