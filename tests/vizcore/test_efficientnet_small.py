@@ -86,7 +86,7 @@ def test_a_trained_family_gives_one_point_per_member(tmp_path, monkeypatch, one_
     try:
         # the embedded shapes, rendered at each member's own resolution (4 of its 10 classes would need a data
         # override, which cannot differ per arm)
-        plan = vexp.plan_scaling(tiny_config(dataset="shapes", train_size=32, val_size=16, batch_size=16), [0, 1])
+        plan = vexp.plan_scaling(tiny_config(dataset="shapes", train_size=32, val_size=16, batch_size=8), [0, 1])
         exp = vexp.submit_plan(lab, plan, kind="scaling")
         for r in exp.runs:
             assert lab.wait(r["run_id"], timeout=300) == "done"

@@ -355,7 +355,7 @@ def test_preflight_budgets_and_messages():
     with pytest.raises(ValueError, match="image size alexnet can take"):
         preflight(tiny_config(model="alexnet", image_size=16))
     with pytest.raises(ValueError, match="time budget"):
-        preflight(tiny_config(model="resnet18", train_size=50_000, epochs=100, time_budget_s=60, memory_budget_mb=100_000))
+        preflight(tiny_config(train_size=50_000, epochs=100, time_budget_s=60, memory_budget_mb=100_000))
     notes = preflight(tiny_config(zero_gamma=True, precision="bf16")).notes
     assert any("no residual blocks" in n for n in notes) and any("bf16" in n for n in notes)
 

@@ -89,14 +89,21 @@ def _add_summary(p: argparse.ArgumentParser) -> None:
 def summary(args: argparse.Namespace) -> dict:
     import sys
 
+    import torch
+
     from vizcore.arch import spec
     from vizcore.arch.summary import summarize
     from vizcore.models import registry as zoo
-    from vizcore.models import weights as mweights
 
+    device = "cpu"
     if args.model is not None:
         entry = zoo.get_entry(args.model)
-        model = mweights.get_model(args.model)
+        try:  # shapes and counts need no weights: torch's own shapes on the meta device, no initialisation
+            with torch.device("meta"):
+                model = zoo.build_model(args.model)
+            device = "meta"
+        except (RuntimeError, NotImplementedError):  # a builder that reads its own initial values
+            model = zoo.build_model(args.model)
         shape: tuple[int, ...] = entry.input_size
         name = args.model
     else:
@@ -112,7 +119,7 @@ def summary(args: argparse.Namespace) -> dict:
         model, shape, name = built.model, built.input_shape, "custom"
     if args.input:
         shape = parse_shape(args.input)
-    s = summarize(model, shape)
+    s = summarize(model, shape, device=device)
     from vizcore.arch.memory import training_memory
 
     try:
