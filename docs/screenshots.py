@@ -4,7 +4,7 @@
 
 Starts ``streamlit run app.py`` on a free local port over a temporary data directory seeded with finished runs
 and comparisons (the browser tests' seed), opens every page of the navigation (pages/_nav.SECTIONS) in
-headless Chromium (Debian's /usr/bin/chromium, or CONVSCOPE_CHROMIUM), waits until the page's script run ends,
+headless Chromium (Debian's chromium-headless-shell or chromium, or CONVSCOPE_CHROMIUM), waits until the page's script run ends,
 and writes ``<out>/<page file stem>.png``. Fails, naming the page, when a page shows an exception or an error
 box, or when the server log holds a warning or a traceback.
 """

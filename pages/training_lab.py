@@ -37,7 +37,7 @@ from vizcore.train.timing import format_range
 
 through_app()  # a fresh server's first deep links rerun through app.py's navigation
 
-POLL_S = 1.0  # seconds between live updates while something trains
+POLL_S = 2.0  # seconds between live updates while something trains (each redraws charts in every open tab)
 IDLE_POLL_S = 5.0  # seconds between checks for runs started elsewhere (another tab, the CLI)
 
 

@@ -21,7 +21,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("CONVSCOPE_CHROMIUM", "/usr/bin/chromium")
+# Debian's chromium-headless-shell: Blink and V8 as in Chromium, without the desktop browser's shell (the headless
+# build Playwright itself uses); a fifth less of the browser's CPU time in these tests than Chromium's --headless
+CHROMIUM = os.environ.get("CONVSCOPE_CHROMIUM") or next(
+    (p for p in ("/usr/bin/chromium-headless-shell", "/usr/bin/chromium") if Path(p).exists()),
+    "/usr/bin/chromium-headless-shell")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -133,7 +137,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's chromium (see README's test command)")
+        pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's chromium-headless-shell (see README's "
+                    "test command)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

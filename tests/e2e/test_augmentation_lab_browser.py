@@ -1,6 +1,6 @@
 """Augmentation Lab in a real browser: load a preset pipeline, re-roll the draws, send it to the Training Lab.
 
-In a tab of its own (not the flow tests' shared one): the pipeline it sends stays in its session's Training Lab, where
+In a tab of its own (a session of its own, not the flow tests' shared tab): the pipeline it sends stays in its session's Training Lab, where
 the flow test's runs would train with it. Controls are found by their widget keys (``.st-key-...``): a role-and-name
 look-up computes the accessible name of every element of this long page at each step. What AppTest checks at less
 cost is left to it (tests/pages/test_augmentation_lab_page.py): adding an operation chosen in the select box, the
@@ -22,8 +22,8 @@ def _click(page, key: str) -> None:
     wait_until_idle(page)
 
 
-def test_build_reroll_and_send_to_the_training_lab(server: str, browser, tmp_path_factory) -> None:
-    with opened(browser, f"{server}/augmentation_lab", height=1000) as (page, errors):
+def test_build_reroll_and_send_to_the_training_lab(server: str, context, tmp_path_factory) -> None:
+    with opened(context, f"{server}/augmentation_lab", height=1000) as (page, errors):
         _click(page, "aug_load_preset")  # flip_crop: flip, padded crop
         page.get_by_text("2. Padded random crop").wait_for(timeout=60_000)
         _click(page, "aug_reroll")

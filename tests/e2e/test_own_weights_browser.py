@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 ADDED = "Added: My weights: mine.safetensors"
 
 
-def test_upload_my_weights_and_find_them_on_another_page(browser, server, tmp_path) -> None:
+def test_upload_my_weights_and_find_them_on_another_page(context, server, tmp_path) -> None:
     import torch
     from safetensors.torch import save_file
 
@@ -25,7 +25,7 @@ def test_upload_my_weights_and_find_them_on_another_page(browser, server, tmp_pa
     torch.manual_seed(0)
     path = tmp_path / "mine.safetensors"
     save_file(mweights.get_model("small_cnn", num_classes=3).state_dict(), path)
-    with app(browser, server, path="gradcam") as (page, problems):
+    with app(context, server, path="gradcam") as (page, problems):
         page.locator(".st-key-cam_weights").get_by_text("my weights", exact=True).click()
         wait_until_idle(page)
         page.locator(".st-key-cam_weights_own_file input[type=file]").set_input_files(str(path))

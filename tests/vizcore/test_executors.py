@@ -81,6 +81,16 @@ def test_settings_refuse_bad_values_in_words(monkeypatch):
     monkeypatch.setenv("CONVSCOPE_WORKERS", "two")
     with pytest.raises(ValueError, match="expected CONVSCOPE_WORKERS to be a whole number, got 'two'"):
         settings("process")
+    from vizcore.lab.pool import ProcessPool, train_nice
+
+    assert train_nice() == 10
+    monkeypatch.setenv("CONVSCOPE_TRAIN_NICE", "0")
+    assert train_nice() == 0 and "nice" not in ProcessPool(1, 1).describe()  # no process started yet
+    for bad in ("20", "-1", "low"):
+        monkeypatch.setenv("CONVSCOPE_TRAIN_NICE", bad)
+        with pytest.raises(ValueError, match=f"expected CONVSCOPE_TRAIN_NICE to be a whole number from 0 to 19, "
+                                             f"got '{bad}'"):
+            ProcessPool(1, 1)
 
 
 def test_cli_refuses_bad_executor_settings_in_one_line(monkeypatch):
@@ -155,6 +165,9 @@ def test_a_killed_worker_costs_one_run_and_cancel_works_in_the_pool(tmp_path):
         _wait_for(lambda: stepped == {doomed, cancelled})
         pid = int(lab.get_run(doomed).where.rsplit(" pid ", 1)[1])
         assert pid != os.getpid()
+        # workers train 10 steps nicer than the app (pages first on a shared server), as the lab says
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
+        assert "nice 10" in lab.describe()
         os.kill(pid, signal.SIGKILL)
         lab.cancel(cancelled)
         for rid in (doomed, cancelled, after):

@@ -10,6 +10,10 @@ spec)``) or a cancel (``("cancel", run_id)``); the worker sends the run's events
 watches every pipe and every process: events go to the run's handle (and from there to the store, which only the
 app writes); a worker that dies ends its run as ``failed`` with the reason (its exit code or signal) and is
 replaced, and the other runs go on.
+
+Workers train at a lower CPU priority (``CONVSCOPE_TRAIN_NICE``, default 10, 0 to 19; see ``nice(1)``): on a server
+that also draws pages for a class, a page's script run comes first and training takes the CPU time left over; on
+an otherwise idle machine it changes nothing.
 """
 from __future__ import annotations
 
@@ -48,9 +52,27 @@ def _listen(conn: Connection, jobs: Any, current: dict[str, Any], cancelled: set
             return
 
 
-def _worker_main(conn: Connection, threads: int, env: dict[str, str] | None = None) -> None:
-    """A worker process: take the app's environment ``env`` (the fork server kept the one it started with), set
-    the torch threads, then train the runs the app sends, one after the other."""
+NICE_ENV = "CONVSCOPE_TRAIN_NICE"
+DEFAULT_NICE = 10
+
+
+def train_nice() -> int:
+    """The niceness workers train at: ``CONVSCOPE_TRAIN_NICE`` (0 to 19), else 10; ValueError when it is not."""
+    text = os.environ.get(NICE_ENV, "").strip()
+    if not text:
+        return DEFAULT_NICE
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 19:
+        raise ValueError(f"expected {NICE_ENV} to be a whole number from 0 to 19, got {text!r}")
+    return value
+
+
+def _worker_main(conn: Connection, threads: int, env: dict[str, str] | None = None, nice: int = 0) -> None:
+    """A worker process: take the app's environment ``env`` (the fork server kept the one it started with), lower
+    its CPU priority by ``nice``, set the torch threads, then train the runs the app sends, one after the other."""
     import queue
 
     import torch
@@ -58,6 +80,8 @@ def _worker_main(conn: Connection, threads: int, env: dict[str, str] | None = No
     if env is not None and env != dict(os.environ):
         os.environ.clear()
         os.environ.update(env)
+    if nice > 0:
+        os.nice(nice)  # relative to the fork server's, which is the app's
     torch.set_num_threads(threads)
     jobs: queue.Queue[Any] = queue.Queue()
     send_lock = threading.Lock()
@@ -119,9 +143,9 @@ def start_without_main(process: Any) -> None:
 
 
 class _Worker:
-    def __init__(self, ctx: Any, threads: int) -> None:
+    def __init__(self, ctx: Any, threads: int, nice: int) -> None:
         self.conn, child = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(target=_worker_main, args=(child, threads, dict(os.environ)),
+        self.process = ctx.Process(target=_worker_main, args=(child, threads, dict(os.environ), nice),
                                    name="convscope-worker", daemon=True)
         start_without_main(self.process)
         child.close()
@@ -188,6 +212,7 @@ class ProcessPool:
 
     def __init__(self, workers: int, threads: int) -> None:
         self.workers, self.threads = workers, threads
+        self.nice = train_nice()  # a bad value refused here, in the app, not in each worker
         self._ctx = start_context()
         self._pool: list[_Worker] = []
         self._waiting: list[RemoteRun] = []  # started by the lab, waiting for a free worker
@@ -205,7 +230,8 @@ class ProcessPool:
 
     def describe(self) -> str:
         return (f"a local process pool: {self.workers} worker{'s' if self.workers != 1 else ''} × "
-                f"{self.threads} torch thread{'s' if self.threads != 1 else ''}")
+                f"{self.threads} torch thread{'s' if self.threads != 1 else ''}"
+                + (f", at CPU priority nice {self.nice} (pages first)" if self.nice else ""))
 
     def submit(self, spec: RunSpec) -> RemoteRun:
         refuse_data_in_memory(spec)
@@ -220,7 +246,7 @@ class ProcessPool:
         if self._closed:
             raise ValueError("expected an open process pool, got one that was shut down")
         while len(self._pool) < self.workers:
-            self._pool.append(_Worker(self._ctx, self.threads))
+            self._pool.append(_Worker(self._ctx, self.threads, self.nice))
         if self._watcher is None:
             self._watcher = threading.Thread(target=self._watch, name="convscope-pool", daemon=True)
             self._watcher.start()
@@ -300,7 +326,7 @@ class ProcessPool:
             if broken:
                 self._waiting = [h for h in self._waiting if h not in stranded]
             elif not self._closed:
-                self._pool.append(_Worker(self._ctx, self.threads))
+                self._pool.append(_Worker(self._ctx, self.threads, self.nice))
         w.conn.close()
         for h in stranded:
             h.finish("failed", f"no worker process could start ({death_reason(w.process.exitcode)}); "
