@@ -31,8 +31,11 @@ def test_upload_my_weights_and_find_them_on_another_page(context, server, tmp_pa
         page.locator(".st-key-cam_weights_own_file input[type=file]").set_input_files(str(path))
         wait_until_idle(page)
         page.locator(".st-key-cam_weights_own_add button").click()
-        # the check runs in a child process (seconds); then the page reruns and says what was added
-        page.locator('[data-testid="stAlertContentSuccess"]', has_text=ADDED).wait_for(timeout=180_000)
+        # the check runs in a child process (seconds); then the page says what was added, or why not
+        said = page.locator('[data-testid="stAlertContentSuccess"], [data-testid="stAlertContentError"]',
+                            has_text="mine.safetensors").first
+        said.wait_for(timeout=180_000)
+        assert said.inner_text().startswith(ADDED), said.inner_text()
         wait_until_idle(page)
         assert "Weights: your weights from mine.safetensors" in page.inner_text("body")
         assert_clean(page, problems)

@@ -18,8 +18,9 @@ from vizcore.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# One fresh interpreter: --help, outsize and `outsize --help` leave torch, numpy and torchvision unimported;
-# then every module of every sub-package is imported and streamlit must still be absent.
+# One fresh interpreter: --help, outsize and `outsize --help` leave torch, numpy and torchvision unimported; the check
+# of a small model's uploaded weights (what a page's child process runs) leaves torchvision unimported; then every
+# module of every sub-package is imported and streamlit must still be absent.
 _FRESH_PROCESS_PROBE = """
 import importlib, io, json, pkgutil, sys
 from contextlib import redirect_stderr, redirect_stdout
@@ -32,6 +33,14 @@ for args in (["--help"], ["outsize", "--input", "227", "--kernel", "11", "--stri
         except SystemExit:
             pass
     heavy[" ".join(args)] = [m for m in ("torch", "numpy", "torchvision") if m in sys.modules]
+import os, tempfile
+from safetensors.torch import save_file
+from vizcore.arch.own_model import check_here
+from vizcore.models.registry import build_model
+with tempfile.TemporaryDirectory() as d:
+    save_file(build_model("small_cnn", num_classes=3).state_dict(), os.path.join(d, "w.safetensors"))
+    check_here("small_cnn", os.path.join(d, "w.safetensors"))
+heavy["check small_cnn weights"] = [m for m in ("torchvision",) if m in sys.modules]
 import vizcore
 mods = [m.name for m in pkgutil.walk_packages(vizcore.__path__, "vizcore.") if not m.name.endswith("__main__")]
 for m in mods:
@@ -55,7 +64,8 @@ def test_fresh_processes_exit_codes_lazy_torch_and_no_streamlit() -> None:
                            timeout=300)
     assert probe.returncode == 0, probe.stderr
     found = json.loads(probe.stdout.strip().splitlines()[-1])
-    assert found["heavy"] == {"--help": [], "outsize --input 227 --kernel 11 --stride 4": [], "outsize --help": []}
+    assert found["heavy"] == {"--help": [], "outsize --input 227 --kernel 11 --stride 4": [], "outsize --help": [],
+                              "check small_cnn weights": []}
     assert found["modules"] > 40 and found["streamlit"] is False  # every module of every sub-package was imported
 
 

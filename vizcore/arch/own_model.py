@@ -24,7 +24,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torchvision.ops import SqueezeExcitation
 
 from vizcore.arch import spec as spec_mod
 from vizcore.core import budget
@@ -244,6 +243,8 @@ def register(own: OwnModel) -> zoo.ModelEntry:
 
         family, paper, tags = base.family, base.paper, base.tags
         mean, std = (base.mean, base.std) if len(base.mean) == c else ((0.5,) * c, (0.5,) * c)
+    from torchvision.ops import SqueezeExcitation  # not at import: the child's check starts without torchvision
+
     with torch.device("meta"):
         probe = build()
     if any(isinstance(m, SqueezeExcitation) for m in probe.modules()) and "se" not in tags:

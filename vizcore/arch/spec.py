@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torchvision.ops import SqueezeExcitation
 
 from vizcore.arch import geometry
 from vizcore.core.budget import MemoryBudgetError, check_memory
@@ -236,6 +235,8 @@ def _se(st: _Stack, op: str, args: list[str]) -> None:
         raise _LineError("expected 'se REDUCTION', e.g. 'se 4'")
     c, hidden = st.c, max(st.c // r, 1)
     st.budget(2 * c * hidden + c + hidden, c * st.h * st.w)
+    from torchvision.ops import SqueezeExcitation  # torchvision only for a stack that has an SE block
+
     st.add(SqueezeExcitation(c, hidden))
 
 

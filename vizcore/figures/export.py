@@ -4,7 +4,8 @@ The table is in long format, one row per plotted value, so every figure of the a
 
 * 1-D traces (scatter, bar, histogram, ...): one row per point, numbered by ``point``;
 * 2-D traces (heatmap, contour): one row per cell with its ``row``, ``col`` and value ``z``;
-* images (``go.Image``, from ``z`` or a PNG ``source``): one row per pixel with its ``row``, ``col`` and one column per channel (``r``, ``g``, ``b``).
+* images (``go.Image``, from ``z`` or a PNG ``source``): one row per pixel with its ``row``, ``col`` and one column
+  per channel (``r``, ``g``, ``b``).
 
 Columns: ``trace`` (index in the figure), ``name``, ``type``, then ``xaxis``/``yaxis`` where the figure has
 subplots, then whichever of ``x``, ``y``, ``z``, ``text``, ``hovertext``, ``customdata`` (one column per component

@@ -13,6 +13,10 @@ auxiliary classifiers shown (:mod:`vizcore.models.aux_heads`), the modern simpli
 at 227x227, a small CNN, a small SE-ResNet and the fast CNN of the default training recipe
 (:mod:`vizcore.models.small`); the ResNet-A/B/C/D forms (:mod:`vizcore.models.resnet_tweaks`) and a
 compound-scaled family of small EfficientNets (:mod:`vizcore.models.efficientnet_small`).
+
+torchvision is imported when a model built from its parts is built, not with the registry: the child process that
+checks an uploaded weights file (:mod:`vizcore.arch.own_model`) then loads a small model without it (torchvision's
+import costs about as much CPU as torch's).
 """
 from __future__ import annotations
 
@@ -22,11 +26,8 @@ from functools import partial
 from typing import Any, Literal
 
 import torch
-import torchvision
 from torch import nn
-from torchvision.ops import SqueezeExcitation
 
-from vizcore.models.aux_heads import googlenet_aux, inception_v3_aux
 from vizcore.models.classic import AlexNetPaper, LeNet5Paper
 from vizcore.models.efficientnet_small import FAMILY_PHIS, family_member, small_scale
 from vizcore.models.resnet_tweaks import FORMS, SmallBottleneckResNet, resnet50_form
@@ -75,9 +76,23 @@ def register(entry: ModelEntry) -> ModelEntry:
 
 def _tv(name: str, **fixed: object) -> Callable[..., nn.Module]:
     def build(num_classes: int = 1000) -> nn.Module:
+        import torchvision
+
         return torchvision.models.get_model(name, num_classes=num_classes, **fixed)
 
     build.__name__ = f"torchvision_{name}"
+    return build
+
+
+def _aux(name: str) -> Callable[..., nn.Module]:
+    """The builder ``name`` of :mod:`vizcore.models.aux_heads` (whose classes subclass torchvision's), imported when
+    called."""
+    def build(num_classes: int = 1000) -> nn.Module:
+        from vizcore.models import aux_heads
+
+        return getattr(aux_heads, name)(num_classes=num_classes)
+
+    build.__name__ = name
     return build
 
 
@@ -137,7 +152,7 @@ register(ModelEntry("googlenet", "GoogLeNet (Inception v1)", "GoogLeNet", cam_la
                     **_IMNET))
 register(ModelEntry("googlenet_aux", "GoogLeNet with its two auxiliary classifiers", "GoogLeNet",
                     cam_layer="inception5b", paper="Szegedy et al. Going Deeper with Convolutions, CVPR 2015",
-                    builder=googlenet_aux, tags=("branching", "variant"),
+                    builder=_aux("googlenet_aux"), tags=("branching", "variant"),
                     note="Fig. 3's side classifiers after inception 4a and 4d (average pool 5×5/3, 1×1 conv to 128, "
                          "fc 1024, dropout 0.7, fc 1000; training loss weight 0.3) run in every mode, so the summary "
                          "lists them; the forward returns the main logits only. torchvision adds BN after each conv.",
@@ -152,7 +167,7 @@ register(ModelEntry("inception_v3", "Inception-v3 (299)", "GoogLeNet", (3, 299, 
                          "but runs only in training; inception_v3_aux shows it in the summary."))
 register(ModelEntry("inception_v3_aux", "Inception-v3 with its auxiliary classifier shown (299)", "GoogLeNet",
                     (3, 299, 299), 1000, IMAGENET_MEAN, IMAGENET_STD, "Mixed_7c", "convscope", _INCEPTION3,
-                    inception_v3_aux, tags=("branching", "variant"),
+                    _aux("inception_v3_aux"), tags=("branching", "variant"),
                     note="torchvision's Inception-v3 with the auxiliary head on the 17×17 grid (after Mixed_6e; "
                          "§4: a regulariser) run in every mode, so its layers and multiply-adds appear; the forward "
                          "returns the main logits only."))
@@ -284,4 +299,6 @@ def replace_classifier(model: nn.Module, num_classes: int, seed: int = 0) -> nn.
 
 def se_modules(model: nn.Module) -> list[str]:
     """Module paths of the squeeze-and-excitation blocks (torchvision.ops.SqueezeExcitation) in ``model``."""
+    from torchvision.ops import SqueezeExcitation
+
     return [n for n, m in model.named_modules() if isinstance(m, SqueezeExcitation)]

@@ -13,11 +13,13 @@ for 32×32 inputs, so the Lab can compare the tweaks on the embedded data.
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import nn
-from torchvision.models.resnet import Bottleneck, ResNet
+
+if TYPE_CHECKING:
+    from torchvision.models.resnet import Bottleneck, ResNet
 
 Form = Literal["a", "b", "c", "d"]
 FORMS: tuple[str, ...] = ("a", "b", "c", "d")
@@ -57,6 +59,8 @@ def _deep_stem(in_channels: int, out_channels: int, stride: int) -> nn.Sequentia
 def apply_form(model: nn.Module, form: str, stem_attr: str = "conv1", in_channels: int = 3,
                stem_stride: int = 2) -> nn.Module:
     """Turn a B-form bottleneck ResNet (stride on the 3×3) into ``form``, in place; returns the model."""
+    from torchvision.models.resnet import Bottleneck
+
     _check_form(form)
     blocks = [m for m in model.modules() if isinstance(m, Bottleneck)]
     if form == "a":
@@ -98,10 +102,12 @@ class SmallBottleneckResNet(nn.Module):
         self.layer2 = self._stage(2 * w, 2)
         self.layer3 = self._stage(4 * w, 2)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(4 * w * Bottleneck.expansion, num_classes)
+        self.fc = nn.Linear(self.inplanes, num_classes)  # the last stage's output maps
         apply_form(self, form, in_channels=in_channels, stem_stride=1)
 
     def _stage(self, planes: int, stride: int) -> nn.Sequential:
+        from torchvision.models.resnet import Bottleneck
+
         out = planes * Bottleneck.expansion
         down = None
         if stride != 1 or self.inplanes != out:

@@ -4,13 +4,13 @@ fast CNN.
 LeNet-5 as in LeCun et al. (1998) (tanh, average pooling); AlexNet with the paper's 227x227 input and no conv1
 padding (Krizhevsky et al., 2012); a small CNN, a small SE-ResNet (Hu et al., 2018) and the fast CNN of the
 default training recipe (after Keller Jordan's airbench, 2024) for 32x32 images.
+
+torchvision is imported by the models built from its parts, when one is built (see :mod:`vizcore.models.registry`).
 """
 from __future__ import annotations
 
 import torch
-import torchvision
 from torch import nn
-from torchvision.ops import SqueezeExcitation
 
 # ---------------------------------------------------------------------------------------- own models
 
@@ -37,7 +37,9 @@ class LeNet5(nn.Module):
 
 def alexnet_227(num_classes: int = 1000) -> nn.Module:
     """torchvision's AlexNet with the paper's 227x227 input geometry: conv1 without padding."""
-    model = torchvision.models.alexnet(num_classes=num_classes)
+    from torchvision.models import alexnet
+
+    model = alexnet(num_classes=num_classes)
     conv1 = model.features[0]
     assert isinstance(conv1, nn.Conv2d)
     conv1.padding = (0, 0)
@@ -73,6 +75,8 @@ class SEBasicBlock(nn.Module):
     """ResNet basic block with a squeeze-and-excitation gate on the residual branch (Hu et al., 2018, Fig. 3)."""
 
     def __init__(self, cin: int, cout: int, stride: int = 1, reduction: int = 8) -> None:
+        from torchvision.ops import SqueezeExcitation
+
         super().__init__()
         self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(cout)

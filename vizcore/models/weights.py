@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-import torchvision
 from torch import nn
 
 from vizcore.core import budget, download, io, paths
@@ -34,6 +33,8 @@ def pretrained_cache_dir() -> Path:
 
 
 def _weights_enum(entry: ModelEntry):
+    import torchvision  # here, not at import: reading a weights file needs no torchvision (see models.registry)
+
     if entry.tv_name is None:
         raise WeightsUnavailable(f"{entry.title} has no published pretrained weights; use random weights or a checkpoint")
     return torchvision.models.get_model_weights(entry.tv_name).DEFAULT
@@ -52,6 +53,8 @@ def pretrained_available(name: str) -> bool:
 
 
 def _load_pretrained(entry: ModelEntry, timeout_s: float) -> nn.Module:
+    import torchvision
+
     weights = _weights_enum(entry)
     target = pretrained_cache_dir() / Path(weights.url).name
     try:
