@@ -6,6 +6,7 @@ their own (bench/live_charts.py). The worker threads never call Streamlit: they 
 from __future__ import annotations
 
 import math
+import time
 
 import pandas as pd
 import streamlit as st
@@ -21,6 +22,11 @@ CHOSEN_KEY = "lab_watch_chosen"  # the run the user (or follow) chose; none: the
 NEXT_KEY = "lab_watch_next"  # a run to watch from the next draw of the live view on (set by follow)
 FOLLOWS_KEY = "lab_watch_follows"  # how many times the live view was moved by follow: the box's key suffix
 ACTIVE_KEY = "lab_active_count"  # runs queued or running when the page last drew
+DRAWN_KEY = "lab_page_drawn_at"  # time.monotonic() of the page's last whole run
+# While runs come and go, the whole page (run lists, the comparison list, the paper table) is redrawn at most this
+# often: every redraw costs every open tab a second or more of its browser's CPU, and a class's queue starts and
+# ends runs all the time. The first run starting and the last ending redraw it at once (the poll rate changes).
+PAGE_REDRAW_S = 15.0
 
 
 def follow(run_id: str) -> None:
@@ -116,8 +122,11 @@ def _watch_body(lab) -> None:
         st.warning(busy)
     n_active = len(lab.running()) + len(queued)
     before = st.session_state.get(ACTIVE_KEY, n_active)
-    st.session_state[ACTIVE_KEY] = n_active
-    if n_active != before:  # a run ended or started elsewhere: rerun the page (lists, paper table, poll rate)
+    if n_active != before and (0 in (before, n_active)
+                               or time.monotonic() - st.session_state.get(DRAWN_KEY, 0.0) >= PAGE_REDRAW_S):
+        # a run ended or started elsewhere: rerun the page (lists, paper table, poll rate); a change left for
+        # later keeps the old count here, so a later tick still sees it
+        st.session_state[ACTIVE_KEY] = n_active
         st.rerun(scope="app")
 
 

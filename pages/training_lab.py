@@ -9,6 +9,7 @@ from __future__ import annotations
 from pages._startup import through_app  # first import of every page: imports all modules once, in one thread
 
 import math
+import time
 
 import pandas as pd
 import streamlit as st
@@ -21,7 +22,7 @@ from pages._common import (
     words,
 )
 from pages._lab_form import config_form, restore
-from pages._lab_live import ACTIVE_KEY, comparison, follow, watch
+from pages._lab_live import ACTIVE_KEY, DRAWN_KEY, comparison, follow, watch
 from pages._lab_runs import runs_section
 from pages._lab_shape_bias import shape_bias_section
 from pages._lab_sweep import restore_sweep, sweep_builder
@@ -151,6 +152,7 @@ def watch_section(lab: Lab) -> None:
     st.header("2 · Watch")
     active = lab.running() + lab.queued()
     st.session_state[ACTIVE_KEY] = len(active)
+    st.session_state[DRAWN_KEY] = time.monotonic()
     # Poll fast while something trains here; slowly otherwise, so runs started from another tab still show up.
     watch(lab, POLL_S if active else IDLE_POLL_S)
 
