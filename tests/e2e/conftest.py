@@ -37,6 +37,17 @@ NO_MOTION = ("document.addEventListener('DOMContentLoaded', () => { const s = do
              " document.head.appendChild(s); });")
 
 
+# When the script last started running and when the user last acted (a click, a key, a changed input), in the
+# page's own clock: an action's rerun is asked of the server asynchronously, so right after a click the app still
+# says "notRunning" until the server's answer arrives. wait_until_idle waits for a run that started after the last
+# action (or for a second without one: a click that reruns nothing, such as a tab of st.tabs).
+RUN_WATCH = ("(() => { const w = window; w.__csActed = 0; w.__csStarted = 0;"
+             " for (const t of ['click', 'keydown', 'change']) w.addEventListener(t, () => { w.__csActed = performance.now(); }, true);"
+             " new MutationObserver(ms => { for (const m of ms) if (m.target.getAttribute('data-test-script-state') === 'running')"
+             " w.__csStarted = performance.now(); }).observe(document, {attributes: true, subtree: true,"
+             " attributeFilter: ['data-test-script-state']}); })();")
+
+
 def new_page(browser_or_context, viewport: dict[str, int] | None = None):
     """A page with motion switched off: of a browser (in a context of its own, caches empty, as a newcomer's
     browser) or of a context (sharing its caches, as one user's tabs do), ``viewport`` sized."""
@@ -49,6 +60,7 @@ def new_page(browser_or_context, viewport: dict[str, int] | None = None):
     else:
         page = browser_or_context.new_page(**({"viewport": viewport} if viewport else {}))
     page.add_init_script(NO_MOTION)
+    page.add_init_script(RUN_WATCH)
     return page
 
 
@@ -178,16 +190,22 @@ def server_log_stays_clean(request) -> Iterator[None]:
 _IDLE = ("() => { const a = document.querySelector('[data-testid=\"stApp\"]');"
          " return a && a.getAttribute('data-test-script-state') === 'notRunning'"
          " && !document.querySelector('[data-testid=\"stStatusWidget\"]'); }")
+# idle, and no rerun of the last action still to come: one started since, or a second went by without one
+_SETTLED = ("() => { const w = window; if (w.__csActed === undefined) return true;"
+            " return w.__csStarted > w.__csActed || performance.now() - w.__csActed > 1000; }")
 
 
 def wait_until_idle(page, timeout_ms: int = 180_000) -> None:
-    """Wait for the script run to finish (the app reports notRunning) with a title rendered, and for it to be
-    finished again half a second later: a rerun that an input just asked for may not have started at the first
-    look (the server answers asynchronously), and a rerun the run itself asked for starts within that moment."""
+    """Wait for the script run to finish (the app reports notRunning) with a title rendered, after the run that
+    the last action asked for has started (RUN_WATCH; a page without it waits half a second instead), and for
+    it to be finished again a moment later: a rerun the run itself asked for starts within that moment."""
     page.wait_for_selector("h1", timeout=timeout_ms)
-    page.wait_for_function(_IDLE, timeout=timeout_ms, polling=100)
-    page.wait_for_timeout(500)
-    page.wait_for_function(_IDLE, timeout=timeout_ms, polling=100)
+    page.wait_for_function(f"() => ({_SETTLED})() && ({_IDLE})()", timeout=timeout_ms, polling=50)
+    if page.evaluate("() => window.__csActed === undefined"):
+        page.wait_for_timeout(500)
+    else:
+        page.wait_for_timeout(200)
+    page.wait_for_function(_IDLE, timeout=timeout_ms, polling=50)
 
 
 @contextmanager
