@@ -9,7 +9,7 @@ import pages._startup  # noqa: F401  first import of every page: imports all mod
 import hashlib
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -117,6 +117,22 @@ def show_figure(fig, key: str, *, name: str | None = None, where=None, csv: Call
 
 
 # ------------------------------------------------------------------------------------------- image picker
+
+def put_back(name: str, keys: Iterable[str]) -> None:
+    """Put back the values that widgets ``keys`` held when :func:`keep` last saved them under ``name``, for those
+    without a value now. Streamlit drops a widget's value when a run of another page leaves it undrawn: without
+    this, leaving a page and coming back resets its form. Call before the widgets are drawn."""
+    saved = st.session_state.get(f"_kept_{name}", {})
+    for key in keys:
+        if key not in st.session_state and key in saved:
+            st.session_state[key] = saved[key]
+
+
+def keep(name: str, keys: Iterable[str]) -> None:
+    """Save the values widgets ``keys`` hold now under ``name`` (a key of its own, which Streamlit leaves alone),
+    for :func:`put_back` on a later visit."""
+    st.session_state[f"_kept_{name}"] = {k: st.session_state[k] for k in keys if k in st.session_state}
+
 
 _UPLOAD_MAX_BYTES = 10_000_000  # the server limit is not enforced per widget: check the bytes ourselves
 _SHAPES_N = 40  # images offered from the embedded shapes set

@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from pages._common import AUGMENT_PIPELINE_KEY, data_folder_picker, user_errors
+from pages._common import AUGMENT_PIPELINE_KEY, data_folder_picker, keep, put_back, user_errors
 from vizcore.data import datasets as vdata
 from vizcore.models import registry as zoo
 from vizcore.train import config as train_config
@@ -19,6 +19,7 @@ DOCS = train_config.field_docs()
 BATCH_SIZES = [16, 32, 64, 128, 256, 512]
 IMAGE_SIZES = [16, 24, 32, 48, 64, 96, 128]
 OTHER_IMAGES_KEY = "lab_data_seed_per_run"  # data_seed None: every run seed draws other images
+USE_PIPELINE_KEY = "lab_use_pipeline"  # the switch that puts the Augmentation Lab's pipeline in the preset's place
 
 # TrainConfig field -> the widget's key: restore() writes a config through it
 FORM_KEYS: dict[str, str] = {
@@ -35,6 +36,9 @@ FORM_KEYS: dict[str, str] = {
     "keep_epochs": "lab_keep_epochs", "adv_train": "lab_adv_train", "adv_eps": "lab_adv_eps",
     "adv_steps": "lab_adv_steps", "adv_warmup_epochs": "lab_adv_warmup", "robust_eval": "lab_robust_eval",
 }
+# what the form keeps when the user visits another page and comes back (a teacher or transfer source is chosen
+# again: it may have been deleted since)
+KEPT_KEYS = (*FORM_KEYS.values(), OTHER_IMAGES_KEY, USE_PIPELINE_KEY)
 _INTS = {"epochs", "batch_size", "train_size", "val_size", "image_size", "seed", "data_seed", "randaugment_n",
          "randaugment_m", "time_budget_s", "keep_epochs", "adv_steps", "robust_eval"}
 
@@ -72,6 +76,7 @@ def _h(field: str) -> str:
 def config_form(finished: dict[str, str]) -> TrainConfig | None:
     """Draw the form; the config it describes (None, with the reason shown, when it cannot run).
     ``finished``: run id -> label of the finished runs with weights (teachers, transfer sources)."""
+    put_back("lab_form", KEPT_KEYS)  # as the form was when this session last drew it, on this or another visit
     _fill_defaults()
     run = _run_section()
     st.caption("Tricks, grouped as the paper groups them (§3 efficient training, §4 model tweaks, §5 training "
@@ -96,6 +101,7 @@ def config_form(finished: dict[str, str]) -> TrainConfig | None:
     with tabs[7]:
         v.update(_robustness_tab())
     time_budget, keep_epochs = _sidebar_limits()
+    keep("lab_form", KEPT_KEYS)
     with user_errors("This configuration cannot run: "):
         return TrainConfig(
             model=run["model"], dataset=run["dataset"], train_size=int(run["train_size"]),
@@ -247,8 +253,10 @@ def _augmentation_tab(v: dict[str, Any]) -> tuple[str, str | None]:
     v["randaugment_m"] = c3.number_input("RandAugment M", 0, 30, key="lab_ra_m",
                                          disabled=augment != "randaugment", help=_h("randaugment_m"))
     aug_pipeline = st.session_state.get(AUGMENT_PIPELINE_KEY)  # sent by the Augmentation Lab
-    if aug_pipeline and st.toggle("Use the pipeline from the Augmentation Lab (replaces the preset)", True,
-                                  key="lab_use_pipeline"):
+    if aug_pipeline:
+        st.session_state.setdefault(USE_PIPELINE_KEY, True)
+    if aug_pipeline and st.toggle("Use the pipeline from the Augmentation Lab (replaces the preset)",
+                                  key=USE_PIPELINE_KEY):
         with user_errors("The pipeline from the Augmentation Lab is not valid: "):
             from vizcore.data.pipeline import Pipeline
 

@@ -16,6 +16,8 @@ import streamlit as st
 
 from pages._common import (
     bound,
+    keep,
+    put_back,
     said,
     show_figure,
     view_link,
@@ -157,10 +159,14 @@ def watch_section(lab: Lab) -> None:
     watch(lab, POLL_S if active else IDLE_POLL_S)
 
 
+DESIGN_KEYS = ("lab_cmp_mode", "lab_cmp_trick", "lab_cmp_tricks", "lab_n_seeds", "lab_first_seed")
+
+
 def _design_widgets() -> tuple[str, list[str], int, int]:
     """Section 3's design: (mode, chosen tricks, seeds per config, first seed)."""
     trick_keys = list(vexp.TRICKS)
     c1, c2, c3, c4 = st.columns([1.2, 2, 1, 1])
+    put_back("lab_design", DESIGN_KEYS)  # as this session last drew it, on this or another visit of the page
     for key, default in (("lab_cmp_mode", "A/B"), ("lab_cmp_trick", "cosine"),
                          ("lab_cmp_tricks", ["cosine", "label_smoothing"]),
                          ("lab_n_seeds", vexp.DEFAULT_SEEDS), ("lab_first_seed", 0)):
@@ -180,6 +186,7 @@ def _design_widgets() -> tuple[str, list[str], int, int]:
                                 format_func=lambda k: vexp.TRICKS[k].label)
     n_seeds = c3.number_input("Seeds per config", 1, vexp.MAX_SEEDS, key="lab_n_seeds")
     first_seed = c4.number_input("First seed", 0, 10_000, key="lab_first_seed")
+    keep("lab_design", DESIGN_KEYS)
     return mode, chosen, int(n_seeds), int(first_seed)
 
 

@@ -383,3 +383,25 @@ def test_a_new_tab_during_an_ab_shows_the_comparison_as_it_was_queued(seeded, mo
         for rid in ids:
             store.set_status(rid, "cancelled", "test over")
         vexp.delete_experiment(exp.id)
+
+
+def test_the_form_survives_a_visit_to_another_page(data_dir):
+    # Streamlit drops a widget's value when a run of another page leaves it undrawn: the Lab keeps its own copy
+    from pages._common import AUGMENT_PIPELINE_KEY
+
+    at = AppTest.from_file("../../app.py", default_timeout=120).run()
+    at.switch_page("pages/training_lab.py").run()
+    at.session_state[AUGMENT_PIPELINE_KEY] = '{"name": "mine", "ops": [{"op": "hflip", "p": 0.5}]}'
+    at.run()
+    assert at.toggle(key="lab_use_pipeline").value is True  # a pipeline just sent is used
+    at.number_input(key="lab_epochs").set_value(5)
+    at.number_input(key="lab_n_seeds").set_value(4)
+    at.toggle(key="lab_use_pipeline").set_value(False)
+    at.run()
+    at.switch_page("pages/home.py").run()
+    assert "lab_epochs" not in at.session_state  # what the Lab's own copy is for
+    at.switch_page("pages/training_lab.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.number_input(key="lab_epochs").value == 5
+    assert at.number_input(key="lab_n_seeds").value == 4
+    assert at.toggle(key="lab_use_pipeline").value is False
