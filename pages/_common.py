@@ -405,6 +405,11 @@ def _my_weights(container, name: str, key: str) -> tuple[str, float, str] | None
         pick = container.selectbox("My weights (this session)", fitting, key=f"{key}_mine",
                                    format_func=lambda n: zoo.get_entry(n).title)
         mine = own.own_model_of(pick)
+        if container.button("Remove these weights", key=f"{key}_mine_remove",
+                            help="Deletes the file from the server now and takes it out of every page's lists"):
+            own.remove_own(pick)
+            st.toast(f"Removed {mine.filename}")
+            st.rerun()
         with container.expander("Add other weights"):
             own.upload_form(st, name, f"{key}_own", None)
         return mine.weights, Path(mine.weights).stat().st_mtime, f"your weights from {mine.filename}"

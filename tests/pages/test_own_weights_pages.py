@@ -104,3 +104,29 @@ def test_the_session_folder_goes_with_the_session(fast_check) -> None:
     del s
     gc.collect()
     assert not path.parent.exists() and "own_0123456789abcdef" not in zoo._OWN
+
+
+def test_weights_added_then_removed_leave_the_lists_and_the_server(fast_check) -> None:
+    from safetensors.torch import save as save_bytes
+
+    from vizcore.models import weights as mweights
+
+    torch.manual_seed(0)
+    raw = save_bytes(mweights.get_model("small_cnn", num_classes=3).state_dict())
+    at = AppTest.from_file("../../pages/receptive_field.py", default_timeout=240)
+    at.session_state["rf_model"] = "small_cnn"
+    at.run()
+    at.radio(key="rf_weights").set_value("my weights").run()
+    at.file_uploader(key="rf_weights_own_file").set_value(("mine.safetensors", raw, "application/octet-stream"))
+    at.run()
+    at.button(key="rf_weights_own_add").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    kept = [f for f in (fast_check / "uploads" / "sessions").rglob("*.safetensors")]
+    assert len(kept) == 1 and at.selectbox(key="rf_weights_mine").value.startswith("own_")
+    assert at.selectbox(key="rf_model").options[0].startswith("My weights: mine.safetensors")
+    at.button(key="rf_weights_mine_remove").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not kept[0].exists()  # the file left the server at once
+    assert not [b for b in at.selectbox if b.key == "rf_weights_mine"]  # no own weights listed any more
+    assert at.file_uploader(key="rf_weights_own_file") is not None  # the form that adds some is back
+    assert not any(o.startswith("My weights") for o in at.selectbox(key="rf_model").options)
