@@ -41,9 +41,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_head() -> Iterator[str]:
-    """A real local Ray head with 1 CPU, stopped after the session: one Ray worker trains the runs one after the
+    """A real local Ray head with 1 CPU, stopped after this module's tests (its idle processes would otherwise poll
+    for the rest of the session): one Ray worker trains the runs one after the
     other (each worker process imports torch; the two-at-once case is the pool's, below). No idle workers are
     started ahead (they would serve only tasks without the lab's runtime environment), and no log monitor (the lab
     connects with log_to_driver=False). ``ray start --block`` keeps the head's processes in its care: terminating
