@@ -26,6 +26,13 @@ TINY = ["--set", "model=\"small_cnn\"", "--set", "dataset=\"shapes\"", "--set", 
         "--set", "val_size=64", "--set", "epochs=1", "--set", "batch_size=16", "--set", "lr=0.1"]
 
 
+def _wait_for(cond, limit_s: float = 120.0) -> None:
+    end = time.monotonic() + limit_s
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
 
 
 def _free_port() -> int:
@@ -34,12 +41,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_head() -> Iterator[str]:
-    """A real local Ray head with 1 CPU, stopped after the session: one Ray worker trains the runs one after the
+    """A real local Ray head with 1 CPU, stopped after this module's tests (its idle processes would otherwise poll
+    for the rest of the session): one Ray worker trains the runs one after the
     other (each worker process imports torch; the two-at-once case is the pool's, below). No idle workers are
     started ahead (they would serve only tasks without the lab's runtime environment), and no log monitor (the lab
-    connects with log_to_driver=False)."""
+    connects with log_to_driver=False). ``ray start --block`` keeps the head's processes in its care: terminating
+    it stops this head only (``ray stop`` would stop every Ray head of this user on the machine, another test
+    session's included)."""
     if RAY is None:
         pytest.fail("ray is not installed: pip install -r requirements-dev.txt")
     tmp = tempfile.mkdtemp(prefix="cs-ray-")  # short: Ray's socket paths must fit in 107 characters
@@ -48,16 +58,26 @@ def ray_head() -> Iterator[str]:
     # head on this machine must not decide whether the test connects
     before = os.environ.get("RAY_AUTH_MODE")
     os.environ["RAY_AUTH_MODE"] = "disabled"
-    subprocess.run([RAY, "start", "--head", "--port", str(port), "--num-cpus", "1", "--include-dashboard=false",
-                    "--include-log-monitor=false", "--disable-usage-stats", "--temp-dir", tmp], check=True,
-                   capture_output=True, timeout=120, env={**os.environ, "RAY_enable_worker_prestart": "0"})
+    log = Path(tmp) / "ray-start.log"
+    with open(log, "wb") as out:
+        head = subprocess.Popen([RAY, "start", "--head", "--block", "--port", str(port), "--num-cpus", "1",
+                                 "--include-dashboard=false", "--include-log-monitor=false", "--disable-usage-stats",
+                                 "--temp-dir", tmp], stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, "RAY_enable_worker_prestart": "0"})
     try:
+        _wait_for(lambda: head.poll() is not None or "block forever" in log.read_text(errors="replace"), 120)
+        assert head.poll() is None, f"ray start exited with {head.returncode}: {log.read_text()[-2000:]}"
         yield f"127.0.0.1:{port}"
     finally:
         import ray
 
         ray.shutdown()
-        subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120)
+        head.terminate()  # ray start stops the processes it started, then exits
+        try:
+            head.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait(10)
         shutil.rmtree(tmp, ignore_errors=True)
         if before is None:
             os.environ.pop("RAY_AUTH_MODE", None)
@@ -135,15 +155,6 @@ def test_ab_through_the_pool_and_ray_same_accuracies_one_store(ray_head, monkeyp
     from vizcore.lab.queue import get_lab
 
     get_lab().shutdown(wait=True, timeout=30)
-
-
-def _wait_for(cond, limit_s: float = 120.0) -> None:
-    end = time.monotonic() + limit_s
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.mark.slow

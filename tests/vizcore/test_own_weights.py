@@ -55,13 +55,19 @@ def _gradcam_by_hand(model: torch.nn.Module, side: int = 16) -> tuple[int, np.nd
     return target, F.adaptive_avg_pool2d(up[None, None], side)[0, 0].detach().numpy()
 
 
+@pytest.fixture(scope="module")
+def by_hand(resnet3) -> tuple[int, np.ndarray]:
+    """Grad-CAM by hand on the saved model, once for both files (they hold the same tensors)."""
+    return _gradcam_by_hand(resnet3[0])
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("fname", ["my3class.safetensors", "my3class.pt"])
-def test_cam_on_a_3_class_resnet18_file_equals_gradcam_by_hand(resnet3, fname):
-    model, d = resnet3
+def test_cam_on_a_3_class_resnet18_file_equals_gradcam_by_hand(resnet3, by_hand, fname):
+    _, d = resnet3
     rc, out, err = cli_json(["cam", "--model", "resnet18", "--weights", str(d / fname), "--image", "chelsea", "--json"])
     assert rc == 0, err
-    target, expected = _gradcam_by_hand(model)
+    target, expected = by_hand
     assert len(out["predictions"]) == 3 and out["target"] == target  # 3 classes, read off fc.weight
     np.testing.assert_allclose(np.array(out["map"]), expected, atol=6e-4)
 
