@@ -6,8 +6,8 @@ shapes, batch 128, Nesterov SGD at 0.3 with one epoch of linear warmup then cosi
 cost half a point here), random flips, flip test-time augmentation, channels_last, and one data set shared by
 every seed (paired comparisons), validated on 4,000 images. ``python -m vizcore train --json`` trains it to about
 99% in about 15 s on 2 idle CPU cores (``bench/default_run.py``). A whole epoch of warmup rather than half: the
-same work, but over seeds the final accuracy went from 98.5% with a spread (sd) of 0.56 points to 98.9% with
-0.11 (seeds 0-3), so a 3-seed A/B tells apart differences of about half a point.
+same work, but over seeds the final accuracy went from 98.5% with a spread (sd) of 0.56 points (seeds 0-2) to
+98.9% with 0.18 (seeds 0-4), so a 3-seed A/B tells apart differences of about 0.6 points.
 """
 from __future__ import annotations
 
