@@ -407,8 +407,7 @@ def _my_weights(container, name: str, key: str) -> tuple[str, float, str] | None
         mine = own.own_model_of(pick)
         if container.button("Remove these weights", key=f"{key}_mine_remove",
                             help="Deletes the file from the server now and takes it out of every page's lists"):
-            own.remove_own(pick)
-            st.toast(f"Removed {mine.filename}")
+            own.remove_own(pick)  # said on the rerun
             st.rerun()
         with container.expander("Add other weights"):
             own.upload_form(st, name, f"{key}_own", None)

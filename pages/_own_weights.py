@@ -116,7 +116,7 @@ def add_own(base: str, raw: bytes, filename: str, spec_text: str | None = None, 
 
 
 def remove_own(name: str) -> None:
-    """Forget one of this session's own models and delete its file."""
+    """Forget one of this session's own models and delete its file; the next run says so (:func:`show_flash`)."""
     from vizcore.core import uploads
     from vizcore.models import registry as zoo
 
@@ -125,6 +125,8 @@ def remove_own(name: str) -> None:
     if own is not None:
         zoo.unregister_own(name)
         uploads.remove(s.token, own.weights)  # type: ignore[attr-defined]
+        s.flash = (f"Removed: {own.title}. Its file is deleted from the server and no page lists it "  # type: ignore[attr-defined]
+                   "any more.")
 
 
 def upload_form(container, base: str, key: str, select_key: str | None, spec_text: str | None = None) -> None:

@@ -127,6 +127,7 @@ def test_weights_added_then_removed_leave_the_lists_and_the_server(fast_check) -
     at.button(key="rf_weights_mine_remove").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert not kept[0].exists()  # the file left the server at once
+    assert any(s.value.startswith("Removed: My weights: mine.safetensors") for s in at.success)
     assert not [b for b in at.selectbox if b.key == "rf_weights_mine"]  # no own weights listed any more
     assert at.file_uploader(key="rf_weights_own_file") is not None  # the form that adds some is back
     assert not any(o.startswith("My weights") for o in at.selectbox(key="rf_model").options)
