@@ -28,6 +28,22 @@ class MemoryEstimate:
     total_bytes: int  # sum of the above
 
 
+@functools.lru_cache(maxsize=256)
+def _meta_counts(model_name: str, num_classes: int, image_size: int) -> tuple[int, int]:
+    """(activation elements per image, parameter count) of zoo model ``model_name`` from a shape-only forward pass.
+    Cached: they depend only on architecture and input size, and the Lab checks every run it queues."""
+    entry = zoo.get_entry(model_name)
+    with torch.device("meta"):
+        model = entry.builder(num_classes=num_classes).eval()  # eval: BN accepts a batch of one
+        x = torch.empty(1, entry.input_size[0], image_size, image_size)
+    try:
+        per_image = _activation_numel(model, x)
+    except RuntimeError as exc:
+        raise ValueError(f"expected an image size {model_name} can take, got {image_size}x"
+                         f"{image_size} ({' '.join(str(exc).split())[:160]})") from None
+    return per_image, sum(p.numel() for p in model.parameters())
+
+
 def estimate_memory_detail(config: TrainConfig, num_classes: int = 10, channels: int | None = None) -> MemoryEstimate:
     """Training memory estimate from a shape-only ("meta" device) forward pass: no real compute.
 
@@ -35,17 +51,8 @@ def estimate_memory_detail(config: TrainConfig, num_classes: int = 10, channels:
     parameters · 4 bytes · (1 weight + 1 grad + 1 momentum, or 2 moments for AdamW);
     data = (train + val) · C · H · W bytes (uint8). Raises ValueError when the model cannot take the input size.
     """
-    entry = zoo.get_entry(config.model)
-    c = entry.input_size[0]
-    with torch.device("meta"):
-        model = entry.builder(num_classes=num_classes).eval()  # eval: BN accepts a batch of one
-        x = torch.empty(1, c, config.image_size, config.image_size)
-    try:
-        per_image = _activation_numel(model, x)
-    except RuntimeError as exc:
-        raise ValueError(f"expected an image size {config.model} can take, got {config.image_size}x"
-                         f"{config.image_size} ({' '.join(str(exc).split())[:160]})") from None
-    n_params = sum(p.numel() for p in model.parameters())
+    c = zoo.get_entry(config.model).input_size[0]
+    per_image, n_params = _meta_counts(config.model, num_classes, config.image_size)
     act_elem = 2 if config.precision in ("bf16", "fp16") else 4
     states = 2 if config.optimizer == "adamw" else 1
     param_bytes = n_params * 4 * (2 + states)
