@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from vizcore.arch.geometry import stacked_field
+from vizcore.figures.grid import axis_names, grid_layout, trace_axes
 from vizcore.figures.palette import PALETTE
 
 
@@ -102,28 +102,30 @@ def rf_growth_figure(series: dict[str, list[dict]], log: bool = True) -> go.Figu
     """
 
 
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Receptive field size", "Effective stride (jump)"))
+    layout = grid_layout(1, 2, ("Receptive field size", "Effective stride (jump)"))
+    traces = []
     palette = PALETTE
     for n, (name, recs) in enumerate(series.items()):
         rows = [r for r in recs if r["op"] in _GEOMETRY_OPS and len(r["out_shape"]) == 3]
         x = list(range(1, len(rows) + 1))
         color = palette[n % len(palette)]
         labels = [f"{r['module'] or r['node']} ({r['op']})" for r in rows]
-        fig.add_trace(go.Scatter(x=x, y=[r["size"][0] for r in rows], mode="lines+markers", name=name,
+        traces.append(go.Scatter(x=x, y=[r["size"][0] for r in rows], mode="lines+markers", name=name,
                                  legendgroup=name, line=dict(color=color), marker=dict(size=4), text=labels,
-                                 hovertemplate="%{text}<br>layer %{x}: field %{y} px<extra>" + name + "</extra>"),
-                      row=1, col=1)
-        fig.add_trace(go.Scatter(x=x, y=[r["stride"][0] for r in rows], mode="lines+markers", name=name,
+                                 hovertemplate="%{text}<br>layer %{x}: field %{y} px<extra>" + name + "</extra>",
+                                 **trace_axes(1, 1, 2)))
+        traces.append(go.Scatter(x=x, y=[r["stride"][0] for r in rows], mode="lines+markers", name=name,
                                  legendgroup=name, showlegend=False, line=dict(color=color), marker=dict(size=4),
                                  text=labels, hovertemplate="%{text}<br>layer %{x}: stride %{y} px<extra>"
-                                 + name + "</extra>"), row=1, col=2)
+                                 + name + "</extra>", **trace_axes(1, 2, 2)))
     for col, label in ((1, "field size (input pixels, height)"), (2, "stride (input pixels per unit)")):
-        fig.update_xaxes(title_text="conv / pooling layer, in order", row=1, col=col)
-        fig.update_yaxes(title_text=label, type="log" if log else "linear", row=1, col=col,
-                         tickvals=[2 ** e for e in range(13)] if log else None)
-    fig.update_layout(title="How the receptive field grows through the network", height=430,
-                      legend=dict(orientation="h", y=-0.25), margin=dict(l=60, r=20, t=70, b=60))
-    return fig
+        xa, ya = axis_names(1, col, 2)
+        layout[xa]["title"] = {"text": "conv / pooling layer, in order"}
+        layout[ya].update(title={"text": label}, type="log" if log else "linear",
+                          **({"tickvals": [2 ** e for e in range(13)]} if log else {}))
+    layout.update(title={"text": "How the receptive field grows through the network"}, height=430,
+                  legend=dict(orientation="h", y=-0.25), margin=dict(l=60, r=20, t=70, b=60))
+    return go.Figure(data=traces, layout=layout)  # one validation of the whole figure
 
 
 def kernel_stack_figure(k: int, channels: int, n_max: int = 6) -> go.Figure:
