@@ -16,6 +16,7 @@ imports nothing but the standard library, so importing it cannot race.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import importlib.util
 import sys
@@ -34,7 +35,12 @@ _done: list[float] = []  # seconds the import took, once done
 
 def imported_names(root: Path = ROOT) -> list[str]:
     """Absolute module names (and ``from X import Y`` candidates ``X.Y``) imported anywhere in app.py, pages/ and
-    vizcore/, in a stable order: packages before their submodules."""
+    vizcore/, in a stable order: packages before their submodules. Read once per process (the sources are parsed)."""
+    return list(_imported_names(root))
+
+
+@functools.lru_cache(maxsize=4)
+def _imported_names(root: Path) -> tuple[str, ...]:
     files = [root / "app.py", *sorted((root / "pages").glob("*.py")), *sorted((root / "vizcore").rglob("*.py"))]
     names: set[str] = set(LAZY_FOR_STREAMLIT)
     for f in files:
@@ -46,7 +52,7 @@ def imported_names(root: Path = ROOT) -> list[str]:
                 names.update(f"{node.module}.{a.name}" for a in node.names if a.name != "*")
     names.discard("__future__")
     names.update(_vizcore_modules(root))
-    return sorted(names, key=lambda n: (n.count("."), n))
+    return tuple(sorted(names, key=lambda n: (n.count("."), n)))
 
 
 def _vizcore_modules(root: Path) -> list[str]:

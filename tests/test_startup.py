@@ -24,7 +24,8 @@ def test_app_and_every_page_import_the_startup_module_first() -> None:
     # A fresh server runs a deep-linked page file before app.py: each must start with the one-thread import.
     files = [ROOT / "app.py", *(ROOT / p for p, _ in app_pages()), ROOT / "pages" / "_common.py"]
     assert len(files) >= 11
-    wrong = {str(f.relative_to(ROOT)): _first_import(f) for f in files if _first_import(f) != "pages._startup"}
+    first = {str(f.relative_to(ROOT)): _first_import(f) for f in files}
+    wrong = {f: name for f, name in first.items() if name != "pages._startup"}
     assert not wrong, f"these files import something before pages._startup: {wrong}"
 
 
@@ -42,8 +43,8 @@ def _first_statement_after_imports(path: Path) -> str:
 def test_app_and_every_page_reroute_a_bare_run_before_drawing() -> None:
     # The module-level code of pages._startup runs once; sessions that waited for it must each check their run.
     files = [ROOT / "app.py", *(ROOT / p for p, _ in app_pages())]
-    wrong = {str(f.relative_to(ROOT)): _first_statement_after_imports(f) for f in files
-             if _first_statement_after_imports(f) != "through_app()"}
+    first = {str(f.relative_to(ROOT)): _first_statement_after_imports(f) for f in files}
+    wrong = {f: statement for f, statement in first.items() if statement != "through_app()"}
     assert not wrong, f"these files draw before through_app(): {wrong}"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 from vizcore.arch.summary import summarize
@@ -133,9 +134,27 @@ def test_traced_models_are_in_the_zoo() -> None:
     assert set(TRACED) <= set(zoo.list_models())
 
 
+_DRAWS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "xavier_uniform_", "xavier_normal_",
+          "kaiming_uniform_", "kaiming_normal_", "orthogonal_")  # torch.nn.init's fills
+
+
+def _built_without_drawing(name: str, monkeypatch: pytest.MonkeyPatch) -> torch.nn.Module:
+    """``zoo.build_model(name)`` on the CPU with torch.nn.init's fills skipped, every parameter then zero: the real
+    forward pass needs the layers, not their random weights (drawing AlexNet's 61 M weights takes longer than that
+    forward pass and the meta trace together)."""
+    with monkeypatch.context() as m:
+        for fill in _DRAWS:
+            m.setattr(torch.nn.init, fill, lambda tensor, *args, **kwargs: tensor)
+        model = zoo.build_model(name)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+    return model
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", TRACED)
-def test_meta_trace_gives_the_same_totals(name: str) -> None:
+def test_meta_trace_gives_the_same_totals(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The page traces on the meta device (no weights, no arithmetic): its totals must be today's. Published
     torchvision counts pin the large models (their real forward pass is what made the page slow); the small
     ones and resnet18 are compared with a real forward pass row by row."""
@@ -150,6 +169,6 @@ def test_meta_trace_gives_the_same_totals(name: str) -> None:
         assert meta["params"] == pub["num_params"]
         assert round(meta["macs"] / 1e9, 3) == pytest.approx(pub["_ops"], abs=0.0015)
     else:
-        real = summarize(zoo.build_model(name), entry.input_size)
+        real = summarize(_built_without_drawing(name, monkeypatch), entry.input_size)
         assert meta["rows"] == real.to_rows() and meta["stages"] == real.stages
         assert (meta["params"], meta["macs"], meta["output"]) == (real.total_params, real.total_macs, real.output_shape)

@@ -21,7 +21,8 @@ Modules for use from outside (``__all__``):
 * ``few_labels`` — label efficiency, the pseudo-label log, τ's trade-off, confusion, confident errors, rounds
 * ``export`` — any figure's numbers as one CSV table (long format), a file name from its title
 
-Internal: ``palette`` (the one colour palette and its helpers, which every figure module uses).
+Internal: ``palette`` (the one colour palette and its helpers, which every figure module uses), ``grid`` (subplot
+grids laid out once per shape).
 
 The modules are imported on use, never here.
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
+from vizcore.figures.grid import axis_names, grid_layout, trace_axes
 from vizcore.figures.palette import BLUE, GREY, LIGHT_GREY, ORANGE, RED
 from vizcore.inspect.conv_trace import ConvTrace, PoolStep
 
@@ -50,35 +50,34 @@ def numbers_figure(tr: ConvTrace, rows: Sequence[int]) -> go.Figure:
         ch = tr.in_channels[r]
         titles += [f"input channel {ch}: patch", f"kernel w[{tr.channel}, {ch}]",
                    f"patch × kernel: Σ = {prods[r].sum():.3f}"]
-    fig = make_subplots(rows=len(rows), cols=3, subplot_titles=titles, horizontal_spacing=0.06,
-                        vertical_spacing=0.3 / len(rows) if len(rows) > 1 else 0.0)
+    layout = grid_layout(len(rows), 3, titles, horizontal_spacing=0.06,
+                         vertical_spacing=0.3 / len(rows) if len(rows) > 1 else 0.0)
+    for note in layout["annotations"]:  # the subplot titles
+        note["font"] = {**note.get("font", {}), "size": 12}
     kh, kw = tr.kernel_size
-    traces, axes = [], {}  # added and set in one call each: plotly's per-subplot updates cost milliseconds apiece
+    traces = []
     for kind, data in enumerate((tr.patch, tr.kernel, prods)):
         lim = float(np.abs(data[rows]).max()) or 1.0
         for n, r in enumerate(rows):
             text = _cells(data[r], tr.padded if kind == 0 else None)
             rr = [str(v) for v in tr.rows] if kind != 1 else [str(a) for a in range(kh)]
             cc = [str(v) for v in tr.cols] if kind != 1 else [str(b) for b in range(kw)]
-            cell = fig.get_subplot(n + 1, kind + 1)
-            xa, ya = cell.xaxis.plotly_name, cell.yaxis.plotly_name  # "xaxis", "xaxis2", ...
             traces.append(go.Heatmap(z=data[r], x=cc, y=rr, text=text, texttemplate="%{text}", zmid=0, zmin=-lim,
                                      zmax=lim, colorscale=_DIVERGING, showscale=False, xgap=2, ygap=2,
                                      textfont=dict(size=11 if kh * kw <= 25 else 8),
                                      hovertemplate="row %{y}, column %{x}: %{z:.5g}<extra></extra>",
-                                     xaxis=xa.replace("axis", ""), yaxis=ya.replace("axis", "")))
+                                     **trace_axes(n + 1, kind + 1, 3)))
+            xa, ya = axis_names(n + 1, kind + 1, 3)
             last = n == len(rows) - 1
-            axes[ya] = dict(autorange="reversed", type="category",
-                            **({"title_text": "input row" if kind != 1 else "kernel row"} if last else {}))
-            axes[xa] = dict(type="category",
-                            **({"title_text": "input column" if kind != 1 else "kernel column"} if last else {}))
-    fig.add_traces(traces)
-    for note in fig.layout.annotations:  # the subplot titles (one by one: update_annotations costs far more)
-        note.font.size = 12
-    fig.update_layout(axes, title=f"{tr.module}, output channel {tr.channel}, unit {tr.unit}: what it reads, its "
-                            "weights and their products", height=290 * len(rows) + 120,
-                      margin=dict(l=60, r=20, t=90, b=50))
-    return fig
+            layout[ya].update(autorange="reversed", type="category")
+            layout[xa].update(type="category")
+            if last:
+                layout[ya]["title"] = {"text": "input row" if kind != 1 else "kernel row"}
+                layout[xa]["title"] = {"text": "input column" if kind != 1 else "kernel column"}
+    layout.update(title={"text": f"{tr.module}, output channel {tr.channel}, unit {tr.unit}: what it reads, its "
+                                 "weights and their products"},
+                  height=290 * len(rows) + 120, margin=dict(l=60, r=20, t=90, b=50))
+    return go.Figure(data=traces, layout=layout)  # one validation of the whole figure
 
 
 def contributions_figure(tr: ConvTrace, shown: Sequence[int] = ()) -> go.Figure:

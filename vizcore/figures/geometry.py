@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
+
+from vizcore.figures.grid import axis_names, grid_layout, trace_axes
 
 if TYPE_CHECKING:
     from vizcore.arch.geometry import ConvGeometry, Explained
@@ -49,26 +50,28 @@ def _coverage_grid(g: ConvGeometry, e: Explained) -> np.ndarray:
     return grid
 
 
-def _maps_figure(g: ConvGeometry, e: Explained, grid: np.ndarray) -> go.Figure:
-    """The two panels: the padded input coloured by ``grid`` (left), the output map (right)."""
+def _maps_figure(g: ConvGeometry, e: Explained, grid: np.ndarray) -> tuple[list, dict]:
+    """(traces, layout) of the two panels: the padded input coloured by ``grid`` (left), the output map (right)."""
     ph, pw = grid.shape
     colorscale = [[0.0, "#d0d0d0"], [0.33, "#d0d0d0"], [0.34, "#9ecae1"], [0.66, "#9ecae1"], [0.67, "#fb6a4a"],
                   [1.0, "#fb6a4a"]]
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.6, 0.4], horizontal_spacing=0.08,
-                        subplot_titles=(f"Padded input {ph}×{pw} (input {g.height}×{g.width})",
-                                        f"Output {e.out_height}×{e.out_width}"))
+    layout = grid_layout(1, 2, (f"Padded input {ph}×{pw} (input {g.height}×{g.width})",
+                                f"Output {e.out_height}×{e.out_width}"),
+                         column_widths=[0.6, 0.4], horizontal_spacing=0.08)
     hover = np.where(grid == 0, "padding", np.where(grid == 1, "input pixel", "input pixel never covered"))
-    fig.add_trace(go.Heatmap(z=grid, zmin=0, zmax=2, colorscale=colorscale, showscale=False, xgap=1, ygap=1,
-                             text=hover, hovertemplate="row %{y}, col %{x}: %{text}<extra></extra>"), 1, 1)
-    fig.add_trace(go.Heatmap(z=np.zeros((e.out_height, e.out_width)), colorscale=[[0, "#fdd0a2"], [1, "#fdd0a2"]],
-                             showscale=False, xgap=1, ygap=1, hovertemplate="output (%{y}, %{x})<extra></extra>"), 1, 2)
-    return fig
+    traces = [go.Heatmap(z=grid, zmin=0, zmax=2, colorscale=colorscale, showscale=False, xgap=1, ygap=1, text=hover,
+                         hovertemplate="row %{y}, col %{x}: %{text}<extra></extra>", **trace_axes(1, 1, 2)),
+              go.Heatmap(z=np.zeros((e.out_height, e.out_width)), colorscale=[[0, "#fdd0a2"], [1, "#fdd0a2"]],
+                         showscale=False, xgap=1, ygap=1, hovertemplate="output (%{y}, %{x})<extra></extra>",
+                         **trace_axes(1, 2, 2))]
+    return traces, layout
 
 
-def _add_windows(fig: go.Figure, g: ConvGeometry, e: Explained, windows: Sequence[tuple[int, int, int, int]],
-                 input_side: int) -> None:
-    """The kernel taps and the output cell (traces 2 and 3), one animation frame per window, and the window's
-    outline; ``windows``: (row, col, top, left) per frame."""
+def _add_windows(traces: list, layout: dict, g: ConvGeometry, e: Explained,
+                 windows: Sequence[tuple[int, int, int, int]], input_side: int) -> list[dict]:
+    """The kernel taps and the output cell (traces 2 and 3) and the window's outline; returns the animation's
+    frames, one per window (plain dicts: plotly validates them once, when the figure is built). ``windows``:
+    (row, col, top, left) per frame."""
     taps = np.arange(g.kernel) * g.dilation
     k_eff = g.dilation * (g.kernel - 1) + 1
 
@@ -82,29 +85,28 @@ def _add_windows(fig: go.Figure, g: ConvGeometry, e: Explained, windows: Sequenc
 
     r0, c0, t0, l0 = windows[0]
     x0, y0 = tap_xy(t0, l0)
-    fig.add_trace(go.Scatter(x=x0, y=y0, mode="markers", marker=dict(size=max(4, min(14, 240 // input_side)),
-                  color="#08306b", symbol="square"), name="kernel taps", hoverinfo="skip"), 1, 1)
-    fig.add_trace(go.Scatter(x=[c0], y=[r0], mode="markers", marker=dict(size=max(6, min(22, 260 // max(e.out_height, e.out_width))),
-                  color="#d94801", symbol="square"), name="output value", hoverinfo="skip"), 1, 2)
+    traces.append(go.Scatter(x=x0, y=y0, mode="markers", marker=dict(size=max(4, min(14, 240 // input_side)),
+                  color="#08306b", symbol="square"), name="kernel taps", hoverinfo="skip", **trace_axes(1, 1, 2)))
+    traces.append(go.Scatter(x=[c0], y=[r0], mode="markers", marker=dict(size=max(6, min(22, 260 // max(e.out_height, e.out_width))),
+                  color="#d94801", symbol="square"), name="output value", hoverinfo="skip", **trace_axes(1, 2, 2)))
     frames = []
     for i, (r, c, t, l_) in enumerate(windows):
         xs, ys = tap_xy(t, l_)
-        # plain dicts: plotly validates frames once, on assignment (go.Frame objects would be built, then copied)
         frames.append(dict(name=str(i), data=[dict(type="scatter", x=xs, y=ys), dict(type="scatter", x=[c], y=[r])],
                            traces=[2, 3], layout=dict(shapes=[box(t, l_)])))
-    fig.frames = frames
-    fig.update_layout(shapes=[box(t0, l0)])
+    layout["shapes"] = [box(t0, l0)]
+    return frames
 
 
-def _add_controls(fig: go.Figure, g: ConvGeometry, e: Explained, windows: Sequence[tuple[int, int, int, int]],
+def _add_controls(layout: dict, g: ConvGeometry, e: Explained, windows: Sequence[tuple[int, int, int, int]],
                   padded_hw: tuple[int, int]) -> None:
     """Title, play/pause buttons, the position slider and both panels' axes (pixel units, rows downwards)."""
     steps = [dict(method="animate", label=f"({r},{c})", args=[[str(i)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
                   transition=dict(duration=0))]) for i, (r, c, _, _) in enumerate(windows)]
     n_all = e.out_height * e.out_width
     sampled = "" if len(windows) == n_all else f" — {len(windows)} of {n_all:,} positions shown"
-    fig.update_layout(
-        title=f"Sliding window: {g.kernel}×{g.kernel} kernel, stride {g.stride}, dilation {g.dilation}{sampled}",
+    layout.update(
+        title=dict(text=f"Sliding window: {g.kernel}×{g.kernel} kernel, stride {g.stride}, dilation {g.dilation}{sampled}"),
         height=620, showlegend=False, margin=dict(t=90, b=170, l=50, r=20),
         updatemenus=[dict(type="buttons", x=0, y=-0.3, xanchor="left", yanchor="top", direction="left", buttons=[
             dict(label="▶ Play", method="animate", args=[None, dict(frame=dict(duration=250, redraw=True), fromcurrent=True,
@@ -115,9 +117,9 @@ def _add_controls(fig: go.Figure, g: ConvGeometry, e: Explained, windows: Sequen
                       currentvalue=dict(prefix="output position (row, col): "))],
     )
     for col, (h, w) in ((1, padded_hw), (2, (e.out_height, e.out_width))):
-        fig.update_xaxes(title_text="column (pixels)", range=[-0.5, w - 0.5], constrain="domain", row=1, col=col)
-        fig.update_yaxes(title_text="row (pixels)", range=[h - 0.5, -0.5], scaleanchor="x" if col == 1 else "x2",
-                         row=1, col=col)
+        xa, ya = axis_names(1, col, 2)
+        layout[xa].update(title=dict(text="column (pixels)"), range=[-0.5, w - 0.5], constrain="domain")
+        layout[ya].update(title=dict(text="row (pixels)"), range=[h - 0.5, -0.5], scaleanchor="x" if col == 1 else "x2")
 
 
 def sliding_window_figure(g: ConvGeometry, e: Explained, max_frames: int = MAX_FRAMES) -> go.Figure:
@@ -133,10 +135,10 @@ def sliding_window_figure(g: ConvGeometry, e: Explained, max_frames: int = MAX_F
     if reason:
         raise ValueError(reason)
     grid = _coverage_grid(g, e)
-    fig = _maps_figure(g, e, grid)
+    traces, layout = _maps_figure(g, e, grid)
     max_frames = max(1, min(max_frames, MAX_TAPS // (g.kernel * g.kernel)))
     windows = sample_windows(e.out_height, e.out_width, g.stride, max_frames)
     ph, pw = grid.shape
-    _add_windows(fig, g, e, windows, max(ph, pw))
-    _add_controls(fig, g, e, windows, (ph, pw))
-    return fig
+    frames = _add_windows(traces, layout, g, e, windows, max(ph, pw))
+    _add_controls(layout, g, e, windows, (ph, pw))
+    return go.Figure(data=traces, layout=layout, frames=frames)  # one validation of the whole figure

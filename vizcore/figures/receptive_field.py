@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from vizcore.arch.geometry import stacked_field
+from vizcore.figures.grid import axis_names, grid_layout, trace_axes
 from vizcore.figures.palette import PALETTE
 
 
@@ -21,40 +21,42 @@ def rf_image_figure(image, box: tuple[int, int, int, int], clipped: tuple[int, i
 
     img = np.asarray(image)
     h, w = img.shape[:2]
-    fig = go.Figure(go.Image(z=img, hovertemplate="row %{y}, column %{x}<extra></extra>"))
+    traces: list = [go.Image(z=img, hovertemplate="row %{y}, column %{x}<extra></extra>")]
     if erf is not None:
         e = np.asarray(erf, dtype=float)
         peak = float(e.max()) if e.size else 0.0
         z = np.sqrt(e / peak) if peak > 0 else e  # sqrt: the tails of a Gaussian-like ERF stay visible
-        fig.add_trace(go.Heatmap(
+        traces.append(go.Heatmap(
             z=z, x0=0, dx=1, y0=0, dy=1, zmin=0, zmax=1, showscale=True, name="effective field",
             colorscale=[[0, "rgba(255,0,0,0)"], [0.1, "rgba(255,40,0,0.35)"], [1, "rgba(255,230,0,0.9)"]],
             colorbar=dict(title=dict(text="√ ERF<br>(share of peak)", side="right"), len=0.6),
             hovertemplate="row %{y}, column %{x}<br>√ERF %{z:.2f}<extra></extra>"))
     t, l, b, r = box
     ct, cl, cb, cr = clipped
-    # theoretical box, including the part in the padding (dashed); then the part on the image (solid)
-    fig.add_shape(type="rect", x0=l - 0.5, x1=r + 0.5, y0=t - 0.5, y1=b + 0.5,
-                  line=dict(color="#ff9900", width=2, dash="dash"), fillcolor="rgba(255,153,0,0.07)")
-    fig.add_shape(type="rect", x0=cl - 0.5, x1=cr + 0.5, y0=ct - 0.5, y1=cb + 0.5,
-                  line=dict(color="#00d5ff", width=3))
-    fig.add_shape(type="rect", x0=-0.5, x1=w - 0.5, y0=-0.5, y1=h - 0.5, line=dict(color="#444", width=1))
-    fig.add_trace(go.Scatter(x=[centre[1]], y=[centre[0]], mode="markers", name="centre",
+    traces.append(go.Scatter(x=[centre[1]], y=[centre[0]], mode="markers", name="centre",
                              marker=dict(symbol="x", size=11, color="#00d5ff", line=dict(width=1, color="black")),
                              hovertemplate="centre (%{y:.1f}, %{x:.1f})<extra></extra>"))
+    # theoretical box, including the part in the padding (dashed); then the part on the image (solid)
+    shapes = [dict(type="rect", x0=l - 0.5, x1=r + 0.5, y0=t - 0.5, y1=b + 0.5,
+                   line=dict(color="#ff9900", width=2, dash="dash"), fillcolor="rgba(255,153,0,0.07)"),
+              dict(type="rect", x0=cl - 0.5, x1=cr + 0.5, y0=ct - 0.5, y1=cb + 0.5,
+                   line=dict(color="#00d5ff", width=3)),
+              dict(type="rect", x0=-0.5, x1=w - 0.5, y0=-0.5, y1=h - 0.5,
+                   line=dict(color="#444", width=1))]
     pad = max(8, int(0.04 * max(h, w)))
     x_lo, x_hi = min(l, 0) - pad, max(r, w - 1) + pad
     y_lo, y_hi = min(t, 0) - pad, max(b, h - 1) + pad
-    fig.update_xaxes(range=[x_lo, x_hi], title_text="input column (pixels)", showgrid=False, zeroline=False,
-                     constrain="domain")
-    fig.update_yaxes(range=[y_hi, y_lo], title_text="input row (pixels)", showgrid=False, zeroline=False,
-                     scaleanchor="x", scaleratio=1)
-    fig.update_layout(title=title, plot_bgcolor="#d9d9d9", showlegend=False, height=540,
-                      margin=dict(l=60, r=20, t=60, b=80))
-    fig.add_annotation(x=0.0, y=-0.2, xref="paper", yref="paper", showarrow=False, xanchor="left",
-                       text="solid cyan: field on the image · dashed orange: full theoretical field "
-                            "(outside the image = zero padding)", font=dict(size=11))
-    return fig
+    # one layout: plotly's per-call updates (add_shape, update_xaxes, ...) cost milliseconds apiece
+    return go.Figure(data=traces, layout=dict(
+        xaxis=dict(range=[x_lo, x_hi], title_text="input column (pixels)", showgrid=False, zeroline=False,
+                   constrain="domain"),
+        yaxis=dict(range=[y_hi, y_lo], title_text="input row (pixels)", showgrid=False, zeroline=False,
+                   scaleanchor="x", scaleratio=1),
+        title=title, plot_bgcolor="#d9d9d9", showlegend=False, height=540, margin=dict(l=60, r=20, t=60, b=80),
+        shapes=shapes,
+        annotations=[dict(x=0.0, y=-0.2, xref="paper", yref="paper", showarrow=False, xanchor="left",
+                          text="solid cyan: field on the image · dashed orange: full theoretical field "
+                               "(outside the image = zero padding)", font=dict(size=11))]))
 
 
 def feature_grid_figure(fmap, unit: tuple[int, int], title: str = "Feature map",
@@ -68,24 +70,25 @@ def feature_grid_figure(fmap, unit: tuple[int, int], title: str = "Feature map",
 
     z = np.asarray(fmap, dtype=float)
     h, w = z.shape
-    fig = go.Figure(go.Heatmap(z=z, colorscale="Viridis", colorbar=dict(title=dict(text="mean |activation|",
-                                                                                  side="right")),
-                               hovertemplate="unit (%{y}, %{x})<br>mean |activation| %{z:.3g}<extra></extra>"))
     step = 1
     while (h // step) * (w // step) > max_markers:
         step += 1
     ys, xs = np.mgrid[0:h:step, 0:w:step]
-    fig.add_trace(go.Scatter(x=xs.ravel(), y=ys.ravel(), mode="markers", name="units",
-                             marker=dict(size=max(4, min(18, int(360 / max(h, w) * step))), opacity=0.01,
-                                         color="white"),
-                             hovertemplate="unit (%{y}, %{x}): click to inspect<extra></extra>"))
     i, j = unit
-    fig.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5, line=dict(color="#ff3355", width=3))
-    fig.update_xaxes(title_text="unit column j", range=[-0.5, w - 0.5], showgrid=False, constrain="domain")
-    fig.update_yaxes(title_text="unit row i", range=[h - 0.5, -0.5], showgrid=False, scaleanchor="x", scaleratio=1)
-    fig.update_layout(title=title, showlegend=False, height=520, margin=dict(l=60, r=20, t=60, b=50),
-                      clickmode="event+select", dragmode=False)
-    return fig
+    # one figure call: plotly's per-call updates (add_shape, update_xaxes, ...) cost milliseconds apiece
+    return go.Figure(data=[
+        go.Heatmap(z=z, colorscale="Viridis", colorbar=dict(title=dict(text="mean |activation|", side="right")),
+                   hovertemplate="unit (%{y}, %{x})<br>mean |activation| %{z:.3g}<extra></extra>"),
+        go.Scatter(x=xs.ravel(), y=ys.ravel(), mode="markers", name="units",
+                   marker=dict(size=max(4, min(18, int(360 / max(h, w) * step))), opacity=0.01, color="white"),
+                   hovertemplate="unit (%{y}, %{x}): click to inspect<extra></extra>")],
+        layout=dict(shapes=[dict(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5,
+                                 line=dict(color="#ff3355", width=3))],
+                    xaxis=dict(title_text="unit column j", range=[-0.5, w - 0.5], showgrid=False, constrain="domain"),
+                    yaxis=dict(title_text="unit row i", range=[h - 0.5, -0.5], showgrid=False, scaleanchor="x",
+                               scaleratio=1),
+                    title=title, showlegend=False, height=520, margin=dict(l=60, r=20, t=60, b=50),
+                    clickmode="event+select", dragmode=False))
 
 
 _GEOMETRY_OPS = {"Conv2d", "MaxPool2d", "AvgPool2d", "max_pool2d", "avg_pool2d", "conv2d"}
@@ -99,28 +102,30 @@ def rf_growth_figure(series: dict[str, list[dict]], log: bool = True) -> go.Figu
     """
 
 
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Receptive field size", "Effective stride (jump)"))
+    layout = grid_layout(1, 2, ("Receptive field size", "Effective stride (jump)"))
+    traces = []
     palette = PALETTE
     for n, (name, recs) in enumerate(series.items()):
         rows = [r for r in recs if r["op"] in _GEOMETRY_OPS and len(r["out_shape"]) == 3]
         x = list(range(1, len(rows) + 1))
         color = palette[n % len(palette)]
         labels = [f"{r['module'] or r['node']} ({r['op']})" for r in rows]
-        fig.add_trace(go.Scatter(x=x, y=[r["size"][0] for r in rows], mode="lines+markers", name=name,
+        traces.append(go.Scatter(x=x, y=[r["size"][0] for r in rows], mode="lines+markers", name=name,
                                  legendgroup=name, line=dict(color=color), marker=dict(size=4), text=labels,
-                                 hovertemplate="%{text}<br>layer %{x}: field %{y} px<extra>" + name + "</extra>"),
-                      row=1, col=1)
-        fig.add_trace(go.Scatter(x=x, y=[r["stride"][0] for r in rows], mode="lines+markers", name=name,
+                                 hovertemplate="%{text}<br>layer %{x}: field %{y} px<extra>" + name + "</extra>",
+                                 **trace_axes(1, 1, 2)))
+        traces.append(go.Scatter(x=x, y=[r["stride"][0] for r in rows], mode="lines+markers", name=name,
                                  legendgroup=name, showlegend=False, line=dict(color=color), marker=dict(size=4),
                                  text=labels, hovertemplate="%{text}<br>layer %{x}: stride %{y} px<extra>"
-                                 + name + "</extra>"), row=1, col=2)
+                                 + name + "</extra>", **trace_axes(1, 2, 2)))
     for col, label in ((1, "field size (input pixels, height)"), (2, "stride (input pixels per unit)")):
-        fig.update_xaxes(title_text="conv / pooling layer, in order", row=1, col=col)
-        fig.update_yaxes(title_text=label, type="log" if log else "linear", row=1, col=col,
-                         tickvals=[2 ** e for e in range(13)] if log else None)
-    fig.update_layout(title="How the receptive field grows through the network", height=430,
-                      legend=dict(orientation="h", y=-0.25), margin=dict(l=60, r=20, t=70, b=60))
-    return fig
+        xa, ya = axis_names(1, col, 2)
+        layout[xa]["title"] = {"text": "conv / pooling layer, in order"}
+        layout[ya].update(title={"text": label}, type="log" if log else "linear",
+                          **({"tickvals": [2 ** e for e in range(13)]} if log else {}))
+    layout.update(title={"text": "How the receptive field grows through the network"}, height=430,
+                  legend=dict(orientation="h", y=-0.25), margin=dict(l=60, r=20, t=70, b=60))
+    return go.Figure(data=traces, layout=layout)  # one validation of the whole figure
 
 
 def kernel_stack_figure(k: int, channels: int, n_max: int = 6) -> go.Figure:

@@ -131,10 +131,14 @@ def sweep(model: nn.Module, prep: Preprocess | str, x: torch.Tensor, labels: tor
     with at.eval_mode(model):
         forward = at.pixel_forward(model, p)
         at.check_classes("labels", labels, at.check_budget(model, forward, x, "an ε sweep"))
+        clean = _accuracy(forward, x, labels)
         acc: dict[str, list[float]] = {m: [] for m in ms}
         for m in ms:
             k = 1 if m == "fgsm" else steps
             for e in values:
+                if e == 0.0:  # a ball of radius 0 holds the images alone: every method leaves them as they are
+                    acc[m].append(clean)
+                    continue
                 adv = at.adversarial(forward, x, labels, method=m, eps=e, norm=norm, steps=k,
                                      step_size=at.default_step_size(m, e, k, random_start), random_start=random_start,
                                      targeted=False, seed=seed)
@@ -145,7 +149,6 @@ def sweep(model: nn.Module, prep: Preprocess | str, x: torch.Tensor, labels: tor
                                  step_size=at.default_step_size("pgd", probe_eps, steps, False), random_start=False,
                                  targeted=False, seed=seed)
             probe_acc = _accuracy(forward, adv, labels)
-        clean = _accuracy(forward, x, labels)
     problems = masking_problems(acc, values, probe_acc, probe_eps, x.shape[0])
     return SweepResult(norm, steps, x.shape[0], values, clean, acc, probe_eps if run_probe else None, probe_acc,
                        problems)
