@@ -25,8 +25,6 @@ def test_conv_out_matches_torch(size: int, k: int, s: int, p: int, d: int) -> No
 
 @FAST
 @given(size=st.integers(1, 30), k=st.integers(1, 6), s=st.integers(1, 3), d=st.integers(1, 3))
-# torch says that "same" with an even kernel pads a copy of the input (asymmetric padding): the case is tested on purpose
-@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths:UserWarning")
 def test_same_and_valid_padding_match_torch(size: int, k: int, s: int, d: int) -> None:
     x = torch.zeros(1, 1, size, size)
     if s == 1:
