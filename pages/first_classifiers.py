@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pages._startup import through_app  # first import of every page: imports all modules once, in one thread
 
-import dataclasses
-
 import numpy as np
 import streamlit as st
 
@@ -47,7 +45,7 @@ def means(dataset: str, train_size: int, test_size: int, seed: int) -> np.ndarra
 
 @st.cache_data(show_spinner="Finding the nearest training images…", max_entries=8)
 def knn(dataset: str, train_size: int, checkpoint: str | None) -> tuple[list[fc.KnnCurve], fc.Split]:
-    """Every k up to the slider's top: moving "Largest k" only cuts the curves (:func:`up_to`), no new features."""
+    """Every k up to the slider's top: moving "Largest k" only cuts the curves (``fc.up_to``), no new features."""
     split = fc.load_split(dataset, train_size, 250, 0)
     ks = fc.default_ks(train_size, KMAX)
     if checkpoint is None:
@@ -57,14 +55,6 @@ def knn(dataset: str, train_size: int, checkpoint: str | None) -> tuple[list[fc.
     model = weights.load_trained(checkpoint)  # this cache's own copy: no other page holds it
     entry = registry.get_entry("small_cnn")
     return fc.knn_with_model(split, model, entry.mean, entry.std, ks), split
-
-
-def up_to(c: fc.KnnCurve, kmax: int) -> fc.KnnCurve:
-    """The curve for k up to ``kmax`` (each k's vote does not depend on the larger ones), with as many neighbours
-    per image as the largest k kept (at most 5)."""
-    n = sum(1 for k in c.ks if k <= kmax)
-    return dataclasses.replace(c, ks=c.ks[:n], accuracy=c.accuracy[:n],
-                               neighbours=[row[:min(5, c.ks[n - 1])] for row in c.neighbours])
 
 
 # ---------------------------------------------------------------------------------------- 1. linear classifier
@@ -127,7 +117,7 @@ kmax = d3.slider("Largest k", 1, KMAX, 25, step=2, key="fc_knn_kmax")
 with user_errors():
     ckpt = _default_checkpoint("small_cnn") if kdata == "shapes" else None
     every_k, split = knn(kdata, kn, ckpt)
-curves = [up_to(c, kmax) for c in every_k]
+curves = [fc.up_to(c, kmax) for c in every_k]
 names = {"pixels": f"pixel space ({curves[0].dim} numbers)"}
 if len(curves) > 1:
     names["features"] = f"small CNN feature space ({curves[1].dim} numbers)"

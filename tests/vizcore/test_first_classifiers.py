@@ -107,3 +107,13 @@ def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert [c["space"] for c in d["curves"]] == ["pixels"] and d["curves"][0]["ks"] == [1, 3, 5]
     assert main(["knn", "--dataset", "digits", "--train-size", "5", "--json"]) == 2
     assert "expected 10..1257 training" in capsys.readouterr().err
+
+
+def test_a_curve_cut_at_a_smaller_k_is_the_curve_computed_with_those_k():
+    s = fc.load_split("digits", 300, 80, seed=0)
+    every = fc.knn_curves(s, fc.default_ks(300, 15), show=3)[0]
+    for kmax in (1, 2, 3, 9):
+        direct = fc.knn_curves(s, fc.default_ks(300, kmax), show=3)[0]
+        assert fc.up_to(every, kmax) == direct, kmax
+    with pytest.raises(ValueError, match="expected a largest k of at least 1, got 0"):
+        fc.up_to(every, 0)

@@ -9,6 +9,7 @@ colours at the same places; in the feature space of a trained CNN it means what 
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -242,6 +243,16 @@ def knn_curves(split: Split, ks: Sequence[int], features: tuple[torch.Tensor, to
                             [float((preds[k] == split.y_test).float().mean()) for k in ks],
                             idx[:show, :min(5, idx.shape[1])].tolist()))
     return out
+
+
+def up_to(curve: KnnCurve, kmax: int) -> KnnCurve:
+    """``curve`` for the k up to ``kmax`` only, as :func:`knn_curves` would give it with those k: each k's vote does
+    not depend on the larger ones, and the images shown keep as many neighbours as the largest k kept (at most 5)."""
+    n = sum(1 for k in curve.ks if k <= kmax)
+    if n == 0:
+        raise ValueError(f"expected a largest k of at least {min(curve.ks)}, got {kmax}")
+    return dataclasses.replace(curve, ks=curve.ks[:n], accuracy=curve.accuracy[:n],
+                               neighbours=[row[:min(5, curve.ks[n - 1])] for row in curve.neighbours])
 
 
 def default_ks(n_train: int, kmax: int = 25) -> list[int]:
