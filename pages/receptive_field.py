@@ -97,7 +97,6 @@ with c2:
     st.caption(f"Weights: {wlabel}.")
 
 with user_errors("Could not load the model: "):
-    records = field_records(name)
     table, _lock = model_table(name, weights, stamp)
 spatial = [n for n in table.nodes if n.spatial]
 by_name = {n.node: n for n in spatial}
@@ -189,7 +188,8 @@ bound("rf_growth_models", growth_default, options=names, many=True)
 picked = st.multiselect("Models to compare", list(dict.fromkeys([name, *names])), default=growth_default,
                         key="rf_growth_models", format_func=lambda n: zoo.get_entry(n).title)
 with user_errors():
-    series = {zoo.get_entry(n).title: field_records(n) for n in picked}
+    # the chosen model's fields from its traced table (the same geometry, already computed); the others' from meta
+    series = {zoo.get_entry(n).title: table.records() if n == name else field_records(n) for n in picked}
 if series:
     show_figure(figures.rf_growth_figure(series), width="stretch", key="rf_growth")
 last = {t: next(r for r in reversed(recs) if len(r["out_shape"]) == 3 and r["out_shape"][1] > 1)

@@ -27,6 +27,7 @@ from torch import nn
 
 from vizcore.arch import spec as spec_mod
 from vizcore.core import budget
+from vizcore.core.meta import on_meta
 from vizcore.models import own_weights as ow
 from vizcore.models import registry as zoo
 
@@ -245,7 +246,7 @@ def register(own: OwnModel) -> zoo.ModelEntry:
         mean, std = (base.mean, base.std) if len(base.mean) == c else ((0.5,) * c, (0.5,) * c)
     from torchvision.ops import SqueezeExcitation  # not at import: the child's check starts without torchvision
 
-    with torch.device("meta"):
+    with on_meta():
         probe = build()
     if any(isinstance(m, SqueezeExcitation) for m in probe.modules()) and "se" not in tags:
         tags = (*tags, "se")

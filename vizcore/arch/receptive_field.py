@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 import torch.fx as fx
 from torch import nn
 
 from vizcore.arch.graph import meta_shape, node_scope, op_name, propagate_shapes, trace
 from vizcore.arch.rf_rules import Geo, node_geo, tensor_inputs
+from vizcore.core.meta import on_meta
 
 Box = tuple[int, int, int, int]  # (top, left, bottom, right), inclusive pixel indices
 
@@ -199,7 +199,7 @@ def zoo_fields(name: str, input_size: Sequence[int] | None = None) -> FieldTable
 
     entry = zoo.get_entry(name)
     try:
-        with torch.device("meta"):
+        with on_meta():
             model = zoo.build_model(name)
     except (RuntimeError, NotImplementedError):  # a builder that reads its own initial values needs real memory
         model = zoo.build_model(name)

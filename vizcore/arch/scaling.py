@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from vizcore.core.meta import on_meta
+
 ALPHA, BETA, GAMMA = 1.2, 1.1, 1.15  # Tan & Le (2019), §3.3: depth, width, resolution bases
 BASE_RESOLUTION = 224
 MAX_PHI = 8.0  # B7 is about φ = 6; beyond 8 a model would not fit a classroom server
@@ -123,7 +125,7 @@ def meta_cost(build: Callable[[], nn.Module], input_size: tuple[int, int, int]) 
     device with ``torch.utils.flop_counter`` (FLOPs / 2), the layers it does not count taken out first."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    with torch.device("meta"):
+    with on_meta():
         model = build().eval()
         x = torch.empty(1, *input_size)
     params = sum(p.numel() for p in model.parameters())

@@ -89,17 +89,16 @@ def _add_summary(p: argparse.ArgumentParser) -> None:
 def summary(args: argparse.Namespace) -> dict:
     import sys
 
-    import torch
-
     from vizcore.arch import spec
     from vizcore.arch.summary import summarize
+    from vizcore.core.meta import on_meta
     from vizcore.models import registry as zoo
 
     device = "cpu"
     if args.model is not None:
         entry = zoo.get_entry(args.model)
         try:  # shapes and counts need no weights: torch's own shapes on the meta device, no initialisation
-            with torch.device("meta"):
+            with on_meta():
                 model = zoo.build_model(args.model)
             device = "meta"
         except (RuntimeError, NotImplementedError):  # a builder that reads its own initial values

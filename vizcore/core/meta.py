@@ -5,6 +5,12 @@ Batch norm keeps its input's shape, but on the meta device torch computes it thr
 ResNet-152: 60 % and more). Within :func:`shape_only`, a batch norm of meta tensors that torch would accept
 returns an empty tensor of its input's shape at once; one torch would refuse (dimensions, channel counts, a single
 value per channel in training mode) still goes to torch, which says why. Tensors on other devices are untouched.
+
+Building a model on the meta device runs its initialisation too: ``kaiming_normal_`` and the like draw no numbers
+there, but torch still computes their meta results through Python references (a third of building DenseNet-121
+or a ResNet-50 there). :func:`on_meta` builds with those in-place fills skipped: a meta tensor has no values to
+fill, and an in-place op keeps its tensor's shape, so every shape, parameter count and multiply-add count stays
+what it was (tests/vizcore/test_meta.py builds the zoo both ways).
 """
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-__all__ = ["shape_only"]
+__all__ = ["on_meta", "shape_only"]
 
 
 def _accepted(input: Any, running_mean: Any = None, running_var: Any = None, weight: Any = None,
@@ -45,4 +51,26 @@ class _ShapeOnlyNorm(TorchFunctionMode):
 def shape_only() -> Iterator[None]:
     """Within the block, batch norm of meta tensors returns its input's shape without torch's decomposition."""
     with _ShapeOnlyNorm():
+        yield
+
+
+# In-place ops that initialisation (torch.nn.init, modules' reset_parameters) applies to a freshly made tensor. Ops
+# that change a tensor's shape or strides in place (resize_, squeeze_, transpose_, as_strided_, ...) are not here.
+_FILLS = frozenset({"normal_", "uniform_", "zero_", "fill_", "copy_", "clamp_", "mul_", "add_", "sub_", "div_",
+                    "erfinv_", "exponential_", "random_", "bernoulli_", "log_normal_", "geometric_", "cauchy_",
+                    "fill_diagonal_"})
+
+
+class _SkipMetaFills(TorchFunctionMode):
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        if args and getattr(func, "__name__", "") in _FILLS and isinstance(args[0], torch.Tensor) and args[0].is_meta:
+            return args[0]  # nothing to fill, the shape unchanged
+        return func(*args, **(kwargs or {}))
+
+
+@contextmanager
+def on_meta() -> Iterator[None]:
+    """``with torch.device("meta")``, with initialisation's in-place fills of meta tensors skipped: for building
+    models whose shapes and counts are wanted, never their values."""
+    with torch.device("meta"), _SkipMetaFills():
         yield

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from vizcore.core import budget
+from vizcore.core.meta import on_meta
 
 MAX_FILE_BYTES = 200 * 2**20  # a weights file (ResNet-152 is 240 MB in float32: larger than this server takes)
 Kind = Literal["safetensors", "torch", "torchscript", "pickle", "unknown"]
@@ -222,14 +223,14 @@ def zoo_fit(name: str, state: dict[str, torch.Tensor], shown_name: str) -> tuple
     from vizcore.models.registry import get_entry
 
     entry = get_entry(name)
-    with torch.device("meta"):
+    with on_meta():
         probe = entry.builder(num_classes=entry.num_classes)
     classes, channels = infer_classes_channels(probe, state, entry.title)
     channels = channels or entry.input_size[0]
     if not 1 <= classes <= 100_000 or not 1 <= channels <= 64:
         raise ValueError(f"expected 1..100000 classes and 1..64 input channels in {shown_name}, got {classes} and "
                          f"{channels}")
-    with torch.device("meta"):
+    with on_meta():
         model = with_in_channels(entry.builder(num_classes=classes), channels)
     own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     problem = first_misfit(own, state)

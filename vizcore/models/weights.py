@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from vizcore.core import budget, download, io, paths
+from vizcore.core.meta import on_meta
 from vizcore.models.own_weights import read_state_dict
 from vizcore.models.registry import ModelEntry, build_model, classifier_path, get_entry
 
@@ -205,13 +206,13 @@ def import_state_dict(name: str, raw: bytes, filename: str) -> Path:
             state = read_state_dict(probe_file)
         except ValueError as exc:
             raise ValueError(str(exc).replace("upload.pt", repr(filename))) from None
-    with torch.device("meta"):
+    with on_meta():
         head = classifier_path(entry.builder(num_classes=entry.num_classes))
     weight = state.get(f"{head}.weight")
     if weight is None or weight.ndim != 2:
         raise ValueError(f"expected a {entry.title} checkpoint, got one without {head}.weight (another model?)")
     num_classes = int(weight.shape[0])
-    with torch.device("meta"):
+    with on_meta():
         own = {k: tuple(v.shape) for k, v in entry.builder(num_classes=num_classes).state_dict().items()}
     problems = _fit_problems(own, state)
     if problems:

@@ -4,8 +4,7 @@ from __future__ import annotations
 import functools
 import os
 
-import torch
-
+from vizcore.core.meta import on_meta
 from vizcore.models import registry as zoo
 from vizcore.train.config import TrainConfig
 
@@ -37,7 +36,7 @@ def kept_epochs_budget_bytes() -> int:
 @functools.lru_cache(maxsize=256)
 def _state_dict_bytes(model_name: str, num_classes: int) -> int:
     entry = zoo.get_entry(model_name)
-    with torch.device("meta"):
+    with on_meta():
         model = entry.builder(num_classes=num_classes)
     return sum(t.numel() * t.element_size() for t in model.state_dict().values())
 

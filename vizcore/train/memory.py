@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from vizcore.core.hooks import leaf_output_numel
-from vizcore.core.meta import shape_only
+from vizcore.core.meta import on_meta, shape_only
 from vizcore.models import registry as zoo
 from vizcore.train.config import TrainConfig
 
@@ -53,7 +53,7 @@ def _shape_counts(model_name: str, image_size: int, num_classes: int) -> tuple[i
     :func:`forward_flops`: they depend only on architecture and input size, and every preflight of a run (each
     page rerun of the Lab, each run of an experiment) asks again."""
     entry = zoo.get_entry(model_name)
-    with torch.device("meta"):
+    with on_meta():
         model = entry.builder(num_classes=num_classes).eval()  # eval: BN accepts a batch of one
         x = torch.empty(1, entry.input_size[0], image_size, image_size)
     try:
@@ -73,7 +73,7 @@ def forward_flops(model_name: str, image_size: int, num_classes: int) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
     entry = zoo.get_entry(model_name)
-    with torch.device("meta"):
+    with on_meta():
         model = entry.builder(num_classes=num_classes).eval()
         x = torch.empty(1, entry.input_size[0], image_size, image_size)
     counter = FlopCounterMode(display=False)

@@ -133,10 +133,10 @@ def build_model(cfg: PlaygroundConfig, num_classes: int = 10) -> nn.Module:
 def estimate_bytes(cfg: PlaygroundConfig) -> int:
     """Memory one playground needs: activations kept for backward (a shape-only forward on the meta device,
     × batch × 4 bytes × 2 for their gradients), weights + gradients + momentum, and its data as uint8."""
-    from vizcore.core.meta import shape_only
+    from vizcore.core.meta import on_meta, shape_only
     from vizcore.models.small import SmallCNN
 
-    with torch.device("meta"):
+    with on_meta():
         model = SmallCNN(num_classes=10, in_channels=3, width=cfg.width).eval()
         x = torch.empty(1, 3, IMAGE_SIZE, IMAGE_SIZE)
     with shape_only():
