@@ -49,17 +49,19 @@ def error_sentence(exc: BaseException) -> str:
 
 
 @contextmanager
-def user_errors(prefix: str = "") -> Iterator[None]:
+def user_errors(prefix: str = "", stop: bool = True) -> Iterator[None]:
     """Show expected failures as a sentence, not a traceback, and stop this run of the page (the next
     interaction reruns it): ValueError/TypeError raised by vizcore in words, and MemoryError, RuntimeError and
-    OSError from allocation or files (see :func:`error_sentence`)."""
+    OSError from allocation or files (see :func:`error_sentence`). With ``stop=False`` the page goes on below
+    (for a part the rest of the page does without)."""
     try:
         yield
     except (ValueError, TypeError, MemoryError, RuntimeError, OSError) as exc:
         text = error_sentence(exc)
         st.error(f"{prefix}{text}" if prefix else text)
-        view_link_before_stop()
-        st.stop()
+        if stop:
+            view_link_before_stop()
+            st.stop()
 
 
 @contextmanager

@@ -143,7 +143,7 @@ ub = nf.unit_box(int(i), int(j), (in_h, in_w))
 
 heat, summary = None, None
 if show_erf:
-    with user_errors("Could not compute the effective field: "):
+    with user_errors("Could not compute the effective field: ", stop=False):  # the box, the map and the rest stay
         heat, summary = erf(name, weights, stamp, node_name, ub.unit, digest, raw, 4)
 
 left, right = st.columns(2)
@@ -151,11 +151,13 @@ show_figure(figures.rf_image_figure(
     shown, ub.box, ub.clipped, ub.centre, heat,
     title=f"Unit ({ub.unit[0]}, {ub.unit[1]}) of {nf.module or nf.node}: field on the {in_h}×{in_w} input"),
     width="stretch", key="rf_image", where=left)
-with user_errors("Could not compute the feature map: "):
+fmap = None
+with user_errors("Could not compute the feature map: ", stop=False), right:
     fmap = feature(name, weights, stamp, node_name, digest, raw)
-show_figure(figures.feature_grid_figure(fmap, ub.unit, title=f"{nf.module or nf.node}: {h}×{w} units "
-                                                              "— click one"),
-            width="stretch", key=kclick, on_select="rerun", selection_mode="points", where=right)
+if fmap is not None:
+    show_figure(figures.feature_grid_figure(fmap, ub.unit, title=f"{nf.module or nf.node}: {h}×{w} units "
+                                                                  "— click one"),
+                width="stretch", key=kclick, on_select="rerun", selection_mode="points", where=right)
 
 m = st.columns(4)
 m[0].metric("Field size", f"{nf.size[0]}×{nf.size[1]} px")

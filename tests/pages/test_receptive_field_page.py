@@ -104,6 +104,26 @@ def test_click_on_the_grid_selects_the_unit() -> None:
     assert [s.value for s in at.slider][:2] == [1, 0]
 
 
+def test_an_effective_field_over_the_budget_leaves_the_rest_of_the_page(monkeypatch) -> None:
+    """ResNet-50 and VGG-16 at their default layers once needed more than the 1 GB default for the effective
+    field: the page said so and drew nothing else (no box, no feature map, no growth chart). Now the inputs go
+    through in chunks (tests/vizcore/test_receptive_field.py); a layer whose single input is over the budget is
+    said in words, and the rest of the page stays."""
+    from vizcore.arch import rf_measured
+
+    monkeypatch.setattr(rf_measured, "backprop_bytes", lambda *args: 64 << 30)  # 64 GB: over any budget
+    at = AppTest.from_file("../../pages/receptive_field.py", default_timeout=240)
+    at.session_state["rf_model"] = "small_cnn"
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert [e.value for e in at.error] and all("Could not compute the effective field" in e.value and
+                                               "memory budget" in e.value for e in at.error)
+    labels = [m.label for m in at.metric]
+    assert "Field size" in labels and "Field of the stack" in labels and "ERF radius (95% of the mass)" not in labels
+    charts = [c for c in at.get("plotly_chart")]
+    assert len(charts) == 4  # the field on the image, the feature map, the growth chart, the stacked kernels
+
+
 @pytest.mark.slow
 def test_trained_weights_change_the_effective_field(tmp_path, monkeypatch) -> None:
     """'trained' loads the default small_cnn (shipped checkpoint) and gives another ERF than random weights."""
