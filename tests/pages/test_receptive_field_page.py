@@ -109,9 +109,12 @@ def test_an_effective_field_over_the_budget_leaves_the_rest_of_the_page(monkeypa
     field: the page said so and drew nothing else (no box, no feature map, no growth chart). Now the inputs go
     through in chunks (tests/vizcore/test_receptive_field.py); a layer whose single input is over the budget is
     said in words, and the rest of the page stays."""
+    import streamlit as st
+
     from vizcore.arch import rf_measured
 
     monkeypatch.setattr(rf_measured, "backprop_bytes", lambda *args: 64 << 30)  # 64 GB: over any budget
+    st.cache_data.clear()  # an effective field another test computed would be shown from the cache
     at = AppTest.from_file("../../pages/receptive_field.py", default_timeout=240)
     at.session_state["rf_model"] = "small_cnn"
     at.run()

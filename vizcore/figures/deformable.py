@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from vizcore.figures.images import image_trace
 from vizcore.figures.palette import BLUE, GREEN, GREY, RED
 from vizcore.inspect.deformable import DeformResult, grid_offsets
 
@@ -17,7 +18,7 @@ def sampling_figure(res: DeformResult, units: Sequence[tuple[int, int]], title: 
     regular point by a line: the learned offset). Axes in input pixels."""
     h, w = res.image.shape
     img = (np.clip(res.image, 0, 1) * 255).astype(np.uint8)
-    fig = go.Figure(go.Image(z=np.stack([img] * 3, axis=-1), hovertemplate="row %{y}, column %{x}<extra></extra>"))
+    fig = go.Figure(image_trace(np.stack([img] * 3, axis=-1), hovertemplate="row %{y}, column %{x}<extra></extra>"))
     base = grid_offsets().numpy()
     for n, (i, j) in enumerate(units):
         if not (0 <= i < h and 0 <= j < w):

@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 
 from vizcore.arch.geometry import stacked_field
 from vizcore.figures.grid import axis_names, grid_layout, trace_axes
+from vizcore.figures.images import image_trace
 from vizcore.figures.palette import PALETTE
 
 
@@ -21,7 +22,7 @@ def rf_image_figure(image, box: tuple[int, int, int, int], clipped: tuple[int, i
 
     img = np.asarray(image)
     h, w = img.shape[:2]
-    traces: list = [go.Image(z=img, hovertemplate="row %{y}, column %{x}<extra></extra>")]
+    traces: list = [image_trace(img, hovertemplate="row %{y}, column %{x}<extra></extra>")]  # a PNG, not numbers
     if erf is not None:
         e = np.asarray(erf, dtype=float)
         peak = float(e.max()) if e.size else 0.0
