@@ -46,7 +46,7 @@ TARGET_WORDS = {"Predicted class": "predicted", "Chosen classes": "chosen", "Top
 @st.cache_data(show_spinner="Finding the spatial layers…", max_entries=32)
 def layers(name: str) -> list[attr.LayerInfo]:
     """Spatial layers of a zoo model (geometry only: random weights suffice)."""
-    return attr.spatial_layers(zoo.build_model(name), zoo.get_entry(name).input_size)
+    return attr.zoo_spatial_layers(name)
 
 
 def _x(name: str, image: np.ndarray, device: torch.device) -> torch.Tensor:

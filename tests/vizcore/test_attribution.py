@@ -227,7 +227,10 @@ def test_spatial_layers_skip_reused_modules_and_contain_the_zoo_default() -> Non
     assert l4.out_shape == (512, 7, 7) and "512 maps of 7×7" in A.default_layer_reason(l4)
     for name in ("lenet5", "small_cnn", "se_resnet_small"):
         e = zoo.get_entry(name)
-        assert e.cam_layer in [la.path for la in A.spatial_layers(get_model(name), e.input_size)]
+        real = A.spatial_layers(get_model(name), e.input_size)
+        assert e.cam_layer in [la.path for la in real]
+        assert A.zoo_spatial_layers(name) == real  # the meta device's list: the same layers, kinds and shapes
+    assert A.zoo_spatial_layers("resnet18") == layers  # (prepare() leaves the layers as they are)
 
 
 def test_helpers_and_errors(hand) -> None:
