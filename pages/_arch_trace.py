@@ -4,9 +4,8 @@ Apart from the page so tests can compare it with a real forward pass without run
 """
 from __future__ import annotations
 
-import torch
-
 from vizcore.arch.summary import summarize
+from vizcore.core.meta import on_meta
 from vizcore.models import registry as zoo
 
 
@@ -15,7 +14,7 @@ def trace(name: str, shape: tuple[int, int, int]) -> dict:
     a model whose forward needs values, e.g. RegNet's stochastic-depth bookkeeping)."""
     entry = zoo.get_entry(name)
     try:
-        with torch.device("meta"):
+        with on_meta():
             model = entry.builder(num_classes=entry.num_classes).eval()
         s = summarize(model, shape, device="meta")
     except (ValueError, RuntimeError) as exc:  # NotImplementedError is a RuntimeError; summarize words it as ValueError
