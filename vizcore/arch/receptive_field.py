@@ -32,7 +32,6 @@ from torch import nn
 
 from vizcore.arch.graph import meta_shape, node_scope, op_name, propagate_shapes, trace
 from vizcore.arch.rf_rules import Geo, node_geo, tensor_inputs
-from vizcore.core.meta import on_meta
 
 Box = tuple[int, int, int, int]  # (top, left, bottom, right), inclusive pixel indices
 
@@ -198,9 +197,4 @@ def zoo_fields(name: str, input_size: Sequence[int] | None = None) -> FieldTable
     from vizcore.models import registry as zoo
 
     entry = zoo.get_entry(name)
-    try:
-        with on_meta():
-            model = zoo.build_model(name)
-    except (RuntimeError, NotImplementedError):  # a builder that reads its own initial values needs real memory
-        model = zoo.build_model(name)
-    return analyze(model, tuple(input_size) if input_size is not None else entry.input_size)
+    return analyze(zoo.build_for_shapes(name), tuple(input_size) if input_size is not None else entry.input_size)

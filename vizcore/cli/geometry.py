@@ -91,18 +91,13 @@ def summary(args: argparse.Namespace) -> dict:
 
     from vizcore.arch import spec
     from vizcore.arch.summary import summarize
-    from vizcore.core.meta import on_meta
     from vizcore.models import registry as zoo
 
     device = "cpu"
     if args.model is not None:
         entry = zoo.get_entry(args.model)
-        try:  # shapes and counts need no weights: torch's own shapes on the meta device, no initialisation
-            with on_meta():
-                model = zoo.build_model(args.model)
-            device = "meta"
-        except (RuntimeError, NotImplementedError):  # a builder that reads its own initial values
-            model = zoo.build_model(args.model)
+        model = zoo.build_for_shapes(args.model)  # shapes and counts need no weights
+        device = "meta" if next(model.parameters()).is_meta else "cpu"
         shape: tuple[int, ...] = entry.input_size
         name = args.model
     else:

@@ -10,7 +10,7 @@ Building a model on the meta device runs its initialisation too: ``kaiming_norma
 there, but torch still computes their meta results through Python references (a third of building DenseNet-121
 or a ResNet-50 there). :func:`on_meta` builds with those in-place fills skipped: a meta tensor has no values to
 fill, and an in-place op keeps its tensor's shape, so every shape, parameter count and multiply-add count stays
-what it was (tests/vizcore/test_meta.py builds the zoo both ways).
+what it was (tests/vizcore/test_meta.py builds three kinds of zoo model both ways).
 """
 from __future__ import annotations
 

@@ -185,17 +185,16 @@ def zoo_spatial_layers(name: str) -> list[LayerInfo]:
     """:func:`spatial_layers` of zoo model ``name`` at its own input size, built on the meta device: geometry only,
     so no weights are drawn and the forward is shapes only (VGG-16 drew 138 M random weights and ran 15 GFLOPs
     for this list). A builder that reads its own initial values is built for real."""
-    from vizcore.core.meta import on_meta, shape_only
+    from vizcore.core.meta import shape_only
     from vizcore.models import registry as zoo
 
     size = zoo.get_entry(name).input_size
+    model = zoo.build_for_shapes(name)
     try:
-        with on_meta():
-            model = zoo.build_model(name).eval()
         with shape_only():
             return spatial_layers(model, size)
-    except (RuntimeError, NotImplementedError):
-        return spatial_layers(zoo.build_model(name).eval(), size)
+    except (RuntimeError, NotImplementedError):  # a forward that needs values (RegNet's stochastic depth)
+        return spatial_layers(zoo.build_model(name), size)
 
 
 def default_layer_reason(layer: LayerInfo) -> str:

@@ -263,6 +263,19 @@ def build_model(name: str, num_classes: int | None = None, seed: int = 0) -> nn.
     return model.eval()
 
 
+def build_for_shapes(name: str) -> nn.Module:
+    """Zoo model ``name`` for its shapes and counts only, eval mode: built on the meta device with initialisation
+    skipped (no memory, no arithmetic: :func:`vizcore.core.meta.on_meta`), or for real when its builder reads
+    its own initial values (then on the CPU, as :func:`build_model`)."""
+    from vizcore.core.meta import on_meta
+
+    try:
+        with on_meta():
+            return build_model(name)
+    except (RuntimeError, NotImplementedError):
+        return build_model(name)
+
+
 def _is_head(m: nn.Module) -> bool:
     """A classifier layer: Linear, or a head that knows how to rebuild itself for other classes (LeNet-5's RBF
     output, :class:`vizcore.models.classic.RBFOutput`)."""
