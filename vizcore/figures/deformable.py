@@ -47,7 +47,7 @@ def sampling_figure(res: DeformResult, units: Sequence[tuple[int, int]], title: 
                                  marker=dict(symbol="x", color=RED, size=9),
                                  hovertemplate="learned: row %{y:.2f}, col %{x:.2f}<extra></extra>"))
     fig.update_layout(title=title or f"Where the trained 3×3 kernel samples on the {h}×{w} picture",
-                      height=520, margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.08))
+                      height=540, margin=dict(l=10, r=10, t=50, b=40), legend=dict(orientation="h", y=-0.16))  # below the axis title
     fig.update_xaxes(title="column (input pixels)", range=[-4.5, w + 3.5])
     fig.update_yaxes(title="row (input pixels)", range=[h + 3.5, -4.5])
     return fig
@@ -60,8 +60,8 @@ def loss_figure(res: DeformResult) -> go.Figure:
                                line=dict(color=RED)))
     fig.add_trace(go.Scatter(x=[1, len(steps)], y=[res.loss_regular] * 2, mode="lines", name="regular grid",
                              line=dict(color=GREY, dash="dash")))
-    fig.update_layout(title="Training the offset field: error against the dilated convolution", height=320,
-                      margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.3))
+    fig.update_layout(title="Training the offset field:<br>error against the dilated convolution", height=340,
+                      margin=dict(l=10, r=10, t=70, b=10), legend=dict(orientation="h", y=-0.3))
     fig.update_xaxes(title="Adam step")
     fig.update_yaxes(title="mean squared error (picture units²)", type="log")
     return fig
