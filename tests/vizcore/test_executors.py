@@ -122,7 +122,7 @@ def test_cli_refuses_bad_executor_settings_in_one_line(monkeypatch):
 
 
 @pytest.mark.slow
-def test_ab_through_the_pool_and_ray_same_accuracies_one_store(ray_head, monkeypatch):
+def test_ab_through_the_pool_and_ray_same_accuracies_one_store(ray_head, monkeypatch, tmp_path_factory):
     """2 arms × 2 seeds in a pool worker, then the same A/B under RAY_ADDRESS: same accuracies, one store, the
     JSON naming the executor and where each run ran; a third time every run is reused, not trained. One pool worker:
     each worker process imports torch, and two at once are tested below (a killed worker)."""
@@ -152,9 +152,47 @@ def test_ab_through_the_pool_and_ray_same_accuracies_one_store(ray_head, monkeyp
     assert rc == 0, err
     assert again is not None and all(r["reused"] for r in again["runs"])
     assert {r["run_id"] for r in again["runs"]} <= {r["run_id"] for r in pool["runs"] + on_ray["runs"]}
+    _ray_events_sent_before_submit_returns_are_kept(ray_head, tmp_path_factory.mktemp("early"))
     from vizcore.lab.queue import get_lab
 
     get_lab().shutdown(wait=True, timeout=30)
+
+
+def _ray_events_sent_before_submit_returns_are_kept(address: str, folder: Path) -> None:
+    """A warm Ray worker can start a task and send its first events (where it runs, the run's start) before
+    ``.remote()`` returns to the app; the drain must not drop them as events of an unknown run (it did: the run
+    ended ``done`` with no worker recorded). Here ``.remote()`` returns only after the task has started."""
+    from vizcore.lab.executors import RunSpec
+    from vizcore.lab.ray_executor import RayExecutor
+
+    ex = RayExecutor(1, address)
+    real = ex._task
+
+    class SlowSubmit:
+        def options(self, **kw):
+            opts = real.options(**kw)
+
+            class Late:
+                def remote(self, *args):
+                    ref = opts.remote(*args)
+                    time.sleep(2.0)  # ten drains of the hub happen meanwhile
+                    return ref
+            return Late()
+
+    ex._task = SlowSubmit()
+    config = TrainConfig(model="small_cnn", dataset="shapes", train_size=64, val_size=32, epochs=1, batch_size=16)
+    run = ex.submit(RunSpec("early0000001", config, str(folder / "early.pt")))
+    seen: list[dict] = []
+    run.subscribe(seen.append)
+    try:
+        run.start()
+        assert run.wait(120) == "done", run.message
+    finally:
+        ex.shutdown()
+    assert run.where.startswith("ray node"), run.where
+    kinds = [e.get("kind") for e in seen]
+    assert kinds.count("epoch") == 1 and {"status": "running"}.items() <= next(
+        e for e in seen if e.get("kind") == "status").items(), kinds
 
 
 @pytest.mark.slow

@@ -106,7 +106,7 @@ class RayExecutor:
         self.workers = max(1, min(16, cpus // max(threads, 1)))  # runs at once across the cluster
         self._hub: Any = ray.remote(num_cpus=0)(Hub).remote()
         self._task = ray.remote(_remote_train)
-        self._live: dict[str, tuple[RemoteRun, Any]] = {}  # run id -> (handle, task ref)
+        self._live: dict[str, tuple[RemoteRun, Any]] = {}  # run id -> (handle, task ref; None while submitting)
         self._lock = threading.Lock()
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="convscope-ray", daemon=True)
@@ -125,8 +125,17 @@ class RayExecutor:
 
     def _launch(self, handle: RemoteRun) -> None:
         gpus = 1 if str(handle.config.device).startswith("cuda") else 0
-        ref = self._task.options(num_cpus=self.threads, num_gpus=gpus, max_retries=0).remote(
-            handle.spec, self._hub, self.threads)
+        # known to the drain before the task starts: a warm Ray worker can send its first events (where it runs,
+        # the run's start) before .remote() returns, and the drain drops events of runs it does not know
+        with self._lock:
+            self._live[handle.id] = (handle, None)
+        try:
+            ref = self._task.options(num_cpus=self.threads, num_gpus=gpus, max_retries=0).remote(
+                handle.spec, self._hub, self.threads)
+        except Exception:
+            with self._lock:
+                self._live.pop(handle.id, None)
+            raise
         with self._lock:
             self._live[handle.id] = (handle, ref)
 
@@ -163,7 +172,7 @@ class RayExecutor:
 
     def _reap(self) -> None:
         with self._lock:
-            refs = {ref: h for h, ref in self._live.values()}
+            refs = {ref: h for h, ref in self._live.values() if ref is not None}
         if not refs:
             return
         done, _ = ray.wait(list(refs), num_returns=len(refs), timeout=0)
