@@ -7,6 +7,7 @@ from pages._startup import through_app  # first import of every page: imports al
 
 import hashlib
 import io
+import time
 from functools import partial
 
 import numpy as np
@@ -36,6 +37,7 @@ from vizcore.inspect import attribution as attr
 from vizcore.inspect import cam_metrics as metrics
 from vizcore.models import preprocess
 from vizcore.models import registry as zoo
+from vizcore.train.timing import format_seconds
 
 through_app()  # a fresh server's first deep links rerun through app.py's navigation
 
@@ -63,24 +65,27 @@ def predictions(name: str, weights: str, stamp: float, digest: str, _image: np.n
 
 @st.cache_data(show_spinner="Computing the map…", max_entries=128)
 def cam(name: str, weights: str, stamp: float, digest: str, method: str, layer: str, target: int,
-        _image: np.ndarray) -> np.ndarray:
+        _image: np.ndarray) -> tuple[np.ndarray, float]:
+    """The map at the model's pixels and the seconds it took (what longer work on this model is estimated from)."""
     model, lock = shared_model(name, weights, stamp)
     x = _x(name, _image, next(model.parameters()).device)
-    return attr.attribute(model, x, method, target, layer, lock=lock).maps[0].cpu().double().numpy()
+    a = attr.attribute(model, x, method, target, layer, lock=lock)
+    return a.maps[0].cpu().double().numpy(), a.seconds
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def localisation(name: str, weights: str, stamp: float, methods: tuple[str, ...], layer: str, n: int) -> dict:
+def localisation(name: str, weights: str, stamp: float, methods: tuple[str, ...], layer: str, n: int,
+                 true_labels: bool) -> dict:
     model, lock = shared_model(name, weights, stamp)
+    began = time.perf_counter()
     x, masks, ds = metrics.shapes_for_model(name, n, seed=1)
     x = x.to(next(model.parameters()).device)
-    trained_on_shapes = tuple(attr.class_names(name, weights, 10)) == ds.classes
     with lock:
-        targets = ds.labels if trained_on_shapes else attr.predict(model, x, 1)[1][:, 0].cpu()
+        targets = ds.labels if true_labels else attr.predict(model, x, 1)[1][:, 0].cpu()
     bar, cb = progress_bar("Scoring maps against the object masks…")
     res = metrics.localisation_of(model, x, masks, targets.to(x.device), methods, layer, lock=lock, progress=cb)
     bar.empty()
-    return {"results": res, "true_labels": trained_on_shapes}
+    return {"results": res, "seconds": time.perf_counter() - began}
 
 
 @st.cache_data(show_spinner="Deleting and inserting pixels…", max_entries=32)
@@ -112,6 +117,35 @@ def cues(name: str, weights: str, stamp: float, method: str, layer: str, n: int)
     x = x.to(next(model.parameters()).device)
     res = metrics.cue_conflict_maps(model, x, ds.labels, ds.texture_labels, method, layer, lock=lock)
     return res.decision, res.shape_maps.cpu().numpy(), res.texture_maps.cpu().numpy(), ds
+
+
+def localisation_asked(name: str, weights: str, stamp: float, methods: tuple[str, ...], layer: str, n: int,
+                       true_labels: bool, seconds: dict[str, float]) -> bool:
+    """Whether to score the maps now: at once when it is light, on a click (with its time estimate from
+    ``seconds``, each method's time for one image) when it would hold a shared server for seconds; once asked, for
+    the rest of the session."""
+    asked: set = st.session_state.setdefault("cam_loc_asked", set())
+    key = (name, weights, stamp, methods, layer, n)
+    flops = metrics.localisation_flops(name, n, methods, predicted=not true_labels)
+    if key in asked or not metrics.on_request(flops):
+        return True
+    measured = {m: seconds[m] for m in methods if m in seconds}
+    about = (f"about {format_seconds(metrics.localisation_seconds(measured, n, predicted=not true_labels, size=in_h))}"
+             if len(measured) == len(methods) else "")
+    ask = st.empty()
+    with ask.container():
+        st.info(f"Scoring {n} images with {', '.join(TITLES[m] for m in methods)} on {entry.title} is up to "
+                f"{flops / 1e9:,.0f} GFLOPs of work" + (f": {about} here, estimated from the maps above" if about else "")
+                + ". It starts when you ask.")
+        clicked = st.button(f"Score {n} shapes images" + (f" ({about})" if about else ""), key="cam_loc_go")
+    if clicked:
+        ask.empty()  # the question answered: only the progress, then the chart
+        asked.add(key)
+    return clicked
+
+
+def _took(s: float) -> str:
+    return f"{s:.1f} s" if s < 10 else format_seconds(s)
 
 
 def _overlay_png(image: np.ndarray, cmap: np.ndarray, alpha: float) -> bytes:
@@ -199,13 +233,14 @@ if "occlusion" in methods or "integrated_gradients" in methods:
     st.caption("Occlusion runs one forward per occluded square and Integrated Gradients 32; they take longer.")
 
 # ----------------------------------------------------------------------------------------- overlays
+seconds: dict[str, float] = {}  # each method's time for one image (the last target's): what estimates rest on
 for t in targets:
     st.markdown(f"**{classes[t]}** — probability {100 * float(probs[list(top).index(t)]):.1f}%"
                 if t in top else f"**{classes[t]}** (not in the top 5)")
     cols = st.columns(max(3, len(methods)))
     for col, m in zip(cols, methods):
         with user_errors(f"{TITLES[m]} failed: "):
-            cmap = cam(name, weights, stamp, digest, m, layer, t, raw)
+            cmap, seconds[m] = cam(name, weights, stamp, digest, m, layer, t, raw)
         peak = attr.shown_peak(cmap, shown.shape[0])  # model pixels -> shown pixels
         where = f" · {layer}" if m in attr.LAYER_METHODS else ""
         show_figure(figures.overlay_figure(shown, cmap, alpha, f"{TITLES[m]}{where}", mask=mask_shown,
@@ -225,14 +260,20 @@ measure = st.radio("Measure", ["Localisation", "Faithfulness", "Sanity check", "
                    key="cam_measure")
 fast = [m for m in methods if m not in ("occlusion", "integrated_gradients")] or methods[:1]
 if measure == "Localisation":
-    n = st.slider("Shapes images", 20, 200, 100 if in_h <= 64 else 20, 20, key="cam_loc_n")
-    with user_errors():
-        out = localisation(name, weights, stamp, tuple(fast), layer, n)
-    show_figure(figures.localisation_figure(out["results"], TITLES, layer, n), width="stretch", key="cam_loc")
-    st.caption(("Maps of each image's true class. " if out["true_labels"] else
-                "This model was not trained on the shapes: maps of its predicted class. ")
-               + "Grey tick = chance: the share of the image the object covers (a random point's hit rate and a "
-               "flat map's energy share). Occlusion and Integrated Gradients are left out here (slow).")
+    # small inputs score 100 images by default, 224-pixel ones 20: one slider each, so a choice made for the one
+    # does not carry to the other (100 images through VGG-16 are minutes of work)
+    n = st.slider("Shapes images", 20, 200, 100 if in_h <= 64 else 20, 20,
+                  key="cam_loc_n" if in_h <= 64 else "cam_loc_n_large")
+    true_labels = metrics.knows_the_shapes(classes)
+    if localisation_asked(name, weights, stamp, tuple(fast), layer, n, true_labels, seconds):
+        with user_errors():
+            out = localisation(name, weights, stamp, tuple(fast), layer, n, true_labels)
+        show_figure(figures.localisation_figure(out["results"], TITLES, layer, n), width="stretch", key="cam_loc")
+        st.caption(("Maps of each image's true class. " if true_labels else
+                    "This model was not trained on the shapes: maps of its predicted class. ")
+                   + "Grey tick = chance: the share of the image the object covers (a random point's hit rate and a "
+                   f"flat map's energy share). Occlusion and Integrated Gradients are left out here (slow). "
+                   f"Scored in {_took(out['seconds'])}.")
 elif measure == "Faithfulness":
     with user_errors():
         res = faithfulness(name, weights, stamp, digest, tuple(methods), layer, targets[0], raw)

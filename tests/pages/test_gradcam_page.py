@@ -2,6 +2,8 @@
 choices change what it shows; random weights are labelled."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
@@ -69,6 +71,32 @@ def test_shapes_image_shows_its_mask_score_and_random_weights_are_labelled() -> 
     at.radio(key="cam_weights").set_value("random").run()
     assert not at.exception and any("Random weights" in w.value for w in at.warning)
 
+
+@pytest.mark.slow
+def test_heavy_scoring_waits_for_a_click_that_says_how_long(monkeypatch) -> None:
+    """Scoring above the page's unasked budget (here: any scoring) shows its work and time estimate and a button;
+    clicked, the chart comes with the time it took, and stays while other widgets change."""
+    from vizcore.inspect import cam_metrics
+
+    monkeypatch.setattr(cam_metrics, "ON_REQUEST_FLOPS", 0.0)
+    at = _page().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert len(at.get("plotly_chart")) == 2  # top-5 and the overlay: nothing scored unasked
+    gflops = cam_metrics.localisation_flops("small_cnn", 20, ["gradcam"], predicted=False) / 1e9
+    assert any(f"up to {gflops:,.0f} GFLOPs of work: about " in i.value for i in at.info), [i.value for i in at.info]
+    button = at.button(key="cam_loc_go")
+    assert re.fullmatch(r"Score 20 shapes images \(about \d+ s\)", button.label), button.label
+    button.click().run()
+    assert not at.exception and len(at.get("plotly_chart")) == 3
+    assert "Pointing game" in at.get("plotly_chart")[-1].proto.spec
+    assert re.search(r"Scored in \d+\.\d s\.", _captions(at)), _captions(at)
+    at.slider(key="cam_alpha").set_value(0.3).run()  # asked once: the chart stays
+    assert not at.exception and len(at.get("plotly_chart")) == 3 and "cam_loc_go" not in [b.key for b in at.button]
+    # 100 images chosen for a 32-pixel model do not carry over to a 224-pixel one (minutes through VGG-16)
+    at.slider(key="cam_loc_n").set_value(100).run()
+    at.selectbox(key="cam_model").set_value("mobilenet_v3_small").run()
+    assert not at.exception and at.slider(key="cam_loc_n_large").value == 20
+    assert re.fullmatch(r"Score 20 shapes images \(about \d+ s\)", at.button(key="cam_loc_go").label)
 
 
 def _seed_run(data_dir) -> tuple[str, str]:

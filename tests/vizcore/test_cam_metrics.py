@@ -157,3 +157,70 @@ def test_the_shipped_se_model_passes_its_own_checks() -> None:
     res = M.cascading_randomisation(model, x, ds.labels, ["gradcam", "gradcam_pp", "layercam"], "layer3", max_steps=4)
     for method, r in res.items():
         assert r.passes, (method, r.spearman)
+
+
+def test_the_work_of_scoring_bounds_what_torch_counts_and_heavy_models_wait() -> None:
+    """The FLOPs the page decides by (at once, or on a click) are at least what torch's own counter counts for the
+    scoring and at most twice that; the default model scores at once at any slider value, VGG-16 waits."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class Count(TorchDispatchMode):
+        """torch's FLOP formulas on every op (FlopCounterMode's module tracking breaks captum's autograd.grad)."""
+
+        flops = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if func._overloadpacket in flop_registry:
+                self.flops += flop_registry[func._overloadpacket](*args, **(kwargs or {}), out_val=out)
+            return out
+
+    model = A.prepare(A.load_model("small_cnn", "random"))  # random weights: the targets are predictions
+    x, masks, _ = M.shapes_for_model("small_cnn", 8)
+    for methods in (["gradcam"], ["saliency"], ["gradcam", "guided_gradcam", "layercam"]):
+        with Count() as counter:
+            targets = A.predict(model, x, 1)[1][:, 0]
+            M.localisation_of(model, x, masks, targets, methods, "features")
+        counted, said = counter.flops, M.localisation_flops("small_cnn", 8, methods, predicted=True)
+        assert counted <= said <= 2 * counted, (methods, counted, said)
+    four = ["gradcam", "gradcam_pp", "layercam", "saliency"]
+    assert not M.on_request(M.localisation_flops("small_cnn", 200, four, predicted=True))
+    assert M.on_request(M.localisation_flops("vgg16", 20, ["gradcam"], predicted=True))
+    from vizcore.data.shapes import SHAPE_CLASSES
+
+    assert M.knows_the_shapes(list(SHAPE_CLASSES))
+    assert not M.knows_the_shapes(A.class_names("small_cnn", "random", 10))  # "class 0", ...
+
+
+def test_forward_flops_equal_torchvisions_published_operations() -> None:
+    """One forward's FLOPs on the meta device against torchvision's ``_ops`` (GFLOPs, counted as multiply-adds),
+    RegNetY-400MF included: its builder reads its initial values, so it is built for real and moved to meta."""
+    from torchvision.models import RegNet_Y_400MF_Weights, ResNet18_Weights
+
+    from vizcore.arch.summary import forward_flops
+
+    for name, w in (("resnet18", ResNet18_Weights.IMAGENET1K_V1), ("regnet_y_400mf", RegNet_Y_400MF_Weights.IMAGENET1K_V1)):
+        assert forward_flops(name, 224, 1000) / 2e9 == pytest.approx(w.meta["_ops"], abs=0.001)
+
+
+@pytest.mark.slow
+def test_the_time_estimate_from_one_map_holds_for_the_scoring() -> None:
+    """The page's estimate for scoring 20 images of a 224-pixel model, made from the first map of one image (as the
+    page makes it), against the scoring's own time measured right after."""
+    import time
+
+    from vizcore.models.registry import get_entry
+
+    name = "mobilenet_v3_small"
+    layer = get_entry(name).cam_layer
+    model = A.prepare(A.load_model(name, "random"))
+    x, masks, _ = M.shapes_for_model(name, 20)
+    one = A.attribute(model, x[:1], "gradcam", 0, layer)
+    said = M.localisation_seconds({"gradcam": one.seconds}, 20, predicted=True, size=224)
+    began = time.perf_counter()
+    M.localisation_of(model, x, masks, A.predict(model, x, 1)[1][:, 0], ["gradcam"], layer)
+    took = time.perf_counter() - began
+    assert 0.33 <= took / said <= 2.0, (took, said)
+    with pytest.raises(ValueError, match="at least one image and one method's timing"):
+        M.localisation_seconds({}, 20, predicted=True, size=224)

@@ -10,6 +10,7 @@ counts the same); :mod:`vizcore.arch.memory` turns it into what a training batch
 """
 from __future__ import annotations
 
+import functools
 from collections import Counter, defaultdict
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from vizcore.core.hooks import forward_hooks, leaf_modules
 from vizcore.core.meta import shape_only
+from vizcore.models import registry
 
 MAX_INPUT_ELEMENTS = 3 * 2048 * 2048  # one image, at most; larger inputs are refused
 BYTES_PER_VALUE = 4  # float32
@@ -201,3 +203,22 @@ def _stages(records: list[LayerRecord]) -> list[dict]:
         if r.out_shape and res[i] == here:
             st["channels"] = r.out_shape[0]
     return stages
+
+
+@functools.lru_cache(maxsize=256)
+def forward_flops(model_name: str, image_size: int, num_classes: int) -> int:
+    """FLOPs of one forward pass of one image of zoo model ``model_name`` (``torch.utils.flop_counter`` on the
+    meta device, no real compute): sizes the calibration batch of :mod:`vizcore.train.timing` and decides which
+    attribution measures run on request (:mod:`vizcore.inspect.cam_metrics`). Cached: it depends only on
+    architecture and input size."""
+    entry = registry.get_entry(model_name)
+    model = registry.build_for_shapes(model_name, num_classes).to("meta")  # built for real when it must be
+    x = torch.empty(1, entry.input_size[0], image_size, image_size, device="meta")
+    counter = FlopCounterMode(display=False)
+    try:
+        with counter, torch.no_grad(), shape_only():
+            model(x)
+    except RuntimeError as exc:
+        raise ValueError(f"expected an image size {model_name} can take, got {image_size}x"
+                         f"{image_size} ({' '.join(str(exc).split())[:160]})") from None
+    return int(counter.get_total_flops())

@@ -22,7 +22,9 @@ parameters) and :func:`attribute` takes an optional lock to hold while it works.
 from __future__ import annotations
 
 import copy
+import math
 import threading
+import time
 import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -73,6 +75,7 @@ class Attribution:
     targets: torch.Tensor  # (N,) int64 class explained per image
     maps: torch.Tensor  # (N, H, W) float (the input's dtype), non-negative, at the input's resolution
     low_res: torch.Tensor | None  # (N, h, w) the layer-resolution map (layer methods), else None
+    seconds: float = math.nan  # wall time of the computation, lock held (not the wait for it)
 
 
 @dataclass(frozen=True)
@@ -279,6 +282,7 @@ def attribute(model: nn.Module, x: torch.Tensor, method: Method, targets: torch.
     x = x.detach()
     low = None
     with (lock if lock is not None else nullcontext()), warnings.catch_warnings():
+        began = time.perf_counter()
         # captum announces the hooks it sets on ReLUs and that it enables input gradients: both expected here
         warnings.filterwarnings("ignore", message=".*(backward hooks on ReLU|did not already require grad).*")
         if method == "gradcam":
@@ -309,8 +313,12 @@ def attribute(model: nn.Module, x: torch.Tensor, method: Method, targets: torch.
                                              strides=(x.shape[1], stride, stride), baselines=0.0, target=t,
                                              perturbations_per_eval=batch_size)
             maps = occ.mean(1).clamp(min=0)
-    return Attribution(method, layer if method in LAYER_METHODS else None, t, maps.detach(),
-                       None if low is None else low.detach())
+        maps = maps.detach()
+        if maps.device.type == "cuda":
+            torch.cuda.synchronize(maps.device)  # the time of the work, not of queueing it
+        seconds = time.perf_counter() - began
+    return Attribution(method, layer if method in LAYER_METHODS else None, t, maps,
+                       None if low is None else low.detach(), seconds)
 
 
 def _check_spatial(t: torch.Tensor, layer: str | None) -> None:

@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -31,13 +31,15 @@ from skimage.metrics import structural_similarity
 from torch import nn
 from torchvision.transforms.v2.functional import gaussian_blur
 
+from vizcore.arch.summary import forward_flops
 from vizcore.core.hooks import forward_hooks
 from vizcore.data import shapes
 from vizcore.data.imageset import MAX_SHAPES_SIZE
-from vizcore.inspect.attribution import Method, attribute, normalise, prepare
+from vizcore.inspect.attribution import Method, attribute, normalise, occlusion_window, prepare
 from vizcore.models.preprocess import for_model
 from vizcore.models.registry import get_entry
 
+ON_REQUEST_FLOPS = 150e9  # at most; 1-2 s of one core: localisation costing more waits for the user's click
 SANITY_THRESHOLD = 0.5  # rank correlation with the original map after full randomisation below which a method passes
 Progress = Callable[[float, str], None]
 
@@ -120,6 +122,55 @@ def shapes_for_model(name: str, n: int, seed: int = 1, cue_conflict: bool = Fals
         x = F.interpolate(x, size=(h, h), mode="bilinear", align_corners=False, antialias=True)
         masks = F.interpolate(masks[:, None].float(), size=(h, h), mode="nearest")[:, 0] > 0.5
     return x, masks, ds
+
+
+def passes(method: Method, size: int) -> float:
+    """Forward passes one map of ``method`` costs for one image of side ``size``, at most (the weights are frozen,
+    so a backward pass computes input gradients only, about one forward's work): 2 for the Grad-CAM family (a
+    forward, and a backward that stops at the layer) and saliency, 3 for guided Grad-CAM (a second, guided
+    backward to the pixels), 64 for Integrated Gradients (32 steps), one forward per occluded square for
+    occlusion."""
+    if method == "guided_gradcam":
+        return 3.0
+    if method == "integrated_gradients":
+        return 2.0 * 32
+    if method == "occlusion":
+        win, stride = occlusion_window(size)
+        return float((1 + (size - win) // stride) ** 2 + 1)
+    return 2.0
+
+
+def knows_the_shapes(class_names: Sequence[str]) -> bool:
+    """Whether a model with these output names was trained on the embedded shapes: its maps are then scored for
+    each image's true class, other models' for their prediction."""
+    return tuple(class_names) == shapes.SHAPE_CLASSES
+
+
+def localisation_flops(name: str, n: int, methods: Sequence[Method], *, predicted: bool) -> float:
+    """FLOPs of :func:`localisation_of` for zoo model ``name`` on ``n`` shapes images: every method's maps, plus
+    one forward per image when the targets are the model's predictions (``predicted``)."""
+    entry = get_entry(name)
+    size = entry.input_size[1]
+    per_forward = forward_flops(name, size, entry.num_classes)
+    return n * per_forward * (sum(passes(m, size) for m in methods) + (1.0 if predicted else 0.0))
+
+
+def on_request(flops: float) -> bool:
+    """Whether work of ``flops`` FLOPs waits to be asked for rather than starting with the page: more than
+    :data:`ON_REQUEST_FLOPS` (seconds on one core), what a page may spend unasked on a server a class shares."""
+    return flops > ON_REQUEST_FLOPS
+
+
+def localisation_seconds(seconds_per_image: Mapping[str, float], n: int, *, predicted: bool, size: int) -> float:
+    """Estimated wall time of :func:`localisation_of` on ``n`` images, from each method's seconds for one image
+    measured here (:attr:`vizcore.inspect.attribution.Attribution.seconds`), plus one forward per image (one
+    :func:`passes` share of the cheapest method's time) when the targets are predictions. Batches of images run
+    a little faster per image than one alone; one image's first call, a little slower."""
+    if n < 1 or not seconds_per_image:
+        raise ValueError(f"expected at least one image and one method's timing, got {n} and "
+                         f"{dict(seconds_per_image)}")
+    forward = min(s / passes(m, size) for m, s in seconds_per_image.items())  # type: ignore[arg-type]
+    return n * (sum(seconds_per_image.values()) + (forward if predicted else 0.0))
 
 
 def localisation_of(model: nn.Module, x: torch.Tensor, masks: torch.Tensor, targets: torch.Tensor,

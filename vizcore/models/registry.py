@@ -263,7 +263,7 @@ def build_model(name: str, num_classes: int | None = None, seed: int = 0) -> nn.
     return model.eval()
 
 
-def build_for_shapes(name: str) -> nn.Module:
+def build_for_shapes(name: str, num_classes: int | None = None) -> nn.Module:
     """Zoo model ``name`` for its shapes and counts only, eval mode: built on the meta device with initialisation
     skipped (no memory, no arithmetic: :func:`vizcore.core.meta.on_meta`), or for real when its builder reads
     its own initial values (then on the CPU, as :func:`build_model`)."""
@@ -271,9 +271,9 @@ def build_for_shapes(name: str) -> nn.Module:
 
     try:
         with on_meta():
-            return build_model(name)
+            return build_model(name, num_classes)
     except (RuntimeError, NotImplementedError):
-        return build_model(name)
+        return build_model(name, num_classes)
 
 
 def _is_head(m: nn.Module) -> bool:

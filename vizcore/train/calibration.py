@@ -15,9 +15,9 @@ import time
 
 import torch
 
+from vizcore.arch.summary import forward_flops
 from vizcore.models import registry as zoo
 from vizcore.train.config import TrainConfig
-from vizcore.train.memory import forward_flops
 
 __all__ = ["CALIBRATION_TTL_S", "calibrate", "data_setup_s"]
 

@@ -12,7 +12,7 @@ from vizcore.core.meta import on_meta, shape_only
 from vizcore.models import registry as zoo
 from vizcore.train.config import TrainConfig
 
-__all__ = ["MemoryEstimate", "estimate_memory_detail", "forward_flops"]
+__all__ = ["MemoryEstimate", "estimate_memory_detail"]
 
 
 def _activation_numel(model: nn.Module, x: torch.Tensor) -> int:
@@ -63,25 +63,3 @@ def _shape_counts(model_name: str, image_size: int, num_classes: int) -> tuple[i
         raise ValueError(f"expected an image size {model_name} can take, got {image_size}x"
                          f"{image_size} ({' '.join(str(exc).split())[:160]})") from None
     return per_image, sum(p.numel() for p in model.parameters())
-
-
-@functools.lru_cache(maxsize=256)
-def forward_flops(model_name: str, image_size: int, num_classes: int) -> int:
-    """FLOPs of one forward pass of one image (``torch.utils.flop_counter`` on the meta device): sizes the
-    calibration batch of :mod:`vizcore.train.timing`, so calibrating a large model stays short. Cached: it
-    depends only on architecture and input size."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    entry = zoo.get_entry(model_name)
-    with on_meta():
-        model = entry.builder(num_classes=num_classes).eval()
-        x = torch.empty(1, entry.input_size[0], image_size, image_size)
-    counter = FlopCounterMode(display=False)
-    try:
-        with counter, torch.no_grad(), shape_only():
-            model(x)
-    except RuntimeError as exc:
-        raise ValueError(f"expected an image size {model_name} can take, got {image_size}x"
-                         f"{image_size} ({' '.join(str(exc).split())[:160]})") from None
-    return int(counter.get_total_flops())
-
