@@ -24,7 +24,7 @@ from pages._common import (
     words,
 )
 from pages._lab_form import config_form, restore
-from pages._lab_live import ACTIVE_KEY, DRAWN_KEY, comparison, follow, watch
+from pages._lab_live import ACTIVE_KEY, DRAWN_KEY, comparison, follow, watch, watch_for_runs
 from pages._lab_runs import runs_section
 from pages._lab_shape_bias import shape_bias_section
 from pages._lab_sweep import restore_sweep, sweep_builder
@@ -155,8 +155,11 @@ def watch_section(lab: Lab) -> None:
     active = lab.running() + lab.queued()
     st.session_state[ACTIVE_KEY] = len(active)
     st.session_state[DRAWN_KEY] = time.monotonic()
-    # Poll fast while something trains here; slowly otherwise, so runs started from another tab still show up.
-    watch(lab, POLL_S if active else IDLE_POLL_S)
+    # Redrawn often while something trains here; otherwise only looked at now and then (drawing nothing), so that
+    # runs started from another tab or the CLI still show up.
+    watch(lab, POLL_S if active else None)
+    if not active:
+        watch_for_runs(lab, IDLE_POLL_S)
 
 
 DESIGN_KEYS = ("lab_cmp_mode", "lab_cmp_trick", "lab_cmp_tricks", "lab_n_seeds", "lab_first_seed")

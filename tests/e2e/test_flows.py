@@ -22,9 +22,32 @@ PROGRESS = '[data-testid="stProgress"]'
 WATCH_BOX = '[class*="st-key-lab_watch"] input'  # the live view's box (a new key each time it follows a run)
 
 
-def _watched(page) -> str:
-    """The run the live view's box shows."""
-    return page.locator(WATCH_BOX).input_value()
+def _watched(page, timeout_ms: int = 60_000) -> str:
+    """The run the live view's box shows, read while nothing is being redrawn (during a rerun the box being
+    replaced and its replacement are both on the page for a moment)."""
+    return page.wait_for_function(
+        "sel => { const boxes = document.querySelectorAll(sel);"
+        " return !document.querySelector('[data-stale=true]') && boxes.length === 1 ? boxes[0].value : null; }",
+        arg=WATCH_BOX, timeout=timeout_ms, polling=100).json_value()
+
+
+def _count_settled(page, text: str, expected: int, timeout_ms: int = 60_000) -> None:
+    """Wait until ``text`` shows ``expected`` times on the page while nothing is being redrawn; fails (saying what
+    was seen) when it never does: a copy that stays is a defect, one in a rerun's moment is not."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    js = ("([t, n]) => !document.querySelector('[data-stale=true]')"
+          " && document.querySelector('[data-testid=stMain]').innerText.split(t).length - 1 === n")
+    try:
+        page.wait_for_function(js, arg=[text, expected], timeout=timeout_ms, polling=100)
+    except PlaywrightTimeout:
+        seen = page.locator('[data-testid="stMain"]').inner_text().count(text)
+        raise AssertionError(f"{text!r} shown {seen} times, expected {expected}") from None
+
+
+# every live chart that is not being redrawn has a trace with data (numpy arrays arrive base64-encoded: bdata)
+CHART_HAS_DATA = ("() => [...document.querySelectorAll('.st-key-lab_live_chart[data-stale=false] .js-plotly-plot')]"
+                  ".every(gd => (gd.data || []).some(t => t.x && (t.x.length || (t.x.bdata || '').length)))")
 
 
 def _shown(page, key: str) -> str:
@@ -141,13 +164,10 @@ def test_a_run_an_ab_behind_it_a_second_tab_that_cancels_it_and_the_comparison_b
         other.get_by_role("button", name="Cancel this run").click()
         said = _wait_text(other, '[data-testid="stAlertContainer"]', r"^long run: cancelled", 120_000)
         # the status once (not also in a progress bar), and no chart frames without data
-        everywhere = other.locator('[data-testid="stMain"]').inner_text()
-        assert everywhere.count(said.strip().split(" — ")[0]) == 1
+        _count_settled(other, said.strip().split(" — ")[0], 1)
         assert other.locator(PROGRESS).count() == 0 or "cancelled" not in other.locator(PROGRESS).first.inner_text()
         # (waited for, not read at once: a fragment tick may be redrawing the chart; a frame left empty fails)
-        other.wait_for_function(
-            "() => [...document.querySelectorAll('.st-key-lab_live_chart[data-stale=false] .js-plotly-plot')]"
-            ".every(gd => (gd.data || []).some(t => (t.x || []).length))", timeout=30_000, polling=200)
+        other.wait_for_function(CHART_HAS_DATA, timeout=30_000, polling=200)
         assert "running" not in _watched(other)
         assert_clean(other, other_problems)
         wait_until_idle(other)  # closed only once its script run ended (a tab closed mid-handshake logs a traceback)
