@@ -155,10 +155,12 @@ def watch_section(lab: Lab) -> None:
     active = lab.running() + lab.queued()
     st.session_state[ACTIVE_KEY] = len(active)
     st.session_state[DRAWN_KEY] = time.monotonic()
-    # Redrawn often while something trains here; otherwise only looked at now and then (drawing nothing), so that
-    # runs started from another tab or the CLI still show up.
-    watch(lab, POLL_S if active else None)
-    if not active:
+    # Redrawn often while something trains here, now and then while runs train elsewhere (the CLI, another
+    # server); with nothing training anywhere, only looked at now and then (drawing nothing), so that runs started
+    # from another tab or the CLI still show up.
+    elsewhere = lab.store.count_status("running") + lab.store.count_status("queued")
+    watch(lab, POLL_S if active else IDLE_POLL_S if elsewhere else None)
+    if not active and not elsewhere:
         watch_for_runs(lab, IDLE_POLL_S)
 
 
