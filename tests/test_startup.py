@@ -90,9 +90,9 @@ def test_streamlit_still_has_the_pages_directory_switch_the_app_turns_off() -> N
 def test_what_the_imports_made_is_frozen_out_of_the_collectors_sight() -> None:
     """After the app's imports, a full garbage collection (which Streamlit runs after every script run) walks only
     what was made since, not the half a million objects of torch, plotly and pandas."""
-    import gc
-
     from pages._startup import import_all
+
+    import gc
 
     import_all()  # done already in this process (the page tests import pages._common), or now
     frozen = gc.get_freeze_count()
