@@ -29,6 +29,7 @@ from pages._common import (
     weights_picker,
 )
 from pages._own_weights import model_select
+from vizcore.core.budget import on_request
 from vizcore.data import images as image_io
 from vizcore.figures import attribution as figures
 from vizcore.figures.export import array_to_csv
@@ -127,7 +128,7 @@ def localisation_asked(name: str, weights: str, stamp: float, methods: tuple[str
     asked: set = st.session_state.setdefault("cam_loc_asked", set())
     key = (name, weights, stamp, methods, layer, n)
     flops = metrics.localisation_flops(name, n, methods, predicted=not true_labels)
-    if key in asked or not metrics.on_request(flops):
+    if key in asked or not on_request(flops):
         return True
     measured = {m: seconds[m] for m in methods if m in seconds}
     about = (f"about {format_seconds(metrics.localisation_seconds(measured, n, predicted=not true_labels, size=in_h))}"

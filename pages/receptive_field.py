@@ -6,6 +6,7 @@ from pages._startup import through_app  # first import of every page: imports al
 
 import hashlib
 import threading
+import time
 
 import numpy as np
 import streamlit as st
@@ -25,14 +26,19 @@ from pages._own_weights import model_select
 from vizcore.arch import kernel_stack as kstack
 from vizcore.arch import receptive_field as rf
 from vizcore.arch import rf_measured
+from vizcore.arch.summary import forward_flops
+from vizcore.core.budget import on_request
 from vizcore.data import images as image_io
 from vizcore.figures import receptive_field as figures
 from vizcore.inspect import activations
 from vizcore.models import preprocess
 from vizcore.models import registry as zoo
 from vizcore.models.weights import checkpoint_meta
+from vizcore.train.timing import format_seconds
 
 through_app()  # a fresh server's first deep links rerun through app.py's navigation
+
+ERF_RANDOM = 4  # random N(0, 1) inputs the effective field averages over, beside the image
 
 _DEFAULT_MODEL = "resnet18"
 
@@ -57,10 +63,39 @@ def _model_input(name: str, image: np.ndarray, table: rf.FieldTable):
 
 
 @st.cache_data(show_spinner="Computing the feature map…", max_entries=64)
-def feature(name: str, weights: str, stamp: float, node: str, digest: str, _image: np.ndarray) -> np.ndarray:
+def feature(name: str, weights: str, stamp: float, node: str, digest: str,
+            _image: np.ndarray) -> tuple[np.ndarray, float]:
+    """The layer's map for the image and the seconds its forward took (what the effective field's time is
+    estimated from)."""
     table, lock = model_table(name, weights, stamp)
     with lock:
-        return activations.feature_map(table, node, _model_input(name, _image, table))
+        began = time.perf_counter()
+        fmap = activations.feature_map(table, node, _model_input(name, _image, table))
+        return fmap, time.perf_counter() - began
+
+
+def erf_asked(name: str, weights: str, stamp: float, n_inputs: int, forward_s: float | None) -> bool:
+    """Whether to measure the effective field now: at once when it is light; for a model whose back-propagation
+    would hold a shared server for seconds (VGG-16: 5 inputs at 224×224), on a click that says how long, and
+    then for every unit and layer of that model for the rest of the session."""
+    asked: set = st.session_state.setdefault("rf_erf_asked", set())
+    e = zoo.get_entry(name)
+    flops = rf_measured.effective_field_flops(forward_flops(name, e.input_size[1], e.num_classes), n_inputs)
+    if (name, weights, stamp) in asked or not on_request(flops):
+        return True
+    about = (f"about {format_seconds(rf_measured.effective_field_seconds(forward_s, n_inputs))}"
+             if forward_s else "")
+    ask = st.empty()
+    with ask.container():
+        st.info(f"The effective field back-propagates this unit through {e.title} for {n_inputs} inputs at "
+                f"{e.input_size[1]}×{e.input_size[2]}: up to {flops / 1e9:,.0f} GFLOPs of work"
+                + (f", {about} here (from this layer's feature map)" if about else "")
+                + ". The box (the theoretical field) is exact without it.")
+        clicked = st.button("Measure the effective field" + (f" ({about})" if about else ""), key="rf_erf_go")
+    if clicked:
+        ask.empty()
+        asked.add((name, weights, stamp))
+    return clicked
 
 
 @st.cache_data(show_spinner="Back-propagating the unit (effective receptive field)…", max_entries=64)
@@ -138,22 +173,22 @@ s1, s2, s3 = st.columns([2, 2, 1])
 i = s1.slider("Unit row i", 0, h - 1, key=ki) if h > 1 else 0
 j = s2.slider("Unit column j", 0, w - 1, key=kj) if w > 1 else 0
 show_erf = s3.toggle("Effective field", value=True, key="rf_show_erf",
-                     help="Mean |gradient| of the unit over this image and 4 random images (Luo et al., 2016).")
+                     help=f"Mean |gradient| of the unit over this image and {ERF_RANDOM} random images (Luo et al., 2016).")
 ub = nf.unit_box(int(i), int(j), (in_h, in_w))
 
+fmap, forward_s = None, None
+with user_errors("Could not compute the feature map: ", stop=False):
+    fmap, forward_s = feature(name, weights, stamp, node_name, digest, raw)
 heat, summary = None, None
-if show_erf:
+if show_erf and erf_asked(name, weights, stamp, 1 + ERF_RANDOM, forward_s):
     with user_errors("Could not compute the effective field: ", stop=False):  # the box, the map and the rest stay
-        heat, summary = erf(name, weights, stamp, node_name, ub.unit, digest, raw, 4)
+        heat, summary = erf(name, weights, stamp, node_name, ub.unit, digest, raw, ERF_RANDOM)
 
 left, right = st.columns(2)
 show_figure(figures.rf_image_figure(
     shown, ub.box, ub.clipped, ub.centre, heat,
     title=f"Unit ({ub.unit[0]}, {ub.unit[1]}) of {nf.module or nf.node}: field on the {in_h}×{in_w} input"),
     width="stretch", key="rf_image", where=left)
-fmap = None
-with user_errors("Could not compute the feature map: ", stop=False), right:
-    fmap = feature(name, weights, stamp, node_name, digest, raw)
 if fmap is not None:
     show_figure(figures.feature_grid_figure(fmap, ub.unit, title=f"{nf.module or nf.node}: {h}×{w} units "
                                                                   "— click one"),

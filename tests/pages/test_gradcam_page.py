@@ -76,9 +76,10 @@ def test_shapes_image_shows_its_mask_score_and_random_weights_are_labelled() -> 
 def test_heavy_scoring_waits_for_a_click_that_says_how_long(monkeypatch) -> None:
     """Scoring above the page's unasked budget (here: any scoring) shows its work and time estimate and a button;
     clicked, the chart comes with the time it took, and stays while other widgets change."""
+    from vizcore.core import budget
     from vizcore.inspect import cam_metrics
 
-    monkeypatch.setattr(cam_metrics, "ON_REQUEST_FLOPS", 0.0)
+    monkeypatch.setattr(budget, "UNASKED_FLOPS", 0.0)
     at = _page().run()
     assert not at.exception, [e.message for e in at.exception]
     assert len(at.get("plotly_chart")) == 2  # top-5 and the overlay: nothing scored unasked

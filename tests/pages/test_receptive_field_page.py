@@ -127,6 +127,35 @@ def test_an_effective_field_over_the_budget_leaves_the_rest_of_the_page(monkeypa
     assert len(charts) == 4  # the field on the image, the feature map, the growth chart, the stacked kernels
 
 
+def test_a_heavy_effective_field_waits_for_a_click_that_says_how_long(monkeypatch) -> None:
+    """Above the unasked-work limit (here: any work) the box, the feature map and the charts come at once; the
+    effective field comes on a click whose label says how long, then for every unit of that model."""
+    import re
+
+    import streamlit as st
+
+    from vizcore.core import budget
+
+    monkeypatch.setattr(budget, "UNASKED_FLOPS", 0.0)
+    st.cache_data.clear()
+    at = AppTest.from_file("../../pages/receptive_field.py", default_timeout=240)
+    at.session_state["rf_model"] = "small_cnn"
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    labels = [m.label for m in at.metric]
+    assert "Field size" in labels and "ERF radius (95% of the mass)" not in labels
+    assert len(at.get("plotly_chart")) == 4  # the field on the image (no heat map yet), the map, growth, kernels
+    assert any("GFLOPs of work, about " in i.value for i in at.info), [i.value for i in at.info]
+    button = at.button(key="rf_erf_go")
+    assert re.fullmatch(r"Measure the effective field \(about \d+ s\)", button.label), button.label
+    button.click().run()
+    assert not at.exception and "ERF radius (95% of the mass)" in [m.label for m in at.metric]
+    layer = at.selectbox(key="rf_layer_small_cnn").value
+    at.slider(key=f"rf_i_small_cnn_{layer}").set_value(0).run()  # another unit: measured without asking again
+    assert "ERF radius (95% of the mass)" in [m.label for m in at.metric]
+    assert "rf_erf_go" not in [b.key for b in at.button]
+
+
 @pytest.mark.slow
 def test_trained_weights_change_the_effective_field(tmp_path, monkeypatch) -> None:
     """'trained' loads the default small_cnn (shipped checkpoint) and gives another ERF than random weights."""

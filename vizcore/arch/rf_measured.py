@@ -223,6 +223,23 @@ class EffectiveField:
                 "mass_in_box": self.mass_in_box, "n_inputs": self.n_inputs}
 
 
+def effective_field_flops(forward_flops: float, n_inputs: int) -> float:
+    """FLOPs of :func:`effective_field` over ``n_inputs`` inputs, at most, from one whole forward pass's FLOPs
+    (:func:`vizcore.arch.summary.forward_flops`): each input goes forward to the node (at most the whole network)
+    and back to the pixels (input gradients only: about one forward's work)."""
+    return 2.0 * n_inputs * forward_flops
+
+
+def effective_field_seconds(forward_seconds: float, n_inputs: int) -> float:
+    """Estimated wall time of :func:`effective_field` over ``n_inputs`` inputs, from the seconds one input took
+    forward to the same node here (:func:`vizcore.inspect.activations.feature_map`): a forward and a backward
+    of about the same work per input."""
+    if not forward_seconds > 0 or n_inputs < 1:
+        raise ValueError(f"expected a positive forward time and at least one input, got {forward_seconds} and "
+                         f"{n_inputs}")
+    return 2.0 * n_inputs * forward_seconds
+
+
 def effective_field(table: FieldTable, node: str, unit: tuple[int, int] | None = None,
                     images: torch.Tensor | None = None, n_random: int = 4, seed: int = 0,
                     mass: float = 0.95) -> EffectiveField:

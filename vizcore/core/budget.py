@@ -54,3 +54,14 @@ def check_memory(what: str, nbytes: float, hint: str = "") -> None:
         tail = f"; {hint}" if hint else ""
         raise MemoryBudgetError(f"{what} would need about {format_bytes(nbytes)}, above this server's memory budget "
                                 f"of {format_bytes(budget)} ({ENV_VAR}){tail}")
+
+
+# ------------------------------------------------------------------------------------------- work on request
+
+UNASKED_FLOPS = 150e9  # 1-2 s of one core: work costing more waits for the user's click, with its time said
+
+
+def on_request(flops: float) -> bool:
+    """Whether work of ``flops`` FLOPs waits to be asked for rather than starting with the page: more than
+    :data:`UNASKED_FLOPS`, what a page may spend unasked on a server a class shares."""
+    return flops > UNASKED_FLOPS

@@ -39,7 +39,6 @@ from vizcore.inspect.attribution import Method, attribute, normalise, occlusion_
 from vizcore.models.preprocess import for_model
 from vizcore.models.registry import get_entry
 
-ON_REQUEST_FLOPS = 150e9  # at most; 1-2 s of one core: localisation costing more waits for the user's click
 SANITY_THRESHOLD = 0.5  # rank correlation with the original map after full randomisation below which a method passes
 Progress = Callable[[float, str], None]
 
@@ -153,12 +152,6 @@ def localisation_flops(name: str, n: int, methods: Sequence[Method], *, predicte
     size = entry.input_size[1]
     per_forward = forward_flops(name, size, entry.num_classes)
     return n * per_forward * (sum(passes(m, size) for m in methods) + (1.0 if predicted else 0.0))
-
-
-def on_request(flops: float) -> bool:
-    """Whether work of ``flops`` FLOPs waits to be asked for rather than starting with the page: more than
-    :data:`ON_REQUEST_FLOPS` (seconds on one core), what a page may spend unasked on a server a class shares."""
-    return flops > ON_REQUEST_FLOPS
 
 
 def localisation_seconds(seconds_per_image: Mapping[str, float], n: int, *, predicted: bool, size: int) -> float:
