@@ -41,3 +41,24 @@ def cli_json(args: list[str]) -> tuple[int, dict | None, str]:
         rc = main(args)
     text = out.getvalue().strip()
     return rc, json.loads(text) if rc == 0 and text else None, err.getvalue()
+
+
+def count_flops(work) -> int:
+    """FLOPs ``work()`` runs, by torch's own formulas (``torch.utils.flop_counter.flop_registry``) applied to every
+    op dispatched: an independent count to hold estimates against. (``FlopCounterMode`` itself tracks modules
+    with backward hooks that break captum's ``autograd.grad``.)"""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class Count(TorchDispatchMode):
+        flops = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if func._overloadpacket in flop_registry:
+                self.flops += flop_registry[func._overloadpacket](*args, **(kwargs or {}), out_val=out)
+            return out
+
+    with Count() as counter:
+        work()
+    return int(counter.flops)

@@ -162,27 +162,16 @@ def test_the_shipped_se_model_passes_its_own_checks() -> None:
 def test_the_work_of_scoring_bounds_what_torch_counts_and_heavy_models_wait() -> None:
     """The FLOPs the page decides by (at once, or on a click) are at least what torch's own counter counts for the
     scoring and at most twice that; the default model scores at once at any slider value, VGG-16 waits."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-    from torch.utils.flop_counter import flop_registry
-
-    class Count(TorchDispatchMode):
-        """torch's FLOP formulas on every op (FlopCounterMode's module tracking breaks captum's autograd.grad)."""
-
-        flops = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            out = func(*args, **(kwargs or {}))
-            if func._overloadpacket in flop_registry:
-                self.flops += flop_registry[func._overloadpacket](*args, **(kwargs or {}), out_val=out)
-            return out
+    from tests.helpers import count_flops
 
     model = A.prepare(A.load_model("small_cnn", "random"))  # random weights: the targets are predictions
     x, masks, _ = M.shapes_for_model("small_cnn", 8)
     for methods in (["gradcam"], ["saliency"], ["gradcam", "guided_gradcam", "layercam"]):
-        with Count() as counter:
-            targets = A.predict(model, x, 1)[1][:, 0]
-            M.localisation_of(model, x, masks, targets, methods, "features")
-        counted, said = counter.flops, M.localisation_flops("small_cnn", 8, methods, predicted=True)
+        def score(methods=methods):
+            M.localisation_of(model, x, masks, A.predict(model, x, 1)[1][:, 0], methods, "features")
+
+        counted = count_flops(score)
+        said = M.localisation_flops("small_cnn", 8, methods, predicted=True)
         assert counted <= said <= 2 * counted, (methods, counted, said)
     four = ["gradcam", "gradcam_pp", "layercam", "saliency"]
     from vizcore.core.budget import on_request

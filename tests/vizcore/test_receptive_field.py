@@ -377,21 +377,10 @@ def test_the_effective_fields_work_and_time_are_said_from_one_forward() -> None:
     node, against the measurement's own time right after (ResNet-18 at 224×224, 5 inputs)."""
     import time
 
-    from torch.utils._python_dispatch import TorchDispatchMode
-    from torch.utils.flop_counter import flop_registry
-
+    from tests.helpers import count_flops
     from vizcore.arch.summary import forward_flops
     from vizcore.core.budget import on_request
     from vizcore.inspect.activations import feature_map
-
-    class Count(TorchDispatchMode):
-        flops = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            out = func(*args, **(kwargs or {}))
-            if func._overloadpacket in flop_registry:
-                self.flops += flop_registry[func._overloadpacket](*args, **(kwargs or {}), out_val=out)
-            return out
 
     table = rf.analyze(mweights.load_model("resnet18", "random"), (3, 224, 224))
     node = table.resolve("layer4").node
@@ -408,10 +397,9 @@ def test_the_effective_fields_work_and_time_are_said_from_one_forward() -> None:
     finally:
         torch.set_num_threads(threads)
     assert 0.33 <= took / said <= 3.0, (took, said)
-    with Count() as counter:
-        rf_measured.effective_field(table, node, images=x, n_random=4)
+    counted = count_flops(lambda: rf_measured.effective_field(table, node, images=x, n_random=4))
     work = rf_measured.effective_field_flops(forward_flops("resnet18", 224, 1000), 5)
-    assert counter.flops <= work <= 2 * counter.flops, (counter.flops, work)
+    assert counted <= work <= 2 * counted, (counted, work)
     assert not on_request(work)  # the page's default model: measured with the page
     assert on_request(rf_measured.effective_field_flops(forward_flops("vgg16", 224, 1000), 5))
     with pytest.raises(ValueError, match="a positive forward time and at least one input"):
