@@ -73,6 +73,26 @@ def said(prefix: str) -> Iterator[None]:
         st.error(f"{prefix}{exc}")
 
 
+def asked_for(work: tuple, flops: float, text: str, label: str, key: str) -> bool:
+    """Whether to do ``work`` (a hashable description: model, weights, ...) now. At once when it costs at most
+    :data:`vizcore.core.budget.UNASKED_FLOPS` or was asked for before in this session; otherwise ``text`` (what
+    the work is, how long it takes) and a button ``label`` (widget key ``key``) are shown, and the work is done on
+    the click, then for the rest of the session. A shared server spends seconds of a core only when asked."""
+    from vizcore.core.budget import on_request
+
+    asked: set = st.session_state.setdefault("_asked_for", set())
+    if work in asked or not on_request(flops):
+        return True
+    question = st.empty()
+    with question.container():
+        st.info(text)
+        clicked = st.button(label, key=key)
+    if clicked:
+        question.empty()  # answered: only the work's progress, then its result
+        asked.add(work)
+    return clicked
+
+
 def progress_bar(text: str, every_s: float = 0.1):
     """(a progress bar, a callback(fraction, words) that moves it): for long work a page does in one call. The bar
     moves at most every ``every_s`` seconds (and at the end): work that reports each of hundreds of fast steps

@@ -17,6 +17,7 @@ from PIL import Image
 
 from pages._cam_epochs import cam_over_training
 from pages._common import (
+    asked_for,
     bound,
     image_picker,
     outside_training_note,
@@ -29,7 +30,6 @@ from pages._common import (
     weights_picker,
 )
 from pages._own_weights import model_select
-from vizcore.core.budget import on_request
 from vizcore.data import images as image_io
 from vizcore.figures import attribution as figures
 from vizcore.figures.export import array_to_csv
@@ -122,27 +122,18 @@ def cues(name: str, weights: str, stamp: float, method: str, layer: str, n: int)
 
 def localisation_asked(name: str, weights: str, stamp: float, methods: tuple[str, ...], layer: str, n: int,
                        true_labels: bool, seconds: dict[str, float]) -> bool:
-    """Whether to score the maps now: at once when it is light, on a click (with its time estimate from
-    ``seconds``, each method's time for one image) when it would hold a shared server for seconds; once asked, for
-    the rest of the session."""
-    asked: set = st.session_state.setdefault("cam_loc_asked", set())
-    key = (name, weights, stamp, methods, layer, n)
+    """Whether to score the maps now (:func:`pages._common.asked_for`), the time estimated from ``seconds``, each
+    method's time for one image."""
     flops = metrics.localisation_flops(name, n, methods, predicted=not true_labels)
-    if key in asked or not on_request(flops):
-        return True
     measured = {m: seconds[m] for m in methods if m in seconds}
     about = (f"about {format_seconds(metrics.localisation_seconds(measured, n, predicted=not true_labels, size=in_h))}"
              if len(measured) == len(methods) else "")
-    ask = st.empty()
-    with ask.container():
-        st.info(f"Scoring {n} images with {', '.join(TITLES[m] for m in methods)} on {entry.title} is up to "
-                f"{flops / 1e9:,.0f} GFLOPs of work" + (f": {about} here, estimated from the maps above" if about else "")
-                + ". It starts when you ask.")
-        clicked = st.button(f"Score {n} shapes images" + (f" ({about})" if about else ""), key="cam_loc_go")
-    if clicked:
-        ask.empty()  # the question answered: only the progress, then the chart
-        asked.add(key)
-    return clicked
+    return asked_for(
+        ("cam_loc", name, weights, stamp, methods, layer, n), flops,
+        f"Scoring {n} images with {', '.join(TITLES[m] for m in methods)} on {entry.title} is up to "
+        f"{flops / 1e9:,.0f} GFLOPs of work" + (f": {about} here, estimated from the maps above" if about else "")
+        + ". It starts when you ask.",
+        f"Score {n} shapes images" + (f" ({about})" if about else ""), "cam_loc_go")
 
 
 def _took(s: float) -> str:

@@ -13,6 +13,7 @@ import streamlit as st
 
 from pages._common import (
     CHECKPOINT_KEY,
+    asked_for,
     bound,
     image_picker,
     model_device,
@@ -27,7 +28,6 @@ from vizcore.arch import kernel_stack as kstack
 from vizcore.arch import receptive_field as rf
 from vizcore.arch import rf_measured
 from vizcore.arch.summary import forward_flops
-from vizcore.core.budget import on_request
 from vizcore.data import images as image_io
 from vizcore.figures import receptive_field as figures
 from vizcore.inspect import activations
@@ -75,27 +75,19 @@ def feature(name: str, weights: str, stamp: float, node: str, digest: str,
 
 
 def erf_asked(name: str, weights: str, stamp: float, n_inputs: int, forward_s: float | None) -> bool:
-    """Whether to measure the effective field now: at once when it is light; for a model whose back-propagation
-    would hold a shared server for seconds (VGG-16: 5 inputs at 224×224), on a click that says how long, and
-    then for every unit and layer of that model for the rest of the session."""
-    asked: set = st.session_state.setdefault("rf_erf_asked", set())
+    """Whether to measure the effective field now (:func:`pages._common.asked_for`): asked once per model, then
+    every unit and layer of it; the time estimated from the layer's forward (``forward_s``)."""
     e = zoo.get_entry(name)
     flops = rf_measured.effective_field_flops(forward_flops(name, e.input_size[1], e.num_classes), n_inputs)
-    if (name, weights, stamp) in asked or not on_request(flops):
-        return True
     about = (f"about {format_seconds(rf_measured.effective_field_seconds(forward_s, n_inputs))}"
              if forward_s else "")
-    ask = st.empty()
-    with ask.container():
-        st.info(f"The effective field back-propagates this unit through {e.title} for {n_inputs} inputs at "
-                f"{e.input_size[1]}×{e.input_size[2]}: up to {flops / 1e9:,.0f} GFLOPs of work"
-                + (f", {about} here (from this layer's feature map)" if about else "")
-                + ". The box (the theoretical field) is exact without it.")
-        clicked = st.button("Measure the effective field" + (f" ({about})" if about else ""), key="rf_erf_go")
-    if clicked:
-        ask.empty()
-        asked.add((name, weights, stamp))
-    return clicked
+    return asked_for(
+        ("rf_erf", name, weights, stamp), flops,
+        f"The effective field back-propagates this unit through {e.title} for {n_inputs} inputs at "
+        f"{e.input_size[1]}×{e.input_size[2]}: up to {flops / 1e9:,.0f} GFLOPs of work"
+        + (f", {about} here (from this layer's feature map)" if about else "")
+        + ". The box (the theoretical field) is exact without it.",
+        "Measure the effective field" + (f" ({about})" if about else ""), "rf_erf_go")
 
 
 @st.cache_data(show_spinner="Back-propagating the unit (effective receptive field)…", max_entries=64)

@@ -209,7 +209,7 @@ def _stages(records: list[LayerRecord]) -> list[dict]:
 def forward_flops(model_name: str, image_size: int, num_classes: int) -> int:
     """FLOPs of one forward pass of one image of zoo model ``model_name`` (``torch.utils.flop_counter`` on the
     meta device, no real compute): sizes the calibration batch of :mod:`vizcore.train.timing` and decides which
-    attribution measures run on request (:mod:`vizcore.inspect.cam_metrics`). Cached: it depends only on
+    work the pages do only when asked (:func:`vizcore.core.budget.on_request`). Cached: it depends only on
     architecture and input size."""
     entry = registry.get_entry(model_name)
     model = registry.build_for_shapes(model_name, num_classes).to("meta")  # built for real when it must be
