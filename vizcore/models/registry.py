@@ -74,11 +74,17 @@ def register(entry: ModelEntry) -> ModelEntry:
     return entry
 
 
-def _tv(name: str, **fixed: object) -> Callable[..., nn.Module]:
+def _tv(name: str, init_once: bool = False, **fixed: object) -> Callable[..., nn.Module]:
+    """torchvision's builder ``name``; ``init_once``: drawing each tensor's values once
+    (:func:`vizcore.models.init_once.build_once`), for models whose first, overwritten draws cost a visible
+    fraction of a second (VGG: half of its build)."""
     def build(num_classes: int = 1000) -> nn.Module:
         import torchvision
 
-        return torchvision.models.get_model(name, num_classes=num_classes, **fixed)
+        from vizcore.models.init_once import build_once
+
+        make = lambda: torchvision.models.get_model(name, num_classes=num_classes, **fixed)  # noqa: E731
+        return build_once(make) if init_once else make()
 
     build.__name__ = f"torchvision_{name}"
     return build
@@ -143,7 +149,7 @@ register(ModelEntry("alexnet_227", "AlexNet (torchvision's widths at the paper's
 for _n, _t in (("vgg11", "VGG-11"), ("vgg16", "VGG-16"), ("vgg19", "VGG-19")):
     register(ModelEntry(_n, _t, "VGG", cam_layer="features." + {"vgg11": "18", "vgg16": "28", "vgg19": "34"}[_n],
                         paper="Simonyan, Zisserman. Very Deep Convolutional Networks, ICLR 2015",
-                        builder=_tv(_n), tv_name=_n, **_IMNET))
+                        builder=_tv(_n, init_once=True), tv_name=_n, **_IMNET))
 register(ModelEntry("googlenet", "GoogLeNet (Inception v1)", "GoogLeNet", cam_layer="inception5b",
                     paper="Szegedy et al. Going Deeper with Convolutions, CVPR 2015",
                     builder=_tv("googlenet", aux_logits=False, init_weights=True), tv_name="googlenet",
