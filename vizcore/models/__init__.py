@@ -15,6 +15,8 @@ Modules for use from outside (``__all__``):
 * ``xception`` — Xception (Chollet 2017): entry, middle and exit flows of depthwise-separable convolutions
 * ``aux_heads`` — GoogLeNet and Inception-v3 with their auxiliary classifiers shown
 
+Internal: ``init_once`` (the registry's builds of VGG that draw each tensor's values once).
+
 The modules are imported on use, never here.
 
 May import: vizcore.core (and vizcore.data.images, lazily, to resize photos)."""
