@@ -22,6 +22,26 @@ def _private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
         torch.set_num_threads(1)
 
 
+CALIBRATED_RATES = (1500.0, 4500.0)  # training and evaluation images per second a calibration reports here
+# the tests of the measurement itself, and of what is computed from measured rates
+MEASURING = {"tests.vizcore.test_timing", "tests.vizcore.test_sweep"}
+
+
+@pytest.fixture(autouse=True)
+def fixed_calibration(request, monkeypatch) -> None:
+    """A training run's preflight estimates its time; with no finished run to rest on, the estimate times a few
+    training steps of the model on this machine (a second or more per model and size, in every test that starts a
+    run or draws the Training Lab). Here it reports CALIBRATED_RATES instead: what uses the estimate is under
+    test; the measurement itself is tested in tests/vizcore/test_timing.py and runs for real in the browser
+    tests' servers."""
+    mod = request.module.__name__
+    if mod in MEASURING or not mod.startswith(("tests.pages.", "tests.vizcore.")):  # (browser tests: real servers)
+        return
+    from vizcore.train import calibration
+
+    monkeypatch.setattr(calibration, "calibrate", lambda *args, **kwargs: CALIBRATED_RATES)
+
+
 @pytest.fixture(scope="module")
 def one_thread() -> Iterator[None]:
     """One torch thread for a module's training tests: two OpenMP threads on two shared cores mostly wait on

@@ -58,20 +58,6 @@ def _components_scanned_once():
     patch.undo()
 
 
-CALIBRATED_RATES = (1500.0, 4500.0)  # training and evaluation images per second a calibration reports here
-
-
-@pytest.fixture(autouse=True)
-def fixed_calibration(monkeypatch) -> None:
-    """A time estimate with no finished run to rest on reports CALIBRATED_RATES instead of timing a few training
-    steps of the model on this machine (seconds of training per model and size): the pages' use of the estimate
-    is under test here; the measurement itself is tested in tests/vizcore/test_timing.py (and runs for real in
-    the browser tests)."""
-    from vizcore.train import calibration
-
-    monkeypatch.setattr(calibration, "calibrate", lambda *args, **kwargs: CALIBRATED_RATES)
-
-
 def _shutdown_labs() -> None:
     from vizcore.lab import queue as runs
 
