@@ -154,16 +154,25 @@ def localisation_flops(name: str, n: int, methods: Sequence[Method], *, predicte
     return n * per_forward * (sum(passes(m, size) for m in methods) + (1.0 if predicted else 0.0))
 
 
-def localisation_seconds(seconds_per_image: Mapping[str, float], n: int, *, predicted: bool, size: int) -> float:
+def localisation_seconds(seconds_per_image: Mapping[str, float], n: int, *, predicted: bool, size: int,
+                         warm: tuple[str, float] | None = None) -> float:
     """Estimated wall time of :func:`localisation_of` on ``n`` images, from each method's seconds for one image
     measured here (:attr:`vizcore.inspect.attribution.Attribution.seconds`), plus one forward per image (one
     :func:`passes` share of the cheapest method's time) when the targets are predictions. Batches of images run
-    a little faster per image than one alone; one image's first call, a little slower."""
+    a little faster per image than one alone.
+
+    A model's first map also pays one-time costs (a light model's first Grad-CAM: 100 ms, the next 15-25 ms), so
+    alone it can make the estimate several times too long. ``warm`` is (method, seconds) of one image's map of
+    that method timed again: each method's time is then at most its :func:`passes` at that pace."""
     if n < 1 or not seconds_per_image:
         raise ValueError(f"expected at least one image and one method's timing, got {n} and "
                          f"{dict(seconds_per_image)}")
-    forward = min(s / passes(m, size) for m, s in seconds_per_image.items())  # type: ignore[arg-type]
-    return n * (sum(seconds_per_image.values()) + (forward if predicted else 0.0))
+    per = dict(seconds_per_image)
+    if warm is not None:
+        pace = warm[1] / passes(warm[0], size)  # type: ignore[arg-type]
+        per = {m: min(s, pace * passes(m, size)) for m, s in per.items()}  # type: ignore[arg-type]
+    forward = min(s / passes(m, size) for m, s in per.items())  # type: ignore[arg-type]
+    return n * (sum(per.values()) + (forward if predicted else 0.0))
 
 
 def localisation_of(model: nn.Module, x: torch.Tensor, masks: torch.Tensor, targets: torch.Tensor,
