@@ -143,3 +143,41 @@ def test_on_the_meta_device_a_plain_build() -> None:
     with torch.device("meta"):
         m = build_once(lambda: nn.Linear(4, 4))
     assert m.weight.is_meta
+
+
+def test_a_model_to_load_draws_nothing_and_loads_exactly(tmp_path) -> None:
+    """Built to receive a checkpoint: no parameter is drawn (the generator does not move), buffers are made as
+    usual (batch norm's running variance of ones), and after the strict load every tensor is the file's."""
+    from vizcore.models import weights as mweights
+    from vizcore.models.init_once import build_to_load
+
+    ref = mweights.get_model("resnet18", num_classes=5, seed=3)
+    path = tmp_path / "r18.pt"
+    torch.save(ref.state_dict(), path)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        before = torch.random.get_rng_state()
+        bare = build_to_load(lambda: torchvision.models.resnet18(num_classes=5))
+        assert torch.equal(torch.random.get_rng_state(), before)  # nothing drawn
+    assert torch.equal(bare.bn1.running_var, torch.ones(64)) and torch.equal(bare.bn1.running_mean, torch.zeros(64))
+    loaded = mweights.get_model("resnet18", weights=path, num_classes=5)
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), ref.state_dict().values()))
+    x = torch.randn(2, 3, 64, 64)
+    assert torch.equal(loaded(x), ref.eval()(x))
+
+
+def test_a_model_with_a_buffer_no_load_sets_is_built_the_plain_way() -> None:
+    from vizcore.models.init_once import build_to_load
+
+    class Scaled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = nn.Linear(8, 8)
+            self.register_buffer("scale", torch.full((8,), 2.0), persistent=False)
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        before = torch.random.get_rng_state()
+        m = build_to_load(Scaled)
+        assert not torch.equal(torch.random.get_rng_state(), before)  # built again, drawing its weights
+    assert torch.equal(m.scale, torch.full((8,), 2.0)) and torch.isfinite(m.a.weight).all()

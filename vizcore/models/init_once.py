@@ -14,6 +14,11 @@ builds again the plain way. The surviving steps are the model's own final initia
 the distribution it would have had; only the draws differ from a plain build with the same seed (the skipped
 draws no longer advance the generator). tests/vizcore/test_init_once.py compares each tensor against a plain
 build.
+
+A model about to receive weights from a file (pretrained, a checkpoint) needs no draws at all: a strict load
+overwrites every parameter. :func:`build_to_load` builds with the parameters' draws skipped (buffers, which
+some layers fill with fixed values, are made as usual); a model with a buffer its state dict does not hold is
+built the plain way.
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ from torch.overrides import TorchFunctionMode
 
 from vizcore.core.meta import on_meta
 
-__all__ = ["build_once"]
+__all__ = ["build_once", "build_to_load"]
 
 # Tensor methods that fill a tensor in place with values that do not depend on what it held
 _OVERWRITES = frozenset({"normal_", "uniform_", "zero_", "fill_", "random_", "bernoulli_", "exponential_",
@@ -154,3 +159,26 @@ def build_once(build: Callable[[], nn.Module]) -> nn.Module:
             pass
         torch.random.set_rng_state(state)
     return build()
+
+
+class _SkipParameterDraws(TorchFunctionMode):
+    """Initialisation of parameters skipped (their values left as allocated); copies into them go through."""
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        target = _fill_target(func, args, kwargs)
+        if isinstance(target, nn.Parameter) and _name(func) != "copy_":
+            return target
+        return func(*args, **kwargs)
+
+
+def build_to_load(build: Callable[[], nn.Module]) -> nn.Module:
+    """``build()`` for a model whose every parameter a strict ``load_state_dict`` will overwrite next (or that
+    ``build`` itself loads, as torchvision's pretrained builders do): the parameters are allocated, not drawn.
+    Its buffers are made as usual; a model with a buffer outside its state dict, which no load would set, is
+    built the plain way. Leaves the global generator untouched where nothing is drawn."""
+    with _SkipParameterDraws():
+        model = build()
+    if {n for n, _ in model.named_buffers()} - set(model.state_dict()):
+        return build()
+    return model

@@ -245,13 +245,15 @@ def zoo_fit(name: str, state: dict[str, torch.Tensor], shown_name: str) -> tuple
 def load_zoo(name: str, path: str | Path, shown_name: str | None = None) -> nn.Module:
     """Zoo model ``name`` with a weights file's tensors, its classes and input channels read off them; strict load,
     eval mode. ValueError in words for every refusal (see :func:`read_weights` and :func:`zoo_fit`)."""
+    from vizcore.models.init_once import build_to_load
     from vizcore.models.registry import build_model
 
     p = Path(path)
     shown = shown_name or p.name
     state = read_weights(p, shown)
     classes, channels = zoo_fit(name, state, shown)
-    model = with_in_channels(build_model(name, num_classes=classes), channels)
+    # the strict load below sets every parameter: nothing to draw first
+    model = with_in_channels(build_to_load(lambda: build_model(name, num_classes=classes)), channels)
     _load_strict(model, state, shown)
     return model.eval()
 
