@@ -15,7 +15,8 @@ Modules for use from outside (``__all__``):
 * ``xception`` — Xception (Chollet 2017): entry, middle and exit flows of depthwise-separable convolutions
 * ``aux_heads`` — GoogLeNet and Inception-v3 with their auxiliary classifiers shown
 
-Internal: ``init_once`` (the registry's builds of VGG that draw each tensor's values once).
+Internal: ``init_once`` (builds that draw each tensor's values once: the registry's VGG, and any model about to
+receive weights from a file, which draws none).
 
 The modules are imported on use, never here.
 
