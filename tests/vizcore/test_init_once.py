@@ -181,3 +181,20 @@ def test_a_model_with_a_buffer_no_load_sets_is_built_the_plain_way() -> None:
         m = build_to_load(Scaled)
         assert not torch.equal(torch.random.get_rng_state(), before)  # built again, drawing its weights
     assert torch.equal(m.scale, torch.full((8,), 2.0)) and torch.isfinite(m.a.weight).all()
+
+
+def test_a_model_built_to_load_skips_the_meta_run_of_build_once(monkeypatch) -> None:
+    """VGG's draw-once build inside a build to load: nothing is drawn anyway, so no meta run is made for it."""
+    import vizcore.models.init_once as init_once
+
+    notes: list[object] = []
+    real = init_once._Note
+    monkeypatch.setattr(init_once, "_Note", lambda: notes.append(1) or real())
+    build = lambda: init_once.build_once(lambda: nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 8)))  # noqa: E731
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        before = torch.random.get_rng_state()
+        init_once.build_to_load(build)
+        assert torch.equal(torch.random.get_rng_state(), before) and notes == []
+    init_once.build_once(lambda: nn.Linear(8, 8))
+    assert notes == [1]  # outside a build to load, the meta run happens

@@ -22,6 +22,7 @@ built the plain way.
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -136,10 +137,14 @@ class _Skip(TorchFunctionMode):
             self._depth -= 1
 
 
+_loading = threading.local()  # within build_to_load in this thread: parameters are not drawn at all
+
+
 def build_once(build: Callable[[], nn.Module]) -> nn.Module:
     """``build()`` with each tensor's values drawn once from the global generator (see the module's text). On
-    the meta device (the caller's default device), a plain build."""
-    if torch.empty(0).device.type == "meta":
+    the meta device (the caller's default device), or for a model built to load weights (:func:`build_to_load`,
+    which draws none), a plain build."""
+    if torch.empty(0).device.type == "meta" or getattr(_loading, "on", False):
         return build()
     state = torch.random.get_rng_state()  # the meta run draws nothing; a real run that diverges is undone
     try:
@@ -177,8 +182,13 @@ def build_to_load(build: Callable[[], nn.Module]) -> nn.Module:
     ``build`` itself loads, as torchvision's pretrained builders do): the parameters are allocated, not drawn.
     Its buffers are made as usual; a model with a buffer outside its state dict, which no load would set, is
     built the plain way. Leaves the global generator untouched where nothing is drawn."""
-    with _SkipParameterDraws():
-        model = build()
+    was = getattr(_loading, "on", False)
+    _loading.on = True
+    try:
+        with _SkipParameterDraws():
+            model = build()
+    finally:
+        _loading.on = was
     if {n for n, _ in model.named_buffers()} - set(model.state_dict()):
         return build()
     return model
