@@ -186,6 +186,10 @@ def test_preview_and_figures() -> None:
     assert torch.equal(preview(x, cfg, seed=1, repeats=2).augmented, pv.augmented)
     grid = figures.image_grid(x, titles=list("abcd"), cols=2, title="t")
     assert figures.pixels_of_source(grid.data[0].source).shape[1] > 2 * 16 and grid.layout.xaxis.title.text
+    # a title above each cell's centre, row by row (2 columns of 16-pixel cells, 1-pixel gaps)
+    notes = grid.layout.annotations
+    assert [a.text for a in notes] == list("abcd") and [a.x for a in notes] == [7.5, 24.5, 7.5, 24.5]
+    assert notes[0].y == notes[1].y < notes[2].y == notes[3].y and all(a.yanchor == "bottom" for a in notes)
     with pytest.raises(ValueError, match="expected 4 titles"):
         figures.image_grid(x, titles=["a"])
 

@@ -68,8 +68,6 @@ def image_grid(images, titles=None, cols: int = 8, title: str = "Images", cell_p
     titles: N strings (short; shown above the cells), hover: N longer strings shown on hover.
     One PNG ``go.Image`` mosaic (fast to send and to draw) with 2-pixel gaps; axes in pixels of the mosaic.
     """
-
-
     arr = _to_hwc_uint8(images)
     n, h, w, _ = arr.shape
     if n == 0:
@@ -86,29 +84,26 @@ def image_grid(images, titles=None, cols: int = 8, title: str = "Images", cell_p
     for i in range(n):
         r, c = divmod(i, cols)
         mosaic[r * (h + vgap) + vgap:r * (h + vgap) + vgap + h, c * (w + gap):c * (w + gap) + w] = arr[i]
-    fig = go.Figure(image_trace(mosaic, hoverinfo="skip"))
+    traces = [image_trace(mosaic, hoverinfo="skip")]
     if hover is not None:
         if len(hover) != n:
             raise ValueError(f"expected {n} hover texts, got {len(hover)}")
         # One invisible square marker per cell carries its hover text (per-pixel text would weigh megabytes).
         rc = [divmod(i, cols) for i in range(n)]
-        fig.add_trace(go.Scatter(
+        traces.append(go.Scatter(
             x=[c * (w + gap) + w / 2 - 0.5 for _, c in rc], y=[r * (h + vgap) + vgap + h / 2 - 0.5 for r, _ in rc],
             mode="markers", marker=dict(symbol="square", size=cell_px * 0.95, opacity=0), hovertext=list(hover),
             hoverinfo="text", showlegend=False))
-    if titles is not None:
-        for i, t in enumerate(titles):
-            r, c = divmod(i, cols)
-            fig.add_annotation(x=c * (w + gap) + w / 2 - 0.5, y=r * (h + vgap) + vgap - 0.5, text=str(t),
-                               showarrow=False, yanchor="bottom", font=dict(size=11), xref="x", yref="y")
-    fig.update_layout(
+    # one figure call with the titles written out: plotly's add_annotation validates every note so far again
+    # (48 titles took 0.29 s), and each update_* call validates its part again
+    notes = [dict(x=c * (w + gap) + w / 2 - 0.5, y=r * (h + vgap) + vgap - 0.5, text=str(t), showarrow=False,
+                  yanchor="bottom", font=dict(size=11), xref="x", yref="y")
+             for (r, c), t in ((divmod(i, cols), t) for i, t in enumerate(titles or ()))]
+    axis = dict(showticklabels=False, showgrid=False, zeroline=False)
+    return go.Figure(traces, layout=dict(
         title=title, width=int(mosaic.shape[1] * scale) + 60, height=int(mosaic.shape[0] * scale) + 110,
-        margin=dict(l=40, r=20, t=60, b=40))
-    fig.update_xaxes(title_text=f"images of {w} x {h} pixels", showticklabels=False, showgrid=False, zeroline=False,
-                     range=[-0.5, mosaic.shape[1] - 0.5])
-    fig.update_yaxes(title_text=f"{rows} row(s)", showticklabels=False, showgrid=False, zeroline=False,
-                     range=[mosaic.shape[0] - 0.5, -0.5], scaleanchor="x")
-    fig.update_layout(plot_bgcolor="white")
-    return fig
+        margin=dict(l=40, r=20, t=60, b=40), annotations=notes, plot_bgcolor="white",
+        xaxis=dict(axis, title_text=f"images of {w} x {h} pixels", range=[-0.5, mosaic.shape[1] - 0.5]),
+        yaxis=dict(axis, title_text=f"{rows} row(s)", range=[mosaic.shape[0] - 0.5, -0.5], scaleanchor="x")))
 
 
