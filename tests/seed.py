@@ -7,6 +7,7 @@ experiment over two seeds and a scaling experiment (Model tweaks & scaling page)
 """
 from __future__ import annotations
 
+import functools
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,12 +48,20 @@ def _data_dir(d: Path):
             os.environ["CONVSCOPE_DATA_DIR"] = old
 
 
+@functools.lru_cache(maxsize=16)
+def _seeded_model(name: str, seed: int):
+    """The model a seeded run saves (built once per process and name/seed: only its weights are written, never
+    changed)."""
+    from vizcore.models import registry as zoo
+
+    return zoo.build_model(name, num_classes=3, seed=seed)
+
+
 def _finished_run(store: RunStore, cfg: TrainConfig, name: str, accs: list[float], group: str | None = None,
                   images_per_s: float = IMAGES_PER_S, start: float | None = None) -> str:
     """A run as the engine records it: steps and epochs with throughput, a checkpoint per epoch, then 'done'."""
     import time
 
-    from vizcore.models import registry as zoo
     from vizcore.models.weights import save_checkpoint
 
     rid = store.create(cfg, name=name, group=group)
@@ -63,7 +72,7 @@ def _finished_run(store: RunStore, cfg: TrainConfig, name: str, accs: list[float
     val_s = cfg.val_size / (3 * images_per_s)
     store.set_info(rid, {"classes": ["circle", "square", "triangle"], "num_classes": 3, "device": "cpu",
                          "steps_per_epoch": spe, "params": 0, "notes": []})
-    model = zoo.build_model(cfg.model, num_classes=3, seed=cfg.seed)
+    model = _seeded_model(cfg.model, cfg.seed)
     ckpt = store.checkpoint_path(rid)
     step = 0
     for epoch, acc in enumerate(accs, start=1):
