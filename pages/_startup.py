@@ -20,6 +20,7 @@ import functools
 import gc
 import importlib
 import importlib.util
+import re
 import sys
 import threading
 import time
@@ -40,17 +41,38 @@ def imported_names(root: Path = ROOT) -> list[str]:
     return list(_imported_names(root))
 
 
-@functools.lru_cache(maxsize=4)
-def _imported_names(root: Path) -> tuple[str, ...]:
-    files = [root / "app.py", *sorted((root / "pages").glob("*.py")), *sorted((root / "vizcore").rglob("*.py"))]
-    names: set[str] = set(LAZY_FOR_STREAMLIT)
-    for f in files:
-        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"), str(f))):
+# An import statement at the start of a line, at any indentation: ``import a, b`` or ``from a import x`` (a
+# parenthesised list may span lines). Only these statements are parsed, not whole modules: parsing every source
+# file of the app into a syntax tree took half a second of each server's first page.
+_IMPORT_LINE = re.compile(r"^[ \t]*((?:from[ \t]+[\w.]+[ \t]+import[ \t]*\([^)]*\))|(?:from[ \t]+[\w.]+[ \t]+)?import[ \t][^\n]*)",
+                          re.MULTILINE)
+
+
+def module_imports(source: str) -> set[str]:
+    """The absolute module names (and ``from X import Y`` candidates ``X.Y``) that the import statements of Python
+    ``source`` name, at any depth. A line that only looks like an import (in a docstring) adds nothing unless it
+    parses as one."""
+    names: set[str] = set()
+    for m in _IMPORT_LINE.finditer(source):
+        try:
+            tree = ast.parse(m.group(1))
+        except SyntaxError:  # prose that starts with "import", a statement continued with a backslash
+            continue
+        for node in tree.body:
             if isinstance(node, ast.Import):
                 names.update(a.name for a in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names.add(node.module)
                 names.update(f"{node.module}.{a.name}" for a in node.names if a.name != "*")
+    return names
+
+
+@functools.lru_cache(maxsize=4)
+def _imported_names(root: Path) -> tuple[str, ...]:
+    files = [root / "app.py", *sorted((root / "pages").glob("*.py")), *sorted((root / "vizcore").rglob("*.py"))]
+    names: set[str] = set(LAZY_FOR_STREAMLIT)
+    for f in files:
+        names |= module_imports(f.read_text(encoding="utf-8"))
     names.discard("__future__")
     names.update(_vizcore_modules(root))
     return tuple(sorted(names, key=lambda n: (n.count("."), n)))

@@ -71,6 +71,25 @@ def test_imported_names_cover_function_level_imports_and_every_vizcore_module() 
     assert names.index("torch") < names.index("torch.nn")  # packages before their submodules
 
 
+def test_the_import_scan_finds_what_a_full_parse_finds() -> None:
+    """Only import statements are parsed (fast); every name a walk of each file's whole syntax tree finds is found."""
+    import ast
+
+    src = ('import a.b as c, d\nfrom e import (f,\n    g as h,  # note\n)\n\ndef k():\n    from m.n import o\n'
+           '    import p; q = 1\n"""\nimport the weights here\n"""\nfrom . import rel\nfrom s import *\n')
+    assert _startup.module_imports(src) == {"a.b", "d", "e", "e.f", "e.g", "m.n", "m.n.o", "p", "s"}
+    root = _startup.ROOT
+    for path in [root / "app.py", *(root / "pages").glob("*.py"), *(root / "vizcore").rglob("*.py")]:
+        text = path.read_text(encoding="utf-8")
+        full = set()
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Import):
+                full.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                full |= {node.module, *(f"{node.module}.{a.name}" for a in node.names if a.name != "*")}
+        assert full <= _startup.module_imports(text), (path, full - _startup.module_imports(text))
+
+
 def test_streamlit_still_has_the_pages_directory_switch_the_app_turns_off() -> None:
     # pages/_startup.py leaves Streamlit's old "pages directory" mode through this class attribute; an upgrade
     # that renames it must fail here, not silently serve bare page files to a fresh server's first visitors.
