@@ -126,6 +126,29 @@ def test_shapes_splits_are_disjoint_and_repeatable() -> None:
     assert cc.texture_labels is not None and cc.images.shape == (20, 3, 64, 64)
 
 
+def test_a_shapes_set_is_drawn_once_per_process_and_each_caller_gets_its_own_tensors(monkeypatch) -> None:
+    from vizcore.data import datasets
+
+    drawn = []
+    real = datasets.make_shapes
+    monkeypatch.setattr(datasets, "make_shapes", lambda *a, **k: drawn.append(a) or real(*a, **k))
+    monkeypatch.setattr(datasets, "_shapes_kept", type(datasets._shapes_kept)())
+    a = load_dataset("shapes", "train", n=30, seed=7)
+    b = load_dataset("shapes", "train", n=30, seed=7)
+    assert len(drawn) == 1 and torch.equal(a.images, b.images) and torch.equal(a.masks, b.masks)
+    assert torch.equal(a.images, make_shapes(30, 32, datasets._split_seed(7, "train")).images)  # as drawn
+    a.images.zero_()  # a caller's changes stay its own
+    assert torch.equal(load_dataset("shapes", "train", n=30, seed=7).images, b.images) and len(drawn) == 1
+    load_dataset("shapes", "val", n=30, seed=7)
+    assert len(drawn) == 2  # another split, other images
+    # bounded: with room for one 30-image set only the newest is kept; a set over the bound is never kept
+    monkeypatch.setattr(datasets, "SHAPES_KEPT_BYTES", datasets._nbytes(b) + 1)
+    load_dataset("shapes", "test", n=30, seed=7)
+    assert list(datasets._shapes_kept) == [(30, 32, datasets._split_seed(7, "test"), False)]
+    load_dataset("shapes", "test", n=31, seed=7)
+    assert len(datasets._shapes_kept) == 1 and len(drawn) == 4
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(n=0), "number of images between 1 and"),
     (dict(n=data.MAX_N + 1), "number of images between 1 and"),

@@ -6,8 +6,11 @@ Real data: torchvision's CIFAR-10 (Krizhevsky, 2009), MNIST (LeCun et al., 1998)
 """
 from __future__ import annotations
 
+import dataclasses
 import os
+import threading
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,8 +113,8 @@ def load_dataset(name: str, split: str = "train", n: int | None = None, size: in
     else:
         check_n_size(1, size, MAX_SHAPES_SIZE if name.startswith("shapes") else MAX_SIZE, info.channels)
     if name in ("shapes", "shapes_cue_conflict"):
-        return make_shapes(_DEFAULT_N[split] if n is None else n, size, _split_seed(seed, split),
-                           cue_conflict=name == "shapes_cue_conflict")
+        return _shapes(_DEFAULT_N[split] if n is None else n, size, _split_seed(seed, split),
+                       name == "shapes_cue_conflict")
     if name == "digits":
         return _load_digits(split, n, size, seed)
     if name in ("cifar10", "mnist", "fashion_mnist"):
@@ -119,6 +122,39 @@ def load_dataset(name: str, split: str = "train", n: int | None = None, size: in
     if name == "folder":
         return _load_folder(split, n, size, seed, root)
     raise AssertionError(name)
+
+
+# Generated shapes sets kept per process, newest last, up to SHAPES_KEPT_BYTES: the runs of an A/B or a sweep, one
+# after the other in a worker, train and validate on the same images (1.1 CPU-s to draw the default 10,000).
+SHAPES_KEPT_BYTES = 64 * 2**20
+_shapes_kept: OrderedDict[tuple[int, int, int, bool], ImageSet] = OrderedDict()
+_shapes_lock = threading.Lock()
+
+
+def _nbytes(s: ImageSet) -> int:
+    return sum(t.numel() * t.element_size() for t in (s.images, s.labels, s.masks, s.texture_labels) if t is not None)
+
+
+def _copy(s: ImageSet) -> ImageSet:
+    return dataclasses.replace(s, **{f: getattr(s, f).clone() for f in ("images", "labels", "masks", "texture_labels")
+                                     if getattr(s, f) is not None})
+
+
+def _shapes(n: int, size: int, seed: int, cue_conflict: bool) -> ImageSet:
+    """:func:`make_shapes`, drawn once per process for the same arguments (each caller gets tensors of its own)."""
+    key = (n, size, seed, cue_conflict)
+    with _shapes_lock:
+        kept = _shapes_kept.get(key)
+        if kept is not None:
+            _shapes_kept.move_to_end(key)
+            return _copy(kept)
+    made = make_shapes(n, size, seed, cue_conflict=cue_conflict)
+    if _nbytes(made) <= SHAPES_KEPT_BYTES:
+        with _shapes_lock:
+            _shapes_kept[key] = _copy(made)
+            while sum(_nbytes(v) for v in _shapes_kept.values()) > SHAPES_KEPT_BYTES:
+                _shapes_kept.popitem(last=False)
+    return made
 
 
 def _partition(total: int, split: str, fractions: tuple[float, float], seed: int) -> torch.Tensor:
