@@ -18,6 +18,7 @@ from vizcore.data.augment import (
     mix_batch,
     preview,
 )
+from vizcore.data.auto_ops import policy
 
 
 def _images(n: int = 12, c: int = 3, size: int = 16, seed: int = 0) -> torch.Tensor:
@@ -58,7 +59,7 @@ def test_batched_ops_equal_torchvision_per_image(preset: str) -> None:
     cfg = AugmentConfig(preset=preset, crop_padding=0)
     p = draw_params(cfg, 24, 16, 16, torch.Generator().manual_seed(2))
     out = apply_params(x, p)
-    ref = A._RA if preset == "randaugment" else A._TA
+    ref = policy("ra") if preset == "randaugment" else policy("ta")
     for i in range(24):
         r = x[i:i + 1].flip(-1) if bool(p.flip[i]) else x[i:i + 1]
         for name, mag in p.ops[i]:
@@ -69,7 +70,7 @@ def test_batched_ops_equal_torchvision_per_image(preset: str) -> None:
 def test_randaugment_draws_n_ops_at_magnitude_m() -> None:
     cfg = AugmentConfig(preset="randaugment", randaugment_n=3, randaugment_m=12)
     p = draw_params(cfg, 200, 32, 32, torch.Generator().manual_seed(0))
-    space = A._RA._AUGMENTATION_SPACE
+    space = policy("ra")._AUGMENTATION_SPACE
     names = set()
     for ops in p.ops:
         assert len(ops) == 3

@@ -19,9 +19,10 @@ from vizcore.cli.main import main
 ROOT = Path(__file__).resolve().parents[2]
 
 # One fresh interpreter: --help, outsize and `outsize --help` leave torch, numpy and torchvision unimported; the check
-# of a small model's uploaded weights (what a page's child process runs) leaves torchvision unimported; streamlit is
-# absent throughout. (That no vizcore module imports streamlit anywhere, function-level imports included, is read
-# from the sources below: importing every module here only to look cost this process seconds of CPU.)
+# of a small model's uploaded weights (what a page's child process runs) and a pool worker's run of the default recipe
+# leave torchvision unimported; streamlit is absent throughout. (That no vizcore module imports streamlit anywhere,
+# function-level imports included, is read from the sources below: importing every module here only to look cost
+# this process seconds of CPU.)
 _FRESH_PROCESS_PROBE = """
 import io, json, sys
 from contextlib import redirect_stderr, redirect_stdout
@@ -42,6 +43,12 @@ with tempfile.TemporaryDirectory() as d:
     save_file(build_model("small_cnn", num_classes=3).state_dict(), os.path.join(d, "w.safetensors"))
     check_here("small_cnn", os.path.join(d, "w.safetensors"))
 heavy["check small_cnn weights"] = [m for m in ("torchvision",) if m in sys.modules]
+from vizcore.lab import pool  # what a pool worker imports, then a run of the default recipe (flips) as it trains one
+from vizcore.train.config import TrainConfig
+from vizcore.train.engine import Run
+run = Run(TrainConfig(model="small_cnn", dataset="shapes", train_size=64, val_size=32, epochs=1, batch_size=32))
+run.run_sync()
+heavy["pool worker, default run"] = [m for m in ("torchvision",) if m in sys.modules] + [run.status]
 print(json.dumps({"heavy": heavy, "streamlit": "streamlit" in sys.modules}))
 """
 
@@ -62,7 +69,7 @@ def test_fresh_processes_exit_codes_lazy_torch_and_no_streamlit() -> None:
     assert probe.returncode == 0, probe.stderr
     found = json.loads(probe.stdout.strip().splitlines()[-1])
     assert found["heavy"] == {"--help": [], "outsize --input 227 --kernel 11 --stride 4": [], "outsize --help": [],
-                              "check small_cnn weights": []}
+                              "check small_cnn weights": [], "pool worker, default run": ["done"]}
     assert found["streamlit"] is False
 
 

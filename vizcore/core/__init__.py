@@ -9,6 +9,7 @@ Modules for use from outside (``__all__``):
 * ``budget`` — the memory budget: one limit on what a single request may allocate
 * ``download`` — downloads with a per-request timeout, checked and written atomically
 * ``hooks`` — forward hooks that are always removed, as one context manager
+* ``lazy`` — a module imported where it is first used (torchvision in the training workers)
 * ``meta`` — shape-only passes on the meta device without batch norm's slow decomposition
 * ``uploads`` — a browser session's uploaded files: one folder per session, size caps, removed with it
 
@@ -16,4 +17,4 @@ The modules are imported on use, never here.
 
 May import: the standard library, numpy and torch; nothing else of vizcore."""
 
-__all__ = ["budget", "checks", "device", "download", "hooks", "io", "meta", "paths", "uploads"]
+__all__ = ["budget", "checks", "device", "download", "hooks", "io", "lazy", "meta", "paths", "uploads"]

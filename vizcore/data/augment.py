@@ -23,21 +23,28 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
-from torchvision.transforms import v2
+
+from vizcore.data.auto_ops import NUM_MAGNITUDE_BINS, op_names, policy
+
+if TYPE_CHECKING:
+    from torchvision.transforms import v2
 
 Preset = Literal["none", "flip", "flip_crop", "randaugment", "trivialaugment"]
 PRESETS: tuple[str, ...] = ("none", "flip", "flip_crop", "randaugment", "trivialaugment")
-NUM_MAGNITUDE_BINS = 31  # torchvision's default: magnitudes 0..30
+# torchvision's operation tables (name -> (magnitudes(num_bins, height, width) or None, signed)) and MixUp / CutMix
+# are made at first use (vizcore.data.auto_ops.policy): the default flips and crops are plain tensor indexing, and a
+# training worker that uses nothing else imports no torchvision.
 
-# torchvision's operation tables: name -> (magnitudes(num_bins, height, width) or None, signed).
-_RA = v2.RandAugment()
-_TA = v2.TrivialAugmentWide()
-RANDAUGMENT_OPS: tuple[str, ...] = tuple(_RA._AUGMENTATION_SPACE)
-TRIVIALAUGMENT_OPS: tuple[str, ...] = tuple(_TA._AUGMENTATION_SPACE)
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    """RANDAUGMENT_OPS, TRIVIALAUGMENT_OPS: the operation names of RandAugment and TrivialAugment, read at first use."""
+    if name in ("RANDAUGMENT_OPS", "TRIVIALAUGMENT_OPS"):
+        return op_names("ra" if name == "RANDAUGMENT_OPS" else "ta")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -125,14 +132,14 @@ def draw_params(cfg: AugmentConfig, n: int, height: int, width: int, generator: 
     crop = torch.randint(0, 2 * pad + 1, (n, 2), generator=generator) if pad else torch.zeros(n, 2, dtype=torch.int64)
     ops: list[tuple[tuple[str, float], ...]] = [() for _ in range(n)]
     if cfg.preset == "randaugment":
-        space = _RA._AUGMENTATION_SPACE
-        names = RANDAUGMENT_OPS
+        space = policy("ra")._AUGMENTATION_SPACE
+        names = op_names("ra")
         idx = torch.randint(0, len(names), (n, cfg.randaugment_n), generator=generator)
         sign = _coin(n * cfg.randaugment_n, 0.5, generator).view(n, cfg.randaugment_n)
         bins = torch.full((n, cfg.randaugment_n), cfg.randaugment_m)
     elif cfg.preset == "trivialaugment":
-        space = _TA._AUGMENTATION_SPACE
-        names = TRIVIALAUGMENT_OPS
+        space = policy("ta")._AUGMENTATION_SPACE
+        names = op_names("ta")
         idx = torch.randint(0, len(names), (n, 1), generator=generator)
         sign = _coin(n, 0.5, generator).view(n, 1)
         bins = torch.randint(0, NUM_MAGNITUDE_BINS, (n, 1), generator=generator)
@@ -190,8 +197,8 @@ def _reflect(i: torch.Tensor, size: int) -> torch.Tensor:
 
 def _apply_op(images: torch.Tensor, name: str, magnitude: float) -> torch.Tensor:
     # torchvision's own kernel dispatch for the auto-augment operations (identical for the RA and TA tables).
-    return _RA._apply_image_or_video_transform(images, name, magnitude, interpolation=_RA.interpolation,
-                                               fill=_RA._fill)
+    ra = policy("ra")
+    return ra._apply_image_or_video_transform(images, name, magnitude, interpolation=ra.interpolation, fill=ra._fill)
 
 
 def augment(images: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator) -> tuple[torch.Tensor, AugmentParams]:
@@ -223,6 +230,8 @@ class MixParams:
 
 
 def _transform_for(kind: str, cfg: AugmentConfig, num_classes: int) -> v2.Transform:
+    from torchvision.transforms import v2
+
     if kind == "mixup":
         return v2.MixUp(alpha=float(cfg.mixup_alpha), num_classes=num_classes)
     return v2.CutMix(alpha=float(cfg.cutmix_alpha), num_classes=num_classes)

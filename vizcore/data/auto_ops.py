@@ -9,21 +9,40 @@ an explicit generator, so a preview lists which operations each image got, at wh
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
-from torchvision.transforms import v2
 
 NUM_MAGNITUDE_BINS = 31  # torchvision's default: magnitudes 0..30
-_RA = v2.RandAugment()
-_TA = v2.TrivialAugmentWide()
-_AM = v2.AugMix()
-RANDAUGMENT_OPS: tuple[str, ...] = tuple(_RA._AUGMENTATION_SPACE)
-TRIVIALAUGMENT_OPS: tuple[str, ...] = tuple(_TA._AUGMENTATION_SPACE)
-AUGMIX_OPS: tuple[str, ...] = tuple(_AM._AUGMENTATION_SPACE)
 NO_MAGNITUDE = ("Identity", "AutoContrast", "Equalize")
+
+
+@functools.cache
+def policy(kind: str) -> Any:
+    """torchvision's ``v2.RandAugment`` (``"ra"``), ``v2.TrivialAugmentWide`` (``"ta"``) or ``v2.AugMix``
+    (``"am"``): their operation tables and kernel dispatch. Made at first use, so that importing this module (as
+    every training worker does) imports no torchvision."""
+    from torchvision.transforms import v2
+
+    return {"ra": v2.RandAugment, "ta": v2.TrivialAugmentWide, "am": v2.AugMix}[kind]()
+
+
+def op_names(kind: str) -> tuple[str, ...]:
+    """The operation names of :func:`policy` ``kind``, in torchvision's order."""
+    return tuple(policy(kind)._AUGMENTATION_SPACE)
+
+
+_CONSTANTS = {"RANDAUGMENT_OPS": "ra", "TRIVIALAUGMENT_OPS": "ta", "AUGMIX_OPS": "am"}
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    """RANDAUGMENT_OPS, TRIVIALAUGMENT_OPS, AUGMIX_OPS: each policy's operation names, read at first use."""
+    if name in _CONSTANTS:
+        return op_names(_CONSTANTS[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _ops_draws(space: dict, names: tuple[str, ...], idx: torch.Tensor, sign: torch.Tensor, bins: torch.Tensor,
@@ -47,25 +66,27 @@ def draw_randaugment(p: Mapping[str, Any], n: int, height: int, width: int,
                      gen: torch.Generator) -> list[dict[str, Any]]:
     """RandAugment's choices for ``n`` images: ``{"ops": [[name, signed magnitude], ...]}`` each."""
     k = int(p["n"])
-    idx = torch.randint(0, len(RANDAUGMENT_OPS), (n, k), generator=gen)
+    names = op_names("ra")
+    idx = torch.randint(0, len(names), (n, k), generator=gen)
     sign = (torch.rand(n * k, generator=gen) < 0.5).view(n, k)
     bins = torch.full((n, k), int(p["m"]))
-    return _ops_draws(_RA._AUGMENTATION_SPACE, RANDAUGMENT_OPS, idx, sign, bins, height, width)
+    return _ops_draws(policy("ra")._AUGMENTATION_SPACE, names, idx, sign, bins, height, width)
 
 
 def draw_trivialaugment(p: Mapping[str, Any], n: int, height: int, width: int,
                         gen: torch.Generator) -> list[dict[str, Any]]:
     """TrivialAugment's choice for ``n`` images: one operation at a uniform magnitude bin."""
-    idx = torch.randint(0, len(TRIVIALAUGMENT_OPS), (n, 1), generator=gen)
+    names = op_names("ta")
+    idx = torch.randint(0, len(names), (n, 1), generator=gen)
     sign = (torch.rand(n, generator=gen) < 0.5).view(n, 1)
     bins = torch.randint(0, NUM_MAGNITUDE_BINS, (n, 1), generator=gen)
-    return _ops_draws(_TA._AUGMENTATION_SPACE, TRIVIALAUGMENT_OPS, idx, sign, bins, height, width)
+    return _ops_draws(policy("ta")._AUGMENTATION_SPACE, names, idx, sign, bins, height, width)
 
 
 def _op(images: torch.Tensor, name: str, magnitude: float) -> torch.Tensor:
     # torchvision's own kernel dispatch for the auto-augment operations (the same for the RA, TA and AugMix tables)
-    return _RA._apply_image_or_video_transform(images, name, magnitude, interpolation=_RA.interpolation,
-                                               fill=_RA._fill)
+    ra = policy("ra")
+    return ra._apply_image_or_video_transform(images, name, magnitude, interpolation=ra.interpolation, fill=ra._fill)
 
 
 def apply_ops(images: torch.Tensor, draws: list[dict[str, Any]], p: Mapping[str, Any]) -> torch.Tensor:
@@ -85,8 +106,10 @@ def apply_ops(images: torch.Tensor, draws: list[dict[str, Any]], p: Mapping[str,
 
 def draw_augmix(p: Mapping[str, Any], n: int, height: int, width: int, gen: torch.Generator) -> list[dict[str, Any]]:
     """AugMix's choices per image: Beta weight of the original, Dirichlet chain weights, each chain's operations."""
-    space, width_, severity = _AM._AUGMENTATION_SPACE, int(p["width"]), int(p["severity"])
-    table = {name: space[name][0](_AM._PARAMETER_MAX, height, width) for name in AUGMIX_OPS}
+    am = policy("am")
+    space, width_, severity = am._AUGMENTATION_SPACE, int(p["width"]), int(p["severity"])
+    names = op_names("am")
+    table = {name: space[name][0](am._PARAMETER_MAX, height, width) for name in names}
     out = []
     for _ in range(n):
         rng = np.random.default_rng(int(torch.randint(0, 2**62, (), generator=gen)))
@@ -97,7 +120,7 @@ def draw_augmix(p: Mapping[str, Any], n: int, height: int, width: int, gen: torc
             depth = int(p["depth"]) if int(p["depth"]) > 0 else int(torch.randint(1, 4, (), generator=gen))
             chain = []
             for _ in range(depth):
-                name = AUGMIX_OPS[int(torch.randint(len(AUGMIX_OPS), (), generator=gen))]
+                name = names[int(torch.randint(len(names), (), generator=gen))]
                 mags, signed = table[name], space[name][1]
                 mag = 0.0
                 if mags is not None:

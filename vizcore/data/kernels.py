@@ -14,13 +14,20 @@ Fill modes for geometric kernels: ``constant`` (torchvision's fill value), ``edg
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 import torch.nn.functional as tF
-from torchvision.transforms.v2 import functional as F
 
-from vizcore.data import tv_private as tvp
+from vizcore.core import lazy
+
+if TYPE_CHECKING:
+    from torchvision.transforms.v2 import functional as F
+
+    from vizcore.data import tv_private as tvp
+else:  # imported at the first kernel that uses them: a run without such operations trains without torchvision
+    F = lazy.module("torchvision.transforms.v2.functional")
+    tvp = lazy.module("vizcore.data.tv_private")
 
 FillMode = Literal["constant", "edge", "reflect"]
 FILL_MODES: tuple[str, ...] = ("constant", "edge", "reflect")

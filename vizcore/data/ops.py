@@ -13,12 +13,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
-from torchvision.transforms.v2 import functional as F
 
+from vizcore.core import lazy
 from vizcore.data import auto_ops, kernels, lighting
+
+if TYPE_CHECKING:
+    from torchvision.transforms.v2 import functional as F
+else:  # imported at the first operation that uses it: a run without such operations trains without torchvision
+    F = lazy.module("torchvision.transforms.v2.functional")
 
 Draw = dict[str, Any]  # what one image drew for one operation (JSON-able)
 Params = Mapping[str, Any]  # an operation's static parameters, validated
