@@ -58,6 +58,43 @@ def _components_scanned_once():
     patch.undo()
 
 
+POLL_S = 0.01  # how often a test looks whether an AppTest script run has ended
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _script_runs_polled_gently():
+    """AppTest waits for each script run by looking every millisecond whether it has ended (``time.sleep(0.001)``
+    in ``require_widgets_deltas``), and each look scans the run's events and takes the interpreter lock from the
+    script's thread, which is computing: a few per cent of these tests' CPU time. Here it looks every
+    :data:`POLL_S` seconds instead, with the same timeout and the same error (a Streamlit without that function
+    is left as it is)."""
+    import time
+
+    try:
+        from streamlit.testing.v1 import local_script_runner as runner_module
+    except ImportError:
+        yield
+        return
+    if not callable(getattr(runner_module, "require_widgets_deltas", None)):
+        yield
+        return
+
+    def require_widgets_deltas(runner, timeout: float = 3) -> None:
+        t0 = time.time()
+        while time.time() - t0 < timeout:
+            time.sleep(POLL_S)
+            if runner.script_stopped():
+                return
+        runner.request_stop()  # as Streamlit's own: stop the run before raising, so it does not run on
+        runner.join()
+        raise RuntimeError(f"AppTest script run timed out after {timeout}(s)")
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(runner_module, "require_widgets_deltas", require_widgets_deltas)
+    yield
+    patch.undo()
+
+
 def _shutdown_labs() -> None:
     from vizcore.lab import queue as runs
 
