@@ -18,9 +18,12 @@ class LazyModule:
 
     def __init__(self, name: str) -> None:
         self._name = name
+        self._module: ModuleType | None = None
 
     def __getattr__(self, attr: str) -> Any:
-        module: ModuleType = importlib.import_module(self._name)
+        module = self._module
+        if module is None:
+            module = self._module = importlib.import_module(self._name)
         return getattr(module, attr)
 
     def __repr__(self) -> str:
