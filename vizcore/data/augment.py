@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import torch
 
-from vizcore.data.auto_ops import NUM_MAGNITUDE_BINS, op_names, policy
+from vizcore.data.auto_ops import NUM_MAGNITUDE_BINS, apply_op, op_names, ops_draws, policy
 
 if TYPE_CHECKING:
     from torchvision.transforms import v2
@@ -145,17 +145,8 @@ def draw_params(cfg: AugmentConfig, n: int, height: int, width: int, generator: 
         bins = torch.randint(0, NUM_MAGNITUDE_BINS, (n, 1), generator=generator)
     else:
         return AugmentParams(flip, crop, tuple(ops), pad)
-    table = {name: space[name][0](NUM_MAGNITUDE_BINS, height, width) for name in names}
-    for i in range(n):
-        chosen = []
-        for j in range(idx.shape[1]):
-            name = names[int(idx[i, j])]
-            mags, signed = table[name], space[name][1]
-            mag = 0.0 if mags is None else float(mags[int(bins[i, j])])
-            if signed and bool(sign[i, j]):
-                mag = -mag
-            chosen.append((name, mag))
-        ops[i] = tuple(chosen)
+    drawn = ops_draws(space, names, idx, sign, bins, height, width)
+    ops = [tuple((name, mag) for name, mag in d["ops"]) for d in drawn]
     return AugmentParams(flip, crop, tuple(ops), pad)
 
 
@@ -185,7 +176,7 @@ def apply_params(images: torch.Tensor, params: AugmentParams) -> torch.Tensor:
                     groups.setdefault(ops[layer], []).append(i)
             for (name, mag), members in groups.items():
                 idx = torch.tensor(members, device=images.device)
-                out[idx] = _apply_op(out[idx], name, mag)
+                out[idx] = apply_op(out[idx], name, mag)
     return out
 
 
@@ -193,12 +184,6 @@ def _reflect(i: torch.Tensor, size: int) -> torch.Tensor:
     """Reflect indices into [0, size) like ``F.pad(mode="reflect")`` (edge not repeated); |overshoot| < size."""
     i = torch.where(i < 0, -i, i)
     return torch.where(i >= size, 2 * (size - 1) - i, i)
-
-
-def _apply_op(images: torch.Tensor, name: str, magnitude: float) -> torch.Tensor:
-    # torchvision's own kernel dispatch for the auto-augment operations (identical for the RA and TA tables).
-    ra = policy("ra")
-    return ra._apply_image_or_video_transform(images, name, magnitude, interpolation=ra.interpolation, fill=ra._fill)
 
 
 def augment(images: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator) -> tuple[torch.Tensor, AugmentParams]:

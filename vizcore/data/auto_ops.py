@@ -45,8 +45,10 @@ def __getattr__(name: str) -> tuple[str, ...]:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _ops_draws(space: dict, names: tuple[str, ...], idx: torch.Tensor, sign: torch.Tensor, bins: torch.Tensor,
-               height: int, width: int) -> list[dict[str, Any]]:
+def ops_draws(space: dict, names: tuple[str, ...], idx: torch.Tensor, sign: torch.Tensor, bins: torch.Tensor,
+              height: int, width: int) -> list[dict[str, Any]]:
+    """Each image's operations from drawn indices ``idx`` (N, K) into ``names``, signs and magnitude bins (N, K),
+    magnitudes read from torchvision's table ``space``: ``{"ops": [[name, signed magnitude], ...]}`` each."""
     table = {name: space[name][0](NUM_MAGNITUDE_BINS, height, width) for name in names}
     out = []
     for i in range(idx.shape[0]):
@@ -70,7 +72,7 @@ def draw_randaugment(p: Mapping[str, Any], n: int, height: int, width: int,
     idx = torch.randint(0, len(names), (n, k), generator=gen)
     sign = (torch.rand(n * k, generator=gen) < 0.5).view(n, k)
     bins = torch.full((n, k), int(p["m"]))
-    return _ops_draws(policy("ra")._AUGMENTATION_SPACE, names, idx, sign, bins, height, width)
+    return ops_draws(policy("ra")._AUGMENTATION_SPACE, names, idx, sign, bins, height, width)
 
 
 def draw_trivialaugment(p: Mapping[str, Any], n: int, height: int, width: int,
@@ -80,11 +82,12 @@ def draw_trivialaugment(p: Mapping[str, Any], n: int, height: int, width: int,
     idx = torch.randint(0, len(names), (n, 1), generator=gen)
     sign = (torch.rand(n, generator=gen) < 0.5).view(n, 1)
     bins = torch.randint(0, NUM_MAGNITUDE_BINS, (n, 1), generator=gen)
-    return _ops_draws(policy("ta")._AUGMENTATION_SPACE, names, idx, sign, bins, height, width)
+    return ops_draws(policy("ta")._AUGMENTATION_SPACE, names, idx, sign, bins, height, width)
 
 
-def _op(images: torch.Tensor, name: str, magnitude: float) -> torch.Tensor:
-    # torchvision's own kernel dispatch for the auto-augment operations (the same for the RA, TA and AugMix tables)
+def apply_op(images: torch.Tensor, name: str, magnitude: float) -> torch.Tensor:
+    """One auto-augment operation at a signed magnitude on a uint8 batch, through torchvision's own kernel
+    dispatch (the same for the RA, TA and AugMix tables)."""
     ra = policy("ra")
     return ra._apply_image_or_video_transform(images, name, magnitude, interpolation=ra.interpolation, fill=ra._fill)
 
@@ -100,7 +103,7 @@ def apply_ops(images: torch.Tensor, draws: list[dict[str, Any]], p: Mapping[str,
                 groups.setdefault((d["ops"][layer][0], d["ops"][layer][1]), []).append(i)
         for (name, mag), members in groups.items():
             idx = torch.tensor(members, device=images.device)
-            out[idx] = _op(out[idx], name, mag)
+            out[idx] = apply_op(out[idx], name, mag)
     return out
 
 
@@ -142,7 +145,7 @@ def apply_augmix(images: torch.Tensor, draws: list[dict[str, Any]], p: Mapping[s
         for w, chain in zip(d["weights"], d["chains"]):
             aug = x
             for name, mag in chain:
-                aug = _op(aug, name, mag)
+                aug = apply_op(aug, name, mag)
             mix.add_(w * aug.float())
         out.append(mix.to(images.dtype))
     return torch.cat(out)
