@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages._common import model_device, show_figure, traced_model, user_errors
+from pages._common import show_figure, user_errors
+from pages._weights import model_device, traced_model
 from vizcore.arch.receptive_field import FieldTable
 from vizcore.figures import conv_trace as figures
 from vizcore.figures import receptive_field as rf_figures

@@ -12,18 +12,9 @@ import streamlit as st
 import torch
 
 from pages._adv_compare import standard_vs_robust
-from pages._common import (
-    bound,
-    image_picker,
-    model_device,
-    outside_training_note,
-    shared_model,
-    show_figure,
-    user_errors,
-    view_link,
-    weights_picker,
-)
+from pages._common import bound, image_picker, show_figure, user_errors, view_link
 from pages._own_weights import model_select
+from pages._weights import model_device, outside_training_note, shared_model, weights_picker
 from vizcore.data.images import fit_image
 from vizcore.figures import robust as figs
 from vizcore.inspect.top_patches import load_labelled

@@ -235,12 +235,12 @@ n_val = int(c1.number_input("Validation images", 50, 2000, 300, 50, key="aug_val
 if not pipe.steps:
     c2.caption("Add operations to measure their effect.")
 elif c2.button(f"Measure {len(pipe.steps)} operation(s) on the default model", key="aug_effect"):
-    from pages._common import _default_checkpoint
+    from pages._weights import default_checkpoint
     from vizcore.inspect.augment_effect import effect_of_checkpoint
 
     bar = st.progress(0.0, text="Measuring…")
     with user_errors("Not measured: "):
-        rows = effect_of_checkpoint(_default_checkpoint(), pipe, n=n_val, seed=seed,
+        rows = effect_of_checkpoint(default_checkpoint(), pipe, n=n_val, seed=seed,
                                     progress=lambda f, t: bar.progress(min(max(f, 0.0), 1.0), text=t))
         st.session_state["aug_effect_rows"] = (pipe.to_json(), [vars(r) for r in rows])
     bar.empty()

@@ -9,19 +9,9 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from pages._common import (
-    bound,
-    data_folder_picker,
-    image_picker,
-    model_device,
-    show_figure,
-    traced_model,
-    user_errors,
-    view_link,
-    weights_picker,
-    words,
-)
+from pages._common import bound, data_folder_picker, image_picker, show_figure, user_errors, view_link, words
 from pages._own_weights import model_select
+from pages._weights import model_device, traced_model, weights_picker
 from vizcore.data import images as image_io
 from vizcore.figures import features as figs
 from vizcore.inspect import activations, capture, filters, maximize, top_patches

@@ -7,14 +7,8 @@ from pages._startup import through_app  # first import of every page: imports al
 import numpy as np
 import streamlit as st
 
-from pages._common import (
-    _default_checkpoint,
-    bound,
-    progress_bar,
-    show_figure,
-    user_errors,
-    view_link,
-)
+from pages._common import bound, progress_bar, show_figure, user_errors, view_link
+from pages._weights import default_checkpoint
 from vizcore.figures import first_classifiers as figures
 from vizcore.inspect import first_classifiers as fc
 
@@ -115,7 +109,7 @@ kn = d2.slider("Training images", 10, kcap, min(1000, kcap), key="fc_knn_n")
 kmax = d3.slider("Largest k", 1, KMAX, 25, step=2, key="fc_knn_kmax")
 
 with user_errors():
-    ckpt = _default_checkpoint("small_cnn") if kdata == "shapes" else None
+    ckpt = default_checkpoint("small_cnn") if kdata == "shapes" else None
     every_k, split = knn(kdata, kn, ckpt)
 curves = [fc.up_to(c, kmax) for c in every_k]
 names = {"pixels": f"pixel space ({curves[0].dim} numbers)"}

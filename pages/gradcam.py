@@ -21,16 +21,14 @@ from pages._common import (
     asked_for,
     bound,
     image_picker,
-    outside_training_note,
     picked_shape_mask,
     progress_bar,
-    shared_model,
     show_figure,
     user_errors,
     view_link,
-    weights_picker,
 )
 from pages._own_weights import model_select
+from pages._weights import outside_training_note, shared_model, weights_picker
 from vizcore.core.budget import on_request
 from vizcore.data import images as image_io
 from vizcore.figures import attribution as figures

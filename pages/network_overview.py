@@ -9,18 +9,9 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from pages._common import (
-    bound,
-    image_picker,
-    model_device,
-    show_figure,
-    traced_model,
-    user_errors,
-    view_link,
-    weights_picker,
-    zoo_title,
-)
+from pages._common import bound, image_picker, show_figure, user_errors, view_link
 from pages._conv_numbers import conv_numbers
+from pages._weights import model_device, traced_model, weights_picker, zoo_title
 from vizcore.data import images as image_io
 from vizcore.figures import overview as figures
 from vizcore.figures import receptive_field as rf_figures

@@ -11,19 +11,9 @@ import time
 import numpy as np
 import streamlit as st
 
-from pages._common import (
-    CHECKPOINT_KEY,
-    asked_for,
-    bound,
-    image_picker,
-    model_device,
-    show_figure,
-    traced_model,
-    user_errors,
-    view_link,
-    weights_picker,
-)
+from pages._common import CHECKPOINT_KEY, asked_for, bound, image_picker, show_figure, user_errors, view_link
 from pages._own_weights import model_select
+from pages._weights import model_device, traced_model, weights_picker
 from vizcore.arch import kernel_stack as kstack
 from vizcore.arch import receptive_field as rf
 from vizcore.arch import rf_measured
@@ -51,7 +41,7 @@ def field_records(name: str) -> list[dict]:
 
 def model_table(name: str, weights: str, stamp: float) -> tuple[rf.FieldTable, threading.Lock]:
     """The shared model's receptive-field table (with its traced graph) and the lock its users hold
-    (:func:`pages._common.traced_model`: one model object serves every page and session)."""
+    (:func:`pages._weights.traced_model`: one model object serves every page and session)."""
     _model, table, lock = traced_model(name, weights, stamp)
     return table, lock
 

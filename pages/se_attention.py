@@ -10,19 +10,9 @@ import numpy as np
 import streamlit as st
 import torch
 
-from pages._common import (
-    bound,
-    data_folder_picker,
-    image_picker,
-    model_device,
-    outside_training_note,
-    show_figure,
-    traced_model,
-    user_errors,
-    view_link,
-    weights_picker,
-)
+from pages._common import bound, data_folder_picker, image_picker, show_figure, user_errors, view_link
 from pages._own_weights import model_select
+from pages._weights import model_device, outside_training_note, traced_model, weights_picker
 from vizcore.figures import se as figs
 from vizcore.inspect import se
 from vizcore.inspect.top_patches import load_labelled
