@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from vizcore.cli.registry import CLIError, command
+from vizcore.cli.registry import MAX_CONFIG_BYTES, CLIError, command
 
 
 def _floats(text: str) -> list[float]:
@@ -130,7 +130,6 @@ def base_config(config_path: str | None, sets: list[str], default=None):
     from vizcore.train.config import TrainConfig
 
     if config_path:
-        from vizcore.cli.train import MAX_CONFIG_BYTES
         from vizcore.core.io import read_text_capped
 
         base = TrainConfig.from_json(read_text_capped(Path(config_path), MAX_CONFIG_BYTES, "config file"))

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+MAX_CONFIG_BYTES = 1_000_000  # the largest config file a command reads (a TrainConfig with a pipeline is a few KB)
+
 
 class CLIError(Exception):
     """A user error to report in one line (exit 2)."""

@@ -17,9 +17,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from vizcore.cli.registry import CLIError, command, print_json
-
-MAX_CONFIG_BYTES = 1_000_000  # a TrainConfig with an augmentation pipeline is a few KB
+from vizcore.cli.registry import MAX_CONFIG_BYTES, CLIError, command, print_json
 
 
 def _config_fields() -> list[dataclasses.Field]:

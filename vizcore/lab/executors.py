@@ -267,19 +267,6 @@ def _resolver(spec: RunSpec) -> Callable[[str], tuple[Path, dict[str, Any]]] | N
     return lambda ref: (Path(spec.resolved[ref][0]), spec.resolved[ref][1])
 
 
-def make_executor(kind: str, workers: int, threads: int) -> Any:
-    """The executor of ``kind`` (see :func:`settings`); a Ray executor connects to its cluster here."""
-    if kind == "inprocess":
-        return InProcessExecutor(workers)
-    if kind == "process":
-        from vizcore.lab.pool import ProcessPool
-
-        return ProcessPool(workers, threads)
-    from vizcore.lab.ray_executor import RayExecutor
-
-    return RayExecutor(threads=threads)
-
-
 def refs_of(config: TrainConfig) -> Sequence[str]:
     """The stored-run references a config names (teacher, transfer source) that the app must resolve."""
     return [r for r in (config.distill_teacher, config.transfer_from)

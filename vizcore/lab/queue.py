@@ -15,7 +15,7 @@ from typing import Any
 from vizcore.core import paths
 from vizcore.core.io import check_writable
 from vizcore.lab import history as run_history
-from vizcore.lab.executors import RAY_HINT, InProcessExecutor, RunSpec, make_executor, refs_of, settings
+from vizcore.lab.executors import RAY_HINT, InProcessExecutor, RunSpec, refs_of, settings
 from vizcore.lab.store import RunStore
 from vizcore.train.config import FINAL_STATUSES, Status, TrainConfig
 from vizcore.train.disk import kept_epochs_bytes
@@ -30,6 +30,21 @@ def _default_concurrency() -> int:
     import torch
 
     return 2 if torch.cuda.is_available() else 1
+
+
+def make_executor(kind: str, workers: int, threads: int) -> Any:
+    """The executor of ``kind`` (see :func:`vizcore.lab.executors.settings`); a Ray executor connects to its
+    cluster here. The process pool and the Ray executor are imported only when chosen (they build on
+    :mod:`vizcore.lab.executors`, the seam, which names neither)."""
+    if kind == "inprocess":
+        return InProcessExecutor(workers)
+    if kind == "process":
+        from vizcore.lab.pool import ProcessPool
+
+        return ProcessPool(workers, threads)
+    from vizcore.lab.ray_executor import RayExecutor
+
+    return RayExecutor(threads=threads)
 
 
 class Lab:
