@@ -10,6 +10,7 @@ import streamlit as st
 import torch
 
 from pages._common import progress_bar, show_figure, user_errors
+from pages._weights import model_input
 from vizcore.core import paths as vpaths
 from vizcore.figures import attribution as figures
 from vizcore.figures.export import array_to_csv
@@ -17,7 +18,6 @@ from vizcore.inspect import attribution as attr
 from vizcore.inspect import cam_epochs
 from vizcore.inspect import cam_metrics as metrics
 from vizcore.lab.store import RunRecord, RunStore
-from vizcore.models import preprocess
 from vizcore.models import weights as mweights
 
 TITLES = {k: v.title for k, v in attr.METHODS.items()}
@@ -54,14 +54,14 @@ def epoch_scores(name: str, files: tuple[tuple[int, str, float], ...], size: int
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def epoch_class(name: str, path: str, mtime: float, size: int, digest: str, _image: np.ndarray) -> int:
-    return cam_epochs.predicted_class(path, preprocess.for_model(name).image(_image, size), name)
+    return cam_epochs.predicted_class(path, model_input(name, _image, size=size), name)
 
 
 @st.cache_data(show_spinner="Computing this epoch's map…", max_entries=256)
 def epoch_cam(name: str, path: str, mtime: float, size: int, method: str, layer: str, target: int, digest: str,
               _image: np.ndarray) -> tuple[np.ndarray, float]:
     """(map, probability of ``target``) of the picked image with one kept epoch's weights: cached per epoch."""
-    return cam_epochs.epoch_map(path, preprocess.for_model(name).image(_image, size), target, model=name,
+    return cam_epochs.epoch_map(path, model_input(name, _image, size=size), target, model=name,
                                 layer=layer, method=method)
 
 

@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import numpy as np
 import streamlit as st
@@ -164,11 +165,13 @@ _SOURCES = {"Sample photo": "photo", "Shapes data set": "shapes"}  # image sourc
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _shapes_images(size: int) -> tuple[np.ndarray, tuple[str, ...]]:
+def _shapes_images(size: int) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+    """The images offered from the embedded shapes set (N, H, W, 3), their class names and object masks (N, H, W)."""
     from vizcore.data import shapes
 
     ds = shapes.make_shapes(_SHAPES_N, size=size, seed=0)
-    return ds.images.permute(0, 2, 3, 1).numpy(), tuple(ds.classes[int(i)] for i in ds.labels)
+    return (ds.images.permute(0, 2, 3, 1).numpy(), tuple(ds.classes[int(i)] for i in ds.labels),
+            ds.masks.numpy())
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -185,38 +188,51 @@ def _photos() -> dict[str, np.ndarray]:
     return image_io.sample_photos()
 
 
-def image_picker(key: str, shapes_size: int = 128, source: str = "Sample photo") -> np.ndarray:
-    """Pick an input image: a sample photo (scikit-image), an image of the embedded shapes set, or an upload;
-    ``source`` is the choice it starts from.
+class Picked(NamedTuple):
+    """What :func:`image_picker` returns."""
 
-    Returns (H, W, 3) uint8. Upload problems (too large, not an image, truncated) are shown with st.error and
-    the first sample photo is used instead, so the page keeps working.
+    image: np.ndarray  # (H, W, 3) uint8
+    digest: str  # sha256 of the image's bytes: the cache key of every computation on it
+    mask: np.ndarray | None  # (H, W) bool object mask of an image of the embedded shapes; None for photos, uploads
+
+
+def image_picker(key: str, shapes_size: int = 128, source: str = "Sample photo") -> Picked:
+    """Pick an input image: a sample photo (scikit-image), an image of the embedded shapes set, or an upload;
+    ``source`` is the choice it starts from. Returns the image with its digest and, for the shapes, its mask.
+
+    Upload problems (too large, not an image, truncated) are shown with st.error and the first sample photo is
+    used instead, so the page keeps working.
     """
+    image, mask = _pick(key, shapes_size, source)
+    return Picked(image, hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest(), mask)
+
+
+def _pick(key: str, shapes_size: int, source: str) -> tuple[np.ndarray, np.ndarray | None]:
     photos = _photos()
     st.session_state.setdefault(f"{key}_source", source)
     bound(f"{key}_source", source, options=_SOURCES)  # an upload is not in a link
     source = st.radio("Image", ["Sample photo", "Shapes data set", "Upload"], horizontal=True, key=f"{key}_source")
     if source == "Shapes data set":
-        images, labels = _shapes_images(shapes_size)
+        images, labels, masks = _shapes_images(shapes_size)
         bound(f"{key}_shape", 0, lo=0, hi=len(images) - 1)
         idx = st.number_input(f"Shape image (0–{len(images) - 1})", 0, len(images) - 1, 0, key=f"{key}_shape")
         st.caption(f"Class: {labels[int(idx)]} · {shapes_size}×{shapes_size} pixels, generated offline")
-        return images[int(idx)]
+        return images[int(idx)], masks[int(idx)]
     if source == "Upload":
         up = st.file_uploader("Image file (PNG, JPEG, GIF, WebP, BMP, TIFF; at most 10 MB)",
                               type=["png", "jpg", "jpeg", "gif", "webp", "bmp", "tif", "tiff"], key=f"{key}_upload")
         if up is not None:
             raw = up.getvalue()
             try:
-                return _decode_upload(hashlib.sha256(raw).hexdigest(), raw)
+                return _decode_upload(hashlib.sha256(raw).hexdigest(), raw), None
             except (ValueError, TypeError, MemoryError, RuntimeError, OSError) as exc:
                 st.error(f"Could not use this file: {error_sentence(exc)}. Showing a sample photo instead.")
-        return next(iter(photos.values()))
+        return next(iter(photos.values())), None
     names = list(photos)
     default = names.index("chelsea") if "chelsea" in names else 0
     bound(f"{key}_photo", names[default], options=names)
     name = st.selectbox("Sample photo (scikit-image)", names, index=default, key=f"{key}_photo")
-    return photos[name]
+    return photos[name], None
 
 
 # ------------------------------------------------------------------------------------------- data folders
@@ -252,19 +268,3 @@ def data_folder_picker(container, key: str, *, downloads: bool = False,
 
 CHECKPOINT_KEY = "checkpoint_path"  # set by the Training Lab's "Open in other pages"
 AUGMENT_PIPELINE_KEY = "augment_pipeline_for_lab"  # pipeline JSON set by the Augmentation Lab's "Use in Training Lab"
-
-
-def picked_shape_mask(key: str, shapes_size: int = 128) -> np.ndarray | None:
-    """The object mask (H, W) bool of the image :func:`image_picker` (same ``key``) shows, when it is one of the
-    embedded shapes; None for photos and uploads."""
-    if st.session_state.get(f"{key}_source") != "Shapes data set":
-        return None
-    idx = int(st.session_state.get(f"{key}_shape", 0))
-    return _shapes_masks(shapes_size)[idx]
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
-def _shapes_masks(size: int) -> np.ndarray:
-    from vizcore.data import shapes
-
-    return shapes.make_shapes(_SHAPES_N, size=size, seed=0).masks.numpy()

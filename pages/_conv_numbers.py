@@ -6,13 +6,11 @@ import numpy as np
 import streamlit as st
 
 from pages._common import show_figure, user_errors
-from pages._weights import model_device, traced_model
+from pages._weights import model_input, traced_model
 from vizcore.arch.receptive_field import FieldTable
 from vizcore.figures import conv_trace as figures
 from vizcore.figures import receptive_field as rf_figures
 from vizcore.inspect import conv_trace as ct
-from vizcore.models import preprocess
-from vizcore.models import registry as zoo
 
 _MOVES = {"←": (0, -1), "↑": (-1, 0), "↓": (1, 0), "→": (0, 1)}
 
@@ -21,7 +19,7 @@ _MOVES = {"←": (0, -1), "↑": (-1, 0), "↓": (1, 0), "→": (0, 1)}
 def trace(name: str, weights: str, stamp: float, node: str, channel: int, unit: tuple[int, int], digest: str,
           _image: np.ndarray) -> ct.ConvTrace:
     model, table, lock = traced_model(name, weights, stamp)
-    x = preprocess.for_model(name).image(_image, zoo.get_entry(name).input_size[1]).to(model_device(model))
+    x = model_input(name, _image, model)
     with lock:
         return ct.trace_unit(model, table, x, node, channel, unit)
 

@@ -6,6 +6,9 @@ Streamlit code like :mod:`pages._common`, kept apart so that module stays the pa
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import streamlit as st
 
 from pages._common import CHECKPOINT_KEY, bound
@@ -208,3 +211,23 @@ def model_device(model):
     import torch
 
     return next(iter(model.parameters()), torch.zeros(0)).device
+
+
+def model_input(name: str, image: np.ndarray, model=None, size: int | None = None):
+    """(1, C, H, W) float32 input of zoo model ``name`` for a picked image (H, W, 3) uint8: fitted to the model's
+    input size (or ``size``) and normalised as the model wants (:func:`vizcore.models.preprocess.for_model`), on
+    the device of ``model``'s parameters (on the CPU without a model)."""
+    from vizcore.models import preprocess
+    from vizcore.models import registry as zoo
+
+    x = preprocess.for_model(name).image(image, size or zoo.get_entry(name).input_size[1])
+    return x if model is None else x.to(model_device(model))
+
+
+def batch_input(name: str, model) -> Callable:
+    """The function that turns a batch of images (N, 3, H, W) in [0, 1] into zoo model ``name``'s normalised input
+    on ``model``'s device."""
+    from vizcore.models import preprocess
+
+    prep, dev = preprocess.for_model(name), model_device(model)
+    return lambda batch: prep.batch(batch.to(dev))

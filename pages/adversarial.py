@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pages._startup import through_app  # first import of every page: imports all modules once, in one thread
 
-import hashlib
-
 import numpy as np
 import streamlit as st
 import torch
@@ -152,8 +150,8 @@ def choose_attack(names: list[str]) -> dict:
             "target": None if target not in names else names.index(target)}
 
 
-def show_one_image(name: str, weights: str, stamp: float, image: np.ndarray, a: dict, names: list[str]) -> None:
-    digest = hashlib.sha256(image.tobytes()).hexdigest()
+def show_one_image(name: str, weights: str, stamp: float, image: np.ndarray, digest: str, a: dict,
+                   names: list[str]) -> None:
     with user_errors("Could not attack this image: "):
         r = one_attack(name, weights, stamp, digest, a["method"], a["norm"], a["eps"], a["steps"], a["random_start"],
                        a["target"], image)
@@ -233,13 +231,13 @@ st.markdown(
 name, weights, stamp = choose_model()
 with st.sidebar:
     st.markdown("**Input image**")
-    image = image_picker("adv_image", source="Shapes data set")  # what the shipped models know
+    image, digest, _ = image_picker("adv_image", source="Shapes data set")  # what the shipped models know
 names = _names(name, weights, stamp)
 note = outside_training_note(weights, "adv_image")
 if note:
     st.info(note)
 a = choose_attack(names)
-show_one_image(name, weights, stamp, image, a, names)
+show_one_image(name, weights, stamp, image, digest, a, names)
 show_sweep(name, weights, stamp, a)
 show_min_eps(name, weights, stamp, a)
 standard_vs_robust()

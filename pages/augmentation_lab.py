@@ -122,7 +122,7 @@ INPUTS = ["One image", "A batch of the embedded shapes"]
 bound("aug_input", INPUTS[0], options=words(INPUTS))
 source = st.radio("Augment", INPUTS, horizontal=True, key="aug_input")
 if source == "One image":
-    photo = fit_image(image_picker("aug_pick", shapes_size=64), PREVIEW_SIDE)
+    photo = fit_image(image_picker("aug_pick", shapes_size=64).image, PREVIEW_SIDE)
     base = torch.from_numpy(photo).permute(2, 0, 1)[None]
 else:
     base = torch.from_numpy(_batch(8, 32)[0])

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from pages._startup import through_app  # first import of every page: imports all modules once, in one thread
 
-import hashlib
-
 import numpy as np
 import streamlit as st
 
 from pages._common import bound, data_folder_picker, image_picker, show_figure, user_errors, view_link, words
 from pages._own_weights import model_select
-from pages._weights import model_device, traced_model, weights_picker
+from pages._weights import batch_input, model_device, model_input, traced_model, weights_picker
 from vizcore.data import images as image_io
 from vizcore.figures import features as figs
 from vizcore.inspect import activations, capture, filters, maximize, top_patches
@@ -28,7 +26,7 @@ _VIEWS = ["Filters", "Activation maps", "Top-activating patches", "Activation ma
 @st.cache_data(show_spinner="Computing the activations…", max_entries=32)
 def node_act(name: str, weights: str, stamp: float, node: str, digest: str, _image: np.ndarray) -> np.ndarray:
     model, table, lock = traced_model(name, weights, stamp)
-    x = preprocess.for_model(name).image(_image, zoo.get_entry(name).input_size[1]).to(model_device(model))
+    x = model_input(name, _image, model)
     with lock:
         return capture.node_output(table.graph, node, x)[0].float().cpu().numpy()
 
@@ -40,12 +38,11 @@ def top_units(name: str, weights: str, stamp: float, node: str, dataset: str, n:
     model, table, lock = traced_model(name, weights, stamp)
     size = zoo.get_entry(name).input_size[1]
     imgs = top_patches.load_images(dataset, n, size, root=root)
-    prep, dev = preprocess.for_model(name), model_device(model)
     bar = st.progress(0.0, text=f"Searching {len(imgs):,} images…")
     try:
         with lock:
             res = top_patches.top_units(capture.NodeRunner(table.graph, node), imgs, k=k, batch_size=128,
-                                        prepare=lambda b: prep.batch(b.to(dev)),
+                                        prepare=batch_input(name, model),
                                         progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
     finally:
         bar.empty()
@@ -138,9 +135,8 @@ nf = by_name[node]
 n_channels, h, w_ = nf.out_shape
 with st.sidebar:
     st.markdown("**Input image**")
-    raw = image_picker("ft")
+    raw, digest, _ = image_picker("ft")
 shown = image_io.fit_image(raw, in_h)
-digest = hashlib.sha256(np.ascontiguousarray(raw).tobytes()).hexdigest()
 with user_errors("Could not compute the activations: "):
     act = node_act(name, weights, stamp, node, digest, raw)
 stats = activations.channel_stats(act)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pages._startup import through_app  # first import of every page: imports all modules once, in one thread
 
-import hashlib
 import io
 import time
 from collections.abc import Callable
@@ -21,14 +20,13 @@ from pages._common import (
     asked_for,
     bound,
     image_picker,
-    picked_shape_mask,
     progress_bar,
     show_figure,
     user_errors,
     view_link,
 )
 from pages._own_weights import model_select
-from pages._weights import outside_training_note, shared_model, weights_picker
+from pages._weights import model_input, outside_training_note, shared_model, weights_picker
 from vizcore.core.budget import on_request
 from vizcore.data import images as image_io
 from vizcore.figures import attribution as figures
@@ -36,7 +34,6 @@ from vizcore.figures.export import array_to_csv
 from vizcore.figures.images import image_grid
 from vizcore.inspect import attribution as attr
 from vizcore.inspect import cam_metrics as metrics
-from vizcore.models import preprocess
 from vizcore.models import registry as zoo
 from vizcore.train.timing import format_seconds
 
@@ -52,15 +49,11 @@ def layers(name: str) -> list[attr.LayerInfo]:
     return attr.zoo_spatial_layers(name)
 
 
-def _x(name: str, image: np.ndarray, device: torch.device) -> torch.Tensor:
-    return preprocess.for_model(name).image(image, zoo.get_entry(name).input_size[1]).to(device)
-
-
 @st.cache_data(show_spinner=False, max_entries=64)
 def predictions(name: str, weights: str, stamp: float, digest: str, _image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     model, lock = shared_model(name, weights, stamp)
     with lock:
-        p, i = attr.predict(model, _x(name, _image, next(model.parameters()).device), k=5)
+        p, i = attr.predict(model, model_input(name, _image, model), k=5)
     return p[0].cpu().numpy(), i[0].cpu().numpy()
 
 
@@ -69,7 +62,7 @@ def cam(name: str, weights: str, stamp: float, digest: str, method: str, layer: 
         _image: np.ndarray) -> tuple[np.ndarray, float]:
     """The map at the model's pixels and the seconds it took (what longer work on this model is estimated from)."""
     model, lock = shared_model(name, weights, stamp)
-    x = _x(name, _image, next(model.parameters()).device)
+    x = model_input(name, _image, model)
     a = attr.attribute(model, x, method, target, layer, lock=lock)
     return a.maps[0].cpu().double().numpy(), a.seconds
 
@@ -80,7 +73,7 @@ def warm_seconds(name: str, weights: str, stamp: float, digest: str, method: str
     """Seconds of the map of :func:`cam` made again, without the model's one-time first-call costs (what an
     estimate of longer work rests on: :func:`vizcore.inspect.cam_metrics.localisation_seconds`)."""
     model, lock = shared_model(name, weights, stamp)
-    x = _x(name, _image, next(model.parameters()).device)
+    x = model_input(name, _image, model)
     return attr.attribute(model, x, method, target, layer, lock=lock).seconds
 
 
@@ -103,7 +96,7 @@ def localisation(name: str, weights: str, stamp: float, methods: tuple[str, ...]
 def faithfulness(name: str, weights: str, stamp: float, digest: str, methods: tuple[str, ...], layer: str,
                  target: int, _image: np.ndarray) -> dict:
     model, lock = shared_model(name, weights, stamp)
-    x = _x(name, _image, next(model.parameters()).device)
+    x = model_input(name, _image, model)
     t = torch.tensor([target], device=x.device)
     return {m: metrics.faithfulness(model, x, attr.attribute(model, x, m, t, layer, lock=lock).maps, t, lock=lock)
             for m in methods}
@@ -113,7 +106,7 @@ def faithfulness(name: str, weights: str, stamp: float, digest: str, methods: tu
 def sanity(name: str, weights: str, stamp: float, digest: str, methods: tuple[str, ...], layer: str, target: int,
            _image: np.ndarray) -> dict:
     model, lock = shared_model(name, weights, stamp)
-    x = _x(name, _image, next(model.parameters()).device)
+    x = model_input(name, _image, model)
     bar, cb = progress_bar("Randomising the network from the logits down…")
     res = metrics.cascading_randomisation(model, x, torch.tensor([target], device=x.device), methods, layer,
                                           max_steps=6, lock=lock, progress=cb)
@@ -190,9 +183,7 @@ by_path = {la.path: la for la in spatial}
 
 with st.sidebar:
     st.markdown("**Input image**")
-    raw = image_picker("cam", source="Shapes data set")  # the default model knows shapes, and they have masks
-    mask_raw = picked_shape_mask("cam")
-digest = hashlib.sha256(np.ascontiguousarray(raw).tobytes()).hexdigest()
+    raw, digest, mask_raw = image_picker("cam", source="Shapes data set")  # the default model knows shapes (masked)
 in_h = entry.input_size[1]
 shown = image_io.fit_image(raw, max(in_h, 224))  # what the model sees, at least 224 pixels wide for the eye
 mask = None if mask_raw is None else figures.resize_map(mask_raw.astype(float), in_h, in_h) > 0.5

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from pages._startup import through_app  # first import of every page: imports all modules once, in one thread
 
-import hashlib
-
 import numpy as np
 import streamlit as st
 
 from pages._common import bound, image_picker, show_figure, user_errors, view_link
 from pages._conv_numbers import conv_numbers
-from pages._weights import model_device, traced_model, weights_picker, zoo_title
+from pages._weights import model_input, traced_model, weights_picker, zoo_title
 from vizcore.data import images as image_io
 from vizcore.figures import overview as figures
 from vizcore.figures import receptive_field as rf_figures
 from vizcore.inspect import overview as ov
-from vizcore.models import preprocess
 from vizcore.models import registry as zoo
 from vizcore.models.weights import class_names
 
@@ -25,17 +22,12 @@ through_app()  # a fresh server's first deep links rerun through app.py's naviga
 MODES = {"layers": "every layer", "stages": "one column per stage (resolution)"}
 
 
-def model_input(name: str, image: np.ndarray, device):
-    """(1, C, H, W) normalised input of zoo model ``name`` for a photo (H, W, 3) uint8."""
-    return preprocess.for_model(name).image(image, zoo.get_entry(name).input_size[1]).to(device)
-
-
 @st.cache_data(show_spinner="Running the image through the network…", max_entries=16)
 def overview(name: str, weights: str, stamp: float, mode: str, n_channels: int, digest: str,
              _image: np.ndarray) -> ov.Overview:
     model, table, lock = traced_model(name, weights, stamp)
     with lock:
-        res = ov.run_overview(model, table, model_input(name, _image, model_device(model)), mode,  # type: ignore[arg-type]
+        res = ov.run_overview(model, table, model_input(name, _image, model), mode,  # type: ignore[arg-type]
                               n_channels)
     k = 0 if res.probabilities is None else len(res.probabilities)
     return ov.Overview(res.mode, res.columns, res.probabilities, tuple(class_names(name, weights, k)))
@@ -58,8 +50,7 @@ if weights == "random":
                "probabilities mean nothing. Pick trained weights where the model has them.")
 with st.sidebar:
     st.markdown("**Input image**")
-    raw = image_picker("ov")
-digest = hashlib.sha256(np.ascontiguousarray(raw).tobytes()).hexdigest()
+    raw, digest, _ = image_picker("ov")
 entry = zoo.get_entry(name)
 _, in_h, in_w = entry.input_size
 shown = image_io.fit_image(raw, in_h)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pages._startup import through_app  # first import of every page: imports all modules once, in one thread
 
-import hashlib
 import threading
 import time
 
@@ -13,7 +12,7 @@ import streamlit as st
 
 from pages._common import CHECKPOINT_KEY, asked_for, bound, image_picker, show_figure, user_errors, view_link
 from pages._own_weights import model_select
-from pages._weights import model_device, traced_model, weights_picker
+from pages._weights import model_input, traced_model, weights_picker
 from vizcore.arch import kernel_stack as kstack
 from vizcore.arch import receptive_field as rf
 from vizcore.arch import rf_measured
@@ -21,7 +20,6 @@ from vizcore.arch.summary import forward_flops
 from vizcore.data import images as image_io
 from vizcore.figures import receptive_field as figures
 from vizcore.inspect import activations
-from vizcore.models import preprocess
 from vizcore.models import registry as zoo
 from vizcore.models.weights import checkpoint_meta
 from vizcore.train.timing import format_seconds
@@ -46,12 +44,6 @@ def model_table(name: str, weights: str, stamp: float) -> tuple[rf.FieldTable, t
     return table, lock
 
 
-def _model_input(name: str, image: np.ndarray, table: rf.FieldTable):
-    e = zoo.get_entry(name)
-    x = preprocess.to_model_input(image, e.input_size[1], e.mean, e.std, channels=e.input_size[0])
-    return x.to(model_device(table.graph)) if table.graph is not None else x
-
-
 @st.cache_data(show_spinner="Computing the feature map…", max_entries=64)
 def feature(name: str, weights: str, stamp: float, node: str, digest: str,
             _image: np.ndarray) -> tuple[np.ndarray, float]:
@@ -60,7 +52,7 @@ def feature(name: str, weights: str, stamp: float, node: str, digest: str,
     table, lock = model_table(name, weights, stamp)
     with lock:
         began = time.perf_counter()
-        fmap = activations.feature_map(table, node, _model_input(name, _image, table))
+        fmap = activations.feature_map(table, node, model_input(name, _image, table.graph))
         return fmap, time.perf_counter() - began
 
 
@@ -85,7 +77,7 @@ def erf(name: str, weights: str, stamp: float, node: str, unit: tuple[int, int],
         _image: np.ndarray, n_random: int) -> tuple[np.ndarray, dict]:
     table, lock = model_table(name, weights, stamp)
     with lock:
-        res = rf_measured.effective_field(table, node, unit, images=_model_input(name, _image, table), n_random=n_random)
+        res = rf_measured.effective_field(table, node, unit, images=model_input(name, _image, table.graph), n_random=n_random)
     return res.heatmap, res.summary()
 
 
@@ -131,9 +123,8 @@ h, w = nf.map_size  # type: ignore[misc]
 # ----------------------------------------------------------------------------------------- image
 with st.sidebar:
     st.markdown("**Input image**")
-    raw = image_picker("rf")
+    raw, digest, _ = image_picker("rf")
 shown = image_io.fit_image(raw, in_h)  # what the model sees (shorter side resized, centre crop)
-digest = hashlib.sha256(np.ascontiguousarray(raw).tobytes()).hexdigest()
 
 # ----------------------------------------------------------------------------------------- unit selection
 ki, kj, kclick = f"rf_i_{name}_{node_name}", f"rf_j_{name}_{node_name}", f"rf_grid_{name}_{node_name}"

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from pages._startup import through_app  # first import of every page: imports all modules once, in one thread
 
-import hashlib
-
 import numpy as np
 import streamlit as st
 import torch
 
 from pages._common import bound, data_folder_picker, image_picker, show_figure, user_errors, view_link
 from pages._own_weights import model_select
-from pages._weights import model_device, outside_training_note, traced_model, weights_picker
+from pages._weights import batch_input, model_input, outside_training_note, traced_model, weights_picker
 from vizcore.figures import se as figs
 from vizcore.inspect import se
 from vizcore.inspect.top_patches import load_labelled
-from vizcore.models import preprocess
 from vizcore.models import registry as zoo
 from vizcore.models import weights as mweights
 
@@ -27,16 +24,11 @@ _SETS = {"shapes": "Embedded shapes", "digits": "Digits (scikit-learn)", "folder
 
 
 
-def _prep(name: str, dev: torch.device):
-    p = preprocess.for_model(name)
-    return lambda b: p.batch(b.to(dev))
-
-
 @st.cache_data(show_spinner="Reading the gates…", max_entries=32)
 def image_gates(name: str, weights: str, stamp: float, digest: str, _image: np.ndarray
                 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     model, _, lock = traced_model(name, weights, stamp)
-    x = preprocess.for_model(name).image(_image, zoo.get_entry(name).input_size[1]).to(model_device(model))
+    x = model_input(name, _image, model)
     with lock:
         ex = se.excitations(model, x)
     return {p: g[0].numpy() for p, g in ex.gates.items()}, torch.softmax(ex.logits[0], 0).numpy()
@@ -46,7 +38,7 @@ def image_gates(name: str, weights: str, stamp: float, digest: str, _image: np.n
 def block_maps(name: str, weights: str, stamp: float, block: str, digest: str, _image: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     model, _, lock = traced_model(name, weights, stamp)
-    x = preprocess.for_model(name).image(_image, zoo.get_entry(name).input_size[1]).to(model_device(model))
+    x = model_input(name, _image, model)
     with lock:
         before, after, gates = se.before_after(model, x, block)
     return before.numpy(), after.numpy(), gates.numpy()
@@ -60,7 +52,7 @@ def class_analysis(name: str, weights: str, stamp: float, dataset: str, n: int, 
     bar = st.progress(0.0, text="Reading the gates of every image…")
     try:
         with lock:
-            res, means = se.by_class(model, ds.images, ds.labels, ds.classes, _prep(name, model_device(model)),
+            res, means = se.by_class(model, ds.images, ds.labels, ds.classes, batch_input(name, model),
                                      progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
     finally:
         bar.empty()
@@ -75,9 +67,8 @@ def ablation(name: str, weights: str, stamp: float, dataset: str, n: int, root: 
     _, means, _, _ = class_analysis(name, weights, stamp, dataset, n, root)
     model, _, lock = traced_model(name, weights, stamp)
     ds = load_labelled(dataset, n, zoo.get_entry(name).input_size[1], root=root)
-    dev = model_device(model)
-    x = _prep(name, dev)(ds.images)
-    one = preprocess.for_model(name).image(_image, zoo.get_entry(name).input_size[1]).to(dev)
+    x = batch_input(name, model)(ds.images)
+    one = model_input(name, _image, model)
     repl = se.ablation(blocks, mode, {p: torch.from_numpy(m) for p, m in means.items()})  # type: ignore[arg-type]
     with lock:
         base, abl = se.predict(model, x).argmax(1), se.predict(model, x, repl).argmax(1)
@@ -107,8 +98,7 @@ else:
     st.caption(f"Weights: {wlabel}.")
 with st.sidebar:
     st.markdown("**Input image**")
-    raw = image_picker("se")
-digest = hashlib.sha256(np.ascontiguousarray(raw).tobytes()).hexdigest()
+    raw, digest, _ = image_picker("se")
 info = {b.path: b for b in se.blocks(model)}
 
 # ----------------------------------------------------------------------------------------- this image
