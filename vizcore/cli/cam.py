@@ -84,8 +84,8 @@ def run(args: argparse.Namespace) -> dict:
     from vizcore.models import registry as zoo
 
     entry = zoo.get_entry(args.model)
-    weights, _ = weights_arg.resolve(args.model, args.weights)
-    model = attr.prepare(attr.load_model(args.model, weights))
+    raw_model, weights, _ = weights_arg.load(args.model, args.weights)
+    model = attr.prepare(raw_model)
     layer = args.layer or entry.cam_layer
     names = attr.class_names(args.model, weights, attr.num_outputs(model) or entry.num_classes)
     head = {"model": args.model, "weights": args.weights, "layer": layer}

@@ -19,12 +19,6 @@ def _add_model(p: argparse.ArgumentParser, default: str) -> None:
     p.add_argument("--weights", default="random", help=f"{weights_arg.HELP} (default random)")
 
 
-def load_model(name: str, weights: str) -> tuple[Any, str]:
-    """(model in eval mode, a label saying where the weights come from): :mod:`vizcore.cli.weights_arg`."""
-    model, _, label = weights_arg.load(name, weights)
-    return model, label
-
-
 def _image(spec: str):
     from vizcore.data import images as image_io
 
@@ -59,7 +53,7 @@ def _add_filters(p: argparse.ArgumentParser) -> None:
 def run_filters(args: argparse.Namespace) -> dict:
     from vizcore.inspect import filters
 
-    model, source = load_model(args.model, args.weights)
+    model, _, source = weights_arg.load(args.model, args.weights)
     layer = args.layer or filters.conv_layers(model)[0]
     w = filters.conv_weight(model, layer)
     st = filters.filter_stats(w)
@@ -86,7 +80,7 @@ def run_activations(args: argparse.Namespace) -> dict:
     from vizcore.inspect import activations, capture
     from vizcore.models.registry import get_entry
 
-    model, source = load_model(args.model, args.weights)
+    model, _, source = weights_arg.load(args.model, args.weights)
     table = rf.analyze(model, get_entry(args.model).input_size)
     nf = table.resolve(args.node)
     if not nf.spatial:
@@ -120,7 +114,7 @@ def run_top(args: argparse.Namespace) -> dict:
     from vizcore.models import preprocess
     from vizcore.models.registry import get_entry
 
-    model, source = load_model(args.model, args.weights)
+    model, _, source = weights_arg.load(args.model, args.weights)
     size = get_entry(args.model).input_size
     table = rf.analyze(model, size)
     nf = table.resolve(args.node)
@@ -158,7 +152,7 @@ def run_se(args: argparse.Namespace) -> Any:
     from vizcore.models import preprocess
     from vizcore.models.registry import get_entry
 
-    model, source = load_model(args.model, args.weights)
+    model, _, source = weights_arg.load(args.model, args.weights)
     if not 1 <= args.n <= 200:
         raise CLIError(f"expected --n between 1 and 200 images per class, got {args.n}")
     info = {b.path: b for b in se.blocks(model)}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from vizcore.cli import weights_arg
 from vizcore.cli.registry import CLIError, command, parse_shape
 
 
@@ -12,7 +13,7 @@ def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--unit", help="i,j: add that unit's input box (before/after clipping) and centre; needs --node")
     p.add_argument("--input-size", help="CxHxW instead of the model's own input size, e.g. 3x96x96")
     p.add_argument("--weights", default="random",
-                   help="random | pretrained | checkpoint path (only --erf depends on them)")
+                   help=f"{weights_arg.HELP} (default random; only --erf depends on them)")
     p.add_argument("--erf", action="store_true", help="add the effective receptive field summary of the unit "
                                                       "(Luo et al. 2016; needs --node)")
     p.add_argument("--erf-inputs", type=int, default=4, help="random inputs averaged for --erf (default 4)")
@@ -31,7 +32,6 @@ def run(args: argparse.Namespace) -> list[dict] | dict:
     from vizcore.arch import receptive_field as rf
     from vizcore.arch import rf_measured
     from vizcore.models import registry as zoo
-    from vizcore.models import weights as mweights
 
     entry = zoo.get_entry(args.model)
     size = parse_shape(args.input_size) if args.input_size else entry.input_size
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> list[dict] | dict:
     if (args.unit or args.erf) and not args.node:
         raise CLIError("expected --node together with --unit or --erf, got no --node")
     if args.erf:  # the effective field needs the weights; the geometry alone does not
-        table = rf.analyze(mweights.get_model(args.model, weights=args.weights), size)
+        table = rf.analyze(weights_arg.load(args.model, args.weights)[0], size)
     else:
         table = rf.zoo_fields(args.model, size)
     if not args.node:

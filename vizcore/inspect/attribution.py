@@ -126,13 +126,6 @@ def num_outputs(model: nn.Module) -> int | None:
     return last
 
 
-def load_model(name: str, weights: str = "random") -> nn.Module:
-    """:func:`vizcore.models.weights.load_model` (not yet prepared: pass it to :func:`shared`)."""
-    from vizcore.models import weights as mweights
-
-    return mweights.load_model(name, weights)
-
-
 def class_names(name: str, weights: str, n_out: int) -> list[str]:
     """Names of the ``n_out`` outputs (:func:`vizcore.models.weights.class_names`)."""
     from vizcore.models import weights as mweights

@@ -284,13 +284,11 @@ def run_pool(config: Any) -> tuple[torch.Tensor, torch.Tensor | None, list[str]]
 def run_report(store: Any, run_id: str, tau: float | None = None, gallery: int = 12) -> PseudoLabelReport:
     """:func:`vizcore.inspect.pseudo_labels.report` for a stored run: its final weights on its own pool, at its τ unless ``tau`` is given."""
     from vizcore.inspect.pseudo_labels import report
-    from vizcore.models import registry as zoo
-    from vizcore.models.weights import load_checkpoint
+    from vizcore.models.weights import load_model
 
     rec = store.get(run_id)
-    path, meta = store.resolve(run_id)
+    path, _ = store.resolve(run_id)
     cfg = rec.config
     images, hidden, classes = run_pool(cfg)
-    model = zoo.build_model(cfg.model, num_classes=meta.get("num_classes") or len(classes))
-    load_checkpoint(model, path)
+    model = load_model(cfg.model, str(path))  # classes and architecture from the checkpoint's sidecar
     return report(model, cfg.model, images, hidden, classes, cfg.ssl_tau if tau is None else tau, gallery)
