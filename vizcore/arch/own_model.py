@@ -27,6 +27,7 @@ from torch import nn
 
 from vizcore.arch import spec as spec_mod
 from vizcore.core import budget
+from vizcore.core.hooks import forward_hooks
 from vizcore.core.meta import on_meta
 from vizcore.models import own_weights as ow
 from vizcore.models import registry as zoo
@@ -84,17 +85,10 @@ def spatial_convs(model: nn.Module, input_shape: tuple[int, int, int]) -> list[s
     """Module paths of the convolutions whose output is spatial (more than 1×1), in execution order (one forward
     pass of a zero image on PyTorch's meta device would lose nothing here, but own models are small: CPU)."""
     seen: list[str] = []
-    hooks = []
-    for name, m in model.named_modules():
-        if isinstance(m, nn.Conv2d):
-            hooks.append(m.register_forward_hook(
-                lambda _m, _i, out, name=name: seen.append(name) if out.shape[-1] * out.shape[-2] > 1 else None))
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, *input_shape))
-    finally:
-        for h in hooks:
-            h.remove()
+    watch = [(m, lambda _m, _i, out, name=name: seen.append(name) if out.shape[-1] * out.shape[-2] > 1 else None)
+             for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    with forward_hooks(watch), torch.no_grad():
+        model(torch.zeros(1, *input_shape))
     return seen
 
 

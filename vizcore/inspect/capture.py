@@ -12,15 +12,15 @@ Two ways to read an intermediate tensor (as in the Deep Visualization Toolbox, Y
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import torch
 import torch.fx as fx
 from torch import nn
-from torch.utils.hooks import RemovableHandle
 
 from vizcore.arch.graph import truncate
+from vizcore.core.hooks import forward_hooks
 
 # ---------------------------------------------------------------------------------------- hooks
 
@@ -63,7 +63,7 @@ class Capture:
         self.replace = dict(replace or {})
         self.outputs: dict[str, torch.Tensor] = {}
         self.inputs: dict[str, torch.Tensor] = {}
-        self._handles: list[RemovableHandle] = []
+        self._hooks = ExitStack()  # the hooks of the ``with`` block (core.hooks.forward_hooks)
         self._modules = known
 
     def _hook(self, name: str) -> Callable[..., Any]:
@@ -80,12 +80,8 @@ class Capture:
         return hook
 
     def __enter__(self) -> Capture:
-        try:
-            for name in dict.fromkeys([*self.names, *self.replace]):
-                self._handles.append(self._modules[name].register_forward_hook(self._hook(name)))
-        except BaseException:
-            self.remove()
-            raise
+        self._hooks.enter_context(forward_hooks(  # registered all or none: forward_hooks removes them on failure
+            (self._modules[name], self._hook(name)) for name in dict.fromkeys([*self.names, *self.replace])))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -93,9 +89,7 @@ class Capture:
 
     def remove(self) -> None:
         """Remove every hook this capture registered (idempotent)."""
-        for h in self._handles:
-            h.remove()
-        self._handles.clear()
+        self._hooks.close()
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         """``model(*args)``; clears earlier outputs. Returns the model output, or None if stopped early."""

@@ -21,6 +21,8 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 from torch import nn
 
+from vizcore.core.hooks import forward_hooks
+
 DataName = Literal["digits", "shapes"]
 DATASETS: tuple[str, ...] = ("digits", "shapes")
 NATIVE_SIZE = {"digits": 8, "shapes": 32}  # digits: scikit-learn's own 8×8; shapes: the default model's 32×32
@@ -208,15 +210,12 @@ def penultimate_features(model: nn.Module, x01: torch.Tensor, mean: Sequence[flo
 
     head = model.get_submodule(classifier_path(model))
     got: list[torch.Tensor] = []
-    hook = head.register_forward_hook(lambda m, inp, out: got.append(inp[0].detach().flatten(1)))
     m = torch.tensor(list(mean)).view(1, -1, 1, 1)
     s = torch.tensor(list(std)).view(1, -1, 1, 1)
-    try:
-        model.eval()
+    model.eval()
+    with forward_hooks([(head, lambda _m, inp, _out: got.append(inp[0].detach().flatten(1)))]):
         for i in range(0, x01.shape[0], batch):
             model((x01[i:i + batch] - m) / s)
-    finally:
-        hook.remove()
     return torch.cat(got)
 
 
