@@ -237,10 +237,6 @@ class ProcessPool:
         refuse_data_in_memory(spec)
         return RemoteRun(spec, self.kind, self._launch, self._cancel)
 
-    def where_running(self) -> dict[str, str]:
-        with self._lock:
-            return {w.run.id: w.where for w in self._pool if w.run is not None}
-
     # ---- internals
     def _ensure_started(self) -> None:
         if self._closed:
@@ -351,8 +347,3 @@ class ProcessPool:
             w.process.join(5.0)
             if w.process.is_alive():
                 w.process.kill()
-
-
-def pool_pids(pool: ProcessPool) -> list[int]:
-    """The worker processes' ids (tests, the page)."""
-    return [int(w.process.pid) for w in pool._pool if w.process.pid is not None and w.process.pid != os.getpid()]
