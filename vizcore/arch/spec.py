@@ -297,16 +297,15 @@ def build(text: str) -> BuiltSpec:
     st = _Stack(*shape, acts=shape[0] * shape[1] * shape[2])
     for n, line in lines:
         tok = line.lower().split()
-        parse = _KEYWORDS.get(tok[0])
-        if parse is None:
-            raise SpecError(f"line {n} ({line!r}): unknown layer {tok[0]!r}; expected one of conv, dwconv, upconv, "
-                            f"pool, gap, bn, {', '.join(_ACTS)}, dropout, se, flatten, fc")
         st.line_no = n
         with _on_line(n, line):
+            parse = _KEYWORDS.get(tok[0])
+            if parse is None:
+                raise ValueError(f"unknown layer {tok[0]!r}; expected one of conv, dwconv, upconv, pool, gap, bn, "
+                                 f"{', '.join(_ACTS)}, dropout, se, flatten, fc")
             parse(st, tok[0], tok[1:])
-        if st.flat is None and st.c * st.h * st.w > 64_000_000:
-            raise SpecError(f"line {n} ({line!r}): the feature map {st.c}x{st.h}x{st.w} is too large (over 64 M "
-                            "values)")
+            if st.flat is None and st.c * st.h * st.w > 64_000_000:
+                raise ValueError(f"the feature map {st.c}x{st.h}x{st.w} is too large (over 64 M values)")
     if not st.layers:
         raise SpecError("the spec has an input line but no layers")
     return BuiltSpec(nn.Sequential(*st.layers).eval(), shape, tuple(st.owners))
@@ -314,8 +313,8 @@ def build(text: str) -> BuiltSpec:
 
 @contextmanager
 def _on_line(n: int, line: str) -> Iterator[None]:
-    """A problem in the block becomes a :class:`SpecError` prefixed with the line, once (geometry's own
-    ValueErrors and TypeErrors too)."""
+    """A problem in the block becomes a :class:`SpecError` prefixed with the line (geometry's own ValueErrors and
+    TypeErrors too): the one place a message gets its line."""
     try:
         yield
     except (ValueError, TypeError) as exc:
