@@ -106,6 +106,26 @@ def test_streamlit_still_has_the_pages_directory_switch_the_app_turns_off() -> N
     assert "if PagesManager.uses_pages_directory:\n" in runner_src and f"{_startup.OLD_MODE_RUNNER}(self._main_script_path)" in runner_src
 
 
+def _page_id_page() -> None:
+    import streamlit as st
+
+    from pages._url_state import _page_id
+
+    st.session_state["page_id"] = _page_id()
+
+
+def test_streamlit_still_says_which_page_a_run_belongs_to() -> None:
+    # pages/_url_state tells one page's URL settings from another's by the run context's page_script_hash (Streamlit's
+    # own, not a documented API); an upgrade that renames it or leaves it empty must fail here, not carry one page's
+    # settings into the next page's link.
+    from streamlit.runtime.scriptrunner import ScriptRunContext
+    from streamlit.testing.v1 import AppTest
+
+    assert isinstance(vars(ScriptRunContext).get("page_script_hash"), property)
+    at = AppTest.from_function(_page_id_page, default_timeout=30).run()
+    assert not at.exception and len(at.session_state["page_id"]) >= 16
+
+
 def test_what_the_imports_made_is_frozen_out_of_the_collectors_sight() -> None:
     """After the app's imports, a full garbage collection (which Streamlit runs after every script run) walks only
     what was made since, not the half a million objects of torch, plotly and pandas."""
