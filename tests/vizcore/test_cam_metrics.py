@@ -10,6 +10,7 @@ from torch import nn
 
 from vizcore.inspect import attribution as A
 from vizcore.inspect import cam_metrics as M
+from vizcore.models.weights import load_model
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -164,7 +165,7 @@ def test_the_work_of_scoring_bounds_what_torch_counts_and_heavy_models_wait() ->
     scoring and at most twice that; the default model scores at once at any slider value, VGG-16 waits."""
     from tests.helpers import count_flops
 
-    model = A.prepare(A.load_model("small_cnn", "random"))  # random weights: the targets are predictions
+    model = A.prepare(load_model("small_cnn", "random"))  # random weights: the targets are predictions
     x, masks, _ = M.shapes_for_model("small_cnn", 8)
     for methods in (["gradcam"], ["saliency"], ["gradcam", "guided_gradcam", "layercam"]):
         def score(methods=methods):
@@ -206,7 +207,7 @@ def test_the_time_estimate_from_one_map_holds_for_the_scoring() -> None:
 
     name = "mobilenet_v3_small"
     layer = get_entry(name).cam_layer
-    model = A.prepare(A.load_model(name, "random"))
+    model = A.prepare(load_model(name, "random"))
     x, masks, _ = M.shapes_for_model(name, 20)
     first = A.attribute(model, x[:1], "gradcam", 0, layer).seconds
     again = A.attribute(model, x[:1], "gradcam", 0, layer).seconds
