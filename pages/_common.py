@@ -96,6 +96,24 @@ def asked_for(work: tuple, flops: float, text: str, label: str, key: str) -> boo
     return clicked
 
 
+def unit_keys(click_key: str, ki: str, kj: str, h: int, w: int, param: str) -> None:
+    """Before a feature map of ``h`` × ``w`` units and its two unit sliders (keys ``ki``, ``kj``) are drawn: a new
+    click on the map (``click_key``, drawn with ``on_select="rerun"``) moves the sliders there, once; the sliders
+    start at the centre unit, and their values travel in the link as ``{param}_i`` and ``{param}_j``."""
+    event = st.session_state.get(click_key)
+    points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else \
+        (getattr(getattr(event, "selection", None), "points", None) or [])
+    if points:
+        click = (int(round(points[0]["y"])), int(round(points[0]["x"])))
+        if st.session_state.get(f"{click_key}_last") != click:  # a new click moves the sliders once
+            st.session_state[f"{click_key}_last"] = click
+            st.session_state[ki], st.session_state[kj] = min(max(click[0], 0), h - 1), min(max(click[1], 0), w - 1)
+    st.session_state.setdefault(ki, (h - 1) // 2)  # defaults through session state: a click may set them too
+    st.session_state.setdefault(kj, (w - 1) // 2)
+    bound(ki, (h - 1) // 2, param=f"{param}_i", lo=0, hi=h - 1)
+    bound(kj, (w - 1) // 2, param=f"{param}_j", lo=0, hi=w - 1)
+
+
 def progress_bar(text: str, every_s: float = 0.1):
     """(a progress bar, a callback(fraction, words) that moves it): for long work a page does in one call. The bar
     moves at most every ``every_s`` seconds (and at the end): work that reports each of hundreds of fast steps

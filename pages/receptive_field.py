@@ -10,7 +10,16 @@ import time
 import numpy as np
 import streamlit as st
 
-from pages._common import CHECKPOINT_KEY, asked_for, bound, image_picker, show_figure, user_errors, view_link
+from pages._common import (
+    CHECKPOINT_KEY,
+    asked_for,
+    bound,
+    image_picker,
+    show_figure,
+    unit_keys,
+    user_errors,
+    view_link,
+)
 from pages._own_weights import model_select
 from pages._weights import model_input, traced_model, weights_picker
 from vizcore.arch import kernel_stack as kstack
@@ -121,19 +130,7 @@ def unit_choice(name: str, nf: rf.NodeField) -> tuple[tuple[int, int], bool, str
     whether to show the effective field, and the feature map's key (its clicks)."""
     h, w = nf.map_size  # type: ignore[misc]
     ki, kj, kclick = f"rf_i_{name}_{nf.node}", f"rf_j_{name}_{nf.node}", f"rf_grid_{name}_{nf.node}"
-    event = st.session_state.get(kclick)
-    points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else \
-        (getattr(getattr(event, "selection", None), "points", None) or [])
-    if points:
-        pt = points[0]
-        click = (int(round(pt["y"])), int(round(pt["x"])))
-        if st.session_state.get(f"{kclick}_last") != click:  # a new click moves the sliders once
-            st.session_state[f"{kclick}_last"] = click
-            st.session_state[ki], st.session_state[kj] = min(max(click[0], 0), h - 1), min(max(click[1], 0), w - 1)
-    st.session_state.setdefault(ki, (h - 1) // 2)  # defaults through session state: a click may set them too
-    st.session_state.setdefault(kj, (w - 1) // 2)
-    bound(ki, (h - 1) // 2, param="rf_i", lo=0, hi=h - 1)
-    bound(kj, (w - 1) // 2, param="rf_j", lo=0, hi=w - 1)
+    unit_keys(kclick, ki, kj, h, w, "rf")
     bound("rf_show_erf", True)
     s1, s2, s3 = st.columns([2, 2, 1])
     i = s1.slider("Unit row i", 0, h - 1, key=ki) if h > 1 else 0
