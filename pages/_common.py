@@ -96,13 +96,19 @@ def asked_for(work: tuple, flops: float, text: str, label: str, key: str) -> boo
     return clicked
 
 
+def clicked_points(key: str) -> list:
+    """The points clicked on the chart of key ``key`` drawn with ``on_select="rerun"`` (its selection event, kept in
+    the session state; a dict or an object by Streamlit's version), [] before any click."""
+    event = st.session_state.get(key)
+    return (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else \
+        (getattr(getattr(event, "selection", None), "points", None) or [])
+
+
 def unit_keys(click_key: str, ki: str, kj: str, h: int, w: int, param: str) -> None:
     """Before a feature map of ``h`` × ``w`` units and its two unit sliders (keys ``ki``, ``kj``) are drawn: a new
     click on the map (``click_key``, drawn with ``on_select="rerun"``) moves the sliders there, once; the sliders
     start at the centre unit, and their values travel in the link as ``{param}_i`` and ``{param}_j``."""
-    event = st.session_state.get(click_key)
-    points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else \
-        (getattr(getattr(event, "selection", None), "points", None) or [])
+    points = clicked_points(click_key)
     if points:
         click = (int(round(points[0]["y"])), int(round(points[0]["x"])))
         if st.session_state.get(f"{click_key}_last") != click:  # a new click moves the sliders once
