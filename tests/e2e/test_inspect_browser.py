@@ -22,9 +22,23 @@ def _no_exception(page) -> None:
     assert exc.count() == 0, exc.first.inner_text()
 
 
-def test_features_pick_a_channel_and_find_top_patches(tab) -> None:
+def test_features_click_a_unit_pick_a_channel_and_find_top_patches(tab) -> None:
     page, errors = tab
     go_to(page, "Features")
+    # the activation map over the image: a click on a unit draws its receptive field (a heatmap alone cannot be
+    # clicked in the browser; the page said "click" and nothing happened)
+    page.get_by_text("Click the map to draw a unit's receptive field.").wait_for(timeout=60_000)
+    overlay = page.locator('[class*="st-key-ft_overlay"] .js-plotly-plot').first
+    overlay.scroll_into_view_if_needed()  # a click lands only inside the window
+    xy = overlay.evaluate("""gd => { const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+        const r = gd.getBoundingClientRect(), m = gd._fullData.find(t => t.mode === 'markers');
+        const w = Math.round(Math.sqrt(m.x.length)), k = w + 1;  // unit (1, 1) of the square map
+        return [r.left + xa._offset + xa.l2p(m.x[k]), r.top + ya._offset + ya.l2p(m.y[k])]; }""")
+    page.mouse.click(*xy)
+    page.wait_for_function("() => document.body.innerText.includes('Unit (1, 1): activation')", timeout=60_000)
+    wait_until_idle(page)
+    assert page.locator('[class*="st-key-ft_overlay"] .js-plotly-plot').first.evaluate(
+        "gd => (gd.layout.shapes || []).length") == 1  # the field's box
     page.locator("button", has_text="Top-activating patches").first.click(force=True)
     wait_until_idle(page)
     channel = page.get_by_label("Channel (0–127)")

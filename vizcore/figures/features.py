@@ -81,14 +81,29 @@ def channel_grid_figure(act: np.ndarray, order: Sequence[int], title: str, n_sho
 
 
 def overlay_figure(image: np.ndarray, fmap: np.ndarray, centres_y: np.ndarray, centres_x: np.ndarray,
-                   box: tuple[int, int, int, int] | None, title: str) -> go.Figure:
+                   box: tuple[int, int, int, int] | None, title: str, max_markers: int = 4096) -> go.Figure:
     """One channel over the input: fmap (h, w) drawn at its units' field centres (input pixels) over image
-    (H, W, 3); ``box`` (top, left, bottom, right) is the chosen unit's receptive field. Clicks give (y, x)."""
+    (H, W, 3); ``box`` (top, left, bottom, right) is the chosen unit's receptive field.
+
+    A heatmap cannot be selected in the browser, so one near-invisible marker sits on each unit's centre (a
+    regular subset when there are more than ``max_markers`` units): a click selects the nearest, and its (y, x)
+    is that unit's centre in input pixels."""
     h, w = image.shape[:2]
     fig = go.Figure(image_trace(image, hoverinfo="skip"))
     fig.add_trace(go.Heatmap(z=fmap, x=centres_x, y=centres_y, colorscale="Viridis", opacity=0.55,
                              colorbar=dict(title=dict(text="activation", side="right"), len=0.7),
                              hovertemplate="unit centre (%{y:.1f}, %{x:.1f})<br>activation %{z:.3f}<extra></extra>"))
+    step = 1
+    while (len(centres_y) // step) * (len(centres_x) // step) > max_markers:
+        step += 1
+    my, mx = np.meshgrid(np.asarray(centres_y, dtype=float)[::step], np.asarray(centres_x, dtype=float)[::step],
+                         indexing="ij")
+    spacing = min(h / max(len(centres_y), 1), w / max(len(centres_x), 1)) * step  # input pixels between markers
+    fig.add_trace(go.Scatter(x=mx.ravel(), y=my.ravel(), mode="markers", showlegend=False,
+                             marker=dict(size=max(4, min(18, int(420 * spacing / max(h, w)))), opacity=0.01,
+                                         color="white"),
+                             hovertemplate="unit centre (%{y:.1f}, %{x:.1f}): click to draw its field<extra></extra>"))
+    fig.update_layout(clickmode="event+select", dragmode=False)
     if box is not None:
         t, lft, b, r = box
         fig.add_shape(type="rect", x0=lft - 0.5, x1=r + 0.5, y0=t - 0.5, y1=b + 0.5,
