@@ -5,10 +5,10 @@ from __future__ import annotations
 from pages._startup import through_app  # first import of every page: imports all modules once, in one thread
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
+import torch
 
 from pages._common import (
     bound,
@@ -22,16 +22,12 @@ from pages._common import (
 )
 from pages._own_weights import model_select
 from pages._weights import batch_input, model_device, model_input, traced_model, weights_picker
+from vizcore.arch.receptive_field import FieldTable, NodeField
 from vizcore.data import images as image_io
 from vizcore.figures import features as figs
 from vizcore.inspect import activations, capture, filters, maximize, top_patches
 from vizcore.models import preprocess
 from vizcore.models import registry as zoo
-
-if TYPE_CHECKING:
-    import torch
-
-    from vizcore.arch.receptive_field import FieldTable, NodeField
 
 through_app()  # a fresh server's first deep links rerun through app.py's navigation
 
