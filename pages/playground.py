@@ -31,35 +31,38 @@ PLAY_STEPS = 3000  # one press of play trains at most this many steps, then paus
 WIDTHS, BATCHES = [4, 8, 16, 32], [8, 16, 32, 64, 128]
 RATES = [0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.3, 1.0]
 
-st.title("Training playground")
-st.caption("A small CNN (three conv-BN-ReLU stages) learns the ten embedded shape classes here, one mini-batch per "
-           "step, while you watch. **Play** trains until you pause; **Step** runs exactly one batch; **Reset** "
-           "goes back to the seed's random weights.")
+def settings() -> pg.PlaygroundConfig:
+    """Width, batch, step size and seed: the playground's configuration."""
+    c1, c2, c3, c4 = st.columns(4)
+    bound("pg_width", 8, options=WIDTHS)
+    bound("pg_batch", 32, options=BATCHES)
+    bound("pg_lr", 0.05, options=RATES)
+    bound("pg_seed", 0, lo=0, hi=9999)
+    width = c1.select_slider("Width (first-stage channels)", WIDTHS, value=8, key="pg_width",
+                             help="Channels of the first stage; the next stages have 2×, 4× and 4× as many.")
+    batch = c2.select_slider("Batch (images per step)", BATCHES, value=32, key="pg_batch")
+    lr = c3.select_slider("Step size (SGD, momentum 0.9)", RATES, value=0.05, key="pg_lr",
+                          help="Takes effect at the next step, without a reset: try 1.0 and watch the loss.")
+    seed = int(c4.number_input("Seed (weights, batch order)", 0, 9999, 0, key="pg_seed"))
+    st.caption("Width, batch and seed start a new run; the step size changes the run that is going.")
+    with user_errors():
+        return pg.PlaygroundConfig(width=width, batch_size=batch, lr=lr, seed=seed)
 
-c1, c2, c3, c4 = st.columns(4)
-bound("pg_width", 8, options=WIDTHS)
-bound("pg_batch", 32, options=BATCHES)
-bound("pg_lr", 0.05, options=RATES)
-bound("pg_seed", 0, lo=0, hi=9999)
-width = c1.select_slider("Width (first-stage channels)", WIDTHS, value=8, key="pg_width",
-                         help="Channels of the first stage; the next stages have 2×, 4× and 4× as many.")
-batch = c2.select_slider("Batch (images per step)", BATCHES, value=32, key="pg_batch")
-lr = c3.select_slider("Step size (SGD, momentum 0.9)", RATES, value=0.05, key="pg_lr",
-                      help="Takes effect at the next step, without a reset: try 1.0 and watch the loss.")
-seed = int(c4.number_input("Seed (weights, batch order)", 0, 9999, 0, key="pg_seed"))
-st.caption("Width, batch and seed start a new run; the step size changes the run that is going.")
 
-with user_errors():
-    cfg = pg.PlaygroundConfig(width=width, batch_size=batch, lr=lr, seed=seed)
+def the_playground(cfg: pg.PlaygroundConfig) -> pg.Playground:
+    """This browser session's playground: a new one when width, batch or seed changed; the step size is applied to
+    the one going."""
     play: pg.Playground | None = st.session_state.get(STATE)
-    if play is None or play.cfg.width != width or play.cfg.batch_size != batch or play.cfg.seed != seed:
+    if play is None or play.cfg.width != cfg.width or play.cfg.batch_size != cfg.batch_size \
+            or play.cfg.seed != cfg.seed:
         st.session_state.pop(STATE, None)  # one playground per browser session: the old one goes first
         st.session_state[RUNNING] = False
         with st.spinner("Generating the shapes and building the model…"):
             play = pg.Playground(cfg)
         st.session_state[STATE] = play
-    if play.lr != lr:
-        play.set_lr(lr)
+    if play.lr != cfg.lr:
+        play.set_lr(cfg.lr)
+    return play
 
 
 def _play() -> None:
@@ -81,14 +84,17 @@ def _reset() -> None:
     st.session_state[STATE].reset()
 
 
-running = bool(st.session_state.get(RUNNING, False))
-b1, b2, b3, b4, status = st.columns([1, 1, 1, 1, 4], vertical_alignment="center")
-b1.button("Play", icon=":material/play_arrow:", on_click=_play, disabled=running, key="pg_play", type="primary")
-b2.button("Pause", icon=":material/pause:", on_click=_pause, disabled=not running, key="pg_pause")
-b3.button("Step", icon=":material/skip_next:", on_click=_step, key="pg_step", help="exactly one mini-batch")
-b4.button("Reset", icon=":material/restart_alt:", on_click=_reset, key="pg_reset")
-status.caption(f"**{'Training' if running else 'Paused'}** · play trains up to {PLAY_STEPS:,} steps per press "
-               f"(about {TICK_S:g} s per redraw).")
+def controls() -> bool:
+    """Play, pause, step and reset, and the status beside them; returns whether it is training."""
+    running = bool(st.session_state.get(RUNNING, False))
+    b1, b2, b3, b4, status = st.columns([1, 1, 1, 1, 4], vertical_alignment="center")
+    b1.button("Play", icon=":material/play_arrow:", on_click=_play, disabled=running, key="pg_play", type="primary")
+    b2.button("Pause", icon=":material/pause:", on_click=_pause, disabled=not running, key="pg_pause")
+    b3.button("Step", icon=":material/skip_next:", on_click=_step, key="pg_step", help="exactly one mini-batch")
+    b4.button("Reset", icon=":material/restart_alt:", on_click=_reset, key="pg_reset")
+    status.caption(f"**{'Training' if running else 'Paused'}** · play trains up to {PLAY_STEPS:,} steps per press "
+                   f"(about {TICK_S:g} s per redraw).")
+    return running
 
 
 def _live(play: pg.Playground) -> None:
@@ -137,5 +143,13 @@ def _live(play: pg.Playground) -> None:
                "the browser draws after).")
 
 
-st.fragment(run_every=TICK_S if running else None)(_live)(play)
+st.title("Training playground")
+st.caption("A small CNN (three conv-BN-ReLU stages) learns the ten embedded shape classes here, one mini-batch per "
+           "step, while you watch. **Play** trains until you pause; **Step** runs exactly one batch; **Reset** "
+           "goes back to the seed's random weights.")
+pg_config = settings()
+with user_errors():
+    playground = the_playground(pg_config)
+training = controls()
+st.fragment(run_every=TICK_S if training else None)(_live)(playground)
 view_link()
