@@ -31,10 +31,6 @@ from vizcore.models import registry as zoo
 
 through_app()  # a fresh server's first deep links rerun through app.py's navigation
 
-st.title("Architectures")
-st.caption("Every number below comes from one forward pass traced by torch: shapes from torch itself, multiply-adds "
-           "from torch's FLOP counter (MACs = FLOPs / 2, the convention of torchvision's published GFLOPS).")
-
 VIEWS = ["One model", "Compare models", "Custom stack", "Classic tables"]
 COMPARED = ["resnet18", "mobilenet_v2", "efficientnet_b0"]  # the models compared at first
 OPTIMIZERS = {"sgd": "SGD (no state)", "momentum": "SGD + momentum (1 value / parameter)",
@@ -91,6 +87,7 @@ def _fmt(v: object) -> str:
 
 
 def layer_table(rows: list[dict]) -> pd.DataFrame:
+    """One row per leaf layer: its settings, shapes, parameters, multiply-adds and output bytes."""
     return pd.DataFrame([{
         "#": r["index"], "name": r["name"], "type": r["type"], "kernel": _fmt(r["kernel"]),
         "stride": _fmt(r["stride"]), "padding": _fmt(r["padding"]), "dilation": _fmt(r["dilation"]),
@@ -126,6 +123,7 @@ def show_memory(data: dict, key: str) -> None:
 
 
 def show_summary(data: dict, key: str) -> None:
+    """Totals, the layer table, memory, and one chart per layer of a summary (`key` prefixes the widget keys)."""
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Parameters", f"{data['params']:,}")
     m2.metric("Trainable", f"{data['trainable']:,}")
@@ -138,9 +136,8 @@ def show_summary(data: dict, key: str) -> None:
     show_figure(figures.layer_metric_figure(data["rows"], metric), width="stretch", key=f"{key}_{metric}")
 
 
-view = _choice("View", VIEWS, "arch_view", VIEWS[0])
-
-if view == "One model":
+def one_model_view() -> None:
+    """One zoo model at an input size of your choice: what it is, torchvision's published counts, its layers."""
     names = zoo.list_models()
     name = model_select(st, "Model", "arch_model", names, "resnet18")
     entry = zoo.get_entry(name)
@@ -160,28 +157,33 @@ if view == "One model":
                    "table below.")
     show_summary(data, "one")
 
-elif view == "Compare models":
+
+def compare_view() -> None:
+    """Two to four zoo models side by side: their totals, then their stages lined up by resolution."""
     bound("arch_compare", COMPARED, options=zoo.list_models(), many=True, most=4)
-    picks = st.multiselect("Models (2–4)", zoo.list_models(), default=COMPARED, max_selections=4, key="arch_compare", format_func=lambda n: zoo.get_entry(n).title)
+    picks = st.multiselect("Models (2–4)", zoo.list_models(), default=COMPARED, max_selections=4, key="arch_compare",
+                           format_func=lambda n: zoo.get_entry(n).title)
     if len(picks) < 2:
         st.info("Pick at least two models to compare.")
-    else:
-        results = {zoo.get_entry(n).title: model_summary(n, zoo.get_entry(n).input_size) for n in picks}
-        st.dataframe(pd.DataFrame([{
-            "model": t, "input": _fmt(zoo.get_entry(n).input_size), "parameters": d["params"],
-            "multiply-adds (G)": round(d["macs"] / 1e9, 3), "layers": len(d["rows"]), "stages": len(d["stages"]),
-        } for n, (t, d) in zip(picks, results.items())]), hide_index=True, width="stretch",
-            column_config={"parameters": COUNT, "layers": COUNT})
-        show_figure(figures.totals_comparison_figure({t: d for t, d in results.items()}),
-                    width="stretch", key="cmp_totals")
-        metric = _choice("Per stage", ["macs", "params", "layers"], "cmp_metric", "macs",
-                         {"macs": "multiply-adds", "params": "parameters", "layers": "layers"}.get)
-        show_figure(figures.stage_comparison_figure({t: d["stages"] for t, d in results.items()}, metric),
-                    width="stretch", key="cmp_stages")
-        st.caption("A stage is a run of layers at one output resolution; the bars line up by resolution, so each "
-                   "model's stages at the same size stand side by side (hover a bar for its stage number).")
+        return
+    results = {zoo.get_entry(n).title: model_summary(n, zoo.get_entry(n).input_size) for n in picks}
+    st.dataframe(pd.DataFrame([{
+        "model": t, "input": _fmt(zoo.get_entry(n).input_size), "parameters": d["params"],
+        "multiply-adds (G)": round(d["macs"] / 1e9, 3), "layers": len(d["rows"]), "stages": len(d["stages"]),
+    } for n, (t, d) in zip(picks, results.items())]), hide_index=True, width="stretch",
+        column_config={"parameters": COUNT, "layers": COUNT})
+    show_figure(figures.totals_comparison_figure({t: d for t, d in results.items()}),
+                width="stretch", key="cmp_totals")
+    metric = _choice("Per stage", ["macs", "params", "layers"], "cmp_metric", "macs",
+                     {"macs": "multiply-adds", "params": "parameters", "layers": "layers"}.get)
+    show_figure(figures.stage_comparison_figure({t: d["stages"] for t, d in results.items()}, metric),
+                width="stretch", key="cmp_stages")
+    st.caption("A stage is a run of layers at one output resolution; the bars line up by resolution, so each "
+               "model's stages at the same size stand side by side (hover a bar for its stage number).")
 
-elif view == "Custom stack":
+
+def custom_stack_view() -> str:
+    """A stack typed one layer per line, built and checked as it goes, and its summary; returns the spec's text."""
     st.markdown("Type a stack, one layer per line. Channels flow from layer to layer; sizes are checked as it builds.")
     with st.expander("Spec grammar"):
         st.code(spec.GRAMMAR, language=None)
@@ -191,6 +193,11 @@ elif view == "Custom stack":
     st.success(f"Built: input {_fmt(data['input'])} → output {_fmt(data['output'])}")
     show_summary(data, "custom")
     st.caption("The same spec works from the command line: `python -m vizcore summary --spec my_stack.txt --json`.")
+    return text
+
+
+def own_weights_section(text: str) -> None:
+    """Weights trained elsewhere for the typed stack: uploaded, the stack joins the inspection pages' model lists."""
     st.subheader("Your weights for this stack")
     st.markdown("Trained this stack elsewhere? Upload its weights: the file's tensors set the input channels and the "
                 "number of classes (the `input` and last `fc` lines follow them), and the stack then appears in the "
@@ -200,7 +207,9 @@ elif view == "Custom stack":
     show_flash(st)
     upload_form(st, SPEC, "arch_spec_own", None, spec_text=text)
 
-else:  # Classic tables
+
+def lenet_section() -> None:
+    """LeNet-5 as the paper's Fig. 2 draws it, with the paper's count of trainable parameters."""
     st.subheader("LeNet-5 (LeCun et al., 1998, Fig. 2)")
     lenet = model_summary("lenet5_paper", (1, 32, 32))
     st.dataframe(pd.DataFrame(classic_tables.lenet_paper_rows(lenet["rows"])), hide_index=True, width="stretch",
@@ -209,6 +218,10 @@ else:  # Classic tables
                "pixels off, each 2×2 subsampling halves the size. C3's maps read 3, 4 or 6 of S2's maps (Table I), "
                "S2 and S4 have a trainable coefficient and bias per map, and the 10 outputs are RBF units with fixed "
                f"centres: {lenet['trainable']:,} trainable parameters, as the paper counts.")
+
+
+def alexnet_widths_section() -> None:
+    """AlexNet's widths: the paper's, in one stream and split over two GPUs, against torchvision's."""
     st.subheader("AlexNet: the paper's widths vs torchvision's")
     paper_w = model_summary("alexnet_paper", (3, 227, 227))
     grouped = model_summary("alexnet_paper_grouped", (3, 227, 227))
@@ -219,17 +232,40 @@ else:  # Classic tables
     st.caption(f"The paper: {paper_w['params']:,} parameters in one stream, {grouped['params']:,} with conv2, conv4 "
                f"and conv5 split over two GPUs (its \"60 million\"), local response normalisation after conv1 and "
                f"conv2. torchvision: {tv_w['params']:,}, no LRN.")
+
+
+def _ksp(r: dict) -> str:
+    """A layer's kernel, stride and padding as one cell: 'kernel / stride / padding'."""
+    return f"{_fmt(r['kernel'])} / {_fmt(r['stride'])} / {_fmt(r['padding'])}"
+
+
+def alexnet_input_section() -> None:
+    """AlexNet's convolutions and pools at the paper's 227 input and at torchvision's 224 with padding 2."""
     st.subheader("AlexNet: the paper's 227 input vs torchvision's 224 with padding 2")
     paper = model_summary("alexnet_227", (3, 227, 227))
     tv = model_summary("alexnet", (3, 224, 224))
     sp = [r for r in paper["rows"] if r["type"] in ("Conv2d", "MaxPool2d")]
     stv = [r for r in tv["rows"] if r["type"] in ("Conv2d", "MaxPool2d")]
-    st.dataframe(pd.DataFrame([{"layer": a["name"], "type": a["type"], "kernel/stride/pad (227)":
-                                f"{_fmt(a['kernel'])} / {_fmt(a['stride'])} / {_fmt(a['padding'])}",
-                                "output (227, no pad)": _fmt(a["out_shape"]),
-                                "kernel/stride/pad (224)": f"{_fmt(b['kernel'])} / {_fmt(b['stride'])} / {_fmt(b['padding'])}",
+    st.dataframe(pd.DataFrame([{"layer": a["name"], "type": a["type"], "kernel/stride/pad (227)": _ksp(a),
+                                "output (227, no pad)": _fmt(a["out_shape"]), "kernel/stride/pad (224)": _ksp(b),
                                 "output (224, pad 2)": _fmt(b["out_shape"])} for a, b in zip(sp, stv)]),
                  hide_index=True, width="stretch")
     st.caption("(227 − 11)/4 + 1 = 55 exactly; (224 + 2·2 − 11)/4 + 1 = 55.25 → 55: both give 55, 27, 27, 13, 13, "
                "13, 13 → 6. torchvision uses 64 conv1 filters (the paper: 96, split over two GPUs).")
+
+
+st.title("Architectures")
+st.caption("Every number below comes from one forward pass traced by torch: shapes from torch itself, multiply-adds "
+           "from torch's FLOP counter (MACs = FLOPs / 2, the convention of torchvision's published GFLOPS).")
+view = _choice("View", VIEWS, "arch_view", VIEWS[0])
+if view == "One model":
+    one_model_view()
+elif view == "Compare models":
+    compare_view()
+elif view == "Custom stack":
+    own_weights_section(custom_stack_view())
+else:  # Classic tables
+    lenet_section()
+    alexnet_widths_section()
+    alexnet_input_section()
 view_link()
