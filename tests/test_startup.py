@@ -137,3 +137,31 @@ def test_what_the_imports_made_is_frozen_out_of_the_collectors_sight() -> None:
     frozen = gc.get_freeze_count()
     assert frozen > 200_000, frozen
     assert len(gc.get_objects()) < frozen  # the tracked objects left are what the tests made since
+
+
+def _script_lines(path: Path) -> int:
+    """Lines of a page's code that run at module level outside functions and classes (imports, docstrings and
+    UPPER_CASE constants not counted)."""
+    import re
+
+    count = 0
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)):
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+            if names and all(re.fullmatch(r"_?[A-Z][A-Z0-9_]*", n) for n in names):
+                continue
+        count += node.end_lineno - node.lineno + 1  # type: ignore[operator]
+    return count
+
+
+def test_every_page_reads_as_a_story() -> None:
+    """A page's module level is its story (title, intro, one call per section); each section is a function with a
+    docstring, as new pages should be written. 30 lines leave room for a title, an intro and a dozen calls."""
+    long = {p: n for p, _ in app_pages() if (n := _script_lines(ROOT / p)) > 30}
+    assert not long, f"pages with more than 30 lines of script outside functions: {long}"
+    assert _script_lines(ROOT / "pages" / "training_lab.py") >= 5  # the counter counts
