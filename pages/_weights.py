@@ -94,6 +94,28 @@ def zoo_title(name: str) -> str:
     return zoo.get_entry(name).title
 
 
+def model_and_weights(prefix: str, names: list[str], default: str, *, random_note: str = "",
+                      trained_default: bool = True, trained_only_for: str | None = None, tag: str | None = None,
+                      **select_kwargs) -> tuple[str, str, float]:
+    """The model box (this session's own models first, :func:`pages._own_weights.model_select`) beside its weights
+    (:func:`weights_picker`), keys ``{prefix}_model`` and ``{prefix}_weights``; under them ``random_note`` as a
+    warning when the weights are random, else which weights these are. The weights start at "trained" (where the
+    model has trained weights; only for model ``trained_only_for`` when given), else "random".
+    Returns (model name, weights, their stamp)."""
+    from pages._own_weights import model_select
+
+    c1, c2 = st.columns([2, 5])
+    name = model_select(c1, "Model", f"{prefix}_model", names, default, tag=tag, **select_kwargs)
+    trained = trained_default and trained_only_for in (None, name)
+    with c2:
+        weights, stamp, wlabel = weights_picker(name, f"{prefix}_weights", default="trained" if trained else "random")
+    if weights == "random" and random_note:
+        st.warning(random_note)
+    else:
+        st.caption(f"Weights: {wlabel}.")
+    return name, weights, stamp
+
+
 def weights_picker(name: str, key: str, default: str = "random") -> tuple[str, float, str]:
     """Weights of zoo model ``name``: (weights argument, checkpoint mtime, label in words: the page shows it).
 

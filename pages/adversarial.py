@@ -11,8 +11,7 @@ import torch
 
 from pages._adv_compare import standard_vs_robust
 from pages._common import bound, image_picker, show_figure, user_errors, view_link
-from pages._own_weights import model_select
-from pages._weights import model_device, outside_training_note, shared_model, weights_picker
+from pages._weights import model_and_weights, model_device, outside_training_note, shared_model
 from vizcore.data.images import fit_image
 from vizcore.figures import robust as figs
 from vizcore.inspect.top_patches import load_labelled
@@ -108,15 +107,9 @@ def _top_text(probs: np.ndarray, idx: np.ndarray, names: list[str]) -> str:
 # ------------------------------------------------------------------------------------------------- sections
 
 def choose_model() -> tuple[str, str, float]:
-    models = zoo.list_models()
-    c1, c2 = st.columns([2, 5])
-    name = model_select(c1, "Model", "adv_model", models, "small_cnn")
-    with c2:
-        weights, stamp, wlabel = weights_picker(name, "adv_weights", default="trained")
-    if weights == "random":
-        st.warning("**Random weights**: an untrained network has no decision worth attacking. Pick trained weights.")
-    else:
-        st.caption(f"Weights: {wlabel}.")
+    name, weights, stamp = model_and_weights(
+        "adv", zoo.list_models(), "small_cnn",
+        random_note="**Random weights**: an untrained network has no decision worth attacking. Pick trained weights.")
     with user_errors("Could not load the model: "):
         shared_model(name, weights, stamp)
     return name, weights, stamp

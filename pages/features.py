@@ -20,8 +20,7 @@ from pages._common import (
     view_link,
     words,
 )
-from pages._own_weights import model_select
-from pages._weights import batch_input, model_device, model_input, traced_model, weights_picker
+from pages._weights import batch_input, model_and_weights, model_device, model_input, traced_model
 from vizcore.arch.receptive_field import FieldTable, NodeField
 from vizcore.data import images as image_io
 from vizcore.figures import features as figs
@@ -113,22 +112,14 @@ class _Channel:
         return self.nf.module or self.node
 
 
-def model_and_weights() -> _View:
+def model_section() -> _View:
     """The model and weights boxes, the traced model and a caption on its weights."""
-    names = zoo.list_models()
-    c1, c2 = st.columns([2, 5])
-    name = model_select(c1, "Model", "ft_model", names, _DEFAULT_MODEL)
-    entry = zoo.get_entry(name)
-    with c2:
-        weights, stamp, wlabel = weights_picker(name, "ft_weights", default="trained" if name == _DEFAULT_MODEL
-                                                else "random")
+    name, weights, stamp = model_and_weights(
+        "ft", zoo.list_models(), _DEFAULT_MODEL, trained_only_for=_DEFAULT_MODEL,
+        random_note="**Random (untrained) weights**: filters are noise and maps show what a random network does.")
     with user_errors("Could not load the model: "):
         model, table, _ = traced_model(name, weights, stamp)
-    if weights == "random":
-        st.caption("⚠️ **Random (untrained) weights**: filters are noise and maps show what a random network does.")
-    else:
-        st.caption(f"Weights: {wlabel}.")
-    return _View(name, entry, weights, stamp, model, table)
+    return _View(name, zoo.get_entry(name), weights, stamp, model, table)
 
 
 def pick_view() -> str:
@@ -301,7 +292,7 @@ st.title("Features: what the channels see")
 st.markdown("Each convolution layer learns **filters**; applied to an image they give **activation maps**, one "
             "per channel. Look at the filters, at the maps for your image, at the image patches that excite a "
             "channel most over a whole data set, and at an input optimised to excite it.")
-looked_at = model_and_weights()
+looked_at = model_section()
 view = pick_view()
 if view == "Filters":  # needs no image: the filters are the weights themselves
     filters_section(looked_at)

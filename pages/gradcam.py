@@ -26,8 +26,7 @@ from pages._common import (
     user_errors,
     view_link,
 )
-from pages._own_weights import model_select
-from pages._weights import model_input, outside_training_note, shared_model, weights_picker
+from pages._weights import model_and_weights, model_input, outside_training_note, shared_model
 from vizcore.core.budget import on_request
 from vizcore.data import images as image_io
 from vizcore.figures import attribution as figures
@@ -190,17 +189,11 @@ def _overlay_png(image: np.ndarray, cmap: np.ndarray, alpha: float) -> bytes:
 
 def model_and_image() -> tuple[_View, torch.nn.Module, dict[str, attr.LayerInfo]]:
     """The model and weights boxes and the sidebar's image: the view so far, the shared model, its spatial layers."""
-    names = zoo.list_models()
-    c1, c2 = st.columns([2, 5])
-    name = model_select(c1, "Model", "cam_model", names, "small_cnn")
+    name, weights, stamp = model_and_weights(
+        "cam", zoo.list_models(), "small_cnn",
+        random_note="**Random weights**: these maps explain an untrained network. They show what the architecture "
+                    "alone does to a map, not what a classifier learned.")
     entry = zoo.get_entry(name)
-    with c2:
-        weights, stamp, wlabel = weights_picker(name, "cam_weights", default="trained")
-    if weights == "random":
-        st.warning("**Random weights**: these maps explain an untrained network. They show what the architecture "
-                   "alone does to a map, not what a classifier learned.")
-    else:
-        st.caption(f"Weights: {wlabel}.")
     with user_errors("Could not load the model: "):
         model, _ = shared_model(name, weights, stamp)
         spatial = layers(name)

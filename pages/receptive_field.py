@@ -20,8 +20,7 @@ from pages._common import (
     user_errors,
     view_link,
 )
-from pages._own_weights import model_select
-from pages._weights import model_input, traced_model, weights_picker
+from pages._weights import model_and_weights, model_input, traced_model
 from vizcore.arch import kernel_stack as kstack
 from vizcore.arch import receptive_field as rf
 from vizcore.arch import rf_measured
@@ -101,14 +100,10 @@ def model_and_layer(names: list[str]) -> tuple[str, str, float, rf.FieldTable, r
         if run_model in names:
             st.session_state["rf_model"] = run_model
     st.session_state.setdefault("rf_model", _DEFAULT_MODEL)  # a default through session state: the Lab may set it
-    c1, c2 = st.columns([2, 5])
-    name = model_select(c1, "Model", "rf_model", names, _DEFAULT_MODEL,
-                        help="Only the effective field and the feature map depend on the weights; the theoretical "
-                             "field is geometry.")
+    name, weights, stamp = model_and_weights(
+        "rf", names, _DEFAULT_MODEL, trained_default=False,
+        help="Only the effective field and the feature map depend on the weights; the theoretical field is geometry.")
     entry = zoo.get_entry(name)
-    with c2:
-        weights, stamp, wlabel = weights_picker(name, "rf_weights")
-        st.caption(f"Weights: {wlabel}.")
     with user_errors("Could not load the model: "):
         table, _lock = model_table(name, weights, stamp)
     spatial = [n for n in table.nodes if n.spatial]

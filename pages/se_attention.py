@@ -11,8 +11,13 @@ import streamlit as st
 import torch
 
 from pages._common import bound, data_folder_picker, image_picker, show_figure, user_errors, view_link
-from pages._own_weights import model_select
-from pages._weights import batch_input, model_input, outside_training_note, traced_model, weights_picker
+from pages._weights import (
+    batch_input,
+    model_and_weights,
+    model_input,
+    outside_training_note,
+    traced_model,
+)
 from vizcore.figures import se as figs
 from vizcore.inspect import se
 from vizcore.inspect.top_patches import load_labelled
@@ -94,19 +99,12 @@ class _View:
 
 def model_and_image() -> _View:
     """The SE model and its weights (trained by default for ConvScope's own), and the sidebar's image."""
-    names = zoo.list_models("se")
-    c1, c2 = st.columns([2, 5])
-    name = model_select(c1, "Model", "se_model", names, _DEFAULT_MODEL, tag="se")
-    with c2:
-        weights, stamp, wlabel = weights_picker(name, "se_weights", default="trained" if name == _DEFAULT_MODEL
-                                                else "random")
+    name, weights, stamp = model_and_weights(
+        "se", zoo.list_models("se"), _DEFAULT_MODEL, trained_only_for=_DEFAULT_MODEL, tag="se",
+        random_note="**Random (untrained) weights**: every gate sits near 0.5 and says nothing about the image. Pick "
+                    "'trained' (ConvScope's SE-ResNet on the shapes) or pretrained weights to see real attention.")
     with user_errors("Could not load the model: "):
         model, _table, _lock = traced_model(name, weights, stamp)
-    if weights == "random":
-        st.warning("**Random (untrained) weights**: every gate sits near 0.5 and says nothing about the image. Pick "
-                   "'trained' (ConvScope's SE-ResNet on the shapes) or pretrained weights to see real attention.")
-    else:
-        st.caption(f"Weights: {wlabel}.")
     with st.sidebar:
         st.markdown("**Input image**")
         raw, digest, _ = image_picker("se")
