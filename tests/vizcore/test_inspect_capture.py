@@ -120,3 +120,22 @@ def test_activation_maximisation_raises_the_channel_and_is_seeded() -> None:
     assert all(p.grad is None for p in model.parameters())  # the shared model gets no gradient
     with pytest.raises(ValueError, match="expected steps"):
         maximize.MaximizeConfig(steps=0)
+
+
+def test_unit_markers_make_every_unit_of_a_map_clickable_and_thin_out_a_large_one() -> None:
+    """The overlay of the Features page and the Receptive Field grid are clicked through these markers: one on each
+    unit's centre, in row-major order, and a regular subset past the limit."""
+    import numpy as np
+
+    from vizcore.figures.features import overlay_figure
+    from vizcore.figures.images import unit_markers
+
+    ys, xs = np.array([1.5, 5.5, 9.5]), np.array([2.0, 6.0])
+    m = unit_markers(ys, xs, 420, "t")
+    assert list(m["y"]) == [1.5, 1.5, 5.5, 5.5, 9.5, 9.5] and list(m["x"]) == [2.0, 6.0] * 3
+    big = unit_markers(np.arange(112), np.arange(112), 420, "t", max_markers=4096)
+    assert len(big["x"]) <= 4096 and big["x"][1] - big["x"][0] == 2  # every second unit
+    fig = overlay_figure(np.zeros((12, 8, 3), np.uint8), np.ones((3, 2)), ys, xs, (0, 0, 3, 3), "t")
+    markers = [t for t in fig.data if t.type == "scatter"]
+    assert len(markers) == 1 and len(markers[0].x) == 6 and fig.layout.clickmode == "event+select"
+    assert len(fig.layout.shapes) == 1  # the field's box

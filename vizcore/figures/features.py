@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
-from vizcore.figures.images import image_grid, image_trace
+from vizcore.figures.images import image_grid, image_trace, unit_markers
 from vizcore.figures.palette import BLUE, ORANGE, RED
 
 
@@ -85,34 +85,28 @@ def overlay_figure(image: np.ndarray, fmap: np.ndarray, centres_y: np.ndarray, c
     """One channel over the input: fmap (h, w) drawn at its units' field centres (input pixels) over image
     (H, W, 3); ``box`` (top, left, bottom, right) is the chosen unit's receptive field.
 
-    A heatmap cannot be selected in the browser, so one near-invisible marker sits on each unit's centre (a
-    regular subset when there are more than ``max_markers`` units): a click selects the nearest, and its (y, x)
-    is that unit's centre in input pixels."""
+    Near-invisible markers on the units' centres (:func:`vizcore.figures.images.unit_markers`) make the map
+    clickable: a click selects the nearest, and its (y, x) is that unit's centre in input pixels."""
     h, w = image.shape[:2]
-    fig = go.Figure(image_trace(image, hoverinfo="skip"))
-    fig.add_trace(go.Heatmap(z=fmap, x=centres_x, y=centres_y, colorscale="Viridis", opacity=0.55,
-                             colorbar=dict(title=dict(text="activation", side="right"), len=0.7),
-                             hovertemplate="unit centre (%{y:.1f}, %{x:.1f})<br>activation %{z:.3f}<extra></extra>"))
-    step = 1
-    while (len(centres_y) // step) * (len(centres_x) // step) > max_markers:
-        step += 1
-    my, mx = np.meshgrid(np.asarray(centres_y, dtype=float)[::step], np.asarray(centres_x, dtype=float)[::step],
-                         indexing="ij")
-    spacing = min(h / max(len(centres_y), 1), w / max(len(centres_x), 1)) * step  # input pixels between markers
-    fig.add_trace(go.Scatter(x=mx.ravel(), y=my.ravel(), mode="markers", showlegend=False,
-                             marker=dict(size=max(4, min(18, int(420 * spacing / max(h, w)))), opacity=0.01,
-                                         color="white"),
-                             hovertemplate="unit centre (%{y:.1f}, %{x:.1f}): click to draw its field<extra></extra>"))
-    fig.update_layout(clickmode="event+select", dragmode=False)
+    shapes = []
     if box is not None:
         t, lft, b, r = box
-        fig.add_shape(type="rect", x0=lft - 0.5, x1=r + 0.5, y0=t - 0.5, y1=b + 0.5,
-                      line=dict(color="#00d5ff", width=3))
-    fig.update_xaxes(range=[-0.5, w - 0.5], title_text="input column (pixels)", showgrid=False, zeroline=False)
-    fig.update_yaxes(range=[h - 0.5, -0.5], title_text="input row (pixels)", showgrid=False, zeroline=False,
-                     scaleanchor="x")
-    fig.update_layout(title=title, height=460, margin=dict(l=60, r=20, t=60, b=50))
-    return fig
+        shapes.append(dict(type="rect", x0=lft - 0.5, x1=r + 0.5, y0=t - 0.5, y1=b + 0.5,
+                           line=dict(color="#00d5ff", width=3)))
+    # one figure call: plotly's per-call updates (add_trace, add_shape, update_xaxes, ...) validate again each time
+    return go.Figure(data=[
+        image_trace(image, hoverinfo="skip"),
+        go.Heatmap(z=fmap, x=centres_x, y=centres_y, colorscale="Viridis", opacity=0.55,
+                   colorbar=dict(title=dict(text="activation", side="right"), len=0.7),
+                   hovertemplate="unit centre (%{y:.1f}, %{x:.1f})<br>activation %{z:.3f}<extra></extra>"),
+        unit_markers(centres_y, centres_x, 420, "unit centre (%{y:.1f}, %{x:.1f}): click to draw its field"
+                                                "<extra></extra>", max_markers)],
+        layout=dict(shapes=shapes, title=title, height=460, margin=dict(l=60, r=20, t=60, b=50),
+                    xaxis=dict(range=[-0.5, w - 0.5], title_text="input column (pixels)", showgrid=False,
+                               zeroline=False),
+                    yaxis=dict(range=[h - 0.5, -0.5], title_text="input row (pixels)", showgrid=False,
+                               zeroline=False, scaleanchor="x"),
+                    clickmode="event+select", dragmode=False))
 
 
 def channel_stats_figure(stats: dict[str, np.ndarray], order: Sequence[int], title: str) -> go.Figure:

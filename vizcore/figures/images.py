@@ -60,6 +60,20 @@ def _to_hwc_uint8(images) -> np.ndarray:
     return arr
 
 
+def unit_markers(ys, xs, plot_px: int, hovertemplate: str, max_markers: int = 4096) -> dict:
+    """A near-invisible marker on every point (ys[i], xs[j]) of a map's units, as a scatter trace (a dict): a
+    heatmap cannot be selected in the browser, so these make the map clickable, and the clicked point's (y, x) is
+    a unit's. A regular subset of the units when there are more than ``max_markers``; markers sized for a plot
+    about ``plot_px`` screen pixels across."""
+    step = 1
+    while (len(ys) // step) * (len(xs) // step) > max_markers:
+        step += 1
+    my, mx = np.meshgrid(np.asarray(ys, dtype=float)[::step], np.asarray(xs, dtype=float)[::step], indexing="ij")
+    size = max(4, min(18, int(plot_px / max(len(ys), len(xs), 1) * step)))
+    return dict(type="scatter", x=mx.ravel(), y=my.ravel(), mode="markers", name="units", showlegend=False,
+                marker=dict(size=size, opacity=0.01, color="white"), hovertemplate=hovertemplate)
+
+
 def image_grid(images, titles=None, cols: int = 8, title: str = "Images", cell_px: int = 96,
                hover=None) -> go.Figure:
     """A grid of images with a short title over each (class names, predictions, augmentation captions).

@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 
 from vizcore.arch.geometry import stacked_field
 from vizcore.figures.grid import axis_names, grid_layout, trace_axes
-from vizcore.figures.images import image_trace
+from vizcore.figures.images import image_trace, unit_markers
 from vizcore.figures.palette import PALETTE
 
 
@@ -67,22 +67,15 @@ def feature_grid_figure(fmap, unit: tuple[int, int], title: str = "Feature map",
     One near-invisible marker per cell (a regular subset when the map has more than ``max_markers`` cells)
     makes the grid clickable: the selected point's (x, y) is the unit's (column, row).
     """
-
-
     z = np.asarray(fmap, dtype=float)
     h, w = z.shape
-    step = 1
-    while (h // step) * (w // step) > max_markers:
-        step += 1
-    ys, xs = np.mgrid[0:h:step, 0:w:step]
     i, j = unit
     # one figure call: plotly's per-call updates (add_shape, update_xaxes, ...) cost milliseconds apiece
     return go.Figure(data=[
         go.Heatmap(z=z, colorscale="Viridis", colorbar=dict(title=dict(text="mean |activation|", side="right")),
                    hovertemplate="unit (%{y}, %{x})<br>mean |activation| %{z:.3g}<extra></extra>"),
-        go.Scatter(x=xs.ravel(), y=ys.ravel(), mode="markers", name="units",
-                   marker=dict(size=max(4, min(18, int(360 / max(h, w) * step))), opacity=0.01, color="white"),
-                   hovertemplate="unit (%{y}, %{x}): click to inspect<extra></extra>")],
+        unit_markers(np.arange(h), np.arange(w), 360, "unit (%{y}, %{x}): click to inspect<extra></extra>",
+                     max_markers)],
         layout=dict(shapes=[dict(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5,
                                  line=dict(color="#ff3355", width=3))],
                     xaxis=dict(title_text="unit column j", range=[-0.5, w - 0.5], showgrid=False, constrain="domain"),
